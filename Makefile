@@ -1,0 +1,55 @@
+# The commands of the README. `make demo` and `make test` install what they need first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?= -q
+
+.PHONY: install demo test test-sqlite test-postgres lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/cityhub demo
+
+test: install
+	$(MAKE) --no-print-directory test-sqlite
+	@if $(BIN)/python -m tests.postgres_available; then \
+		$(MAKE) --no-print-directory test-postgres; \
+	elif [ -n "$$CITYHUB_TEST_REQUIRE_POSTGRES" ]; then \
+		echo "PostgreSQL is required (CITYHUB_TEST_REQUIRE_POSTGRES) but does not answer" >&2; exit 1; \
+	else \
+		echo "PostgreSQL does not answer on 127.0.0.1:5432: the suite ran on SQLite only"; \
+	fi
+
+# pytest exits 5 when it collected no test: that is not a failure of the suite.
+test-sqlite: install
+	$(BIN)/pytest $(PYTEST_ARGS) --db sqlite || [ $$? -eq 5 ]
+
+test-postgres: install
+	$(BIN)/pytest $(PYTEST_ARGS) --db postgres || [ $$? -eq 5 ]
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: install
+	@for script in bench/*.py; do \
+		[ -e "$$script" ] || continue; \
+		echo "== $$script"; \
+		$(BIN)/python "$$script" || exit 1; \
+	done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,132 @@
+"""The FastAPI application factory: routers, middleware, error mapping, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import func, select, text
+
+from cityhub import __version__, metrics, migrations
+from cityhub.cities.api import router as cities_router
+from cityhub.config import Settings, get_settings
+from cityhub.db import Database, database_for
+from cityhub.deps import DbDep, SessionDep
+from cityhub.errors import install_error_handlers, problem
+from cityhub.idempotency import IdempotentReplay
+from cityhub.identity.api import router as identity_router
+from cityhub.identity.pii import Vault
+from cityhub.logs import configure as configure_logs
+from cityhub.middleware import BodyLimit, RequestContext
+from cityhub.outbox import Dispatcher, OutboxEvent, load_handlers
+from cityhub.web import mount as mount_web
+
+health = APIRouter(tags=["health"])
+
+
+@health.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok", "version": __version__}
+
+
+@health.get("/readyz")
+async def readyz(request: Request, db: DbDep) -> JSONResponse:
+    """Ready to serve: the database answers and its schema is current."""
+    checks: dict[str, str] = {}
+    try:
+        async with db.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+        at, want = await migrations.current(db), migrations.head()
+        checks["migrations"] = "ok" if at == want else f"at {at}, code wants {want}"
+    except Exception as exc:  # the answer says what is wrong instead of failing
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    if not ready:
+        return problem(
+            503,
+            "not_ready",
+            "Not ready",
+            detail="; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok"),
+            request=request,
+            checks=checks,
+        )
+    return JSONResponse({"status": "ready", "checks": checks})
+
+
+@health.get("/metrics", include_in_schema=False)
+async def prometheus(session: SessionDep) -> Response:
+    """Prometheus metrics."""
+    counts = dict(
+        (
+            await session.execute(
+                select(OutboxEvent.status, func.count())
+                .where(OutboxEvent.status.in_(("pending", "dead")))
+                .group_by(OutboxEvent.status)
+            )
+        ).all()
+    )
+    metrics.OUTBOX_PENDING.set(counts.get("pending", 0))
+    metrics.OUTBOX_DEAD.set(counts.get("dead", 0))
+    return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
+    """A configured hub application. Refuses unsafe production settings."""
+    settings = settings or get_settings()
+    settings.check_safe()
+    configure_logs(level=settings.log_level, json=settings.log_json)
+    database = db or database_for(settings)
+    owns_db = db is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        dispatcher = None
+        if settings.embedded_worker:
+            dispatcher = Dispatcher(database, settings, registry=load_handlers())
+            task = asyncio.create_task(dispatcher.run_forever(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                with suppress(asyncio.CancelledError):
+                    await task
+            if dispatcher is not None:
+                await dispatcher.close()
+            if owns_db:
+                await database.dispose()
+
+    app = FastAPI(
+        title="CityHub",
+        version=__version__,
+        summary="One integration for the city, any number of channels.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.vault = Vault.from_settings(settings)
+    install_error_handlers(app)
+
+    @app.exception_handler(IdempotentReplay)
+    async def _replay(request: Request, exc: IdempotentReplay) -> JSONResponse:
+        return JSONResponse(
+            exc.body, status_code=exc.status_code, headers={"Idempotent-Replay": "true"}
+        )
+
+    app.include_router(health)
+    app.include_router(identity_router)
+    app.include_router(cities_router)
+    mount_web(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    return app

@@ -1,0 +1,98 @@
+"""Cities, the service catalogue, and channel grants."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cityhub.db import Base, BigId, TenantMixin, str_enum, utcnow
+
+
+class CityStatus(enum.StrEnum):
+    ONBOARDING = "onboarding"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class ServiceKind(enum.StrEnum):
+    BILL = "bill"
+    APPOINTMENT = "appointment"
+    QUERY = "query"
+    LOTTERY = "lottery"
+    NOTICE = "notice"
+    REQUEST = "request"
+
+
+class ServiceStatus(enum.StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    RETIRED = "retired"
+
+
+class City(Base):
+    """A tenant: one city on the hub."""
+
+    __tablename__ = "cities"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name_zh_hans: Mapped[str] = mapped_column(String(80))
+    name_zh_hant: Mapped[str] = mapped_column(String(80))
+    name_en: Mapped[str] = mapped_column(String(80))
+    timezone: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[CityStatus] = mapped_column(str_enum(CityStatus, "city_status"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ServiceCategory(Base):
+    """A category of the catalogue, shared by every city (a reference table when sharded)."""
+
+    __tablename__ = "service_categories"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name_zh_hans: Mapped[str] = mapped_column(String(80))
+    name_zh_hant: Mapped[str] = mapped_column(String(80))
+    name_en: Mapped[str] = mapped_column(String(80))
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class Service(TenantMixin, Base):
+    """A service a city offers, the provider behind it and the connector that reaches it."""
+
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("city_id", "code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(60))
+    category_code: Mapped[str] = mapped_column(ForeignKey("service_categories.code"))
+    kind: Mapped[ServiceKind] = mapped_column(str_enum(ServiceKind, "service_kind"))
+    name_zh_hans: Mapped[str] = mapped_column(String(120))
+    name_zh_hant: Mapped[str] = mapped_column(String(120))
+    name_en: Mapped[str] = mapped_column(String(120))
+    provider: Mapped[str] = mapped_column(String(120))
+    connector: Mapped[str] = mapped_column(String(120))
+    connector_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[ServiceStatus] = mapped_column(str_enum(ServiceStatus, "service_status"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Grant(TenantMixin, Base):
+    """A city lets a channel offer one service. Never exclusive: many channels, one service."""
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        UniqueConstraint("city_id", "channel_id", "service_id"),
+        Index("ix_grants_channel", "channel_id", "city_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
+    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id", ondelete="CASCADE"))
+    granted_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

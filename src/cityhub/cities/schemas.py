@@ -1,0 +1,184 @@
+"""API shapes of cities, categories, services and grants."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cityhub.cities.models import (
+    City,
+    CityStatus,
+    Grant,
+    Service,
+    ServiceCategory,
+    ServiceKind,
+    ServiceStatus,
+)
+from cityhub.identity.models import Channel
+
+SLUG = r"^[a-z][a-z0-9-]{1,39}$"
+
+
+class Input(BaseModel):
+    """Inputs refuse fields they do not know, so nothing is silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+
+class Names(Input):
+    """A name in the three languages the hub speaks."""
+
+    zh_hans: str = Field(alias="zh-Hans", min_length=1, max_length=80)
+    zh_hant: str = Field(alias="zh-Hant", min_length=1, max_length=80)
+    en: str = Field(min_length=1, max_length=80)
+
+    def columns(self) -> dict[str, str]:
+        """The names as table columns."""
+        return {"name_zh_hans": self.zh_hans, "name_zh_hant": self.zh_hant, "name_en": self.en}
+
+    @classmethod
+    def of(cls, row: City | Service | ServiceCategory) -> Names:
+        """The names of a row."""
+        return cls(**{"zh-Hans": row.name_zh_hans, "zh-Hant": row.name_zh_hant, "en": row.name_en})
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name like Asia/Shanghai)"
+        ) from None
+    return value
+
+
+class CityCreate(Input):
+    slug: str = Field(pattern=SLUG)
+    names: Names
+    timezone: str = "Asia/Shanghai"
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+
+    _tz = field_validator("timezone")(_timezone)
+
+    def columns(self) -> dict[str, Any]:
+        """The city's table columns."""
+        return {
+            "slug": self.slug,
+            "timezone": self.timezone,
+            "currency": self.currency,
+            **self.names.columns(),
+        }
+
+
+class CityUpdate(Input):
+    names: Names | None = None
+    timezone: str | None = None
+    status: CityStatus | None = None
+
+    _tz = field_validator("timezone")(_timezone)
+
+
+class CityRead(BaseModel):
+    slug: str
+    names: Names
+    timezone: str
+    currency: str
+    status: CityStatus
+
+    @classmethod
+    def of(cls, city: City) -> CityRead:
+        return cls(
+            slug=city.slug,
+            names=Names.of(city),
+            timezone=city.timezone,
+            currency=city.currency,
+            status=city.status,
+        )
+
+
+class CategoryRead(BaseModel):
+    code: str
+    names: Names
+
+    @classmethod
+    def of(cls, category: ServiceCategory) -> CategoryRead:
+        return cls(code=category.code, names=Names.of(category))
+
+
+class ServiceCreate(Input):
+    code: str = Field(pattern=SLUG.replace("39", "59"))
+    category: str = Field(min_length=1, max_length=40)
+    kind: ServiceKind
+    names: Names
+    provider: str = Field(min_length=1, max_length=120)
+    connector: str = Field(min_length=1, max_length=120)
+    connector_config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ServiceUpdate(Input):
+    category: str | None = Field(default=None, min_length=1, max_length=40)
+    names: Names | None = None
+    provider: str | None = Field(default=None, min_length=1, max_length=120)
+    connector: str | None = Field(default=None, min_length=1, max_length=120)
+    connector_config: dict[str, Any] | None = None
+    status: ServiceStatus | None = None
+
+
+class ServiceRead(BaseModel):
+    code: str
+    city: str
+    category: str
+    kind: ServiceKind
+    names: Names
+    provider: str
+    status: ServiceStatus
+
+    @classmethod
+    def of(cls, service: Service, city: City) -> ServiceRead:
+        return cls(
+            code=service.code,
+            city=city.slug,
+            category=service.category_code,
+            kind=service.kind,
+            names=Names.of(service),
+            provider=service.provider,
+            status=service.status,
+        )
+
+
+class ServiceAdminRead(ServiceRead):
+    """What staff see of a service: also how it is connected."""
+
+    connector: str
+    connector_config: dict[str, Any]
+
+    @classmethod
+    def of(cls, service: Service, city: City) -> ServiceAdminRead:
+        base = ServiceRead.of(service, city).model_dump()
+        return cls(**base, connector=service.connector, connector_config=service.connector_config)
+
+
+class GrantCreate(Input):
+    channel: str = Field(min_length=1, max_length=40, description="the channel's slug")
+    service: str = Field(min_length=1, max_length=60, description="the service's code")
+
+
+class GrantRead(BaseModel):
+    id: int
+    city: str
+    channel: str
+    service: str
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, grant: Grant, city: City, channel: Channel, service: Service) -> GrantRead:
+        return cls(
+            id=grant.id,
+            city=city.slug,
+            channel=channel.slug,
+            service=service.code,
+            created_at=grant.created_at,
+        )

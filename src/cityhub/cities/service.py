@@ -1,0 +1,327 @@
+"""Cities, the service catalogue and channel grants: the rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cityhub import outbox
+from cityhub.cities.models import (
+    City,
+    CityStatus,
+    Grant,
+    Service,
+    ServiceCategory,
+    ServiceStatus,
+)
+from cityhub.cities.schemas import CityCreate, CityUpdate, ServiceCreate, ServiceUpdate
+from cityhub.errors import Conflict, Forbidden, NotFound, Unprocessable
+from cityhub.identity import audit
+from cityhub.identity.models import Channel
+
+
+async def get_all_cities(
+    *, session: AsyncSession, city_ids: set[int] | None = None, after: int | None, limit: int
+) -> list[City]:
+    """Cities in id order, from after the cursor; only `city_ids` when given."""
+    query = select(City).order_by(City.id).limit(limit)
+    if city_ids is not None:
+        query = query.where(City.id.in_(city_ids))
+    if after:
+        query = query.where(City.id > after)
+    return list((await session.scalars(query)).all())
+
+
+async def get_city_by_slug(*, session: AsyncSession, slug: str) -> City | None:
+    """The city with this slug, if any."""
+    return await session.scalar(select(City).where(City.slug == slug))
+
+
+async def get_city_or_raise(*, session: AsyncSession, slug: str) -> City:
+    """The city with this slug, or NotFound."""
+    city = await get_city_by_slug(session=session, slug=slug)
+    if city is None:
+        raise NotFound(f"no city {slug!r}", code="city_not_found")
+    return city
+
+
+async def create_city(*, session: AsyncSession, actor: audit.Actor, city_in: CityCreate) -> City:
+    """A new city, onboarding until an operator activates it."""
+    if await get_city_by_slug(session=session, slug=city_in.slug):
+        raise Conflict(f"city {city_in.slug!r} exists", code="city_exists", field="slug")
+    city = City(**city_in.columns(), status=CityStatus.ONBOARDING)
+    session.add(city)
+    await session.flush()
+    await audit.append(
+        session=session,
+        actor=actor,
+        action="city.create",
+        object_type="city",
+        object_id=city.slug,
+        city_id=city.id,
+    )
+    return city
+
+
+async def update_city(
+    *,
+    session: AsyncSession,
+    actor: audit.Actor,
+    city: City,
+    city_in: CityUpdate,
+    may_set_status: bool,
+) -> City:
+    """Apply the fields that were set; only an operator changes a city's status."""
+    changes = city_in.model_dump(exclude_unset=True, exclude={"names"})
+    if "status" in changes and not may_set_status:
+        raise Forbidden("only an operator changes a city's status", field="status")
+    if city_in.names is not None:
+        changes.update(city_in.names.columns())
+    for name, value in changes.items():
+        setattr(city, name, value)
+    await audit.append(
+        session=session,
+        actor=actor,
+        action="city.update",
+        object_type="city",
+        object_id=city.slug,
+        city_id=city.id,
+        details={"changes": sorted(changes)},
+    )
+    return city
+
+
+async def get_all_categories(*, session: AsyncSession) -> list[ServiceCategory]:
+    """Every category, in display order."""
+    query = select(ServiceCategory).order_by(ServiceCategory.position, ServiceCategory.code)
+    return list((await session.scalars(query)).all())
+
+
+async def get_service_or_raise(*, session: AsyncSession, city_id: int, code: str) -> Service:
+    """A city's service by code, or NotFound."""
+    service = await session.scalar(
+        select(Service).where(Service.city_id == city_id, Service.code == code)
+    )
+    if service is None:
+        raise NotFound(f"no service {code!r} in this city", code="service_not_found")
+    return service
+
+
+async def get_all_services(
+    *,
+    session: AsyncSession,
+    city_id: int,
+    channel_id: int | None = None,
+    category: str | None = None,
+    kind: str | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> list[Service]:
+    """A city's services; only those granted to `channel_id` (and active) when it is given."""
+    query = select(Service).where(Service.city_id == city_id).order_by(Service.id).limit(limit)
+    if channel_id is not None:
+        granted = select(Grant.service_id).where(
+            Grant.city_id == city_id, Grant.channel_id == channel_id
+        )
+        query = query.where(Service.id.in_(granted), Service.status == ServiceStatus.ACTIVE)
+    if category:
+        query = query.where(Service.category_code == category)
+    if kind:
+        query = query.where(Service.kind == kind)
+    if after:
+        query = query.where(Service.id > after)
+    return list((await session.scalars(query)).all())
+
+
+async def _category_or_raise(session: AsyncSession, code: str) -> None:
+    if await session.get(ServiceCategory, code) is None:
+        raise Unprocessable(f"no category {code!r}", code="unknown_category", field="category")
+
+
+async def create_service(
+    *, session: AsyncSession, actor: audit.Actor, city: City, service_in: ServiceCreate
+) -> Service:
+    """A new service in the city's catalogue."""
+    await _category_or_raise(session, service_in.category)
+    exists_already = await session.scalar(
+        select(exists().where(Service.city_id == city.id, Service.code == service_in.code))
+    )
+    if exists_already:
+        raise Conflict(f"service {service_in.code!r} exists", code="service_exists", field="code")
+    data = service_in.model_dump(exclude={"category", "names"})
+    service = Service(
+        **data,
+        **service_in.names.columns(),
+        city_id=city.id,
+        category_code=service_in.category,
+        status=ServiceStatus.ACTIVE,
+    )
+    session.add(service)
+    await session.flush()
+    await audit.append(
+        session=session,
+        actor=actor,
+        action="service.create",
+        object_type="service",
+        object_id=service.code,
+        city_id=city.id,
+    )
+    return service
+
+
+async def update_service(
+    *, session: AsyncSession, actor: audit.Actor, service: Service, service_in: ServiceUpdate
+) -> Service:
+    """Apply the fields that were set."""
+    changes: dict[str, Any] = service_in.model_dump(exclude_unset=True, exclude={"names"})
+    if service_in.names is not None:
+        changes.update(service_in.names.columns())
+    if "category" in changes:
+        await _category_or_raise(session, changes["category"])
+        changes["category_code"] = changes.pop("category")
+    for name, value in changes.items():
+        setattr(service, name, value)
+    await audit.append(
+        session=session,
+        actor=actor,
+        action="service.update",
+        object_type="service",
+        object_id=service.code,
+        city_id=service.city_id,
+        details={"changes": sorted(changes)},
+    )
+    return service
+
+
+async def granted_city_ids(*, session: AsyncSession, channel_id: int) -> set[int]:
+    """The cities in which the channel may offer at least one service."""
+    query = select(Grant.city_id).where(Grant.channel_id == channel_id).distinct()
+    return set((await session.scalars(query)).all())
+
+
+async def require_city_granted(*, session: AsyncSession, channel_id: int, city: City) -> None:
+    """Forbidden unless the city granted the channel some service."""
+    granted = await session.scalar(
+        select(exists().where(Grant.city_id == city.id, Grant.channel_id == channel_id))
+    )
+    if not granted:
+        raise Forbidden(
+            f"this channel has no grant in {city.slug}", code="city_not_granted", field="city"
+        )
+
+
+async def require_service_granted(
+    *, session: AsyncSession, channel_id: int, service: Service
+) -> None:
+    """Forbidden unless the city granted this service to the channel."""
+    granted = await session.scalar(
+        select(
+            exists().where(
+                Grant.city_id == service.city_id,
+                Grant.channel_id == channel_id,
+                Grant.service_id == service.id,
+            )
+        )
+    )
+    if not granted:
+        raise Forbidden(
+            f"service {service.code!r} is not granted to this channel",
+            code="service_not_granted",
+            field="service",
+        )
+
+
+async def get_all_grants(
+    *, session: AsyncSession, city_id: int, after: int | None = None, limit: int = 50
+) -> list[tuple[Grant, Channel, Service]]:
+    """A city's grants with their channel and service."""
+    query = (
+        select(Grant, Channel, Service)
+        .join(Channel, Channel.id == Grant.channel_id)
+        .join(Service, Service.id == Grant.service_id)
+        .where(Grant.city_id == city_id)
+        .order_by(Grant.id)
+        .limit(limit)
+    )
+    if after:
+        query = query.where(Grant.id > after)
+    return [(g, c, s) for g, c, s in (await session.execute(query)).all()]
+
+
+async def create_grant(
+    *,
+    session: AsyncSession,
+    actor: audit.Actor,
+    city: City,
+    channel: Channel,
+    service: Service,
+    staff_id: int | None,
+) -> Grant:
+    """Let a channel offer a service; the channel is told by webhook."""
+    duplicate = await session.scalar(
+        select(
+            exists().where(
+                Grant.city_id == city.id,
+                Grant.channel_id == channel.id,
+                Grant.service_id == service.id,
+            )
+        )
+    )
+    if duplicate:
+        raise Conflict("this channel already has this service", code="grant_exists")
+    grant = Grant(
+        city_id=city.id, channel_id=channel.id, service_id=service.id, granted_by=staff_id
+    )
+    session.add(grant)
+    await session.flush()
+    details = {"channel": channel.slug, "service": service.code}
+    await audit.append(
+        session=session,
+        actor=actor,
+        action="grant.create",
+        object_type="grant",
+        object_id=grant.id,
+        city_id=city.id,
+        details=details,
+    )
+    await outbox.enqueue(
+        session=session,
+        topic="grant.created",
+        city_id=city.id,
+        payload={"channel_id": channel.id, "city": city.slug, "service": service.code},
+    )
+    return grant
+
+
+async def delete_grant(
+    *, session: AsyncSession, actor: audit.Actor, city: City, grant_id: int
+) -> None:
+    """Withdraw a grant; the channel is told by webhook."""
+    row = (
+        await session.execute(
+            select(Grant, Service)
+            .join(Service, Service.id == Grant.service_id)
+            .where(Grant.city_id == city.id, Grant.id == grant_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no grant {grant_id} in this city", code="grant_not_found")
+    grant, service = row
+    await session.delete(grant)
+    await audit.append(
+        session=session,
+        actor=actor,
+        action="grant.delete",
+        object_type="grant",
+        object_id=grant_id,
+        city_id=city.id,
+        details={"channel_id": grant.channel_id, "service": service.code},
+    )
+    await outbox.enqueue(
+        session=session,
+        topic="grant.revoked",
+        city_id=city.id,
+        payload={"channel_id": grant.channel_id, "city": city.slug, "service": service.code},
+    )

@@ -1,0 +1,104 @@
+"""Settings from `CITYHUB_*` environment variables: the one place configuration is read."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Well-known values that only a demo or a test may run with.
+DEFAULT_SECRET_KEY = "insecure-demo-secret-key-change-me-0000000000"
+DEFAULT_DATA_KEY = "Y2l0eWh1Yi1kZW1vLWRhdGEta2V5LW5vdC1zZWNyZXQ="  # base64 of 32 bytes
+DEFAULT_HASH_KEY = "insecure-demo-hash-key-change-me"
+
+
+class InsecureConfiguration(RuntimeError):
+    """The settings are unsafe for a production start; the message names what to set."""
+
+
+class Settings(BaseSettings):
+    """Everything the hub reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYHUB_", extra="ignore")
+
+    env: str = Field(default="demo", description="demo, test or production")
+    data: Path = Field(default=Path("var"), description="folder for the embedded database")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default: SQLite in the data folder"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+
+    secret_key: str = DEFAULT_SECRET_KEY
+    data_key: str = Field(
+        default=DEFAULT_DATA_KEY,
+        description="base64 of 32 bytes: encrypts personal data at rest (AES-256-GCM)",
+    )
+    hash_key: str = Field(
+        default=DEFAULT_HASH_KEY, description="keys the look-up hash of personal data"
+    )
+
+    token_ttl_seconds: int = 900
+    session_ttl_seconds: int = 8 * 3600
+    max_body_bytes: int = 1_000_000
+    page_size_max: int = 100
+    embedded_worker: bool = Field(
+        default=True, description="run the outbox dispatcher inside `cityhub serve`"
+    )
+    outbox_poll_seconds: float = 0.5
+    outbox_max_attempts: int = 12
+    outbox_lease_seconds: float = 30.0
+    webhook_timeout_seconds: float = 5.0
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("env")
+    @classmethod
+    def _known_env(cls, value: str) -> str:
+        if value not in {"demo", "test", "production"}:
+            raise ValueError("CITYHUB_ENV must be demo, test or production")
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        """Whether unsafe defaults must be refused."""
+        return self.env == "production"
+
+    @property
+    def url(self) -> str:
+        """The database URL in use: the configured one or SQLite in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data / 'cityhub.sqlite3').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        """The address people and channels reach the hub at."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    def check_safe(self) -> None:
+        """Refuse a production start on demo secrets or the embedded database."""
+        if not self.is_production:
+            return
+        problems = []
+        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("CITYHUB_SECRET_KEY: set a random value of at least 32 characters")
+        if self.data_key == DEFAULT_DATA_KEY:
+            problems.append("CITYHUB_DATA_KEY: set base64 of 32 random bytes")
+        if self.hash_key == DEFAULT_HASH_KEY or len(self.hash_key) < 16:
+            problems.append("CITYHUB_HASH_KEY: set a random value of at least 16 characters")
+        if self.url.startswith("sqlite"):
+            problems.append("CITYHUB_DATABASE_URL: set a PostgreSQL URL (postgresql+asyncpg://...)")
+        if problems:
+            raise InsecureConfiguration(
+                "refusing to start with CITYHUB_ENV=production:\n  " + "\n  ".join(problems)
+            )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

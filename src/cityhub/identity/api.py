@@ -1,0 +1,358 @@
+"""Routes of tokens, console sessions, channels, residents, consent and the audit log."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from cityhub.cities import service as cities
+from cityhub.cities.models import City
+from cityhub.deps import (
+    SESSION_COOKIE,
+    CurrentChannel,
+    CurrentStaff,
+    SessionDep,
+    SettingsDep,
+    VaultDep,
+    require_staff_role,
+)
+from cityhub.errors import BadRequest, Unauthorized
+from cityhub.idempotency import IdempotencyDep
+from cityhub.identity import audit, residents, security
+from cityhub.identity import service as identity
+from cityhub.identity.models import Role, StaffRole, StaffUser
+from cityhub.identity.schemas import (
+    AuditRead,
+    ChannelRead,
+    ConsentCreate,
+    ConsentRead,
+    DataAccessRead,
+    ResidentCreate,
+    ResidentRead,
+    StaffLogin,
+    StaffRead,
+    StaffSessionRead,
+    TokenRead,
+    VerificationCreate,
+    staff_read,
+)
+from cityhub.paging import Page, PageDep
+
+router = APIRouter(prefix="/v1", tags=["identity"])
+UserId = Annotated[str, Path(max_length=128, description="the channel's own id for its user")]
+
+
+async def _token_form(request: Request) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        data = await request.json()
+        if not isinstance(data, dict):
+            raise BadRequest("send a JSON object", field="body")
+        return {k: str(v) for k, v in data.items()}
+    form = await request.form()
+    return {k: str(v) for k, v in form.items()}
+
+
+def _basic_auth(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("malformed Basic credentials", code="invalid_client") from None
+    return client_id, secret
+
+
+@router.post("/oauth/token", response_model=TokenRead, tags=["oauth"])
+async def token(request: Request, session: SessionDep, settings: SettingsDep) -> TokenRead:
+    """OAuth2 client credentials (RFC 6749 4.4): form fields or HTTP Basic for the client."""
+    form = await _token_form(request)
+    if form.get("grant_type") != "client_credentials":
+        raise BadRequest(
+            "grant_type must be client_credentials",
+            code="unsupported_grant_type",
+            field="grant_type",
+        )
+    credentials = _basic_auth(request) or (form.get("client_id", ""), form.get("client_secret", ""))
+    if not all(credentials):
+        raise Unauthorized("send client_id and client_secret", code="invalid_client")
+    channel = await identity.authenticate_channel(
+        session=session, client_id=credentials[0], client_secret=credentials[1]
+    )
+    scopes = identity.grantable_scopes(channel, form.get("scope"))
+    access_token, ttl = security.issue_channel_token(
+        settings=settings, channel_id=channel.id, scopes=scopes
+    )
+    return TokenRead(access_token=access_token, expires_in=ttl, scope=" ".join(sorted(scopes)))
+
+
+async def _staff_read(
+    session: SessionDep, staff: StaffUser, roles: Sequence[StaffRole]
+) -> StaffRead:
+    city_ids = {r.city_id for r in roles if r.city_id}
+    found = await cities.get_all_cities(session=session, city_ids=city_ids, after=None, limit=1000)
+    slugs = {c.id: c.slug for c in found}
+    pairs = [(r, slugs.get(r.city_id) if r.city_id else None) for r in roles]
+    return staff_read(staff.username, staff.display_name, pairs)
+
+
+@router.post("/staff/session", response_model=StaffSessionRead, tags=["staff"])
+async def sign_in(
+    session: SessionDep, settings: SettingsDep, login: StaffLogin, response: Response
+) -> StaffSessionRead:
+    """Sign in to the console: sets the session cookie, answers the CSRF token to send back."""
+    staff = await identity.authenticate_staff(
+        session=session, username=login.username, password=login.password
+    )
+    token_value, record = await identity.start_session(
+        session=session, settings=settings, staff=staff
+    )
+    await audit.append(
+        session=session,
+        actor=audit.Actor(type="staff", id=staff.username, name=staff.display_name),
+        action="staff.sign_in",
+        object_type="staff",
+        object_id=staff.username,
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token_value,
+        max_age=settings.session_ttl_seconds,
+        httponly=True,
+        samesite="strict",
+        secure=settings.is_production,
+        path="/",
+    )
+    roles = await identity.roles_of(session=session, staff_id=staff.id)
+    read = await _staff_read(session, staff, roles)
+    return StaffSessionRead(staff=read, csrf_token=record.csrf_token, expires_at=record.expires_at)
+
+
+@router.delete("/staff/session", status_code=204, tags=["staff"])
+async def sign_out(session: SessionDep, staff: CurrentStaff) -> Response:
+    """Sign out of the console."""
+    await identity.end_session(session=session, session_id=staff.session.id)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/staff/me", response_model=StaffRead, tags=["staff"])
+async def me(session: SessionDep, staff: CurrentStaff) -> StaffRead:
+    """The signed-in staff member and their roles."""
+    return await _staff_read(session, staff.staff, staff.roles)
+
+
+@router.get("/channel", response_model=ChannelRead, tags=["channels"])
+async def own_channel(session: SessionDep, caller: CurrentChannel) -> ChannelRead:
+    """The calling channel and the cities it has grants in."""
+    ids = await cities.granted_city_ids(session=session, channel_id=caller.channel.id)
+    found = await cities.get_all_cities(session=session, city_ids=ids, after=None, limit=1000)
+    return ChannelRead.of(caller.channel, [c.slug for c in found])
+
+
+@router.get("/channels", response_model=list[ChannelRead], tags=["channels"])
+async def list_channels(session: SessionDep, staff: CurrentStaff) -> list[ChannelRead]:
+    """Every channel (staff: needed to grant services)."""
+    require_staff_role(staff, None, Role.CITY_ADMIN, Role.AUDITOR)
+    return [ChannelRead.of(c, []) for c in await identity.get_all_channels(session=session)]
+
+
+def _resident_read(vault: VaultDep, found: residents.ChannelResident) -> ResidentRead:
+    resident = found.resident
+    return ResidentRead(
+        user_id=found.link.channel_user_id,
+        verified=resident.verified_at is not None,
+        name=residents.display_name(vault, resident),
+        phone=resident.phone_masked,
+        id_number=resident.id_number_masked,
+        created_at=found.link.created_at,
+    )
+
+
+@router.post("/residents", response_model=ResidentRead, status_code=201, tags=["residents"])
+async def register_resident(
+    session: SessionDep,
+    vault: VaultDep,
+    caller: CurrentChannel,
+    resident_in: ResidentCreate,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    """Register the channel's user (201), or update the known one (200)."""
+    caller.require("residents:write")
+    found, created = await residents.register(
+        session=session,
+        vault=vault,
+        channel=caller.channel,
+        user_id=resident_in.user_id,
+        phone=resident_in.phone,
+    )
+    return await idem.respond(201 if created else 200, _resident_read(vault, found))
+
+
+@router.get("/residents/{user_id}", response_model=ResidentRead, tags=["residents"])
+async def get_resident(
+    session: SessionDep, vault: VaultDep, caller: CurrentChannel, user_id: UserId
+) -> ResidentRead:
+    """The channel's user, masked. Another channel's users do not exist here."""
+    caller.require("residents:read")
+    found = await residents.get_for_channel_or_raise(
+        session=session, channel_id=caller.channel.id, user_id=user_id
+    )
+    await residents.record_access(
+        session=session,
+        resident_id=found.resident.id,
+        actor=caller.actor,
+        purpose="show the user their profile",
+        fields="name, phone, id_number (masked)",
+    )
+    return _resident_read(vault, found)
+
+
+@router.post("/residents/{user_id}/verification", response_model=ResidentRead, tags=["residents"])
+async def verify_resident(
+    session: SessionDep,
+    vault: VaultDep,
+    caller: CurrentChannel,
+    user_id: UserId,
+    verification: VerificationCreate,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    """Verify the user's identity with their consent; links them to the one resident record."""
+    caller.require("residents:write")
+    found = await residents.get_for_channel_or_raise(
+        session=session, channel_id=caller.channel.id, user_id=user_id
+    )
+    resident = await residents.verify_identity(
+        session=session,
+        vault=vault,
+        channel=caller.channel,
+        found=found,
+        name=verification.name,
+        id_number=verification.id_number,
+        purpose=verification.purpose,
+    )
+    await residents.record_access(
+        session=session,
+        resident_id=resident.id,
+        actor=caller.actor,
+        purpose=verification.purpose,
+        fields="name, id_number (verification)",
+    )
+    linked = residents.ChannelResident(link=found.link, resident=resident)
+    return await idem.respond(200, _resident_read(vault, linked))
+
+
+@router.get("/residents/{user_id}/consents", response_model=list[ConsentRead], tags=["residents"])
+async def list_consents(
+    session: SessionDep, caller: CurrentChannel, user_id: UserId
+) -> list[ConsentRead]:
+    """What the user consented to on this channel, withdrawn consents included."""
+    caller.require("residents:read")
+    found = await residents.get_for_channel_or_raise(
+        session=session, channel_id=caller.channel.id, user_id=user_id
+    )
+    rows = await residents.list_consents(
+        session=session, resident_id=found.resident.id, channel_id=caller.channel.id
+    )
+    return [ConsentRead.of(c) for c in rows]
+
+
+@router.post(
+    "/residents/{user_id}/consents",
+    response_model=ConsentRead,
+    status_code=201,
+    tags=["residents"],
+)
+async def give_consent(
+    session: SessionDep,
+    caller: CurrentChannel,
+    user_id: UserId,
+    consent_in: ConsentCreate,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    """Record the user's consent for a scope and purpose."""
+    caller.require("residents:write")
+    found = await residents.get_for_channel_or_raise(
+        session=session, channel_id=caller.channel.id, user_id=user_id
+    )
+    consent = await residents.give_consent(
+        session=session,
+        resident_id=found.resident.id,
+        channel_id=caller.channel.id,
+        scope=consent_in.scope,
+        purpose=consent_in.purpose,
+    )
+    return await idem.respond(201, ConsentRead.of(consent))
+
+
+@router.delete(
+    "/residents/{user_id}/consents/{consent_id}", response_model=ConsentRead, tags=["residents"]
+)
+async def withdraw_consent(
+    session: SessionDep, caller: CurrentChannel, user_id: UserId, consent_id: int
+) -> ConsentRead:
+    """Withdraw a consent (the record stays, marked withdrawn)."""
+    caller.require("residents:write")
+    found = await residents.get_for_channel_or_raise(
+        session=session, channel_id=caller.channel.id, user_id=user_id
+    )
+    consent = await residents.withdraw_consent(
+        session=session,
+        resident_id=found.resident.id,
+        channel_id=caller.channel.id,
+        consent_id=consent_id,
+    )
+    return ConsentRead.of(consent)
+
+
+@router.get(
+    "/residents/{user_id}/data-access", response_model=Page[DataAccessRead], tags=["residents"]
+)
+async def list_data_access(
+    session: SessionDep, caller: CurrentChannel, user_id: UserId, page: PageDep
+) -> Page[DataAccessRead]:
+    """Every access to the user's personal data: who, when, and for what purpose."""
+    caller.require("residents:read")
+    found = await residents.get_for_channel_or_raise(
+        session=session, channel_id=caller.channel.id, user_id=user_id
+    )
+    rows = await residents.list_access(
+        session=session, resident_id=found.resident.id, before_id=page.after, limit=page.limit
+    )
+    return page.page([DataAccessRead.of(a) for a in rows], rows[-1].id if rows else None)
+
+
+@router.get("/audit", response_model=Page[AuditRead], tags=["audit"])
+async def list_audit(
+    session: SessionDep,
+    staff: CurrentStaff,
+    page: PageDep,
+    city: Annotated[str | None, Query(max_length=40)] = None,
+    action: Annotated[str | None, Query(max_length=80)] = None,
+    actor: Annotated[str | None, Query(max_length=80)] = None,
+) -> Page[AuditRead]:
+    """The audit log, newest first: an auditor or admin sees their cities, the operator all."""
+    allowed = staff.city_ids(Role.AUDITOR, Role.CITY_ADMIN)
+    city_ids: list[int] | None = None if allowed is None else sorted(allowed)
+    if city:
+        found: City | None = await cities.get_city_by_slug(session=session, slug=city)
+        if found is None or (allowed is not None and found.id not in allowed):
+            city_ids = []
+        else:
+            city_ids = [found.id]
+    rows = await audit.list_entries(
+        session=session,
+        city_ids=city_ids,
+        action=action,
+        actor_id=actor,
+        before_id=page.after,
+        limit=page.limit,
+    )
+    return page.page([AuditRead.of(e) for e in rows], rows[-1].id if rows else None)

@@ -1,0 +1,145 @@
+"""Staff, channels, residents, consent and the record of personal-data access."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cityhub.db import Base, BigId, str_enum, utcnow
+
+
+class Role(enum.StrEnum):
+    OPERATOR = "operator"  # runs the hub: every city
+    CITY_ADMIN = "city_admin"
+    PROVIDER_STAFF = "provider_staff"
+    AUDITOR = "auditor"
+
+
+class StaffUser(Base):
+    """A person who signs in to the console."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class StaffRole(Base):
+    """A role a staff member holds in one city (`city_id` is empty for the operator role)."""
+
+    __tablename__ = "staff_roles"
+    __table_args__ = (UniqueConstraint("staff_id", "city_id", "role"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(BigId, ForeignKey("staff_users.id", ondelete="CASCADE"))
+    city_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("cities.id"))
+    role: Mapped[Role] = mapped_column(str_enum(Role, "staff_role"))
+
+
+class StaffSession(Base):
+    """A console session: the cookie holds the token, only its hash is stored."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(BigId, ForeignKey("staff_users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+
+
+class ChannelStatus(enum.StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class Channel(Base):
+    """A partner platform that offers city services to its own users."""
+
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20), default="partner")  # partner | portal
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_secret_hash: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[str] = mapped_column(String(400))
+    webhook_url: Mapped[str | None] = mapped_column(String(400), default=None)
+    webhook_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    status: Mapped[ChannelStatus] = mapped_column(str_enum(ChannelStatus, "channel_status"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Resident(Base):
+    """A person. Hub-wide, not per city: one person uses services in many cities.
+
+    Identity and phone numbers are stored encrypted and found by a keyed hash.
+    """
+
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    id_number_masked: Mapped[str | None] = mapped_column(String(24), default=None)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    phone_masked: Mapped[str | None] = mapped_column(String(24), default=None)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ChannelUser(Base):
+    """A channel's own user id, linked to the resident it stands for."""
+
+    __tablename__ = "channel_users"
+    __table_args__ = (UniqueConstraint("channel_id", "channel_user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
+    channel_user_id: Mapped[str] = mapped_column(String(128))
+    resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Consent(Base):
+    """What a resident let a channel see, for what purpose; withdrawable."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_resident", "resident_id", "channel_id", "scope"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"))
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
+    scope: Mapped[str] = mapped_column(String(60))
+    purpose: Mapped[str] = mapped_column(String(400))
+    granted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class DataAccess(Base):
+    """One access to a resident's personal data, listed to that resident."""
+
+    __tablename__ = "data_access"
+    __table_args__ = (Index("ix_data_access_resident", "resident_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"))
+    city_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("cities.id"), default=None)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor_type: Mapped[str] = mapped_column(String(20))  # staff | channel | provider
+    actor_id: Mapped[str] = mapped_column(String(80))
+    actor_name: Mapped[str] = mapped_column(String(120))
+    purpose: Mapped[str] = mapped_column(String(400))
+    fields: Mapped[str] = mapped_column(String(200))

@@ -1,0 +1,273 @@
+"""Residents as channels know them: registration, identity verification, consent, access log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cityhub import outbox
+from cityhub.db import utcnow
+from cityhub.errors import Conflict, Forbidden, NotFound
+from cityhub.identity import audit
+from cityhub.identity.models import Channel, ChannelUser, Consent, DataAccess, Resident
+from cityhub.identity.pii import Vault, mask_id_number, mask_name, mask_phone
+
+# Consent scopes a resident can give a channel.
+CONSENT_SCOPES = {
+    "identity": "verify my identity and link my accounts on this channel",
+    "records": "look up my own records (violations, social insurance, housing fund)",
+    "payments": "pay bills and receive receipts",
+    "notices": "send me notices and reminders",
+}
+
+
+@dataclass(frozen=True)
+class ChannelResident:
+    """A channel's user and the resident record behind it."""
+
+    link: ChannelUser
+    resident: Resident
+
+
+async def get_for_channel_or_raise(
+    *, session: AsyncSession, channel_id: int, user_id: str
+) -> ChannelResident:
+    """The channel's own user: another channel's users do not exist for it (404)."""
+    row = (
+        await session.execute(
+            select(ChannelUser, Resident)
+            .join(Resident, Resident.id == ChannelUser.resident_id)
+            .where(ChannelUser.channel_id == channel_id, ChannelUser.channel_user_id == user_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no user {user_id!r} on this channel", code="resident_not_found")
+    return ChannelResident(link=row[0], resident=row[1])
+
+
+def _set_phone(resident: Resident, vault: Vault, phone: str) -> None:
+    resident.phone_enc = vault.encrypt(phone)
+    resident.phone_hash = vault.lookup_hash("phone", phone)
+    resident.phone_masked = mask_phone(phone)
+
+
+async def register(
+    *, session: AsyncSession, vault: Vault, channel: Channel, user_id: str, phone: str | None
+) -> tuple[ChannelResident, bool]:
+    """The channel user's record, created on first sight; whether it was created now."""
+    try:
+        found = await get_for_channel_or_raise(
+            session=session, channel_id=channel.id, user_id=user_id
+        )
+    except NotFound:
+        pass
+    else:
+        if phone and found.resident.phone_hash != vault.lookup_hash("phone", phone):
+            _set_phone(found.resident, vault, phone)
+        return found, False
+    resident = Resident()
+    if phone:
+        _set_phone(resident, vault, phone)
+    session.add(resident)
+    await session.flush()
+    link = ChannelUser(channel_id=channel.id, channel_user_id=user_id, resident_id=resident.id)
+    session.add(link)
+    await session.flush()
+    return ChannelResident(link=link, resident=resident), True
+
+
+async def active_consent(
+    *, session: AsyncSession, resident_id: int, channel_id: int, scope: str
+) -> Consent | None:
+    """The resident's live consent for this channel and scope, if any."""
+    return await session.scalar(
+        select(Consent)
+        .where(
+            Consent.resident_id == resident_id,
+            Consent.channel_id == channel_id,
+            Consent.scope == scope,
+            Consent.withdrawn_at.is_(None),
+        )
+        .order_by(Consent.id.desc())
+        .limit(1)
+    )
+
+
+async def give_consent(
+    *, session: AsyncSession, resident_id: int, channel_id: int, scope: str, purpose: str
+) -> Consent:
+    """Record a consent (a live one for the same scope is kept as it is)."""
+    existing = await active_consent(
+        session=session, resident_id=resident_id, channel_id=channel_id, scope=scope
+    )
+    if existing:
+        return existing
+    consent = Consent(resident_id=resident_id, channel_id=channel_id, scope=scope, purpose=purpose)
+    session.add(consent)
+    await session.flush()
+    return consent
+
+
+async def list_consents(
+    *, session: AsyncSession, resident_id: int, channel_id: int
+) -> list[Consent]:
+    """Every consent the resident gave this channel, newest first, withdrawn ones included."""
+    query = (
+        select(Consent)
+        .where(Consent.resident_id == resident_id, Consent.channel_id == channel_id)
+        .order_by(Consent.id.desc())
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def withdraw_consent(
+    *, session: AsyncSession, resident_id: int, channel_id: int, consent_id: int
+) -> Consent:
+    """Withdraw a consent; the channel is told by webhook."""
+    consent = await session.scalar(
+        select(Consent).where(
+            Consent.id == consent_id,
+            Consent.resident_id == resident_id,
+            Consent.channel_id == channel_id,
+        )
+    )
+    if consent is None:
+        raise NotFound(f"no consent {consent_id}", code="consent_not_found")
+    if consent.withdrawn_at is None:
+        consent.withdrawn_at = utcnow()
+        await outbox.enqueue(
+            session=session,
+            topic="consent.withdrawn",
+            payload={"channel_id": channel_id, "consent_id": consent.id, "scope": consent.scope},
+        )
+    return consent
+
+
+async def verify_identity(
+    *,
+    session: AsyncSession,
+    vault: Vault,
+    channel: Channel,
+    found: ChannelResident,
+    name: str,
+    id_number: str,
+    purpose: str,
+) -> Resident:
+    """Verify a channel user's identity (with consent) and link them to the one resident record.
+
+    When the same person already verified through another channel, this channel's user is
+    re-linked to that resident, so every channel's user ids lead to one person.
+    """
+    lookup = vault.lookup_hash("id", id_number)
+    resident = found.resident
+    if resident.id_number_hash and resident.id_number_hash != lookup:
+        raise Conflict("this user is already verified as another person", code="identity_mismatch")
+    await give_consent(
+        session=session,
+        resident_id=resident.id,
+        channel_id=channel.id,
+        scope="identity",
+        purpose=purpose,
+    )
+    same_person = await session.scalar(select(Resident).where(Resident.id_number_hash == lookup))
+    if same_person is not None and same_person.id != resident.id:
+        # Move this channel's user, and what it consented to, onto the known person.
+        found.link.resident_id = same_person.id
+        await session.execute(
+            update(Consent)
+            .where(Consent.resident_id == resident.id, Consent.channel_id == channel.id)
+            .values(resident_id=same_person.id)
+        )
+        if resident.phone_enc and not same_person.phone_enc:
+            same_person.phone_enc = resident.phone_enc
+            same_person.phone_hash = resident.phone_hash
+            same_person.phone_masked = resident.phone_masked
+        resident = same_person
+    else:
+        resident.id_number_enc = vault.encrypt(id_number)
+        resident.id_number_hash = lookup
+        resident.id_number_masked = mask_id_number(id_number)
+        resident.name_enc = vault.encrypt(name)
+        resident.verified_at = utcnow()
+    await session.flush()
+    await outbox.enqueue(
+        session=session,
+        topic="resident.verified",
+        payload={"channel_id": channel.id, "user_id": found.link.channel_user_id},
+    )
+    return resident
+
+
+async def require_consent(
+    *, session: AsyncSession, resident: Resident, channel_id: int, scope: str
+) -> Consent:
+    """The live consent the resident gave for this use, or Forbidden saying what is missing."""
+    consent = await active_consent(
+        session=session, resident_id=resident.id, channel_id=channel_id, scope=scope
+    )
+    if consent is None:
+        raise Forbidden(
+            f"the resident has not consented to '{scope}' for this channel",
+            code="consent_required",
+            field="consent",
+        )
+    return consent
+
+
+async def record_access(
+    *,
+    session: AsyncSession,
+    resident_id: int,
+    actor: audit.Actor,
+    purpose: str,
+    fields: str,
+    city_id: int | None = None,
+) -> None:
+    """Note an access to a resident's personal data, for them and in the audit log."""
+    session.add(
+        DataAccess(
+            resident_id=resident_id,
+            city_id=city_id,
+            actor_type=actor.type,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            purpose=purpose,
+            fields=fields,
+        )
+    )
+    await audit.append(
+        session=session,
+        actor=actor,
+        action="personal_data.read",
+        object_type="resident",
+        object_id=resident_id,
+        city_id=city_id,
+        details={"purpose": purpose, "fields": fields},
+    )
+
+
+async def list_access(
+    *, session: AsyncSession, resident_id: int, before_id: int | None, limit: int
+) -> list[DataAccess]:
+    """Accesses to the resident's data, newest first."""
+    query = (
+        select(DataAccess)
+        .where(DataAccess.resident_id == resident_id)
+        .order_by(DataAccess.id.desc())
+        .limit(limit)
+    )
+    if before_id:
+        query = query.where(DataAccess.id < before_id)
+    return list((await session.scalars(query)).all())
+
+
+def display_name(vault: Vault, resident: Resident) -> str | None:
+    """The resident's name, masked, for answers."""
+    return mask_name(vault.decrypt(resident.name_enc)) if resident.name_enc else None
+
+
+async def count_residents(*, session: AsyncSession) -> int:
+    """How many residents the hub knows."""
+    return int(await session.scalar(select(func.count()).select_from(Resident)) or 0)

@@ -1,0 +1,176 @@
+"""API shapes of tokens, staff, channels, residents, consent and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from cityhub.cities.schemas import Input
+from cityhub.identity.audit import AuditEntry
+from cityhub.identity.models import Channel, Consent, DataAccess, StaffRole
+from cityhub.identity.pii import normalize_id_number, normalize_phone
+from cityhub.identity.residents import CONSENT_SCOPES
+
+USER_ID = r"^[A-Za-z0-9._:@-]{1,128}$"
+
+
+class TokenRead(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    scope: str
+
+
+class StaffLogin(Input):
+    username: str = Field(min_length=1, max_length=80)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class RoleRead(BaseModel):
+    city: str | None
+    role: str
+
+
+class StaffRead(BaseModel):
+    username: str
+    display_name: str
+    roles: list[RoleRead]
+
+
+class StaffSessionRead(BaseModel):
+    staff: StaffRead
+    csrf_token: str
+    expires_at: dt.datetime
+
+
+def staff_read(
+    username: str, display_name: str, roles: list[tuple[StaffRole, str | None]]
+) -> StaffRead:
+    """A staff member with their roles and the slugs of the roles' cities."""
+    return StaffRead(
+        username=username,
+        display_name=display_name,
+        roles=[RoleRead(city=slug, role=r.role.value) for r, slug in roles],
+    )
+
+
+class ChannelRead(BaseModel):
+    slug: str
+    name: str
+    kind: str
+    client_id: str
+    scopes: list[str]
+    status: str
+    cities: list[str]
+
+    @classmethod
+    def of(cls, channel: Channel, cities: list[str]) -> ChannelRead:
+        return cls(
+            slug=channel.slug,
+            name=channel.name,
+            kind=channel.kind,
+            client_id=channel.client_id,
+            scopes=channel.scopes.split(),
+            status=channel.status.value,
+            cities=cities,
+        )
+
+
+class ResidentCreate(Input):
+    user_id: str = Field(pattern=USER_ID, description="the channel's own id for its user")
+    phone: str | None = Field(default=None, description="mainland mobile number")
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return normalize_phone(value) if value is not None else None
+
+
+class ResidentRead(BaseModel):
+    user_id: str
+    verified: bool
+    name: str | None = Field(description="masked")
+    phone: str | None = Field(description="masked")
+    id_number: str | None = Field(description="masked")
+    created_at: dt.datetime
+
+
+class VerificationCreate(Input):
+    name: str = Field(min_length=1, max_length=60)
+    id_number: str = Field(description="18-character mainland identity number")
+    purpose: str = Field(
+        min_length=4, max_length=400, description="why the channel verifies (shown to the person)"
+    )
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str) -> str:
+        return normalize_id_number(value)
+
+
+class ConsentCreate(Input):
+    scope: str = Field(description="one of: " + ", ".join(CONSENT_SCOPES))
+    purpose: str = Field(min_length=4, max_length=400)
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str) -> str:
+        if value not in CONSENT_SCOPES:
+            raise ValueError("scope must be one of " + ", ".join(CONSENT_SCOPES))
+        return value
+
+
+class ConsentRead(BaseModel):
+    id: int
+    scope: str
+    purpose: str
+    granted_at: dt.datetime
+    withdrawn_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, consent: Consent) -> ConsentRead:
+        return cls(
+            id=consent.id,
+            scope=consent.scope,
+            purpose=consent.purpose,
+            granted_at=consent.granted_at,
+            withdrawn_at=consent.withdrawn_at,
+        )
+
+
+class DataAccessRead(BaseModel):
+    at: dt.datetime
+    actor_type: str
+    actor: str
+    purpose: str
+    fields: str
+
+    @classmethod
+    def of(cls, access: DataAccess) -> DataAccessRead:
+        return cls(
+            at=access.at,
+            actor_type=access.actor_type,
+            actor=access.actor_name,
+            purpose=access.purpose,
+            fields=access.fields,
+        )
+
+
+class AuditRead(BaseModel):
+    id: int
+    chain: str
+    seq: int
+    at: dt.datetime
+    actor_type: str
+    actor_id: str
+    action: str
+    object_type: str
+    object_id: str
+    details: dict[str, Any]
+    hash: str
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditRead:
+        return cls.model_validate(entry, from_attributes=True)

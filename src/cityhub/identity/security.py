@@ -1,0 +1,103 @@
+"""Passwords, client secrets, channel bearer tokens and console session tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+
+from cityhub.config import Settings
+from cityhub.db import utcnow
+from cityhub.errors import Unauthorized
+
+_hasher = PasswordHasher()
+TOKEN_AUDIENCE = "cityhub:v1"
+
+# What a channel may be allowed to do. A token carries the subset it asked for.
+SCOPES = {
+    "catalogue:read": "see the cities and services granted to the channel",
+    "residents:write": "register the channel's users and record their consent",
+    "residents:read": "read the channel's own users and their data-access log",
+    "payments:write": "look up and pay bills",
+    "appointments:write": "book and cancel appointments",
+    "queries:read": "run record and public-data queries",
+    "lotteries:write": "apply for lotteries",
+    "notices:read": "read notices and follow government accounts",
+}
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of a password or client secret."""
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    """Whether the password matches the stored argon2 hash."""
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerifyMismatchError, InvalidHashError):
+        return False
+
+
+def new_secret(nbytes: int = 32) -> str:
+    """A random URL-safe secret."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a session token: its SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChannelToken:
+    """A decoded, valid channel bearer token."""
+
+    channel_id: int
+    scopes: frozenset[str]
+    expires_at: dt.datetime
+
+
+def issue_channel_token(
+    *, settings: Settings, channel_id: int, scopes: set[str] | frozenset[str]
+) -> tuple[str, int]:
+    """A signed, short-lived bearer token and its lifetime in seconds."""
+    now = utcnow()
+    ttl = settings.token_ttl_seconds
+    claims = {
+        "sub": f"channel:{channel_id}",
+        "aud": TOKEN_AUDIENCE,
+        "iat": int(now.timestamp()),
+        "exp": int((now + dt.timedelta(seconds=ttl)).timestamp()),
+        "jti": uuid.uuid4().hex,
+        "scope": " ".join(sorted(scopes)),
+    }
+    return jwt.encode(claims, settings.secret_key, algorithm="HS256"), ttl
+
+
+def decode_channel_token(*, settings: Settings, token: str) -> ChannelToken:
+    """The token's claims, or Unauthorized when it is forged, expired or not a channel's."""
+    try:
+        claims = jwt.decode(
+            token, settings.secret_key, algorithms=["HS256"], audience=TOKEN_AUDIENCE
+        )
+        kind, _, raw_id = str(claims["sub"]).partition(":")
+        if kind != "channel":
+            raise ValueError("not a channel token")
+        return ChannelToken(
+            channel_id=int(raw_id),
+            scopes=frozenset(str(claims.get("scope", "")).split()),
+            expires_at=dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC),
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized(
+            "the access token has expired; request a new one", code="token_expired"
+        ) from None
+    except (jwt.PyJWTError, KeyError, ValueError):
+        raise Unauthorized("the access token is not valid", code="invalid_token") from None

@@ -1,0 +1,192 @@
+"""Staff, their roles and console sessions; channels and their credentials."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cityhub.config import Settings
+from cityhub.db import utcnow
+from cityhub.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from cityhub.identity import security
+from cityhub.identity.models import (
+    Channel,
+    ChannelStatus,
+    Role,
+    StaffRole,
+    StaffSession,
+    StaffUser,
+)
+from cityhub.identity.pii import Vault
+
+# A hash to compare against when the username is unknown, so both paths take as long.
+_DUMMY_HASH = security.hash_password("not-a-real-password")
+
+
+async def get_staff_by_username(*, session: AsyncSession, username: str) -> StaffUser | None:
+    """The staff member with this username, if any."""
+    return await session.scalar(select(StaffUser).where(StaffUser.username == username))
+
+
+async def create_staff(
+    *,
+    session: AsyncSession,
+    username: str,
+    display_name: str,
+    password: str,
+    roles: Sequence[tuple[int | None, Role]],
+    password_hash: str | None = None,
+) -> StaffUser:
+    """A staff member with roles as (city id or None for every city, role)."""
+    if await get_staff_by_username(session=session, username=username):
+        raise Conflict(f"username {username!r} is taken", code="username_taken", field="username")
+    for city_id, role in roles:
+        if (city_id is None) != (role == Role.OPERATOR):
+            raise Unprocessable(
+                "the operator role is for every city; other roles name one city", field="roles"
+            )
+    staff = StaffUser(
+        username=username,
+        display_name=display_name,
+        password_hash=password_hash or security.hash_password(password),
+    )
+    session.add(staff)
+    await session.flush()
+    session.add_all(StaffRole(staff_id=staff.id, city_id=c, role=r) for c, r in roles)
+    await session.flush()
+    return staff
+
+
+async def roles_of(*, session: AsyncSession, staff_id: int) -> list[StaffRole]:
+    """Every role a staff member holds."""
+    return list(
+        (await session.scalars(select(StaffRole).where(StaffRole.staff_id == staff_id))).all()
+    )
+
+
+async def authenticate_staff(*, session: AsyncSession, username: str, password: str) -> StaffUser:
+    """The staff member these credentials belong to, or Unauthorized (saying no more)."""
+    staff = await get_staff_by_username(session=session, username=username)
+    ok = security.verify_password(staff.password_hash if staff else _DUMMY_HASH, password)
+    if staff is None or not ok or not staff.active:
+        raise Unauthorized("wrong username or password", code="invalid_credentials")
+    staff.last_login_at = utcnow()
+    return staff
+
+
+async def start_session(
+    *, session: AsyncSession, settings: Settings, staff: StaffUser
+) -> tuple[str, StaffSession]:
+    """A new console session: the cookie token (returned once) and its stored record."""
+    token = security.new_secret()
+    record = StaffSession(
+        token_hash=security.token_digest(token),
+        staff_id=staff.id,
+        csrf_token=secrets.token_urlsafe(24),
+        expires_at=utcnow() + dt.timedelta(seconds=settings.session_ttl_seconds),
+    )
+    session.add(record)
+    await session.flush()
+    return token, record
+
+
+async def get_session_by_token(
+    *, session: AsyncSession, token: str
+) -> tuple[StaffSession, StaffUser] | None:
+    """The live console session of a cookie token and its staff member."""
+    row = (
+        await session.execute(
+            select(StaffSession, StaffUser)
+            .join(StaffUser, StaffUser.id == StaffSession.staff_id)
+            .where(StaffSession.token_hash == security.token_digest(token))
+        )
+    ).first()
+    if row is None or row[0].expires_at <= utcnow() or not row[1].active:
+        return None
+    return row[0], row[1]
+
+
+async def end_session(*, session: AsyncSession, session_id: int) -> None:
+    """Sign out: the session's token stops working at once."""
+    await session.execute(delete(StaffSession).where(StaffSession.id == session_id))
+
+
+async def create_channel(
+    *,
+    session: AsyncSession,
+    vault: Vault,
+    slug: str,
+    name: str,
+    client_id: str,
+    client_secret: str,
+    scopes: Sequence[str],
+    kind: str = "partner",
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    secret_hash: str | None = None,
+) -> Channel:
+    """A channel with hashed client secret and encrypted webhook secret."""
+    unknown = set(scopes) - set(security.SCOPES)
+    if unknown:
+        raise Unprocessable(f"unknown scopes: {', '.join(sorted(unknown))}", field="scopes")
+    channel = Channel(
+        slug=slug,
+        name=name,
+        kind=kind,
+        client_id=client_id,
+        client_secret_hash=secret_hash or security.hash_password(client_secret),
+        scopes=" ".join(sorted(scopes)),
+        webhook_url=webhook_url,
+        webhook_secret_enc=vault.encrypt(webhook_secret) if webhook_secret else None,
+        status=ChannelStatus.ACTIVE,
+    )
+    session.add(channel)
+    await session.flush()
+    return channel
+
+
+async def get_channel_by_slug_or_raise(*, session: AsyncSession, slug: str) -> Channel:
+    """The channel with this slug, or NotFound."""
+    channel = await session.scalar(select(Channel).where(Channel.slug == slug))
+    if channel is None:
+        raise NotFound(f"no channel {slug!r}", code="channel_not_found", field="channel")
+    return channel
+
+
+async def get_all_channels(*, session: AsyncSession) -> list[Channel]:
+    """Every channel, by name."""
+    return list((await session.scalars(select(Channel).order_by(Channel.name))).all())
+
+
+async def authenticate_channel(
+    *, session: AsyncSession, client_id: str, client_secret: str
+) -> Channel:
+    """The active channel these client credentials belong to, or Unauthorized."""
+    channel = await session.scalar(select(Channel).where(Channel.client_id == client_id))
+    ok = security.verify_password(
+        channel.client_secret_hash if channel else _DUMMY_HASH, client_secret
+    )
+    if channel is None or not ok:
+        raise Unauthorized("unknown client or wrong secret", code="invalid_client")
+    if channel.status != ChannelStatus.ACTIVE:
+        raise Unauthorized("this client is suspended", code="invalid_client")
+    return channel
+
+
+def grantable_scopes(channel: Channel, requested: str | None) -> frozenset[str]:
+    """The scopes a token may carry: what was asked for (all when nothing was), if allowed."""
+    allowed = frozenset(channel.scopes.split())
+    if not requested:
+        return allowed
+    asked = frozenset(requested.split())
+    if not asked <= allowed:
+        raise Unprocessable(
+            f"scopes not allowed for this client: {', '.join(sorted(asked - allowed))}",
+            code="invalid_scope",
+            field="scope",
+        )
+    return asked

@@ -1,0 +1,49 @@
+"""Schema migrations (Alembic), run the same way on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+from cityhub.db import Database
+
+HERE = Path(__file__).parent
+
+
+def config() -> Config:
+    """The Alembic configuration of the package's migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE))
+    return cfg
+
+
+def head() -> str | None:
+    """The newest revision the code knows."""
+    return ScriptDirectory.from_config(config()).get_current_head()
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    cfg = config()
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the database's schema up to `revision`."""
+    async with db.engine.begin() as connection:
+        await connection.run_sync(_upgrade, revision)
+
+
+async def current(db: Database) -> str | None:
+    """The revision the database is at (None: never migrated)."""
+    async with db.engine.connect() as connection:
+        return await connection.run_sync(_current)

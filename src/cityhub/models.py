@@ -1,0 +1,14 @@
+"""Every table of the hub, imported in one place so the metadata is complete."""
+
+from __future__ import annotations
+
+from cityhub import idempotency as _idempotency  # noqa: F401
+from cityhub import outbox as _outbox  # noqa: F401
+from cityhub import usage as _usage  # noqa: F401
+from cityhub import webhooks as _webhooks  # noqa: F401
+from cityhub.cities import models as _cities  # noqa: F401
+from cityhub.db import Base
+from cityhub.identity import audit as _audit  # noqa: F401
+from cityhub.identity import models as _identity  # noqa: F401
+
+metadata = Base.metadata

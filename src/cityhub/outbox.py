@@ -1,0 +1,299 @@
+"""The transactional outbox and its dispatcher.
+
+A change that must be announced writes an `OutboxEvent` in its own transaction (`enqueue`). The
+dispatcher claims due events with a lease, runs every handler registered for the topic, and
+records each (event, handler) it finished in `outbox_handled` in the same transaction as the
+handler's own writes. A process that dies mid-way loses nothing: its lease runs out, another
+claims the event, and handlers already recorded are skipped, so each runs to completion once.
+Handlers that reach outside (webhooks, providers) are at-least-once and pass the event id on
+as the idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib
+import os
+import random
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import ForeignKey, Index, String, Text, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cityhub.config import Settings
+from cityhub.db import Base, BigId, Database, utcnow
+
+log = structlog.get_logger("cityhub.outbox")
+
+HANDLER_MODULES = ("cityhub.webhooks", "cityhub.usage")
+
+
+class OutboxEvent(Base):
+    """Something that happened and must be carried out after the commit."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "available_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    city_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("cities.id"), default=None)
+    topic: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    available_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | done | dead
+    locked_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    done_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class OutboxHandled(Base):
+    """A handler that finished an event: the record that makes re-runs skip it."""
+
+    __tablename__ = "outbox_handled"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    handler: Mapped[str] = mapped_column(String(80), primary_key=True)
+    done_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets: the transaction its writes belong to, and the outside world."""
+
+    session: AsyncSession
+    db: Database
+    settings: Settings
+    http: httpx.AsyncClient
+
+
+Handler = Callable[[HandlerContext, OutboxEvent], Awaitable[None]]
+
+
+@dataclass
+class Registry:
+    """Handlers by topic; the topic `*` receives every event."""
+
+    handlers: dict[str, list[tuple[str, Handler]]] = field(default_factory=dict)
+
+    def on(self, topic: str, name: str) -> Callable[[Handler], Handler]:
+        """Decorator: run the function for every event of the topic, under a stable name."""
+
+        def register(fn: Handler) -> Handler:
+            entries = self.handlers.setdefault(topic, [])
+            if all(existing != name for existing, _ in entries):
+                entries.append((name, fn))
+            return fn
+
+        return register
+
+    def for_topic(self, topic: str) -> list[tuple[str, Handler]]:
+        """The handlers an event of the topic goes to."""
+        return self.handlers.get(topic, []) + self.handlers.get("*", [])
+
+
+registry = Registry()
+
+
+def load_handlers() -> Registry:
+    """Import the modules that register handlers, and return the registry."""
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)
+    return registry
+
+
+async def enqueue(
+    *,
+    session: AsyncSession,
+    topic: str,
+    payload: dict[str, Any],
+    city_id: int | None = None,
+    delay: dt.timedelta | None = None,
+) -> OutboxEvent:
+    """Record an event in the caller's transaction; it is carried out once that commits."""
+    now = utcnow()
+    event = OutboxEvent(
+        event_id=str(uuid.uuid4()),
+        city_id=city_id,
+        topic=topic,
+        payload=payload,
+        created_at=now,
+        available_at=now + (delay or dt.timedelta()),
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+def backoff(attempt: int, *, base: float = 1.0, cap: float = 600.0) -> float:
+    """Seconds before retry number `attempt`: exponential, capped, with full jitter."""
+    return random.uniform(base / 2, min(cap, base * 2 ** (attempt - 1)))
+
+
+class _AlreadyDone(Exception):
+    """Raised inside a handler's transaction to roll it back: someone else recorded it."""
+
+
+class Dispatcher:
+    """Claims due events and runs their handlers; many may run at once against one database."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        registry: Registry = registry,
+        lease_seconds: float | None = None,
+        batch: int = 50,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.registry = registry
+        self.lease = dt.timedelta(seconds=lease_seconds or settings.outbox_lease_seconds)
+        self.batch = batch
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+
+    async def close(self) -> None:
+        """Release the HTTP client."""
+        await self.http.aclose()
+
+    async def claim(self) -> list[OutboxEvent]:
+        """Take a lease on up to `batch` due events that nobody else holds."""
+        now = utcnow()
+        async with self.db.unit_of_work() as session:
+            query = (
+                select(OutboxEvent.id)
+                .where(OutboxEvent.status == "pending", OutboxEvent.available_at <= now)
+                .where((OutboxEvent.locked_until.is_(None)) | (OutboxEvent.locked_until < now))
+                .order_by(OutboxEvent.id)
+                .limit(self.batch)
+            )
+            if not self.db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            ids = (await session.scalars(query)).all()
+            if not ids:
+                return []
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_(ids))
+                .values(locked_by=self.worker_id, locked_until=now + self.lease)
+            )
+            return list(
+                (await session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)))).all()
+            )
+
+    async def run_once(self) -> int:
+        """Carry out one batch of due events; returns how many were taken."""
+        events = await self.claim()
+        for event in events:
+            await self._process(event)
+        return len(events)
+
+    async def drain(self, *, max_rounds: int = 1000) -> None:
+        """Carry out events until none is due (for the CLI and tests)."""
+        for _ in range(max_rounds):
+            if not await self.run_once():
+                return
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Poll for due events until `stop` is set."""
+        log.info("outbox_dispatcher_started", worker=self.worker_id)
+        while not stop.is_set():
+            try:
+                taken = await self.run_once()
+            except Exception:  # a database hiccup must not end the loop
+                log.exception("outbox_round_failed")
+                taken = 0
+            if not taken:
+                try:
+                    await asyncio.wait_for(stop.wait(), self.settings.outbox_poll_seconds)
+                except TimeoutError:
+                    pass
+        log.info("outbox_dispatcher_stopped", worker=self.worker_id)
+
+    async def _process(self, event: OutboxEvent) -> None:
+        try:
+            for name, handler in self.registry.for_topic(event.topic):
+                await self._run_handler(event, name, handler)
+        except Exception as exc:  # every failure is retried, then dead-lettered
+            await self._failed(event, exc)
+            return
+        async with self.db.unit_of_work() as session:
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id == event.id)
+                .values(status="done", done_at=utcnow(), locked_by=None, locked_until=None)
+            )
+
+    async def _run_handler(self, event: OutboxEvent, name: str, handler: Handler) -> None:
+        try:
+            async with self.db.unit_of_work() as session:
+                done = await session.scalar(
+                    select(
+                        exists().where(
+                            OutboxHandled.event_id == event.event_id, OutboxHandled.handler == name
+                        )
+                    )
+                )
+                if done:
+                    return
+                ctx = HandlerContext(
+                    session=session, db=self.db, settings=self.settings, http=self.http
+                )
+                await handler(ctx, event)
+                await session.flush()  # the handler's own conflicts are failures, retried
+                try:
+                    session.add(OutboxHandled(event_id=event.event_id, handler=name))
+                    await session.flush()
+                except IntegrityError:
+                    raise _AlreadyDone from None
+        except _AlreadyDone:
+            # Another worker finished this handler first (our lease had run out): ours rolled back.
+            log.info("outbox_handler_already_done", event_id=event.event_id, handler=name)
+
+    async def _failed(self, event: OutboxEvent, exc: Exception) -> None:
+        attempts = event.attempts + 1
+        dead = attempts >= self.settings.outbox_max_attempts
+        log.warning(
+            "outbox_event_failed",
+            event_id=event.event_id,
+            topic=event.topic,
+            attempts=attempts,
+            dead=dead,
+            error=str(exc),
+        )
+        async with self.db.unit_of_work() as session:
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id == event.id)
+                .values(
+                    attempts=attempts,
+                    status="dead" if dead else "pending",
+                    available_at=utcnow() + dt.timedelta(seconds=backoff(attempts)),
+                    last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                    locked_by=None,
+                    locked_until=None,
+                )
+            )
+
+
+async def pending_count(*, session: AsyncSession) -> int:
+    """How many events wait to be carried out."""
+    return int(
+        await session.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.status == "pending")
+        )
+        or 0
+    )

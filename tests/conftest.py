@@ -1,0 +1,130 @@
+"""Fixtures: a real database per test (SQLite or PostgreSQL), the app, and API clients.
+
+`--db sqlite` (default) gives each test its own copy of a migrated SQLite file.
+`--db postgres` creates one database for the run on the server of `CITYHUB_TEST_POSTGRES_URL`
+(default: 127.0.0.1:5432), migrates it, empties every table after each test, and drops it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from cityhub import migrations
+from cityhub.app import create_app
+from cityhub.config import Settings
+from cityhub.db import Database
+from cityhub.models import metadata
+from tests.client import Api
+
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        default=os.environ.get("CITYHUB_TEST_DB", "sqlite"),
+        choices=("sqlite", "postgres"),
+        help="the database the suite runs on",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"cityhub database: {config.getoption('--db')}"
+
+
+def postgres_server_url() -> str:
+    """The URL of the PostgreSQL server tests create their databases on."""
+    url = os.environ.get("CITYHUB_TEST_POSTGRES_URL", DEFAULT_PG)
+    return url.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+async def _admin(url: str, statement: str) -> None:
+    admin = Database(make_url(url).set(database="postgres").render_as_string(False))
+    try:
+        async with admin.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(statement))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def db_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.config.getoption("--db")
+    return kind
+
+
+@pytest.fixture(scope="session")
+async def template(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A migrated database for the run: a file to copy (SQLite) or a URL (PostgreSQL)."""
+    if db_kind == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "template.sqlite3"
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await migrations.upgrade(db)
+        await db.dispose()  # the last connection to close folds the WAL into the file
+        yield str(path)
+        return
+    server = postgres_server_url()
+    name = f"cityhub_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    await _admin(server, f'CREATE DATABASE "{name}"')
+    url = make_url(server).set(database=name).render_as_string(False)
+    db = Database(url)
+    await migrations.upgrade(db)
+    await db.dispose()
+    try:
+        yield url
+    finally:
+        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def db(db_kind: str, template: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database for one test."""
+    if db_kind == "sqlite":
+        path = tmp_path / "cityhub.sqlite3"
+        shutil.copyfile(template, path)
+        database = Database(f"sqlite+aiosqlite:///{path}")
+        yield database
+        await database.dispose()
+        return
+    database = Database(template, pool_size=5)
+    yield database
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    async with database.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await database.dispose()
+
+
+@pytest.fixture
+def settings(db: Database, tmp_path: Path) -> Settings:
+    """Test settings: the test's database, no embedded worker (tests drive the outbox)."""
+    return Settings(
+        env="test",
+        data=tmp_path / "data",
+        database_url=db.url,
+        embedded_worker=False,
+        log_json=True,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database) -> Any:
+    return create_app(settings, db=db)
+
+
+@pytest.fixture
+async def api(app: Any) -> AsyncIterator[Api]:
+    """An anonymous API client (see `tests.client.Api` for signing in)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
+        yield Api(client)

@@ -1,0 +1,89 @@
+"""Identity factories: staff, channels and residents, with default parents."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cityhub.cities.models import City
+from cityhub.config import Settings
+from cityhub.db import Database
+from cityhub.identity import security
+from cityhub.identity import service as identity
+from cityhub.identity.models import Channel, Role, StaffUser
+from cityhub.identity.pii import Vault, id_check_digit
+
+PASSWORD = "correct horse battery staple"
+SECRET = "channel-secret-for-tests"
+_seq = itertools.count(1)
+
+
+@lru_cache
+def _hash(value: str) -> str:
+    # argon2 is slow on purpose: hash the shared test credentials once per run.
+    return security.hash_password(value)
+
+
+def vault() -> Vault:
+    """The vault of the test settings' keys."""
+    return Vault.from_settings(Settings(env="test"))
+
+
+@dataclass
+class ChannelLogin:
+    channel: Channel
+    client_id: str
+    secret: str = SECRET
+
+
+async def create_channel(
+    db: Database,
+    *,
+    slug: str | None = None,
+    scopes: tuple[str, ...] = tuple(security.SCOPES),
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+) -> ChannelLogin:
+    """A channel with every scope unless told otherwise; its login uses `SECRET`."""
+    slug = slug or f"channel-{next(_seq)}"
+    async with db.unit_of_work() as session:
+        channel = await identity.create_channel(
+            session=session,
+            vault=vault(),
+            slug=slug,
+            name=slug.title(),
+            client_id=f"ch_{slug}",
+            client_secret=SECRET,
+            secret_hash=_hash(SECRET),
+            scopes=scopes,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+        )
+    return ChannelLogin(channel=channel, client_id=channel.client_id)
+
+
+async def create_staff(
+    db: Database,
+    *,
+    city: City | None = None,
+    role: Role = Role.CITY_ADMIN,
+    username: str | None = None,
+) -> StaffUser:
+    """A staff member with one role (in `city`, or every city for the operator); `PASSWORD`."""
+    username = username or f"staff{next(_seq)}"
+    async with db.unit_of_work() as session:
+        return await identity.create_staff(
+            session=session,
+            username=username,
+            display_name=username.title(),
+            password=PASSWORD,
+            password_hash=_hash(PASSWORD),
+            roles=[(None if role == Role.OPERATOR else city.id if city else None, role)],
+        )
+
+
+def id_number(serial: int, region: str = "310101", birth: str = "19900307") -> str:
+    """A valid mainland identity number."""
+    first17 = f"{region}{birth}{serial % 1000:03d}"
+    return first17 + id_check_digit(first17)
