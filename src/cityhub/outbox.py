@@ -7,6 +7,9 @@ handler's own writes. A process that dies mid-way loses nothing: its lease runs 
 claims the event, and handlers already recorded are skipped, so each runs to completion once.
 Handlers that reach outside (webhooks, providers) are at-least-once and pass the event id on
 as the idempotency key.
+
+The lease must outlast the slowest handler run (a webhook's timeout): a dispatcher renews it
+for each event once half of it has gone, and never runs an event whose lease another took.
 """
 
 from __future__ import annotations
@@ -18,17 +21,19 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import ForeignKey, Index, String, Text, exists, func, select, update
+from sqlalchemy import ForeignKey, Index, String, Text, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cityhub import metrics
 from cityhub.config import Settings
 from cityhub.db import Base, BigId, Database, utcnow
 
@@ -70,7 +75,13 @@ class OutboxHandled(Base):
 
 @dataclass
 class HandlerContext:
-    """What a handler gets: the transaction its writes belong to, and the outside world."""
+    """What a handler gets: its own transaction, and the outside world.
+
+    `session` commits together with the record that the handler finished, so its writes happen
+    exactly once. It begins on first use, and on SQLite that takes the database's write lock:
+    a handler that calls outside does so before it touches `session` (or reads through a short
+    `db.unit_of_work()` of its own).
+    """
 
     session: AsyncSession
     db: Database
@@ -138,7 +149,8 @@ async def enqueue(
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 600.0) -> float:
     """Seconds before retry number `attempt`: exponential, capped, with full jitter."""
-    return random.uniform(base / 2, min(cap, base * 2 ** (attempt - 1)))
+    ceiling = min(cap, base * 2 ** min(attempt - 1, 30))
+    return random.uniform(min(base / 2, ceiling), ceiling)
 
 
 class _AlreadyDone(Exception):
@@ -155,15 +167,16 @@ class Dispatcher:
         *,
         registry: Registry = registry,
         lease_seconds: float | None = None,
-        batch: int = 50,
+        batch: int | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.registry = registry
         self.lease = dt.timedelta(seconds=lease_seconds or settings.outbox_lease_seconds)
-        self.batch = batch
+        self.batch = batch or settings.outbox_batch_size
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+        self.failed_rounds = 0  # rounds lost to an error of the database, since the start
 
     async def close(self) -> None:
         """Release the HTTP client."""
@@ -181,6 +194,7 @@ class Dispatcher:
                 .limit(self.batch)
             )
             if not self.db.is_sqlite:
+                # SQLite needs no row locks: BEGIN IMMEDIATE already serialises writers.
                 query = query.with_for_update(skip_locked=True)
             ids = (await session.scalars(query)).all()
             if not ids:
@@ -194,11 +208,15 @@ class Dispatcher:
                 (await session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)))).all()
             )
 
-    async def run_once(self) -> int:
+    async def run_once(self, stop: asyncio.Event | None = None) -> int:
         """Carry out one batch of due events; returns how many were taken."""
         events = await self.claim()
-        for event in events:
-            await self._process(event)
+        for index, event in enumerate(events):
+            if stop is not None and stop.is_set():
+                await self._release(events[index:])  # others need not wait out our lease
+                break
+            if await self._hold(event):
+                await self._process(event)
         return len(events)
 
     async def drain(self, *, max_rounds: int = 1000) -> None:
@@ -210,45 +228,98 @@ class Dispatcher:
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Poll for due events until `stop` is set."""
         log.info("outbox_dispatcher_started", worker=self.worker_id)
+        poll = self.settings.outbox_poll_seconds
+        failures = 0
         while not stop.is_set():
             try:
-                taken = await self.run_once()
-            except Exception:  # a database hiccup must not end the loop
-                log.exception("outbox_round_failed")
+                taken = await self.run_once(stop)
+                failures = 0
+            except Exception as exc:  # a database hiccup must not end the loop
+                failures += 1
+                self.failed_rounds += 1
+                metrics.OUTBOX_ROUNDS_FAILED.inc()
+                if failures == 1:  # one traceback per outage, not one per round
+                    log.exception("outbox_round_failed", worker=self.worker_id)
+                else:
+                    log.warning(
+                        "outbox_round_failed",
+                        worker=self.worker_id,
+                        failures=failures,
+                        error=repr(exc),
+                    )
                 taken = 0
             if not taken:
-                try:
-                    await asyncio.wait_for(stop.wait(), self.settings.outbox_poll_seconds)
-                except TimeoutError:
-                    pass
+                # Back off while the database is away, without letting a blip cost minutes.
+                wait = min(poll * 2 ** min(failures, 10), max(poll, 10.0))
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
         log.info("outbox_dispatcher_stopped", worker=self.worker_id)
+
+    async def _hold(self, event: OutboxEvent) -> bool:
+        """Whether the event's lease is still ours, renewing it once half of it has gone."""
+        now = utcnow()
+        if event.locked_until is not None and now < event.locked_until - self.lease / 2:
+            return True
+        until = now + self.lease
+        async with self.db.unit_of_work() as session:
+            # Still ours only if nobody claimed it since: a claim changes `locked_by`.
+            renewed = await session.execute(
+                update(OutboxEvent)
+                .where(
+                    OutboxEvent.id == event.id,
+                    OutboxEvent.status == "pending",
+                    OutboxEvent.locked_by == self.worker_id,
+                )
+                .values(locked_until=until)
+            )
+        if renewed.rowcount != 1:  # type: ignore[attr-defined]
+            log.info("outbox_lease_lost", event_id=event.event_id, worker=self.worker_id)
+            return False
+        event.locked_until = until
+        return True
+
+    async def _release(self, events: Sequence[OutboxEvent]) -> None:
+        async with self.db.unit_of_work() as session:
+            await session.execute(
+                update(OutboxEvent)
+                .where(
+                    OutboxEvent.id.in_([e.id for e in events]),
+                    OutboxEvent.status == "pending",
+                    OutboxEvent.locked_by == self.worker_id,
+                )
+                .values(locked_by=None, locked_until=None)
+            )
 
     async def _process(self, event: OutboxEvent) -> None:
         try:
-            for name, handler in self.registry.for_topic(event.topic):
-                await self._run_handler(event, name, handler)
+            handlers = self.registry.for_topic(event.topic)
+            finished = await self._finished(event) if handlers else set()
+            for name, handler in handlers:
+                if name not in finished:
+                    await self._run_handler(event, name, handler)
         except Exception as exc:  # every failure is retried, then dead-lettered
             await self._failed(event, exc)
             return
         async with self.db.unit_of_work() as session:
+            # Every handler is recorded, so the event is done whoever holds it now.
             await session.execute(
                 update(OutboxEvent)
-                .where(OutboxEvent.id == event.id)
+                .where(OutboxEvent.id == event.id, OutboxEvent.status == "pending")
                 .values(status="done", done_at=utcnow(), locked_by=None, locked_until=None)
             )
+        metrics.OUTBOX_EVENTS.labels(event.topic, "done").inc()
+
+    async def _finished(self, event: OutboxEvent) -> set[str]:
+        """The handlers an earlier run already finished for this event."""
+        async with self.db.unit_of_work() as session:
+            names = await session.scalars(
+                select(OutboxHandled.handler).where(OutboxHandled.event_id == event.event_id)
+            )
+            return set(names)
 
     async def _run_handler(self, event: OutboxEvent, name: str, handler: Handler) -> None:
         try:
             async with self.db.unit_of_work() as session:
-                done = await session.scalar(
-                    select(
-                        exists().where(
-                            OutboxHandled.event_id == event.event_id, OutboxHandled.handler == name
-                        )
-                    )
-                )
-                if done:
-                    return
                 ctx = HandlerContext(
                     session=session, db=self.db, settings=self.settings, http=self.http
                 )
@@ -262,6 +333,8 @@ class Dispatcher:
         except _AlreadyDone:
             # Another worker finished this handler first (our lease had run out): ours rolled back.
             log.info("outbox_handler_already_done", event_id=event.event_id, handler=name)
+            return
+        metrics.OUTBOX_HANDLED.labels(name).inc()
 
     async def _failed(self, event: OutboxEvent, exc: Exception) -> None:
         attempts = event.attempts + 1
@@ -275,9 +348,14 @@ class Dispatcher:
             error=str(exc),
         )
         async with self.db.unit_of_work() as session:
+            # Only the lease holder counts the attempt: a worker whose lease ran out does not.
             await session.execute(
                 update(OutboxEvent)
-                .where(OutboxEvent.id == event.id)
+                .where(
+                    OutboxEvent.id == event.id,
+                    OutboxEvent.status == "pending",
+                    OutboxEvent.locked_by == self.worker_id,
+                )
                 .values(
                     attempts=attempts,
                     status="dead" if dead else "pending",
@@ -287,6 +365,7 @@ class Dispatcher:
                     locked_until=None,
                 )
             )
+        metrics.OUTBOX_EVENTS.labels(event.topic, "dead" if dead else "retry").inc()
 
 
 async def pending_count(*, session: AsyncSession) -> int:

@@ -14,6 +14,7 @@ import json
 import time
 from typing import Any
 
+import httpx
 import structlog
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,20 +48,36 @@ class WebhookDelivery(Base):
 
 def signature(secret: str, body: bytes, timestamp: int) -> str:
     """The `CityHub-Signature` header value for a body sent at `timestamp`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+    return f"t={timestamp},v1={_mac(secret, body, timestamp)}"
+
+
+def _mac(secret: str, body: bytes, timestamp: int) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 def verify_signature(secret: str, body: bytes, header: str, *, tolerance: int = 300) -> bool:
-    """Whether a signature header is valid and recent (what a channel runs on receipt)."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(parts["t"])
-    except (KeyError, ValueError):
+    """Whether a signature header is valid and recent (what a channel runs on receipt).
+
+    Several `v1=` values may be present (while a secret is rotated); any one that matches will do.
+    """
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for item in header.split(","):
+        key, sep, value = item.strip().partition("=")
+        if not sep:
+            return False
+        if key == "t":
+            try:
+                timestamp = int(value)
+            except ValueError:
+                return False
+        elif key == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates or abs(time.time() - timestamp) > tolerance:
         return False
-    if abs(time.time() - timestamp) > tolerance:
-        return False
-    return hmac.compare_digest(signature(secret, body, timestamp), header)
+    expected = _mac(secret, body, timestamp).encode()
+    # compare_digest refuses non-ASCII str, which a forged header may well contain: compare bytes.
+    return any(hmac.compare_digest(expected, c.encode()) for c in candidates)
 
 
 def envelope(event: OutboxEvent) -> dict[str, Any]:
@@ -73,12 +90,20 @@ def envelope(event: OutboxEvent) -> dict[str, Any]:
     }
 
 
+class WebhookFailed(Exception):
+    """The channel did not take the event (a non-2xx answer or no answer); the outbox retries."""
+
+
 async def deliver(ctx: HandlerContext, event: OutboxEvent) -> None:
     """POST the event to its channel's webhook URL; a failure raises so the outbox retries."""
-    channel = await ctx.session.get(Channel, event.payload["channel_id"])
-    if channel is None or not channel.webhook_url or channel.webhook_secret_enc is None:
-        return
-    secret = Vault.from_settings(ctx.settings).decrypt(channel.webhook_secret_enc)
+    # Read the channel in a short transaction of its own: nothing may hold the database (on
+    # SQLite, its write lock) while the channel's server takes its time to answer.
+    async with ctx.db.unit_of_work() as session:
+        channel = await session.get(Channel, int(event.payload["channel_id"]))
+        if channel is None or not channel.webhook_url or channel.webhook_secret_enc is None:
+            return
+        channel_id, url = channel.id, channel.webhook_url
+        secret = Vault.from_settings(ctx.settings).decrypt(channel.webhook_secret_enc)
     body = json.dumps(envelope(event), separators=(",", ":"), ensure_ascii=False).encode()
     headers = {
         "Content-Type": "application/json",
@@ -87,18 +112,21 @@ async def deliver(ctx: HandlerContext, event: OutboxEvent) -> None:
         "CityHub-Signature": signature(secret, body, int(time.time())),
     }
     attempt = WebhookDelivery(
-        channel_id=channel.id, event_id=event.event_id, topic=event.topic, url=channel.webhook_url
+        channel_id=channel_id, event_id=event.event_id, topic=event.topic, url=url
     )
     try:
-        response = await ctx.http.post(channel.webhook_url, content=body, headers=headers)
-        attempt.status_code = response.status_code
-        response.raise_for_status()
-    except Exception as exc:
+        response = await ctx.http.post(url, content=body, headers=headers)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         attempt.error = f"{type(exc).__name__}: {exc}"[:2000]
+    else:
+        attempt.status_code = response.status_code
+        if not response.is_success:
+            attempt.error = f"HTTP {response.status_code}"
+    if attempt.error is not None:
         # The handler's transaction rolls back on failure: log the attempt on its own.
         async with ctx.db.unit_of_work() as session:
             session.add(attempt)
-        raise
+        raise WebhookFailed(f"channel {channel_id} webhook: {attempt.error}")
     ctx.session.add(attempt)
 
 

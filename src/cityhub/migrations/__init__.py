@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -33,14 +35,39 @@ def _upgrade(connection: Connection, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
+def _downgrade(connection: Connection, revision: str) -> None:
+    cfg = config()
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)
+
+
 def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def _differences(connection: Connection) -> list[Any]:
+    from cityhub.models import metadata  # every table, imported only when asked
+
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, metadata))
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the database's schema up to `revision`."""
     async with db.engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
+
+
+async def downgrade(db: Database, revision: str) -> None:
+    """Take the database's schema back to `revision` (`base`: no tables at all)."""
+    async with db.engine.begin() as connection:
+        await connection.run_sync(_downgrade, revision)
+
+
+async def differences(db: Database) -> list[Any]:
+    """How the database's schema differs from the models (empty: the migrations match)."""
+    async with db.engine.connect() as connection:
+        return await connection.run_sync(_differences)
 
 
 async def current(db: Database) -> str | None:
