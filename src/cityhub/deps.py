@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -153,19 +153,45 @@ async def _staff_caller(request: Request, session: AsyncSession) -> StaffCaller 
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    found = await identity.get_session_by_token(session=session, token=token)
-    if found is None:
+    caller = await staff_caller_for_token(session=session, token=token)
+    if caller is None:
         raise Unauthorized("your session has ended; sign in again", code="session_expired")
-    staff_session, staff = found
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER)
-        if sent != staff_session.csrf_token:
+        if sent != caller.session.csrf_token:
             raise Forbidden(
                 f"missing or wrong {CSRF_HEADER} header", code="csrf_failed", field=CSRF_HEADER
             )
+    request.state.caller = f"staff:{caller.staff.username}"
+    return caller
+
+
+async def staff_caller_for_token(*, session: AsyncSession, token: str) -> StaffCaller | None:
+    """The staff member of a live console session token, with their roles (API and pages)."""
+    found = await identity.get_session_by_token(session=session, token=token)
+    if found is None:
+        return None
+    staff_session, staff = found
     roles = await identity.roles_of(session=session, staff_id=staff.id)
-    request.state.caller = f"staff:{staff.username}"
     return StaffCaller(staff=staff, roles=tuple(roles), session=staff_session)
+
+
+def set_session_cookie(response: Response, *, token: str, settings: Settings) -> None:
+    """Hand the console session token to the browser (the API and the console pages alike)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_ttl_seconds,
+        httponly=True,
+        samesite="strict",
+        secure=settings.is_production,
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    """Tell the browser to forget the console session token."""
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
 
 
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="cityhub"'}

@@ -13,13 +13,14 @@ from fastapi.responses import JSONResponse
 from cityhub.cities import service as cities
 from cityhub.cities.models import City
 from cityhub.deps import (
-    SESSION_COOKIE,
     CurrentChannel,
     CurrentStaff,
     SessionDep,
     SettingsDep,
     VaultDep,
+    clear_session_cookie,
     require_staff_role,
+    set_session_cookie,
 )
 from cityhub.errors import BadRequest, Unauthorized
 from cityhub.idempotency import IdempotencyDep
@@ -107,28 +108,10 @@ async def sign_in(
     session: SessionDep, settings: SettingsDep, login: StaffLogin, response: Response
 ) -> StaffSessionRead:
     """Sign in to the console: sets the session cookie, answers the CSRF token to send back."""
-    staff = await identity.authenticate_staff(
-        session=session, username=login.username, password=login.password
+    token_value, record, staff = await identity.sign_in(
+        session=session, settings=settings, username=login.username, password=login.password
     )
-    token_value, record = await identity.start_session(
-        session=session, settings=settings, staff=staff
-    )
-    await audit.append(
-        session=session,
-        actor=audit.Actor(type="staff", id=staff.username, name=staff.display_name),
-        action="staff.sign_in",
-        object_type="staff",
-        object_id=staff.username,
-    )
-    response.set_cookie(
-        SESSION_COOKIE,
-        token_value,
-        max_age=settings.session_ttl_seconds,
-        httponly=True,
-        samesite="strict",
-        secure=settings.is_production,
-        path="/",
-    )
+    set_session_cookie(response, token=token_value, settings=settings)
     roles = await identity.roles_of(session=session, staff_id=staff.id)
     read = await _staff_read(session, staff, roles)
     return StaffSessionRead(staff=read, csrf_token=record.csrf_token, expires_at=record.expires_at)
@@ -139,7 +122,7 @@ async def sign_out(session: SessionDep, staff: CurrentStaff) -> Response:
     """Sign out of the console."""
     await identity.end_session(session=session, session_id=staff.session.id)
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response)
     return response
 
 

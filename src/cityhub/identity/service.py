@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.config import Settings
 from cityhub.db import utcnow
 from cityhub.errors import Conflict, NotFound, Unauthorized, Unprocessable
-from cityhub.identity import security
+from cityhub.identity import audit, security
 from cityhub.identity.models import (
     Channel,
     ChannelStatus,
@@ -92,6 +92,23 @@ async def start_session(
     session.add(record)
     await session.flush()
     return token, record
+
+
+async def sign_in(
+    *, session: AsyncSession, settings: Settings, username: str, password: str
+) -> tuple[str, StaffSession, StaffUser]:
+    """Check the credentials, open a console session and audit it (`staff.sign_in`): the cookie
+    token (returned once), the session record and the staff member; Unauthorized otherwise."""
+    staff = await authenticate_staff(session=session, username=username, password=password)
+    token, record = await start_session(session=session, settings=settings, staff=staff)
+    await audit.append(
+        session=session,
+        actor=audit.Actor(type="staff", id=staff.username, name=staff.display_name),
+        action="staff.sign_in",
+        object_type="staff",
+        object_id=staff.username,
+    )
+    return token, record, staff
 
 
 async def get_session_by_token(
