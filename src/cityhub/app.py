@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
-from cityhub import __version__, metrics, migrations
+from cityhub import __version__, metrics, migrations, outbox_admin
 from cityhub.cities.api import router as cities_router
 from cityhub.config import Settings, get_settings
+from cityhub.connectors.api import router as connectors_router
+from cityhub.connectors.registry import ConnectorHub
 from cityhub.db import Database, database_for
 from cityhub.deps import DbDep, SessionDep
 from cityhub.errors import install_error_handlers, problem
@@ -21,7 +23,8 @@ from cityhub.identity.api import router as identity_router
 from cityhub.identity.pii import Vault
 from cityhub.logs import configure as configure_logs
 from cityhub.middleware import BodyLimit, RequestContext
-from cityhub.outbox import Dispatcher, OutboxEvent, load_handlers
+from cityhub.outbox import Dispatcher, load_handlers
+from cityhub.queries.api import router as queries_router
 from cityhub.web import mount as mount_web
 
 health = APIRouter(tags=["health"])
@@ -35,7 +38,9 @@ async def healthz() -> dict[str, str]:
 
 @health.get("/readyz")
 async def readyz(request: Request, db: DbDep) -> JSONResponse:
-    """Ready to serve: the database answers and its schema is current."""
+    """Ready to serve: the database answers and its schema is current. The providers'
+    breaker states are shown under `connectors` but never make the hub unready: a provider
+    that is down fails its own calls fast, the rest of the hub goes on."""
     checks: dict[str, str] = {}
     try:
         async with db.engine.connect() as connection:
@@ -46,6 +51,7 @@ async def readyz(request: Request, db: DbDep) -> JSONResponse:
     except Exception as exc:  # the answer says what is wrong instead of failing
         checks["database"] = f"unreachable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
+    connectors = request.app.state.connectors.snapshot()
     if not ready:
         return problem(
             503,
@@ -54,24 +60,16 @@ async def readyz(request: Request, db: DbDep) -> JSONResponse:
             detail="; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok"),
             request=request,
             checks=checks,
+            connectors=connectors,
         )
-    return JSONResponse({"status": "ready", "checks": checks})
+    return JSONResponse({"status": "ready", "checks": checks, "connectors": connectors})
 
 
 @health.get("/metrics", include_in_schema=False)
-async def prometheus(session: SessionDep) -> Response:
+async def prometheus(request: Request, session: SessionDep) -> Response:
     """Prometheus metrics."""
-    counts = dict(
-        (
-            await session.execute(
-                select(OutboxEvent.status, func.count())
-                .where(OutboxEvent.status.in_(("pending", "dead")))
-                .group_by(OutboxEvent.status)
-            )
-        ).all()
-    )
-    metrics.OUTBOX_PENDING.set(counts.get("pending", 0))
-    metrics.OUTBOX_DEAD.set(counts.get("dead", 0))
+    request.app.state.connectors.guards.publish()
+    await outbox_admin.refresh_metrics(session=session)
     return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
 
@@ -100,6 +98,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
                     await task
             if dispatcher is not None:
                 await dispatcher.close()
+            await app.state.connectors.aclose()
             if owns_db:
                 await database.dispose()
 
@@ -115,6 +114,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.settings = settings
     app.state.db = database
     app.state.vault = Vault.from_settings(settings)
+    app.state.connectors = ConnectorHub(settings)
     install_error_handlers(app)
 
     @app.exception_handler(IdempotentReplay)
@@ -126,6 +126,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(health)
     app.include_router(identity_router)
     app.include_router(cities_router)
+    app.include_router(connectors_router)
+    app.include_router(queries_router)
     mount_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)

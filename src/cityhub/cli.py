@@ -14,7 +14,9 @@ from rich.table import Table
 
 from cityhub import migrations
 from cityhub.config import InsecureConfiguration, Settings, get_settings
+from cityhub.connectors.cli import connectors_app, simulate
 from cityhub.db import Database, database_for
+from cityhub.demo.cli import demo_app
 
 app = typer.Typer(help="CityHub: an open, neutral hub for city services.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -27,6 +29,9 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(staff_app, name="staff")
 app.add_typer(channels_app, name="channels")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(connectors_app, name="connectors")
+app.command("simulate")(simulate)
+app.add_typer(demo_app, name="demo")
 
 console = Console(stderr=True)
 out = Console()
@@ -139,19 +144,53 @@ def worker(
 
 @outbox_app.command("status")
 def outbox_status() -> None:
-    """Count outbox events by status."""
-    from sqlalchemy import func, select
+    """Count pending and dead outbox events; the lag is the oldest due event's wait in seconds."""
+    from cityhub import outbox_admin
 
-    from cityhub.outbox import OutboxEvent
-
-    async def work(db: Database, _s: Settings) -> dict[str, int]:
+    async def work(db: Database, _s: Settings) -> outbox_admin.OutboxStats:
         async with db.unit_of_work() as session:
-            rows = await session.execute(
-                select(OutboxEvent.status, func.count()).group_by(OutboxEvent.status)
-            )
-            return dict(rows.all())
+            return await outbox_admin.stats(session=session)
 
-    out.print_json(json.dumps(run_with_db(work)))
+    current = run_with_db(work)
+    out.print_json(json.dumps({**current.counts, "lag_seconds": round(current.lag_seconds, 3)}))
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    event_ids: Annotated[
+        list[str] | None, typer.Argument(help="event ids; none: every dead one")
+    ] = None,
+) -> None:
+    """Give dead events a fresh round of attempts (after fixing what made them fail)."""
+    from cityhub import outbox_admin
+
+    async def work(db: Database, _s: Settings) -> int:
+        async with db.unit_of_work() as session:
+            return await outbox_admin.requeue(session=session, event_ids=event_ids or None)
+
+    console.print(f"{run_with_db(work)} dead event(s) requeued")
+
+
+@outbox_app.command("prune")
+def outbox_prune(
+    days: Annotated[int, typer.Option(min=0, help="keep events done in the last DAYS days")] = 7,
+) -> None:
+    """Delete events carried out more than DAYS days ago (in batches, one transaction each)."""
+    import datetime as dt
+
+    from cityhub import outbox_admin
+    from cityhub.db import utcnow
+
+    async def work(db: Database, _s: Settings) -> int:
+        before, total = utcnow() - dt.timedelta(days=days), 0
+        while True:
+            async with db.unit_of_work() as session:
+                deleted = await outbox_admin.prune(session=session, before=before)
+            total += deleted
+            if not deleted:
+                return total
+
+    console.print(f"{run_with_db(work)} done event(s) pruned")
 
 
 @audit_app.command("verify")

@@ -50,10 +50,30 @@ class Settings(BaseSettings):
     )
     outbox_poll_seconds: float = 0.5
     outbox_max_attempts: int = 12
-    outbox_lease_seconds: float = 30.0
+    outbox_lease_seconds: float = Field(
+        default=30.0, description="how long a dispatcher holds an event; above the webhook timeout"
+    )
+    outbox_batch_size: int = Field(default=50, ge=1, description="events claimed per round")
     webhook_timeout_seconds: float = 5.0
     log_level: str = "INFO"
     log_json: bool = True
+
+    # Connectors to providers (see docs/connectors.md).
+    simulator_url: str = Field(
+        default="http://127.0.0.1:8100", description="where `cityhub simulate` answers"
+    )
+    connector_allow_hosts: str = Field(
+        default="",
+        description="comma-separated hosts (or host:port) a connector may reach even though "
+        "they resolve to loopback or private addresses, e.g. the demo's simulator",
+    )
+    connector_timeout_seconds: float = 5.0
+    connector_retries: int = 2
+    connector_failure_threshold: int = 5
+    connector_reset_seconds: float = 30.0
+    connector_max_in_flight: int = 20
+    connector_max_response_bytes: int = 1_000_000
+    query_cache_seconds: float = 60.0
 
     @field_validator("env")
     @classmethod
@@ -73,6 +93,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data / 'cityhub.sqlite3').resolve()}"
+
+    @property
+    def connector_allowed_hosts(self) -> frozenset[str]:
+        """The operator's allow-list of connector hosts, lower-cased."""
+        return frozenset(
+            h.strip().lower() for h in self.connector_allow_hosts.split(",") if h.strip()
+        )
 
     @property
     def base_url(self) -> str:

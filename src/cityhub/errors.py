@@ -99,6 +99,14 @@ class TooManyRequests(CityHubError):
     title = "Too many requests"
 
 
+class BadGateway(CityHubError):
+    """A provider answered something the hub cannot use (malformed, oversized)."""
+
+    status = 502
+    code = "bad_gateway"
+    title = "Bad answer from a provider"
+
+
 class Unavailable(CityHubError):
     """A dependency is down; try again later."""
 

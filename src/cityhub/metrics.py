@@ -24,6 +24,50 @@ OUTBOX_PENDING = Gauge(
 OUTBOX_DEAD = Gauge(
     "cityhub_outbox_dead", "Outbox events that failed every retry", registry=REGISTRY
 )
+OUTBOX_LAG = Gauge(
+    "cityhub_outbox_lag_seconds",
+    "How long the oldest due outbox event has waited",
+    registry=REGISTRY,
+)
+OUTBOX_EVENTS = Counter(
+    "cityhub_outbox_events_total",
+    "Outbox events this process carried out (done) or failed (retry, dead), by topic",
+    ["topic", "result"],
+    registry=REGISTRY,
+)
+OUTBOX_HANDLED = Counter(
+    "cityhub_outbox_handled_total",
+    "Outbox handler runs this process recorded as finished, by handler",
+    ["handler"],
+    registry=REGISTRY,
+)
+OUTBOX_ROUNDS_FAILED = Counter(
+    "cityhub_outbox_rounds_failed_total",
+    "Dispatcher rounds lost to a database error (the dispatcher carries on)",
+    registry=REGISTRY,
+)
+
+CONNECTOR_BREAKER = Gauge(
+    "cityhub_connector_breaker_state",
+    "Circuit breaker per provider: 0 closed, 1 half-open, 2 open",
+    ["provider"],
+    registry=REGISTRY,
+)
+CONNECTOR_IN_FLIGHT = Gauge(
+    "cityhub_connector_in_flight", "Calls in flight per provider", ["provider"], registry=REGISTRY
+)
+CONNECTOR_CALLS = Counter(
+    "cityhub_connector_calls_total",
+    "Connector calls by provider, operation and outcome",
+    ["provider", "operation", "outcome"],
+    registry=REGISTRY,
+)
+CONNECTOR_LATENCY = Histogram(
+    "cityhub_connector_call_seconds",
+    "Connector call latency by provider",
+    ["provider"],
+    registry=REGISTRY,
+)
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:

@@ -7,6 +7,7 @@ from cityhub import outbox as _outbox  # noqa: F401
 from cityhub import usage as _usage  # noqa: F401
 from cityhub import webhooks as _webhooks  # noqa: F401
 from cityhub.cities import models as _cities  # noqa: F401
+from cityhub.connectors import models as _connectors  # noqa: F401
 from cityhub.db import Base
 from cityhub.identity import audit as _audit  # noqa: F401
 from cityhub.identity import models as _identity  # noqa: F401

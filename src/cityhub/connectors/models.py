@@ -1,0 +1,26 @@
+"""Connector descriptions a city stored: providers connected without a release of CityHub."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cityhub.db import Base, BigId, TenantMixin, utcnow
+
+
+class ConnectorDefinition(TenantMixin, Base):
+    """A declarative HTTP connector of one city (see connector.schema.json); services use it
+    as connector `http` with connector_config `{"definition": name}`."""
+
+    __tablename__ = "connector_definitions"
+    __table_args__ = (UniqueConstraint("city_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[str] = mapped_column(String(20))
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,245 @@
+"""Which implementation serves a service: built from its `connector` and `connector_config`.
+
+| connector             | connector_config                         | implementation            |
+|-----------------------|------------------------------------------|---------------------------|
+| `simulator:<kind>`    | `{"provider_id": "sh-water"}`            | the simulator's own API   |
+| `simulator:hospital`  | `{"provider_id": "ruijin"}`              | FHIR R4 on the simulator  |
+| `fhir`                | `{"base_url": "https://.../fhir"}`       | FHIR R4                   |
+| `http`                | `{"definition": "pudong-water"}`         | a stored declarative file |
+
+Any of them may add `"resilience": {"timeout": 2, "retries": 1, ...}`. Every implementation
+is returned behind its provider's guard (`guarded`), so the rest of the hub gets resilience
+without asking for it. One `ConnectorHub` per process (`app.state.connectors`).
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cityhub.cities.models import Service
+from cityhub.config import Settings
+from cityhub.connectors import ssrf
+from cityhub.connectors.cache import TTLCache
+from cityhub.connectors.endpoint import Endpoint, auth_of
+from cityhub.connectors.fhir import FhirHospital
+from cityhub.connectors.generic import GenericConnector
+from cityhub.connectors.guarded import (
+    GuardedBiller,
+    GuardedEligibility,
+    GuardedHospital,
+    GuardedRecords,
+)
+from cityhub.connectors.models import ConnectorDefinition
+from cityhub.connectors.resilience import Guard, Guards, Policy
+from cityhub.connectors.simulated import (
+    BILLER_KINDS,
+    RECORD_KINDS,
+    SimulatorBiller,
+    SimulatorEligibility,
+    SimulatorRecords,
+)
+from cityhub.connectors.types import Biller, EligibilityChecker, Hospital, RecordQuery
+from cityhub.errors import Unavailable, Unprocessable
+
+_PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")
+
+
+def misconfigured(service: Service, why: str) -> Unavailable:
+    """The 503 for a service whose connector is not set up right (the city must fix it)."""
+    return Unavailable(
+        f"service {service.code!r} cannot reach its provider: {why}",
+        code="connector_misconfigured",
+    )
+
+
+class ConnectorHub:
+    """Builds guarded connectors and holds what they share in this process: HTTP clients,
+    each provider's guard, and a short-lived cache of public answers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.guards = Guards()
+        self.memo = TTLCache(settings.query_cache_seconds)
+        self._clients: dict[tuple[str, str, str] | None, httpx.AsyncClient] = {}
+
+    def client(self, tls: dict[str, str] | None = None) -> httpx.AsyncClient:
+        """The HTTP client to use (one per client certificate for mutual TLS)."""
+        key = (tls["cert"], tls["key"], tls.get("ca", "")) if tls else None
+        found = self._clients.get(key)
+        if found is not None:
+            return found
+        verify: ssl.SSLContext | bool = True
+        if tls:
+            try:
+                verify = ssl.create_default_context(cafile=tls.get("ca"))
+                verify.load_cert_chain(tls["cert"], tls["key"])
+            except (OSError, ssl.SSLError) as exc:
+                raise Unavailable(
+                    f"the connector's certificate files cannot be used: {exc}",
+                    code="connector_misconfigured",
+                ) from None
+        # The guard bounds every call; trust_env=False: no proxy from the environment.
+        client = httpx.AsyncClient(
+            verify=verify,
+            timeout=httpx.Timeout(60.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            trust_env=False,
+        )
+        self._clients[key] = client
+        return client
+
+    def policy(self, *overrides: dict[str, Any] | None) -> Policy:
+        """The settings' resilience policy with overrides applied in order."""
+        merged: dict[str, Any] = {}
+        for extra in overrides:
+            if isinstance(extra, dict):
+                merged.update(extra)
+        return Policy.from_settings(self.settings, merged)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every provider's breaker and in-flight state in this process."""
+        return self.guards.snapshot()
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients."""
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+    # -- building ----------------------------------------------------------------------------
+
+    async def biller(self, *, session: AsyncSession, service: Service) -> Biller:
+        """The guarded biller of a bill service."""
+        family, variant = _parse(service)
+        if family == "simulator" and variant in BILLER_KINDS:
+            endpoint, guard = await self._simulator(service, variant)
+            return GuardedBiller(SimulatorBiller(endpoint), guard)
+        if family == "http":
+            generic, guard = await self._generic(session, service, "biller")
+            return GuardedBiller(generic, guard)
+        raise misconfigured(service, f"{service.connector!r} is not a biller")
+
+    async def hospital(self, *, session: AsyncSession, service: Service) -> Hospital:
+        """The guarded hospital of an appointment service."""
+        family, variant = _parse(service)
+        if family == "simulator" and variant == "hospital":
+            endpoint, guard = await self._simulator(service, variant, suffix="/fhir")
+            return GuardedHospital(FhirHospital(endpoint), guard)
+        if family == "fhir":
+            config = service.connector_config
+            base_url = config.get("base_url")
+            if not isinstance(base_url, str):
+                raise misconfigured(service, "connector_config.base_url is not set")
+            await self._check_url(service, base_url)
+            provider = str(config.get("provider_id") or f"fhir/{ssrf.split_url(base_url)[1]}")
+            guard = self.guards.get(provider, self.policy(config.get("resilience")))
+            endpoint = self._endpoint(provider, base_url, guard.policy)
+            return GuardedHospital(FhirHospital(endpoint), guard)
+        raise misconfigured(service, f"{service.connector!r} is not a hospital")
+
+    async def records(self, *, session: AsyncSession, service: Service) -> RecordQuery:
+        """The guarded agency of a query service."""
+        family, variant = _parse(service)
+        if family == "simulator" and variant in RECORD_KINDS:
+            endpoint, guard = await self._simulator(service, variant)
+            return GuardedRecords(SimulatorRecords(endpoint, variant), guard)
+        if family == "http":
+            generic, guard = await self._generic(session, service, "records")
+            return GuardedRecords(generic, guard)
+        raise misconfigured(service, f"{service.connector!r} does not answer queries")
+
+    async def eligibility(self, *, session: AsyncSession, service: Service) -> EligibilityChecker:
+        """The guarded eligibility check of a lottery service."""
+        family, variant = _parse(service)
+        if family == "simulator" and variant == "vehicle-admin":
+            endpoint, guard = await self._simulator(service, variant)
+            return GuardedEligibility(SimulatorEligibility(endpoint), guard)
+        if family == "http":
+            generic, guard = await self._generic(session, service, "eligibility")
+            return GuardedEligibility(generic, guard)
+        raise misconfigured(service, f"{service.connector!r} does not check eligibility")
+
+    async def described(
+        self, *, city_id: int, definition: dict[str, Any], overrides: dict[str, Any] | None = None
+    ) -> tuple[GenericConnector, Guard]:
+        """A stored description's connector and its guard (for services and `connectors test`)."""
+        provider = f"http/{city_id}/{definition['name']}"
+        policy = self.policy(definition.get("resilience"), overrides)
+        guard = self.guards.get(provider, policy)
+        await ssrf.check_url(definition["base_url"], allow=self.settings.connector_allowed_hosts)
+        auth = definition.get("auth") or {}
+        endpoint = Endpoint(
+            provider=provider,
+            base_url=definition["base_url"],
+            client=self.client(auth if auth.get("type") == "mtls" else None),
+            max_bytes=guard.policy.max_response_bytes,
+            auth=auth_of(auth),
+            headers=dict(definition.get("headers") or {}),
+        )
+        return GenericConnector(endpoint, definition), guard
+
+    def _endpoint(self, provider: str, base_url: str, policy: Policy) -> Endpoint:
+        return Endpoint(
+            provider=provider,
+            base_url=base_url,
+            client=self.client(),
+            max_bytes=policy.max_response_bytes,
+        )
+
+    async def _check_url(self, service: Service, url: str) -> None:
+        try:
+            await ssrf.check_url(url, allow=self.settings.connector_allowed_hosts)
+        except Unprocessable as exc:
+            raise misconfigured(service, exc.detail or exc.title) from None
+
+    async def _simulator(
+        self, service: Service, variant: str, suffix: str = ""
+    ) -> tuple[Endpoint, Guard]:
+        config = service.connector_config
+        provider_id = config.get("provider_id")
+        if not isinstance(provider_id, str) or not _PROVIDER_ID.match(provider_id):
+            raise misconfigured(service, "connector_config.provider_id is missing or malformed")
+        base_url = config.get("base_url")
+        if isinstance(base_url, str):
+            await self._check_url(service, base_url)
+        else:  # the operator's own setting: trusted
+            base_url = self.settings.simulator_url
+        provider = f"{variant}/{provider_id}"
+        guard = self.guards.get(provider, self.policy(config.get("resilience")))
+        url = f"{base_url.rstrip('/')}/{variant}/{provider_id}{suffix}"
+        return self._endpoint(provider, url, guard.policy), guard
+
+    async def _generic(
+        self, session: AsyncSession, service: Service, kind: str
+    ) -> tuple[GenericConnector, Guard]:
+        name = service.connector_config.get("definition")
+        if not isinstance(name, str):
+            raise misconfigured(service, "connector_config.definition is not set")
+        row = await session.scalar(
+            select(ConnectorDefinition).where(
+                ConnectorDefinition.city_id == service.city_id, ConnectorDefinition.name == name
+            )
+        )
+        if row is None:
+            raise misconfigured(service, f"the city has no connector named {name!r}")
+        if row.kind != kind:
+            raise misconfigured(service, f"connector {name!r} is a {row.kind}, not a {kind}")
+        try:
+            return await self.described(
+                city_id=service.city_id,
+                definition=row.definition,
+                overrides=service.connector_config.get("resilience"),
+            )
+        except Unprocessable as exc:  # e.g. the allow-list no longer covers its host
+            raise misconfigured(service, exc.detail or exc.title) from None
+
+
+def _parse(service: Service) -> tuple[str, str]:
+    family, _, variant = service.connector.partition(":")
+    return family.strip().lower(), variant.strip().lower()

@@ -1,0 +1,304 @@
+"""The same resilience for every connector: timeout, retries, circuit breaker, in-flight cap.
+
+Each provider has one `Guard` per hub process (state in memory: replicas each learn on their
+own that a provider is down, which takes `failure_threshold` failed calls apiece). A call goes:
+
+1. the breaker: open -> fail at once with 503 and `Retry-After` (no call leaves the hub);
+   half-open -> one trial call goes through, the others fail fast until it answers;
+2. the in-flight cap: over `max_in_flight` calls to this provider -> fail at once with 503;
+3. the call itself, bounded by `timeout` per attempt; a failure (timeout, transport error,
+   5xx, malformed answer) counts against the breaker; an answer of the provider's own rules
+   (no such account, not your records) is a success for the breaker and goes to the caller;
+4. retries with exponential backoff and full jitter, for idempotent calls only, and never
+   once the breaker has opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from cityhub import metrics
+from cityhub.config import Settings
+from cityhub.errors import BadGateway, CityHubError, Unavailable
+
+T = TypeVar("T")
+
+
+class BreakerState(enum.StrEnum):
+    CLOSED = "closed"
+    HALF_OPEN = "half_open"
+    OPEN = "open"
+
+
+_STATE_METRIC = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+class ProviderFailure(Exception):
+    """The provider failed (transport error, 5xx): retryable, counts against the breaker."""
+
+
+class ProviderUnavailable(Unavailable):
+    """The provider cannot be reached now; `Retry-After` says when to try again."""
+
+    code = "provider_unavailable"
+    title = "The provider is unavailable"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a provider is called; defaults from settings, overridable per service."""
+
+    timeout: float = 5.0
+    retries: int = 2
+    backoff_base: float = 0.1
+    backoff_max: float = 2.0
+    failure_threshold: int = 5
+    reset_after: float = 30.0
+    max_in_flight: int = 20
+    max_response_bytes: int = 1_000_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings, overrides: dict[str, Any] | None = None) -> Policy:
+        """The settings' policy with a service's `resilience` overrides applied."""
+        policy = cls(
+            timeout=settings.connector_timeout_seconds,
+            retries=settings.connector_retries,
+            failure_threshold=settings.connector_failure_threshold,
+            reset_after=settings.connector_reset_seconds,
+            max_in_flight=settings.connector_max_in_flight,
+            max_response_bytes=settings.connector_max_response_bytes,
+        )
+        if not overrides:
+            return policy
+        known: dict[str, Any] = {}
+        for name, value in overrides.items():
+            if name not in cls.__dataclass_fields__:
+                continue
+            kind = type(getattr(policy, name))
+            try:
+                known[name] = kind(value)
+            except (TypeError, ValueError):
+                raise Unavailable(
+                    f"the service's resilience setting {name} must be a {kind.__name__}",
+                    code="connector_misconfigured",
+                ) from None
+        return replace(policy, **known)
+
+
+@dataclass
+class CircuitBreaker:
+    """Opens after `threshold` consecutive failures; after `reset_after` seconds lets one
+    trial call through (half-open); its success closes the breaker, its failure reopens it."""
+
+    threshold: int
+    reset_after: float
+    clock: Callable[[], float] = time.monotonic
+    failures: int = 0
+    opened_at: float | None = None
+    trial_running: bool = False
+
+    @property
+    def state(self) -> BreakerState:
+        """The state now (open turns half-open by itself once `reset_after` has passed)."""
+        if self.opened_at is None:
+            return BreakerState.CLOSED
+        if self.clock() - self.opened_at >= self.reset_after:
+            return BreakerState.HALF_OPEN
+        return BreakerState.OPEN
+
+    def retry_after(self) -> int:
+        """Whole seconds until a trial call will be let through."""
+        if self.opened_at is None:
+            return 1
+        left = self.reset_after - (self.clock() - self.opened_at)
+        return max(1, math.ceil(left))
+
+    def admit(self) -> bool:
+        """Whether a call may go out now (taking the one trial slot when half-open)."""
+        state = self.state
+        if state == BreakerState.CLOSED:
+            return True
+        if state == BreakerState.HALF_OPEN and not self.trial_running:
+            self.trial_running = True
+            return True
+        return False
+
+    def abandoned(self) -> None:
+        """A call was cancelled before it ended (the caller went away): free the trial slot
+        without judging the provider."""
+        self.trial_running = False
+
+    def succeeded(self) -> None:
+        """A call went well: close."""
+        self.failures = 0
+        self.opened_at = None
+        self.trial_running = False
+
+    def failed(self) -> None:
+        """A call failed: count it, and (re)open at the threshold or after a failed trial."""
+        self.failures += 1
+        if self.trial_running or self.failures >= self.threshold:
+            self.opened_at = self.clock()
+        self.trial_running = False
+
+
+@dataclass
+class Guard:
+    """The resilience state of one provider in this process."""
+
+    provider: str
+    policy: Policy
+    breaker: CircuitBreaker
+    semaphore: asyncio.Semaphore
+    in_flight: int = 0
+    calls: int = 0
+    last_error: str | None = None
+    rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def create(cls, provider: str, policy: Policy) -> Guard:
+        """A fresh guard: breaker closed, nothing in flight."""
+        breaker = CircuitBreaker(threshold=policy.failure_threshold, reset_after=policy.reset_after)
+        return cls(
+            provider=provider,
+            policy=policy,
+            breaker=breaker,
+            semaphore=asyncio.Semaphore(policy.max_in_flight),
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state to show in /readyz and the console."""
+        state = self.breaker.state
+        return {
+            "breaker": state.value,
+            "consecutive_failures": self.breaker.failures,
+            "in_flight": self.in_flight,
+            "max_in_flight": self.policy.max_in_flight,
+            "calls": self.calls,
+            "last_error": self.last_error,
+            "retry_after": self.breaker.retry_after() if state != BreakerState.CLOSED else None,
+        }
+
+    def publish(self) -> None:
+        """Copy the state to the Prometheus gauges."""
+        metrics.CONNECTOR_BREAKER.labels(self.provider).set(_STATE_METRIC[self.breaker.state])
+        metrics.CONNECTOR_IN_FLIGHT.labels(self.provider).set(self.in_flight)
+
+    def _unavailable(self, detail: str, code: str) -> ProviderUnavailable:
+        retry = self.breaker.retry_after()
+        return ProviderUnavailable(
+            detail,
+            code=code,
+            headers={"Retry-After": str(retry)},
+            provider=self.provider,
+            breaker=self.breaker.state.value,
+            retry_after=retry,
+        )
+
+    async def call(
+        self, operation: str, attempt: Callable[[], Awaitable[T]], *, idempotent: bool
+    ) -> T:
+        """Run `attempt` under the breaker, the cap, the timeout and (if idempotent) retries."""
+        if self.semaphore.locked():
+            self._count(operation, "busy")
+            raise self._unavailable(
+                f"too many calls in flight to {self.provider}; retry shortly", "provider_busy"
+            )
+        async with self.semaphore:
+            self.in_flight += 1
+            self.publish()
+            try:
+                return await self._attempts(operation, attempt, idempotent)
+            finally:
+                self.in_flight -= 1
+                self.publish()
+
+    async def _attempts(
+        self, operation: str, attempt: Callable[[], Awaitable[T]], idempotent: bool
+    ) -> T:
+        tries = 1 + (self.policy.retries if idempotent else 0)
+        for number in range(tries):
+            if not self.breaker.admit():
+                self._count(operation, "rejected")
+                raise self._unavailable(
+                    f"{self.provider} is failing; the hub stopped calling it for now",
+                    "circuit_open",
+                )
+            self.calls += 1
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.policy.timeout):
+                    result = await attempt()
+            except TimeoutError:
+                failure: Exception = TimeoutError(f"no answer within {self.policy.timeout:g} s")
+            except (ProviderFailure, BadGateway) as exc:
+                failure = exc
+            except CityHubError:
+                # The provider answered by its own rules (no such account, not yours): healthy.
+                self._succeeded(operation, "refused", started)
+                raise
+            except asyncio.CancelledError:
+                self.breaker.abandoned()
+                raise
+            else:
+                self._succeeded(operation, "ok", started)
+                return result
+            self._failed(operation, failure, started)
+            if isinstance(failure, BadGateway):
+                raise failure  # a malformed answer is not made right by asking again
+            if number + 1 < tries and self.breaker.state == BreakerState.CLOSED:
+                ceiling = min(self.policy.backoff_max, self.policy.backoff_base * 2**number)
+                await asyncio.sleep(self.rng.uniform(0, ceiling))  # full jitter
+                continue
+            break
+        code = "provider_timeout" if isinstance(failure, TimeoutError) else "provider_unavailable"
+        raise self._unavailable(f"{self.provider} did not answer: {failure}", code)
+
+    def _succeeded(self, operation: str, outcome: str, started: float) -> None:
+        self.breaker.succeeded()
+        metrics.CONNECTOR_LATENCY.labels(self.provider).observe(time.perf_counter() - started)
+        self._count(operation, outcome)
+
+    def _failed(self, operation: str, failure: Exception, started: float) -> None:
+        self.breaker.failed()
+        self.last_error = f"{type(failure).__name__}: {failure}"[:200]
+        metrics.CONNECTOR_LATENCY.labels(self.provider).observe(time.perf_counter() - started)
+        self._count(operation, "failed")
+
+    def _count(self, operation: str, outcome: str) -> None:
+        metrics.CONNECTOR_CALLS.labels(self.provider, operation, outcome).inc()
+        self.publish()
+
+
+class Guards:
+    """Every provider's guard in this process, made on first use."""
+
+    def __init__(self) -> None:
+        self._guards: dict[str, Guard] = {}
+
+    def get(self, provider: str, policy: Policy) -> Guard:
+        """The provider's guard (the policy of its first use stays until the process ends)."""
+        guard = self._guards.get(provider)
+        if guard is None:
+            guard = self._guards[provider] = Guard.create(provider, policy)
+        return guard
+
+    def find(self, provider: str) -> Guard | None:
+        """The provider's guard if it was used."""
+        return self._guards.get(provider)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every provider's state, by name."""
+        return {name: g.snapshot() for name, g in sorted(self._guards.items())}
+
+    def publish(self) -> None:
+        """Refresh every gauge (open turns half-open with time alone)."""
+        for guard in self._guards.values():
+            guard.publish()

@@ -1,0 +1,109 @@
+"""Routes of information queries: a query's parameter schema, and running a query."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from cityhub.cities import service as cities
+from cityhub.connectors.deps import HubDep
+from cityhub.deps import CityDep, CurrentCaller, CurrentChannel, SessionDep, StaffCaller, VaultDep
+from cityhub.queries import service
+from cityhub.queries.catalogue import resolve
+
+router = APIRouter(prefix="/v1", tags=["queries"])
+ServiceCode = Annotated[str, Path(max_length=60)]
+CitySlug = Annotated[str, Path(max_length=40, description="the city's slug")]
+
+
+class QuerySchemaRead(BaseModel):
+    service: str
+    query: str
+    personal: bool = Field(description="about the resident: needs verification and consent")
+    consent_scope: str | None = Field(description="the consent a personal query needs")
+    params_schema: dict[str, Any] = Field(description="JSON Schema of `params`")
+
+
+class QueryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = Field(
+        default=None, min_length=1, max_length=128, description="the channel's own user id"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="see the query's schema")
+
+
+class QueryRead(BaseModel):
+    service: str
+    query: str
+    personal: bool
+    source: str = Field(description="the provider that answered")
+    records: list[dict[str, Any]]
+    count: int
+    fetched_at: dt.datetime
+    cached: bool
+
+
+@router.get("/cities/{city}/services/{code}/query-schema", response_model=QuerySchemaRead)
+async def query_schema(
+    session: SessionDep, caller: CurrentCaller, city: CityDep, code: ServiceCode
+) -> QuerySchemaRead:
+    """The parameters a query takes, as JSON Schema, for a channel to render its form."""
+    found = await service.get_query_service_or_raise(session=session, city=city, code=code)
+    if not isinstance(caller, StaffCaller):
+        await cities.require_service_granted(
+            session=session, channel_id=caller.channel.id, service=found
+        )
+    query = resolve(found)
+    return QuerySchemaRead(
+        service=found.code,
+        query=query.name,
+        personal=query.personal,
+        consent_scope=service.CONSENT_SCOPE if query.personal else None,
+        params_schema=query.params_schema,
+    )
+
+
+@router.post("/cities/{city}/services/{code}/queries", response_model=QueryRead)
+async def run_query(
+    session: SessionDep,
+    vault: VaultDep,
+    hub: HubDep,
+    caller: CurrentChannel,
+    city: CitySlug,
+    code: ServiceCode,
+    query_in: QueryCreate,
+) -> QueryRead:
+    """Run a query for the channel's resident (personal: verified and consented) or for
+    anyone (public data). Parameters are checked against the schema before any provider
+    call; personal answers are masked and every personal query is audited."""
+    caller.require("queries:read")
+    found_city = await cities.get_city_or_raise(session=session, slug=city)
+    prepared = await service.prepare(
+        session=session,
+        vault=vault,
+        hub=hub,
+        city=found_city,
+        channel_id=caller.channel.id,
+        code=code,
+        user_id=query_in.user_id,
+        params=query_in.params,
+    )
+    # End the read transaction before the provider is called: no database lock is held
+    # while it thinks. The access record below is written in a new transaction.
+    await session.commit()
+    answer = await service.ask(hub=hub, prepared=prepared)
+    await service.record(session=session, prepared=prepared, actor=caller.actor, answer=answer)
+    return QueryRead(
+        service=prepared.service.code,
+        query=prepared.query.name,
+        personal=prepared.query.personal,
+        source=prepared.service.provider,
+        records=answer.records,
+        count=len(answer.records),
+        fetched_at=answer.fetched_at,
+        cached=answer.cached,
+    )
