@@ -1,0 +1,16 @@
+"""Demo tests reach the provider simulators as a real HTTP server."""
+
+from __future__ import annotations
+
+import pytest
+
+from cityhub.config import Settings
+from cityhub.simulators import RunningServer
+from tests.simulators.fixtures import connector_settings, sim, simulator
+
+__all__ = ["sim", "simulator"]
+
+
+@pytest.fixture
+def settings(settings: Settings, simulator: RunningServer) -> Settings:
+    return connector_settings(settings, simulator.url)
