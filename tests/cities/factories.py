@@ -87,3 +87,11 @@ async def create_grant(db: Database, *, channel: Channel, service: Service) -> G
         grant = Grant(city_id=service.city_id, channel_id=channel.id, service_id=service.id)
         session.add(grant)
     return grant
+
+
+async def get_city(db: Database, city_id: int) -> City:
+    """The city with this id (a service's city, say)."""
+    async with db.unit_of_work() as session:
+        city = await session.get(City, city_id)
+    assert city is not None
+    return city
