@@ -6,11 +6,13 @@ import base64
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
 
 from cityhub.app import create_app
-from cityhub.config import InsecureConfiguration, Settings
+from cityhub.config import DEFAULT_SECRET_KEY, InsecureConfiguration, Settings
 
 GOOD = {
     "env": "production",
@@ -57,3 +59,80 @@ def test_serve_refuses_with_the_message() -> None:
     )
     assert result.returncode == 2
     assert "CITYHUB_SECRET_KEY" in result.stderr + result.stdout
+
+
+VARIABLES = ("CITYHUB_SECRET_KEY", "CITYHUB_DATA_KEY", "CITYHUB_HASH_KEY", "CITYHUB_DATABASE_URL")
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """An environment without any CITYHUB_ variable of the machine running the tests."""
+    for name in list(os.environ):
+        if name.startswith("CITYHUB_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_production_from_the_environment_names_each_variable(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("CITYHUB_ENV", "production")
+    with pytest.raises(InsecureConfiguration) as refused:
+        Settings().check_safe()
+    lines = str(refused.value).splitlines()[1:]
+    assert [line.strip().split(":")[0] for line in lines] == list(VARIABLES)
+    # each fixed variable drops out of the message; the rest stay named
+    values = {
+        "CITYHUB_SECRET_KEY": GOOD["secret_key"],
+        "CITYHUB_DATA_KEY": GOOD["data_key"],
+        "CITYHUB_HASH_KEY": GOOD["hash_key"],
+        "CITYHUB_DATABASE_URL": GOOD["database_url"],
+    }
+    for done, variable in enumerate(VARIABLES, start=1):
+        environment.setenv(variable, values[variable])
+        if done == len(VARIABLES):
+            Settings().check_safe()
+            create_app(Settings())  # starts: nothing left to refuse
+            break
+        with pytest.raises(InsecureConfiguration) as refused:
+            Settings().check_safe()
+        for still in VARIABLES[done:]:
+            assert still in str(refused.value)
+        for fixed in VARIABLES[:done]:
+            assert fixed not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CITYHUB_DATABASE_URL", "sqlite+aiosqlite:////srv/cityhub.sqlite3"),
+        ("CITYHUB_SECRET_KEY", "insecure-demo-secret-key-change-me-0000000000"),
+        ("CITYHUB_DATA_KEY", "Y2l0eWh1Yi1kZW1vLWRhdGEta2V5LW5vdC1zZWNyZXQ="),
+        ("CITYHUB_DATA_KEY", "not base64 of 32 bytes"),
+        ("CITYHUB_DATA_KEY", base64.b64encode(b"k" * 16).decode()),
+        ("CITYHUB_HASH_KEY", "short"),
+    ],
+)
+def test_one_unsafe_value_is_enough_to_refuse(
+    environment: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    for name, good in GOOD.items():
+        environment.setenv(f"CITYHUB_{name.upper()}", good)
+    environment.setenv(variable, value)
+    with pytest.raises(InsecureConfiguration) as refused:
+        create_app(Settings())
+    assert [line.strip().split(":")[0] for line in str(refused.value).splitlines()[1:]] == [
+        variable
+    ]
+
+
+async def test_demo_starts_on_the_defaults(environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    environment.setenv("CITYHUB_DATA", str(tmp_path))
+    settings = Settings()
+    assert (settings.env, settings.secret_key) == ("demo", DEFAULT_SECRET_KEY)
+    assert settings.url.startswith("sqlite") and str(tmp_path) in settings.url
+    settings.check_safe()
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
+        assert (await client.get("/healthz")).json()["status"] == "ok"

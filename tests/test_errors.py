@@ -6,12 +6,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 
 from cityhub.app import create_app
 from cityhub.config import Settings
 from cityhub.db import Database
+from cityhub.identity.models import ChannelUser, Role
+from tests.cities.factories import create_city
 from tests.client import Api
-from tests.identity.factories import create_channel
+from tests.identity.factories import PASSWORD, create_channel, create_staff
 
 
 async def _channel(db: Database, api: Api) -> Api:
@@ -40,6 +43,8 @@ async def test_oversized_bodies_are_refused(db: Database, api: Api, settings: Se
     headers = {"Content-Type": "application/json"}
     problem = await channel.post("/v1/residents", content=big, headers=headers, expect=413)
     assert problem["code"] == "payload_too_large"
+    assert channel.last is not None
+    assert problem["request_id"] == channel.last.headers["x-request-id"]
 
     async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams
         for start in range(0, len(big), 65536):
@@ -47,14 +52,43 @@ async def test_oversized_bodies_are_refused(db: Database, api: Api, settings: Se
 
     streamed = await channel.post("/v1/residents", content=chunks(), headers=headers, expect=413)
     assert streamed["code"] == "payload_too_large"
-    assert (await channel.get("/v1/residents/" + "x" * 10, expect=404))[
-        "code"
-    ] == "resident_not_found"
+    assert channel.last is not None and "content-length" not in channel.last.request.headers
+    # ...nothing was written, and a body at the limit is still read
+    async with db.unit_of_work() as session:
+        assert await session.scalar(select(func.count()).select_from(ChannelUser)) == 0
+    fits = b'{"user_id": "u1", "phone": "13812345678"}'
+    padded = fits[:-1] + b" " * (settings.max_body_bytes - len(fits)) + b"}"
+    assert len(padded) == settings.max_body_bytes
+    await channel.post("/v1/residents", content=padded, headers=headers)
 
 
 async def test_unknown_routes_and_methods(api: Api) -> None:
     assert (await api.get("/v1/nothing-here", expect=404))["code"] == "not_found"
     assert (await api.call("PUT", "/v1/cities", expect=405))["code"] == "method_not_allowed"
+    assert api.last is not None and "GET" in api.last.headers["allow"]
+    assert (await api.delete("/v1/oauth/token", expect=405))["code"] == "method_not_allowed"
+
+
+async def test_nested_and_header_fields_are_named(db: Database, api: Api) -> None:
+    city = await create_city(db)
+    admin = await create_staff(db, role=Role.OPERATOR)
+    staff = await api.as_staff(admin.username, PASSWORD)
+    names = {"zh-Hans": "名", "zh-Hant": "名", "en": 7}
+    problem = await staff.patch(f"/v1/cities/{city.slug}", json={"names": names}, expect=422)
+    assert problem["field"] == "names.en"
+    extra = {**names, "en": "Name", "fr": "Nom"}
+    problem = await staff.patch(f"/v1/cities/{city.slug}", json={"names": extra}, expect=422)
+    assert problem["field"] == "names.fr"
+    problem = await staff.post(
+        "/v1/staff/session", content=b"{oops", headers={"Content-Type": "application/json"},
+        expect=400,
+    )  # fmt: skip
+    assert problem["code"] == "malformed_json"
+    problem = await staff.get("/v1/cities?limit=many", expect=422)
+    assert problem["field"] == "limit"
+    long_key = {"Idempotency-Key": "k" * 201}
+    problem = await staff.post("/v1/cities", json={}, headers=long_key, expect=422)
+    assert "Idempotency-Key" in {e["field"] for e in problem["errors"]}
 
 
 async def test_an_unexpected_failure_is_a_500_problem_without_trace(
@@ -69,8 +103,14 @@ async def test_an_unexpected_failure_is_a_500_problem_without_trace(
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
         response = await client.get("/v1/explode")
+        quoted = await client.get("/v1/explode", headers={"X-Request-ID": "trace-me-42"})
     assert response.status_code == 500
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
     assert body["code"] == "internal_error" and body["request_id"]
+    assert body["status"] == 500 and body["instance"] == "/v1/explode"
+    assert response.headers["x-request-id"] == body["request_id"]
     assert "secret internals" not in response.text and "Traceback" not in response.text
+    assert "RuntimeError" not in response.text and "13812345678" not in response.text
+    assert quoted.json()["request_id"] == quoted.headers["x-request-id"] == "trace-me-42"
+    assert len(quoted.headers.get_list("x-request-id")) == 1

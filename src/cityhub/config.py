@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,6 +14,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SECRET_KEY = "insecure-demo-secret-key-change-me-0000000000"
 DEFAULT_DATA_KEY = "Y2l0eWh1Yi1kZW1vLWRhdGEta2V5LW5vdC1zZWNyZXQ="  # base64 of 32 bytes
 DEFAULT_HASH_KEY = "insecure-demo-hash-key-change-me"
+
+
+def _is_aes_key(value: str) -> bool:
+    """Whether the value is base64 of exactly 32 bytes (an AES-256 key)."""
+    try:
+        return len(base64.b64decode(value, validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 class InsecureConfiguration(RuntimeError):
@@ -113,7 +123,7 @@ class Settings(BaseSettings):
         problems = []
         if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
             problems.append("CITYHUB_SECRET_KEY: set a random value of at least 32 characters")
-        if self.data_key == DEFAULT_DATA_KEY:
+        if self.data_key == DEFAULT_DATA_KEY or not _is_aes_key(self.data_key):
             problems.append("CITYHUB_DATA_KEY: set base64 of 32 random bytes")
         if self.hash_key == DEFAULT_HASH_KEY or len(self.hash_key) < 16:
             problems.append("CITYHUB_HASH_KEY: set a random value of at least 16 characters")

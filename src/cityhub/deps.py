@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -144,9 +145,15 @@ async def _channel_caller(
     token = decode_channel_token(settings=settings, token=credentials.credentials)
     channel = await session.get(Channel, token.channel_id)
     if channel is None or channel.status != ChannelStatus.ACTIVE:
-        raise Unauthorized("this client is no longer active", code="invalid_token")
+        raise Unauthorized(
+            "this client is no longer active",
+            code="invalid_token",
+            headers={"WWW-Authenticate": 'Bearer realm="cityhub", error="invalid_token"'},
+        )
     request.state.caller = f"channel:{channel.slug}"
-    return ChannelCaller(channel=channel, scopes=token.scopes)
+    # A scope taken from the channel since the token was issued stops working at once.
+    allowed = frozenset(channel.scopes.split())
+    return ChannelCaller(channel=channel, scopes=token.scopes & allowed)
 
 
 async def _staff_caller(request: Request, session: AsyncSession) -> StaffCaller | None:
@@ -157,8 +164,8 @@ async def _staff_caller(request: Request, session: AsyncSession) -> StaffCaller 
     if caller is None:
         raise Unauthorized("your session has ended; sign in again", code="session_expired")
     if request.method not in SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER)
-        if sent != caller.session.csrf_token:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), caller.session.csrf_token.encode()):
             raise Forbidden(
                 f"missing or wrong {CSRF_HEADER} header", code="csrf_failed", field=CSRF_HEADER
             )
@@ -250,6 +257,11 @@ async def city_for_caller(
 
 
 CityDep = Annotated[City, Depends(city_for_caller)]
+
+# The largest id a BIGINT holds: a larger number in a path is no row, and must not reach the
+# database driver (which fails on it instead of finding nothing).
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the object's id")]
 
 
 def require_staff_role(caller: StaffCaller, city_id: int | None, *roles: Role) -> None:

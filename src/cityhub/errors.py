@@ -208,10 +208,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", path=request.url.path)
+        # This answer is sent from outside the request-id middleware, so it carries the header
+        # itself: every answer has one.
+        request_id = getattr(request.state, "request_id", None)
         return problem(
             500,
             "internal_error",
             "Internal error",
             detail="something went wrong on our side; quote the request id when reporting it",
             request=request,
+            headers={"X-Request-ID": request_id} if request_id else None,
         )

@@ -1,33 +1,43 @@
 """`Idempotency-Key` for every POST that creates or moves something.
 
-The first answer to a key is stored in the same transaction as the change it made, so a retry
-after a lost answer gets that answer back, and a crash never leaves a change without its key.
-The same key with another body is refused. Keys are kept for `RETENTION`.
+A request with a key first claims it in a short transaction of its own, so that a second
+request with the key, while the first is still running, is told so (409) instead of doing the
+work twice. The first answer is stored in the same transaction as the change it made, so a
+retry after a lost answer gets that answer back, and a crash never leaves a change without its
+key. A request that fails lets go of its claim (errors are not remembered: a retry runs again);
+a claim left by a process that died is taken over after `IN_FLIGHT_TIMEOUT`. The same key with
+another body is refused (422). Keys are kept for `RETENTION`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import String, UniqueConstraint, delete, select
+from sqlalchemy import String, UniqueConstraint, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.db import Base, BigId, utcnow
 from cityhub.deps import CurrentCaller, SessionDep
-from cityhub.errors import CityHubError, Unprocessable
+from cityhub.errors import CityHubError, Conflict, Unprocessable
 
 RETENTION = dt.timedelta(hours=48)
+IN_FLIGHT_TIMEOUT = dt.timedelta(seconds=60)
+IN_FLIGHT = 0  # `status_code` of a key whose first request is still running
+log = structlog.get_logger("cityhub.idempotency")
 
 
 class IdempotencyKey(Base):
-    """The first answer given to a caller's key."""
+    """The first answer given to a caller's key (`status_code` 0: still being worked out)."""
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("owner", "key"),)
@@ -58,21 +68,18 @@ class Idempotency:
     owner: str
     key: str | None
     request_hash: str
+    answered: bool = False
 
     async def respond(self, status_code: int, body: Any) -> JSONResponse:
         """The answer, remembered under the key when one was sent."""
         data = jsonable_encoder(body)
         if self.key is not None:
-            self.session.add(
-                IdempotencyKey(
-                    owner=self.owner,
-                    key=self.key,
-                    request_hash=self.request_hash,
-                    status_code=status_code,
-                    body=data,
-                )
+            await self.session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.owner == self.owner, IdempotencyKey.key == self.key)
+                .values(status_code=status_code, body=data)
             )
-            await self.session.flush()
+            self.answered = True
         return JSONResponse(data, status_code=status_code, headers=self._headers())
 
     def _headers(self) -> dict[str, str]:
@@ -92,34 +99,114 @@ async def idempotency(
             description="retries with the same key and body get the first answer back",
         ),
     ] = None,
-) -> Idempotency:
-    """Look the key up: replay the first answer, refuse a reuse with another body, or go on."""
+) -> AsyncIterator[Idempotency]:
+    """Claim the key, or replay its first answer, or refuse a reuse with another body (422)
+    or while the first request is still running (409)."""
     body = await request.body()
     request_hash = hashlib.sha256(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
     ).hexdigest()
-    if key is not None:
-        stored = await session.scalar(
-            select(IdempotencyKey).where(
-                IdempotencyKey.owner == caller.key,
-                IdempotencyKey.key == key,
-            )
+    idem = Idempotency(session=session, owner=caller.key, key=key, request_hash=request_hash)
+    if key is None:
+        yield idem
+        return
+    await _claim(session, caller.key, key, request_hash)
+    # Commit the claim now: a concurrent request with the key must see it while this one runs.
+    await session.commit()
+    try:
+        yield idem
+    except BaseException:
+        await _release(session, caller.key, key)
+        raise
+    if not idem.answered:  # the route answered without remembering: nothing to replay
+        await session.execute(_delete_claim(caller.key, key))
+
+
+def _delete_claim(owner: str, key: str) -> Any:
+    return delete(IdempotencyKey).where(
+        IdempotencyKey.owner == owner,
+        IdempotencyKey.key == key,
+        IdempotencyKey.status_code == IN_FLIGHT,
+    )
+
+
+async def _claim(session: AsyncSession, owner: str, key: str, request_hash: str) -> None:
+    for _ in range(3):
+        now = utcnow()
+        # The usual case in one statement: nobody has the key yet.
+        maker = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         )
-        if stored is not None and stored.created_at <= utcnow() - RETENTION:
+        claimed = await session.scalar(
+            maker(IdempotencyKey)
+            .values(
+                owner=owner,
+                key=key,
+                request_hash=request_hash,
+                status_code=IN_FLIGHT,
+                body={},
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["owner", "key"])
+            .returning(IdempotencyKey.id)
+        )
+        if claimed is not None:
+            return
+        stored = await session.scalar(
+            select(IdempotencyKey).where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
+        )
+        if stored is None:
+            continue  # its request let go of it in between: try again
+        if stored.created_at <= now - RETENTION:
             await session.delete(stored)  # expired: the key starts afresh
             await session.flush()
-        elif stored is not None:
-            if stored.request_hash != request_hash:
-                raise Unprocessable(
-                    "this Idempotency-Key was used with another request",
-                    code="idempotency_key_reused",
-                    field="Idempotency-Key",
-                )
+            continue
+        if stored.request_hash != request_hash:
+            raise Unprocessable(
+                "this Idempotency-Key was used with another request",
+                code="idempotency_mismatch",
+                field="Idempotency-Key",
+            )
+        if stored.status_code != IN_FLIGHT:
             raise IdempotentReplay(stored.status_code, stored.body)
-    return Idempotency(session=session, owner=caller.key, key=key, request_hash=request_hash)
+        if stored.created_at > now - IN_FLIGHT_TIMEOUT:
+            raise _in_flight()
+        # Its request died without an answer: take the claim over (once, conditionally).
+        taken = await session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.id == stored.id,
+                IdempotencyKey.status_code == IN_FLIGHT,
+                IdempotencyKey.created_at == stored.created_at,
+            )
+            .values(created_at=now)
+        )
+        if taken.rowcount == 1:  # type: ignore[attr-defined]
+            return
+    raise _in_flight()
 
 
-IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]
+def _in_flight() -> Conflict:
+    return Conflict(
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+        code="idempotency_in_flight",
+        field="Idempotency-Key",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _release(session: AsyncSession, owner: str, key: str) -> None:
+    """Let go of a failed request's claim, so that a retry runs afresh."""
+    try:
+        await session.rollback()
+        await session.execute(_delete_claim(owner, key))
+        await session.commit()
+    except Exception:  # the claim then lapses after IN_FLIGHT_TIMEOUT
+        log.warning("idempotency_claim_not_released", owner=owner, key=key, exc_info=True)
+
+
+# scope="function": the claim is settled before the request's own transaction commits.
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency, scope="function")]
 
 
 async def purge_expired(*, session: AsyncSession) -> int:

@@ -39,7 +39,8 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                if not any(name.lower() == REQUEST_ID_HEADER.encode() for name, _ in headers):
+                    headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
@@ -106,6 +107,9 @@ class BodyLimit:
             "detail": f"the body must not exceed {self.max_bytes} bytes",
             "instance": scope["path"],
         }
+        request_id = scope.get("state", {}).get("request_id")
+        if request_id:
+            body["request_id"] = request_id
         payload = json.dumps(body).encode()
         await send(
             {

@@ -11,6 +11,7 @@ from cityhub.errors import Unprocessable
 
 T = TypeVar("T")
 MAX_LIMIT = 100
+MAX_CURSOR = 2**63 - 1
 
 
 class Page(BaseModel, Generic[T]):
@@ -34,12 +35,15 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = 50,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=20, description="next_cursor of the previous page")
+    ] = None,
 ) -> PageParams:
     """Parse `limit` and `cursor` (refusing a cursor we did not hand out)."""
     after = None
     if cursor:
-        if not cursor.isdigit():
+        # A cursor is a row id we handed out: digits, and no larger than a BIGINT.
+        if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_CURSOR:
             raise Unprocessable("cursor is not one this API handed out", field="cursor")
         after = int(cursor)
     return PageParams(after=after, limit=limit)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cityhub.cities.models import ServiceStatus
+from cityhub.cities.models import ServiceKind, ServiceStatus
 from cityhub.db import Database
 from cityhub.identity.models import Role
 from tests.cities.factories import create_city, create_grant, create_service, get_city
@@ -164,3 +164,35 @@ async def test_fields_a_caller_may_not_set_are_refused(db: Database, api: Api) -
     op = await api.as_staff(operator.username, PASSWORD)
     suspended = await op.patch(f"/v1/cities/{city.slug}", json={"status": "suspended"})
     assert suspended["status"] == "suspended"
+
+
+async def test_a_channel_pages_through_its_granted_services_only(db: Database, api: Api) -> None:
+    city = await create_city(db)
+    services = [await create_service(db, city=city) for _ in range(6)]
+    lottery = await create_service(db, city=city, kind=ServiceKind.LOTTERY, category="lotteries")
+    login, other = await create_channel(db), await create_channel(db)
+    for service in [*services[::2], lottery]:
+        await create_grant(db, channel=login.channel, service=service)
+    await create_grant(db, channel=other.channel, service=services[1])
+    async with db.unit_of_work() as session:
+        retired = await session.merge(services[2])
+        retired.status = ServiceStatus.RETIRED
+    channel = await api.as_channel(login.client_id, login.secret)
+    seen: list[str] = []
+    url = f"/v1/cities/{city.slug}/services?limit=1"
+    while url:
+        page = await channel.get(url)
+        assert len(page["items"]) <= 1
+        seen += [s["code"] for s in page["items"]]
+        cursor = page["next_cursor"]
+        url = f"/v1/cities/{city.slug}/services?limit=1&cursor={cursor}" if cursor else ""
+    assert seen == [services[0].code, services[4].code, lottery.code]
+    only = await channel.get(f"/v1/cities/{city.slug}/services?kind=lottery")
+    assert [s["code"] for s in only["items"]] == [lottery.code]
+    bills = await channel.get(f"/v1/cities/{city.slug}/services?category=payments")
+    assert [s["code"] for s in bills["items"]] == [services[0].code, services[4].code]
+    me = await channel.get("/v1/channel")
+    assert me["cities"] == [city.slug]
+    problem = await channel.get(f"/v1/cities/{city.slug}/services/{services[1].code}", expect=403)
+    assert (problem["code"], problem["field"]) == ("service_not_granted", "service")
+    await channel.get(f"/v1/cities/{city.slug}/services/nothing", expect=404)

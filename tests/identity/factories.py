@@ -69,16 +69,18 @@ async def create_staff(
     city: City | None = None,
     role: Role = Role.CITY_ADMIN,
     username: str | None = None,
+    password: str = PASSWORD,
 ) -> StaffUser:
-    """A staff member with one role (in `city`, or every city for the operator); `PASSWORD`."""
+    """A staff member with one role (in `city`, or every city for the operator); `PASSWORD`
+    unless told otherwise."""
     username = username or f"staff{next(_seq)}"
     async with db.unit_of_work() as session:
         return await identity.create_staff(
             session=session,
             username=username,
             display_name=username.title(),
-            password=PASSWORD,
-            password_hash=_hash(PASSWORD),
+            password=password,
+            password_hash=_hash(password),
             roles=[(None if role == Role.OPERATOR else city.id if city else None, role)],
         )
 

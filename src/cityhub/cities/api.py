@@ -25,6 +25,7 @@ from cityhub.deps import (
     CityDep,
     CurrentCaller,
     CurrentStaff,
+    RowId,
     SessionDep,
     StaffCaller,
     require_staff_role,
@@ -196,7 +197,7 @@ async def create_grant(
 
 @router.delete("/cities/{city}/grants/{grant_id}", status_code=204)
 async def delete_grant(
-    session: SessionDep, staff: CurrentStaff, city: CityDep, grant_id: int
+    session: SessionDep, staff: CurrentStaff, city: CityDep, grant_id: RowId
 ) -> Response:
     """Withdraw a grant (city admin)."""
     require_staff_role(staff, city.id, *ADMINS)

@@ -28,6 +28,18 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
 
 
+class Update(Input):
+    """Inputs that change some fields: a field left out stays as it is; a field sent as null
+    is refused (it would blank a required column, or mean "unset" where nothing can be)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("leave the field out to keep it; it cannot be null")
+        return value
+
+
 class Names(Input):
     """A name in the three languages the hub speaks."""
 
@@ -73,7 +85,7 @@ class CityCreate(Input):
         }
 
 
-class CityUpdate(Input):
+class CityUpdate(Update):
     names: Names | None = None
     timezone: str | None = None
     status: CityStatus | None = None
@@ -118,7 +130,7 @@ class ServiceCreate(Input):
     connector_config: dict[str, Any] = Field(default_factory=dict)
 
 
-class ServiceUpdate(Input):
+class ServiceUpdate(Update):
     category: str | None = Field(default=None, min_length=1, max_length=40)
     names: Names | None = None
     provider: str | None = Field(default=None, min_length=1, max_length=120)

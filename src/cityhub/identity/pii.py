@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import hashlib
 import hmac
@@ -83,7 +84,10 @@ class Vault:
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
         """The vault of the configured keys."""
-        key = base64.b64decode(settings.data_key)
+        try:
+            key = base64.b64decode(settings.data_key, validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
         if len(key) != 32:
             raise ValueError("CITYHUB_DATA_KEY must be base64 of exactly 32 bytes")
         return cls(data_key=key, hash_key=settings.hash_key.encode())

@@ -12,7 +12,7 @@ from cityhub.db import utcnow
 from cityhub.errors import Conflict, Forbidden, NotFound
 from cityhub.identity import audit
 from cityhub.identity.models import Channel, ChannelUser, Consent, DataAccess, Resident
-from cityhub.identity.pii import Vault, mask_id_number, mask_name, mask_phone
+from cityhub.identity.pii import Vault, mask_id_number, mask_name, mask_phone, scrub
 
 # Consent scopes a resident can give a channel.
 CONSENT_SCOPES = {
@@ -99,6 +99,7 @@ async def give_consent(
     *, session: AsyncSession, resident_id: int, channel_id: int, scope: str, purpose: str
 ) -> Consent:
     """Record a consent (a live one for the same scope is kept as it is)."""
+    purpose = scrub(purpose)  # free text: a personal number typed into it is kept masked
     existing = await active_consent(
         session=session, resident_id=resident_id, channel_id=channel_id, scope=scope
     )
@@ -164,6 +165,16 @@ async def verify_identity(
     resident = found.resident
     if resident.id_number_hash and resident.id_number_hash != lookup:
         raise Conflict("this user is already verified as another person", code="identity_mismatch")
+    same_person = await session.scalar(select(Resident).where(Resident.id_number_hash == lookup))
+    if same_person is not None and same_person.name_enc is not None:
+        # The number alone must not link a user to a person (or rename them): the name the
+        # person verified with must match too.
+        if vault.decrypt(same_person.name_enc) != name:
+            raise Conflict(
+                "the name does not match the one verified with this identity number",
+                code="identity_mismatch",
+                field="name",
+            )
     await give_consent(
         session=session,
         resident_id=resident.id,
@@ -171,13 +182,18 @@ async def verify_identity(
         scope="identity",
         purpose=purpose,
     )
-    same_person = await session.scalar(select(Resident).where(Resident.id_number_hash == lookup))
     if same_person is not None and same_person.id != resident.id:
-        # Move this channel's user, and what it consented to, onto the known person.
+        # Move this channel's user, what it consented to and the record of who saw its data
+        # onto the known person, whose access log must show every access.
         found.link.resident_id = same_person.id
         await session.execute(
             update(Consent)
             .where(Consent.resident_id == resident.id, Consent.channel_id == channel.id)
+            .values(resident_id=same_person.id)
+        )
+        await session.execute(
+            update(DataAccess)
+            .where(DataAccess.resident_id == resident.id)
             .values(resident_id=same_person.id)
         )
         if resident.phone_enc and not same_person.phone_enc:
@@ -226,6 +242,7 @@ async def record_access(
     city_id: int | None = None,
 ) -> None:
     """Note an access to a resident's personal data, for them and in the audit log."""
+    purpose = scrub(purpose)  # free text: a personal number typed into it is kept masked
     session.add(
         DataAccess(
             resident_id=resident_id,

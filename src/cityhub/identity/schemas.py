@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from cityhub.cities.schemas import Input
 from cityhub.identity.audit import AuditEntry
@@ -24,7 +24,11 @@ class TokenRead(BaseModel):
 
 
 class StaffLogin(Input):
-    username: str = Field(min_length=1, max_length=80)
+    # The password is taken exactly as typed (as the console's form does): stripping it would
+    # lock out anyone whose password begins or ends with a space.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, populate_by_name=True)
+
+    username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
     password: str = Field(min_length=1, max_length=200)
 
 

@@ -18,6 +18,8 @@ from cityhub.errors import Unauthorized
 
 _hasher = PasswordHasher()
 TOKEN_AUDIENCE = "cityhub:v1"
+# RFC 6750 3.1: a refused bearer token says so in the challenge.
+_INVALID_TOKEN = {"WWW-Authenticate": 'Bearer realm="cityhub", error="invalid_token"'}
 
 # What a channel may be allowed to do. A token carries the subset it asked for.
 SCOPES = {
@@ -97,7 +99,11 @@ def decode_channel_token(*, settings: Settings, token: str) -> ChannelToken:
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized(
-            "the access token has expired; request a new one", code="token_expired"
+            "the access token has expired; request a new one",
+            code="token_expired",
+            headers=_INVALID_TOKEN,
         ) from None
     except (jwt.PyJWTError, KeyError, ValueError):
-        raise Unauthorized("the access token is not valid", code="invalid_token") from None
+        raise Unauthorized(
+            "the access token is not valid", code="invalid_token", headers=_INVALID_TOKEN
+        ) from None
