@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from cityhub import migrations
 from cityhub.config import Settings, get_settings
@@ -18,19 +20,25 @@ from cityhub.db import database_for
 from cityhub.demo import loader
 from cityhub.identity.pii import Vault
 
+if TYPE_CHECKING:
+    from cityhub.simulators import RunningServer
+
 demo_app = typer.Typer(help="The demo world: twelve cities, channels, staff and residents.")
 console = Console()
+DEFAULT_SIMULATOR_PORT = 8100
 
 
-def _demo_settings() -> Settings:
+def _demo_settings(simulator_port: int | None = None) -> Settings:
     settings = get_settings()
     if settings.is_production:
         Console(stderr=True).print("[red]the demo does not run with CITYHUB_ENV=production[/red]")
         raise typer.Exit(2)
-    # The demo's services reach the simulators on this machine: allow that host explicitly.
-    sim = urlsplit(settings.simulator_url).netloc
+    # The demo starts its own simulator on this machine; its services reach it there, so
+    # point the connectors at it and allow that host explicitly.
+    port = simulator_port or urlsplit(settings.simulator_url).port or DEFAULT_SIMULATOR_PORT
+    settings.simulator_url = f"http://127.0.0.1:{port}"
     hosts = {h.strip() for h in settings.connector_allow_hosts.split(",") if h.strip()}
-    settings.connector_allow_hosts = ",".join(sorted(hosts | {sim}))
+    settings.connector_allow_hosts = ",".join(sorted(hosts | {f"127.0.0.1:{port}"}))
     return settings
 
 
@@ -64,12 +72,31 @@ def _print_welcome(settings: Settings) -> None:
     for s in creds["staff"][:4]:
         table.add_row(s["city"] or "(all)", s["username"], s["password"], s["role"])
     console.print(table)
-    first = creds["residents"][0]
+    first = next(r for r in loader.sample_residents() if r["plates"])
+    plate = first["plates"][0]
+    body = json.dumps({"user_id": first["user_id"], "params": {"plate": plate}}, ensure_ascii=False)
     console.print(
-        f"A verified demo resident: channel {first['channel']}, user_id {first['user_id']} "
-        f"(try POST /v1/cities/shanghai/services/traffic-violations/queries)."
+        f"A verified demo resident of channel {first['channel']}: user_id {first['user_id']}, "
+        f"id {first['id_number']}, plate {plate}. With a token of ch_{first['channel']}, try\n"
+        f"  curl -H 'Authorization: Bearer '$TOKEN -H 'Content-Type: application/json' "
+        f"{base}/v1/cities/shanghai/services/traffic-violations/queries -d '{body}'",
+        soft_wrap=True,
     )
     console.print("Every login: [bold]cityhub demo credentials[/bold] (add --json for scripts)\n")
+
+
+def _start_simulator(settings: Settings) -> RunningServer:
+    from cityhub.simulators import serve_in_background
+
+    port = urlsplit(settings.simulator_url).port or DEFAULT_SIMULATOR_PORT
+    try:
+        return serve_in_background(port=port, seed=loader.SEED)
+    except OSError as exc:
+        Console(stderr=True).print(
+            f"[red]the provider simulator cannot listen on 127.0.0.1:{port} ({exc.strerror}); "
+            "set CITYHUB_SIMULATOR_PORT to a free port[/red]"
+        )
+        raise typer.Exit(1) from None
 
 
 @demo_app.callback(invoke_without_command=True)
@@ -77,11 +104,20 @@ def demo(
     ctx: typer.Context,
     serve: Annotated[bool, typer.Option(help="serve after loading")] = True,
     residents: Annotated[int, typer.Option(help="residents to create")] = loader.DEFAULT_RESIDENTS,
+    simulator_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="CITYHUB_SIMULATOR_PORT",
+            help=f"port of the provider simulator started beside the hub "
+            f"[default: {DEFAULT_SIMULATOR_PORT}]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Migrate, load the demo world if it is not there, start the simulators and serve."""
     if ctx.invoked_subcommand is not None:
         return
-    settings = _demo_settings()
+    settings = _demo_settings(simulator_port)
     started = time.monotonic()
     report = asyncio.run(prepare(settings, residents))
     took = time.monotonic() - started
@@ -92,17 +128,20 @@ def demo(
             f"{report.staff} staff, {report.residents} residents"
         )
     else:
-        console.print(f"the demo world is already in {settings.data} (ready in {took:.1f} s)")
-    _print_welcome(settings)
+        url = make_url(settings.url)
+        where = url.database if url.drivername.startswith("sqlite") else url.render_as_string()
+        console.print(f"the demo world is already in {where} (ready in {took:.1f} s)")
     if not serve:
+        _print_welcome(settings)
         return
     from cityhub.cli import serve_app
-    from cityhub.simulators import serve_in_background
 
-    sim_port = urlsplit(settings.simulator_url).port or 8100
-    simulator = serve_in_background(port=sim_port, seed=loader.SEED)
+    simulator = _start_simulator(settings)
+    _print_welcome(settings)
     try:
-        serve_app(settings)
+        # Ctrl-C: uvicorn shuts down gracefully, then raises it again; that is a normal end.
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_app(settings)
     finally:
         simulator.stop()
 
@@ -123,4 +162,10 @@ def credentials(
     table = Table("city", "username", "password", "role")
     for s in creds["staff"]:
         table.add_row(s["city"] or "(all)", s["username"], s["password"], s["role"])
+    console.print(table)
+    table = Table("channel", "user_id", "id number", "verified", "plates", title="Some residents")
+    for r in loader.sample_residents():
+        table.add_row(
+            r["channel"], r["user_id"], r["id_number"], str(r["verified"]), " ".join(r["plates"])
+        )
     console.print(table)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities.models import City, CityStatus, Grant, Service, ServiceCategory, ServiceStatus
@@ -26,10 +29,24 @@ SURNAMES = (
     "许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢"
 )
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚英华建国志文慧婷宇浩晨欣怡子涵一诺梓轩"
+# What a verified demo resident consented to, for each channel they use.
+CONSENTS = (
+    ("identity", "实名认证 real-name verification"),
+    ("records", "查询本人记录 look up my own records"),
+)
 
 
 # The demo's passwords are fixed: hash each once per process (argon2 is slow on purpose).
-_hash = lru_cache(maxsize=None)(security.hash_password)
+_HASHES: dict[str, str] = {}
+
+
+def _hash_all(passwords: Iterable[str]) -> dict[str, str]:
+    # argon2 releases the GIL while it works, so the ~40 demo hashes share the cores.
+    missing = sorted(set(passwords) - _HASHES.keys())
+    if missing:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            _HASHES.update(zip(missing, pool.map(security.hash_password, missing), strict=True))
+    return _HASHES
 
 
 @dataclass(frozen=True)
@@ -133,41 +150,100 @@ async def _catalogue(session: AsyncSession) -> tuple[list[City], dict[str, list[
 async def _residents(
     session: AsyncSession, vault: Vault, channel_ids: dict[str, int], count: int
 ) -> None:
+    # Bulk statements, not one ORM object per row: thousands of residents load in a second.
     persons = people(count)
     plan = assignments(count)
     now = utcnow()
-    residents = []
+    rows: list[dict[str, Any]] = []
     for person, (_, _, verified) in zip(persons, plan, strict=True):
-        resident = Resident(
-            phone_enc=vault.encrypt(person.phone),
-            phone_hash=vault.lookup_hash("phone", person.phone),
-            phone_masked=mask_phone(person.phone),
+        rows.append(
+            {
+                "phone_enc": vault.encrypt(person.phone),
+                "phone_hash": vault.lookup_hash("phone", person.phone),
+                "phone_masked": mask_phone(person.phone),
+                "name_enc": vault.encrypt(person.name) if verified else None,
+                "id_number_enc": vault.encrypt(person.id_number) if verified else None,
+                "id_number_hash": vault.lookup_hash("id", person.id_number) if verified else None,
+                "id_number_masked": mask_id_number(person.id_number) if verified else None,
+                "verified_at": now if verified else None,
+                "created_at": now,
+            }
         )
-        if verified:
-            resident.name_enc = vault.encrypt(person.name)
-            resident.id_number_enc = vault.encrypt(person.id_number)
-            resident.id_number_hash = vault.lookup_hash("id", person.id_number)
-            resident.id_number_masked = mask_id_number(person.id_number)
-            resident.verified_at = now
-        residents.append(resident)
-    session.add_all(residents)
-    await session.flush()
-    links, consents = [], []
-    for resident, (index, used, verified) in zip(residents, plan, strict=True):
+    if not rows:
+        return
+    # RETURNING in parameter order costs a statement per row on SQLite: find the ids by the
+    # phone hashes instead (unique among the demo's people).
+    before = await session.scalar(select(func.coalesce(func.max(Resident.id), 0)))
+    await session.execute(insert(Resident), rows)
+    inserted = select(Resident.phone_hash, Resident.id).where(Resident.id > before)
+    found: dict[str | None, int] = dict((await session.execute(inserted)).all())
+    ids = [found[row["phone_hash"]] for row in rows]
+    links: list[dict[str, Any]] = []
+    consents: list[dict[str, Any]] = []
+    for resident_id, (index, used, verified) in zip(ids, plan, strict=True):
         for channel in used:
             channel_id = channel_ids[channel.slug]
-            links.append(ChannelUser(channel_id=channel_id, channel_user_id=user_id(channel, index),
-                                     resident_id=resident.id))  # fmt: skip
+            links.append({"channel_id": channel_id, "channel_user_id": user_id(channel, index),
+                          "resident_id": resident_id, "created_at": now})  # fmt: skip
             if verified:
                 consents += [
-                    Consent(resident_id=resident.id, channel_id=channel_id, scope="identity",
-                            purpose="实名认证 real-name verification"),
-                    Consent(resident_id=resident.id, channel_id=channel_id, scope="records",
-                            purpose="查询本人记录 look up my own records"),
+                    {"resident_id": resident_id, "channel_id": channel_id, "scope": scope,
+                     "purpose": purpose, "granted_at": now}
+                    for scope, purpose in CONSENTS
                 ]  # fmt: skip
-    session.add_all(links)
-    session.add_all(consents)
+    await session.execute(insert(ChannelUser), links)
+    if consents:
+        await session.execute(insert(Consent), consents)
+
+
+async def _grants(
+    session: AsyncSession,
+    actor: audit.Actor,
+    cities: list[City],
+    services: dict[str, list[Service]],
+    channel_ids: dict[str, int],
+) -> dict[int, int]:
+    # Inserted together, then audited one by one as `grant.create` (what a city admin's grant
+    # writes), without the `grant.created` webhooks: the demo channels have no endpoint.
+    made: list[tuple[Grant, str, str]] = []
+    for index, (demo_city, city) in enumerate(zip(world.CITIES, cities, strict=True)):
+        for demo_service, service in zip(
+            world.services_of(demo_city), services[demo_city.slug], strict=True
+        ):
+            for demo_channel in world.CHANNELS:
+                if world.granted(demo_channel, index, demo_city, demo_service):
+                    grant = Grant(city_id=city.id, channel_id=channel_ids[demo_channel.slug],
+                                  service_id=service.id)  # fmt: skip
+                    made.append((grant, demo_channel.slug, service.code))
+    session.add_all(grant for grant, _, _ in made)
     await session.flush()
+    per_city: dict[int, int] = {}
+    for grant, channel, code in made:
+        await audit.append(
+            session=session, actor=actor, action="grant.create", object_type="grant",
+            object_id=grant.id, city_id=grant.city_id,
+            details={"channel": channel, "service": code},
+        )  # fmt: skip
+        per_city[grant.city_id] = per_city.get(grant.city_id, 0) + 1
+    return per_city
+
+
+async def _staff(
+    session: AsyncSession, actor: audit.Actor, hashes: dict[str, str], city_ids: dict[str, int]
+) -> int:
+    people = world.staff()
+    for person in people:
+        city_id = city_ids[person.city] if person.city else None
+        await identity.create_staff(
+            session=session, username=person.username, display_name=person.username,
+            password=person.password, password_hash=hashes[person.password],
+            roles=[(city_id, person.role)],
+        )  # fmt: skip
+        await audit.append(
+            session=session, actor=actor, action="staff.create", object_type="staff",
+            object_id=person.username, city_id=city_id, details={"role": person.role.value},
+        )  # fmt: skip
+    return len(people)
 
 
 async def load(
@@ -176,41 +252,27 @@ async def load(
     """Load the demo world unless it is there already (then nothing changes)."""
     if await session.scalar(select(City.id).where(City.slug == world.CITIES[0].slug)):
         return LoadReport()
+    hashes = await asyncio.to_thread(
+        _hash_all, [c.secret for c in world.CHANNELS] + [p.password for p in world.staff()]
+    )
+    actor = audit.Actor.system()
     cities, services = await _catalogue(session)
     channel_ids = {}
     for demo in world.CHANNELS:
         channel = await identity.create_channel(
             session=session, vault=vault, slug=demo.slug, name=demo.name, kind=demo.kind,
             client_id=demo.client_id, client_secret=demo.secret, scopes=world.CHANNEL_SCOPES,
-            secret_hash=_hash(demo.secret),
+            secret_hash=hashes[demo.secret],
         )  # fmt: skip
         channel_ids[demo.slug] = channel.id
-    grants = 0
-    for index, (demo_city, city) in enumerate(zip(world.CITIES, cities, strict=True)):
-        for demo_service, service in zip(
-            world.services_of(demo_city), services[demo_city.slug], strict=True
-        ):
-            for demo_channel in world.CHANNELS:
-                if world.granted(demo_channel, index, demo_city, demo_service):
-                    session.add(Grant(city_id=city.id, channel_id=channel_ids[demo_channel.slug],
-                                      service_id=service.id))  # fmt: skip
-                    grants += 1
-    city_ids = {c.slug: c.id for c in cities}
-    demo_staff = world.staff()
-    for person in demo_staff:
-        await identity.create_staff(
-            session=session, username=person.username, display_name=person.username,
-            password=person.password, password_hash=_hash(person.password),
-            roles=[(city_ids[person.city] if person.city else None, person.role)],
-        )  # fmt: skip
+    grants = await _grants(session, actor, cities, services, channel_ids)
+    staff = await _staff(session, actor, hashes, {c.slug: c.id for c in cities})
     await _residents(session, vault, channel_ids, residents)
-    actor = audit.Actor.system()
     for city in cities:
-        count = len(services[city.slug])
         await audit.append(
             session=session, actor=actor, action="demo.load", object_type="city",
             object_id=city.slug, city_id=city.id,
-            details={"services": count, "staff": 3},
+            details={"services": len(services[city.slug]), "grants": grants.get(city.id, 0)},
         )  # fmt: skip
     await audit.append(
         session=session, actor=actor, action="demo.load", object_type="hub", object_id="demo",
@@ -219,17 +281,16 @@ async def load(
     return LoadReport(
         cities=len(cities),
         services=sum(len(v) for v in services.values()),
-        grants=grants,
-        staff=len(demo_staff),
+        grants=sum(grants.values()),
+        staff=staff,
         channels=len(channel_ids),
         residents=residents,
     )
 
 
-def credentials(sample_residents: int = 5) -> dict[str, Any]:
-    """Every demo login, and a few demo residents to try queries with (no database needed)."""
-    persons = people(sample_residents)
-    plan = assignments(sample_residents)
+def credentials() -> dict[str, Any]:
+    """Every demo login: channels with their cities, and staff (no database needed); and, to
+    try queries with, the first demo residents."""
     return {
         "channels": [
             {
@@ -244,14 +305,22 @@ def credentials(sample_residents: int = 5) -> dict[str, Any]:
             {"city": s.city, "username": s.username, "password": s.password, "role": s.role.value}
             for s in world.staff()
         ],
-        "residents": [
-            {
-                "channel": used[0].slug,
-                "user_id": user_id(used[0], index),
-                "id_number": mask_id_number(person.id_number),
-                "verified": verified,
-                "plates": list(World(SEED).people[index].plates) if index < 100 else [],
-            }
-            for person, (index, used, verified) in zip(persons, plan, strict=True)
-        ],
+        "residents": sample_residents(),
     }
+
+
+def sample_residents(count: int = 5) -> list[dict[str, Any]]:
+    """The first demo residents, to try queries with: channel, user id, masked id, plates."""
+    persons = people(count)
+    plan = assignments(count)
+    simulated = World(SEED).people
+    return [
+        {
+            "channel": used[0].slug,
+            "user_id": user_id(used[0], index),
+            "id_number": mask_id_number(person.id_number),
+            "verified": verified,
+            "plates": list(simulated[index].plates) if index < len(simulated) else [],
+        }
+        for person, (index, used, verified) in zip(persons, plan, strict=True)
+    ]

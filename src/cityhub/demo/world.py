@@ -68,6 +68,7 @@ CATEGORIES = (
     ("payments", 10, "生活缴费", "生活繳費", "Bills"),
     ("medical", 20, "医疗健康", "醫療健康", "Health"),
     ("traffic", 30, "交通出行", "交通出行", "Traffic"),
+    ("queries", 35, "信息查询", "資訊查詢", "Look-ups"),  # for query services a city adds
     ("social_security", 40, "社会保障", "社會保障", "Social security"),
     ("housing", 50, "住房公积金", "住房公積金", "Housing fund"),
     ("lotteries", 60, "摇号", "搖號", "Lotteries"),
