@@ -22,6 +22,7 @@ from cityhub.idempotency import IdempotentReplay
 from cityhub.identity.api import router as identity_router
 from cityhub.identity.pii import Vault
 from cityhub.logs import configure as configure_logs
+from cityhub.lottery.api import router as lottery_router
 from cityhub.middleware import BodyLimit, RequestContext
 from cityhub.outbox import Dispatcher, load_handlers
 from cityhub.queries.api import router as queries_router
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(cities_router)
     app.include_router(connectors_router)
     app.include_router(queries_router)
+    app.include_router(lottery_router)
     mount_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)

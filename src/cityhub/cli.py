@@ -17,6 +17,7 @@ from cityhub.config import InsecureConfiguration, Settings, get_settings
 from cityhub.connectors.cli import connectors_app, simulate
 from cityhub.db import Database, database_for
 from cityhub.demo.cli import demo_app
+from cityhub.lottery.cli import lottery_app
 
 app = typer.Typer(help="CityHub: an open, neutral hub for city services.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -32,6 +33,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(connectors_app, name="connectors")
 app.command("simulate")(simulate)
 app.add_typer(demo_app, name="demo")
+app.add_typer(lottery_app, name="lottery")
 
 console = Console(stderr=True)
 out = Console()
@@ -63,7 +65,7 @@ def run_with_db(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Apply migrations up to REVISION (default: the newest)."""
 
     async def work(db: Database, _s: Settings) -> str | None:

@@ -11,5 +11,6 @@ from cityhub.connectors import models as _connectors  # noqa: F401
 from cityhub.db import Base
 from cityhub.identity import audit as _audit  # noqa: F401
 from cityhub.identity import models as _identity  # noqa: F401
+from cityhub.lottery import models as _lottery  # noqa: F401
 
 metadata = Base.metadata

@@ -25,8 +25,10 @@ def config() -> Config:
 
 
 def head() -> str | None:
-    """The newest revision the code knows."""
-    return ScriptDirectory.from_config(config()).get_current_head()
+    """The newest revision the code knows (several branches' heads joined by "+", until they
+    are merged into one line)."""
+    heads = ScriptDirectory.from_config(config()).get_heads()
+    return "+".join(sorted(heads)) or None
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
@@ -42,7 +44,7 @@ def _downgrade(connection: Connection, revision: str) -> None:
 
 
 def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    return "+".join(sorted(MigrationContext.configure(connection).get_current_heads())) or None
 
 
 def _differences(connection: Connection) -> list[Any]:
@@ -52,7 +54,7 @@ def _differences(connection: Connection) -> list[Any]:
     return list(compare_metadata(context, metadata))
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
+async def upgrade(db: Database, revision: str = "heads") -> None:
     """Bring the database's schema up to `revision`."""
     async with db.engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
