@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from cityhub import __version__, metrics, migrations, outbox_admin
+from cityhub.billing.api import router as billing_router
 from cityhub.cities.api import router as cities_router
 from cityhub.config import Settings, get_settings
 from cityhub.connectors.api import router as connectors_router
@@ -27,6 +28,7 @@ from cityhub.middleware import BodyLimit, RequestContext
 from cityhub.outbox import Dispatcher, load_handlers
 from cityhub.queries.api import router as queries_router
 from cityhub.web import mount as mount_web
+from cityhub.webhooks_api import router as webhooks_router
 
 health = APIRouter(tags=["health"])
 
@@ -129,6 +131,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(cities_router)
     app.include_router(connectors_router)
     app.include_router(queries_router)
+    app.include_router(billing_router)
+    app.include_router(webhooks_router)
     app.include_router(lottery_router)
     mount_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cityhub import migrations
+from cityhub.billing.cli import ledger_app, reconcile_app, settle
 from cityhub.config import InsecureConfiguration, Settings, get_settings
 from cityhub.connectors.cli import connectors_app, simulate
 from cityhub.db import Database, database_for
@@ -34,6 +35,9 @@ app.add_typer(connectors_app, name="connectors")
 app.command("simulate")(simulate)
 app.add_typer(demo_app, name="demo")
 app.add_typer(lottery_app, name="lottery")
+app.command("settle")(settle)
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(reconcile_app, name="reconcile")
 
 console = Console(stderr=True)
 out = Console()

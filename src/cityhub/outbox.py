@@ -39,7 +39,12 @@ from cityhub.db import Base, BigId, Database, utcnow
 
 log = structlog.get_logger("cityhub.outbox")
 
-HANDLER_MODULES = ("cityhub.webhooks", "cityhub.usage")
+HANDLER_MODULES = (
+    "cityhub.webhooks",
+    "cityhub.webhooks_api",
+    "cityhub.usage",
+    "cityhub.billing.handlers",
+)
 
 
 class OutboxEvent(Base):

@@ -27,7 +27,15 @@ from cityhub.outbox import HandlerContext, OutboxEvent, registry
 log = structlog.get_logger("cityhub.webhooks")
 
 # Events a channel is told about; each carries the channel's id in its payload.
-CHANNEL_TOPICS = ("grant.created", "grant.revoked", "consent.withdrawn", "resident.verified")
+CHANNEL_TOPICS = (
+    "grant.created",
+    "grant.revoked",
+    "consent.withdrawn",
+    "resident.verified",
+    "payment.completed",
+    "payment.failed",
+    "refund.succeeded",
+)
 
 
 class WebhookDelivery(Base):

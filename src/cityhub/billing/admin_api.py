@@ -1,0 +1,145 @@
+"""Routes of the money's back office: settlement batches, channel statements, reconciliation
+reports and the ledger's accounts (city staff; channels upload their statements)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from cityhub.billing import ledger, reconciliation, settlement, statements
+from cityhub.billing.schemas import (
+    AccountRead,
+    BatchRead,
+    ReconcileCreate,
+    ReconciliationRead,
+    SettleCreate,
+    StatementRead,
+)
+from cityhub.connectors.deps import HubDep
+from cityhub.deps import CityDep, CurrentChannel, CurrentStaff, SessionDep, require_staff_role
+from cityhub.errors import Unprocessable
+from cityhub.identity import audit
+from cityhub.identity.models import Role
+
+router = APIRouter(tags=["settlement"])
+READERS = (Role.CITY_ADMIN, Role.AUDITOR)
+Day = Annotated[dt.date, Path(description="the day, in the city's time: YYYY-MM-DD")]
+
+
+@router.post("/settlements", status_code=201, response_model=list[BatchRead])
+async def settle(
+    session: SessionDep, staff: CurrentStaff, city: CityDep, settle_in: SettleCreate
+) -> list[BatchRead]:
+    """Make the day's settlement batches per biller and per channel (city admin); running it
+    again answers the same batches."""
+    require_staff_role(staff, city.id, Role.CITY_ADMIN)
+    made = await settlement.settle(session=session, city=city, day=settle_in.day)
+    await audit.append(
+        session=session,
+        actor=staff.actor,
+        action="settlement.run",
+        object_type="settlement",
+        object_id=settle_in.day.isoformat(),
+        city_id=city.id,
+        details={"batches": len(made), "net_fen": sum(b.net_fen for b in made)},
+    )
+    names = await settlement.party_names(session=session, city_id=city.id)
+    return [settlement.batch_read(b, names) for b in made]
+
+
+@router.get("/settlements", response_model=list[BatchRead])
+async def list_batches(
+    session: SessionDep,
+    staff: CurrentStaff,
+    city: CityDep,
+    day: Annotated[dt.date | None, Query(description="only this day")] = None,
+) -> list[BatchRead]:
+    """The city's settlement batches (city admin, auditor)."""
+    require_staff_role(staff, city.id, *READERS)
+    found = await settlement.batches(session=session, city_id=city.id, day=day)
+    names = await settlement.party_names(session=session, city_id=city.id)
+    return [settlement.batch_read(b, names) for b in found]
+
+
+@router.put("/statements/{day}", response_model=StatementRead)
+async def upload_statement(
+    request: Request, session: SessionDep, caller: CurrentChannel, city: CityDep, day: Day
+) -> StatementRead:
+    """The channel's own record of the day as CSV (`payment_id,channel_txn_id,amount_fen,
+    currency,kind`); the newest upload is the one reconciled."""
+    caller.require("payments:write")
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unprocessable("the statement is not UTF-8 text", field="body") from None
+    stored = await statements.upload(
+        session=session, city_id=city.id, channel_id=caller.channel.id, day=day, text=text
+    )
+    return StatementRead(
+        day=day, lines=len(stored.lines.get("lines", [])), uploaded_at=stored.uploaded_at
+    )
+
+
+@router.post("/reconciliations", status_code=201, response_model=ReconciliationRead)
+async def reconcile(
+    session: SessionDep,
+    hub: HubDep,
+    staff: CurrentStaff,
+    city: CityDep,
+    reconcile_in: ReconcileCreate,
+) -> ReconciliationRead:
+    """Reconcile the day against the billers' statements (asked now) and the channels'
+    uploaded statements (city admin)."""
+    require_staff_role(staff, city.id, Role.CITY_ADMIN)
+    checks = await reconciliation.billers(session=session, hub=hub, city=city)
+    await session.commit()  # no transaction stays open while the billers answer
+    found = await reconciliation.fetch(checks, reconcile_in.day)
+    await reconciliation.reconcile(
+        session=session, city=city, day=reconcile_in.day, statements=found
+    )
+    result = await reconciliation.report(session=session, city=city, day=reconcile_in.day)
+    await audit.append(
+        session=session,
+        actor=staff.actor,
+        action="reconciliation.run",
+        object_type="reconciliation",
+        object_id=reconcile_in.day.isoformat(),
+        city_id=city.id,
+        details={"counts": result.counts},
+    )
+    return result
+
+
+@router.get("/reconciliations/{day}", response_model=ReconciliationRead)
+async def reconciliation_report(
+    session: SessionDep,
+    staff: CurrentStaff,
+    city: CityDep,
+    day: Day,
+    format: Annotated[Literal["json", "csv"], Query(description="csv: a file to export")] = "json",
+) -> Any:
+    """The day's latest reconciliation report (city admin, auditor), as JSON or CSV."""
+    require_staff_role(staff, city.id, *READERS)
+    found = await reconciliation.report(session=session, city=city, day=day)
+    if format == "csv":
+        name = f"reconciliation-{city.slug}-{day.isoformat()}.csv"
+        return Response(
+            reconciliation.to_csv(found),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return found
+
+
+@router.get("/ledger/accounts", response_model=list[AccountRead])
+async def accounts(session: SessionDep, staff: CurrentStaff, city: CityDep) -> list[AccountRead]:
+    """The city's ledger accounts and their balances (city admin, auditor)."""
+    require_staff_role(staff, city.id, *READERS)
+    found = await ledger.balances(session=session, city_id=city.id)
+    return [
+        AccountRead(code=a.code, kind=a.kind, currency=a.currency, balance_fen=a.balance_fen)
+        for a in found
+    ]

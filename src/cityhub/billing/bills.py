@@ -1,0 +1,160 @@
+"""Looking bills up through the biller's connector and keeping the bills that were shown.
+
+Like a query, a look-up runs in steps so that no transaction is open while the biller thinks:
+`prepare` (service, grant, terms, account format, connector), `ask` (the biller), `keep`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cityhub.billing.models import Bill, BillerTerms
+from cityhub.billing.terms import Terms
+from cityhub.cities import service as cities
+from cityhub.cities.models import City, Service, ServiceKind, ServiceStatus
+from cityhub.connectors import types
+from cityhub.connectors.registry import ConnectorHub
+from cityhub.db import utcnow
+from cityhub.errors import Conflict, NotFound
+
+
+@dataclass(frozen=True)
+class PreparedLookup:
+    """A look-up that passed every check, ready to ask the biller."""
+
+    service: Service
+    terms: Terms
+    biller: types.Biller
+    account: str
+
+
+async def get_bill_service_or_raise(*, session: AsyncSession, city_id: int, code: str) -> Service:
+    """A bill service of the city, or NotFound."""
+    service = await cities.get_service_or_raise(session=session, city_id=city_id, code=code)
+    if service.kind != ServiceKind.BILL:
+        raise NotFound(f"service {code!r} does not take bill payments", code="not_a_bill_service")
+    return service
+
+
+async def usable_service(
+    *, session: AsyncSession, city: City, channel_id: int, code: str
+) -> tuple[Service, Terms]:
+    """A bill service the channel may use now (granted and active), and its terms."""
+    row = (
+        await session.execute(
+            select(Service, BillerTerms)
+            .outerjoin(
+                BillerTerms,
+                (BillerTerms.city_id == Service.city_id) & (BillerTerms.service_id == Service.id),
+            )
+            .where(Service.city_id == city.id, Service.code == code)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no service {code!r} in this city", code="service_not_found")
+    service, terms = row
+    if service.kind != ServiceKind.BILL:
+        raise NotFound(f"service {code!r} does not take bill payments", code="not_a_bill_service")
+    await cities.require_service_granted(session=session, channel_id=channel_id, service=service)
+    if service.status != ServiceStatus.ACTIVE:
+        raise Conflict(f"service {code!r} is {service.status.value}", code="service_not_active")
+    return service, Terms.of(terms)
+
+
+async def prepare(
+    *,
+    session: AsyncSession,
+    hub: ConnectorHub,
+    city: City,
+    channel_id: int,
+    code: str,
+    account: str,
+) -> PreparedLookup:
+    """Every check a look-up must pass before the biller is asked."""
+    service, terms = await usable_service(
+        session=session, city=city, channel_id=channel_id, code=code
+    )
+    terms.check_account(account)
+    biller = await hub.biller(session=session, service=service)
+    return PreparedLookup(service=service, terms=terms, biller=biller, account=account)
+
+
+async def ask(*, prepared: PreparedLookup) -> list[types.Bill]:
+    """The account's bills, as the biller answers now."""
+    try:
+        return await prepared.biller.bills(account=prepared.account)
+    except NotFound as exc:
+        raise NotFound(
+            exc.detail or f"the biller knows no account {prepared.account}",
+            code="account_not_found",
+            field="account",
+        ) from None
+
+
+async def keep(
+    *, session: AsyncSession, city_id: int, service_id: int, bills: Sequence[types.Bill]
+) -> list[Bill]:
+    """Store the bills as shown (the newest answer wins) and return them."""
+    if not bills:
+        return []
+    now = utcnow()
+    rows = [
+        {
+            "city_id": city_id,
+            "service_id": service_id,
+            "account": b.account,
+            "bill_ref": b.bill_id,
+            "period": b.period,
+            "amount_fen": b.amount_fen,
+            "currency": b.currency,
+            "due_date": b.due_date,
+            "status": b.status,
+            "fetched_at": now,
+        }
+        for b in bills
+    ]
+    # Two channels may show the same bill at once: an upsert lets both land.
+    dialect = session.get_bind().dialect.name
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = maker(Bill).values(rows)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["city_id", "service_id", "bill_ref"],
+            set_={
+                name: statement.excluded[name]
+                for name in ("account", "period", "amount_fen", "currency", "due_date", "status")
+            }
+            | {"fetched_at": statement.excluded.fetched_at},
+        )
+    )
+    refs = [b.bill_id for b in bills]
+    query = select(Bill).where(
+        Bill.city_id == city_id, Bill.service_id == service_id, Bill.bill_ref.in_(refs)
+    )
+    found = {b.bill_ref: b for b in (await session.scalars(query)).all()}
+    for bill in found.values():
+        await session.refresh(bill)  # the upsert changed rows the session may hold already
+    return [found[ref] for ref in refs]
+
+
+async def get_kept_or_raise(
+    *, session: AsyncSession, city_id: int, service_id: int, bill_ref: str
+) -> Bill:
+    """A bill that was shown to a channel, or NotFound (look it up first)."""
+    bill = await session.scalar(
+        select(Bill).where(
+            Bill.city_id == city_id, Bill.service_id == service_id, Bill.bill_ref == bill_ref
+        )
+    )
+    if bill is None:
+        raise NotFound(
+            f"no bill {bill_ref!r} was shown for this service; look the account's bills up first",
+            code="bill_not_found",
+            field="bill_id",
+        )
+    return bill

@@ -1,0 +1,238 @@
+"""Bill payments: biller terms, the bills shown, payments, refunds and the double-entry ledger.
+
+Money is integer minor units (fen) with a currency code in every row that holds an amount.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Time, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cityhub.db import Base, BigId, TenantMixin, str_enum, utcnow
+
+Fen = BigInteger
+
+
+class AmountRule(enum.StrEnum):
+    EXACT = "exact"  # the bill's amount, no more, no less
+    PARTIAL = "partial"  # between `min_fen` and the bill's amount
+    ADVANCE = "advance"  # between `min_fen` and `max_fen`, above the bill allowed
+
+
+class PaymentStatus(enum.StrEnum):
+    QUOTED = "quoted"  # created: the channel may charge its user and confirm until expiry
+    CONFIRMED = "confirmed"  # the channel charged its user; the biller is being paid
+    COMPLETED = "completed"  # the biller accepted the payment
+    FAILED = "failed"  # the biller refused for good: the channel refunds its user
+    EXPIRED = "expired"  # never confirmed within the quote's time
+    REFUNDED = "refunded"  # completed, then refunded in full
+
+
+class RefundSource(enum.StrEnum):
+    STAFF = "staff"  # city staff decided
+    BILLER_REVERSAL = "biller_reversal"  # the biller reversed the payment on its side
+
+
+class BillerTerms(TenantMixin, Base):
+    """How a biller takes payments: the terms are data a city edits, not code."""
+
+    __tablename__ = "biller_terms"
+    __table_args__ = (UniqueConstraint("city_id", "service_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id", ondelete="CASCADE"))
+    account_pattern: Mapped[str] = mapped_column(String(200))
+    amount_rule: Mapped[AmountRule] = mapped_column(str_enum(AmountRule, "amount_rule"))
+    min_fen: Mapped[int] = mapped_column(Fen, default=1)
+    max_fen: Mapped[int | None] = mapped_column(Fen, default=None)
+    fee_fixed_fen: Mapped[int] = mapped_column(Fen, default=0)
+    fee_rate_bps: Mapped[int] = mapped_column(default=0)  # basis points of the amount
+    accept_from: Mapped[dt.time | None] = mapped_column(Time(), default=None)  # city's time
+    accept_until: Mapped[dt.time | None] = mapped_column(Time(), default=None)
+    quote_seconds: Mapped[int] = mapped_column(default=900)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Bill(TenantMixin, Base):
+    """A bill as the biller showed it to a channel; payments are made against it."""
+
+    __tablename__ = "bills"
+    __table_args__ = (UniqueConstraint("city_id", "service_id", "bill_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id"))
+    account: Mapped[str] = mapped_column(String(80))
+    bill_ref: Mapped[str] = mapped_column(String(80))  # the biller's id of the bill
+    period: Mapped[str] = mapped_column(String(20))
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    currency: Mapped[str] = mapped_column(String(3))
+    due_date: Mapped[dt.date | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(10))  # unpaid | paid, as the biller said
+    # The payment that holds an exact-amount bill from its confirmation on: a second payment
+    # of the same bill is refused instead of being sent to the biller.
+    paying_payment_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    fetched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Payment(TenantMixin, Base):
+    """A channel's payment of one bill, from quote to the biller's answer."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "channel_txn_id"),
+        Index("ix_payments_city_channel", "city_id", "channel_id", "id"),
+        Index("ix_payments_city_confirmed", "city_id", "confirmed_at"),
+        Index("ix_payments_city_completed", "city_id", "completed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
+    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id"))
+    bill_id: Mapped[int] = mapped_column(BigId, ForeignKey("bills.id"))
+    user_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    amount_fen: Mapped[int] = mapped_column(Fen)  # what the biller gets
+    fee_fen: Mapped[int] = mapped_column(Fen, default=0)  # what the hub keeps
+    total_fen: Mapped[int] = mapped_column(Fen)  # what the channel charges its user
+    currency: Mapped[str] = mapped_column(String(3))
+    # Whether the payment holds its bill from confirmation on (the biller takes exact amounts).
+    holds_bill: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[PaymentStatus] = mapped_column(str_enum(PaymentStatus, "payment_status"))
+    quote_expires_at: Mapped[dt.datetime] = mapped_column()
+    channel_txn_id: Mapped[str | None] = mapped_column(String(80), default=None)
+    provider_ref: Mapped[str | None] = mapped_column(String(120), default=None)
+    refunded_fen: Mapped[int] = mapped_column(Fen, default=0)  # of `amount_fen`
+    failure_code: Mapped[str | None] = mapped_column(String(60), default=None)
+    failure_detail: Mapped[str | None] = mapped_column(String(400), default=None)
+    biller_attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    failed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class Refund(TenantMixin, Base):
+    """Money given back to the channel's user for a completed payment."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    payment_id: Mapped[int] = mapped_column(BigId, ForeignKey("payments.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(Fen)  # of the bill's part
+    fee_fen: Mapped[int] = mapped_column(Fen, default=0)  # the fee, returned with the last part
+    total_fen: Mapped[int] = mapped_column(Fen)  # what the channel gives back to its user
+    currency: Mapped[str] = mapped_column(String(3))
+    source: Mapped[RefundSource] = mapped_column(str_enum(RefundSource, "refund_source"))
+    reason: Mapped[str] = mapped_column(String(200))
+    requested_by: Mapped[str] = mapped_column(String(120))
+    # A full refund by staff is told to the biller (a reversal): none | pending | reversed |
+    # refused.
+    biller_status: Mapped[str] = mapped_column(String(10), default="none")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LedgerAccount(TenantMixin, Base):
+    """An account of a city's ledger; `balance_fen` is kept equal to the sum of its entries."""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (UniqueConstraint("city_id", "code", "currency"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(12))  # asset | liability | revenue | clearing
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_fen: Mapped[int] = mapped_column(Fen, default=0)  # debits positive
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Posting(TenantMixin, Base):
+    """One balanced movement: its entries sum to zero in their currency."""
+
+    __tablename__ = "ledger_postings"
+    __table_args__ = (Index("ix_ledger_postings_city_created", "city_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payment_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("payments.id"), default=None, index=True
+    )
+    refund_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("refunds.id"), default=None)
+    memo: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Entry(TenantMixin, Base):
+    """One side of a posting on one account: positive is a debit, negative a credit."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        Index("ix_ledger_entries_account_batch", "city_id", "account_id", "settlement_batch_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    posting_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_postings.id"), index=True)
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_accounts.id"))
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    currency: Mapped[str] = mapped_column(String(3))
+    # The settlement batch that paid this entry out (None: not settled yet).
+    settlement_batch_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SettlementBatch(TenantMixin, Base):
+    """What one biller or channel is owed or owes for the entries up to the end of a day."""
+
+    __tablename__ = "settlement_batches"
+    __table_args__ = (UniqueConstraint("city_id", "day", "party", "party_id", "currency"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[dt.date] = mapped_column()
+    party: Mapped[str] = mapped_column(String(10))  # biller | channel
+    party_id: Mapped[int] = mapped_column(BigInteger)  # the service or the channel
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_accounts.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    entries: Mapped[int] = mapped_column(default=0)
+    net_fen: Mapped[int] = mapped_column(Fen, default=0)  # > 0: the hub pays the party
+    breakdown: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    posting_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("ledger_postings.id"), default=None
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ChannelStatement(TenantMixin, Base):
+    """A channel's own record of a day's charges and refunds (its uploaded CSV, parsed)."""
+
+    __tablename__ = "channel_statements"
+    __table_args__ = (Index("ix_channel_statements_day", "city_id", "channel_id", "day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
+    day: Mapped[dt.date] = mapped_column()
+    lines: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"lines": [...]}
+    uploaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ReconciliationItem(TenantMixin, Base):
+    """One line of a day's reconciliation against a biller's or a channel's statement."""
+
+    __tablename__ = "reconciliation_items"
+    __table_args__ = (Index("ix_reconciliation_items_day", "city_id", "day", "party", "party_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[dt.date] = mapped_column()
+    party: Mapped[str] = mapped_column(String(10))  # biller | channel
+    party_id: Mapped[int] = mapped_column(BigInteger)
+    line: Mapped[str] = mapped_column(String(10))  # payment | refund
+    result: Mapped[str] = mapped_column(String(24))  # matched | missing_at_... | ...
+    payment_ref: Mapped[str] = mapped_column(String(80))
+    hub_fen: Mapped[int | None] = mapped_column(Fen, default=None)
+    their_fen: Mapped[int | None] = mapped_column(Fen, default=None)
+    currency: Mapped[str] = mapped_column(String(3))
+    detail: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

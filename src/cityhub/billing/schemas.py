@@ -1,0 +1,205 @@
+"""API shapes of bills, payments, refunds and biller terms. Money: integer fen and a currency."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+
+from cityhub.billing.models import AmountRule, PaymentStatus, RefundSource
+
+CURRENCY = r"^[A-Z]{3}$"
+# Strict: 12.5, 1200.0, "1200" and true are all refused; money is a whole number of fen.
+Fen = Annotated[StrictInt, Field(gt=0, le=10**12, description="minor units (fen)")]
+FenOrZero = Annotated[StrictInt, Field(ge=0, le=10**12, description="minor units (fen)")]
+Currency = Annotated[str, Field(pattern=CURRENCY, description="ISO 4217 code, e.g. CNY")]
+
+
+class Input(BaseModel):
+    """Inputs refuse fields they do not know, so nothing is silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TermsIn(Input):
+    account_pattern: str = Field(
+        default=r"^[A-Za-z0-9-]{1,40}$",
+        min_length=1,
+        max_length=200,
+        description="a regular expression the whole account number must match",
+    )
+    amount_rule: AmountRule = AmountRule.EXACT
+    min_fen: Fen = 1
+    max_fen: Fen | None = Field(default=None, description="required for `advance`")
+    fee_fixed_fen: FenOrZero = 0
+    fee_rate_bps: Annotated[StrictInt, Field(ge=0, le=1000)] = 0
+    accept_from: dt.time | None = Field(default=None, description="HH:MM in the city's time")
+    accept_until: dt.time | None = None
+    quote_seconds: Annotated[StrictInt, Field(ge=30, le=86_400)] = 900
+
+    @field_validator("account_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TermsIn:
+        if (self.accept_from is None) != (self.accept_until is None):
+            raise ValueError("accept_from and accept_until go together")
+        if self.amount_rule == AmountRule.ADVANCE and self.max_fen is None:
+            raise ValueError("advance payments need max_fen")
+        if self.max_fen is not None and self.max_fen < self.min_fen:
+            raise ValueError("max_fen is below min_fen")
+        return self
+
+
+class TermsRead(TermsIn):
+    service: str
+    stored: bool = Field(description="false: the defaults, nothing stored yet")
+
+
+class BillRead(BaseModel):
+    bill_id: str = Field(description="the biller's id of the bill")
+    account: str
+    period: str
+    amount_fen: int
+    currency: str
+    due_date: dt.date | None
+    status: str = Field(description="unpaid or paid, as the biller says")
+    min_fen: int = Field(description="the least that may be paid against it")
+    max_fen: int | None = Field(description="the most that may be paid (none: no limit)")
+
+
+class BillsRead(BaseModel):
+    service: str
+    account: str
+    amount_rule: AmountRule
+    fee_fixed_fen: int
+    fee_rate_bps: int
+    bills: list[BillRead]
+
+
+class PaymentCreate(Input):
+    service: str = Field(min_length=1, max_length=60, description="the bill service's code")
+    bill_id: str = Field(min_length=1, max_length=80, description="as the bill look-up showed")
+    amount_fen: Fen
+    currency: Currency
+    user_id: str | None = Field(
+        default=None, min_length=1, max_length=128, description="the channel's own user id"
+    )
+
+
+class PaymentConfirm(Input):
+    channel_txn_id: str = Field(
+        min_length=1, max_length=80, description="the channel's id of the charge in its wallet"
+    )
+    amount_fen: Fen = Field(description="what the channel charged: the payment's total_fen")
+    currency: Currency
+
+
+class PaymentRead(BaseModel):
+    id: str
+    city: str
+    service: str
+    account: str
+    bill_id: str
+    period: str
+    user_id: str | None
+    amount_fen: int = Field(description="what the biller receives")
+    fee_fen: int
+    total_fen: int = Field(description="what the channel charges its user")
+    currency: str
+    status: PaymentStatus
+    quote_expires_at: dt.datetime
+    channel_txn_id: str | None
+    provider_ref: str | None
+    refunded_fen: int = Field(description="of amount_fen; the fee goes back with a full refund")
+    failure_code: str | None
+    failure_detail: str | None
+    created_at: dt.datetime
+    confirmed_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    failed_at: dt.datetime | None
+
+
+class RefundCreate(Input):
+    amount_fen: Fen = Field(description="of the bill's amount; the fee follows a full refund")
+    currency: Currency
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class BillerReversalCreate(Input):
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class RefundRead(BaseModel):
+    id: str
+    payment_id: str
+    amount_fen: int
+    fee_fen: int
+    total_fen: int = Field(description="what the channel gives back to its user")
+    currency: str
+    source: RefundSource
+    reason: str
+    biller_status: str
+    created_at: dt.datetime
+
+
+class SettleCreate(Input):
+    day: dt.date
+
+
+class BatchRead(BaseModel):
+    id: int
+    day: dt.date
+    party: str
+    party_id: int
+    party_name: str
+    account: str
+    currency: str
+    entries: int
+    net_fen: int = Field(description="> 0: the hub pays the party; < 0: the party pays the hub")
+    breakdown: dict[str, Any]
+    created_at: dt.datetime
+
+
+class ReconcileCreate(Input):
+    day: dt.date
+
+
+class ReconciliationLine(BaseModel):
+    party: str
+    party_name: str
+    line: str
+    result: str
+    payment_id: str
+    hub_fen: int | None
+    their_fen: int | None
+    currency: str
+    detail: str
+
+
+class ReconciliationRead(BaseModel):
+    city: str
+    day: dt.date
+    counts: dict[str, int]
+    items: list[ReconciliationLine]
+
+
+class StatementRead(BaseModel):
+    day: dt.date
+    lines: int
+    uploaded_at: dt.datetime
+
+
+class AccountRead(BaseModel):
+    code: str
+    kind: str
+    currency: str
+    balance_fen: int
