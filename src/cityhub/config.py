@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     simulator_url: str = Field(
         default="http://127.0.0.1:8100", description="where `cityhub simulate` answers"
     )
+    sms_url: str | None = Field(
+        default=None,
+        description="the SMS gateway's messages endpoint base; unset: the simulator's gateway "
+        "(`{simulator_url}/sms/sim-sms`)",
+    )
+    sms_api_key: str = Field(default="sim-sms-key", description="the SMS gateway's API key")
+    sms_timeout_seconds: float = 5.0
     connector_allow_hosts: str = Field(
         default="",
         description="comma-separated hosts (or host:port) a connector may reach even though "

@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from cityhub.simulators import agencies, billers, control, hospital
+from cityhub.simulators import agencies, billers, control, hospital, messaging
 from cityhub.simulators.world import World
 
 
@@ -24,17 +24,20 @@ def create_app(seed: int = 42) -> FastAPI:
     app = FastAPI(
         title="CityHub provider simulators",
         summary="Water, power and gas companies, traffic police, social insurance, housing "
-        "fund, environment bureau, a FHIR R4 hospital and a vehicle administration.",
+        "fund, environment bureau, a FHIR R4 hospital, a vehicle administration and an SMS "
+        "gateway.",
         docs_url="/docs",
         redoc_url=None,
     )
     app.state.world = World(seed)
     app.state.sim = billers.SimState()
     app.state.control = control.Control(seed)
+    app.state.sms = messaging.Outbox()
     app.include_router(control.router)
     app.include_router(billers.router)
     app.include_router(agencies.router)
     app.include_router(hospital.router)
+    app.include_router(messaging.router)
     app.add_middleware(control.Gate, control=app.state.control)
     return app
 

@@ -168,6 +168,7 @@ async def reset(request: Request) -> dict[str, str]:
     """Every provider healthy, counters at zero, payments and appointments forgotten."""
     _control(request).reset()
     request.app.state.sim.reset()
+    request.app.state.sms.__init__()  # forget every message sent
     return {"status": "reset"}
 
 
