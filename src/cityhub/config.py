@@ -54,7 +54,6 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 900
     session_ttl_seconds: int = 8 * 3600
     max_body_bytes: int = 1_000_000
-    page_size_max: int = 100
     embedded_worker: bool = Field(
         default=True, description="run the outbox dispatcher inside `cityhub serve`"
     )

@@ -2,10 +2,15 @@
 
 Every movement of money is one `Posting` whose entries sum to zero in their currency (debits
 positive, credits negative). The accounts' balances move in the same transaction as the entries,
-by one statement that opens the accounts a posting needs and adds to their balances
-(`INSERT ... ON CONFLICT DO UPDATE SET balance_fen = balance_fen + excluded.balance_fen`): two
-postings can neither lose an update nor wait on each other in a cycle, since every posting
-locks its accounts in the same (code) order.
+but as late as it can: `post` writes the posting and its entries at once and keeps the amounts
+on the session; just before the transaction commits, one statement adds them to the balances
+(`INSERT ... ON CONFLICT DO UPDATE SET balance_fen = balance_fen + excluded.balance_fen`, rows
+in city, currency and account-code order). A few accounts take every payment (a channel's
+receivable, a biller's pending): their rows are locked only from that statement to the
+commit, not for the rest of the request, so payments queue on them for as short a time as
+possible; two transactions can neither lose an update nor wait on each other in a cycle, since
+all lock in the same order.
+Reading balances in the transaction that posted (`balances`, `check`) adds them first.
 
 The accounts of a city, per currency:
 
@@ -24,9 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Select, event, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from cityhub.billing.models import Entry, LedgerAccount, Posting
 from cityhub.db import utcnow
@@ -72,32 +78,99 @@ def _insert(session: AsyncSession) -> Any:
 async def account_ids(
     *, session: AsyncSession, city_id: int, currency: str, codes: Sequence[str]
 ) -> dict[str, int]:
-    """The ids of a city's accounts by code, opening the ones that do not exist yet."""
-    return await _move(session, city_id, currency, dict.fromkeys(codes, 0))
+    """The ids of a city's accounts by code, opening the ones that do not exist yet (without
+    locking the ones that do)."""
+    wanted = sorted(set(codes))
+
+    async def known() -> dict[str, int]:
+        rows = await session.execute(
+            select(LedgerAccount.code, LedgerAccount.id).where(
+                LedgerAccount.city_id == city_id,
+                LedgerAccount.currency == currency,
+                LedgerAccount.code.in_(wanted),
+            )
+        )
+        return {code: int(id_) for code, id_ in rows.all()}
+
+    ids = await known()
+    missing = [code for code in wanted if code not in ids]
+    if missing:
+        now = utcnow()
+        rows = [
+            {
+                "city_id": city_id,
+                "code": code,
+                "kind": kind_of(code),
+                "currency": currency,
+                "balance_fen": 0,
+                "created_at": now,
+            }
+            for code in missing
+        ]
+        await session.execute(
+            _insert(session)(LedgerAccount)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["city_id", "code", "currency"])
+        )
+        ids = await known()
+    return ids
 
 
-async def _move(
-    session: AsyncSession, city_id: int, currency: str, amounts: dict[str, int]
-) -> dict[str, int]:
-    """Open the accounts that do not exist and add the amounts to the balances; their ids."""
-    now = utcnow()
+# The amounts posted in a session's transaction and not yet added to the balances:
+# {(city_id, currency): {code: amount}}.
+_PENDING = "cityhub.ledger.pending"
+
+
+def _pending(info: dict[Any, Any]) -> dict[tuple[int, str], dict[str, int]]:
+    found: dict[tuple[int, str], dict[str, int]] = info.setdefault(_PENDING, {})
+    return found
+
+
+def _balance_updates(session: Session | AsyncSession) -> list[Any]:
+    """The statements that add the pending amounts to the balances (and forget them)."""
+    pending: dict[tuple[int, str], dict[str, int]] = session.info.pop(_PENDING, {})
     rows = [
         {
             "city_id": city_id,
             "code": code,
             "kind": kind_of(code),
             "currency": currency,
-            "balance_fen": amounts[code],
-            "created_at": now,
+            "balance_fen": amount,
+            "created_at": utcnow(),
         }
-        for code in sorted(amounts)  # one lock order for every posting
+        for (city_id, currency), amounts in sorted(pending.items())
+        for code, amount in sorted(amounts.items())
+        if amount != 0
     ]
-    statement = _insert(session)(LedgerAccount).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=["city_id", "code", "currency"],
-        set_={"balance_fen": LedgerAccount.balance_fen + statement.excluded.balance_fen},
-    ).returning(LedgerAccount.code, LedgerAccount.id)
-    return {code: int(id_) for code, id_ in (await session.execute(statement)).all()}
+    if not rows:
+        return []
+    # The rows are taken in this (city, currency, code) order: one lock order for everyone.
+    dialect = session.get_bind().dialect.name
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = maker(LedgerAccount).values(rows)
+    return [
+        statement.on_conflict_do_update(
+            index_elements=["city_id", "code", "currency"],
+            set_={"balance_fen": LedgerAccount.balance_fen + statement.excluded.balance_fen},
+        )
+    ]
+
+
+async def apply_balances(session: AsyncSession) -> None:
+    """Add what this transaction posted to the balances now (the commit does it otherwise)."""
+    for statement in _balance_updates(session):
+        await session.execute(statement)
+
+
+@event.listens_for(Session, "before_commit")
+def _balances_before_commit(session: Session) -> None:
+    for statement in _balance_updates(session):
+        session.execute(statement)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_on_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 async def post(
@@ -122,7 +195,12 @@ async def post(
         raise Unbalanced(f"{kind}: entries sum to {sum(amounts.values())}, not zero")
     if len(amounts) < 2:
         raise Unbalanced(f"{kind}: a posting moves money between at least two accounts")
-    ids = await _move(session, city_id, currency, amounts)
+    ids = await account_ids(
+        session=session, city_id=city_id, currency=currency, codes=list(amounts)
+    )
+    pending = _pending(session.info).setdefault((city_id, currency), {})
+    for code, amount in amounts.items():
+        pending[code] = pending.get(code, 0) + amount
     now = utcnow()
     posting_id = await session.scalar(
         insert(Posting)
@@ -194,6 +272,7 @@ class LedgerReport:
 async def check(*, session: AsyncSession, city_id: int | None = None) -> LedgerReport:
     """Verify the ledger (of one city, or all): postings sum to zero per currency, each has
     two entries or more, each account's balance equals the sum of its entries."""
+    await apply_balances(session)
     report = LedgerReport()
 
     def scoped(query: Q, column: Any) -> Q:
@@ -253,6 +332,7 @@ async def check(*, session: AsyncSession, city_id: int | None = None) -> LedgerR
 
 async def balances(*, session: AsyncSession, city_id: int) -> list[LedgerAccount]:
     """A city's accounts with their balances."""
+    await apply_balances(session)
     query = (
         select(LedgerAccount)
         .where(LedgerAccount.city_id == city_id)
