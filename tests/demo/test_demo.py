@@ -13,6 +13,7 @@ from cityhub.identity import audit
 from cityhub.identity.audit import AuditEntry
 from cityhub.identity.models import Channel, ChannelUser, Consent, Resident, StaffUser
 from cityhub.identity.pii import mask_phone, normalize_id_number, normalize_phone
+from cityhub.lottery.models import LotteryRound
 from tests.client import Api
 from tests.identity.factories import vault
 
@@ -87,6 +88,8 @@ def test_demo_people_have_valid_deterministic_numbers() -> None:
 async def test_full_world_holds_together(db: Database) -> None:
     report = await load(db, residents=loader.DEFAULT_RESIDENTS)
     assert report.residents == loader.DEFAULT_RESIDENTS and report.staff == 37
+    plate_cities = {c.slug for c in world.CITIES if c.plate_lottery}
+    assert report.lottery_rounds == len(plate_cities)
     persons = loader.people(loader.DEFAULT_RESIDENTS)
     plan = loader.assignments(loader.DEFAULT_RESIDENTS)
     async with db.unit_of_work() as session:
@@ -109,6 +112,13 @@ async def test_full_world_holds_together(db: Database) -> None:
             select(func.count()).select_from(Consent).where(Consent.scope == "identity")
         )
         assert identity == sum(len(used) for _, used, v in plan if v)
+        # each city that rations plates has a round open for applications, its commitment out
+        rounds = (await session.execute(
+            select(City.slug, LotteryRound.status, LotteryRound.commitment)
+            .join(City, City.id == LotteryRound.city_id)
+        )).all()  # fmt: skip
+        assert {slug for slug, _, _ in rounds} == plate_cities
+        assert all(status == "open" and len(c) == 64 for _, status, c in rounds)
         reports = await audit.verify(session=session)
         stored = []
         for table in ("residents", "channel_users", "consents", "audit_log"):

@@ -125,7 +125,8 @@ def demo(
         console.print(
             f"loaded the demo world in {took:.1f} s: {report.cities} cities, "
             f"{report.services} services, {report.grants} grants, {report.channels} channels, "
-            f"{report.staff} staff, {report.residents} residents"
+            f"{report.staff} staff, {report.residents} residents, "
+            f"{report.lottery_rounds} open lottery rounds"
         )
     else:
         url = make_url(settings.url)

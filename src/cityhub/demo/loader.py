@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import random
 from collections.abc import Iterable
@@ -20,6 +21,8 @@ from cityhub.identity import audit, security
 from cityhub.identity import service as identity
 from cityhub.identity.models import ChannelUser, Consent, Resident
 from cityhub.identity.pii import Vault, id_check_digit, mask_id_number, mask_phone
+from cityhub.lottery import service as lottery
+from cityhub.lottery.schemas import RoundCreate, Rules, Step
 from cityhub.simulators import World
 
 SEED = 42
@@ -59,6 +62,7 @@ class LoadReport:
     staff: int = 0
     channels: int = 0
     residents: int = 0
+    lottery_rounds: int = 0
 
     @property
     def loaded(self) -> bool:
@@ -246,6 +250,40 @@ async def _staff(
     return len(people)
 
 
+async def _lotteries(
+    session: AsyncSession, vault: Vault, actor: audit.Actor, cities: list[City]
+) -> int:
+    """An open car-plate round in each city that rations plates: a month's window, the hub's
+    sealed secret committed, extra tickets after 6 and 12 failed rounds."""
+    plate_cities = {c.slug for c in world.CITIES if c.plate_lottery}
+    opens = utcnow().replace(minute=0, second=0, microsecond=0)
+    made = 0
+    for city in cities:
+        if city.slug not in plate_cities:
+            continue
+        round_in = RoundCreate(
+            code=f"plates-{opens:%Y-%m}",
+            service="car-plate-lottery",
+            kind="car-plate",
+            title=f"{city.name_en} car plates, {opens:%B %Y}",
+            opens_at=opens,
+            closes_at=opens + dt.timedelta(days=30),
+            quota=200,
+            rules=Rules(
+                multipliers=[
+                    Step(from_failures=0, tickets=1),
+                    Step(from_failures=6, tickets=2),
+                    Step(from_failures=12, tickets=3),
+                ]
+            ),
+        )
+        await lottery.create_round(
+            session=session, vault=vault, actor=actor, city=city, round_in=round_in
+        )
+        made += 1
+    return made
+
+
 async def load(
     *, session: AsyncSession, vault: Vault, residents: int = DEFAULT_RESIDENTS
 ) -> LoadReport:
@@ -268,6 +306,7 @@ async def load(
     grants = await _grants(session, actor, cities, services, channel_ids)
     staff = await _staff(session, actor, hashes, {c.slug: c.id for c in cities})
     await _residents(session, vault, channel_ids, residents)
+    rounds = await _lotteries(session, vault, actor, cities)
     for city in cities:
         await audit.append(
             session=session, actor=actor, action="demo.load", object_type="city",
@@ -285,6 +324,7 @@ async def load(
         staff=staff,
         channels=len(channel_ids),
         residents=residents,
+        lottery_rounds=rounds,
     )
 
 
