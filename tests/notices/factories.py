@@ -82,7 +82,9 @@ class NoticeWorld:
             "values": {"district": "Pudong", "hours": 4},
             **body,
         }
-        return await self.staff.post(self.url("/notices"), json=notice, headers=key(), expect=expect)
+        return await self.staff.post(
+            self.url("/notices"), json=notice, headers=key(), expect=expect
+        )
 
     async def inbox(self, user_id: str, channel: Api | None = None, **params: Any) -> Any:
         """The user's inbox as the channel sees it."""
@@ -169,7 +171,9 @@ async def inbox_rows(db: Database) -> tuple[int, int]:
 async def deliveries(db: Database) -> list[NoticeDelivery]:
     """Every delivery row, oldest first."""
     async with db.unit_of_work() as session:
-        return list((await session.scalars(select(NoticeDelivery).order_by(NoticeDelivery.id))).all())
+        return list(
+            (await session.scalars(select(NoticeDelivery).order_by(NoticeDelivery.id))).all()
+        )
 
 
 def batches(received: list[Delivery]) -> list[dict[str, Any]]:

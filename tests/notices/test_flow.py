@@ -161,9 +161,9 @@ async def test_a_failing_channel_falls_back_to_sms_once(
     from tests.simulators.fixtures import Sim
 
     assert isinstance(sim, Sim)
-    texts = sim.control.get(
-        "/sms/sim-sms/messages", params={"to": world.phones["fay"]}
-    ).json()["messages"]
+    texts = sim.control.get("/sms/sim-sms/messages", params={"to": world.phones["fay"]}).json()[
+        "messages"
+    ]
     assert len(texts) == 1 and "停水" in texts[0]["text"]
     # Every failed attempt was logged, with the same batch id (replays are detectable).
     ids = {d.event_id for d in receiver.deliveries}

@@ -204,7 +204,10 @@ async def fanout(ctx: HandlerContext, event: OutboxEvent) -> None:
     column = audience.selected_columns[0]
     # The last resident id of this chunk (None: the rest of the audience fits in it).
     bound = await session.scalar(
-        audience.where(column > after).order_by(column).offset(ctx.settings.notice_fanout_chunk - 1).limit(1)
+        audience.where(column > after)
+        .order_by(column)
+        .offset(ctx.settings.notice_fanout_chunk - 1)
+        .limit(1)
     )
     chunk = audience.where(column > after)
     if bound is not None:
