@@ -156,8 +156,8 @@ async def _routes(
             select(Resident.id).where(Resident.id.in_(residents), Resident.phone_enc.is_not(None))
         )
         for resident_id in phones.all():
-            pref = prefs.get(resident_id)
-            if pref is None or pref.sms:
+            found = prefs.get(resident_id)
+            if found is None or found.sms:
                 routes[resident_id].append("sms")
     if settings.smtp_host:
         for resident_id, pref in prefs.items():
@@ -218,9 +218,10 @@ async def push(ctx: HandlerContext, event: OutboxEvent) -> None:
         done = tried.get(recipient_id, {})
         if any(s in ("pending", "sent", "capped") for s in done.values()):
             continue  # on its way, arrived, or over the cap: never a second route
-        route = next((r for r in routes[resident_id] if r not in done), None)
-        if route is None:
+        next_route = next((r for r in routes[resident_id] if r not in done), None)
+        if next_route is None:
             continue  # every route failed: a dead letter
+        route = next_route
         if not done and not notice.urgent:
             if not await take_push_slot(
                 session=session,

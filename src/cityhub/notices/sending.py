@@ -173,7 +173,7 @@ async def send_to_residents(
     return notice
 
 
-def audience_of(notice: Notice) -> Select[tuple[int]]:
+def audience_of(notice: Notice) -> Select[int]:
     """The residents a broadcast or targeted notice goes to, as a query of resident ids."""
     if "followers" in notice.audience:
         query = select(Follow.resident_id).where(

@@ -151,7 +151,9 @@ async def create_template(
     *, session: AsyncSession, account: GovAccount, template_in: TemplateCreate
 ) -> NoticeTemplate:
     """Add a template; its texts may use only the placeholders it declares (422 naming one)."""
-    texts = {lang: t.model_dump() for lang, t in template_in.texts.items()}
+    texts: dict[str, dict[str, str]] = {
+        str(lang): t.model_dump() for lang, t in template_in.texts.items()
+    }
     check_template(template_in.placeholders, texts)
     exists = await session.scalar(
         select(NoticeTemplate.id).where(
@@ -568,7 +570,7 @@ async def stats(*, session: AsyncSession, notice: Notice) -> dict[str, int]:
             )
         )
     ).one()
-    routes = dict(
+    routes: dict[str, int] = dict(
         (
             await session.execute(
                 select(
@@ -582,7 +584,7 @@ async def stats(*, session: AsyncSession, notice: Notice) -> dict[str, int]:
             )
         ).all()
     )
-    sent = int(routes.get("sent", 0))
+    sent = int(routes.get("sent") or 0)
     other = NoticeDelivery.__table__.alias("other")
     failed_only = await session.scalar(
         select(func.count(func.distinct(NoticeDelivery.recipient_id))).where(
@@ -600,7 +602,7 @@ async def stats(*, session: AsyncSession, notice: Notice) -> dict[str, int]:
         "delivered": sent,
         "opened": int(inbox[1]),
         "acted": int(inbox[2]),
-        "amount_fen": int(inbox[3]),
+        "amount_fen": int(inbox[3] or 0),
         "failed": int(failed_only or 0),
-        "capped": int(routes.get("capped", 0)),
+        "capped": int(routes.get("capped") or 0),
     }
