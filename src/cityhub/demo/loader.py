@@ -20,6 +20,7 @@ from cityhub.identity import audit, security
 from cityhub.identity import service as identity
 from cityhub.identity.models import ChannelUser, Consent, Resident
 from cityhub.identity.pii import Vault, id_check_digit, mask_id_number, mask_phone
+from cityhub.notices import demo as notices_demo
 from cityhub.simulators import World
 
 SEED = 42
@@ -268,6 +269,7 @@ async def load(
     grants = await _grants(session, actor, cities, services, channel_ids)
     staff = await _staff(session, actor, hashes, {c.slug: c.id for c in cities})
     await _residents(session, vault, channel_ids, residents)
+    await notices_demo.load(session=session, cities=cities)
     for city in cities:
         await audit.append(
             session=session, actor=actor, action="demo.load", object_type="city",
