@@ -27,6 +27,7 @@ from cityhub.lottery.api import router as lottery_router
 from cityhub.middleware import BodyLimit, RequestContext
 from cityhub.notices.api import router as notices_router
 from cityhub.notices.channel_api import router as notices_channel_router
+from cityhub.notices.console import router as notices_console_router
 from cityhub.outbox import Dispatcher, load_handlers
 from cityhub.queries.api import router as queries_router
 from cityhub.web import mount as mount_web
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(lottery_router)
     app.include_router(notices_router)
     app.include_router(notices_channel_router)
+    app.include_router(notices_console_router)
     mount_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)

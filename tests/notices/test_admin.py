@@ -97,3 +97,19 @@ async def test_the_cli_shows_a_notices_figures_and_dead_letters(world: NoticeWor
         world.db.url, "notices", "stats", "--city", world.city.slug, "ntc_x"
     )
     assert code == 1 and "no notice" in output
+
+
+async def test_the_console_shows_each_notices_figures_to_its_city_only(
+    world: NoticeWorld,
+) -> None:
+    await world.resident("ian")
+    await world.follow("ian")
+    await world.send(urgent=True)
+    await world.drain()
+    page = await world.staff.get(f"/console/c/{world.city.slug}/notices")
+    assert "停水通知" in page and "<td>1</td>" in page and "0.00" in page
+    elsewhere = await create_city(world.db)
+    member = await create_staff(world.db, city=elsewhere)
+    other = await world.api.as_staff(member.username, PASSWORD)
+    refused = await other.client.get(f"/console/c/{world.city.slug}/notices")
+    assert refused.status_code == 404 and "停水通知" not in refused.text
