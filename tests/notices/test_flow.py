@@ -191,3 +191,32 @@ async def test_the_batch_signature_verifies_and_a_replay_is_detectable(
     body = json.loads(got.body)
     assert body["id"] == got.headers["CityHub-Event-Id"]  # the id a channel dedupes on
     assert body["data"]["notices"][0]["texts"]["en"]["title"] == "Water outage"
+
+
+async def test_a_recipient_every_route_failed_for_is_a_dead_letter(
+    world: NoticeWorld, receiver: Receiver, sim: object
+) -> None:
+    from tests.simulators.fixtures import Sim
+
+    assert isinstance(sim, Sim)
+    await world.resident("zed")
+    await world.follow("zed")
+    receiver.answers = [500] * 20
+    sim.set("sms/sim-sms", down=True)
+    notice = await world.send(urgent=True)
+    for _ in range(12):
+        await world.drain()
+        await make_due(world.db)
+    rows = await deliveries(world.db)
+    assert [(d.route, d.status, d.attempts) for d in rows] == [
+        (f"channel:{world.login.channel.id}", "failed", 4),
+        ("sms", "failed", 4),
+    ]
+    dead = await world.staff.get(world.url("/notice-dead-letters"))
+    assert [(d["route"], d["notice"]) for d in dead["items"]] == [
+        ("sms", notice["id"]),
+        (f"channel:{world.login.channel.id}", notice["id"]),
+    ]
+    stats = await world.stats(notice["id"])
+    assert (stats["recipients"], stats["delivered"], stats["failed"]) == (1, 0, 1)
+    assert len((await world.inbox("zed"))["items"]) == 1  # the inbox has it all the same
