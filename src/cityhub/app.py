@@ -25,6 +25,9 @@ from cityhub.identity.pii import Vault
 from cityhub.logs import configure as configure_logs
 from cityhub.lottery.api import router as lottery_router
 from cityhub.middleware import BodyLimit, RequestContext
+from cityhub.notices.api import router as notices_router
+from cityhub.notices.channel_api import router as notices_channel_router
+from cityhub.notices.console import router as notices_console_router
 from cityhub.outbox import Dispatcher, load_handlers
 from cityhub.queries.api import router as queries_router
 from cityhub.web import mount as mount_web
@@ -134,6 +137,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(billing_router)
     app.include_router(webhooks_router)
     app.include_router(lottery_router)
+    app.include_router(notices_router)
+    app.include_router(notices_channel_router)
+    app.include_router(notices_console_router)
     mount_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)

@@ -19,6 +19,7 @@ from cityhub.connectors.cli import connectors_app, simulate
 from cityhub.db import Database, database_for
 from cityhub.demo.cli import demo_app
 from cityhub.lottery.cli import lottery_app
+from cityhub.notices.cli import notices_app
 
 app = typer.Typer(help="CityHub: an open, neutral hub for city services.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -35,6 +36,7 @@ app.add_typer(connectors_app, name="connectors")
 app.command("simulate")(simulate)
 app.add_typer(demo_app, name="demo")
 app.add_typer(lottery_app, name="lottery")
+app.add_typer(notices_app, name="notices")
 app.command("settle")(settle)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(reconcile_app, name="reconcile")

@@ -78,6 +78,20 @@ class Settings(BaseSettings):
     )
     sms_api_key: str = Field(default="sim-sms-key", description="the SMS gateway's API key")
     sms_timeout_seconds: float = 5.0
+    smtp_host: str | None = Field(
+        default=None, description="the SMTP server notices are emailed through; unset: no email"
+    )
+    smtp_port: int = Field(default=587, description="the SMTP server's port")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if it needs one")
+    smtp_password: str | None = Field(default=None, description="SMTP password")
+    smtp_starttls: bool = Field(default=True, description="upgrade the connection with STARTTLS")
+    smtp_from: str = Field(
+        default="notices@cityhub.invalid", description="the From address of notice emails"
+    )
+    smtp_timeout_seconds: float = 10.0
+    notice_fanout_chunk: int = Field(
+        default=20_000, ge=1, description="inbox rows a notice's fan-out writes per transaction"
+    )
     connector_allow_hosts: str = Field(
         default="",
         description="comma-separated hosts (or host:port) a connector may reach even though "

@@ -6,6 +6,7 @@ Like a query, a look-up runs in steps so that no transaction is open while the b
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -158,3 +159,16 @@ async def get_kept_or_raise(
             field="bill_id",
         )
     return bill
+
+
+async def unpaid_due_on(
+    *, session: AsyncSession, city_id: int, due: dt.date
+) -> list[tuple[Bill, Service]]:
+    """The kept bills still unpaid that fall due on a day (for reminders)."""
+    rows = await session.execute(
+        select(Bill, Service)
+        .join(Service, Service.id == Bill.service_id)
+        .where(Bill.city_id == city_id, Bill.due_date == due, Bill.status == "unpaid")
+        .order_by(Bill.id)
+    )
+    return [(bill, service) for bill, service in rows.all()]

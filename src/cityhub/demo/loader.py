@@ -23,6 +23,7 @@ from cityhub.identity.models import ChannelUser, Consent, Resident
 from cityhub.identity.pii import Vault, id_check_digit, mask_id_number, mask_phone
 from cityhub.lottery import service as lottery
 from cityhub.lottery.schemas import RoundCreate, Rules, Step
+from cityhub.notices import demo as notices_demo
 from cityhub.simulators import World
 
 SEED = 42
@@ -307,6 +308,7 @@ async def load(
     staff = await _staff(session, actor, hashes, {c.slug: c.id for c in cities})
     await _residents(session, vault, channel_ids, residents)
     rounds = await _lotteries(session, vault, actor, cities)
+    await notices_demo.load(session=session, cities=cities)
     for city in cities:
         await audit.append(
             session=session, actor=actor, action="demo.load", object_type="city",

@@ -316,3 +316,20 @@ async def publication(
         winners=[a.application_id for a in winners],
     )
     return listing, results
+
+
+async def outcomes(
+    *, session: AsyncSession, city_id: int, code: str
+) -> list[tuple[int, ApplicationStatus]]:
+    """Each drawn applicant of a round and whether they won (for the notices of results)."""
+    round_ = await get_round_or_raise(session=session, city_id=city_id, code=code)
+    rows = await session.execute(
+        select(LotteryApplication.resident_id, LotteryApplication.status)
+        .where(
+            LotteryApplication.city_id == city_id,
+            LotteryApplication.round_id == round_.id,
+            LotteryApplication.status.in_((ApplicationStatus.WON, ApplicationStatus.LOST)),
+        )
+        .order_by(LotteryApplication.resident_id)
+    )
+    return [(resident_id, status) for resident_id, status in rows.all()]

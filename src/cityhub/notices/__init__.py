@@ -1,0 +1,1 @@
+"""Notices: government accounts, topics, templates, inboxes, delivery and conversion."""

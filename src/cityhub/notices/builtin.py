@@ -1,0 +1,76 @@
+"""The hub's own templates: bill and appointment reminders, lottery results.
+
+They go through the same typed rendering as the templates staff write; their texts exist in
+every language the hub speaks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cityhub.notices.render import check_template, render
+
+BUILTIN: dict[str, dict[str, Any]] = {
+    "bill-due": {
+        "placeholders": {"service": "text", "account": "text", "amount": "money", "due": "date"},
+        "texts": {
+            "zh-Hans": {
+                "title": "账单即将到期",
+                "body": "您的{service}账户 {account} 有一笔 {amount} 元的账单，将于 {due} 到期。",
+            },
+            "zh-Hant": {
+                "title": "賬單即將到期",
+                "body": "您的{service}賬戶 {account} 有一筆 {amount} 元的賬單，將於 {due} 到期。",
+            },
+            "en": {
+                "title": "A bill is due soon",
+                "body": "Your {service} account {account} has a bill of {amount} due on {due}.",
+            },
+        },
+    },
+    "appointment-reminder": {
+        "placeholders": {"hospital": "text", "department": "text", "time": "text"},
+        "texts": {
+            "zh-Hans": {
+                "title": "就诊提醒",
+                "body": "您预约了{hospital}{department}，时间 {time}。",
+            },
+            "zh-Hant": {
+                "title": "就診提醒",
+                "body": "您預約了{hospital}{department}，時間 {time}。",
+            },
+            "en": {
+                "title": "Appointment reminder",
+                "body": "Your appointment at {hospital}, {department}, is at {time}.",
+            },
+        },
+    },
+    "lottery-won": {
+        "placeholders": {"round": "text"},
+        "texts": {
+            "zh-Hans": {"title": "摇号结果：中签", "body": "恭喜，您在 {round} 中签。"},
+            "zh-Hant": {"title": "搖號結果：中籤", "body": "恭喜，您在 {round} 中籤。"},
+            "en": {"title": "Lottery result: you won", "body": "You won in {round}."},
+        },
+    },
+    "lottery-lost": {
+        "placeholders": {"round": "text"},
+        "texts": {
+            "zh-Hans": {"title": "摇号结果：未中签", "body": "很遗憾，您在 {round} 未中签。"},
+            "zh-Hant": {"title": "搖號結果：未中籤", "body": "很遺憾，您在 {round} 未中籤。"},
+            "en": {
+                "title": "Lottery result: not drawn",
+                "body": "You were not drawn in {round}.",
+            },
+        },
+    },
+}
+
+for _t in BUILTIN.values():
+    check_template(_t["placeholders"], _t["texts"])
+
+
+def render_builtin(code: str, values: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """A built-in template's texts in every language with the values put in."""
+    template = BUILTIN[code]
+    return render(template["placeholders"], template["texts"], values)

@@ -1,0 +1,121 @@
+"""The demo world's government accounts: per city a water company, the traffic police and
+the city hall, with topics, a template each, and some of the demo's residents following."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cityhub.cities.models import City, Service
+from cityhub.db import utcnow
+from cityhub.identity.models import Resident
+from cityhub.notices.models import Follow, GovAccount, NoticeTemplate, NoticeTopic
+
+FOLLOWERS = 50  # residents following each city's accounts
+
+ACCOUNTS: tuple[dict[str, Any], ...] = (
+    {
+        "code": "water-co",
+        "name": "Water company",
+        "agency": "Water supply",
+        "service": "water-bill",
+        "topics": [("outages", "Water outages")],
+        "template": (
+            "outage",
+            {"district": "text", "hours": "int"},
+            {
+                "zh-Hans": {"title": "停水通知", "body": "{district}将停水 {hours} 小时。"},
+                "zh-Hant": {"title": "停水通知", "body": "{district}將停水 {hours} 小時。"},
+                "en": {"title": "Water outage", "body": "No water in {district} for {hours} h."},
+            },
+        ),
+    },
+    {
+        "code": "traffic-police",
+        "name": "Traffic police",
+        "agency": "Public security",
+        "service": None,
+        "topics": [("closures", "Road closures")],
+        "template": (
+            "closure",
+            {"road": "text", "date": "date"},
+            {
+                "zh-Hans": {"title": "交通管制", "body": "{date} {road}实行交通管制。"},
+                "zh-Hant": {"title": "交通管制", "body": "{date} {road}實行交通管制。"},
+                "en": {"title": "Road closure", "body": "{road} is closed on {date}."},
+            },
+        ),
+    },
+    {
+        "code": "city-hall",
+        "name": "City hall",
+        "agency": "People's government",
+        "service": None,
+        "topics": [("news", "City news")],
+        "template": (
+            "news",
+            {"headline": "text"},
+            {
+                "zh-Hans": {"title": "市政府通知", "body": "{headline}"},
+                "zh-Hant": {"title": "市政府通知", "body": "{headline}"},
+                "en": {"title": "From the city hall", "body": "{headline}"},
+            },
+        ),
+    },
+)
+
+
+async def load(*, session: AsyncSession, cities: list[City]) -> int:
+    """Add the accounts, topics and templates to every city, and followers; accounts made."""
+    now = utcnow()
+    residents = list(
+        (await session.scalars(select(Resident.id).order_by(Resident.id).limit(FOLLOWERS))).all()
+    )
+    made = 0
+    for city in cities:
+        services = dict(
+            (
+                await session.execute(
+                    select(Service.code, Service.id).where(Service.city_id == city.id)
+                )
+            ).all()
+        )
+        for spec in ACCOUNTS:
+            account = GovAccount(
+                city_id=city.id,
+                code=spec["code"],
+                name=spec["name"],
+                agency=spec["agency"],
+                service_id=services.get(spec["service"]) if spec["service"] else None,
+                created_at=now,
+            )
+            session.add(account)
+            await session.flush()
+            made += 1
+            session.add_all(
+                NoticeTopic(city_id=city.id, account_id=account.id, code=code, name=name)
+                for code, name in spec["topics"]
+            )
+            code, placeholders, texts = spec["template"]
+            session.add(
+                NoticeTemplate(
+                    city_id=city.id,
+                    account_id=account.id,
+                    code=code,
+                    placeholders=placeholders,
+                    texts=texts,
+                )
+            )
+            if residents:
+                await session.execute(
+                    insert(Follow),
+                    [
+                        {"city_id": city.id, "account_id": account.id, "topic": "",
+                         "resident_id": r, "created_at": now}
+                        for r in residents
+                    ],
+                )  # fmt: skip
+    await session.flush()
+    return made

@@ -1,0 +1,102 @@
+"""Templates: typed placeholders, checked when a notice is sent, and rendering per language."""
+
+from __future__ import annotations
+
+import datetime as dt
+import string
+from typing import Any
+
+from cityhub.errors import Unprocessable
+
+LANGUAGES = ("zh-Hans", "zh-Hant", "en")
+TYPES = ("text", "int", "money", "date")
+PARTS = ("title", "body")
+_formatter = string.Formatter()
+
+
+def fields_of(text: str) -> set[str]:
+    """The placeholder names a text uses (`{name}`); ValueError on a malformed text."""
+    names = set()
+    for _literal, name, spec, conversion in _formatter.parse(text):
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ValueError(f"placeholder {{{name}}} must be a plain name such as {{amount}}")
+        names.add(name)
+    return names
+
+
+def check_template(placeholders: dict[str, str], texts: dict[str, dict[str, str]]) -> None:
+    """Refuse a template whose texts use a placeholder it does not declare (422 naming it)."""
+    for name, kind in placeholders.items():
+        if not name.isidentifier():
+            raise Unprocessable(f"{name!r} is not a placeholder name", field="placeholders")
+        if kind not in TYPES:
+            raise Unprocessable(
+                f"placeholder {name}: type must be one of {', '.join(TYPES)}",
+                field=f"placeholders.{name}",
+            )
+    for lang, parts in texts.items():
+        for part in PARTS:
+            try:
+                used = fields_of(parts[part])
+            except ValueError as exc:
+                raise Unprocessable(str(exc), field=f"texts.{lang}.{part}") from None
+            undeclared = sorted(used - set(placeholders))
+            if undeclared:
+                raise Unprocessable(
+                    f"texts.{lang}.{part} uses {{{undeclared[0]}}}, which is not declared",
+                    field=f"texts.{lang}.{part}",
+                )
+
+
+def _value(name: str, kind: str, value: Any) -> str:
+    field = f"values.{name}"
+    if kind == "text":
+        if not isinstance(value, str) or not value.strip():
+            raise Unprocessable(f"{name} must be a non-empty text", field=field)
+        if len(value) > 500:
+            raise Unprocessable(f"{name} is longer than 500 characters", field=field)
+        return value
+    if kind in ("int", "money"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Unprocessable(
+                f"{name} must be an integer" + (" (fen)" if kind == "money" else ""), field=field
+            )
+        if kind == "money":
+            if value < 0:
+                raise Unprocessable(f"{name} must not be negative", field=field)
+            return f"{value // 100}.{value % 100:02d}"
+        return str(value)
+    # date
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise Unprocessable(f"{name} must be a date such as 2026-12-01", field=field)
+
+
+def render(
+    placeholders: dict[str, str], texts: dict[str, dict[str, str]], values: dict[str, Any]
+) -> dict[str, dict[str, str]]:
+    """Every language's title and body with the values put in; a missing, unknown or mistyped
+    value is a 422 naming it."""
+    for name in values:
+        if name not in placeholders:
+            raise Unprocessable(f"the template has no placeholder {name!r}", field=f"values.{name}")
+    formatted: dict[str, str] = {}
+    for name, kind in placeholders.items():
+        if name not in values:
+            raise Unprocessable(f"the value of {name} is missing", field=f"values.{name}")
+        formatted[name] = _value(name, kind, values[name])
+    return {
+        lang: {part: parts[part].format_map(formatted) for part in PARTS}
+        for lang, parts in texts.items()
+    }
+
+
+def in_language(texts: dict[str, Any], lang: str) -> dict[str, str]:
+    """The title and body in `lang`, else in the first language the notice has."""
+    chosen = texts.get(lang) or next(iter(texts.values()), {"title": "", "body": ""})
+    return {"title": str(chosen["title"]), "body": str(chosen["body"])}
