@@ -52,3 +52,33 @@ async def test_one_person_on_two_channels_gets_it_once_on_the_preferred_one(
             (f"channel:{second.channel.id}", "sent")
         ]
         assert (await world.stats(notice["id"]))["recipients"] == 1
+
+
+async def test_what_a_user_followed_before_verifying_moves_with_them_to_the_known_person(
+    world: NoticeWorld, api: Api
+) -> None:
+    second = await create_channel(world.db)
+    async with world.db.unit_of_work() as session:
+        water = await session.scalar(select(Service).where(Service.city_id == world.city.id))
+    assert water is not None
+    await create_grant(world.db, channel=second.channel, service=water)
+    other = await api.as_channel(second.client_id, second.secret)
+
+    await world.resident("lin-a")
+    await world.channel.post("/v1/residents/lin-a/verification", json=VERIFY, expect=200)
+    await world.follow("lin-a")
+    # On the second channel the same person follows a topic first, then verifies.
+    await other.post("/v1/residents", json={"user_id": "lin-b"}, expect=201)
+    await world.follow("lin-b", channel=other)  # followed on both channels: kept once
+    await world.follow("lin-b", channel=other, topic="outages-pudong")
+    await other.post("/v1/residents/lin-b/verification", json=VERIFY, expect=200)
+
+    follows = await other.get("/v1/residents/lin-b/follows")
+    assert sorted((f["account"], f["topic"] or "") for f in follows) == [
+        ("water-co", ""),
+        ("water-co", "outages-pudong"),
+    ]
+    await world.send(topic="outages-pudong")
+    await world.drain()
+    assert len((await world.inbox("lin-b", channel=other))["items"]) == 1
+    assert len((await world.inbox("lin-a"))["items"]) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -15,6 +16,19 @@ from cityhub.identity.models import Channel, ChannelUser, Consent, DataAccess, R
 from cityhub.identity.pii import Vault, mask_id_number, mask_name, mask_phone, scrub
 
 # Consent scopes a resident can give a channel.
+# What other pillars keep per resident moves with the channel user when verification finds the
+# person already known: each registers `async def move(session, from_id, to_id)`.
+ResidentMover = Callable[[AsyncSession, int, int], Awaitable[None]]
+_MOVERS: list[ResidentMover] = []
+
+
+def on_resident_merged(mover: ResidentMover) -> ResidentMover:
+    """Register a function that moves a pillar's rows from one resident record to another."""
+    if mover not in _MOVERS:
+        _MOVERS.append(mover)
+    return mover
+
+
 CONSENT_SCOPES = {
     "identity": "verify my identity and link my accounts on this channel",
     "records": "look up my own records (violations, social insurance, housing fund)",
@@ -196,6 +210,8 @@ async def verify_identity(
             .where(DataAccess.resident_id == resident.id)
             .values(resident_id=same_person.id)
         )
+        for move in _MOVERS:
+            await move(session, resident.id, same_person.id)
         if resident.phone_enc and not same_person.phone_enc:
             same_person.phone_enc = resident.phone_enc
             same_person.phone_hash = resident.phone_hash

@@ -12,10 +12,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.db import Base, BigId, TenantMixin, utcnow
+from cityhub.identity import residents
 
 
 class GovAccount(TenantMixin, Base):
@@ -201,3 +214,31 @@ class SavedBillerAccount(TenantMixin, Base):
     district: Mapped[str] = mapped_column(String(60), default="")
     resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+async def move_resident(session: AsyncSession, from_id: int, to_id: int) -> None:
+    """Verification found that resident `from_id` is the known person `to_id`: their follows,
+    saved biller accounts, inbox and preferences go with them (what `to_id` already has wins)."""
+    for model, same in (
+        (Follow, ("city_id", "account_id", "topic")),
+        (SavedBillerAccount, ("city_id", "service_id", "account")),
+        (NoticeRecipient, ("notice_id",)),
+        (NoticePreference, ()),
+    ):
+        table: Any = model.__table__
+        other = table.alias("other")
+        duplicate = (
+            select(other.c.resident_id)
+            .where(other.c.resident_id == to_id, *(other.c[c] == table.c[c] for c in same))
+            .exists()
+        )
+        await session.execute(
+            update(table)
+            .where(table.c.resident_id == from_id, ~duplicate)
+            .values(resident_id=to_id)
+        )
+        if model is not NoticeRecipient:  # an inbox row may carry deliveries: it stays, unseen
+            await session.execute(delete(table).where(table.c.resident_id == from_id))
+
+
+residents.on_resident_merged(move_resident)
