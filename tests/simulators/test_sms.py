@@ -25,7 +25,10 @@ async def test_a_message_reaches_the_phone_once_per_reference(sim: Sim) -> None:
         other = await gateway.send(http, "13800138000", "Water outage tomorrow", ref="n-9")
     assert first == again != other
     inbox = sim.control.get("/sms/sim-sms/messages", params={"to": "13800138000"}).json()
-    assert [m["text"] for m in inbox["messages"]] == ["Water outage tomorrow", "Your code is 123456"]
+    assert [m["text"] for m in inbox["messages"]] == [
+        "Water outage tomorrow",
+        "Your code is 123456",
+    ]
 
 
 async def test_a_gateway_that_is_down_is_a_retryable_failure(sim: Sim) -> None:
