@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI
@@ -65,7 +65,7 @@ def serve_app_in_background(
     port: int = 0,
     host: str = "127.0.0.1",
     timeout: float = 10.0,
-    lifespan: str = "off",
+    lifespan: Literal["auto", "on", "off"] = "off",
     **options: Any,
 ) -> RunningServer:
     """Serve an ASGI app on `host:port` (0: a free port) in a daemon thread; returns once it
