@@ -29,6 +29,18 @@ async def sign_in(page: Page, world: WebWorld, phone: str, next_url: str = "/") 
     await page.locator("form[action='/sign-in/verify'] button[type=submit]").click()
 
 
+async def pay_a_bill(page: Page, world: WebWorld, phone: str) -> str:
+    """Sign in, pay an unpaid water bill and wait for the receipt; the payment's id."""
+    bill = world.unpaid("water")
+    await sign_in(page, world, phone, next_url=f"/c/webtown/pay/water?account={bill.account}")
+    row = page.locator("tr", has=page.locator(f"input[name=bill_id][value='{bill.bill_id}']"))
+    await row.locator("button").click()
+    await page.locator("form[action$='/pay'] button").click()
+    status = page.locator("[data-testid=payment-status]")
+    await expect(status).to_have_attribute("data-status", "completed")
+    return page.url.rsplit("/", 1)[-1]
+
+
 async def no_full_numbers(page: Page, *numbers: str) -> None:
     """The page's HTML (source, hidden fields included) holds none of the numbers."""
     html = await page.content()
