@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
@@ -43,7 +43,7 @@ async def _city(session: AsyncSession, staff: StaffCaller, slug: str) -> City:
 
 
 def _page(
-    request: Request, staff: StaffCaller, template: str, city: City, **context: object
+    request: Request, staff: StaffCaller, template: str, city: City, **context: Any
 ) -> HTMLResponse:
     return render(
         request,
