@@ -339,3 +339,33 @@ async def balances(*, session: AsyncSession, city_id: int) -> list[LedgerAccount
         .order_by(LedgerAccount.code, LedgerAccount.currency)
     )
     return list((await session.scalars(query)).all())
+
+
+async def postings_of(
+    *, session: AsyncSession, city_id: int, payment_id: int
+) -> list[tuple[Posting, list[tuple[str, int, str]]]]:
+    """A payment's postings, oldest first, each with its entries (account code, amount,
+    currency): what the console shows beside a payment."""
+    postings = list(
+        (
+            await session.scalars(
+                select(Posting)
+                .where(Posting.city_id == city_id, Posting.payment_id == payment_id)
+                .order_by(Posting.id)
+            )
+        ).all()
+    )
+    if not postings:
+        return []
+    rows = (
+        await session.execute(
+            select(Entry.posting_id, LedgerAccount.code, Entry.amount_fen, Entry.currency)
+            .join(LedgerAccount, LedgerAccount.id == Entry.account_id)
+            .where(Entry.city_id == city_id, Entry.posting_id.in_([p.id for p in postings]))
+            .order_by(Entry.id)
+        )
+    ).all()
+    lines: dict[int, list[tuple[str, int, str]]] = {p.id: [] for p in postings}
+    for posting_id, code, amount, currency in rows:
+        lines[posting_id].append((code, amount, currency))
+    return [(p, lines[p.id]) for p in postings]

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI
@@ -65,10 +65,13 @@ def serve_app_in_background(
     port: int = 0,
     host: str = "127.0.0.1",
     timeout: float = 10.0,
+    lifespan: Literal["auto", "on", "off"] = "off",
     **options: Any,
 ) -> RunningServer:
     """Serve an ASGI app on `host:port` (0: a free port) in a daemon thread; returns once it
-    accepts connections. `options` go to uvicorn.Config (e.g. ssl_certfile)."""
+    accepts connections. `lifespan="on"` runs the app's start and shutdown (the hub's embedded
+    worker, its database disposed in the server's own loop). `options` go to uvicorn.Config
+    (e.g. ssl_certfile)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -76,7 +79,7 @@ def serve_app_in_background(
     config = uvicorn.Config(
         app,
         log_level="warning",
-        lifespan="off",
+        lifespan=lifespan,
         timeout_graceful_shutdown=1,
         access_log=False,
         **options,

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from cityhub.web import console, portal
-from cityhub.web.pages import STATIC, install_error_pages
+from cityhub.web import (
+    console,
+    console_pages,
+    portal,
+    portal_bills,
+    portal_signin,
+)
+from cityhub.web.pages import STATIC, install_error_pages, redirect
+from cityhub.web.visitor import ResidentSignInRequired, sign_in_url
 
 
 def mount(app: FastAPI) -> None:
     """Add the pages, their static files and their HTML error pages to the app."""
     app.include_router(portal.router)
+    app.include_router(portal_signin.router)
+    app.include_router(portal_bills.router)
     app.include_router(console.router)
+    app.include_router(console_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
+
+    async def resident_sign_in(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ResidentSignInRequired)
+        return redirect(sign_in_url(exc.next_url))
+
+    app.add_exception_handler(ResidentSignInRequired, resident_sign_in)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from babel.dates import format_datetime
+from babel.numbers import format_currency
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -66,6 +68,11 @@ class SignInRequired(Exception):
     """A console page asked for without a live session: the visitor goes to the sign-in form."""
 
 
+def _money(fen: int, currency: str, lang: str) -> str:
+    """An amount of minor units as the language writes it (`¥12.34`, `CN¥12.34`)."""
+    return format_currency(Decimal(fen) / 100, currency, locale=i18n.locale_of(lang))
+
+
 def _format_datetime(value: dt.datetime, tz: str, lang: str) -> str:
     return format_datetime(value, "medium", tzinfo=ZoneInfo(tz), locale=i18n.locale_of(lang))
 
@@ -87,6 +94,7 @@ def environment(lang: str) -> Environment:
         languages=[(code, i18n.ENDONYMS[code]) for code in i18n.LANGUAGES],
         name_in=lambda thing: i18n.name_in(thing, lang),
         when=lambda value, tz: _format_datetime(value, tz, lang),
+        money=lambda fen, currency: _money(fen, currency, lang),
         version=__version__,
     )
     return env

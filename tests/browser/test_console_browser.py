@@ -1,0 +1,72 @@
+"""City staff in a real browser: sign in, see the overview with its chart, find a payment and
+its ledger postings, read the audit log; a staff member of another city sees none of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from tests.browser.test_portal_browser import pay_a_bill
+from tests.browser.world import WebWorld
+from tests.identity.factories import PASSWORD
+
+PAGES = ["", "/overview", "/payments", "/audit"]
+
+
+async def staff_sign_in(page: Page, username: str) -> None:
+    await page.goto("/console")
+    await page.fill("#username", username)
+    await page.fill("#password", PASSWORD)
+    await page.locator("form[action='/console/sign-in'] button").click()
+    await expect(page.locator("form[action='/console/sign-out']")).to_have_count(1)
+
+
+async def test_staff_see_figures_payments_and_audit_of_their_city_only(
+    chromium: Browser,
+    context: BrowserContext,
+    page: Page,
+    world: WebWorld,
+    hub: str,
+    screenshot: Any,
+    accessible: Any,
+) -> None:
+    resident = await context.new_page()
+    payment_id = await pay_a_bill(resident, world, world.phones[1])
+
+    await page.context.clear_cookies()
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await staff_sign_in(page, world.admin.username)
+    await page.goto("/console/c/webtown/overview")
+    await expect(page.locator("[data-testid=month-count]")).to_have_text("1")
+    await expect(page.locator("#chart-services")).to_have_attribute("data-drawn", "true")
+    await expect(page.locator("#chart-services svg")).to_have_count(1)
+    await screenshot(page, "console-overview")
+    await accessible(page)
+
+    listed = await page.goto("/console/c/webtown/payments")
+    assert listed is not None and listed.status == 200, await page.content()
+    await page.get_by_role("link", name=payment_id).click()
+    await expect(page.locator("[data-testid=payment-status]")).to_have_text("completed")
+    await expect(page.locator("caption").first).to_contain_text("payment.confirmed")
+    await screenshot(page, "console-payment")
+    await accessible(page)
+
+    await page.goto("/console/c/webtown/audit?action=staff.sign_in")
+    await screenshot(page, "console-audit")
+    await accessible(page)
+
+    other = await chromium.new_context(base_url=hub)
+    try:
+        stranger = await other.new_page()
+        await staff_sign_in(stranger, world.other_admin.username)
+        for path in [*PAGES, f"/payments/{payment_id}"]:
+            answer = await stranger.goto(f"/console/c/webtown{path}")
+            assert answer is not None and answer.status == 404, path
+            assert payment_id not in await stranger.locator("main").inner_text()
+        await stranger.goto("/console/c/othertown/overview")
+        await expect(stranger.locator("[data-testid=month-count]")).to_have_text("0")
+        await stranger.goto("/console/c/othertown/payments")
+        assert payment_id not in await stranger.content()
+    finally:
+        await other.close()

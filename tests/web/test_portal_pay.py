@@ -1,0 +1,82 @@
+"""Paying on the portal when things go wrong: a biller that is down, a quote that expired,
+another resident's payment."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from cityhub.billing.models import Payment
+from cityhub.config import Settings
+from cityhub.db import Database, utcnow
+from cityhub.simulators import RunningServer
+from tests.browser.world import WebWorld, web_world
+from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
+from tests.web.browser import Browser
+from tests.web.test_sign_in import ask_code, enter, last_code
+
+__all__ = ["sim", "simulator"]
+
+
+@pytest.fixture
+def settings(settings: Settings, simulator: RunningServer) -> Settings:
+    return connector_settings(settings, simulator.url)
+
+
+@pytest.fixture
+async def world(db: Database, sim: Sim) -> WebWorld:
+    return await web_world(db, sim)
+
+
+async def signed_in(browser: Browser, sim: Sim, phone: str) -> None:
+    page = await ask_code(browser, phone)
+    await enter(browser, page, last_code(sim, phone), expect=303)
+
+
+async def quote(browser: Browser, world: WebWorld) -> str:
+    bill = world.unpaid("water")
+    page = await browser.get(f"/c/webtown/pay/water?account={bill.account}")
+    form = next(f for f in page.forms if f.fields.get("bill_id") == bill.bill_id)
+    quoted = await browser.post("/c/webtown/pay/water", data=form.fields)
+    location: str = quoted.response.headers["location"]
+    return location
+
+
+async def test_a_biller_that_is_down_gets_a_clear_page(
+    browser: Browser, sim: Sim, world: WebWorld
+) -> None:
+    await signed_in(browser, sim, world.phones[0])
+    sim.set("water/sh-water", down=True)
+
+    page = await browser.get("/c/webtown/pay/water?account=123456", expect=503)
+
+    assert "服务暂时无响应" in page.title and "未产生任何扣款" in page.text
+
+
+async def test_an_expired_quote_gets_a_clear_page_and_no_charge(
+    browser: Browser, sim: Sim, world: WebWorld, db: Database
+) -> None:
+    await signed_in(browser, sim, world.phones[0])
+    payment_url = await quote(browser, world)
+    page = await browser.get(payment_url)
+    async with db.unit_of_work() as session:
+        await session.execute(update(Payment).values(quote_expires_at=utcnow()))
+
+    refused = await browser.post(
+        payment_url + "/pay", data=page.form(payment_url + "/pay").fields, expect=409
+    )
+
+    assert "报价已过期" in refused.title
+    after = await browser.get(payment_url)
+    assert 'data-status="expired"' in after.response.text
+
+
+async def test_another_residents_payment_does_not_exist(
+    browser: Browser, sim: Sim, world: WebWorld, app: object
+) -> None:
+    await signed_in(browser, sim, world.phones[0])
+    payment_url = await quote(browser, world)
+    browser.client.cookies.clear()
+    await signed_in(browser, sim, world.phones[1])
+
+    await browser.get(payment_url, expect=404)
