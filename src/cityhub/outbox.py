@@ -44,6 +44,7 @@ HANDLER_MODULES = (
     "cityhub.webhooks_api",
     "cityhub.usage",
     "cityhub.billing.handlers",
+    "cityhub.appointments.handlers",
 )
 
 
