@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import APIRouter, Body, Path, Query, Request
@@ -184,7 +185,8 @@ async def sync_hospital(
     found = await schedules.hospital_or_raise(session=session, city_id=city.id, code=hospital)
     connector = await hub.hospital(session=session, service=found)
     await session.commit()  # no transaction stays open while the hospital answers
-    fetched = await schedules.fetch(connector, start=dt.date.today(), days=days + 1)
+    today = dt.datetime.now(ZoneInfo(city.timezone)).date()
+    fetched = await schedules.fetch(connector, start=today, days=days + 1)
     result = await schedules.apply(session=session, city=city, service=found, fetched=fetched)
     await audit.append(
         session=session,
