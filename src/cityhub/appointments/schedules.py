@@ -24,7 +24,14 @@ from cityhub.appointments.models import (
     WaitlistEntry,
     WaitStatus,
 )
-from cityhub.appointments.schemas import CsvRead, SessionCreate, SessionRead, SlotRead, SyncRead
+from cityhub.appointments.schemas import (
+    CsvRead,
+    RulesRead,
+    SessionCreate,
+    SessionRead,
+    SlotRead,
+    SyncRead,
+)
 from cityhub.cities import service as cities
 from cityhub.cities.models import City, Service, ServiceKind
 from cityhub.connectors import types
@@ -385,7 +392,7 @@ class SessionView:
     slots: list[Slot]
     waiting: int
 
-    def read(self, city: City, rules: booking_rules.RulesRead) -> SessionRead:
+    def read(self, city: City, rules: RulesRead) -> SessionRead:
         """The API shape."""
         slots = [
             SlotRead(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -542,7 +543,7 @@ async def check_in(*, session: AsyncSession, city: City, code: str) -> Booking:
     )
     if booking is None or booking.status == BookingStatus.OFFERED:
         raise NotFound("no booking has this check-in code", code="booking_not_found", field="code")
-    today = utcnow().astimezone(booking_rules.ZoneInfo(city.timezone)).date()
+    today = utcnow().astimezone(ZoneInfo(city.timezone)).date()
     if booking.day != today:
         raise Conflict(
             f"this booking is for {booking.day}, not today", code="wrong_day", field="code"
