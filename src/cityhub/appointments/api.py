@@ -242,7 +242,7 @@ async def create_booking(
     """Book a slot for the user or their family member. With a fee, the answer's `fee.payment`
     is a payment to confirm (`POST .../payments/{id}/confirmation`) before `hold_expires_at`."""
     caller.require(SCOPE)
-    booking = await service.book(
+    booked = await service.book(
         session=session,
         city=city,
         channel_id=caller.channel.id,
@@ -250,9 +250,7 @@ async def create_booking(
         slot_public_id=booking_in.slot,
         family_member=booking_in.family_member,
     )
-    return await idem.respond(
-        201, await views.booking_read(session=session, city=city, booking=booking)
-    )
+    return await idem.respond(201, views.booked_read(city, booked))
 
 
 @router.get(BASE + "/bookings", response_model=Page[BookingRead])

@@ -420,7 +420,7 @@ async def create_appointment(request: Request, session: SessionDep, caller: Curr
     if city_id is None:
         raise NotFound(f"no Slot/{slot_id}", code="slot_not_found", field="slot")
     city = await _city(session, caller, city_id)
-    booking = await service.book(
+    booked = await service.book(
         session=session,
         city=city,
         channel_id=caller.channel.id,
@@ -428,7 +428,7 @@ async def create_appointment(request: Request, session: SessionDep, caller: Curr
         slot_public_id=slot_id,
         family_member=member,
     )
-    read = await views.booking_read(session=session, city=city, booking=booking)
+    read = views.booked_read(city, booked)
     return fhir(
         _appointment(read), 201, {"Location": f"{_base(request)}/Appointment/{read.id}/_history/1"}
     )

@@ -39,9 +39,10 @@ REMIND_AT = dt.time(18, 0)  # the evening before, in the city's time
 REMIND_LATE_MIN = dt.timedelta(hours=2)
 
 
-async def quote_fee(*, session: AsyncSession, city: City, place: Place, booking: Booking) -> int:
-    """The registration fee as a billing payment quoted to the channel until the hold ends;
-    the payment's row id."""
+async def quote_fee(
+    *, session: AsyncSession, city: City, place: Place, booking: Booking
+) -> payments.PaymentView:
+    """The registration fee as a billing payment quoted to the channel until the hold ends."""
     assert booking.hold_expires_at is not None
     charge = types.Bill(
         bill_id=booking.public_id,
@@ -59,7 +60,7 @@ async def quote_fee(*, session: AsyncSession, city: City, place: Place, booking:
         user_id=booking.user_id,
         expires_at=booking.hold_expires_at,
     )
-    return view.payment.id
+    return view
 
 
 async def expire_fee(*, session: AsyncSession, city: City, payment_id: int) -> bool:
@@ -78,19 +79,29 @@ def reminder_at(starts_at: dt.datetime, timezone: str, now: dt.datetime) -> dt.d
     return now if starts_at - now > REMIND_LATE_MIN else None
 
 
-async def booked(*, session: AsyncSession, city: City, booking: Booking) -> None:
+async def booked(
+    *, session: AsyncSession, city: City, booking: Booking, place: Place | None = None
+) -> None:
     """A place became the patient's: queue the reminder and tell the hospital's system."""
-    row = (
-        await session.execute(
-            select(Slot, Service, Department, Practitioner)
-            .join(ClinicSession, ClinicSession.id == Slot.session_id)
-            .join(Service, Service.id == ClinicSession.service_id)
-            .join(Department, Department.id == ClinicSession.department_id)
-            .join(Practitioner, Practitioner.id == ClinicSession.practitioner_id)
-            .where(Slot.id == booking.slot_id)
+    if place is not None:
+        slot, service, department, doctor = (
+            place.slot,
+            place.service,
+            place.department,
+            place.doctor,
         )
-    ).one()
-    slot, service, department, doctor = row
+    else:
+        row = (
+            await session.execute(
+                select(Slot, Service, Department, Practitioner)
+                .join(ClinicSession, ClinicSession.id == Slot.session_id)
+                .join(Service, Service.id == ClinicSession.service_id)
+                .join(Department, Department.id == ClinicSession.department_id)
+                .join(Practitioner, Practitioner.id == ClinicSession.practitioner_id)
+                .where(Slot.id == booking.slot_id)
+            )
+        ).one()
+        slot, service, department, doctor = row
     now = utcnow()
     at = reminder_at(slot.starts_at, city.timezone, now)
     if at is not None:

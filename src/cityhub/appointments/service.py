@@ -36,6 +36,7 @@ from cityhub.appointments.models import (
     WaitStatus,
 )
 from cityhub.appointments.schemas import RulesRead
+from cityhub.billing.service import PaymentView
 from cityhub.cities import service as cities
 from cityhub.cities.models import City, Service
 from cityhub.db import utcnow
@@ -174,11 +175,25 @@ async def _take(session: AsyncSession, slot: Slot) -> None:
         .execution_options(synchronize_session=False)
     )
     if _rows(changed) != 1:
-        raise Conflict(
-            "this slot has no place left; pick another or join the session's waitlist",
-            code="slot_full",
-            field="slot",
-        )
+        raise _full()
+
+
+def _full() -> Conflict:
+    return Conflict(
+        "this slot has no place left; pick another or join the session's waitlist",
+        code="slot_full",
+        field="slot",
+    )
+
+
+@dataclass(frozen=True)
+class Booked:
+    """A booking just made, with its place and its fee's payment (for the answer)."""
+
+    booking: Booking
+    place: Place
+    fee: PaymentView | None
+    family_member: str | None
 
 
 async def book(
@@ -189,10 +204,15 @@ async def book(
     user_id: str,
     slot_public_id: str,
     family_member: str | None,
-) -> Booking:
+) -> Booked:
     """Book a slot for the user or their family member: within the window, the rules and the
-    places left. With a fee the place is held until it is paid."""
+    places left. With a fee the place is held until it is paid.
+
+    The place is taken last, just before the commit: the slot's row is the one every
+    concurrent booking of it waits for, so it is locked for as short a time as can be."""
     place = await place_or_raise(session=session, city_id=city.id, slot_public_id=slot_public_id)
+    if place.slot.taken >= place.slot.capacity:
+        raise _full()  # full when read: no need to lock anything to say so
     await cities.require_service_granted(
         session=session, channel_id=channel_id, service=place.service
     )
@@ -203,7 +223,7 @@ async def book(
     booking_rules.check_window(rules, place.clinic, place.slot, city.timezone, None)
     await _lock_patient(session, city.id, patient, rules)
     await _check_same_day(session, city.id, patient.patient_hash, place, rules)
-    await _take(session, place.slot)
+    now = utcnow()
     booking = Booking(
         city_id=city.id,
         public_id=schedules.new_id("bk"),
@@ -218,23 +238,24 @@ async def book(
         patient_hash=patient.patient_hash,
         status=BookingStatus.BOOKED,
         checkin_code=checkin_code(),
-        created_at=utcnow(),
+        created_at=now,
     )
-    session.add(booking)
-    await session.flush()
-    await _hold_or_confirm(session, city, place, booking, rules)
-    return booking
+    fee = await _hold_or_confirm(session, city, place, booking, rules)
+    await _take(session, place.slot)
+    return Booked(booking, place, fee, patient.family_public_id)
 
 
 async def _hold_or_confirm(
     session: AsyncSession, city: City, place: Place, booking: Booking, rules: RulesRead
-) -> None:
+) -> PaymentView | None:
+    """Hold the place for the fee (quoted as a payment), or make it the patient's."""
+    fee = None
     if place.clinic.fee_fen > 0:
         booking.status = BookingStatus.HELD
         booking.hold_expires_at = utcnow() + dt.timedelta(minutes=rules.hold_minutes)
-        booking.payment_id = await flows.quote_fee(
-            session=session, city=city, place=place, booking=booking
-        )
+        fee = await flows.quote_fee(session=session, city=city, place=place, booking=booking)
+        booking.payment_id = fee.payment.id
+        session.add(booking)
         await session.flush()
         await outbox.enqueue(
             session=session,
@@ -246,8 +267,10 @@ async def _hold_or_confirm(
     else:
         booking.status = BookingStatus.BOOKED
         booking.booked_at = utcnow()
+        session.add(booking)
         await session.flush()
-        await flows.booked(session=session, city=city, booking=booking)
+        await flows.booked(session=session, city=city, booking=booking, place=place)
+    return fee
 
 
 # -- freeing places: cancellation, expiry, and the waitlist's offers ---------------------------

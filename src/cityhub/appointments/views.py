@@ -18,6 +18,7 @@ from cityhub.appointments.models import (
 )
 from cityhub.appointments.schemas import BookingRead, FeeRead, WaitlistRead
 from cityhub.billing import service as payments
+from cityhub.billing.service import PaymentView
 from cityhub.cities.models import City, Service
 
 # A code to scan is shown only while it can be used.
@@ -38,21 +39,40 @@ async def booking_read(*, session: AsyncSession, city: City, booking: Booking) -
     ).one()
     fee = None
     if booking.payment_id is not None:
-        view = await payments.get_view_by_id(
+        fee = await payments.get_view_by_id(
             session=session, city_id=city.id, payment_id=booking.payment_id
         )
-        p = view.payment
+    member = None
+    if booking.family_member_id is not None:
+        member = await session.scalar(
+            select(FamilyMember.public_id).where(FamilyMember.id == booking.family_member_id)
+        )
+    place = service.Place(slot, clinic, hospital, department, doctor)
+    return read_of(city, booking, place, fee, member)
+
+
+def booked_read(city: City, booked: service.Booked) -> BookingRead:
+    """The answer to a booking just made, from what the booking already holds (no reads)."""
+    return read_of(city, booked.booking, booked.place, booked.fee, booked.family_member)
+
+
+def read_of(
+    city: City,
+    booking: Booking,
+    place: service.Place,
+    fee_view: PaymentView | None,
+    member: str | None,
+) -> BookingRead:
+    """The API shape of a booking from its parts."""
+    fee = None
+    if fee_view is not None:
+        p = fee_view.payment
         fee = FeeRead(
             payment=p.public_id,
             total_fen=p.total_fen,
             currency=p.currency,
             status=payments.effective_status(p).value,
             expires_at=p.quote_expires_at,
-        )
-    member = None
-    if booking.family_member_id is not None:
-        member = await session.scalar(
-            select(FamilyMember.public_id).where(FamilyMember.id == booking.family_member_id)
         )
     shows = booking.status in SHOWS_CODE
     return BookingRead(
@@ -61,16 +81,16 @@ async def booking_read(*, session: AsyncSession, city: City, booking: Booking) -
         status=booking.status,
         user_id=booking.user_id,
         family_member=member,
-        hospital=hospital.code,
-        hospital_name=hospital.name_en,
-        department=department.code,
-        department_name=department.name,
-        practitioner=doctor.code,
-        practitioner_name=doctor.name,
-        session=clinic.public_id,
-        slot=slot.public_id,
-        start=slot.starts_at,
-        end=slot.ends_at,
+        hospital=place.service.code,
+        hospital_name=place.service.name_en,
+        department=place.department.code,
+        department_name=place.department.name,
+        practitioner=place.doctor.code,
+        practitioner_name=place.doctor.name,
+        session=place.clinic.public_id,
+        slot=place.slot.public_id,
+        start=place.slot.starts_at,
+        end=place.slot.ends_at,
         hold_expires_at=booking.hold_expires_at,
         fee=fee,
         checkin_code=booking.checkin_code if shows else None,
