@@ -100,7 +100,7 @@ def _fhirclient_books(base: str, token: str, schedule: str, user: str) -> tuple[
     smart = client.FHIRClient(settings={"app_id": "cityhub-test", "api_base": base})
     smart.server.session.headers["Authorization"] = f"Bearer {token}"
     search = Slot.where(struct={"schedule": f"Schedule/{schedule}", "status": "free"})
-    slots = search.perform_resources(smart.server)
+    slots = list(search.perform_resources_iter(smart.server))
     appointment = Appointment(
         {
             "status": "booked",
