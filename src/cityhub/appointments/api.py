@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
-from cityhub.appointments import family, schedules, service, views
+from cityhub.appointments import desk, family, schedules, service, views, waitlist
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.models import Booking, WaitlistEntry
 from cityhub.appointments.schemas import (
@@ -342,7 +342,7 @@ async def join_waitlist(
     """Wait for a place in a full session; a freed place is offered to the first in line
     (webhook `appointment.offered`), who accepts it within the city's offer time."""
     caller.require(SCOPE)
-    entry = await service.join_waitlist(
+    entry = await waitlist.join_waitlist(
         session=session,
         city=city,
         channel_id=caller.channel.id,
@@ -377,7 +377,7 @@ async def check_in(
 ) -> BookingRead:
     """The desk scanned a check-in code (hospital staff or a city admin)."""
     require_staff_role(caller, city.id, *DESK)
-    booking = await service.check_in(session=session, city=city, code=check_in.code)
+    booking = await desk.check_in(session=session, city=city, code=check_in.code)
     await audit.append(
         session=session,
         city_id=city.id,

@@ -80,7 +80,7 @@ def no_shows(
     ] = None,
 ) -> None:
     """At the end of a day: booked appointments not checked in become no-shows."""
-    from cityhub.appointments import service
+    from cityhub.appointments import desk
     from cityhub.cities import service as cities
     from cityhub.cli import _run_domain, out, run_with_db
 
@@ -88,7 +88,7 @@ def no_shows(
         async with db.unit_of_work() as session:
             found = await cities.get_city_or_raise(session=session, slug=city)
             day = date.date() if date else dt.datetime.now(ZoneInfo(found.timezone)).date()
-            count, blocked = await service.mark_no_shows(session=session, city=found, day=day)
+            count, blocked = await desk.mark_no_shows(session=session, city=found, day=day)
             return day, count, blocked
 
     day, count, blocked = _run_domain(lambda: run_with_db(work))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.appointments import service
+from cityhub.appointments import service, waitlist
 from cityhub.appointments.models import (
     Booking,
     BookingStatus,
@@ -119,6 +119,6 @@ async def waitlist_read(*, session: AsyncSession, entry: WaitlistEntry) -> Waitl
         session=clinic.public_id,
         user_id=entry.user_id,
         status=entry.status,
-        position=await service.waitlist_position(session=session, entry=entry),
+        position=await waitlist.waitlist_position(session=session, entry=entry),
         offer=offer,
     )
