@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from cityhub import __version__, metrics, migrations, outbox_admin
+from cityhub.appointments.api import router as appointments_router
+from cityhub.appointments.fhir import router as fhir_router
 from cityhub.billing.api import router as billing_router
 from cityhub.cities.api import router as cities_router
 from cityhub.config import Settings, get_settings
@@ -140,6 +142,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(notices_router)
     app.include_router(notices_channel_router)
     app.include_router(notices_console_router)
+    app.include_router(appointments_router)
+    app.include_router(fhir_router)
     mount_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cityhub import migrations
+from cityhub.appointments.cli import appointments_app
 from cityhub.billing.cli import ledger_app, reconcile_app, settle
 from cityhub.config import InsecureConfiguration, Settings, get_settings
 from cityhub.connectors.cli import connectors_app, simulate
@@ -40,6 +41,7 @@ app.add_typer(notices_app, name="notices")
 app.command("settle")(settle)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(reconcile_app, name="reconcile")
+app.add_typer(appointments_app, name="appointments")
 
 console = Console(stderr=True)
 out = Console()

@@ -6,6 +6,7 @@ from cityhub import idempotency as _idempotency  # noqa: F401
 from cityhub import outbox as _outbox  # noqa: F401
 from cityhub import usage as _usage  # noqa: F401
 from cityhub import webhooks as _webhooks  # noqa: F401
+from cityhub.appointments import models as _appointments  # noqa: F401
 from cityhub.billing import models as _billing  # noqa: F401
 from cityhub.cities import models as _cities  # noqa: F401
 from cityhub.connectors import models as _connectors  # noqa: F401

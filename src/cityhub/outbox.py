@@ -45,6 +45,7 @@ HANDLER_MODULES = (
     "cityhub.usage",
     "cityhub.billing.handlers",
     "cityhub.notices.handlers",
+    "cityhub.appointments.handlers",
 )
 
 

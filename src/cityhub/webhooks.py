@@ -35,6 +35,7 @@ CHANNEL_TOPICS = (
     "payment.completed",
     "payment.failed",
     "refund.succeeded",
+    "appointment.offered",
 )
 
 

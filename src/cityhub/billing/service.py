@@ -23,6 +23,7 @@ from cityhub.billing import ledger
 from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate, PaymentRead
 from cityhub.cities.models import City, Service
+from cityhub.connectors import types
 from cityhub.db import utcnow
 from cityhub.errors import Conflict, NotFound, Unprocessable
 
@@ -169,29 +170,101 @@ async def create(
     terms.check_amount(payment_in.amount_fen, bill.amount_fen)
     now = utcnow()
     terms.check_open(now, city.timezone)
-    fee = terms.fee(payment_in.amount_fen)
+    return await _quote(
+        session,
+        city=city,
+        channel_id=channel_id,
+        service=service,
+        bill=bill,
+        user_id=payment_in.user_id,
+        amount_fen=payment_in.amount_fen,
+        fee_fen=terms.fee(payment_in.amount_fen),
+        holds_bill=terms.amount_rule == AmountRule.EXACT,
+        expires_at=now + dt.timedelta(seconds=terms.quote_seconds),
+    )
+
+
+async def _quote(
+    session: AsyncSession,
+    *,
+    city: City,
+    channel_id: int,
+    service: Service,
+    bill: Bill,
+    user_id: str | None,
+    amount_fen: int,
+    fee_fen: int,
+    holds_bill: bool,
+    expires_at: dt.datetime,
+) -> PaymentView:
     values = {
         "city_id": city.id,
         "public_id": new_id("pay"),
         "channel_id": channel_id,
         "service_id": service.id,
         "bill_id": bill.id,
-        "user_id": payment_in.user_id,
-        "amount_fen": payment_in.amount_fen,
-        "fee_fen": fee,
-        "total_fen": payment_in.amount_fen + fee,
+        "user_id": user_id,
+        "amount_fen": amount_fen,
+        "fee_fen": fee_fen,
+        "total_fen": amount_fen + fee_fen,
         "currency": bill.currency,
-        "holds_bill": terms.amount_rule == AmountRule.EXACT,
+        "holds_bill": holds_bill,
         "status": PaymentStatus.QUOTED,
-        "quote_expires_at": now + dt.timedelta(seconds=terms.quote_seconds),
+        "quote_expires_at": expires_at,
         "refunded_fen": 0,
         "biller_attempts": 0,
-        "created_at": now,
+        "created_at": utcnow(),
     }
     # One INSERT ... RETURNING, without the unit of work's bookkeeping (the hot path).
     payment_id = await session.scalar(insert(Payment).values(values).returning(Payment.id))
     payment = Payment(id=payment_id, **values)
     return PaymentView(payment, bill, service, city.slug)
+
+
+async def quote_charge(
+    *,
+    session: AsyncSession,
+    city: City,
+    channel_id: int,
+    service: Service,
+    charge: types.Bill,
+    user_id: str | None,
+    expires_at: dt.datetime,
+) -> PaymentView:
+    """Quote a payment of a charge the hub itself raised for a service (a hospital's
+    registration fee): the charge is kept as the bill, the service is the payee, and the
+    payment goes on like any other (confirm, the payee's answer, ledger, webhooks)."""
+    [bill] = await bill_lookup.keep(
+        session=session, city_id=city.id, service_id=service.id, bills=[charge]
+    )
+    return await _quote(
+        session,
+        city=city,
+        channel_id=channel_id,
+        service=service,
+        bill=bill,
+        user_id=user_id,
+        amount_fen=charge.amount_fen,
+        fee_fen=0,
+        holds_bill=True,
+        expires_at=expires_at,
+    )
+
+
+async def expire_quote(*, session: AsyncSession, city_id: int, payment_id: int) -> bool:
+    """Expire one quote that was not confirmed (whether this call did): after it, the payment
+    can no longer be confirmed, so what the quote held may be let go."""
+    result = await session.execute(
+        update(Payment)
+        .where(
+            Payment.city_id == city_id,
+            Payment.id == payment_id,
+            Payment.status == PaymentStatus.QUOTED,
+        )
+        .values(status=PaymentStatus.EXPIRED)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
 async def confirm(

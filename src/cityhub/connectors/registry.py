@@ -22,11 +22,12 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import Service
+from cityhub.cities.models import Service, ServiceKind
 from cityhub.config import Settings
 from cityhub.connectors import ssrf
 from cityhub.connectors.cache import TTLCache
 from cityhub.connectors.endpoint import Endpoint, auth_of
+from cityhub.connectors.fees import HubCollectedFees
 from cityhub.connectors.fhir import FhirHospital
 from cityhub.connectors.generic import GenericConnector
 from cityhub.connectors.guarded import (
@@ -115,7 +116,9 @@ class ConnectorHub:
     # -- building ----------------------------------------------------------------------------
 
     async def biller(self, *, session: AsyncSession, service: Service) -> Biller:
-        """The guarded biller of a bill service."""
+        """The guarded biller of a bill service (or the payee of a hospital's fees)."""
+        if service.kind == ServiceKind.APPOINTMENT:
+            return HubCollectedFees(service.code)
         family, variant = _parse(service)
         if family == "simulator" and variant in BILLER_KINDS:
             endpoint, guard = await self._simulator(service, variant)

@@ -1,7 +1,7 @@
 """notices: accounts, topics, follows, templates, notices, inboxes, deliveries
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-25 09:20:23.943310
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import cityhub.db
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Hospital appointments: schedules, fair booking, the fee, the waitlist, check-in, FHIR R4."""
