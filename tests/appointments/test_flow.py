@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select, update
 
+from cityhub import outbox
 from cityhub.appointments import service
 from cityhub.appointments.models import Booking, BookingStatus, ClinicSession
 from cityhub.billing.models import Payment, PaymentStatus
@@ -215,3 +216,39 @@ async def test_check_in_on_the_day_and_no_shows_block_after_the_limit(
     refused = await world.book(absent, again["slots"][0]["id"], expect=403)
     assert refused["code"] == "blocked_for_no_shows"
     assert (await world.book(user, again["slots"][0]["id"]))["status"] == "booked"
+
+
+async def test_the_evening_before_a_booking_is_reminded_once_and_a_cancelled_one_not_at_all(
+    api: Api, db: Database, settings: Settings
+) -> None:
+    world = await appt_world(db, api)
+    [kept, dropped] = await verified_users(db, world.login, 2)
+    created = await world.session(places=5)
+    slot = created["slots"][0]["id"]
+    booking = await world.book(kept, slot)
+    cancelled = await world.book(dropped, slot)
+    await world.channel.post(world.url(f"/bookings/{cancelled['id']}/cancellation"), expect=200)
+    # The evening before has come (and the reminder was queued twice): the notices pillar
+    # delivers the reminder events.
+    async with db.unit_of_work() as session:
+        first = await session.scalar(
+            select(OutboxEvent).where(
+                OutboxEvent.topic == "appointment.reminder",
+                OutboxEvent.payload["booking"].as_string() == booking["id"],
+            )
+        )
+        assert first is not None
+        await outbox.enqueue(
+            session=session, topic=first.topic, city_id=first.city_id, payload=first.payload
+        )
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.topic == "appointment.reminder")
+            .values(available_at=OutboxEvent.created_at)
+        )
+    await drain(db, settings)
+    inbox = await world.channel.get(f"/v1/residents/{kept}/notices", params={"lang": "en"})
+    [reminder] = inbox["items"]
+    assert reminder["body"].startswith("Your appointment at ") and booking["status"] == "booked"
+    empty = await world.channel.get(f"/v1/residents/{dropped}/notices")
+    assert empty["items"] == []

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub.appointments import service as appointments
 from cityhub.billing import bills
 from cityhub.cities import service as cities
 from cityhub.cities.models import City
@@ -79,9 +80,12 @@ async def remind_bills(
 
 @registry.on("appointment.reminder", "notices.appointment_reminder")
 async def appointment_reminder(ctx: HandlerContext, event: OutboxEvent) -> None:
-    """Remind the resident of tomorrow's appointment (once per booking and time)."""
+    """Remind the resident of tomorrow's appointment (once per booking and time), unless the
+    booking was cancelled or released since."""
     data = event.payload
     session = ctx.session
+    if not await appointments.booking_is_active(session, str(data["booking"])):
+        return
     city = await cities.get_city_or_raise(session=session, slug=str(data["city"]))
     starts = dt.datetime.fromisoformat(str(data["starts_at"]))
     if starts.tzinfo is None:
