@@ -11,6 +11,7 @@ from cityhub.web import (
     console_pages,
     portal,
     portal_bills,
+    portal_notices,
     portal_signin,
 )
 from cityhub.web.pages import STATIC, install_error_pages, redirect
@@ -22,6 +23,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(portal.router)
     app.include_router(portal_signin.router)
     app.include_router(portal_bills.router)
+    app.include_router(portal_notices.router)
     app.include_router(console.router)
     app.include_router(console_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
