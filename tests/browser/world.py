@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import update
 
-from cityhub.cities.models import City, Service, ServiceCategory
+from cityhub.cities.models import City, Service, ServiceCategory, ServiceKind
 from cityhub.db import Database
 from cityhub.identity import audit
 from cityhub.identity.models import Channel, Role, StaffUser
@@ -25,6 +25,9 @@ PHONES = ["13800138000", "13912345678", "15011112222"]
 NAMES = {
     "water": ("水费", "水費", "Water"),
     "power": ("电费", "電費", "Electricity"),
+    "air-quality": ("空气质量", "空氣品質", "Air quality"),
+    "traffic-violations": ("交通违法", "交通違法", "Traffic violations"),
+    "car-plates": ("小客车号牌摇号", "小客車號牌搖號", "Car plate lottery"),
 }
 
 
@@ -102,6 +105,44 @@ async def _bill_service(db: Database, city: City, code: str, provider: str) -> S
     return service
 
 
+# Queries (public and personal) and a lottery, on the simulated agencies.
+OTHER_SERVICES = {
+    "air-quality": ("simulator:environment", "sh-env", ServiceKind.QUERY, "air_quality"),
+    "traffic-violations": (
+        "simulator:traffic",
+        "sh-traffic",
+        ServiceKind.QUERY,
+        "traffic_violations",
+    ),
+    "car-plates": ("simulator:vehicle-admin", "sh-vehicles", ServiceKind.LOTTERY, None),
+}
+
+
+async def _other_services(db: Database, city: City) -> dict[str, Service]:
+    found = {}
+    for code, (connector, provider, kind, query) in OTHER_SERVICES.items():
+        config = {"provider_id": provider} | ({"query": query} if query else {})
+        found[code] = await connected_service(
+            db,
+            city=city,
+            code=code,
+            connector=connector,
+            config=config,
+            kind=kind,
+            category="queries" if kind == ServiceKind.QUERY else "lotteries",
+            provider=f"{code} office",
+        )
+        hans, hant, en = NAMES[code]
+        async with db.unit_of_work() as session:
+            await session.execute(
+                update(Service)
+                .where(Service.id == found[code].id)
+                .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en)
+            )
+        found[code].name_zh_hans, found[code].name_zh_hant, found[code].name_en = hans, hant, en
+    return found
+
+
 OUTAGE = {
     "en": {"title": "Water outage in {district}", "body": "No water in {district} for {hours} h."},
     "zh-Hans": {"title": "{district}停水通知", "body": "{district}停水 {hours} 小时。"},
@@ -165,6 +206,7 @@ async def web_world(db: Database, sim: Sim) -> WebWorld:
         "power": await _bill_service(db, city, "power", "sh-power"),
     }
     other_water = await _bill_service(db, other, "water", "sh-water")
+    services |= await _other_services(db, city)
     for service in [*services.values(), other_water]:
         await create_grant(db, channel=portal.channel, service=service)
     await notice_account(db, city)

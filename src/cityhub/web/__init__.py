@@ -13,6 +13,7 @@ from cityhub.web import (
     portal,
     portal_bills,
     portal_notices,
+    portal_services,
     portal_signin,
 )
 from cityhub.web.pages import STATIC, install_error_pages, redirect
@@ -25,6 +26,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(portal_signin.router)
     app.include_router(portal_bills.router)
     app.include_router(portal_notices.router)
+    app.include_router(portal_services.router)
     app.include_router(console.router)
     app.include_router(console_pages.router)
     app.include_router(console_notices.router)
