@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from cityhub.web import (
     console,
     console_notices,
+    console_ops,
     console_pages,
     portal,
     portal_bills,
@@ -30,6 +31,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(console.router)
     app.include_router(console_pages.router)
     app.include_router(console_notices.router)
+    app.include_router(console_ops.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
 
