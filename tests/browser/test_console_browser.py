@@ -3,7 +3,9 @@ its ledger postings, read the audit log; a staff member of another city sees non
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
@@ -11,7 +13,22 @@ from tests.browser.test_portal_browser import pay_a_bill
 from tests.browser.world import WebWorld
 from tests.identity.factories import PASSWORD
 
-PAGES = ["", "/overview", "/payments", "/audit"]
+PAGES = [
+    "",
+    "/overview",
+    "/payments",
+    "/audit",
+    "/notices",
+    "/notices/new",
+    "/connectors",
+    "/settlement",
+    "/lotteries",
+]
+
+
+def paid_day(world: WebWorld) -> str:
+    """Today in the city's time (the day the bill was paid)."""
+    return dt.datetime.now(ZoneInfo(world.city.timezone)).date().isoformat()
 
 
 async def staff_sign_in(page: Page, username: str) -> None:
@@ -56,6 +73,23 @@ async def test_staff_see_figures_payments_and_audit_of_their_city_only(
     await screenshot(page, "console-audit")
     await accessible(page)
 
+    await page.goto("/console/c/webtown/connectors")
+    await expect(
+        page.locator("[data-testid=connector-water] [data-testid=breaker]")
+    ).to_contain_text("闭合")
+    await screenshot(page, "console-connectors")
+    await accessible(page)
+    await page.goto("/console/c/webtown/settlement")
+    await page.locator("#day").fill(paid_day(world))
+    await page.locator("form[action$='/settlement'][method=get] button").click()
+    await page.locator("form[action$='/settlement'][method=post] button").click()
+    await expect(page.locator("[data-testid=batches]")).to_contain_text("water")
+    await screenshot(page, "console-settlement")
+    await accessible(page)
+    await page.goto("/console/c/webtown/lotteries")
+    await screenshot(page, "console-lotteries")
+    await accessible(page)
+
     other = await chromium.new_context(base_url=hub)
     try:
         stranger = await other.new_page()
@@ -64,6 +98,8 @@ async def test_staff_see_figures_payments_and_audit_of_their_city_only(
             answer = await stranger.goto(f"/console/c/webtown{path}")
             assert answer is not None and answer.status == 404, path
             assert payment_id not in await stranger.locator("main").inner_text()
+        answer = await stranger.goto(f"/console/c/webtown/settlement/{paid_day(world)}/batches.csv")
+        assert answer is not None and answer.status == 404
         await stranger.goto("/console/c/othertown/overview")
         await expect(stranger.locator("[data-testid=month-count]")).to_have_text("0")
         await stranger.goto("/console/c/othertown/payments")

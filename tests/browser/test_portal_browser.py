@@ -76,7 +76,9 @@ async def test_a_resident_signs_in_and_pays_a_bill(
     await screenshot(page, f"portal-city-{lang}")
     await accessible(page)
 
-    await page.locator("a.service-name").first.click()  # to the sign-in form, then back
+    await page.locator(
+        "a.service-name[href$='/pay/water']"
+    ).click()  # to the sign-in form, then back
     await expect(page.locator("#phone")).to_be_visible()
     await screenshot(page, f"portal-sign-in-{lang}")
     await accessible(page)

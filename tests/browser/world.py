@@ -8,9 +8,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import update
 
-from cityhub.cities.models import City, Service, ServiceCategory
+from cityhub.cities.models import City, Service, ServiceCategory, ServiceKind
 from cityhub.db import Database
+from cityhub.identity import audit
 from cityhub.identity.models import Channel, Role, StaffUser
+from cityhub.notices import sending
+from cityhub.notices import service as notices
+from cityhub.notices.schemas import AccountCreate, NoticeCreate, TemplateCreate, TopicCreate
 from cityhub.simulators.world import CHINA
 from tests.cities.factories import create_city, create_grant
 from tests.connectors.factories import connected_service
@@ -21,6 +25,9 @@ PHONES = ["13800138000", "13912345678", "15011112222"]
 NAMES = {
     "water": ("水费", "水費", "Water"),
     "power": ("电费", "電費", "Electricity"),
+    "air-quality": ("空气质量", "空氣品質", "Air quality"),
+    "traffic-violations": ("交通违法", "交通違法", "Traffic violations"),
+    "car-plates": ("小客车号牌摇号", "小客車號牌搖號", "Car plate lottery"),
 }
 
 
@@ -98,6 +105,93 @@ async def _bill_service(db: Database, city: City, code: str, provider: str) -> S
     return service
 
 
+# Queries (public and personal) and a lottery, on the simulated agencies.
+OTHER_SERVICES = {
+    "air-quality": ("simulator:environment", "sh-env", ServiceKind.QUERY, "air_quality"),
+    "traffic-violations": (
+        "simulator:traffic",
+        "sh-traffic",
+        ServiceKind.QUERY,
+        "traffic_violations",
+    ),
+    "car-plates": ("simulator:vehicle-admin", "sh-vehicles", ServiceKind.LOTTERY, None),
+}
+
+
+async def _other_services(db: Database, city: City) -> dict[str, Service]:
+    found = {}
+    for code, (connector, provider, kind, query) in OTHER_SERVICES.items():
+        config = {"provider_id": provider} | ({"query": query} if query else {})
+        found[code] = await connected_service(
+            db,
+            city=city,
+            code=code,
+            connector=connector,
+            config=config,
+            kind=kind,
+            category="queries" if kind == ServiceKind.QUERY else "lotteries",
+            provider=f"{code} office",
+        )
+        hans, hant, en = NAMES[code]
+        async with db.unit_of_work() as session:
+            await session.execute(
+                update(Service)
+                .where(Service.id == found[code].id)
+                .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en)
+            )
+        found[code].name_zh_hans, found[code].name_zh_hant, found[code].name_en = hans, hant, en
+    return found
+
+
+OUTAGE = {
+    "en": {"title": "Water outage in {district}", "body": "No water in {district} for {hours} h."},
+    "zh-Hans": {"title": "{district}停水通知", "body": "{district}停水 {hours} 小时。"},
+    "zh-Hant": {"title": "{district}停水通知", "body": "{district}停水 {hours} 小時。"},
+}
+
+
+async def notice_account(db: Database, city: City) -> None:
+    """The city's water company account, its topic `outages` and its template `outage`."""
+    async with db.unit_of_work() as session:
+        account = await notices.create_account(
+            session=session,
+            city_id=city.id,
+            account_in=AccountCreate(code="water-co", name="Water company", agency="Water"),
+        )
+        await notices.create_topic(
+            session=session,
+            account=account,
+            topic_in=TopicCreate(code="outages", name="Water outages"),
+        )
+        await notices.create_template(
+            session=session,
+            account=account,
+            template_in=TemplateCreate.model_validate(
+                {
+                    "code": "outage",
+                    "placeholders": {"district": "text", "hours": "int"},
+                    "texts": OUTAGE,
+                }
+            ),
+        )
+
+
+async def send_notice(db: Database, city: City, district: str, hours: int = 4) -> str:
+    """Staff send the water outage notice to the account's followers; its public id."""
+    async with db.unit_of_work() as session:
+        notice = await sending.create(
+            session=session,
+            city=city,
+            actor=audit.Actor(type="staff", id="tests", name="tests"),
+            notice_in=NoticeCreate(
+                account="water-co",
+                template="outage",
+                values={"district": district, "hours": hours},
+            ),
+        )
+        return notice.public_id
+
+
 async def web_world(db: Database, sim: Sim) -> WebWorld:
     """Build the world; the portal channel is the hub's own (kind `portal`)."""
     city = await _city(db, "webtown", ("网城", "網城", "Webtown"))
@@ -112,8 +206,11 @@ async def web_world(db: Database, sim: Sim) -> WebWorld:
         "power": await _bill_service(db, city, "power", "sh-power"),
     }
     other_water = await _bill_service(db, other, "water", "sh-water")
+    services |= await _other_services(db, city)
     for service in [*services.values(), other_water]:
         await create_grant(db, channel=portal.channel, service=service)
+    await notice_account(db, city)
+    await notice_account(db, other)
     admin = await create_staff(db, city=city, role=Role.CITY_ADMIN, username="webadmin")
     other_admin = await create_staff(db, city=other, role=Role.CITY_ADMIN, username="otheradmin")
     return WebWorld(

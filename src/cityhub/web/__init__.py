@@ -8,9 +8,13 @@ from fastapi.staticfiles import StaticFiles
 
 from cityhub.web import (
     console,
+    console_notices,
+    console_ops,
     console_pages,
     portal,
     portal_bills,
+    portal_notices,
+    portal_services,
     portal_signin,
 )
 from cityhub.web.pages import STATIC, install_error_pages, redirect
@@ -22,8 +26,12 @@ def mount(app: FastAPI) -> None:
     app.include_router(portal.router)
     app.include_router(portal_signin.router)
     app.include_router(portal_bills.router)
+    app.include_router(portal_notices.router)
+    app.include_router(portal_services.router)
     app.include_router(console.router)
     app.include_router(console_pages.router)
+    app.include_router(console_notices.router)
+    app.include_router(console_ops.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
 

@@ -27,6 +27,7 @@ from cityhub.deps import (
 )
 from cityhub.errors import Unauthorized
 from cityhub.identity import service as identity
+from cityhub.identity.models import Role
 from cityhub.web.pages import PageError, SignInRequired, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -177,6 +178,8 @@ async def console_city(
     categories = {c.code: c for c in await cities.get_all_categories(session=session)}
     grants = await cities.get_all_grants(session=session, city_id=city.id, limit=MAX_ROWS)
     roles = [r.role for r in staff.roles if r.city_id in (None, city.id)]
+    is_admin = staff.is_operator or staff.in_city(city.id, Role.CITY_ADMIN)
+    channels = await identity.get_all_channels(session=session) if is_admin else []
     return render(
         request,
         "console/city.html",
@@ -187,5 +190,7 @@ async def console_city(
         services=services,
         categories=categories,
         grants=grants,
+        is_admin=is_admin,
+        channels=channels,
         csrf_token=staff.session.csrf_token,
     )

@@ -1,0 +1,36 @@
+"""Queries and lotteries in a real browser: the form drawn from the schema, the answer as a
+table, the page of a provider that is down, a lottery's page; accessible, with screenshots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Page, expect
+
+from tests.browser.world import WebWorld
+
+
+async def test_a_visitor_looks_up_air_quality_and_sees_a_lottery(
+    page: Page, world: WebWorld, screenshot: Any, accessible: Any
+) -> None:
+    await page.goto("/c/webtown")
+    await page.locator("a.service-name[href$='/query/air-quality']").click()
+    await expect(page.locator("label[for=p_district]")).to_contain_text("District")
+    await page.fill("#p_district", "浦东新区")
+    await page.locator("form[action$='/query/air-quality'] button").click()
+    table = page.locator("[data-testid=answer]")
+    await expect(table.locator("tbody tr").first).to_contain_text("浦东新区")
+    await screenshot(page, "portal-query-answer")
+    await accessible(page)
+
+    world.sim.set("environment/sh-env", down=True)
+    await page.fill("#p_district", "黄浦区")
+    await page.locator("form[action$='/query/air-quality'] button").click()
+    await expect(page.locator("h1")).to_have_text("服务暂时无响应")
+    await screenshot(page, "portal-provider-down")
+    await accessible(page)
+
+    await page.goto("/c/webtown/lottery/car-plates")
+    await expect(page.locator("h1")).to_have_text("小客车号牌摇号")
+    await screenshot(page, "portal-lottery")
+    await accessible(page)
