@@ -8,8 +8,10 @@ from fastapi.staticfiles import StaticFiles
 
 from cityhub.web import (
     console,
+    console_hospitals,
     console_pages,
     portal,
+    portal_appointments,
     portal_bills,
     portal_signin,
 )
@@ -22,8 +24,10 @@ def mount(app: FastAPI) -> None:
     app.include_router(portal.router)
     app.include_router(portal_signin.router)
     app.include_router(portal_bills.router)
+    app.include_router(portal_appointments.router)
     app.include_router(console.router)
     app.include_router(console_pages.router)
+    app.include_router(console_hospitals.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
 
