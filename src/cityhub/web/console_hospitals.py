@@ -115,11 +115,11 @@ async def upload_schedules(
         raise PageError(413, "file_too_large")
     text = raw.decode("utf-8-sig", errors="replace")
     try:
-        made = await schedules.import_csv(session=session, city=city, text=text)
+        async with session.begin_nested():  # a refused file leaves nothing behind
+            made = await schedules.import_csv(session=session, city=city, text=text)
     except CityHubError as exc:
         if exc.status >= 500:
             raise
-        await session.rollback()  # nothing of the file stays
         return await _schedules_page(request, session, staff, slug, status=422, error=exc)
     await audit.append(
         session=session,
@@ -224,9 +224,9 @@ async def check_in(
     city = await _desk_city(session, staff, slug)
     code = str(form.get("code", "")).strip().upper()[:16]
     try:
-        booking = await desk.check_in(session=session, city=city, code=code)
+        async with session.begin_nested():
+            booking = await desk.check_in(session=session, city=city, code=code)
     except (Conflict, NotFound) as exc:
-        await session.rollback()
         return await _desk_page(
             request, session, staff, slug, code, status=exc.status, refused=exc.code
         )

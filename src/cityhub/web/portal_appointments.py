@@ -222,17 +222,17 @@ async def book(
     if not slot:
         raise PageError(400, "slot_required")
     try:
-        booked = await service.book(
-            session=session,
-            city=city,
-            channel_id=channel_id,
-            user_id=user_id,
-            slot_public_id=slot,
-            family_member=form.get("patient", "")[:40] or None,
-        )
+        async with session.begin_nested():  # a refused attempt leaves nothing behind
+            booked = await service.book(
+                session=session,
+                city=city,
+                channel_id=channel_id,
+                user_id=user_id,
+                slot_public_id=slot,
+                family_member=form.get("patient", "")[:40] or None,
+            )
     except (Conflict, Forbidden) as exc:
-        # Nothing of the attempt stays; the session's page says why, with what can be done.
-        await session.rollback()
+        # The session's page says why, with what can be done.
         return await _clinic_page(
             request,
             session,
@@ -264,16 +264,16 @@ async def join_waitlist(
     city = await live_city_or_404(session, slug)
     _hospital_row, channel_id = await _hospital(session, city, code[:60])
     try:
-        await waitlist.join_waitlist(
-            session=session,
-            city=city,
-            channel_id=channel_id,
-            user_id=user_id,
-            session_public_id=session_id[:40],
-            family_member=form.get("patient", "")[:40] or None,
-        )
+        async with session.begin_nested():
+            await waitlist.join_waitlist(
+                session=session,
+                city=city,
+                channel_id=channel_id,
+                user_id=user_id,
+                session_public_id=session_id[:40],
+                family_member=form.get("patient", "")[:40] or None,
+            )
     except (Conflict, Forbidden) as exc:
-        await session.rollback()
         return await _clinic_page(
             request,
             session,
@@ -408,9 +408,11 @@ async def cancel(
     booking = await _booking(session, city, visitor, booking_id)
     public_id = booking.public_id
     try:
-        await service.cancel(session=session, city=city, booking=booking, by=f"portal:{user_id}")
+        async with session.begin_nested():
+            await service.cancel(
+                session=session, city=city, booking=booking, by=f"portal:{user_id}"
+            )
     except Conflict as exc:
-        await session.rollback()
         return await _booking_page(
             request, session, settings, visitor, slug, public_id, status=409, refused=exc.code
         )
@@ -551,15 +553,15 @@ async def add_family_member(
             back=back,
         )
     try:
-        await family.add(
-            session=session,
-            vault=vault,
-            channel_id=channel.id,
-            user_id=user_id,
-            member_in=member_in,
-        )
+        async with session.begin_nested():
+            await family.add(
+                session=session,
+                vault=vault,
+                channel_id=channel.id,
+                user_id=user_id,
+                member_in=member_in,
+            )
     except (Conflict, Forbidden) as exc:
-        await session.rollback()
         return await _family_page(
             request, session, settings, visitor, user_id, slug, status=409, error=exc.code
         )
