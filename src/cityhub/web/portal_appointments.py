@@ -308,7 +308,9 @@ async def _booking(session: AsyncSession, city: City, visitor: Visitor, booking_
 
 def qr_svg(code: str, label: str) -> str:
     """The check-in code as an inline SVG QR code (no request, no script: the CSP holds)."""
-    return str(segno.make(code, error="m").svg_inline(scale=5, title=label, svgclass="qr"))
+    return str(
+        segno.make(code, error="m").svg_inline(scale=1, omitsize=True, title=label, svgclass="qr")
+    )
 
 
 async def _booking_page(
