@@ -187,7 +187,20 @@ async def test_a_full_session_offers_its_waitlist_and_a_freed_place_is_offered(
     offered = await browser.get("/c/webtown/appointments")
     offer = re.search(r"/c/webtown/appointments/(bk-[0-9a-f]+)", offered.response.text)
     assert offer is not None
-    assert 'data-status="offered"' in (await browser.get(offer.group(0))).response.text
+    offer_page = await browser.get(offer.group(0))
+    assert 'data-status="offered"' in offer_page.response.text
+    taken = await browser.post(
+        offer.group(0) + "/accept", data=offer_page.form(offer.group(0) + "/accept").fields
+    )
+    assert taken.response.headers["location"] == offer.group(0)
+    held = await browser.get(offer.group(0))
+    assert 'data-status="held"' in held.response.text  # the fee to pay, as any booking
+    again = await browser.post(
+        offer.group(0) + "/accept",
+        data=offer_page.form(offer.group(0) + "/accept").fields,
+        expect=409,
+    )
+    assert 'data-code="offer_closed"' in again.response.text
 
 
 async def test_a_session_not_open_yet_says_when_and_refuses_a_booking(

@@ -421,6 +421,38 @@ async def cancel(
     return redirect(f"/c/{city.slug}/appointments/{public_id}")
 
 
+@router.post("/c/{slug}/appointments/{booking_id}/accept", response_class=HTMLResponse)
+async def accept_offer(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    visitor: SignedInVisitor,
+    slug: str,
+    booking_id: str,
+) -> Response:
+    """Take a place the waitlist offered (the patient's rules are checked now); with a fee
+    the place is then held for it, as for any booking."""
+    await check_csrf(request)
+    city = await live_city_or_404(session, slug)
+    booking = await _booking(session, city, visitor, booking_id)
+    public_id = booking.public_id
+    try:
+        async with session.begin_nested():
+            await service.accept_offer(session=session, city=city, booking=booking)
+    except (Conflict, Forbidden) as exc:
+        return await _booking_page(
+            request,
+            session,
+            settings,
+            visitor,
+            slug,
+            public_id,
+            status=_refusal_status(exc),
+            refused=exc.code,
+        )
+    return redirect(f"/c/{city.slug}/appointments/{public_id}")
+
+
 @router.get("/c/{slug}/appointments", response_class=HTMLResponse)
 async def my_appointments(
     request: Request,
