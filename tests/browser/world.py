@@ -1,5 +1,6 @@
-"""The small world of the browser tests: two cities with bill services on the simulators, the
-hub's portal channel granted them, a city admin in each city, and residents' phone numbers."""
+"""The small world of the browser tests: two cities with bill services on the simulators, a
+hospital with sessions, the hub's portal channel granted them, a city admin in each city, the
+hospital's desk clerk, and residents' phone numbers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import update
 
+from cityhub.appointments import schedules
+from cityhub.appointments.schemas import SessionCreate, SlotIn
 from cityhub.cities.models import City, Service, ServiceCategory, ServiceKind
 from cityhub.db import Database
 from cityhub.identity import audit
@@ -28,7 +31,9 @@ NAMES = {
     "air-quality": ("空气质量", "空氣品質", "Air quality"),
     "traffic-violations": ("交通违法", "交通違法", "Traffic violations"),
     "car-plates": ("小客车号牌摇号", "小客車號牌搖號", "Car plate lottery"),
+    "hospital": ("第一人民医院", "第一人民醫院", "First People's Hospital"),
 }
+FEE_FEN = 1500  # the registration fee of the hospital's sessions
 
 
 @dataclass
@@ -50,6 +55,9 @@ class WebWorld:
     admin: StaffUser
     other_admin: StaffUser
     sim: Sim
+    hospital: Service
+    clerk: StaffUser  # the hospital's desk (provider staff)
+    sessions: dict[str, str]  # "open" (tomorrow), "later" (not open yet) -> public id
     phones: list[str] = field(default_factory=lambda: list(PHONES))
     used: set[str] = field(default_factory=set)
 
@@ -192,6 +200,56 @@ async def send_notice(db: Database, city: City, district: str, hours: int = 4) -
         return notice.public_id
 
 
+async def _hospital(db: Database, city: City) -> tuple[Service, dict[str, str]]:
+    """A hospital on the simulator with a session tomorrow (two slots, a fee) and one whose
+    booking has not opened yet (beyond the city's 7-day window)."""
+    service = await connected_service(
+        db,
+        city=city,
+        code="hospital",
+        connector="simulator:hospital",
+        config={"provider_id": "sim-hospital"},
+        kind=ServiceKind.APPOINTMENT,
+        category="medical",
+        provider="First People's Hospital",
+    )
+    hans, hant, en = NAMES["hospital"]
+    today = dt.datetime.now(CHINA).date()
+    made = {}
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(Service)
+            .where(Service.id == service.id)
+            .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en)
+        )
+        for name, day, doctor in [
+            ("open", today + dt.timedelta(days=1), "dr-li"),
+            ("later", today + dt.timedelta(days=10), "dr-li"),
+        ]:
+            clinic = await schedules.create_session(
+                session=session,
+                city=city,
+                session_in=SessionCreate(
+                    service="hospital",
+                    department="cardiology",
+                    department_name="心内科 Cardiology",
+                    practitioner=doctor,
+                    practitioner_name="李医生 Dr Li",
+                    practitioner_title="主任医师",
+                    day=day,
+                    period="morning",
+                    fee_fen=FEE_FEN,
+                    slots=[
+                        SlotIn(start=dt.time(9, 0), end=dt.time(9, 30), capacity=2),
+                        SlotIn(start=dt.time(9, 30), end=dt.time(10, 0), capacity=1),
+                    ],
+                ),
+            )
+            made[name] = clinic.public_id
+    service.name_zh_hans, service.name_zh_hant, service.name_en = hans, hant, en
+    return service, made
+
+
 async def web_world(db: Database, sim: Sim) -> WebWorld:
     """Build the world; the portal channel is the hub's own (kind `portal`)."""
     city = await _city(db, "webtown", ("网城", "網城", "Webtown"))
@@ -207,12 +265,14 @@ async def web_world(db: Database, sim: Sim) -> WebWorld:
     }
     other_water = await _bill_service(db, other, "water", "sh-water")
     services |= await _other_services(db, city)
-    for service in [*services.values(), other_water]:
+    hospital, sessions = await _hospital(db, city)
+    for service in [*services.values(), other_water, hospital]:
         await create_grant(db, channel=portal.channel, service=service)
     await notice_account(db, city)
     await notice_account(db, other)
     admin = await create_staff(db, city=city, role=Role.CITY_ADMIN, username="webadmin")
     other_admin = await create_staff(db, city=other, role=Role.CITY_ADMIN, username="otheradmin")
+    clerk = await create_staff(db, city=city, role=Role.PROVIDER_STAFF, username="deskclerk")
     return WebWorld(
         city=city,
         other_city=other,
@@ -221,4 +281,7 @@ async def web_world(db: Database, sim: Sim) -> WebWorld:
         admin=admin,
         other_admin=other_admin,
         sim=sim,
+        hospital=hospital,
+        clerk=clerk,
+        sessions=sessions,
     )

@@ -264,17 +264,15 @@ async def list_bookings(
 ) -> Page[BookingRead]:
     """Bookings, newest first: a channel sees its own (of one user when given), staff their
     city's."""
-    query = select(Booking).where(Booking.city_id == city.id).order_by(Booking.id.desc())
-    channel_id = _channel_id(caller)
-    if channel_id is not None:
-        query = query.where(Booking.channel_id == channel_id)
-    if user_id:
-        query = query.where(Booking.user_id == user_id)
-    if day:
-        query = query.where(Booking.day == day)
-    if page.after:
-        query = query.where(Booking.id < page.after)
-    rows = list((await session.scalars(query.limit(page.limit))).all())
+    rows = await service.get_all(
+        session=session,
+        city_id=city.id,
+        channel_id=_channel_id(caller),
+        user_id=user_id,
+        day=day,
+        after=page.after,
+        limit=page.limit,
+    )
     items = [await views.booking_read(session=session, city=city, booking=b) for b in rows]
     return page.page(items, rows[-1].id if rows else None)
 

@@ -17,13 +17,21 @@ from cityhub.db import utcnow
 from cityhub.errors import Conflict, NotFound
 
 
-async def check_in(*, session: AsyncSession, city: City, code: str) -> Booking:
-    """The desk scanned a booking's code: the patient is here (only on the booking's day)."""
+async def find(*, session: AsyncSession, city: City, code: str) -> Booking:
+    """The booking of a check-in code in the city (what the desk sees before checking in)."""
     booking = await session.scalar(
-        select(Booking).where(Booking.city_id == city.id, Booking.checkin_code == code.upper())
+        select(Booking).where(
+            Booking.city_id == city.id, Booking.checkin_code == code.strip().upper()
+        )
     )
     if booking is None or booking.status == BookingStatus.OFFERED:
         raise NotFound("no booking has this check-in code", code="booking_not_found", field="code")
+    return booking
+
+
+async def check_in(*, session: AsyncSession, city: City, code: str) -> Booking:
+    """The desk scanned a booking's code: the patient is here (only on the booking's day)."""
+    booking = await find(session=session, city=city, code=code)
     today = utcnow().astimezone(ZoneInfo(city.timezone)).date()
     if booking.day != today:
         raise Conflict(

@@ -549,3 +549,29 @@ async def fee_failed(*, session: AsyncSession, city: City, payment_id: int) -> b
     await _release_patient(session, city.id, booking.patient_hash)
     await _free_place(session, city, booking.slot_id)
     return True
+
+
+async def get_all(
+    *,
+    session: AsyncSession,
+    city_id: int,
+    channel_id: int | None,
+    user_id: str | None = None,
+    day: dt.date | None = None,
+    statuses: tuple[BookingStatus, ...] | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> list[Booking]:
+    """A city's bookings, newest first: of one channel (and one of its users) when given."""
+    query = select(Booking).where(Booking.city_id == city_id).order_by(Booking.id.desc())
+    if channel_id is not None:
+        query = query.where(Booking.channel_id == channel_id)
+    if user_id:
+        query = query.where(Booking.user_id == user_id)
+    if day:
+        query = query.where(Booking.day == day)
+    if statuses:
+        query = query.where(Booking.status.in_(statuses))
+    if after:
+        query = query.where(Booking.id < after)
+    return list((await session.scalars(query.limit(limit))).all())

@@ -81,3 +81,26 @@ async def waitlist_position(*, session: AsyncSession, entry: WaitlistEntry) -> i
         )
     )
     return int(ahead or 0) + 1
+
+
+async def get_all(
+    *,
+    session: AsyncSession,
+    city_id: int,
+    channel_id: int | None = None,
+    user_id: str | None = None,
+    statuses: tuple[WaitStatus, ...] = (WaitStatus.WAITING, WaitStatus.OFFERED),
+    limit: int = 200,
+) -> list[WaitlistEntry]:
+    """A city's waitlist entries in line order (of one channel's user when given)."""
+    query = (
+        select(WaitlistEntry)
+        .where(WaitlistEntry.city_id == city_id, WaitlistEntry.status.in_(statuses))
+        .order_by(WaitlistEntry.session_id, WaitlistEntry.id)
+        .limit(limit)
+    )
+    if channel_id is not None:
+        query = query.where(WaitlistEntry.channel_id == channel_id)
+    if user_id:
+        query = query.where(WaitlistEntry.user_id == user_id)
+    return list((await session.scalars(query)).all())

@@ -8,10 +8,12 @@ from fastapi.staticfiles import StaticFiles
 
 from cityhub.web import (
     console,
+    console_hospitals,
     console_notices,
     console_ops,
     console_pages,
     portal,
+    portal_appointments,
     portal_bills,
     portal_notices,
     portal_services,
@@ -32,6 +34,8 @@ def mount(app: FastAPI) -> None:
     app.include_router(console_pages.router)
     app.include_router(console_notices.router)
     app.include_router(console_ops.router)
+    app.include_router(portal_appointments.router)
+    app.include_router(console_hospitals.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
 

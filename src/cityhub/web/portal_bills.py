@@ -139,6 +139,15 @@ async def pay_with_demo_wallet(
     await check_csrf(request)
     city = await live_city_or_404(session, slug)
     view = await _view(session, city, visitor, payment_id)
+    await demo_wallet_pays(session=session, city=city, view=view)
+    return redirect(f"/c/{city.slug}/payments/{view.payment.public_id}")
+
+
+async def demo_wallet_pays(
+    *, session: AsyncSession, city: City, view: payments.PaymentView
+) -> None:
+    """The demo wallet charges the payment's total and the portal channel confirms it (for
+    any payment of the portal: a bill, an appointment's fee)."""
     channel = await signin.get_portal_channel_or_raise(session=session)
     await payments.confirm(
         session=session,
@@ -151,7 +160,6 @@ async def pay_with_demo_wallet(
             currency=view.payment.currency,
         ),
     )
-    return redirect(f"/c/{city.slug}/payments/{view.payment.public_id}")
 
 
 @router.get("/c/{slug}/payments/{payment_id}", response_class=HTMLResponse)

@@ -1,0 +1,259 @@
+"""Booking a hospital appointment on the portal (pages without a browser): verification first,
+book for oneself and for family members, pay the fee with the demo wallet, the QR code, cancel;
+a full session offers its waitlist, a session not yet open says so; today's appointment on the
+city page; another resident's booking does not exist."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from sqlalchemy import select, update
+
+from cityhub.appointments.models import Booking, BookingStatus, ClinicSession, Slot
+from cityhub.billing.models import Payment, PaymentStatus
+from cityhub.config import Settings
+from cityhub.db import Database
+from cityhub.simulators import RunningServer
+from tests.appointments.factories import drain, id_number
+from tests.browser.world import FEE_FEN, WebWorld, web_world
+from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
+from tests.web.browser import Browser, Page
+from tests.web.test_portal_pay import signed_in
+
+__all__ = ["sim", "simulator"]
+HOSPITAL = "/c/webtown/book/hospital"
+BOOKING = re.compile(r"^/c/webtown/appointments/(bk-[0-9a-f]+)$")
+
+
+@pytest.fixture
+def settings(settings: Settings, simulator: RunningServer) -> Settings:
+    return connector_settings(settings, simulator.url)
+
+
+@pytest.fixture
+async def world(db: Database, sim: Sim) -> WebWorld:
+    return await web_world(db, sim)
+
+
+async def verified(browser: Browser, sim: Sim, phone: str, serial: int) -> None:
+    """Sign in and verify one's identity through the portal's own form."""
+    await signed_in(browser, sim, phone)
+    asked = await browser.get(HOSPITAL, expect=303)
+    assert asked.response.headers["location"].startswith("/verify?next=/c/webtown/book/hospital")
+    form = (await browser.get(asked.response.headers["location"])).form("/verify")
+    data = {
+        **form.fields,
+        "name": f"病人{serial}",
+        "id_number": id_number(serial),
+        "consent": "yes",
+    }
+    back = await browser.post("/verify", data=data)
+    assert back.response.headers["location"] == HOSPITAL
+
+
+async def add_member(browser: Browser, serial: int, relation: str) -> None:
+    form = (await browser.get("/c/webtown/family")).form("/c/webtown/family")
+    data = {**form.fields, "name": f"家人{serial}", "id_number": id_number(serial)}
+    await browser.post("/c/webtown/family", data={**data, "relation": relation})
+
+
+def slots_of(page: Page) -> list[str]:
+    return re.findall(r'name="slot" value="(sl-[0-9a-f]+)"', page.response.text)
+
+
+async def book(
+    browser: Browser, session_id: str, *, slot: int = 0, patient: str = "", expect: int = 303
+) -> Page:
+    url = f"{HOSPITAL}/{session_id}"
+    page = await browser.get(url)
+    form = page.form(url)
+    data = {**form.fields, "slot": slots_of(page)[slot], "patient": patient}
+    return await browser.post(url, data=data, expect=expect)
+
+
+def booking_id(answer: Page) -> str:
+    found = BOOKING.match(answer.response.headers["location"])
+    assert found, answer.response.headers["location"]
+    return found.group(1)
+
+
+async def test_a_resident_books_pays_sees_the_code_and_cancels(
+    browser: Browser, sim: Sim, world: WebWorld, db: Database, settings: Settings
+) -> None:
+    phone = world.phones[0]
+    await verified(browser, sim, phone, 1)
+    hospital = await browser.get(HOSPITAL)
+    assert "李医生 Dr Li" in hospital.text and "心内科 Cardiology" in hospital.text
+    assert hospital.text.count("李医生") == 2  # tomorrow's and the one not open yet
+
+    answer = await book(browser, world.sessions["open"])
+    bk = booking_id(answer)
+    url = f"/c/webtown/appointments/{bk}"
+    held = await browser.get(url)
+    assert 'data-status="held"' in held.response.text
+    assert "¥15.00" in held.text and f"{url}/pay" in [f.action for f in held.forms]
+    assert "checkin-code" not in held.response.text  # no code until the fee is paid
+
+    await browser.post(f"{url}/pay", data=held.form(f"{url}/pay").fields)
+    waiting = await browser.get(url)
+    assert 'hx-trigger="every 1s"' in waiting.response.text  # refreshes until it is booked
+    await drain(db, settings)
+    booked = await browser.get(url)
+    assert 'data-status="booked"' in booked.response.text
+    assert "<svg" in booked.response.text and 'data-testid="qr"' in booked.response.text
+    async with db.unit_of_work() as session:
+        row = await session.scalar(select(Booking).where(Booking.public_id == bk))
+        assert row is not None
+        payment = await session.get(Payment, row.payment_id)
+    assert row.checkin_code in booked.text
+    assert payment is not None and payment.status == PaymentStatus.COMPLETED
+    assert payment.amount_fen == FEE_FEN and payment.user_id.startswith("phone:")
+    for text in (booked.response.text, hospital.response.text):
+        assert phone not in text and id_number(1) not in text
+
+    mine = await browser.get("/c/webtown/appointments")
+    assert bk in mine.response.text
+
+    cancelled = await browser.post(f"{url}/cancel", data=booked.form(f"{url}/cancel").fields)
+    assert cancelled.response.headers["location"] == url
+    after = await browser.get(url)
+    assert 'data-status="cancelled"' in after.response.text and "<svg" not in after.response.text
+    async with db.unit_of_work() as session:
+        slot = await session.get(Slot, row.slot_id)
+        refunded = await session.get(Payment, row.payment_id)
+    assert slot is not None and slot.taken == 0
+    assert refunded is not None and refunded.refunded_fen == refunded.amount_fen
+
+
+async def test_a_full_session_offers_its_waitlist_and_a_freed_place_is_offered(
+    browser: Browser, sim: Sim, world: WebWorld, db: Database
+) -> None:
+    await verified(browser, sim, world.phones[0], 1)
+    await add_member(browser, 2, "child")
+    await add_member(browser, 3, "parent")
+    family = await browser.get("/c/webtown/family")
+    assert (
+        family.response.text.count('data-testid="member"') == 2
+        and id_number(2) not in family.response.text
+    )
+    members = re.findall(
+        r'<option value="(fm-[0-9a-f]+)"',
+        (await browser.get(f"{HOSPITAL}/{world.sessions['open']}")).response.text,
+    )
+    assert len(members) == 2
+    first = booking_id(await book(browser, world.sessions["open"]))
+    await book(browser, world.sessions["open"], patient=members[0])
+    # The first slot is now full; the second (one place) is the only one left.
+    await book(browser, world.sessions["open"], slot=1, patient=members[1])
+    full = await browser.get(f"{HOSPITAL}/{world.sessions['open']}")
+    assert 'data-testid="full"' in full.response.text
+
+    browser.client.cookies.clear()
+    await verified(browser, sim, world.phones[1], 4)
+    url = f"{HOSPITAL}/{world.sessions['open']}"
+    page = await browser.get(url)
+    assert 'data-testid="full"' in page.response.text
+    await browser.post(f"{url}/waitlist", data=page.form(f"{url}/waitlist").fields)
+    again = await browser.post(
+        f"{url}/waitlist", data=page.form(f"{url}/waitlist").fields, expect=409
+    )
+    assert 'data-code="already_waiting"' in again.response.text
+    line = await browser.get("/c/webtown/appointments")
+    assert 'data-testid="waiting"' in line.response.text
+    # Another resident's booking does not exist for this one.
+    await browser.get(f"/c/webtown/appointments/{first}", expect=404)
+
+    async with db.unit_of_work() as session:  # the first resident's hold ends unpaid
+        await session.execute(
+            update(Booking)
+            .where(Booking.public_id == first)
+            .values(hold_expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+        )
+    from cityhub.appointments import service
+    from cityhub.cities.models import City
+
+    async with db.unit_of_work() as session:
+        city = await session.get(City, world.city.id)
+        row = await session.scalar(select(Booking).where(Booking.public_id == first))
+        assert city is not None and row is not None
+        await session.execute(
+            update(Payment)
+            .where(Payment.id == row.payment_id)
+            .values(quote_expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+        )
+        assert await service.release_hold(session=session, city=city, booking_id=row.id)
+    offered = await browser.get("/c/webtown/appointments")
+    offer = re.search(r"/c/webtown/appointments/(bk-[0-9a-f]+)", offered.response.text)
+    assert offer is not None
+    offer_page = await browser.get(offer.group(0))
+    assert 'data-status="offered"' in offer_page.response.text
+    taken = await browser.post(
+        offer.group(0) + "/accept", data=offer_page.form(offer.group(0) + "/accept").fields
+    )
+    assert taken.response.headers["location"] == offer.group(0)
+    held = await browser.get(offer.group(0))
+    assert 'data-status="held"' in held.response.text  # the fee to pay, as any booking
+    again = await browser.post(
+        offer.group(0) + "/accept",
+        data=offer_page.form(offer.group(0) + "/accept").fields,
+        expect=409,
+    )
+    assert 'data-code="offer_closed"' in again.response.text
+
+
+async def test_a_session_not_open_yet_says_when_and_refuses_a_booking(
+    browser: Browser, sim: Sim, world: WebWorld, db: Database
+) -> None:
+    await verified(browser, sim, world.phones[0], 1)
+    url = f"{HOSPITAL}/{world.sessions['later']}"
+    page = await browser.get(url)
+    assert 'data-testid="not-open"' in page.response.text
+    assert url not in [f.action for f in page.forms]  # nothing to book yet
+    async with db.unit_of_work() as session:
+        slot = await session.scalar(
+            select(Slot.public_id)
+            .join(ClinicSession, ClinicSession.id == Slot.session_id)
+            .where(ClinicSession.public_id == world.sessions["later"])
+        )
+    token = page.forms[-1].fields.get("csrf_token") if page.forms else None
+    token = (
+        token
+        or (await browser.get("/c/webtown/family")).form("/c/webtown/family").fields["csrf_token"]
+    )
+    refused = await browser.post(url, data={"csrf_token": token, "slot": slot}, expect=409)
+    assert 'data-code="booking_not_open"' in refused.response.text
+    async with db.unit_of_work() as session:
+        assert (await session.scalars(select(Booking))).all() == []
+        taken = await session.scalar(select(Slot.taken).where(Slot.public_id == slot))
+    assert taken == 0
+
+
+async def test_todays_appointment_needs_attention_on_the_city_page(
+    browser: Browser, sim: Sim, world: WebWorld, db: Database
+) -> None:
+    await verified(browser, sim, world.phones[0], 1)
+    bk = booking_id(await book(browser, world.sessions["open"]))
+    city = await browser.get("/c/webtown")
+    assert f"/c/webtown/appointments/{bk}" not in city.response.text  # tomorrow is not today
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    async with db.unit_of_work() as session:
+        await session.execute(update(Booking).where(Booking.public_id == bk).values(day=today))
+    city = await browser.get("/c/webtown")
+    assert f"/c/webtown/appointments/{bk}" in city.response.text
+    assert "今天的预约" in city.text
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(Booking).where(Booking.public_id == bk).values(status=BookingStatus.CANCELLED)
+        )
+    assert f"/c/webtown/appointments/{bk}" not in (await browser.get("/c/webtown")).response.text
+
+
+async def test_the_city_page_links_the_hospital_and_the_nav_my_appointments(
+    browser: Browser, sim: Sim, world: WebWorld
+) -> None:
+    await signed_in(browser, sim, world.phones[0])
+    city = await browser.get("/c/webtown")
+    assert f'href="{HOSPITAL}"' in city.response.text
+    assert 'href="/c/webtown/appointments"' in city.response.text
