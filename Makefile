@@ -25,6 +25,13 @@ browser:
 			apt-get update -qq >/dev/null && \
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; }
 	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is missing: apt-get install chromium" >&2; exit 1; }
+	@# A Chinese font, so the screenshots of zh-Hans and zh-Hant pages show their text.
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+		echo "installing a Chinese font for the browser screenshots"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1 || { \
+			apt-get update -qq >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; } \
+		|| echo "no Chinese font could be installed: Chinese screenshots show boxes" >&2; }
 
 demo: install
 	$(BIN)/cityhub demo
