@@ -55,3 +55,6 @@ def configure(*, level: str = "INFO", json: bool = True) -> None:
         logging.getLogger(name).propagate = True
     # Our own access line (with the request id) replaces uvicorn's.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Provider calls are counted and timed in the connector metrics; a line per HTTP request
+    # of the client would drown the log (a hospital sync makes hundreds).
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -1,5 +1,5 @@
 """`cityhub demo` as a real process: a second start serves the hub and the simulators beside it,
-and a demo channel's queries reach the simulators."""
+a demo channel's queries reach the simulators, and the hospitals' week is synced from them."""
 
 from __future__ import annotations
 
@@ -52,8 +52,17 @@ async def test_a_second_demo_start_serves_queries_through_its_simulator(
                 json={"user_id": resident["user_id"], "params": {"plate": plate}},
                 expect=200,
             )
+
+            # The hospitals' coming week is synced from the simulated hospitals beside the hub.
+            async def sessions() -> bool:
+                found = await channel.get("/v1/cities/shanghai/appointments/sessions")
+                return bool(found["items"])
+
+            await eventually(
+                sessions, timeout=60, what=lambda: f"hospital sessions:\n{hub.output()}"
+            )
         assert answer["records"] and all(r["plate"] == plate for r in answer["records"])
-        assert "the demo world is already in" in hub.output()
+        assert "the demo world is already in" in hub.log.read_text(errors="replace")
     finally:
         assert hub.process is not None
         hub.process.send_signal(signal.SIGINT)  # Ctrl-C, as a person ends the demo

@@ -31,38 +31,10 @@ def sync(
     """Sync hospitals' sessions from their own systems (run it from cron for "on a schedule")."""
     from cityhub.appointments import schedules
     from cityhub.appointments.schemas import SyncRead
-    from cityhub.cities import service as cities
-    from cityhub.cities.models import Service, ServiceKind, ServiceStatus
     from cityhub.cli import _run_domain, out, run_with_db
-    from cityhub.connectors.registry import ConnectorHub
 
     async def work(db: Database, settings: Settings) -> list[SyncRead]:
-        hub = ConnectorHub(settings)
-        results = []
-        try:
-            async with db.unit_of_work() as session:
-                found = await cities.get_city_or_raise(session=session, slug=city)
-                query = select(Service).where(
-                    Service.city_id == found.id,
-                    Service.kind == ServiceKind.APPOINTMENT,
-                    Service.status == ServiceStatus.ACTIVE,
-                )
-                if hospital:
-                    query = query.where(Service.code == hospital)
-                services = list((await session.scalars(query)).all())
-                connectors = [await hub.hospital(session=session, service=s) for s in services]
-            start = dt.datetime.now(ZoneInfo(found.timezone)).date()
-            for service, connector in zip(services, connectors, strict=True):
-                fetched = await schedules.fetch(connector, start=start, days=days + 1)
-                async with db.unit_of_work() as session:
-                    results.append(
-                        await schedules.apply(
-                            session=session, city=found, service=service, fetched=fetched
-                        )
-                    )
-        finally:
-            await hub.aclose()
-        return results
+        return await schedules.sync_city(db, settings, city=city, hospital=hospital, days=days)
 
     for r in _run_domain(lambda: run_with_db(work)):
         out.print(

@@ -34,7 +34,9 @@ from cityhub.appointments.schemas import (
 )
 from cityhub.cities import service as cities
 from cityhub.cities.models import City, Service, ServiceKind
+from cityhub.config import Settings
 from cityhub.connectors import types
+from cityhub.db import Database
 from cityhub.errors import Conflict, NotFound, Unprocessable
 
 
@@ -516,3 +518,38 @@ async def search(
         query = query.where(ClinicSession.id > after)
     clinics = list((await session.scalars(query)).all())
     return await views(session=session, city_id=city_id, clinics=clinics)
+
+
+async def sync_city(
+    db: Database, settings: Settings, *, city: str, hospital: str | None = None, days: int = 7
+) -> list[SyncRead]:
+    """Sync a city's hospitals (or one) from their own systems, `days` ahead from today in the
+    city's time: each hospital's schedule is fetched outside any transaction, then applied in
+    one of its own."""
+    from cityhub.cities.models import ServiceStatus
+    from cityhub.connectors.registry import ConnectorHub
+
+    hub = ConnectorHub(settings)
+    results = []
+    try:
+        async with db.unit_of_work() as session:
+            found = await cities.get_city_or_raise(session=session, slug=city)
+            query = select(Service).where(
+                Service.city_id == found.id,
+                Service.kind == ServiceKind.APPOINTMENT,
+                Service.status == ServiceStatus.ACTIVE,
+            )
+            if hospital:
+                query = query.where(Service.code == hospital)
+            services = list((await session.scalars(query)).all())
+            connectors = [await hub.hospital(session=session, service=s) for s in services]
+        start = dt.datetime.now(ZoneInfo(found.timezone)).date()
+        for service, connector in zip(services, connectors, strict=True):
+            fetched = await fetch(connector, start=start, days=days + 1)
+            async with db.unit_of_work() as session:
+                results.append(
+                    await apply(session=session, city=found, service=service, fetched=fetched)
+                )
+    finally:
+        await hub.aclose()
+    return results

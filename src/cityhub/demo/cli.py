@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
@@ -17,7 +18,7 @@ from sqlalchemy.engine import make_url
 from cityhub import migrations
 from cityhub.config import Settings, get_settings
 from cityhub.db import database_for
-from cityhub.demo import loader
+from cityhub.demo import loader, world
 from cityhub.identity.pii import Vault
 
 if TYPE_CHECKING:
@@ -55,6 +56,40 @@ async def prepare(
             )
     finally:
         await db.dispose()
+
+
+async def sync_hospitals(settings: Settings) -> tuple[int, list[str]]:
+    """Fill the demo hospitals' coming week from the simulated hospital systems (at every
+    start: a sync adds the days that came into view and changes only what changed). The
+    number of sessions synced, and the hospitals that could not be reached."""
+    from cityhub.appointments import schedules
+
+    db = database_for(settings)
+    sessions, failed = 0, []
+    try:
+        for city in world.CITIES:
+            if not city.hospitals:
+                continue
+            try:
+                results = await schedules.sync_city(db, settings, city=city.slug, days=7)
+            except Exception as exc:  # one unreachable hospital must not stop the demo
+                failed.append(f"{city.slug}: {exc}")
+                continue
+            sessions += sum(r.sessions for r in results)
+    finally:
+        await db.dispose()
+    return sessions, failed
+
+
+def _sync_in_background(settings: Settings) -> None:
+    started = time.monotonic()
+    synced, failed = asyncio.run(sync_hospitals(settings))
+    console.print(
+        f"synced {synced} hospital sessions for the coming week in "
+        f"{time.monotonic() - started:.1f} s"
+    )
+    for problem in failed:
+        console.print(f"[yellow]hospital sync failed: {problem}[/yellow]")
 
 
 def _print_welcome(settings: Settings) -> None:
@@ -138,6 +173,8 @@ def demo(
     from cityhub.cli import serve_app
 
     simulator = _start_simulator(settings)
+    # The hospitals' week is synced beside the starting hub, so a restart stays quick.
+    threading.Thread(target=_sync_in_background, args=(settings,), daemon=True).start()
     _print_welcome(settings)
     try:
         # Ctrl-C: uvicorn shuts down gracefully, then raises it again; that is a normal end.
