@@ -34,7 +34,9 @@ async def test_a_free_session_is_booked_and_reminded_the_evening_before(
 ) -> None:
     world = await appt_world(db, api)
     [user] = await verified_users(db, world.login, 1)
-    created = await world.session(places=2)
+    # The day after tomorrow: the evening before is still ahead whatever the time of day now.
+    day = tomorrow() + dt.timedelta(days=1)
+    created = await world.session(places=2, day=day)
     slot = created["slots"][0]["id"]
     booking = await world.book(user, slot)
     assert booking["status"] == "booked" and booking["checkin_code"]
@@ -60,7 +62,7 @@ async def test_a_free_session_is_booked_and_reminded_the_evening_before(
     }
     # The evening before, 18:00 Shanghai time.
     local = event.available_at.astimezone(dt.timezone(dt.timedelta(hours=8)))
-    assert (local.date(), local.hour) == (tomorrow() - dt.timedelta(days=1), 18)
+    assert (local.date(), local.hour) == (day - dt.timedelta(days=1), 18)
     qr = await world.channel.client.get(booking["checkin_url"], headers=world.channel.headers)
     assert qr.status_code == 200 and qr.text.startswith("<svg")
 
@@ -252,3 +254,16 @@ async def test_the_evening_before_a_booking_is_reminded_once_and_a_cancelled_one
     assert reminder["body"].startswith("Your appointment at ") and booking["status"] == "booked"
     empty = await world.channel.get(f"/v1/residents/{dropped}/notices")
     assert empty["items"] == []
+
+
+def test_the_reminder_is_the_evening_before_or_at_once_when_that_has_passed() -> None:
+    from cityhub.appointments.flows import REMIND_LATE_MIN, reminder_at
+
+    tz = "Asia/Shanghai"
+    starts = dt.datetime(2026, 12, 3, 9, 0, tzinfo=CHINA)
+    early = dt.datetime(2026, 12, 1, 12, 0, tzinfo=CHINA)
+    assert reminder_at(starts, tz, early) == dt.datetime(2026, 12, 2, 18, 0, tzinfo=CHINA)
+    late = dt.datetime(2026, 12, 2, 21, 0, tzinfo=CHINA)  # booked after the evening before
+    assert reminder_at(starts, tz, late) == late
+    too_near = starts - REMIND_LATE_MIN + dt.timedelta(minutes=1)
+    assert reminder_at(starts, tz, too_near) is None
