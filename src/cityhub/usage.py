@@ -76,3 +76,18 @@ async def totals(*, session: AsyncSession, city_id: int, metric: str) -> int:
         select(UsageDaily.count).where(UsageDaily.city_id == city_id, UsageDaily.metric == metric)
     )
     return sum(rows)
+
+
+async def between(
+    *, session: AsyncSession, city_id: int, metric: str, first: dt.date, last: dt.date
+) -> int:
+    """The count of a metric in a city over the days `first` to `last` (city time), inclusive."""
+    rows = await session.scalars(
+        select(UsageDaily.count).where(
+            UsageDaily.city_id == city_id,
+            UsageDaily.metric == metric,
+            UsageDaily.day >= first,
+            UsageDaily.day <= last,
+        )
+    )
+    return sum(rows)

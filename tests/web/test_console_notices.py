@@ -78,6 +78,9 @@ async def test_staff_preview_send_once_and_see_the_notice_counted(
     assert 'data-testid="opened">0<' in detail.response.text
     listed = await browser.get("/console/c/webtown/notices")
     assert location in listed.response.text
+    overview = await browser.get("/console/c/webtown/overview")
+    assert 'data-testid="notices-today">1<' in overview.response.text
+    assert 'data-testid="bookings-today">0<' in overview.response.text
 
     audit = await browser.get("/console/c/webtown/audit?action=notice.send")
     assert "notice.send" in audit.text

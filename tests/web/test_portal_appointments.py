@@ -18,6 +18,7 @@ from cityhub.db import Database
 from cityhub.simulators import RunningServer
 from tests.appointments.factories import drain, id_number
 from tests.browser.world import FEE_FEN, WebWorld, web_world
+from tests.identity.factories import PASSWORD
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser, Page
 from tests.web.test_portal_pay import signed_in
@@ -125,6 +126,12 @@ async def test_a_resident_books_pays_sees_the_code_and_cancels(
         refunded = await session.get(Payment, row.payment_id)
     assert slot is not None and slot.taken == 0
     assert refunded is not None and refunded.refunded_fen == refunded.amount_fen
+
+    # The city's staff see the booking among today's (cancelled since, but it was made).
+    browser.client.cookies.clear()
+    await browser.sign_in(world.admin.username, PASSWORD)
+    overview = await browser.get("/console/c/webtown/overview")
+    assert 'data-testid="bookings-today">1<' in overview.response.text
 
 
 async def test_a_full_session_offers_its_waitlist_and_a_freed_place_is_offered(

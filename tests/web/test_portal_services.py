@@ -17,6 +17,7 @@ from tests.identity.factories import PASSWORD
 from tests.lottery.factories import SECRET, commitment, end_window
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
+from tests.web.test_portal_notices import drain
 from tests.web.test_portal_pay import signed_in
 
 __all__ = ["sim", "simulator"]
@@ -42,7 +43,7 @@ async def verify(browser: Browser, person: Person, next_url: str) -> None:
 
 
 async def test_a_public_query_needs_nobody_and_answers_with_a_table(
-    browser: Browser, sim: Sim, world: WebWorld
+    browser: Browser, sim: Sim, world: WebWorld, db: Database, settings: Settings
 ) -> None:
     form = await browser.get(AIR)
     assert "District" in form.text  # the field's title, from the schema
@@ -57,6 +58,12 @@ async def test_a_public_query_needs_nobody_and_answers_with_a_table(
     sim.set("environment/sh-env", down=True)
     down = await browser.post(AIR, data={**fields, "p_district": "黄浦区"}, expect=503)
     assert "服务暂时无响应" in down.title and "未产生任何扣款" in down.text
+
+    # The answered query (not the failed one) counts on the console's overview.
+    await drain(db, settings)
+    await browser.sign_in(world.admin.username, PASSWORD)
+    overview = await browser.get("/console/c/webtown/overview")
+    assert 'data-testid="queries-today">1<' in overview.response.text
 
 
 async def test_a_personal_query_needs_verification_and_consent(

@@ -16,6 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub import outbox
 from cityhub.cities import service as cities
 from cityhub.cities.models import City, Service, ServiceKind, ServiceStatus
 from cityhub.connectors.definitions import error_field, first_error
@@ -29,6 +30,9 @@ from cityhub.queries.catalogue import MASKS, QueryType, resolve
 
 CONSENT_SCOPE = "records"
 _MASKERS = {"id_number": mask_id_number, "name": mask_name, "phone": mask_phone}
+
+
+ANSWERED = "query.answered"  # counted per city and day by cityhub.usage
 
 
 @dataclass(frozen=True)
@@ -171,8 +175,15 @@ def mask(record: Record, query: QueryType) -> Record:
 async def record(
     *, session: AsyncSession, prepared: PreparedQuery, actor: audit.Actor, answer: Answer
 ) -> None:
-    """Note a personal query in the resident's data-access log and the audit log: the channel
-    read the records, and the provider was sent the resident's identity number."""
+    """Count the answered query (the usage counters behind the console's figures) and note a
+    personal one in the resident's data-access log and the audit log: the channel read the
+    records, and the provider was sent the resident's identity number."""
+    await outbox.enqueue(
+        session=session,
+        topic=ANSWERED,
+        city_id=prepared.city.id,
+        payload={"service": prepared.service.code, "records": len(answer.records)},
+    )
     if prepared.resident_id is None:
         return
     service = prepared.service

@@ -15,8 +15,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub import usage
+from cityhub.appointments.models import Booking
 from cityhub.billing import flows, ledger
 from cityhub.billing import service as payments
 from cityhub.billing.models import PaymentStatus
@@ -25,6 +28,8 @@ from cityhub.cities.models import City
 from cityhub.deps import SessionDep, StaffCaller
 from cityhub.identity import audit
 from cityhub.identity import service as identity
+from cityhub.notices.models import Notice, NoticeRecipient
+from cityhub.queries.service import ANSWERED
 from cityhub.web.console import NO_STORE, ConsoleStaff
 from cityhub.web.pages import PageError, render
 
@@ -57,11 +62,52 @@ def _page(
     )
 
 
+async def _activity(session: AsyncSession, city: City, today: dt.date) -> dict[str, dict[str, int]]:
+    """Bookings, queries, notices sent and acted on (with the amount paid after them), today
+    and this month in the city's time."""
+    tz = ZoneInfo(city.timezone)
+    starts = {
+        "today": dt.datetime.combine(today, dt.time(), tz),
+        "month": dt.datetime.combine(today.replace(day=1), dt.time(), tz),
+    }
+    figures: dict[str, dict[str, int]] = {}
+    for period, start in starts.items():
+        bookings = await session.scalar(
+            select(func.count(Booking.id)).where(
+                Booking.city_id == city.id, Booking.created_at >= start
+            )
+        )
+        sent = await session.scalar(
+            select(func.count(Notice.id)).where(
+                Notice.city_id == city.id, Notice.created_at >= start
+            )
+        )
+        acted, paid = (
+            await session.execute(
+                select(func.count(NoticeRecipient.id), func.sum(NoticeRecipient.acted_fen)).where(
+                    NoticeRecipient.city_id == city.id, NoticeRecipient.acted_at >= start
+                )
+            )
+        ).one()
+        queries = await usage.between(
+            session=session, city_id=city.id, metric=ANSWERED, first=start.date(), last=today
+        )
+        figures[period] = {
+            "bookings": int(bookings or 0),
+            "queries": queries,
+            "notices": int(sent or 0),
+            "acted": int(acted or 0),
+            "acted_fen": int(paid or 0),
+        }
+    return figures
+
+
 @router.get("/console/c/{slug}/overview", response_class=HTMLResponse)
 async def overview(
     request: Request, session: SessionDep, staff: ConsoleStaff, slug: str
 ) -> Response:
-    """Today's and this month's payments, by service and by channel, as figures and a chart."""
+    """Today's and this month's payments, by service and by channel, as figures and a chart;
+    bookings, queries, and notices sent and acted on."""
     city = await _city(session, staff, slug)
     tz = ZoneInfo(city.timezone)
     today = dt.datetime.now(tz).date()
@@ -108,6 +154,7 @@ async def overview(
         by_service=[(services.get(code), code, fen) for code, fen in by_service.most_common()],
         by_channel=by_channel.most_common(),
         chart=json.dumps(chart, ensure_ascii=False),
+        activity=await _activity(session, city, today),
     )
 
 
