@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,23 +38,14 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.* factories
 
+from support import admin, free_port, percentile  # noqa: E402
+
 from cityhub import migrations  # noqa: E402
 from cityhub.appointments.models import Booking, Slot  # noqa: E402
 from cityhub.db import Database  # noqa: E402
 
 TARGET = 0.35
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
 async def prepare(url: str, sessions: int, places: int, attempts: int) -> dict[str, Any]:
@@ -230,16 +220,6 @@ async def count(url: str) -> tuple[int, int]:
                 select(func.sum(Slot.taken)).where(Slot.public_id.not_like("bare-%"))
             )
         return int(booked or 0), int(taken or 0)
-    finally:
-        await db.dispose()
-
-
-async def admin(server: str, statement: str) -> None:
-    db = Database(make_url(server).set(database="postgres").render_as_string(False))
-    try:
-        async with db.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(statement))
     finally:
         await db.dispose()
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,18 +23,13 @@ import time
 from pathlib import Path
 
 import httpx
+from support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CITYHUB = str(Path(sys.executable).parent / "cityhub")
 CONCURRENCY = 16
 REQUESTS = 3000
 TARGET = 0.25  # the catalogue read should cost at most four health checks
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_ready(client: httpx.AsyncClient, deadline: float) -> None:

@@ -31,7 +31,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.* factories
 
+from support import admin, free_port, percentile  # noqa: E402
+
 from cityhub import migrations  # noqa: E402
 from cityhub.billing import ledger  # noqa: E402
 from cityhub.billing.models import LedgerAccount, Payment, PaymentStatus, Posting  # noqa: E402
@@ -57,17 +58,6 @@ from cityhub.outbox import OutboxEvent  # noqa: E402
 TARGET = 0.35
 AMOUNT = 7_777_777  # fen; far from every id, so that values in captured SQL are unambiguous
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
 # -- the world --------------------------------------------------------------------------
@@ -394,16 +384,6 @@ async def check(url: str) -> tuple[ledger.LedgerReport, int, int]:
             )
             accounts = await session.scalar(select(func.count()).select_from(LedgerAccount))
         return report, int(confirmed or 0), int(accounts or 0)
-    finally:
-        await db.dispose()
-
-
-async def admin(server: str, statement: str) -> None:
-    db = Database(make_url(server).set(database="postgres").render_as_string(False))
-    try:
-        async with db.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(statement))
     finally:
         await db.dispose()
 

@@ -158,17 +158,7 @@ async def upload_sessions(
     none."""
     require_staff_role(caller, city.id, *DESK)
     text = (await request.body()).decode("utf-8-sig", errors="replace")
-    made = await schedules.import_csv(session=session, city=city, text=text)
-    await audit.append(
-        session=session,
-        city_id=city.id,
-        actor=caller.actor,
-        action="appointments.sessions.upload",
-        object_type="appointment",
-        object_id=city.slug,
-        details=made.model_dump(),
-    )
-    return made
+    return await schedules.import_csv(session=session, actor=caller.actor, city=city, text=text)
 
 
 @router.post(BASE + "/sync", response_model=SyncRead)

@@ -38,6 +38,7 @@ from cityhub.config import Settings
 from cityhub.connectors import types
 from cityhub.db import Database
 from cityhub.errors import Conflict, NotFound, Unprocessable
+from cityhub.identity import audit
 
 
 def new_id(prefix: str) -> str:
@@ -197,8 +198,11 @@ CSV_COLUMNS = (
 )
 
 
-async def import_csv(*, session: AsyncSession, city: City, text: str) -> CsvRead:
-    """Sessions from a CSV (one row per slot, rows of one session together); all or nothing."""
+async def import_csv(
+    *, session: AsyncSession, actor: audit.Actor, city: City, text: str
+) -> CsvRead:
+    """Sessions from a CSV (one row per slot, rows of one session together); all or nothing,
+    and on the audit log."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
@@ -228,7 +232,17 @@ async def import_csv(*, session: AsyncSession, city: City, text: str) -> CsvRead
             ) from None
         await create_session(session=session, city=city, session_in=session_in, source="csv")
         slot_count += len(session_in.slots)
-    return CsvRead(sessions=len(grouped), slots=slot_count)
+    made = CsvRead(sessions=len(grouped), slots=slot_count)
+    await audit.append(
+        session=session,
+        city_id=city.id,
+        actor=actor,
+        action="appointments.sessions.upload",
+        object_type="appointment",
+        object_id=city.slug,
+        details=made.model_dump(),
+    )
+    return made
 
 
 # -- sync from the hospital ------------------------------------------------------------------

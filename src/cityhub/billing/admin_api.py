@@ -21,7 +21,6 @@ from cityhub.billing.schemas import (
 from cityhub.connectors.deps import HubDep
 from cityhub.deps import CityDep, CurrentChannel, CurrentStaff, SessionDep, require_staff_role
 from cityhub.errors import Unprocessable
-from cityhub.identity import audit
 from cityhub.identity.models import Role
 
 router = APIRouter(tags=["settlement"])
@@ -36,16 +35,7 @@ async def settle(
     """Make the day's settlement batches per biller and per channel (city admin); running it
     again answers the same batches."""
     require_staff_role(staff, city.id, Role.CITY_ADMIN)
-    made = await settlement.settle(session=session, city=city, day=settle_in.day)
-    await audit.append(
-        session=session,
-        actor=staff.actor,
-        action="settlement.run",
-        object_type="settlement",
-        object_id=settle_in.day.isoformat(),
-        city_id=city.id,
-        details={"batches": len(made), "net_fen": sum(b.net_fen for b in made)},
-    )
+    made = await settlement.run(session=session, actor=staff.actor, city=city, day=settle_in.day)
     names = await settlement.party_names(session=session, city_id=city.id)
     return [settlement.batch_read(b, names) for b in made]
 
@@ -94,23 +84,9 @@ async def reconcile(
     """Reconcile the day against the billers' statements (asked now) and the channels'
     uploaded statements (city admin)."""
     require_staff_role(staff, city.id, Role.CITY_ADMIN)
-    checks = await reconciliation.billers(session=session, hub=hub, city=city)
-    await session.commit()  # no transaction stays open while the billers answer
-    found = await reconciliation.fetch(checks, reconcile_in.day)
-    await reconciliation.reconcile(
-        session=session, city=city, day=reconcile_in.day, statements=found
+    return await reconciliation.run(
+        session=session, hub=hub, actor=staff.actor, city=city, day=reconcile_in.day
     )
-    result = await reconciliation.report(session=session, city=city, day=reconcile_in.day)
-    await audit.append(
-        session=session,
-        actor=staff.actor,
-        action="reconciliation.run",
-        object_type="reconciliation",
-        object_id=reconcile_in.day.isoformat(),
-        city_id=city.id,
-        details={"counts": result.counts},
-    )
-    return result
 
 
 @router.get("/reconciliations/{day}", response_model=ReconciliationRead)

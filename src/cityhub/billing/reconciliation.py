@@ -41,6 +41,7 @@ from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Biller, Statement
 from cityhub.db import utcnow
 from cityhub.errors import CityHubError
+from cityhub.identity import audit
 
 DONE = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)
 CSV_COLUMNS = (
@@ -343,3 +344,26 @@ def to_csv(found: ReconciliationRead) -> str:
             ]
         )
     return out.getvalue()
+
+
+async def run(
+    *, session: AsyncSession, hub: ConnectorHub, actor: audit.Actor, city: City, day: dt.date
+) -> ReconciliationRead:
+    """Reconcile the day, asked by a staff member: the billers are asked for their statements
+    with no transaction open (the session's is committed first), then the report is written
+    and the run goes on the audit log."""
+    checks = await billers(session=session, hub=hub, city=city)
+    await session.commit()
+    found = await fetch(checks, day)
+    await reconcile(session=session, city=city, day=day, statements=found)
+    result = await report(session=session, city=city, day=day)
+    await audit.append(
+        session=session,
+        actor=actor,
+        action="reconciliation.run",
+        object_type="reconciliation",
+        object_id=day.isoformat(),
+        city_id=city.id,
+        details={"counts": result.counts},
+    )
+    return result

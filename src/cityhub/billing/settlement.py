@@ -22,6 +22,7 @@ from cityhub.billing.models import Entry, LedgerAccount, Posting, SettlementBatc
 from cityhub.billing.schemas import BatchRead
 from cityhub.billing.service import expire_quotes
 from cityhub.cities.models import City, Service
+from cityhub.identity import audit
 from cityhub.identity.models import Channel
 
 
@@ -186,3 +187,20 @@ def batch_read(batch: SettlementBatch, names: dict[tuple[str, int], str]) -> Bat
         breakdown=batch.breakdown,
         created_at=batch.created_at,
     )
+
+
+async def run(
+    *, session: AsyncSession, actor: audit.Actor, city: City, day: dt.date
+) -> list[SettlementBatch]:
+    """`settle`, asked by a staff member: the run goes on the audit log."""
+    made = await settle(session=session, city=city, day=day)
+    await audit.append(
+        session=session,
+        actor=actor,
+        action="settlement.run",
+        object_type="settlement",
+        object_id=day.isoformat(),
+        city_id=city.id,
+        details={"batches": len(made), "net_fen": sum(b.net_fen for b in made)},
+    )
+    return made

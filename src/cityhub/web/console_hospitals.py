@@ -116,20 +116,13 @@ async def upload_schedules(
     text = raw.decode("utf-8-sig", errors="replace")
     try:
         async with session.begin_nested():  # a refused file leaves nothing behind
-            made = await schedules.import_csv(session=session, city=city, text=text)
+            made = await schedules.import_csv(
+                session=session, actor=staff.actor, city=city, text=text
+            )
     except CityHubError as exc:
         if exc.status >= 500:
             raise
         return await _schedules_page(request, session, staff, slug, status=422, error=exc)
-    await audit.append(
-        session=session,
-        city_id=city.id,
-        actor=staff.actor,
-        action="appointments.sessions.upload",
-        object_type="appointment",
-        object_id=city.slug,
-        details=made.model_dump(),
-    )
     return await _schedules_page(request, session, staff, slug, uploaded=made)
 
 

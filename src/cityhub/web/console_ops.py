@@ -26,7 +26,6 @@ from cityhub.cities.models import CityStatus, Service, ServiceKind
 from cityhub.connectors.deps import HubDep
 from cityhub.deps import SessionDep, StaffCaller, VaultDep, require_staff_role
 from cityhub.errors import CityHubError
-from cityhub.identity import audit
 from cityhub.identity import service as identity
 from cityhub.identity.models import Role
 from cityhub.lottery import closing
@@ -204,16 +203,7 @@ async def run_settlement(
     city = await _city(session, staff, slug)
     require_staff_role(staff, city.id, *ADMINS)
     chosen = _day(form.get("day", "")[:10], city.timezone)
-    made = await settlement.settle(session=session, city=city, day=chosen)
-    await audit.append(
-        session=session,
-        actor=staff.actor,
-        action="settlement.run",
-        object_type="settlement",
-        object_id=chosen.isoformat(),
-        city_id=city.id,
-        details={"batches": len(made), "net_fen": sum(b.net_fen for b in made)},
-    )
+    await settlement.run(session=session, actor=staff.actor, city=city, day=chosen)
     return redirect(f"/console/c/{city.slug}/settlement?day={chosen.isoformat()}")
 
 
@@ -226,20 +216,7 @@ async def run_reconciliation(
     city = await _city(session, staff, slug)
     require_staff_role(staff, city.id, *ADMINS)
     chosen = _day(form.get("day", "")[:10], city.timezone)
-    checks = await reconciliation.billers(session=session, hub=hub, city=city)
-    await session.commit()  # no transaction stays open while the billers answer
-    found = await reconciliation.fetch(checks, chosen)
-    await reconciliation.reconcile(session=session, city=city, day=chosen, statements=found)
-    result = await reconciliation.report(session=session, city=city, day=chosen)
-    await audit.append(
-        session=session,
-        actor=staff.actor,
-        action="reconciliation.run",
-        object_type="reconciliation",
-        object_id=chosen.isoformat(),
-        city_id=city.id,
-        details={"counts": result.counts},
-    )
+    await reconciliation.run(session=session, hub=hub, actor=staff.actor, city=city, day=chosen)
     return redirect(f"/console/c/{city.slug}/settlement?day={chosen.isoformat()}#reconciliation")
 
 
