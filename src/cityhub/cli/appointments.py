@@ -31,12 +31,12 @@ def sync(
     """Sync hospitals' sessions from their own systems (run it from cron for "on a schedule")."""
     from cityhub.appointments import schedules
     from cityhub.appointments.schemas import SyncRead
-    from cityhub.cli.main import _run_domain, out, run_with_db
+    from cityhub.cli.helpers import out, run_domain, run_with_db
 
     async def work(db: Database, settings: Settings) -> list[SyncRead]:
         return await schedules.sync_city(db, settings, city=city, hospital=hospital, days=days)
 
-    for r in _run_domain(lambda: run_with_db(work)):
+    for r in run_domain(lambda: run_with_db(work)):
         out.print(
             f"{r.service}: {r.departments} departments, {r.practitioners} practitioners, "
             f"{r.sessions} sessions, {r.slots_added} slots added, {r.slots_updated} updated"
@@ -54,7 +54,7 @@ def no_shows(
     """At the end of a day: booked appointments not checked in become no-shows."""
     from cityhub.appointments import desk
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, out, run_with_db
+    from cityhub.cli.helpers import out, run_domain, run_with_db
 
     async def work(db: Database, _s: Settings) -> tuple[dt.date, int, int]:
         async with db.unit_of_work() as session:
@@ -63,7 +63,7 @@ def no_shows(
             count, blocked = await desk.mark_no_shows(session=session, city=found, day=day)
             return day, count, blocked
 
-    day, count, blocked = _run_domain(lambda: run_with_db(work))
+    day, count, blocked = run_domain(lambda: run_with_db(work))
     out.print(f"{day}: {count} no-show(s), {blocked} patient(s) blocked")
 
 
@@ -73,7 +73,7 @@ def release(city: CityOption) -> None:
     from cityhub.appointments import service
     from cityhub.appointments.models import Booking, BookingStatus
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, out, run_with_db
+    from cityhub.cli.helpers import out, run_domain, run_with_db
     from cityhub.platform.db import utcnow
 
     async def work(db: Database, _s: Settings) -> int:
@@ -97,4 +97,4 @@ def release(city: CityOption) -> None:
                 )
             return released
 
-    out.print(f"{_run_domain(lambda: run_with_db(work))} hold(s) released")
+    out.print(f"{run_domain(lambda: run_with_db(work))} hold(s) released")

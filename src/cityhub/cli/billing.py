@@ -28,7 +28,7 @@ DateOption = Annotated[
 def settle(city: CityOption, date: DateOption) -> None:
     """Make a day's settlement batches per biller and per channel (again: the same batches)."""
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, out, run_with_db
+    from cityhub.cli.helpers import out, run_domain, run_with_db
 
     async def work(db: Database, _s: Settings) -> list[BatchRead]:
         async with db.unit_of_work() as session:
@@ -37,7 +37,7 @@ def settle(city: CityOption, date: DateOption) -> None:
             names = await settlement.party_names(session=session, city_id=found.id)
             return [settlement.batch_read(b, names) for b in made]
 
-    batches = _run_domain(lambda: run_with_db(work))
+    batches = run_domain(lambda: run_with_db(work))
     for batch in batches:
         pays = "hub pays" if batch.net_fen >= 0 else "pays the hub"
         out.print(
@@ -53,7 +53,7 @@ def ledger_check(
 ) -> None:
     """Verify every posting sums to zero and every balance equals its entries; exit 1 if not."""
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, out, run_with_db
+    from cityhub.cli.helpers import out, run_domain, run_with_db
 
     async def work(db: Database, _s: Settings) -> ledger.LedgerReport:
         async with db.unit_of_work() as session:
@@ -62,7 +62,7 @@ def ledger_check(
                 city_id = (await cities.get_city_or_raise(session=session, slug=city)).id
             return await ledger.check(session=session, city_id=city_id)
 
-    report = _run_domain(lambda: run_with_db(work))
+    report = run_domain(lambda: run_with_db(work))
     for problem in report.problems():
         out.print(f"BROKEN: {problem}")
     summary = f"{report.postings} postings, {report.entries} entries, {report.accounts} accounts"
@@ -76,7 +76,7 @@ def ledger_check(
 def reconcile_run(city: CityOption, date: DateOption) -> None:
     """Reconcile the day now (the billers are asked for their statements) and show the counts."""
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, out, run_with_db
+    from cityhub.cli.helpers import out, run_domain, run_with_db
     from cityhub.connectors.registry import ConnectorHub
 
     async def work(db: Database, settings: Settings) -> ReconciliationRead:
@@ -94,7 +94,7 @@ def reconcile_run(city: CityOption, date: DateOption) -> None:
         finally:
             await hub.aclose()
 
-    result = _run_domain(lambda: run_with_db(work))
+    result = run_domain(lambda: run_with_db(work))
     out.print_json(json.dumps({"day": result.day.isoformat(), "counts": result.counts}))
 
 
@@ -107,14 +107,14 @@ def reconcile_report(
 ) -> None:
     """Show the day's latest reconciliation (discrepancies only unless --all), or export it."""
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, out, run_with_db
+    from cityhub.cli.helpers import out, run_domain, run_with_db
 
     async def work(db: Database, _s: Settings) -> ReconciliationRead:
         async with db.unit_of_work() as session:
             found = await cities.get_city_or_raise(session=session, slug=city)
             return await reconciliation.report(session=session, city=found, day=date.date())
 
-    result = _run_domain(lambda: run_with_db(work))
+    result = run_domain(lambda: run_with_db(work))
     if csv is not None:
         csv.write_text(reconciliation.to_csv(result), encoding="utf-8")
         out.print(f"{len(result.items)} line(s) written to {csv}")

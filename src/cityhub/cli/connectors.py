@@ -51,7 +51,7 @@ def add(
 ) -> None:
     """Validate a connector description against the schema and store it for the city."""
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, run_with_db
+    from cityhub.cli.helpers import run_domain, run_with_db
     from cityhub.connectors import service
     from cityhub.identity import audit
 
@@ -70,7 +70,7 @@ def add(
             )
             return row.name, row.kind, created
 
-    name, kind, created = _run_domain(lambda: run_with_db(work))
+    name, kind, created = run_domain(lambda: run_with_db(work))
     verb = "added to" if created else "replaced in"
     out.print(f"connector {name} ({kind}) {verb} {city}")
 
@@ -86,7 +86,7 @@ def test(
 ) -> None:
     """Call one read operation of a stored connector and report; exit 1 if it failed."""
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, run_with_db
+    from cityhub.cli.helpers import run_domain, run_with_db
     from cityhub.connectors import service
     from cityhub.connectors.registry import ConnectorHub
 
@@ -110,7 +110,7 @@ def test(
         finally:
             await hub.aclose()
 
-    report = _run_domain(lambda: run_with_db(work))
+    report = run_domain(lambda: run_with_db(work))
     out.print_json(json.dumps(report, ensure_ascii=False, default=str))
     if not report["ok"]:
         raise typer.Exit(1)
@@ -120,7 +120,7 @@ def test(
 def list_connectors(city: Annotated[str, typer.Option(help="the city's slug")]) -> None:
     """The city's stored connectors."""
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, run_with_db
+    from cityhub.cli.helpers import run_domain, run_with_db
     from cityhub.connectors import service
 
     async def work(db: Database, _settings: Settings) -> list[tuple[str, str, str]]:
@@ -129,7 +129,7 @@ def list_connectors(city: Annotated[str, typer.Option(help="the city's slug")]) 
             rows = await service.get_all_definitions(session=session, city_id=found.id)
             return [(r.name, r.kind, r.definition["base_url"]) for r in rows]
 
-    for row in _run_domain(lambda: run_with_db(work)):
+    for row in run_domain(lambda: run_with_db(work)):
         out.print("\t".join(row))
 
 

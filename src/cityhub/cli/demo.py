@@ -170,7 +170,7 @@ def demo(
     if not serve:
         _print_welcome(settings)
         return
-    from cityhub.cli.main import serve_app
+    from cityhub.cli.helpers import serve_app
 
     simulator = _start_simulator(settings)
     # The hospitals' week is synced beside the starting hub, so a restart stays quick.

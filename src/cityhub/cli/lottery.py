@@ -88,7 +88,7 @@ def write_files(
 ) -> None:
     """Write a round's published files (the list once closed, the results once drawn)."""
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, run_with_db
+    from cityhub.cli.helpers import run_domain, run_with_db
     from cityhub.lottery import service
 
     async def work(
@@ -103,7 +103,7 @@ def write_files(
                 session=session, city=found, round_=round_, drawn_visible=True
             )
 
-    listing, results = _run_domain(lambda: run_with_db(work))
+    listing, results = run_domain(lambda: run_with_db(work))
     names = publish.available(listing, results)
     if not names:
         typer.echo("the round is still open: nothing is published yet", err=True)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from cityhub import migrations
@@ -17,10 +15,11 @@ from cityhub.cli.appointments import appointments_app
 from cityhub.cli.billing import ledger_app, reconcile_app, settle
 from cityhub.cli.connectors import connectors_app, simulate
 from cityhub.cli.demo import demo_app
+from cityhub.cli.helpers import checked_settings, console, out, run_domain, run_with_db, serve_app
 from cityhub.cli.lottery import lottery_app
 from cityhub.cli.notices import notices_app
-from cityhub.platform.config import InsecureConfiguration, Settings, get_settings
-from cityhub.platform.db import Database, database_for
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 
 app = typer.Typer(help="CityHub: an open, neutral hub for city services.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -42,34 +41,6 @@ app.command("settle")(settle)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(reconcile_app, name="reconcile")
 app.add_typer(appointments_app, name="appointments")
-
-console = Console(stderr=True)
-out = Console()
-T = TypeVar("T")
-
-
-def _settings() -> Settings:
-    settings = get_settings()
-    try:
-        settings.check_safe()
-    except InsecureConfiguration as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    return settings
-
-
-def run_with_db(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
-    """Run `work` with the configured database, closing it afterwards."""
-    settings = _settings()
-
-    async def main() -> T:
-        db = database_for(settings)
-        try:
-            return await work(db, settings)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
 
 
 @db_app.command("upgrade")
@@ -96,29 +67,13 @@ def db_current() -> None:
         raise typer.Exit(1)
 
 
-def serve_app(settings: Settings) -> None:
-    """Run the hub's HTTP server in this process (with the embedded outbox worker)."""
-    import uvicorn
-
-    from cityhub.app import create_app
-
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        proxy_headers=True,
-        server_header=False,
-    )
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="overrides CITYHUB_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="overrides CITYHUB_PORT")] = None,
 ) -> None:
     """Serve the API, the portal and the console."""
-    settings = _settings()
+    settings = checked_settings()
     if host:
         settings.host = host
     if port:
@@ -268,7 +223,7 @@ def staff_create(
                 details={"role": role},
             )
 
-    _run_domain(lambda: run_with_db(work))
+    run_domain(lambda: run_with_db(work))
     console.print(f"staff {username} created")
 
 
@@ -300,18 +255,7 @@ def channels_create(
                 webhook_secret=hook_secret,
             )
 
-    _run_domain(lambda: run_with_db(work))
+    run_domain(lambda: run_with_db(work))
     out.print_json(
         json.dumps({"client_id": client_id, "client_secret": secret, "webhook_secret": hook_secret})
     )
-
-
-def _run_domain(call: Callable[[], Any]) -> Any:
-    """Run a command, turning a domain error into a one-line message and exit code 1."""
-    from cityhub.platform.errors import CityHubError
-
-    try:
-        return call()
-    except CityHubError as exc:
-        console.print(f"[red]{exc.detail or exc.title}[/red]")
-        raise typer.Exit(1) from None

@@ -24,7 +24,7 @@ def remind_bills(
     """Remind residents of unpaid bills due in N days (each reminder is sent once, however
     often this runs; schedule it daily)."""
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, out, run_with_db
+    from cityhub.cli.helpers import out, run_domain, run_with_db
     from cityhub.notices import hooks
 
     async def work(db: Database, settings: Settings) -> int:
@@ -34,7 +34,7 @@ def remind_bills(
                 session=session, settings=settings, city=found, days=days
             )
 
-    sent = _run_domain(lambda: run_with_db(work))
+    sent = run_domain(lambda: run_with_db(work))
     out.print(f"{sent} bill reminder(s) sent")
 
 
@@ -45,7 +45,7 @@ def dead_letters(
 ) -> None:
     """Deliveries whose every route failed, newest first, as JSON lines."""
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, run_with_db
+    from cityhub.cli.helpers import run_domain, run_with_db
     from cityhub.notices import delivery
 
     async def work(db: Database, _s: Settings) -> list[dict[str, Any]]:
@@ -64,7 +64,7 @@ def dead_letters(
                 for d, public_id in rows
             ]
 
-    for row in _run_domain(lambda: run_with_db(work)):
+    for row in run_domain(lambda: run_with_db(work)):
         typer.echo(json.dumps(row, ensure_ascii=False))
 
 
@@ -72,7 +72,7 @@ def dead_letters(
 def stats(city: CityOption, notice: Annotated[str, typer.Argument(help="the notice's id")]) -> None:
     """A notice's figures: recipients, delivered, opened, acted, amount paid (JSON)."""
     from cityhub.cities import service as cities
-    from cityhub.cli.main import _run_domain, run_with_db
+    from cityhub.cli.helpers import run_domain, run_with_db
     from cityhub.notices import service
 
     async def work(db: Database, _s: Settings) -> dict[str, int]:
@@ -83,4 +83,4 @@ def stats(city: CityOption, notice: Annotated[str, typer.Argument(help="the noti
             )
             return await service.stats(session=session, notice=row)
 
-    typer.echo(json.dumps(_run_domain(lambda: run_with_db(work))))
+    typer.echo(json.dumps(run_domain(lambda: run_with_db(work))))
