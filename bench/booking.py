@@ -31,7 +31,15 @@ import tempfile
 from pathlib import Path
 
 from support import fresh_databases, load_average, loadgen, reference, report
-from support.appointments import COUNTING_USERS, Clinic, attempts, count_floor, count_hub, outcome, prepare
+from support.appointments import (
+    COUNTING_USERS,
+    Clinic,
+    attempts,
+    count_floor,
+    count_hub,
+    outcome,
+    prepare,
+)
 from support.hub import Hub
 from support.procstat import ServerCpu
 
@@ -115,11 +123,14 @@ def main() -> None:
         if ref.server_seen else None,
         "wrk": 1000 * run.client_cpu / max(made, 1),
     })  # fmt: skip
-    print(f"load generator: wrk used {100 * run.client_cpu / max(run.elapsed, 1e-9):.0f}% of a core")
+    print(
+        f"load generator: wrk used {100 * run.client_cpu / max(run.elapsed, 1e-9):.0f}% of a core"
+    )
     fine = won == taken == places and not left.overbooked() and left.doubles == 0
     print(f"after: {won} answered booked, {taken} places taken of {places}, overbooked slots "
           f"{len(left.overbooked())}, doubles {left.doubles}: {'ok' if fine else 'WRONG'}; p99 "
-          f"{p99:.0f} ms (target < {P99_TARGET_MS:.0f} ms: {'met' if p99 < P99_TARGET_MS else 'not met'})")  # fmt: skip
+          f"{p99:.0f} ms (target < {P99_TARGET_MS:.0f} ms: "
+          f"{'met' if p99 < P99_TARGET_MS else 'not met'})")  # fmt: skip
     report.result(
         "booking_attempts_per_second", value, "attempts/s", ref.per_second, TARGET, True,
         reference.label(take),

@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
-from support import fresh_databases, load_average, loadgen, reference, report
+from support import fresh_databases, load_average, loadgen, percentile, reference, report
 from support.hub import Hub
 from support.pgwire import CountingProxy
 from support.procstat import ServerCpu
@@ -162,20 +162,19 @@ def main() -> None:
     ref = max(ref_before, ref_after, key=lambda r: r.per_second)
     calls = run.of("quote", "confirm")
     call_p99 = loadgen.latency_ms(calls, 0.99)
-    lasted = sorted(end - start for start, end in payments)
+    lasted = [end - start for start, end in payments]
     report.machine(started_load)
-    print(f"{args.clients} clients, {args.seconds:g} s; one hub process; answers {loadgen.statuses(calls)}; "
-          f"wrk socket errors: {run.socket_errors}")  # fmt: skip
+    print(f"{args.clients} clients, {args.seconds:g} s; one hub process; answers "
+          f"{loadgen.statuses(calls)}; wrk socket errors: {run.socket_errors}")  # fmt: skip
     print(f"hub:       {value:.1f} payments/s ({len(payments)} payments); per call p50 "
           f"{loadgen.latency_ms(calls, 0.5):.1f} ms, p99 {call_p99:.1f} ms; per payment p50 "
-          f"{1000 * lasted[len(lasted) // 2]:.1f} ms, p99 {1000 * lasted[int(len(lasted) * .99)]:.1f} ms")  # fmt: skip
+          f"{1000 * percentile(lasted, 0.5):.1f} ms, "
+          f"p99 {1000 * percentile(lasted, 0.99):.1f} ms")  # fmt: skip
     for when, r in (("before", ref_before), ("after", ref_after)):
         print(f"reference: {r.per_second:.1f} payments/s {when} the hub's run ({floor.name}, "
               f"pgbench -c {r.clients}); per payment p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms; "
               f"{r.failed} failed")  # fmt: skip
-    report.costs(
-        "payment", {"hub": hub_counts.per(args.count), "reference": ref_counts.per(20)}
-    )
+    report.costs("payment", {"hub": hub_counts.per(args.count), "reference": ref_counts.per(20)})
     report.cpu("payment", {
         "hub processes": 1000 * hub_cpu / max(len(payments), 1),
         "hub's PostgreSQL backends": 1000 * server.seconds / max(len(payments), 1)
@@ -184,7 +183,9 @@ def main() -> None:
         if ref.server_seen else None,
         "wrk": 1000 * run.client_cpu / max(len(payments), 1),
     })  # fmt: skip
-    print(f"load generator: wrk used {100 * run.client_cpu / max(run.elapsed, 1e-9):.0f}% of a core")
+    print(
+        f"load generator: wrk used {100 * run.client_cpu / max(run.elapsed, 1e-9):.0f}% of a core"
+    )
     print(f"after: ledger {'balanced' if books.ok else 'BROKEN'}, {confirmed} payments confirmed "
           f"in all; p99 of a call {call_p99:.0f} ms (target < {P99_TARGET_MS:.0f} ms: "
           f"{'met' if call_p99 < P99_TARGET_MS else 'not met'})")  # fmt: skip

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
-from support import loadgen, reference
-from support.hub import Hub
-from support.pgwire import Counts, CountingProxy
 
 from cityhub import migrations
 from cityhub.appointments.models import Booking, BookingStatus, Slot
 from cityhub.db import Database
+from support import loadgen, reference
+from support.hub import Hub
+from support.pgwire import CountingProxy, Counts
 
 ACTIVE = (BookingStatus.HELD, BookingStatus.BOOKED, BookingStatus.CHECKED_IN)
 COUNT = 20  # attempts of each kind counted on the wire
@@ -70,7 +70,9 @@ async def prepare(url: str, clinics: list[Clinic], patients: int) -> World:
         start = dt.datetime(2000, 1, 1, 7, 0)
         async with db.unit_of_work() as session:
             for n, clinic in enumerate(clinics):
-                times = [start + dt.timedelta(minutes=5 * k) for k in range(len(clinic.capacities) + 1)]
+                times = [
+                    start + dt.timedelta(minutes=5 * k) for k in range(len(clinic.capacities) + 1)
+                ]
                 made = await schedules.create_session(
                     session=session,
                     city=city,
@@ -83,7 +85,9 @@ async def prepare(url: str, clinics: list[Clinic], patients: int) -> World:
                             "period": "morning",
                             "slots": [
                                 {"start": f"{a:%H:%M}", "end": f"{b:%H:%M}", "capacity": c}
-                                for a, b, c in zip(times, times[1:], clinic.capacities, strict=False)
+                                for a, b, c in zip(
+                                    times, times[1:], clinic.capacities, strict=False
+                                )
                             ],
                         }
                     ),
@@ -97,11 +101,15 @@ async def prepare(url: str, clinics: list[Clinic], patients: int) -> World:
         await db.dispose()
 
 
-def attempts(hub: Hub, folder: Path, world: World, token: str, plans: list[list[tuple[str, str, str]]]) -> loadgen.Run:
+def attempts(
+    hub: Hub, folder: Path, world: World, token: str, plans: list[list[tuple[str, str, str]]]
+) -> loadgen.Run:
     """Each plan played by one client: (user, slot, idempotency key) booking attempts."""
     folder.mkdir(parents=True, exist_ok=True)
     loadgen.write_plans(folder, plans)
-    return loadgen.run(hub.base_url, "book", len(plans), {"city": world.city, "token": token}, folder=folder)
+    return loadgen.run(
+        hub.base_url, "book", len(plans), {"city": world.city, "token": token}, folder=folder
+    )
 
 
 def count_hub(url: str, folder: Path, world: World, clinic: int) -> tuple[Counts, Counts]:
@@ -149,6 +157,7 @@ class Outcome:
     slots: dict[str, tuple[int, int, int]]  # public id -> (capacity, taken, active bookings)
     doubles: int  # patients with two active bookings in one department on one day
     bookings: set[str]  # public ids of active bookings
+    held: set[tuple[str, str]]  # (channel user id, slot public id) of each active booking
 
     def overbooked(self) -> list[str]:
         return [s for s, (cap, taken, held) in self.slots.items() if taken > cap or held > cap]
@@ -169,8 +178,9 @@ async def outcome(url: str) -> Outcome:
                 .subquery()
             )
             rows = await session.execute(
-                select(Slot.public_id, Slot.capacity, Slot.taken, func.coalesce(held.c.n, 0))
-                .outerjoin(held, held.c.slot_id == Slot.id)
+                select(
+                    Slot.public_id, Slot.capacity, Slot.taken, func.coalesce(held.c.n, 0)
+                ).outerjoin(held, held.c.slot_id == Slot.id)
             )
             slots = {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
             twice = (
@@ -181,7 +191,14 @@ async def outcome(url: str) -> Outcome:
                 .subquery()
             )
             doubles = await session.scalar(select(func.count()).select_from(twice))
-            ids = await session.scalars(select(Booking.public_id).where(Booking.status.in_(ACTIVE)))
-            return Outcome(slots, int(doubles or 0), set(ids.all()))
+            active = await session.execute(
+                select(Booking.public_id, Booking.user_id, Slot.public_id)
+                .join(Slot, Slot.id == Booking.slot_id)
+                .where(Booking.status.in_(ACTIVE))
+            )
+            rows = list(active)
+            return Outcome(
+                slots, int(doubles or 0), {r[0] for r in rows}, {(r[1], r[2]) for r in rows}
+            )
     finally:
         await db.dispose()

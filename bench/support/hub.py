@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from support import free_port
 from support.procstat import tree_cpu
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
+
 from support import percentile
-from support.pgwire import Counts, CountingProxy
+from support.pgwire import CountingProxy, Counts
 from support.procstat import ServerCpu
 
 ROOT = Path(__file__).resolve().parents[2]

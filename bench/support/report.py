@@ -7,7 +7,6 @@ import json
 import os
 
 from support import load_average
-from support.pgwire import Counts
 
 ROWS = (
     ("round trips", "round_trips"),
@@ -27,7 +26,9 @@ def machine(started_load: str) -> None:
 def costs(operation: str, columns: dict[str, dict[str, float]]) -> None:
     """A table of what one operation costs on the wire, one column per kind of operation
     (each a `Counts.per(n)`, or a `blend` of them)."""
-    print(f"per {operation} (counted on the wire):".ljust(30) + "".join(f"{n:>16}" for n in columns))
+    print(
+        f"per {operation} (counted on the wire):".ljust(30) + "".join(f"{n:>16}" for n in columns)
+    )
     for title, attribute in ROWS:
         cells = [column[attribute] for column in columns.values()]
         print(f"  {title}".ljust(30) + "".join(f"{v:>16.2f}" for v in cells))
