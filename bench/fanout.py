@@ -300,7 +300,10 @@ async def main() -> None:
             f"{P99_TARGET_MS:.0f} ms: {'met' if p99 < P99_TARGET_MS else 'NOT met'})"
         )
         thousands = written / 1000
-        report.costs("1,000 inbox rows (the worker)", {"hub": counts.per(int(thousands))})
+        chunks = -(-written // args.chunk)
+        report.costs(
+            f"chunk of {args.chunk:,} rows", {"worker, polls included": counts.per(chunks)}
+        )
         report.cpu("1,000 inbox rows", {
             "worker process": 1000 * worker_cpu / thousands,
             "hub's PostgreSQL backends": 1000 * backends.seconds / thousands
