@@ -37,7 +37,9 @@ function init(args)
   end
   clients = tonumber(opt.clients)
   opt.stop_at = tonumber(opt.stop_at or "0")
-  headers = { ["Authorization"] = "Bearer " .. (opt.token or "") }
+  if (opt.token or "") ~= "" then
+    headers["Authorization"] = "Bearer " .. opt.token
+  end
   if opt.flow == "book" then
     for line in io.lines(opt.dir .. "/plan-" .. id .. ".tsv") do
       local user, slot, key = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)$")
