@@ -4,6 +4,7 @@ machine's load. (A folder, so that `make bench` does not run it as a benchmark.)
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -62,6 +63,8 @@ def fresh_databases(*names: str) -> Iterator[list[str]]:
     """New empty databases on the server, dropped afterwards; their URLs."""
     import asyncio
 
+    # A bench stopped with SIGTERM still drops its databases and stops its hub.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     base = make_url(server())
     made = []
     try:

@@ -78,7 +78,7 @@ def run(
     *,
     seconds: float = 0.0,
     folder: Path | None = None,
-    limit: float = 600.0,
+    limit: float = 1800.0,
 ) -> Run:
     """Run `clients` clients of `flow` until their plans end (or for `seconds`)."""
     folder = folder or Path(tempfile.mkdtemp(prefix="cityhub-wrk-"))
@@ -94,12 +94,16 @@ def run(
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + limit + 10
-    while len(list(folder.glob("client-*.done"))) < clients:
-        if process.poll() is not None or time.monotonic() > deadline:
-            output = process.stdout.read().decode() if process.stdout else ""
-            process.kill()
-            raise SystemExit(f"wrk stopped before its clients were done:\n{output}")
-        time.sleep(0.05)
+    try:
+        while len(list(folder.glob("client-*.done"))) < clients:
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode() if process.stdout else ""
+                raise SystemExit(f"wrk stopped before its clients were done:\n{output}")
+            time.sleep(0.05)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
     # Every client has stopped: wake wrk from its `-d` sleep so that it reports and exits.
     process.send_signal(signal.SIGINT)
     _, _, usage = os.wait4(process.pid, 0)
