@@ -10,8 +10,9 @@ then dropped):
 3. the rush: `cityhub serve` straight on PostgreSQL and 200 wrk clients (one connection each)
    starting at once; each patient makes two attempts (the second in the same department half
    of the time), at early slots more than late ones (some late slots are left with free
-   places), the 20,000 attempts shuffled and dealt to the clients -> attempts/s, p50/p99, CPU
-   per attempt;
+   places), the 20,000 attempts shuffled and dealt to the clients -> attempts/s (those
+   answered 201 or 409: an error or a shed request is not an answer), p50/p99, CPU per
+   attempt;
 4. the checks, from the answers and the tables: no slot overbooked, no patient with two places
    in one department on one day, no attempt told "sold out" (`slot_full`) for a slot that
    ended with a free place, no attempt told "already booked that day" by a patient who holds
@@ -33,11 +34,15 @@ import os
 import random
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from support import admin, fresh_databases, load_average, loadgen, reference, report, server
+from support import hub as hub_module
 from support.appointments import (
+    COUNT,
     COUNTING_USERS,
     Clinic,
+    Outcome,
     attempts,
     count_floor,
     count_hub,
@@ -45,7 +50,6 @@ from support.appointments import (
     prepare,
 )
 from support.hub import Hub
-from support.procstat import ServerCpu
 
 TARGET = 0.1
 DEPARTMENTS, DOCTORS, SLOTS, PLACES = 4, 2, 10, 25
@@ -81,17 +85,10 @@ def plan(
     return plans
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--patients", type=int, default=10_000, help="two attempts each")
-    args = parser.parse_args()
-    started_load = load_average()
-    take = reference.script("book_take.sql")
+def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Every run of the bench, on its two fresh databases."""
+    take, reset = reference.script("book_take.sql"), reference.script("book_reset.sql")
     schemas = [reference.script(n) for n in ("pay_schema.sql", "book_schema.sql", "book_reset.sql")]
-    reset = reference.script("book_reset.sql")
-    folder = Path(tempfile.mkdtemp(prefix="cityhub-bench-rush-"))
-    places = DEPARTMENTS * DOCTORS * SLOTS * PLACES
     clinics = [Clinic("counting", [100, 1]), Clinic("warm-up", [WARM // 2])]
     clinics += [
         Clinic(f"dept-{d}", [PLACES] * SLOTS) for d in range(DEPARTMENTS) for _ in range(DOCTORS)
@@ -100,94 +97,109 @@ def main() -> None:
     with fresh_databases(*names) as (url, ref_url):
         world = asyncio.run(prepare(url, clinics, COUNTING_USERS + WARM + args.patients))
         booked, sold_out = count_hub(url, folder, world, 0)
-
         reference.load(ref_url, *schemas)
-        floor_booked, floor_sold_out = count_floor(ref_url, take, folder)
+        floor = count_floor(ref_url, take, folder)
         room = int(asyncio.run(admin(server(), reference.ROOM)))
         ref_clients = max(1, min(args.clients, room - HEADROOM))
         per_client = 2 * args.patients // ref_clients
         ref_before = reference.pgbench(ref_url, take, ref_clients, transactions=per_client)
-
         users = world.users[COUNTING_USERS:]
         warm = [[(u, world.slots[1][0], f"warm-{u}")] for u in users[:WARM]]
         plans = plan(world.slots[2:], users[WARM:], args.clients)
         with Hub(url, folder) as hub:
             token = hub.token(world.client_id, world.secret)
             attempts(hub, folder / "warm", world, token, warm)
-            cpu_before = hub.cpu()
-            with ServerCpu(names[0]) as server_cpu:
-                run = attempts(hub, folder / "rush", world, token, plans)
-            hub_cpu = hub.cpu() - cpu_before
+            spent = hub_module.timed(
+                hub, names[0], lambda: attempts(hub, folder / "rush", world, token, plans)
+            )
         reference.load(ref_url, reset)
         ref_after = reference.pgbench(ref_url, take, ref_clients, transactions=per_client)
         left = asyncio.run(outcome(url))
+    return {
+        "take": take, "booked": booked, "sold_out": sold_out, "floor": floor, "spent": spent,
+        "refs": (ref_before, ref_after), "left": left, "plans": plans, "world": world,
+        "room": room, "ref_clients": ref_clients, "per_client": per_client,
+    }  # fmt: skip
 
-    rush_slots = {s for clinic in world.slots[2:] for s in clinic}
-    slot_department = {s: n // DOCTORS for n, clinic in enumerate(world.slots[2:]) for s in clinic}
+
+def check(m: dict[str, Any]) -> dict[str, int]:
+    """The rush's fairness, from the answers and what the tables hold afterwards."""
+    left: Outcome = m["left"]
+    run: loadgen.Run = m["spent"].result
+    rush = m["world"].slots[2:]
+    department = {s: n // DOCTORS for n, clinic in enumerate(rush) for s in clinic}
+    holds: dict[str, set[int]] = {}
+    for user, slot in left.held:
+        if slot in department:
+            holds.setdefault(user, set()).add(department[slot])
     false_full, false_twice, lost = 0, 0, 0
     for client, records in run.by_client.items():
-        for (user, slot, _), answer in zip(plans[client], records, strict=True):
+        for (user, slot, _), answer in zip(m["plans"][client], records, strict=True):
             capacity, taken, _ = left.slots[slot]
-            if answer.status == 409 and answer.info == "slot_full" and taken < capacity:
-                false_full += 1
-            if answer.status == 409 and answer.info == "already_booked_that_day":
-                mine = {slot_department[s] for u, s in left.held if u == user and s in rush_slots}
-                false_twice += slot_department[slot] not in mine
-            if answer.status == 201 and answer.info not in left.bookings:
-                lost += 1
-    overbooked = [s for s in left.overbooked() if s in rush_slots]
-    taken = sum(left.slots[s][1] for s in rush_slots)
-    free = sum(left.slots[s][0] - left.slots[s][1] for s in rush_slots)
-    made = len(run.records)
-    value = made / run.elapsed
-    ref = max(ref_before, ref_after, key=lambda r: r.per_second)
-    answers = loadgen.statuses(run.records)
-    share = answers.get("201", 0) / max(made, 1)
-    report.machine(started_load)
-    print(f"{made} attempts by {args.patients} patients from {args.clients} clients for {places} "
-          f"places in {run.elapsed:.1f} s: {answers}; "
-          f"wrk socket errors: {run.socket_errors}")  # fmt: skip
-    print(f"hub:       {value:.1f} attempts/s; p50 {loadgen.latency_ms(run.records, 0.5):.1f} ms, "
-          f"p99 {loadgen.latency_ms(run.records, 0.99):.1f} ms")  # fmt: skip
-    if ref_clients < args.clients:
-        print(f"reference: the server takes {room} more connections (max_connections): pgbench "
-              f"ran {ref_clients} clients, not {args.clients}, "
-              f"leaving {HEADROOM} to others")  # fmt: skip
-    for when, r in (("before", ref_before), ("after", ref_after)):
-        print(f"reference: {r.per_second:.1f} attempts/s {when} the rush ({take.name}, pgbench "
-              f"-c {r.clients} x {per_client}); p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms; "
-              f"{r.failed} failed")  # fmt: skip
-    report.costs("attempt", {
-        "hub booked": booked.per(20), "hub sold out": sold_out.per(20),
-        "hub, rush's mix": report.blend([(booked.per(20), share), (sold_out.per(20), 1 - share)]),
-        "floor booked": floor_booked.per(20), "floor sold out": floor_sold_out.per(20),
-    })  # fmt: skip
-    report.cpu("attempt", {
-        "hub processes": 1000 * hub_cpu / max(made, 1),
-        "hub's PostgreSQL backends": 1000 * server_cpu.seconds / max(made, 1)
-        if server_cpu.seen else None,
-        "reference's PostgreSQL backends": 1000 * ref.server_cpu / max(ref.runs, 1)
-        if ref.server_seen else None,
-        "wrk": 1000 * run.client_cpu / max(made, 1),
-    })  # fmt: skip
-    print(
-        f"load generator: wrk used {100 * run.client_cpu / max(run.elapsed, 1e-9):.0f}% of a core"
-    )
-    checks = {
-        "overbooked slots": len(overbooked),
+            refused = answer.info if answer.status == 409 else ""
+            false_full += refused == "slot_full" and taken < capacity
+            false_twice += refused == "already_booked_that_day" and (
+                department[slot] not in holds.get(user, set())
+            )
+            lost += answer.status == 201 and answer.info not in left.bookings
+    return {
+        "overbooked slots": len([s for s in left.overbooked() if s in department]),
         "patients with two places in one department on one day": left.doubles,
         "told sold out for a slot that ended with a free place": false_full,
         "told already booked that day, holding nothing there": false_twice,
         "answered booked, no such booking": lost,
         "slots whose taken count differs from their bookings": len(
-            [s for s in left.mismatched() if s in rush_slots]
+            [s for s in left.mismatched() if s in department]
         ),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--patients", type=int, default=10_000, help="two attempts each")
+    args = parser.parse_args()
+    started_load = load_average()
+    m = measure(args, Path(tempfile.mkdtemp(prefix="cityhub-bench-rush-")))
+    run: loadgen.Run = m["spent"].result
+    left: Outcome = m["left"]
+    checks = check(m)
+    rush_slots = [s for clinic in m["world"].slots[2:] for s in clinic]
+    taken = sum(left.slots[s][1] for s in rush_slots)
+    free = sum(left.slots[s][0] - left.slots[s][1] for s in rush_slots)
+    made = len(run.records)
+    value = len(loadgen.served(run.records)) / run.elapsed  # attempts answered 201 or 409
+    ref = max(m["refs"], key=lambda r: r.per_second)
+    answers = loadgen.statuses(run.records)
+    share = answers.get("201", 0) / max(made, 1)
+    report.machine(started_load)
+    print(f"{made} attempts by {args.patients} patients from {args.clients} clients for "
+          f"{len(rush_slots) * PLACES} places in {run.elapsed:.1f} s: {answers}; "
+          f"wrk socket errors: {run.socket_errors}")  # fmt: skip
+    print(f"hub:       {value:.1f} attempts/s; p50 {loadgen.latency_ms(run.records, 0.5):.1f} ms, "
+          f"p99 {loadgen.latency_ms(run.records, 0.99):.1f} ms")  # fmt: skip
+    if m["ref_clients"] < args.clients:
+        print(f"reference: the server takes {m['room']} more connections (max_connections): "
+              f"pgbench ran {m['ref_clients']} clients, not {args.clients}, "
+              f"leaving {HEADROOM} to others")  # fmt: skip
+    for when, r in zip(("before the rush", "after the rush"), m["refs"], strict=True):
+        print(r.line("attempts/s", when, m["take"].name, f" x {m['per_client']}"))
+    booked, sold_out = m["booked"].per(COUNT), m["sold_out"].per(COUNT)
+    report.costs("attempt", {
+        "hub booked": booked, "hub sold out": sold_out,
+        "hub, rush's mix": report.blend([(booked, share), (sold_out, 1 - share)]),
+        "floor booked": m["floor"][0].per(COUNT), "floor sold out": m["floor"][1].per(COUNT),
+    })  # fmt: skip
+    report.per_operation(
+        "attempt", made, m["spent"].hub_cpu, m["spent"].server_cpu, run.client_cpu, ref.cpu
+    )
+    report.load_generator(run.client_cpu, run.elapsed)
+    print(f"not served (errors, shed, refused tokens): {made - len(loadgen.served(run.records))}")
     print(f"after: {taken} places taken, {free} left free; "
           + "; ".join(f"{k}: {v}" for k, v in checks.items()))  # fmt: skip
     report.result(
         "booking_rush_attempts_per_second", value, "attempts/s", ref.per_second, TARGET, True,
-        reference.label(take),
+        reference.label(m["take"]),
     )  # fmt: skip
     if any(checks.values()):
         raise SystemExit("the rush was not fair: " + ", ".join(k for k, v in checks.items() if v))

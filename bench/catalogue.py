@@ -106,7 +106,7 @@ def main() -> None:
                 cpu[label] = (hub.cpu() - before, backends.seconds, backends.seen)
 
     def rate(run: loadgen.Run) -> float:
-        return len(run.records) / run.elapsed
+        return len([r for r in run.records if r.status == 200]) / run.elapsed
 
     health = max(("healthz-1", "healthz-2"), key=lambda k: rate(runs[k]))
     value, ref = rate(runs["catalogue"]), rate(runs[health])

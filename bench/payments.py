@@ -32,11 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 from support import fresh_databases, load_average, loadgen, percentile, reference, report
+from support import hub as hub_module
 from support.hub import Hub
-from support.pgwire import CountingProxy
-from support.procstat import ServerCpu
+from support.pgwire import Counts
 
 from cityhub import migrations
 from cityhub.billing import ledger
@@ -109,6 +108,46 @@ def payments_of(run: loadgen.Run) -> list[tuple[float, float]]:
     return done
 
 
+def count(url: str, folder: Path, world: dict[str, Any], options: dict[str, Any], n: int) -> Counts:
+    """What `n` payments (bills PB21...) cost on the wire, one after another, after 20."""
+    with hub_module.counted(url, folder) as (hub, proxy):
+        options = {**options, "token": hub.token(world["client_id"], world["secret"])}
+        loadgen.run(hub.base_url, "pay", 1, {**options, "first": 1, "last": 20})
+        before = proxy.snapshot()
+        loadgen.run(hub.base_url, "pay", 1, {**options, "first": 21, "last": 20 + n})
+        spent = proxy.snapshot() - before
+    spent.round_trips -= spent.connections
+    return spent
+
+
+def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Every run of the bench, on its two fresh databases."""
+    floor = reference.script("pay_quote_confirm.sql")
+    schemas = [reference.script(n) for n in ("pay_schema.sql", "book_schema.sql", "book_reset.sql")]
+    names = [f"cityhub_bench_pay_{os.getpid()}", f"cityhub_bench_pay_ref_{os.getpid()}"]
+    with fresh_databases(*names) as (url, ref_url):
+        world = asyncio.run(prepare(url, args.bills))
+        options: dict[str, Any] = {"city": "bench", "service": "water", "amount": AMOUNT}
+        hub_counts = count(url, folder, world, options, args.count)
+        reference.load(ref_url, *schemas)
+        ref_counts = reference.counted(ref_url, floor, 20)
+        ref_before = reference.pgbench(ref_url, floor, args.clients, seconds=args.seconds)
+        first = 21 + args.count + WARM_PER_CLIENT * args.clients
+        with Hub(url, folder) as hub:
+            options["token"] = hub.token(world["client_id"], world["secret"])
+            warm = {**options, "first": 21 + args.count, "last": first - 1}
+            loadgen.run(hub.base_url, "pay", args.clients, warm, seconds=3)
+            plan = {**options, "first": first, "last": args.bills}
+            spent = hub_module.timed(hub, names[0], lambda: loadgen.run(
+                hub.base_url, "pay", args.clients, plan, seconds=args.seconds))  # fmt: skip
+        ref_after = reference.pgbench(ref_url, floor, args.clients, seconds=args.seconds)
+        books, confirmed = asyncio.run(check(url))
+    return {
+        "floor": floor, "hub_counts": hub_counts, "ref_counts": ref_counts, "spent": spent,
+        "refs": (ref_before, ref_after), "books": books, "confirmed": confirmed,
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=32)
@@ -117,49 +156,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=30, help="payments counted on the wire")
     args = parser.parse_args()
     started_load = load_average()
-    floor = reference.script("pay_quote_confirm.sql")
-    schemas = [reference.script(n) for n in ("pay_schema.sql", "book_schema.sql", "book_reset.sql")]
-    folder = Path(tempfile.mkdtemp(prefix="cityhub-bench-pay-"))
-    names = [f"cityhub_bench_pay_{os.getpid()}", f"cityhub_bench_pay_ref_{os.getpid()}"]
-    with fresh_databases(*names) as (url, ref_url):
-        world = asyncio.run(prepare(url, args.bills))
-        options: dict[str, str | int] = {"city": "bench", "service": "water", "amount": AMOUNT}
-
-        target = make_url(url)
-        with CountingProxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
-            through = target.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
-            with Hub(through, folder, "hub-counted") as hub:
-                options["token"] = hub.token(world["client_id"], world["secret"])
-                loadgen.run(hub.base_url, "pay", 1, {**options, "first": 1, "last": 20})
-                before = proxy.snapshot()
-                last = 20 + args.count
-                loadgen.run(hub.base_url, "pay", 1, {**options, "first": 21, "last": last})
-                hub_counts = proxy.snapshot() - before
-        hub_counts.round_trips -= hub_counts.connections
-
-        reference.load(ref_url, *schemas)
-        ref_counts = reference.counted(ref_url, floor, 20)
-        ref_before = reference.pgbench(ref_url, floor, args.clients, seconds=args.seconds)
-
-        first = last + 1 + WARM_PER_CLIENT * args.clients
-        with Hub(url, folder) as hub:
-            options["token"] = hub.token(world["client_id"], world["secret"])
-            warm = {**options, "first": last + 1, "last": first - 1}
-            loadgen.run(hub.base_url, "pay", args.clients, warm, seconds=3)
-            cpu_before = hub.cpu()
-            with ServerCpu(names[0]) as server:
-                run = loadgen.run(
-                    hub.base_url, "pay", args.clients,
-                    {**options, "first": first, "last": args.bills}, seconds=args.seconds,
-                )  # fmt: skip
-            hub_cpu = hub.cpu() - cpu_before
-        ref_after = reference.pgbench(ref_url, floor, args.clients, seconds=args.seconds)
-        books, confirmed = asyncio.run(check(url))
-
+    m = measure(args, Path(tempfile.mkdtemp(prefix="cityhub-bench-pay-")))
+    run: loadgen.Run = m["spent"].result
     payments = payments_of(run)
-    window = [p for p in payments if p[1] <= run.started + args.seconds]
-    value = len(window) / args.seconds
-    ref = max(ref_before, ref_after, key=lambda r: r.per_second)
+    value = len([p for p in payments if p[1] <= run.started + args.seconds]) / args.seconds
+    ref = max(m["refs"], key=lambda r: r.per_second)
     calls = run.of("quote", "confirm")
     call_p99 = loadgen.latency_ms(calls, 0.99)
     lasted = [end - start for start, end in payments]
@@ -170,30 +171,23 @@ def main() -> None:
           f"{loadgen.latency_ms(calls, 0.5):.1f} ms, p99 {call_p99:.1f} ms; per payment p50 "
           f"{1000 * percentile(lasted, 0.5):.1f} ms, "
           f"p99 {1000 * percentile(lasted, 0.99):.1f} ms")  # fmt: skip
-    for when, r in (("before", ref_before), ("after", ref_after)):
-        print(f"reference: {r.per_second:.1f} payments/s {when} the hub's run ({floor.name}, "
-              f"pgbench -c {r.clients}); per payment p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms; "
-              f"{r.failed} failed")  # fmt: skip
-    report.costs("payment", {"hub": hub_counts.per(args.count), "reference": ref_counts.per(20)})
-    report.cpu("payment", {
-        "hub processes": 1000 * hub_cpu / max(len(payments), 1),
-        "hub's PostgreSQL backends": 1000 * server.seconds / max(len(payments), 1)
-        if server.seen else None,
-        "reference's PostgreSQL backends": 1000 * ref.server_cpu / max(ref.runs, 1)
-        if ref.server_seen else None,
-        "wrk": 1000 * run.client_cpu / max(len(payments), 1),
-    })  # fmt: skip
-    print(
-        f"load generator: wrk used {100 * run.client_cpu / max(run.elapsed, 1e-9):.0f}% of a core"
+    for when, r in zip(("before the hub's run", "after the hub's run"), m["refs"], strict=True):
+        print(r.line("payments/s", when, m["floor"].name))
+    report.costs(
+        "payment", {"hub": m["hub_counts"].per(args.count), "reference": m["ref_counts"].per(20)}
     )
-    print(f"after: ledger {'balanced' if books.ok else 'BROKEN'}, {confirmed} payments confirmed "
-          f"in all; p99 of a call {call_p99:.0f} ms (target < {P99_TARGET_MS:.0f} ms: "
+    report.per_operation(
+        "payment", len(payments), m["spent"].hub_cpu, m["spent"].server_cpu, run.client_cpu, ref.cpu
+    )
+    report.load_generator(run.client_cpu, run.elapsed)
+    print(f"after: ledger {'balanced' if m['books'].ok else 'BROKEN'}, {m['confirmed']} payments "
+          f"confirmed in all; p99 of a call {call_p99:.0f} ms (target < {P99_TARGET_MS:.0f} ms: "
           f"{'met' if call_p99 < P99_TARGET_MS else 'not met'})")  # fmt: skip
     report.result(
         "payments_quote_confirm_per_second", value, "payments/s", ref.per_second, TARGET, True,
-        reference.label(floor),
+        reference.label(m["floor"]),
     )  # fmt: skip
-    if not books.ok:
+    if not m["books"].ok:
         raise SystemExit("the ledger does not balance")
 
 

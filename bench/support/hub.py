@@ -6,12 +6,18 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from support import free_port
-from support.procstat import tree_cpu
+from support.pgwire import CountingProxy
+from support.procstat import ServerCpu, tree_cpu
 
 
 class Hub:
@@ -29,6 +35,8 @@ class Hub:
             CITYHUB_PORT=str(self.port),
             CITYHUB_EMBEDDED_WORKER="false",
             CITYHUB_LOG_LEVEL="WARNING",
+            # A long run outlives the default 15-minute token; renewing it is not what is measured.
+            CITYHUB_TOKEN_TTL_SECONDS="7200",
         )
         self.env.update(env)
         self.process: subprocess.Popen[bytes] | None = None
@@ -38,7 +46,7 @@ class Hub:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cityhub", "serve"], env=self.env, stdout=out, stderr=out
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a busy shared machine imports slowly
         with httpx.Client(base_url=self.base_url, timeout=5, trust_env=False) as client:
             while True:
                 try:
@@ -75,3 +83,30 @@ class Hub:
         )  # fmt: skip
         answer.raise_for_status()
         return str(answer.json()["access_token"])
+
+
+@contextmanager
+def counted(url: str, folder: Path) -> Iterator[tuple[Hub, CountingProxy]]:
+    """A hub whose database connections go through a counting proxy: the counting run."""
+    target = make_url(url)
+    with CountingProxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
+        through = target.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+        with Hub(through, folder, "hub-counted") as hub:
+            yield hub, proxy
+
+
+@dataclass
+class Timed:
+    """A timed run's result, with the CPU the hub's processes and its backends spent on it."""
+
+    result: Any
+    hub_cpu: float
+    server_cpu: float | None  # None: the server's backends are not on this machine
+
+
+def timed(hub: Hub, database: str, work: Callable[[], Any]) -> Timed:
+    """Run `work` while measuring the CPU of the hub and of the database's backends."""
+    before = hub.cpu()
+    with ServerCpu(database) as server:
+        result = work()
+    return Timed(result, hub.cpu() - before, server.seconds if server.seen else None)

@@ -132,6 +132,13 @@ def latency_ms(records: list[Record], share: float) -> float:
     return percentile([r.latency for r in records], share) * 1000
 
 
+def served(records: list[Record]) -> list[Record]:
+    """The requests the hub answered with a decision (2xx, or a 409 refusal): what the rates
+    count. A 500, a 401 or a 503 shed under load is not a served attempt, so answering fast
+    that way cannot raise a rate."""
+    return [r for r in records if 200 <= r.status < 300 or r.status == 409]
+
+
 def statuses(records: list[Record]) -> dict[str, int]:
     """How many answers of each status (and problem code), e.g. {"201": 10, "409 slot_full": 3}."""
     found: dict[str, int] = {}

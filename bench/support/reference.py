@@ -88,6 +88,18 @@ class Pgbench:
     server_cpu: float  # CPU seconds of the database's backends during the run
     server_seen: bool
 
+    @property
+    def cpu(self) -> tuple[float | None, int]:
+        """(its backends' CPU seconds, or None if not seen; its runs), for the report."""
+        return (self.server_cpu if self.server_seen else None, self.runs)
+
+    def line(self, unit: str, when: str, name: str, extra: str = "") -> str:
+        """One line of the report about this run."""
+        return (
+            f"reference: {self.per_second:.1f} {unit} {when} ({name}, pgbench -c {self.clients}"
+            f"{extra}); p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms; {self.failed} failed"
+        )
+
 
 def pgbench(
     url: str,

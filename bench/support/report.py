@@ -18,6 +18,10 @@ ROWS = (
 )
 
 
+def load_generator(client_cpu: float, elapsed: float) -> None:
+    print(f"load generator: wrk used {100 * client_cpu / max(elapsed, 1e-9):.0f}% of a core")
+
+
 def machine(started_load: str) -> None:
     print(f"machine: {os.cpu_count()} CPUs; load average {started_load} at the start, "
           f"{load_average()} at the end")  # fmt: skip
@@ -38,6 +42,29 @@ def blend(parts: list[tuple[dict[str, float], float]]) -> dict[str, float]:
     """Per-operation costs of a mix: each part's costs weighted by its share of the operations."""
     total = sum(share for _, share in parts) or 1.0
     return {k: sum(p[k] * share for p, share in parts) / total for k in parts[0][0]}
+
+
+def per_operation(
+    operation: str,
+    operations: int,
+    hub_cpu: float,
+    server_cpu: float | None,
+    client_cpu: float,
+    reference: tuple[float | None, int] | None = None,
+) -> None:
+    """CPU ms per operation of the hub, its backends, the reference's backends and wrk."""
+    n = max(operations, 1)
+    figures: dict[str, float | None] = {
+        "hub processes": 1000 * hub_cpu / n,
+        "hub's PostgreSQL backends": None if server_cpu is None else 1000 * server_cpu / n,
+    }
+    if reference is not None:
+        seconds, runs = reference
+        figures["reference's PostgreSQL backends"] = (
+            None if seconds is None else 1000 * seconds / max(runs, 1)
+        )
+    figures["wrk"] = 1000 * client_cpu / n
+    cpu(operation, figures)
 
 
 def cpu(operation: str, figures: dict[str, float | None]) -> None:
