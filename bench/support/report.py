@@ -30,12 +30,12 @@ def machine(started_load: str) -> None:
 def costs(operation: str, columns: dict[str, dict[str, float]]) -> None:
     """A table of what one operation costs on the wire, one column per kind of operation
     (each a `Counts.per(n)`, or a `blend` of them)."""
-    print(
-        f"per {operation} (counted on the wire):".ljust(30) + "".join(f"{n:>16}" for n in columns)
-    )
-    for title, attribute in ROWS:
+    title = f"per {operation} (counted on the wire):"
+    width = max(30, len(title) + 1)
+    print(title.ljust(width) + "".join(f"{n:>17}" for n in columns))
+    for name, attribute in ROWS:
         cells = [column[attribute] for column in columns.values()]
-        print(f"  {title}".ljust(30) + "".join(f"{v:>16.2f}" for v in cells))
+        print(f"  {name}".ljust(width) + "".join(f"{v:>17.2f}" for v in cells))
 
 
 def blend(parts: list[tuple[dict[str, float], float]]) -> dict[str, float]:
