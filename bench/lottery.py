@@ -75,28 +75,30 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
-def verify_published(results: publish.Results) -> dict[str, float]:
+def write_published(results: publish.Results, folder: Path) -> dict[str, Path]:
+    """The round's published files, written to `folder`."""
+    paths = {}
+    for name in ("results.json", "draw.csv", "results.csv"):
+        paths[name] = folder / name
+        with paths[name].open("w", encoding="utf-8", newline="") as handle:
+            publish.write(name, None, results, handle)
+    return paths
+
+
+def verify_published(paths: dict[str, Path]) -> dict[str, float]:
     """CPU seconds of `cityhub lottery verify`'s work on each published form, read from disk."""
     verify_seconds = {}
-    with tempfile.TemporaryDirectory() as folder:
-        paths = {}
-        for name in ("results.json", "draw.csv", "results.csv"):
-            paths[name] = Path(folder) / name
-            with paths[name].open("w", encoding="utf-8", newline="") as handle:
-                publish.write(name, None, results, handle)
-        for label, files in (
-            ("json", [paths["results.json"]]),
-            ("csv", [paths["draw.csv"], paths["results.csv"]]),
-        ):
-            reports: list[verify.Report] = []
-            verify_seconds[label] = timed(
-                lambda files=files, reports=reports: reports.append(
-                    verify.verify(verify.load(files))
-                )
-            )
-            if not reports[0].ok:
-                raise SystemExit(f"verification failed: {reports[0].failures()}")
-            reports.clear()
+    for label, files in (
+        ("json", [paths["results.json"]]),
+        ("csv", [paths["draw.csv"], paths["results.csv"]]),
+    ):
+        reports: list[verify.Report] = []
+        verify_seconds[label] = timed(
+            lambda files=files, reports=reports: reports.append(verify.verify(verify.load(files)))
+        )
+        if not reports[0].ok:
+            raise SystemExit(f"verification failed: {reports[0].failures()}")
+        reports.clear()
     return verify_seconds
 
 
@@ -170,8 +172,10 @@ def main() -> None:
         winners=[ids[n] for n in result.winners],
     )
     outcome.clear()
-    verify_seconds = verify_published(results)
-    del results
+    with tempfile.TemporaryDirectory() as folder:
+        paths = write_published(results, Path(folder))
+        del results  # verification works from the files alone, as `cityhub lottery verify` does
+        verify_seconds = verify_published(paths)
     peak = peak_mb()
 
     reference, stdlib = bare_hmacs(ids, tickets, seed)
