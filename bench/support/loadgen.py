@@ -46,6 +46,7 @@ class Run:
     socket_errors: str
     started: float = 0.0
     ended: float = 0.0
+    stop_at: float = 0.0  # when the clients were told to stop (monotonic s), if they were
     by_client: dict[int, list[Record]] = field(default_factory=dict)
 
     @property
@@ -119,6 +120,7 @@ def run(
                     Record(number, int(start) / 1e6, kind, int(status), int(latency) / 1e6, info)
                 )
     result = Run(records, usage.ru_utime + usage.ru_stime, errors.group(1) if errors else "none")
+    result.stop_at = stop_at / 1e6
     if records:
         result.started = min(r.start for r in records)
         result.ended = max(r.end for r in records)
