@@ -131,7 +131,7 @@ def main() -> None:
     )
     report.load_generator(run.client_cpu, run.elapsed)
     print(f"not served (errors, shed, refused tokens): {made - len(loadgen.served(run.records))}")
-    fine = won == taken == places and not left.overbooked() and left.doubles == 0
+    fine = won == taken <= places and not left.overbooked() and left.doubles == 0
     print(f"after: {won} answered booked, {taken} places taken of {places}, overbooked slots "
           f"{len(left.overbooked())}, doubles {left.doubles}: {'ok' if fine else 'WRONG'}; p99 "
           f"{p99:.0f} ms (target < {P99_TARGET_MS:.0f} ms: "
@@ -141,7 +141,7 @@ def main() -> None:
         reference.label(m["take"]),
     )  # fmt: skip
     if not fine:
-        raise SystemExit("the bookings do not add up to the places")
+        raise SystemExit("the bookings do not add up: answers, places taken and slots differ")
 
 
 if __name__ == "__main__":
