@@ -106,6 +106,10 @@ def main() -> None:
     run: loadgen.Run = m["spent"].result
     left, places = m["left"], SESSIONS * SLOTS * PLACES
     made = len(run.records)
+    if made < args.attempts:
+        print(
+            f"warning: the clients reached the time limit after {made} of {args.attempts} attempts"
+        )
     value = len(loadgen.served(run.records)) / run.elapsed  # attempts answered 201 or 409
     ref = max(m["refs"], key=lambda r: r.per_second)
     answers = loadgen.statuses(run.records)

@@ -118,8 +118,9 @@ def steady_rate(done: dict[int, list[tuple[float, float]]], stop_at: float) -> t
     stride = max(payments[0][1] for payments in done.values())
     ended = [end for payments in done.values() for _, end in payments]
     window = stop_at - stride
-    if window <= 0:  # shorter than one payment of the slowest client: nothing steady to count
-        return 0.0, 0.0
+    if window <= 0:  # shorter than one payment of the slowest client: the whole run, ramp and all
+        started = min(start for payments in done.values() for start, _ in payments)
+        return len(ended) / (max(ended) - started), 0.0
     return len([e for e in ended if stride < e <= stop_at]) / window, window
 
 

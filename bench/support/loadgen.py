@@ -81,11 +81,14 @@ def run(
     folder: Path | None = None,
     limit: float = 1800.0,
 ) -> Run:
-    """Run `clients` clients of `flow` until their plans end (or for `seconds`)."""
+    """Run `clients` clients of `flow` until their plans end (or for `seconds`; at most
+    `limit` seconds less one minute)."""
     folder = folder or Path(tempfile.mkdtemp(prefix="cityhub-wrk-"))
     for old in (*folder.glob("client-*.log"), *folder.glob("client-*.done")):
         old.unlink()
-    stop_at = int((time.monotonic() + seconds) * 1e6) if seconds else 0
+    # A plan that cannot be played out within the limit stops a minute before it, so that the
+    # clients still write down what they did (wrk's own `-d` would drop it all).
+    stop_at = int((time.monotonic() + (seconds or max(limit - 60, 1))) * 1e6)
     arguments = {"flow": flow, "dir": str(folder), "clients": clients, "stop_at": stop_at}
     command = [
         wrk_binary(),
