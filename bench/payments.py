@@ -149,6 +149,8 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         ref_counts = reference.counted(ref_url, floor, 20)
         ref_before = reference.pgbench(ref_url, floor, args.clients, seconds=args.seconds)
         first = 21 + args.count + WARM_PER_CLIENT * args.clients
+        if first + 100 * args.clients > args.bills:
+            raise SystemExit(f"--bills {args.bills} is too few: the warm-up alone takes {first}")
         with Hub(url, folder) as hub:
             options["token"] = hub.token(world["client_id"], world["secret"])
             warm = {**options, "first": 21 + args.count, "last": first - 1}
