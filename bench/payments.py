@@ -141,6 +141,9 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     floor = reference.script("pay_quote_confirm.sql")
     schemas = [reference.script(n) for n in ("pay_schema.sql", "book_schema.sql", "book_reset.sql")]
     names = [f"cityhub_bench_pay_{os.getpid()}", f"cityhub_bench_pay_ref_{os.getpid()}"]
+    first = 21 + args.count + WARM_PER_CLIENT * args.clients  # the timed run's first bill
+    if first + 100 * args.clients > args.bills:
+        raise SystemExit(f"--bills {args.bills} is too few: the warm-up alone takes {first}")
     with fresh_databases(*names) as (url, ref_url):
         world = asyncio.run(prepare(url, args.bills))
         options: dict[str, Any] = {"city": "bench", "service": "water", "amount": AMOUNT}
@@ -148,9 +151,6 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         reference.load(ref_url, *schemas)
         ref_counts = reference.counted(ref_url, floor, 20)
         ref_before = reference.pgbench(ref_url, floor, args.clients, seconds=args.seconds)
-        first = 21 + args.count + WARM_PER_CLIENT * args.clients
-        if first + 100 * args.clients > args.bills:
-            raise SystemExit(f"--bills {args.bills} is too few: the warm-up alone takes {first}")
         with Hub(url, folder) as hub:
             options["token"] = hub.token(world["client_id"], world["secret"])
             warm = {**options, "first": 21 + args.count, "last": first - 1}
