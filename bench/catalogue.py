@@ -33,7 +33,7 @@ from support.pgwire import CountingProxy
 from support.procstat import ServerCpu
 
 from cityhub import migrations
-from cityhub.db import Database
+from cityhub.platform.db import Database
 
 TARGET = 0.3
 CATALOGUE = "/v1/cities/bench/services?limit=20"

@@ -50,7 +50,7 @@ from support.pgwire import CountingProxy
 from support.procstat import ServerCpu, tree_cpu
 
 from cityhub import migrations
-from cityhub.db import Database
+from cityhub.platform.db import Database
 
 TARGET = 0.6
 P99_TARGET_MS = 50.0

@@ -41,7 +41,7 @@ from cityhub import migrations
 from cityhub.billing import ledger
 from cityhub.billing.models import Payment, PaymentStatus
 from cityhub.cities.models import ServiceKind
-from cityhub.db import Database
+from cityhub.platform.db import Database
 
 TARGET = 0.25
 P99_TARGET_MS = 100.0

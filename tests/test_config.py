@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from cityhub.app import create_app
-from cityhub.config import DEFAULT_SECRET_KEY, InsecureConfiguration, Settings
+from cityhub.platform.config import DEFAULT_SECRET_KEY, InsecureConfiguration, Settings
 
 GOOD = {
     "env": "production",

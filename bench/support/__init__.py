@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the tests' factories
 
-from cityhub.db import Database  # noqa: E402
+from cityhub.platform.db import Database  # noqa: E402
 
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 

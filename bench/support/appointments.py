@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from cityhub import migrations
 from cityhub.appointments.models import Booking, BookingStatus, Slot
-from cityhub.db import Database
+from cityhub.platform.db import Database
 from support import loadgen, reference
 from support.hub import Hub, counted
 from support.pgwire import Counts

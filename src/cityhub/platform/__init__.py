@@ -1,0 +1,3 @@
+"""What every domain stands on: settings, the database and its unit of work, request
+dependencies, errors, paging, middleware, logs, metrics, idempotency.
+"""
