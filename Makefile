@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?= -q
 
-.PHONY: install browser demo test test-sqlite test-postgres lint format bench clean
+.PHONY: install browser loadgen demo test test-sqlite test-postgres lint format bench clean
 
 # The browser tests drive Debian's Chromium (never a browser download); installed once, quietly.
 CHROMIUM := /usr/bin/chromium
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-install: $(STAMP) browser
+install: $(STAMP) browser loadgen
 
 browser:
 	@test -x $(CHROMIUM) || { \
@@ -32,6 +32,18 @@ browser:
 			apt-get update -qq >/dev/null && \
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; } \
 		|| echo "no Chinese font could be installed: Chinese screenshots show boxes" >&2; }
+
+# The benches drive the hub over HTTP with Debian's wrk (a C load generator with Lua scripts),
+# so that the load generator's own cost does not dominate what they measure.
+WRK := /usr/bin/wrk
+
+loadgen:
+	@test -x $(WRK) || { \
+		echo "installing Debian's wrk for the benches"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || { \
+			apt-get update -qq >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; }
+	@test -x $(WRK) || { echo "$(WRK) is missing: apt-get install wrk" >&2; exit 1; }
 
 demo: install
 	$(BIN)/cityhub demo

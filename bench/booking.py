@@ -1,298 +1,151 @@
-"""Bookings of popular sessions through the hub, against the bare conditional UPDATE.
+"""Booking attempts per second through the hub, against the fixed floor of an attempt.
 
-On a fresh PostgreSQL database (created on the server of `--server`, dropped afterwards):
+On two fresh PostgreSQL databases of the server of `$CITYHUB_BENCH_POSTGRES_URL` (created,
+then dropped):
 
-1. a city, a hospital granted to a channel, `--sessions` popular sessions of `--places` places
-   each (4 slots per session), and one verified resident per booking attempt;
-2. `cityhub serve` in a subprocess (no embedded outbox worker), driven over real HTTP by
-   `--clients` concurrent clients racing `--attempts` bookings (`POST .../bookings` with an
-   Idempotency-Key, distinct patients, slots of the popular sessions at random) ->
-   attempts/s (each answered 201 booked or 409 slot_full), bookings/s, p50 and p99 of a call;
-   the count of bookings must equal the places;
-3. in the same run, the bare statement that takes a place (`UPDATE appt_slots SET taken =
-   taken + 1 WHERE id = $1 AND taken < capacity`, one transaction each) from as many
-   concurrent connections, over a fresh copy of the slots, as many attempts -> attempts/s.
+1. the hub's: a city, a hospital granted to a channel, 10 popular sessions of 4 slots of 25
+   places (40 slots, 1,000 places: the floor's shape), sessions to warm up and count on, and
+   one verified patient per attempt;
+2. counted on the wire: `cityhub serve` with its database connections through a counting
+   proxy, one client making 20 attempts that book and 20 on a full slot -> round trips,
+   statements and commits per booked and per sold-out attempt, and for the run's mix;
+3. timed: `cityhub serve` straight on PostgreSQL and `--clients` wrk clients (one connection
+   each) racing `--attempts` attempts by distinct patients at random slots of the popular
+   sessions (`POST .../appointments/bookings` with an Idempotency-Key) -> attempts/s (those
+   answered 201 or 409: an error is not an answer), p50/p99, CPU of the hub and of its
+   backends per attempt; bookings must equal places;
+4. the reference's: `book_take.sql` (on `pay_schema.sql`, `book_schema.sql`, `book_reset.sql`)
+   by pgbench with as many clients and about as many attempts, before and after the hub's run;
+   the higher rate is the reference.
 
-The last line is one JSON object: value = the hub's booking attempts/s, reference = the bare
-UPDATE's, ratio = value / reference, target = 0.35 (higher is better).
+The last line is one JSON object: value = the hub's attempts/s, reference = pgbench's,
+ratio = value / reference, target 0.12 (higher is better); p99 should stay under 100 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from support import fresh_databases, load_average, loadgen, reference, report
+from support import hub as hub_module
+from support.appointments import (
+    COUNT,
+    COUNTING_USERS,
+    Clinic,
+    attempts,
+    count_floor,
+    count_hub,
+    outcome,
+    prepare,
+)
+from support.hub import Hub
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # tests.* factories
-
-from support import admin, free_port, percentile  # noqa: E402
-
-from cityhub import migrations  # noqa: E402
-from cityhub.appointments.models import Booking, Slot  # noqa: E402
-from cityhub.platform.db import Database  # noqa: E402
-
-TARGET = 0.35
-DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-
-
-async def prepare(url: str, sessions: int, places: int, attempts: int) -> dict[str, Any]:
-    """Migrate; a city, a hospital, a channel, the popular sessions and the patients."""
-    from tests.appointments.factories import tomorrow, verified_users
-    from tests.cities.factories import create_city, create_grant
-    from tests.connectors.factories import connected_service
-    from tests.identity.factories import SECRET, create_channel
-
-    from cityhub.appointments import schedules
-    from cityhub.appointments.schemas import SessionCreate
-    from cityhub.cities.models import ServiceKind
-
-    db = Database(url)
-    try:
-        await migrations.upgrade(db)
-        city = await create_city(db, slug="bench")
-        hospital = await connected_service(
-            db,
-            city=city,
-            code="hospital-bench",
-            connector="simulator:hospital",
-            config={"provider_id": "bench"},
-            kind=ServiceKind.APPOINTMENT,
-            category="medical",
-        )
-        login = await create_channel(db, slug="bench-app")
-        await create_grant(db, channel=login.channel, service=hospital)
-        users = await verified_users(db, login, attempts)
-        slots: list[str] = []
-        async with db.unit_of_work() as session:
-            for n in range(sessions):
-                per = places // 4
-                made = await schedules.create_session(
-                    session=session,
-                    city=city,
-                    session_in=SessionCreate.model_validate(
-                        {
-                            "service": hospital.code,
-                            "department": f"dept-{n}",
-                            "practitioner": f"dr-{n}",
-                            "day": tomorrow().isoformat(),
-                            "period": "morning",
-                            "slots": [
-                                {
-                                    "start": f"{8 + k // 2:02d}:{30 * (k % 2):02d}",
-                                    "end": f"{8 + (k + 1) // 2:02d}:{30 * ((k + 1) % 2):02d}",
-                                    "capacity": per,
-                                }
-                                for k in range(4)
-                            ],
-                        }
-                    ),
-                )
-                found = await session.scalars(
-                    select(Slot.public_id).where(Slot.session_id == made.id)
-                )
-                slots += list(found.all())
-        return {
-            "city": city.slug,
-            "client_id": login.client_id,
-            "secret": SECRET,
-            "users": users,
-            "slots": slots,
-        }
-    finally:
-        await db.dispose()
+TARGET = 0.12
+P99_TARGET_MS = 100.0
+SESSIONS, SLOTS, PLACES = 10, 4, 25
+WARM = 160  # attempts while warming up: 80 book, 80 find the slot full
 
 
-async def drive(base: str, world: dict[str, Any], clients: int) -> dict[str, Any]:
-    """Race every attempt through the hub over HTTP from `clients` concurrent clients."""
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60, trust_env=False) as http:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if (await http.get("/healthz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the hub did not start")
-            await asyncio.sleep(0.1)
-        answer = await http.post(
-            "/v1/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": world["client_id"],
-                "client_secret": world["secret"],
-            },
-        )
-        headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
-        url = f"/v1/cities/{world['city']}/appointments/bookings"
-        rng = random.Random(7)
-        queue = [(u, rng.choice(world["slots"])) for u in world["users"]]
-        latencies: list[float] = []
-        codes: dict[int, int] = {}
+def deal(users: list[str], slots: list[str], clients: int) -> list[list[tuple[str, str, str]]]:
+    """One attempt per user at a random slot, dealt to the clients in turn."""
+    rng = random.Random(7)
+    plans: list[list[tuple[str, str, str]]] = [[] for _ in range(clients)]
+    for n, user in enumerate(users):
+        plans[n % clients].append((user, rng.choice(slots), f"bk-{user}"))
+    return plans
 
-        async def client() -> None:
-            while queue:
-                user, slot = queue.pop()
-                started = time.perf_counter()
-                reply = await http.post(
-                    url,
-                    json={"user_id": user, "slot": slot},
-                    headers={**headers, "Idempotency-Key": f"bk-{user}"},
-                )
-                latencies.append(time.perf_counter() - started)
-                codes[reply.status_code] = codes.get(reply.status_code, 0) + 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*[client() for _ in range(clients)])
-        elapsed = time.perf_counter() - started
+def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Every run of the bench, on its two fresh databases."""
+    take, reset = reference.script("book_take.sql"), reference.script("book_reset.sql")
+    schemas = [reference.script(n) for n in ("pay_schema.sql", "book_schema.sql", "book_reset.sql")]
+    clinics = [Clinic("counting", [100, 1]), Clinic("warm-up", [WARM // 2])]
+    clinics += [Clinic(f"dept-{n}", [PLACES] * SLOTS) for n in range(SESSIONS)]
+    names = [f"cityhub_bench_book_{os.getpid()}", f"cityhub_bench_book_ref_{os.getpid()}"]
+    per_client = -(-args.attempts // args.clients)
+    with fresh_databases(*names) as (url, ref_url):
+        world = asyncio.run(prepare(url, clinics, COUNTING_USERS + WARM + args.attempts))
+        booked, sold_out = count_hub(url, folder, world, 0)
+        reference.load(ref_url, *schemas)
+        floor = count_floor(ref_url, take, folder)
+        ref_before = reference.pgbench(ref_url, take, args.clients, transactions=per_client)
+        users = world.users[COUNTING_USERS:]
+        popular = [s for slots in world.slots[2:] for s in slots]
+        plans = deal(users[WARM : WARM + args.attempts], popular, args.clients)
+        with Hub(url, folder) as hub:
+            token = hub.token(world.client_id, world.secret)
+            attempts(
+                hub, folder / "warm", world, token, deal(users[:WARM], world.slots[1], args.clients)
+            )
+            spent = hub_module.timed(
+                hub, names[0], lambda: attempts(hub, folder / "run", world, token, plans)
+            )
+        reference.load(ref_url, reset)
+        ref_after = reference.pgbench(ref_url, take, args.clients, transactions=per_client)
+        left = asyncio.run(outcome(url))
     return {
-        "elapsed": elapsed,
-        "codes": codes,
-        "p50": percentile(latencies, 0.5),
-        "p99": percentile(latencies, 0.99),
-    }
-
-
-async def bare(url: str, clients: int, attempts: int, sessions: int, places: int) -> float:
-    """The statement that takes a place, alone: attempts/s over a fresh copy of the slots."""
-    db = Database(url, pool_size=clients)
-    try:
-        async with db.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO appt_slots (city_id, public_id, session_id, starts_at, ends_at,"
-                    " capacity, taken) SELECT city_id, 'bare-' || public_id, session_id, starts_at,"
-                    " ends_at, capacity, 0 FROM appt_slots"
-                )
-            )
-            ids = list(
-                (
-                    await conn.scalars(
-                        text("SELECT id FROM appt_slots WHERE public_id LIKE 'bare-%'")
-                    )
-                ).all()
-            )
-        rng = random.Random(7)
-        queue = [rng.choice(ids) for _ in range(attempts)]
-        statement = text(
-            "UPDATE appt_slots SET taken = taken + 1 WHERE id = :id AND taken < capacity"
-        )
-
-        async def client() -> None:
-            while queue:
-                slot = queue.pop()
-                async with db.engine.begin() as conn:
-                    await conn.execute(statement, {"id": slot})
-
-        started = time.perf_counter()
-        await asyncio.gather(*[client() for _ in range(clients)])
-        elapsed = time.perf_counter() - started
-        async with db.engine.connect() as conn:
-            taken = await conn.scalar(
-                text("SELECT sum(taken) FROM appt_slots WHERE public_id LIKE 'bare-%'")
-            )
-        assert taken == sessions * places, taken
-        return attempts / elapsed
-    finally:
-        await db.dispose()
-
-
-async def count(url: str) -> tuple[int, int]:
-    db = Database(url)
-    try:
-        async with db.unit_of_work() as session:
-            booked = await session.scalar(select(func.count()).select_from(Booking))
-            taken = await session.scalar(
-                select(func.sum(Slot.taken)).where(Slot.public_id.not_like("bare-%"))
-            )
-        return int(booked or 0), int(taken or 0)
-    finally:
-        await db.dispose()
+        "take": take, "booked": booked, "sold_out": sold_out, "floor": floor, "spent": spent,
+        "refs": (ref_before, ref_after), "left": left, "popular": popular,
+        "per_client": per_client,
+    }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--server", default=os.environ.get("CITYHUB_BENCH_POSTGRES_URL", DEFAULT_SERVER)
-    )
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--sessions", type=int, default=10, help="popular sessions")
-    parser.add_argument("--places", type=int, default=100, help="places per session")
     parser.add_argument("--attempts", type=int, default=5000)
     args = parser.parse_args()
-
-    name = f"cityhub_bench_booking_{os.getpid()}"
-    url = make_url(args.server).set(database=name).render_as_string(False)
-    folder = Path(tempfile.mkdtemp(prefix="cityhub-bench-"))
-    asyncio.run(admin(args.server, f'CREATE DATABASE "{name}"'))
-    hub: subprocess.Popen[bytes] | None = None
-    try:
-        world = asyncio.run(prepare(url, args.sessions, args.places, args.attempts))
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
-        env.update(
-            CITYHUB_ENV="test",
-            CITYHUB_DATABASE_URL=url,
-            CITYHUB_DATA=str(folder / "data"),
-            CITYHUB_PORT=str(port),
-            CITYHUB_EMBEDDED_WORKER="false",
-            CITYHUB_LOG_LEVEL="WARNING",
+    started_load = load_average()
+    m = measure(args, Path(tempfile.mkdtemp(prefix="cityhub-bench-book-")))
+    run: loadgen.Run = m["spent"].result
+    left, places = m["left"], SESSIONS * SLOTS * PLACES
+    made = len(run.records)
+    if made < args.attempts:
+        print(
+            f"warning: the clients reached the time limit after {made} of {args.attempts} attempts"
         )
-        with (folder / "hub.log").open("wb") as out:
-            hub = subprocess.Popen(
-                [sys.executable, "-m", "cityhub", "serve"], env=env, stdout=out, stderr=out
-            )
-        measured = asyncio.run(drive(f"http://127.0.0.1:{port}", world, args.clients))
-        hub.terminate()
-        hub.wait(timeout=20)
-        hub = None
-        booked, taken = asyncio.run(count(url))
-        reference = asyncio.run(bare(url, args.clients, args.attempts, args.sessions, args.places))
-    finally:
-        if hub is not None:
-            hub.kill()
-        asyncio.run(admin(args.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    places = args.sessions * args.places
-    value = args.attempts / measured["elapsed"]
-    print(
-        f"{args.attempts} attempts by {args.clients} clients for {places} places: "
-        f"{measured['codes']} in {measured['elapsed']:.1f} s"
+    value = len(loadgen.served(run.records)) / run.elapsed  # attempts answered 201 or 409
+    ref = max(m["refs"], key=lambda r: r.per_second)
+    answers = loadgen.statuses(run.records)
+    won = answers.get("201", 0)
+    taken = sum(left.slots[s][1] for s in m["popular"])
+    share = won / max(made, 1)
+    p99 = loadgen.latency_ms(run.records, 0.99)
+    report.machine(started_load)
+    print(f"{made} attempts by {args.clients} clients for {places} places in {run.elapsed:.1f} s: "
+          f"{answers}; wrk socket errors: {run.socket_errors}")  # fmt: skip
+    print(f"hub:       {value:.1f} attempts/s, {won / run.elapsed:.1f} bookings/s; p50 "
+          f"{loadgen.latency_ms(run.records, 0.5):.1f} ms, p99 {p99:.1f} ms")  # fmt: skip
+    for when, r in zip(("before the hub's run", "after the hub's run"), m["refs"], strict=True):
+        print(r.line("attempts/s", when, m["take"].name, f" x {m['per_client']}"))
+    booked, sold_out = m["booked"].per(COUNT), m["sold_out"].per(COUNT)
+    report.costs("attempt", {
+        "hub booked": booked, "hub sold out": sold_out,
+        "hub, run's mix": report.blend([(booked, share), (sold_out, 1 - share)]),
+        "floor booked": m["floor"][0].per(COUNT), "floor sold out": m["floor"][1].per(COUNT),
+    })  # fmt: skip
+    report.per_operation(
+        "attempt", made, m["spent"].hub_cpu, m["spent"].server_cpu, run.client_cpu, ref.cpu
     )
-    print(
-        f"hub: {value:.0f} attempts/s, {booked / measured['elapsed']:.0f} bookings/s, "
-        f"p50 {measured['p50'] * 1000:.1f} ms, p99 {measured['p99'] * 1000:.1f} ms"
-    )
-    print(f"bookings {booked} == places {places}: {booked == places == taken}")
-    print(f"bare conditional UPDATE: {reference:.0f} attempts/s")
-    if booked != places or taken != places or measured["codes"].get(201) != places:
-        raise SystemExit("the count of bookings does not equal the places")
-    print(
-        json.dumps(
-            {
-                "name": "booking_attempts_per_second",
-                "value": round(value, 1),
-                "unit": "attempts/s",
-                "reference": round(reference, 1),
-                "ratio": round(value / reference, 3),
-                "target": TARGET,
-                "higher_is_better": True,
-            }
-        )
-    )
+    report.load_generator(run.client_cpu, run.elapsed)
+    print(f"not served (errors, shed, refused tokens): {made - len(loadgen.served(run.records))}")
+    fine = won == taken <= places and not left.overbooked() and left.doubles == 0
+    print(f"after: {won} answered booked, {taken} places taken of {places}, overbooked slots "
+          f"{len(left.overbooked())}, doubles {left.doubles}: {'ok' if fine else 'WRONG'}; p99 "
+          f"{p99:.0f} ms (target < {P99_TARGET_MS:.0f} ms: "
+          f"{'met' if p99 < P99_TARGET_MS else 'not met'})")  # fmt: skip
+    report.result(
+        "booking_attempts_per_second", value, "attempts/s", ref.per_second, TARGET, True,
+        reference.label(m["take"]),
+    )  # fmt: skip
+    if not fine:
+        raise SystemExit("the bookings do not add up: answers, places taken and slots differ")
 
 
 if __name__ == "__main__":

@@ -1,136 +1,137 @@
-"""Throughput of a channel's authenticated catalogue read against a bare health check.
+"""A channel's catalogue read through the hub, against the hub's own `/healthz`, both by wrk.
 
-Starts the demo hub on SQLite in a temporary folder, then drives it over real HTTP from this
-process with a fixed number of concurrent clients:
+On a fresh PostgreSQL database of the server of `$CITYHUB_BENCH_POSTGRES_URL` (created, then
+dropped): a city of 30 services in 3 categories, 20 of them granted to a channel. Then:
 
-- value: requests per second of `GET /v1/cities/shanghai/services` with a channel token
-  (token check, grant check, one paged query);
-- reference: requests per second of `GET /healthz` on the same server in the same run.
+1. counted on the wire: `cityhub serve` with its database connections through a counting
+   proxy, one client reading the catalogue 50 times and `/healthz` 50 times -> round trips,
+   statements and commits per request;
+2. timed: `cityhub serve` straight on PostgreSQL; `--clients` wrk clients (one connection
+   each) call `GET /healthz` for `--seconds`, then `GET /v1/cities/bench/services?limit=20`
+   with the channel's token (token check, city, grant, one page), then `/healthz` again ->
+   requests/s, p50/p99, the hub's CPU per request. The higher `/healthz` rate is the
+   reference: the cheapest answer of the same server, driven by the same load generator, so
+   the ratio says what the authenticated, tenant-checked read costs over the bare HTTP stack.
 
-The ratio (value / reference) says what the authenticated, tenant-checked read costs relative
-to the bare HTTP stack, so it is comparable across noisy machines. Prints one JSON line last.
+The last line is one JSON object: value = the catalogue's requests/s, reference = `/healthz`'s,
+ratio = value / reference, target 0.3 (higher is better).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
-import httpx
-from support import free_port
+from sqlalchemy.engine import make_url
+from support import fresh_databases, load_average, loadgen, report
+from support.hub import Hub
+from support.pgwire import CountingProxy
+from support.procstat import ServerCpu
 
-ROOT = Path(__file__).resolve().parent.parent
-CITYHUB = str(Path(sys.executable).parent / "cityhub")
-CONCURRENCY = 16
-REQUESTS = 3000
-TARGET = 0.25  # the catalogue read should cost at most four health checks
+from cityhub import migrations
+from cityhub.platform.db import Database
 
-
-async def wait_ready(client: httpx.AsyncClient, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            if (await client.get("/readyz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    raise SystemExit("the hub did not become ready")
+TARGET = 0.3
+CATALOGUE = "/v1/cities/bench/services?limit=20"
+COUNT = 50
 
 
-async def throughput(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> float:
-    remaining = REQUESTS
+async def prepare(url: str) -> dict[str, Any]:
+    """Migrate; a city of 30 services in 3 categories, 20 of them granted to a channel."""
+    from tests.cities.factories import create_city, create_grant, create_service
+    from tests.identity.factories import SECRET, create_channel
 
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            response = await client.get(path, headers=headers)
-            if response.status_code != 200:
-                raise SystemExit(f"{path}: {response.status_code} {response.text[:200]}")
-
-    for _ in range(100):  # warm up
-        await client.get(path, headers=headers)
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    return REQUESTS / (time.perf_counter() - started)
-
-
-async def measure(base_url: str, client_id: str, secret: str) -> tuple[float, float]:
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
-        await wait_ready(client, time.monotonic() + 60)
-        token = (
-            await client.post(
-                "/v1/oauth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": client_id,
-                    "client_secret": secret,
-                },
+    db = Database(url)
+    try:
+        await migrations.upgrade(db)
+        city = await create_city(db, slug="bench")
+        login = await create_channel(db, slug="bench-app")
+        for n in range(30):
+            made = await create_service(
+                db,
+                city=city,
+                code=f"svc-{n:02d}",
+                category=("payments", "medical", "queries")[n % 3],
             )
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        reference = await throughput(client, "/healthz", {})
-        value = await throughput(client, "/v1/cities/shanghai/services?limit=20", auth)
-        return value, reference
+            if n < 20:
+                await create_grant(db, channel=login.channel, service=made)
+        return {"client_id": login.client_id, "secret": SECRET}
+    finally:
+        await db.dispose()
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as data:
-        env = {
-            **os.environ,
-            "CITYHUB_DATA": data,
-            "CITYHUB_ENV": "demo",
-            "CITYHUB_LOG_LEVEL": "WARNING",
-        }
-        subprocess.run([CITYHUB, "demo", "--no-serve"], env=env, check=True, capture_output=True)
-        creds = json.loads(
-            subprocess.run(
-                [CITYHUB, "demo", "credentials", "--json"],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-        )
-        channel = next(c for c in creds["channels"] if "shanghai" in c["cities"])
-        port = free_port()
-        server = subprocess.Popen(
-            [CITYHUB, "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            value, reference = asyncio.run(
-                measure(f"http://127.0.0.1:{port}", channel["client_id"], channel["client_secret"])
-            )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-    ratio = value / reference
-    print(
-        f"catalogue read: {value:.0f} req/s; health check: {reference:.0f} req/s", file=sys.stderr
-    )
-    print(
-        json.dumps(
-            {
-                "name": "catalogue_read_throughput",
-                "value": round(value, 1),
-                "unit": "requests/s",
-                "reference": round(reference, 1),
-                "ratio": round(ratio, 3),
-                "target": TARGET,
-                "higher_is_better": True,
-            }
-        )
-    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    started_load = load_average()
+    folder = Path(tempfile.mkdtemp(prefix="cityhub-bench-catalogue-"))
+    name = f"cityhub_bench_catalogue_{os.getpid()}"
+    with fresh_databases(name) as (url,):
+        world = asyncio.run(prepare(url))
+        target = make_url(url)
+        counts = {}
+        with CountingProxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
+            through = target.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+            with Hub(through, folder, "hub-counted") as hub:
+                token = hub.token(world["client_id"], world["secret"])
+                for label, path in (("catalogue", CATALOGUE), ("/healthz", "/healthz")):
+                    one = {"path": path, "token": token if path == CATALOGUE else ""}
+                    loadgen.run(hub.base_url, "get", 1, one, seconds=1)  # warm up
+                    before = proxy.snapshot()
+                    ran = loadgen.run(hub.base_url, "get", 1, one, seconds=1)
+                    spent = proxy.snapshot() - before
+                    spent.round_trips -= spent.connections
+                    counts[label] = spent.per(len(ran.records))
+
+        runs: dict[str, loadgen.Run] = {}
+        cpu: dict[str, tuple[float, float, bool]] = {}
+        with Hub(url, folder) as hub:
+            token = hub.token(world["client_id"], world["secret"])
+            for label, path in (("warm", CATALOGUE), ("healthz-1", "/healthz"),
+                                ("catalogue", CATALOGUE), ("healthz-2", "/healthz")):  # fmt: skip
+                seconds = 2 if label == "warm" else args.seconds
+                before = hub.cpu()
+                with ServerCpu(name) as backends:
+                    runs[label] = loadgen.run(
+                        hub.base_url, "get", args.clients,
+                        {"path": path, "token": token if path == CATALOGUE else ""},
+                        seconds=seconds,
+                    )  # fmt: skip
+                cpu[label] = (hub.cpu() - before, backends.seconds, backends.seen)
+
+    def rate(run: loadgen.Run) -> float:
+        return len([r for r in run.records if r.status == 200]) / run.elapsed
+
+    health = max(("healthz-1", "healthz-2"), key=lambda k: rate(runs[k]))
+    value, ref = rate(runs["catalogue"]), rate(runs[health])
+    report.machine(started_load)
+    print(f"{args.clients} clients, {args.seconds:g} s each; one hub process")
+    for label in ("healthz-1", "catalogue", "healthz-2"):
+        r = runs[label]
+        p50, p99 = loadgen.latency_ms(r.records, 0.5), loadgen.latency_ms(r.records, 0.99)
+        print(f"{label:>10}: {rate(r):.1f} requests/s; p50 {p50:.2f} ms, p99 {p99:.2f} ms; "
+              f"answers {loadgen.statuses(r.records)}; wrk used "
+              f"{100 * r.client_cpu / r.elapsed:.0f}% of a core; "
+              f"socket errors: {r.socket_errors}")  # fmt: skip
+    report.costs("request", counts)
+    for label in ("catalogue", health):
+        hub_cpu, backends_cpu, seen = cpu[label]
+        n = len(runs[label].records)
+        report.cpu(f"request ({label})", {
+            "hub processes": 1000 * hub_cpu / n,
+            "hub's PostgreSQL backends": 1000 * backends_cpu / n if seen else None,
+            "wrk": 1000 * runs[label].client_cpu / n,
+        })  # fmt: skip
+    report.result(
+        "catalogue_read_per_second", value, "requests/s", ref, TARGET, True,
+        "GET /healthz (the same hub, the same wrk clients)",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,66 +1,52 @@
-"""Bill payments per second through the hub, against pgbench running the same SQL.
+"""Bill payments per second through the hub, against the fixed floor of a payment.
 
-On a fresh PostgreSQL database (created on the server of `--server`, dropped afterwards):
+On two fresh PostgreSQL databases of the server of `$CITYHUB_BENCH_POSTGRES_URL` (created,
+then dropped):
 
-1. a city, a channel granted a bill service, and `--bills` bills the channel was shown;
-2. `cityhub serve` in a subprocess (no embedded outbox worker: paying the billers is the
-   workers' job, measured elsewhere), driven over real HTTP by `--clients` concurrent
-   clients, each running the full flow for one bill after another for `--seconds`:
-   `POST /payments` (Idempotency-Key) then `POST /payments/{id}/confirmation`
-   (Idempotency-Key) -> payments/s, p50 and p99 of a payment (both calls) and of a call;
-3. one more payment made in this process with every SQL statement the hub issues captured,
-   transaction by transaction, and turned into a pgbench script: the same statements, the
-   same transactions, only the values that must differ per payment (keys, ids, the bill)
-   made variables;
-4. pgbench with as many clients for as long -> payments/s (one script run = one payment).
+1. the hub's: a city, a channel granted a bill service, and `--bills` bills it was shown;
+2. counted on the wire: `cityhub serve` with its database connections through a counting
+   proxy (`support/pgwire.py`), one client paying `--count` bills one after another (after a
+   warm-up) -> round trips, statements, commits per payment, whatever layer issued them;
+3. timed: `cityhub serve` straight on PostgreSQL, driven over HTTP by `--clients` wrk clients
+   (one connection each), each paying one bill after another for `--seconds`: `POST
+   /payments` then `POST /payments/{id}/confirmation`, both with an Idempotency-Key ->
+   payments/s, p50/p99 of a call and of a payment, CPU of the hub's processes and of its
+   database backends per payment;
+4. the reference's: `pay_schema.sql` (with the booking floor's tables, as its README loads
+   them), then `pay_quote_confirm.sql` by pgbench with as many clients for as long, once
+   before and once after the hub's run; the higher of the two rates is the reference (a
+   quieter moment of a shared machine cannot flatter the hub).
 
 The last line is one JSON object: value = the hub's payments/s, reference = pgbench's,
-ratio = value / reference, target = 0.35 (higher is better). Both run on this machine at
-the same time as the load generator, so the ratio, not the absolute figure, is what carries
-over to other machines.
+ratio = value / reference, target 0.25 (higher is better); the p99 of a call should stay
+under 100 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import enum
-import itertools
-import json
 import os
-import re
-import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-from sqlalchemy import event, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select, text
+from support import fresh_databases, load_average, loadgen, percentile, reference, report
+from support import hub as hub_module
+from support.hub import Hub
+from support.pgwire import Counts
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # tests.* factories
+from cityhub import migrations
+from cityhub.billing import ledger
+from cityhub.billing.models import Payment, PaymentStatus
+from cityhub.cities.models import ServiceKind
+from cityhub.platform.db import Database
 
-from support import admin, free_port, percentile  # noqa: E402
-
-from cityhub import migrations  # noqa: E402
-from cityhub.billing import ledger  # noqa: E402
-from cityhub.billing.models import LedgerAccount, Payment, PaymentStatus, Posting  # noqa: E402
-from cityhub.cities.models import ServiceKind  # noqa: E402
-from cityhub.outbox import OutboxEvent  # noqa: E402
-from cityhub.platform.config import Settings  # noqa: E402
-from cityhub.platform.db import Database  # noqa: E402
-
-TARGET = 0.35
-AMOUNT = 7_777_777  # fen; far from every id, so that values in captured SQL are unambiguous
-DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-
-
-# -- the world --------------------------------------------------------------------------
+TARGET = 0.25
+P99_TARGET_MS = 100.0
+AMOUNT = 7_777_777  # fen
+WARM_PER_CLIENT = 200  # bills each client may pay while warming up
 
 
 async def prepare(url: str, bills: int) -> dict[str, Any]:
@@ -93,396 +79,139 @@ async def prepare(url: str, bills: int) -> dict[str, Any]:
                 ),
                 {"city": city.id, "service": service.id, "amount": AMOUNT, "bills": bills},
             )
-            first = await conn.scalar(text("SELECT id FROM bills WHERE bill_ref = 'PB1'"))
-        # The script takes bill `PB<n>` to be row `n`: true on a fresh table.
-        assert first == 1, first
         return {"client_id": login.client_id, "secret": SECRET}
     finally:
         await db.dispose()
 
 
-async def token(client: httpx.AsyncClient, world: dict[str, Any]) -> dict[str, str]:
-    answer = await client.post(
-        "/v1/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": world["client_id"],
-            "client_secret": world["secret"],
-        },
-    )
-    answer.raise_for_status()
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
-async def pay(
-    client: httpx.AsyncClient, headers: dict[str, str], bill: int, tag: str
-) -> tuple[float, float, dict[str, Any]]:
-    """One full payment: quote then confirm; the two calls' latencies and the payment."""
-    started = time.perf_counter()
-    quoted = await client.post(
-        "/v1/cities/bench/payments",
-        json={"service": "water", "bill_id": f"PB{bill}", "amount_fen": AMOUNT, "currency": "CNY"},
-        headers={**headers, "Idempotency-Key": f"create-{tag}"},
-    )
-    middle = time.perf_counter()
-    if quoted.status_code != 201:
-        raise SystemExit(f"create: {quoted.status_code} {quoted.text[:300]}")
-    payment = quoted.json()
-    confirmed = await client.post(
-        f"/v1/cities/bench/payments/{payment['id']}/confirmation",
-        json={
-            "channel_txn_id": f"txn-{tag}",
-            "amount_fen": payment["total_fen"],
-            "currency": "CNY",
-        },
-        headers={**headers, "Idempotency-Key": f"confirm-{tag}"},
-    )
-    if confirmed.status_code != 200:
-        raise SystemExit(f"confirm: {confirmed.status_code} {confirmed.text[:300]}")
-    return middle - started, time.perf_counter() - middle, payment
-
-
-# -- the hub, over HTTP -----------------------------------------------------------------
-
-
-async def ready(client: httpx.AsyncClient) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if (await client.get("/readyz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit("the hub did not become ready")
-        await asyncio.sleep(0.2)
-
-
-async def drive(
-    base_urls: list[str], world: dict[str, Any], clients: int, seconds: float
-) -> dict[str, Any]:
-    per_hub = -(-clients // len(base_urls))
-    limits = httpx.Limits(max_connections=per_hub, max_keepalive_connections=per_hub)
-    hubs = [httpx.AsyncClient(base_url=u, limits=limits, timeout=60) for u in base_urls]
-    try:
-        for client in hubs:
-            await ready(client)
-        headers = await token(hubs[0], world)
-        bills = itertools.count(1)
-        for client in hubs:
-            for _ in range(20):  # warm up: connections, caches, accounts opened
-                n = next(bills)
-                await pay(client, headers, n, f"warm-{n}")
-        payments: list[float] = []
-        calls: list[float] = []
-        stop_at = time.monotonic() + seconds
-
-        async def one_client(client: httpx.AsyncClient) -> None:
-            while time.monotonic() < stop_at:
-                n = next(bills)
-                create, confirm, _ = await pay(client, headers, n, f"b-{n}")
-                payments.append(create + confirm)
-                calls.extend((create, confirm))
-
-        started = time.perf_counter()
-        await asyncio.gather(*(one_client(hubs[i % len(hubs)]) for i in range(clients)))
-        elapsed = time.perf_counter() - started
-    finally:
-        for client in hubs:
-            await client.aclose()
-    return {
-        "payments": len(payments),
-        "per_second": len(payments) / elapsed,
-        "p50_ms": percentile(payments, 0.50) * 1000,
-        "p99_ms": percentile(payments, 0.99) * 1000,
-        "call_p50_ms": percentile(calls, 0.50) * 1000,
-        "call_p99_ms": percentile(calls, 0.99) * 1000,
-        "next_bill": next(bills),
-    }
-
-
-# -- the same SQL, for pgbench ----------------------------------------------------------
-
-
-async def capture(
-    url: str, world: dict[str, Any], bill: int
-) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
-    """Make one payment in this process and record every statement and transaction edge."""
-    from cityhub.app import create_app
-
-    db = Database(url)
-    settings = Settings(env="test", database_url=url, embedded_worker=False, log_level="WARNING")
-    app = create_app(settings, db=db)
-    log: list[tuple[Any, ...]] = []
-    recording = False
-
-    def on_sql(conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool) -> None:
-        if recording:
-            log.append(("sql", statement, tuple(params or ())))
-
-    def edge(name: str) -> Any:
-        def listener(conn: Any) -> None:
-            if recording:
-                log.append((name,))
-
-        return listener
-
-    # Ids far apart, so that each captured value says which it is (a payment's id would
-    # otherwise equal its posting's and its bill's here: one of each per payment so far).
-    async with db.engine.begin() as conn:
-        for table, start in (("payments", 20_000_000), ("ledger_postings", 50_000_000)):
-            await conn.execute(
-                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {start})")
-            )
-    engine = db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", on_sql)
-    for name in ("begin", "commit", "rollback"):
-        event.listen(engine, name, edge(name.upper()))
-    transport = httpx.ASGITransport(app=app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
-            headers = await token(client, world)
-            recording = True
-            _, _, payment = await pay(client, headers, bill, "capture")
-            recording = False
-        async with db.unit_of_work() as session:
-            row = await session.scalar(select(Payment).where(Payment.public_id == payment["id"]))
-            assert row is not None
-            posting = await session.scalar(select(Posting.id).where(Posting.payment_id == row.id))
-            event_id = await session.scalar(
-                select(OutboxEvent.event_id)
-                .where(OutboxEvent.topic == "billing.pay_biller")
-                .order_by(OutboxEvent.id.desc())
-                .limit(1)
-            )
-        values = {
-            "pay_id": row.id,
-            "bill_id": row.bill_id,
-            "post_id": posting,
-            "public_id": row.public_id,
-            "event_id": event_id,
-        }
-        return log, values
-    finally:
-        await db.dispose()
-
-
-def _literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, enum.Enum):
-        value = value.value
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        value = value.isoformat()
-    if isinstance(value, dict | list):
-        value = json.dumps(value)
-    if isinstance(value, bytes):
-        return "'\\x" + value.hex() + "'"
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def script(log: list[tuple[Any, ...]], values: dict[str, Any]) -> str:
-    """The captured payment as a pgbench script: one run is one payment."""
-    dynamic: dict[Any, str] = {
-        "create-capture": "('create-' || :uniq)",
-        "confirm-capture": "('confirm-' || :uniq)",
-        "txn-capture": "('txn-' || :uniq)",
-        values["public_id"]: "('pay_' || :uniq)",
-        values["event_id"]: "('ev-' || :uniq)",
-        f"PB{values['bill_id']}": "('PB' || :b)",
-    }
-    numbers = {values["pay_id"]: ":pay_id", values["bill_id"]: ":b", values["post_id"]: ":post_id"}
-    lines = [
-        "-- the SQL the hub issued for one payment (create + confirm), captured by",
-        "-- bench/payments.py; variables: the keys, ids and the bill of each payment",
-        "\\set uniq random(1, 1000000000000)",
-        "\\set b random(:lo, :hi)",
-    ]
-    for entry in log:
-        if entry[0] == "BEGIN":
-            lines.append("BEGIN;")
-            continue
-        if entry[0] in ("COMMIT", "ROLLBACK"):
-            lines.append(f"{entry[0]};")
-            continue
-        _, statement, params = entry
-
-        def render(match: re.Match[str], params: tuple[Any, ...] = params) -> str:
-            value = params[int(match.group(1)) - 1]
-            if isinstance(value, str) and value in dynamic:
-                return dynamic[value]
-            if isinstance(value, int) and not isinstance(value, bool) and value in numbers:
-                return numbers[value]
-            return _literal(value)
-
-        sql = re.sub(r"\$(\d+)", render, statement).strip()
-        ending = ";"
-        if sql.startswith("INSERT INTO payments") and "RETURNING" in sql:
-            ending = " \\gset pay_"
-        elif sql.startswith("INSERT INTO ledger_postings") and "RETURNING" in sql:
-            ending = " \\gset post_"
-        lines.append(" ".join(sql.split()) + ending)
-    return "\n".join(lines) + "\n"
-
-
-def pgbench(
-    url: str, path: Path, clients: int, seconds: float, lo: int, hi: int, logs: Path
-) -> dict[str, Any]:
-    binary = shutil.which("pgbench") or next(
-        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"))), None
-    )
-    if binary is None:
-        raise SystemExit("pgbench is not installed (package postgresql-client)")
-    target = make_url(url)
-    command = [
-        binary,
-        "-n",
-        "-h", target.host or "127.0.0.1",
-        "-p", str(target.port or 5432),
-        "-U", target.username or "postgres",
-        "-c", str(clients),
-        "-j", str(min(clients, os.cpu_count() or 2)),
-        "-T", str(int(seconds)),
-        "-D", f"lo={lo}",
-        "-D", f"hi={hi}",
-        "-f", str(path),
-        "-l", "--log-prefix", str(logs / "pgbench"),
-        target.database or "postgres",
-    ]  # fmt: skip
-    env = {**os.environ, "PGPASSWORD": target.password or ""}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=logs)
-    if done.returncode != 0:
-        raise SystemExit(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
-    tps = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", done.stdout)
-    failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
-    latencies = []
-    for file in logs.glob("pgbench*"):
-        for line in file.read_text().splitlines():
-            fields = line.split()
-            if len(fields) >= 3 and fields[2].isdigit():
-                latencies.append(int(fields[2]) / 1e6)
-    return {
-        "per_second": float(tps.group(1)) if tps else 0.0,
-        "failed": int(failed.group(1)) if failed else 0,
-        "runs": len(latencies),
-        "p50_ms": percentile(latencies, 0.50) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-    }
-
-
-async def check(url: str) -> tuple[ledger.LedgerReport, int, int]:
+async def check(url: str) -> tuple[ledger.LedgerReport, int]:
+    """The ledger's own check, and how many payments were confirmed."""
     db = Database(url)
     try:
         async with db.unit_of_work() as session:
-            report = await ledger.check(session=session)
+            found = await ledger.check(session=session)
             confirmed = await session.scalar(
-                select(func.count()).where(Payment.status == PaymentStatus.CONFIRMED)
+                select(func.count()).where(Payment.status != PaymentStatus.QUOTED)
             )
-            accounts = await session.scalar(select(func.count()).select_from(LedgerAccount))
-        return report, int(confirmed or 0), int(accounts or 0)
+        return found, int(confirmed or 0)
     finally:
         await db.dispose()
+
+
+def payments_of(run: loadgen.Run) -> dict[int, list[tuple[float, float]]]:
+    """(start, end) of each payment whose quote and confirmation both succeeded, per client."""
+    done: dict[int, list[tuple[float, float]]] = {}
+    for client, records in run.by_client.items():
+        for quote, confirm in zip(records, records[1:], strict=False):
+            if quote.kind == "quote" and confirm.kind == "confirm" and confirm.status == 200:
+                done.setdefault(client, []).append((quote.start, confirm.end))
+    return done
+
+
+def steady_rate(done: dict[int, list[tuple[float, float]]], stop_at: float) -> tuple[float, float]:
+    """Payments per second while every client was in its stride: from the moment the last
+    client finished its first payment to the end of the run (the clients all start at once,
+    so before that moment no payment can have finished yet; counting from the start would
+    charge the hub for its own latency). Also the length of that window."""
+    if not done:
+        return 0.0, 0.0
+    stride = max(payments[0][1] for payments in done.values())
+    ended = [end for payments in done.values() for _, end in payments]
+    window = stop_at - stride
+    if window <= 0:  # shorter than one payment of the slowest client: the whole run, ramp and all
+        started = min(start for payments in done.values() for start, _ in payments)
+        return len(ended) / (max(ended) - started), 0.0
+    return len([e for e in ended if stride < e <= stop_at]) / window, window
+
+
+def count(url: str, folder: Path, world: dict[str, Any], options: dict[str, Any], n: int) -> Counts:
+    """What `n` payments (bills PB21...) cost on the wire, one after another, after 20."""
+    with hub_module.counted(url, folder) as (hub, proxy):
+        options = {**options, "token": hub.token(world["client_id"], world["secret"])}
+        loadgen.run(hub.base_url, "pay", 1, {**options, "first": 1, "last": 20})
+        before = proxy.snapshot()
+        loadgen.run(hub.base_url, "pay", 1, {**options, "first": 21, "last": 20 + n})
+        spent = proxy.snapshot() - before
+    spent.round_trips -= spent.connections
+    return spent
+
+
+def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Every run of the bench, on its two fresh databases."""
+    floor = reference.script("pay_quote_confirm.sql")
+    schemas = [reference.script(n) for n in ("pay_schema.sql", "book_schema.sql", "book_reset.sql")]
+    names = [f"cityhub_bench_pay_{os.getpid()}", f"cityhub_bench_pay_ref_{os.getpid()}"]
+    first = 21 + args.count + WARM_PER_CLIENT * args.clients  # the timed run's first bill
+    if first + 100 * args.clients > args.bills:
+        raise SystemExit(f"--bills {args.bills} is too few: the warm-up alone takes {first}")
+    with fresh_databases(*names) as (url, ref_url):
+        world = asyncio.run(prepare(url, args.bills))
+        options: dict[str, Any] = {"city": "bench", "service": "water", "amount": AMOUNT}
+        hub_counts = count(url, folder, world, options, args.count)
+        reference.load(ref_url, *schemas)
+        ref_counts = reference.counted(ref_url, floor, 20)
+        ref_before = reference.pgbench(ref_url, floor, args.clients, seconds=args.seconds)
+        with Hub(url, folder) as hub:
+            options["token"] = hub.token(world["client_id"], world["secret"])
+            warm = {**options, "first": 21 + args.count, "last": first - 1}
+            loadgen.run(hub.base_url, "pay", args.clients, warm, seconds=3)
+            plan = {**options, "first": first, "last": args.bills}
+            spent = hub_module.timed(hub, names[0], lambda: loadgen.run(
+                hub.base_url, "pay", args.clients, plan, seconds=args.seconds))  # fmt: skip
+        ref_after = reference.pgbench(ref_url, floor, args.clients, seconds=args.seconds)
+        books, confirmed = asyncio.run(check(url))
+    return {
+        "floor": floor, "hub_counts": hub_counts, "ref_counts": ref_counts, "spent": spent,
+        "refs": (ref_before, ref_after), "books": books, "confirmed": confirmed,
+    }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--server", default=os.environ.get("CITYHUB_BENCH_POSTGRES_URL", DEFAULT_SERVER)
-    )
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument(
-        "--hubs", type=int, default=1, help="hub processes (stateless replicas) to spread over"
-    )
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--bills", type=int, default=400_000)
-    parser.add_argument("--keep", action="store_true", help="keep the database and the script")
+    parser.add_argument("--count", type=int, default=30, help="payments counted on the wire")
     args = parser.parse_args()
-
-    name = f"cityhub_bench_{os.getpid()}"
-    url = make_url(args.server).set(database=name).render_as_string(False)
-    folder = Path(tempfile.mkdtemp(prefix="cityhub-bench-"))
-    asyncio.run(admin(args.server, f'CREATE DATABASE "{name}"'))
-    hubs: list[subprocess.Popen[bytes]] = []
-    try:
-        world = asyncio.run(prepare(url, args.bills))
-        urls = []
-        for number in range(args.hubs):
-            port = free_port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CITYHUB_")}
-            env.update(
-                CITYHUB_ENV="test",
-                CITYHUB_DATABASE_URL=url,
-                CITYHUB_DATA=str(folder / "data"),
-                CITYHUB_PORT=str(port),
-                CITYHUB_EMBEDDED_WORKER="false",
-            )
-            with (folder / f"hub-{number}.log").open("wb") as out:
-                hubs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "cityhub", "serve"], env=env, stdout=out, stderr=out
-                    )
-                )
-            urls.append(f"http://127.0.0.1:{port}")
-        measured = asyncio.run(drive(urls, world, args.clients, args.seconds))
-        for hub in hubs:
-            hub.terminate()
-            hub.wait(timeout=20)
-        hubs = []
-
-        # The captured payment takes the last bill; pgbench the ones nobody paid yet.
-        log, values = asyncio.run(capture(url, world, args.bills))
-        path = folder / "payment.sql"
-        path.write_text(script(log, values))
-        lo, hi = measured["next_bill"] + 1, args.bills - 1
-        reference = pgbench(url, path, args.clients, args.seconds, lo, hi, folder)
-        report, confirmed, accounts = asyncio.run(check(url))
-    finally:
-        for hub in hubs:
-            hub.kill()
-        if not args.keep:
-            asyncio.run(admin(args.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    statements = sum(1 for e in log if e[0] == "sql")
-    transactions = sum(1 for e in log if e[0] == "BEGIN")
-    ratio = measured["per_second"] / reference["per_second"] if reference["per_second"] else 0.0
-    print(
-        f"machine: {os.cpu_count()} CPUs; {args.clients} clients; {args.hubs} hub process(es); "
-        f"{args.seconds:g} s each"
+    started_load = load_average()
+    m = measure(args, Path(tempfile.mkdtemp(prefix="cityhub-bench-pay-")))
+    run: loadgen.Run = m["spent"].result
+    by_client = payments_of(run)
+    payments = [p for done in by_client.values() for p in done]
+    value, window = steady_rate(by_client, run.stop_at)
+    if window < args.seconds / 3:
+        print(f"warning: the clients were in their stride for {window:.1f} s only; give more "
+              "--seconds for a steady figure")  # fmt: skip
+    ref = max(m["refs"], key=lambda r: r.per_second)
+    calls = run.of("quote", "confirm")
+    call_p99 = loadgen.latency_ms(calls, 0.99)
+    lasted = [end - start for start, end in payments]
+    report.machine(started_load)
+    print(f"{args.clients} clients, {args.seconds:g} s; one hub process; answers "
+          f"{loadgen.statuses(calls)}; wrk socket errors: {run.socket_errors}")  # fmt: skip
+    print(f"hub:       {value:.1f} payments/s (over the last {window:.1f} s, all clients in "
+          f"their stride; {len(payments)} payments in all); per call p50 "
+          f"{loadgen.latency_ms(calls, 0.5):.1f} ms, p99 {call_p99:.1f} ms; per payment p50 "
+          f"{1000 * percentile(lasted, 0.5):.1f} ms, "
+          f"p99 {1000 * percentile(lasted, 0.99):.1f} ms")  # fmt: skip
+    for when, r in zip(("before the hub's run", "after the hub's run"), m["refs"], strict=True):
+        print(r.line("payments/s", when, m["floor"].name))
+    report.costs(
+        "payment", {"hub": m["hub_counts"].per(args.count), "reference": m["ref_counts"].per(20)}
     )
-    print(
-        f"hub:     {measured['payments']} payments, {measured['per_second']:.1f} payments/s; "
-        f"payment p50 {measured['p50_ms']:.1f} ms, p99 {measured['p99_ms']:.1f} ms; "
-        f"per call p50 {measured['call_p50_ms']:.1f} ms, p99 {measured['call_p99_ms']:.1f} ms"
+    report.per_operation(
+        "payment", len(payments), m["spent"].hub_cpu, m["spent"].server_cpu, run.client_cpu, ref.cpu
     )
-    print(
-        f"pgbench: {reference['runs']} payments, {reference['per_second']:.1f} payments/s; "
-        f"payment p50 {reference['p50_ms']:.1f} ms, p99 {reference['p99_ms']:.1f} ms; "
-        f"{reference['failed']} failed; same SQL: {statements} statements in {transactions} "
-        "transactions per payment"
-    )
-    print(
-        f"after:   ledger {'ok' if report.ok else 'BROKEN'} ({report.postings} postings, "
-        f"{accounts} accounts), {confirmed} payments confirmed"
-    )
-    if args.keep:
-        print(f"kept: database {name}, script {path}")
-    print(
-        json.dumps(
-            {
-                "name": "payments_create_confirm_per_second",
-                "value": round(measured["per_second"], 1),
-                "unit": "payments/s",
-                "reference": round(reference["per_second"], 1),
-                "ratio": round(ratio, 3),
-                "target": TARGET,
-                "higher_is_better": True,
-            }
-        )
-    )
+    report.load_generator(run.client_cpu, run.elapsed)
+    print(f"after: ledger {'balanced' if m['books'].ok else 'BROKEN'}, {m['confirmed']} payments "
+          f"confirmed in all; p99 of a call {call_p99:.0f} ms (target < {P99_TARGET_MS:.0f} ms: "
+          f"{'met' if call_p99 < P99_TARGET_MS else 'not met'})")  # fmt: skip
+    report.result(
+        "payments_quote_confirm_per_second", value, "payments/s", ref.per_second, TARGET, True,
+        reference.label(m["floor"]),
+    )  # fmt: skip
+    if not m["books"].ok:
+        raise SystemExit("the ledger does not balance")
 
 
 if __name__ == "__main__":
