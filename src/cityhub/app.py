@@ -31,6 +31,7 @@ from cityhub.notices.api import router as notices_router
 from cityhub.notices.channel_api import router as notices_channel_router
 from cityhub.notices.console import router as notices_console_router
 from cityhub.outbox import Dispatcher, load_handlers
+from cityhub.platform.throttle import throttle_for
 from cityhub.queries.api import router as queries_router
 from cityhub.web import mount as mount_web
 from cityhub.webhooks_api import router as webhooks_router
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             if dispatcher is not None:
                 await dispatcher.close()
             await app.state.connectors.aclose()
+            await app.state.throttle.aclose()
             if owns_db:
                 await database.dispose()
 
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.db = database
     app.state.vault = Vault.from_settings(settings)
     app.state.connectors = ConnectorHub(settings)
+    app.state.throttle = throttle_for(settings, database)
     install_error_handlers(app)
 
     @app.exception_handler(IdempotentReplay)

@@ -105,6 +105,21 @@ class Settings(BaseSettings):
     connector_max_response_bytes: int = 1_000_000
     query_cache_seconds: float = 60.0
 
+    # Guessing secrets (see docs/security.md).
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://... where attempt counters are kept; unset: in the database",
+    )
+    sign_in_attempts: int = Field(
+        default=5, ge=1, description="wrong secrets per client id or username before back-off"
+    )
+    sign_in_attempts_per_address: int = Field(
+        default=20, ge=1, description="wrong secrets per client address before back-off"
+    )
+    sign_in_max_wait_seconds: int = Field(
+        default=900, ge=1, description="the longest back-off; the wait doubles up to it"
+    )
+
     @field_validator("env")
     @classmethod
     def _known_env(cls, value: str) -> str:

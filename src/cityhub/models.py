@@ -15,6 +15,7 @@ from cityhub.identity import audit as _audit  # noqa: F401
 from cityhub.identity import models as _identity  # noqa: F401
 from cityhub.lottery import models as _lottery  # noqa: F401
 from cityhub.notices import models as _notices  # noqa: F401
+from cityhub.platform import throttle_sql as _throttle  # noqa: F401
 from cityhub.web import models as _web  # noqa: F401
 
 metadata = Base.metadata
