@@ -31,6 +31,7 @@ from cityhub.notices.api import router as notices_router
 from cityhub.notices.channel_api import router as notices_channel_router
 from cityhub.notices.console import router as notices_console_router
 from cityhub.outbox import Dispatcher, load_handlers
+from cityhub.platform.clients import TrustedProxies
 from cityhub.platform.throttle import throttle_for
 from cityhub.queries.api import router as queries_router
 from cityhub.web import mount as mount_web
@@ -150,4 +151,6 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     mount_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
+    # Outermost: everything inside (the access log, limits, pages) sees the believed address.
+    app.add_middleware(TrustedProxies, trusted=settings.trusted_proxy_list)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
@@ -105,7 +106,12 @@ class Settings(BaseSettings):
     connector_max_response_bytes: int = 1_000_000
     query_cache_seconds: float = 60.0
 
-    # Guessing secrets (see docs/security.md).
+    # Guessing secrets and telling who is asking (see docs/security.md).
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated IP addresses or networks of the reverse proxies whose "
+        "X-Forwarded-For is believed; unset: nobody's (the peer's own address counts)",
+    )
     redis_url: str | None = Field(
         default=None,
         description="redis://... where attempt counters are kept; unset: in the database",
@@ -119,6 +125,18 @@ class Settings(BaseSettings):
     sign_in_max_wait_seconds: int = Field(
         default=900, ge=1, description="the longest back-off; the wait doubles up to it"
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for entry in _entries(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"CITYHUB_TRUSTED_PROXIES: {entry!r} is not an IP address or network"
+                ) from None
+        return value
 
     @field_validator("env")
     @classmethod
@@ -138,6 +156,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data / 'cityhub.sqlite3').resolve()}"
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The addresses and networks whose X-Forwarded-For is believed."""
+        return _entries(self.trusted_proxies)
 
     @property
     def connector_allowed_hosts(self) -> frozenset[str]:
@@ -168,6 +191,10 @@ class Settings(BaseSettings):
             raise InsecureConfiguration(
                 "refusing to start with CITYHUB_ENV=production:\n  " + "\n  ".join(problems)
             )
+
+
+def _entries(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
 
 
 @lru_cache
