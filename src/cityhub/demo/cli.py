@@ -34,7 +34,7 @@ def _demo_settings(simulator_port: int | None = None) -> Settings:
     if settings.is_production:
         Console(stderr=True).print("[red]the demo does not run with CITYHUB_ENV=production[/red]")
         raise typer.Exit(2)
-    if settings.secret_key == DEFAULT_SECRET_KEY:
+    if settings.env == "demo" and settings.secret_key == DEFAULT_SECRET_KEY:
         Console(stderr=True).print(
             f"[yellow]{settings.data} was made with the keys every demo shares; delete it (or "
             "set CITYHUB_SECRET_KEY, CITYHUB_DATA_KEY, CITYHUB_HASH_KEY) for keys of its own"
