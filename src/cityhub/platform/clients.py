@@ -4,8 +4,9 @@ one of the operator's proxies (`CITYHUB_TRUSTED_PROXIES`).
 The hub applies uvicorn's proxy-headers middleware itself, with that list, so every way of
 serving it (`cityhub serve`, another ASGI server, the tests) reads the same address; uvicorn's
 own handling, which believes 127.0.0.1 by default, is switched off in `cityhub serve`. Of the
-addresses in `X-Forwarded-For`, the one believed is the last that is not a trusted proxy: what
-the outermost trusted proxy saw, never what the client wrote at the front of the header.
+addresses in `X-Forwarded-For`, the one believed is the last that is not a trusted proxy: the
+peer that the first trusted proxy on the way in saw, never what the client wrote at the front
+of the header.
 """
 
 from __future__ import annotations
