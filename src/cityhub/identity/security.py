@@ -21,9 +21,9 @@ from cityhub.errors import Unauthorized
 
 _hasher = PasswordHasher()
 # argon2 is slow and takes 64 MiB a hash on purpose: it runs on these few threads, never on the
-# event loop (which would stop every other request while it works), and never more at once
-# than the cores can do (a queue of guesses must not take the process's memory).
-HASH_THREADS = max(2, min(8, os.cpu_count() or 2))
+# event loop (which would stop every other request while it works). One core is left to the
+# event loop, and a queue of guesses waits here instead of taking the process's memory.
+HASH_THREADS = max(1, min(8, (os.cpu_count() or 2) - 1))
 _hashing = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="cityhub-argon2")
 TOKEN_AUDIENCE = "cityhub:v1"
 # RFC 6750 3.1: a refused bearer token says so in the challenge.
