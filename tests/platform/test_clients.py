@@ -99,7 +99,7 @@ async def test_cityhub_serve_believes_no_forwarded_address_unless_told(
                 except httpx.TransportError:
                     return False
 
-            await eventually(healthy, timeout=60, what=lambda: f"the hub:\n{hub.output()}")
+            await eventually(healthy, timeout=120, what=lambda: f"the hub:\n{hub.output()}")
             # All at once, each posing as another address: the limit is reached in a moment,
             # long before its first wait (a second) runs out.
             answers = await asyncio.gather(

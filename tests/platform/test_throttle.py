@@ -141,6 +141,20 @@ async def test_concurrent_attempts_never_pass_more_than_the_free_ones(
     assert sum(passed) == POLICY.free
 
 
+async def test_an_attempt_that_read_the_clock_a_moment_earlier_is_not_shut_out(
+    throttle: Throttle, clock: FakeClock
+) -> None:
+    """Concurrent requests read the clock, then queue for the counter: the one counted first
+    may have read it later. Without a wait due, the other must still get through."""
+    clock.advance(5)
+    await throttle.take(POLICY, "dave")
+    clock.advance(-1)
+    await throttle.take(POLICY, "dave")
+    clock.advance(-1)
+    await throttle.take(POLICY, "dave")  # the third: now the key waits
+    assert await refused_for(throttle, "dave") == 1
+
+
 async def test_keys_are_kept_only_as_keyed_hashes(db: Database, clock: FakeClock) -> None:
     throttle = database_throttle(db, clock)
     await throttle.take(POLICY, "203.0.113.9")

@@ -33,7 +33,10 @@ if attempts >= free then
   wait = math.min(longest, first * 2 ^ math.min(attempts - free, 60))
 end
 wait = math.floor(wait)
-redis.call('HSET', KEYS[1], 'attempts', attempts, 'last', now, 'open', now + wait, 'before', open)
+-- No wait: open since always (0), not from now, which a request slightly behind would not reach.
+local opens = 0
+if wait > 0 then opens = now + wait end
+redis.call('HSET', KEYS[1], 'attempts', attempts, 'last', now, 'open', opens, 'before', open)
 redis.call('PEXPIRE', KEYS[1], forget + wait)
 return -1
 """

@@ -25,6 +25,10 @@ from cityhub.platform.throttle import BackOff, Clock, Throttle
 
 # One take in this many also deletes the scope's counters that were forgotten long ago.
 PRUNE_ONE_IN = 256
+# `open_at` of a key that need not wait: open since always, not "from now" (a request that read
+# the clock a moment earlier, then waited for the lock, must not find the key shut by a later
+# one that needed no wait).
+ALWAYS = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class ThrottleCounter(Base):
@@ -53,7 +57,7 @@ def _at(value: dt.datetime) -> ColumnElement[dt.datetime]:
 
 def _open_at(policy: BackOff, attempts: Any, now: dt.datetime) -> ColumnElement[dt.datetime]:
     """When a key that has made `attempts` (an SQL expression) attempts may try again."""
-    whens: list[tuple[Any, Any]] = [(attempts < policy.free, _at(now))]
+    whens: list[tuple[Any, Any]] = [(attempts < policy.free, _at(ALWAYS))]
     whens += [(attempts == n, _at(now + wait)) for n, wait in policy.steps()]
     return case(*whens, else_=_at(now + policy.max_wait))
 
@@ -84,8 +88,8 @@ class DatabaseThrottle(Throttle):
                     key_hash=key_hash,
                     attempts=1,
                     last_at=now,
-                    open_at=now + policy.wait_after(1),
-                    previous_open_at=now,
+                    open_at=now + policy.wait_after(1) if policy.free <= 1 else ALWAYS,
+                    previous_open_at=ALWAYS,
                 )
                 .on_conflict_do_update(
                     index_elements=["scope", "key_hash"],
