@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from cityhub.app import create_app
-from cityhub.config import (
+from cityhub.identity.pii import Vault
+from cityhub.platform.config import (
     DEFAULT_DATA_KEY,
     DEFAULT_HASH_KEY,
     DEFAULT_SECRET_KEY,
@@ -24,7 +25,6 @@ from cityhub.config import (
     Settings,
     get_settings,
 )
-from cityhub.identity.pii import Vault
 
 GOOD = {
     "env": "production",

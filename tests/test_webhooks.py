@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from cityhub import outbox, webhooks
 from cityhub.cities import service as cities
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity import audit
 from cityhub.outbox import Dispatcher, OutboxEvent
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.webhooks import WebhookDelivery, signature, verify_signature
 from tests.cities.factories import create_city, create_service
 from tests.identity.factories import create_channel

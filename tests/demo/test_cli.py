@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cityhub.cli import app as cli
-from cityhub.config import DEFAULT_SECRET_KEY, DEMO_KEYS_FILE, get_settings
-from cityhub.db import Database
+from cityhub.cli.demo import demo_app
 from cityhub.demo import world
-from cityhub.demo.cli import demo_app
+from cityhub.platform.config import DEFAULT_SECRET_KEY, DEMO_KEYS_FILE, get_settings
+from cityhub.platform.db import Database
 
 
 @pytest.fixture

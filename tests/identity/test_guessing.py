@@ -14,8 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from cityhub.config import Settings
-from cityhub.db import Database
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.platform.throttle_redis import RedisThrottle
 from cityhub.platform.throttle_sql import ThrottleCounter
 from tests.cities.factories import create_city

@@ -20,9 +20,9 @@ from argon2.exceptions import VerifyMismatchError
 from sqlalchemy import text
 
 from cityhub.app import create_app
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity import security
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators import serve_app_in_background
 from tests.cities.factories import create_city
 from tests.client import PROBLEM

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cityhub.config import Settings
-from cityhub.db import Database
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.platform.throttle import Throttle
 from cityhub.platform.throttle_sql import DatabaseThrottle
 

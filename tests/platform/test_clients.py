@@ -15,8 +15,8 @@ import pytest
 from pydantic import ValidationError
 
 from cityhub.app import create_app
-from cityhub.config import Settings
-from cityhub.db import Database
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from tests.client import Api
 from tests.outbox_helpers import Hub, eventually
 from tests.platform.factories import FakeClock

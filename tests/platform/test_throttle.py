@@ -13,9 +13,9 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from cityhub.config import Settings
-from cityhub.db import Database
-from cityhub.errors import TooManyRequests, Unavailable
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
+from cityhub.platform.errors import TooManyRequests, Unavailable
 from cityhub.platform.throttle import BackOff, Throttle, throttle_for
 from cityhub.platform.throttle_redis import RedisThrottle
 from cityhub.platform.throttle_sql import DatabaseThrottle, ThrottleCounter

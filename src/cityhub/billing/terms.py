@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.billing.models import AmountRule, BillerTerms
-from cityhub.errors import Conflict, Unprocessable
+from cityhub.platform.errors import Conflict, Unprocessable
 
 DEFAULT_ACCOUNT_PATTERN = r"^[A-Za-z0-9-]{1,40}$"
 DEFAULT_QUOTE_SECONDS = 900

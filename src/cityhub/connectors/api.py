@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from cityhub.connectors import definitions, service
 from cityhub.connectors.deps import HubDep
 from cityhub.connectors.models import ConnectorDefinition
-from cityhub.deps import CityDep, CurrentStaff, SessionDep, SettingsDep, require_staff_role
 from cityhub.identity.models import Role
+from cityhub.platform.deps import CityDep, CurrentStaff, SessionDep, SettingsDep, require_staff_role
 
 router = APIRouter(prefix="/v1", tags=["connectors"])
 Name = Annotated[str, Path(max_length=60)]

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from cityhub.connectors.transport import malformed
-from cityhub.errors import Unprocessable
+from cityhub.platform.errors import Unprocessable
 
 SCHEMA_PATH = Path(__file__).with_name("connector.schema.json")
 REQUIRED_OPERATIONS = {"biller": ("bills",), "eligibility": ("eligibility",), "records": ()}

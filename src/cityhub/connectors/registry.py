@@ -23,7 +23,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities.models import Service, ServiceKind
-from cityhub.config import Settings
 from cityhub.connectors import ssrf
 from cityhub.connectors.cache import TTLCache
 from cityhub.connectors.endpoint import Endpoint, auth_of
@@ -46,7 +45,8 @@ from cityhub.connectors.simulated import (
     SimulatorRecords,
 )
 from cityhub.connectors.types import Biller, EligibilityChecker, Hospital, RecordQuery
-from cityhub.errors import Unavailable, Unprocessable
+from cityhub.platform.config import Settings
+from cityhub.platform.errors import Unavailable, Unprocessable
 
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")
 

@@ -13,8 +13,8 @@ from cityhub.cities.models import City
 from cityhub.connectors import definitions, ssrf
 from cityhub.connectors.models import ConnectorDefinition
 from cityhub.connectors.registry import ConnectorHub
-from cityhub.errors import CityHubError, Conflict, NotFound, Unprocessable
 from cityhub.identity import audit
+from cityhub.platform.errors import CityHubError, Conflict, NotFound, Unprocessable
 
 
 async def get_all_definitions(*, session: AsyncSession, city_id: int) -> list[ConnectorDefinition]:

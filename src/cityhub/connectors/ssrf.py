@@ -16,7 +16,7 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-from cityhub.errors import Unprocessable
+from cityhub.platform.errors import Unprocessable
 
 _CACHE_SECONDS = 60.0
 _checked: dict[tuple[str, frozenset[str]], float] = {}

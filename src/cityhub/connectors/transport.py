@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from cityhub.connectors.resilience import ProviderFailure
-from cityhub.errors import BadGateway
+from cityhub.platform.errors import BadGateway
 
 if TYPE_CHECKING:
     from cityhub.connectors.endpoint import Auth

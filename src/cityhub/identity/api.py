@@ -13,21 +13,6 @@ from fastapi.responses import JSONResponse
 
 from cityhub.cities import service as cities
 from cityhub.cities.models import City
-from cityhub.deps import (
-    CurrentChannel,
-    CurrentStaff,
-    DbDep,
-    RowId,
-    SessionDep,
-    SettingsDep,
-    ThrottleDep,
-    VaultDep,
-    clear_session_cookie,
-    require_staff_role,
-    set_session_cookie,
-)
-from cityhub.errors import BadRequest, Unauthorized
-from cityhub.idempotency import IdempotencyDep
 from cityhub.identity import audit, flows, residents, security
 from cityhub.identity import service as identity
 from cityhub.identity.models import Role, StaffRole, StaffUser
@@ -46,8 +31,23 @@ from cityhub.identity.schemas import (
     VerificationCreate,
     staff_read,
 )
-from cityhub.paging import Page, PageDep
 from cityhub.platform.clients import client_address
+from cityhub.platform.deps import (
+    CurrentChannel,
+    CurrentStaff,
+    DbDep,
+    RowId,
+    SessionDep,
+    SettingsDep,
+    ThrottleDep,
+    VaultDep,
+    clear_session_cookie,
+    require_staff_role,
+    set_session_cookie,
+)
+from cityhub.platform.errors import BadRequest, Unauthorized
+from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 UserId = Annotated[str, Path(max_length=128, description="the channel's own id for its user")]

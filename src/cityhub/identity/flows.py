@@ -17,12 +17,12 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.config import Settings
-from cityhub.db import Database
-from cityhub.errors import Unauthorized
 from cityhub.identity import security
 from cityhub.identity import service as identity
 from cityhub.identity.models import Channel, ChannelStatus, StaffSession, StaffUser
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
+from cityhub.platform.errors import Unauthorized
 from cityhub.platform.throttle import BackOff, Throttle
 
 CLIENT_SCOPE = "sign_in.client"

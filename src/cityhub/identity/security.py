@@ -15,9 +15,9 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
-from cityhub.config import Settings
-from cityhub.db import utcnow
-from cityhub.errors import Unauthorized
+from cityhub.platform.config import Settings
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Unauthorized
 
 _hasher = PasswordHasher()
 # argon2 is slow and takes 64 MiB a hash on purpose: it runs on these few threads, never on the

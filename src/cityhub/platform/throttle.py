@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from cityhub.db import utcnow
-from cityhub.errors import TooManyRequests
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import TooManyRequests
 
 if TYPE_CHECKING:
-    from cityhub.config import Settings
-    from cityhub.db import Database
+    from cityhub.platform.config import Settings
+    from cityhub.platform.db import Database
 
 log = structlog.get_logger("cityhub.throttle")
 Clock = Callable[[], dt.datetime]

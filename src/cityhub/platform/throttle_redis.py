@@ -14,8 +14,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from cityhub.db import utcnow
-from cityhub.errors import Unavailable
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Unavailable
 from cityhub.platform.throttle import BackOff, Clock, Throttle
 
 # KEYS[1] the counter; ARGV now, free, first wait, max wait, forget after (ms).

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.db import Base, Database, UTCDateTime, utcnow
+from cityhub.platform.db import Base, Database, UTCDateTime, utcnow
 from cityhub.platform.throttle import BackOff, Clock, Throttle
 
 # One take in this many also deletes the scope's counters that were forgotten long ago.

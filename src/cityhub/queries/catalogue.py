@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from cityhub.cities.models import Service
-from cityhub.errors import Unavailable
+from cityhub.platform.errors import Unavailable
 
 ID_NUMBER = {
     "type": "string",

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.db import utcnow
-from cityhub.errors import NotFound, Unprocessable
 from cityhub.identity import residents, security
 from cityhub.identity.models import Channel, ChannelStatus, Resident
 from cityhub.identity.pii import Vault, mask_phone, normalize_phone
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import NotFound, Unprocessable
 from cityhub.platform.throttle import BackOff, Throttle
 from cityhub.web.models import ResidentSession, SignInCode
 

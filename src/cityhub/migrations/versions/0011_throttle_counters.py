@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import cityhub.db
+import cityhub.platform.db
 
 revision: str = "0011"
 down_revision: str | None = "0008"
@@ -24,9 +24,11 @@ def upgrade() -> None:
         sa.Column("scope", sa.String(length=40), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("open_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("previous_open_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("open_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "previous_open_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.PrimaryKeyConstraint("scope", "key_hash", name=op.f("pk_throttle_counters")),
     )
     with op.batch_alter_table("throttle_counters", schema=None) as batch_op:

@@ -1,0 +1,148 @@
+"""`cityhub connectors`: connect a provider from a declarative file, and try it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
+
+connectors_app = typer.Typer(
+    help="Providers connected by declarative files (see docs/connectors.md).",
+    no_args_is_help=True,
+)
+console = Console(stderr=True)
+out = Console()
+
+
+def load_file(path: Path) -> Any:
+    """A description from a YAML or JSON file, or exit 2 saying why it cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        console.print(f"[red]cannot read {path}: {exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _param(text: str) -> tuple[str, Any]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise typer.BadParameter(f"{text!r}: write name=value")
+    try:
+        return name, json.loads(raw)
+    except ValueError:
+        return name, raw
+
+
+@connectors_app.command("add")
+def add(
+    city: Annotated[str, typer.Option(help="the city's slug")],
+    file: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="YAML or JSON")],
+    replace: Annotated[bool, typer.Option(help="replace a connector of the same name")] = False,
+) -> None:
+    """Validate a connector description against the schema and store it for the city."""
+    from cityhub.cities import service as cities
+    from cityhub.cli.helpers import run_domain, run_with_db
+    from cityhub.connectors import service
+    from cityhub.identity import audit
+
+    definition = load_file(file)
+
+    async def work(db: Database, settings: Settings) -> tuple[str, str, bool]:
+        async with db.unit_of_work() as session:
+            found = await cities.get_city_or_raise(session=session, slug=city)
+            row, created = await service.save_definition(
+                session=session,
+                actor=audit.Actor.system(),
+                city=found,
+                definition=definition,
+                allow=settings.connector_allowed_hosts,
+                replace=replace,
+            )
+            return row.name, row.kind, created
+
+    name, kind, created = run_domain(lambda: run_with_db(work))
+    verb = "added to" if created else "replaced in"
+    out.print(f"connector {name} ({kind}) {verb} {city}")
+
+
+@connectors_app.command("test")
+def test(
+    city: Annotated[str, typer.Option(help="the city's slug")],
+    name: Annotated[str, typer.Option(help="the connector's name")],
+    operation: Annotated[str | None, typer.Option(help="default: the file's test")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="name=value, repeatable")
+    ] = None,
+) -> None:
+    """Call one read operation of a stored connector and report; exit 1 if it failed."""
+    from cityhub.cities import service as cities
+    from cityhub.cli.helpers import run_domain, run_with_db
+    from cityhub.connectors import service
+    from cityhub.connectors.registry import ConnectorHub
+
+    params = dict(_param(p) for p in param) if param else None
+
+    async def work(db: Database, settings: Settings) -> dict[str, Any]:
+        async with db.unit_of_work() as session:
+            found = await cities.get_city_or_raise(session=session, slug=city)
+            row = await service.get_definition_or_raise(
+                session=session, city_id=found.id, name=name
+            )
+        hub = ConnectorHub(settings)
+        try:
+            return await service.try_operation(
+                hub=hub,
+                city_id=found.id,
+                definition=row.definition,
+                operation=operation,
+                params=params,
+            )
+        finally:
+            await hub.aclose()
+
+    report = run_domain(lambda: run_with_db(work))
+    out.print_json(json.dumps(report, ensure_ascii=False, default=str))
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+@connectors_app.command("list")
+def list_connectors(city: Annotated[str, typer.Option(help="the city's slug")]) -> None:
+    """The city's stored connectors."""
+    from cityhub.cities import service as cities
+    from cityhub.cli.helpers import run_domain, run_with_db
+    from cityhub.connectors import service
+
+    async def work(db: Database, _settings: Settings) -> list[tuple[str, str, str]]:
+        async with db.unit_of_work() as session:
+            found = await cities.get_city_or_raise(session=session, slug=city)
+            rows = await service.get_all_definitions(session=session, city_id=found.id)
+            return [(r.name, r.kind, r.definition["base_url"]) for r in rows]
+
+    for row in run_domain(lambda: run_with_db(work)):
+        out.print("\t".join(row))
+
+
+def simulate(
+    port: Annotated[int, typer.Option(help="the port to serve on")] = 8100,
+    seed: Annotated[int, typer.Option(help="the same seed gives the same world")] = 42,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+) -> None:
+    """Serve the provider simulators (water, power, gas, traffic police, social insurance,
+    housing fund, environment, outages, a FHIR hospital, vehicle administration)."""
+    import uvicorn
+
+    from cityhub.simulators import create_app
+
+    console.print(f"simulators on http://{host}:{port} (seed {seed}); control API: /_control")
+    uvicorn.run(create_app(seed), host=host, port=port, log_level="warning", server_header=False)
