@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
+import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from cityhub.app import create_app
-from cityhub.platform.config import DEFAULT_SECRET_KEY, InsecureConfiguration, Settings
+from cityhub.identity.pii import Vault
+from cityhub.platform.config import (
+    DEFAULT_DATA_KEY,
+    DEFAULT_HASH_KEY,
+    DEFAULT_SECRET_KEY,
+    DEMO_KEYS_FILE,
+    InsecureConfiguration,
+    Settings,
+    get_settings,
+)
 
 GOOD = {
     "env": "production",
@@ -136,3 +148,73 @@ async def test_demo_starts_on_the_defaults(environment: pytest.MonkeyPatch, tmp_
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
         assert (await client.get("/healthz")).json()["status"] == "ok"
+
+
+@pytest.fixture
+def demo_folder(environment: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """A fresh data folder for a demo started from the environment (`get_settings`)."""
+    environment.setenv("CITYHUB_ENV", "demo")
+    environment.setenv("CITYHUB_DATA", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    yield tmp_path / "var"
+    get_settings.cache_clear()
+
+
+def started() -> Settings:
+    """The settings of a new process start."""
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def test_a_demo_makes_keys_of_its_own_and_keeps_them(
+    demo_folder: Path, environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    first = started()
+    keys = demo_folder / DEMO_KEYS_FILE
+
+    assert first.secret_key != DEFAULT_SECRET_KEY and len(first.secret_key) >= 32
+    assert first.data_key != DEFAULT_DATA_KEY
+    assert first.hash_key != DEFAULT_HASH_KEY and len(first.hash_key) >= 16
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+    assert json.loads(keys.read_text())["secret_key"] == first.secret_key
+    Vault.from_settings(first).decrypt(Vault.from_settings(first).encrypt("x"))  # a real key
+    first.check_safe()
+    again = started()
+    assert (again.secret_key, again.data_key, again.hash_key) == (
+        first.secret_key,
+        first.data_key,
+        first.hash_key,
+    )
+    environment.setenv("CITYHUB_DATA", str(tmp_path / "another"))
+    assert started().secret_key != first.secret_key  # no two demos share a key
+
+
+def test_the_environment_wins_over_the_demo_keys(
+    demo_folder: Path, environment: pytest.MonkeyPatch
+) -> None:
+    environment.setenv("CITYHUB_SECRET_KEY", "s" * 40)
+    settings = started()
+    assert settings.secret_key == "s" * 40
+    assert settings.hash_key == json.loads((demo_folder / DEMO_KEYS_FILE).read_text())["hash_key"]
+    for name in ("data_key", "hash_key"):
+        environment.setenv(f"CITYHUB_{name.upper()}", GOOD[name])
+    for_tests = started()
+    assert (for_tests.data_key, for_tests.hash_key) == (GOOD["data_key"], GOOD["hash_key"])
+
+
+def test_a_demo_folder_from_before_the_key_file_keeps_its_keys(demo_folder: Path) -> None:
+    """Its personal data is encrypted under the well-known keys: new ones would lose it."""
+    demo_folder.mkdir()
+    (demo_folder / "cityhub.sqlite3").write_bytes(b"")
+    settings = started()
+    assert (settings.secret_key, settings.data_key) == (DEFAULT_SECRET_KEY, DEFAULT_DATA_KEY)
+    assert not (demo_folder / DEMO_KEYS_FILE).exists()
+
+
+def test_only_a_demo_makes_keys(demo_folder: Path, environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("CITYHUB_ENV", "test")
+    assert started().secret_key == DEFAULT_SECRET_KEY
+    environment.setenv("CITYHUB_ENV", "production")
+    with pytest.raises(InsecureConfiguration, match="CITYHUB_SECRET_KEY"):
+        started().check_safe()
+    assert not (demo_folder / DEMO_KEYS_FILE).exists()

@@ -26,6 +26,7 @@ from cityhub.notices.console import router as notices_console_router
 from cityhub.outbox import Dispatcher, load_handlers
 from cityhub.outbox import admin as outbox_admin
 from cityhub.platform import metrics
+from cityhub.platform.clients import TrustedProxies
 from cityhub.platform.config import Settings, get_settings
 from cityhub.platform.db import Database, database_for
 from cityhub.platform.deps import DbDep, SessionDep
@@ -33,6 +34,7 @@ from cityhub.platform.errors import install_error_handlers, problem
 from cityhub.platform.idempotency import IdempotentReplay
 from cityhub.platform.logs import configure as configure_logs
 from cityhub.platform.middleware import BodyLimit, RequestContext
+from cityhub.platform.throttle import throttle_for
 from cityhub.queries.api import router as queries_router
 from cityhub.web import mount as mount_web
 from cityhub.webhooks.api import router as webhooks_router
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             if dispatcher is not None:
                 await dispatcher.close()
             await app.state.connectors.aclose()
+            await app.state.throttle.aclose()
             if owns_db:
                 await database.dispose()
 
@@ -125,6 +128,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.db = database
     app.state.vault = Vault.from_settings(settings)
     app.state.connectors = ConnectorHub(settings)
+    app.state.throttle = throttle_for(settings, database)
     install_error_handlers(app)
 
     @app.exception_handler(IdempotentReplay)
@@ -149,4 +153,6 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     mount_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
+    # Outermost: everything inside (the access log, limits, pages) sees the believed address.
+    app.add_middleware(TrustedProxies, trusted=settings.trusted_proxy_list)
     return app

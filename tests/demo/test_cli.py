@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -12,14 +14,15 @@ from typer.testing import CliRunner
 from cityhub.cli import app as cli
 from cityhub.cli.demo import demo_app
 from cityhub.demo import world
-from cityhub.platform.config import get_settings
+from cityhub.platform.config import DEFAULT_SECRET_KEY, DEMO_KEYS_FILE, get_settings
 from cityhub.platform.db import Database
 
 
 @pytest.fixture
-def environment(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def environment(db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.setenv("CITYHUB_ENV", "demo")
     monkeypatch.setenv("CITYHUB_DATABASE_URL", db.url)
+    monkeypatch.setenv("CITYHUB_DATA", str(tmp_path / "var"))
     get_settings.cache_clear()  # the command reads the environment set above
     yield
     get_settings.cache_clear()
@@ -29,6 +32,9 @@ def test_demo_loads_once_then_starts_without_reloading(environment: None) -> Non
     runner = CliRunner()
     first = runner.invoke(demo_app, ["--no-serve", "--residents", "40"])
     assert first.exit_code == 0, first.output
+    keys = get_settings().data / DEMO_KEYS_FILE  # the demo's own keys, made on its first start
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+    assert get_settings().secret_key != DEFAULT_SECRET_KEY
     assert "loaded the demo world" in first.stdout and "40 residents" in first.stdout
     for url in ("/docs", "/console", "/healthz"):
         assert f"http://127.0.0.1:8000{url}" in first.stdout

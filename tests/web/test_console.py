@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 
 from cityhub.identity.audit import AuditEntry
 from cityhub.identity.models import Role, StaffSession, StaffUser
+from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from tests.cities.factories import create_city, create_grant, create_service
 from tests.client import Api
 from tests.identity.factories import PASSWORD, create_channel, create_staff
+from tests.platform.factories import FakeClock
 from tests.web.browser import Browser
 
 
@@ -163,3 +167,20 @@ async def test_the_api_session_opens_the_console_too(db: Database, api: Api) -> 
 
     assert "欢迎，Alice" in home
     await staff.client.aclose()
+
+
+async def test_guessing_a_password_in_the_form_backs_off_with_a_clear_page(
+    db: Database, browser: Browser, app: Any, settings: Settings
+) -> None:
+    app.state.throttle.clock = FakeClock()  # no wait runs out while the test goes on
+    await create_staff(db, city=await create_city(db), username="alice")
+    for _ in range(settings.sign_in_attempts):
+        await browser.sign_in("alice", "guess", expect=401)
+
+    refused = await browser.sign_in("alice", PASSWORD, expect=429)  # even the right one waits
+
+    assert refused.response.headers["retry-after"] == "1"
+    assert "错误次数过多" in refused.text and "1 秒" in refused.text
+    assert refused.forms  # the form is there to try again
+    assert "cityhub_session" not in refused.set_cookies()
+    assert await count(db, StaffSession) == 0

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from cityhub import migrations
 from cityhub.demo import loader, world
 from cityhub.identity.pii import Vault
-from cityhub.platform.config import Settings, get_settings
+from cityhub.platform.config import DEFAULT_SECRET_KEY, Settings, get_settings
 from cityhub.platform.db import database_for
 
 if TYPE_CHECKING:
@@ -34,6 +34,12 @@ def _demo_settings(simulator_port: int | None = None) -> Settings:
     if settings.is_production:
         Console(stderr=True).print("[red]the demo does not run with CITYHUB_ENV=production[/red]")
         raise typer.Exit(2)
+    if settings.env == "demo" and settings.secret_key == DEFAULT_SECRET_KEY:
+        Console(stderr=True).print(
+            f"[yellow]{settings.data} was made with the keys every demo shares; delete it (or "
+            "set CITYHUB_SECRET_KEY, CITYHUB_DATA_KEY, CITYHUB_HASH_KEY) for keys of its own"
+            "[/yellow]"
+        )
     # The demo starts its own simulator on this machine; its services reach it there, so
     # point the connectors at it and allow that host explicitly.
     port = simulator_port or urlsplit(settings.simulator_url).port or DEFAULT_SIMULATOR_PORT

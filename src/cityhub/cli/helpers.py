@@ -55,7 +55,9 @@ def serve_app(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_config=None,
-        proxy_headers=True,
+        # The app believes X-Forwarded-For from CITYHUB_TRUSTED_PROXIES only (see
+        # platform/clients.py); uvicorn's own handling would believe 127.0.0.1 as well.
+        proxy_headers=False,
         server_header=False,
     )
 

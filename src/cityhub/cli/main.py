@@ -197,11 +197,12 @@ def staff_create(
 ) -> None:
     """Create a console account."""
     from cityhub.cities import service as cities
-    from cityhub.identity import audit
+    from cityhub.identity import audit, security
     from cityhub.identity import service as identity
     from cityhub.identity.models import Role
 
     async def work(db: Database, _s: Settings) -> None:
+        password_hash = await security.hash_password_async(password)  # before the transaction
         async with db.unit_of_work() as session:
             city_id = None
             if city:
@@ -211,6 +212,7 @@ def staff_create(
                 username=username,
                 display_name=display_name or username,
                 password=password,
+                password_hash=password_hash,
                 roles=[(city_id, Role(role))],
             )
             await audit.append(
@@ -242,6 +244,7 @@ def channels_create(
     client_id, secret, hook_secret = f"ch_{slug}", security.new_secret(), security.new_secret()
 
     async def work(db: Database, settings: Settings) -> None:
+        secret_hash = await security.hash_password_async(secret)  # before the transaction
         async with db.unit_of_work() as session:
             await identity.create_channel(
                 session=session,
@@ -250,6 +253,7 @@ def channels_create(
                 name=name,
                 client_id=client_id,
                 client_secret=secret,
+                secret_hash=secret_hash,
                 scopes=scopes.split(),
                 webhook_url=webhook_url,
                 webhook_secret=hook_secret,

@@ -6,14 +6,14 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from cityhub.cities import service as cities
 from cityhub.cities.models import City
-from cityhub.identity import audit, residents, security
+from cityhub.identity import audit, flows, residents, security
 from cityhub.identity import service as identity
 from cityhub.identity.models import Role, StaffRole, StaffUser
 from cityhub.identity.schemas import (
@@ -31,12 +31,15 @@ from cityhub.identity.schemas import (
     VerificationCreate,
     staff_read,
 )
+from cityhub.platform.clients import client_address
 from cityhub.platform.deps import (
     CurrentChannel,
     CurrentStaff,
+    DbDep,
     RowId,
     SessionDep,
     SettingsDep,
+    ThrottleDep,
     VaultDep,
     clear_session_cookie,
     require_staff_role,
@@ -78,9 +81,22 @@ def _basic_auth(request: Request) -> tuple[str, str] | None:
     return client_id, secret
 
 
-@router.post("/oauth/token", response_model=TokenRead, tags=["oauth"])
-async def token(request: Request, session: SessionDep, settings: SettingsDep) -> TokenRead:
-    """OAuth2 client credentials (RFC 6749 4.4): form fields or HTTP Basic for the client."""
+TOO_MANY: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "Too many wrong secrets from this client id or address: wait the "
+        "`Retry-After` seconds (code `too_many_attempts`)",
+        "content": {"application/problem+json": {}},
+    }
+}
+
+
+# No request transaction here: the secret is checked with none open (see identity/flows.py).
+@router.post("/oauth/token", response_model=TokenRead, tags=["oauth"], responses=TOO_MANY)
+async def token(
+    request: Request, db: DbDep, throttle: ThrottleDep, settings: SettingsDep
+) -> TokenRead:
+    """OAuth2 client credentials (RFC 6749 4.4): form fields or HTTP Basic for the client.
+    Wrong secrets are limited per client id and per address (429 with `Retry-After`)."""
     form = await _token_form(request)
     if form.get("grant_type") != "client_credentials":
         raise BadRequest(
@@ -91,8 +107,13 @@ async def token(request: Request, session: SessionDep, settings: SettingsDep) ->
     credentials = _basic_auth(request) or (form.get("client_id", ""), form.get("client_secret", ""))
     if not all(credentials):
         raise Unauthorized("send client_id and client_secret", code="invalid_client")
-    channel = await identity.authenticate_channel(
-        session=session, client_id=credentials[0], client_secret=credentials[1]
+    channel = await flows.authenticate_channel(
+        db=db,
+        throttle=throttle,
+        settings=settings,
+        client_id=credentials[0],
+        client_secret=credentials[1],
+        address=client_address(request),
     )
     scopes = identity.grantable_scopes(channel, form.get("scope"))
     access_token, ttl = security.issue_channel_token(
@@ -111,13 +132,26 @@ async def _staff_read(
     return staff_read(staff.username, staff.display_name, pairs)
 
 
-@router.post("/staff/session", response_model=StaffSessionRead, tags=["staff"])
+@router.post("/staff/session", response_model=StaffSessionRead, tags=["staff"], responses=TOO_MANY)
 async def sign_in(
-    session: SessionDep, settings: SettingsDep, login: StaffLogin, response: Response
+    request: Request,
+    session: SessionDep,
+    db: DbDep,
+    throttle: ThrottleDep,
+    settings: SettingsDep,
+    login: StaffLogin,
+    response: Response,
 ) -> StaffSessionRead:
-    """Sign in to the console: sets the session cookie, answers the CSRF token to send back."""
-    token_value, record, staff = await identity.sign_in(
-        session=session, settings=settings, username=login.username, password=login.password
+    """Sign in to the console: sets the session cookie, answers the CSRF token to send back.
+    Wrong passwords are limited per username and per address (429 with `Retry-After`)."""
+    token_value, record, staff = await flows.sign_in_staff(
+        session=session,
+        db=db,
+        throttle=throttle,
+        settings=settings,
+        username=login.username,
+        password=login.password,
+        address=client_address(request),
     )
     set_session_cookie(response, token=token_value, settings=settings)
     roles = await identity.roles_of(session=session, staff_id=staff.id)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
+import os
 import secrets
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import jwt
@@ -17,6 +20,11 @@ from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Unauthorized
 
 _hasher = PasswordHasher()
+# argon2 is slow and takes 64 MiB a hash on purpose: it runs on these few threads, never on the
+# event loop (which would stop every other request while it works). One core is left to the
+# event loop, and a queue of guesses waits here instead of taking the process's memory.
+HASH_THREADS = max(1, min(8, (os.cpu_count() or 2) - 1))
+_hashing = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="cityhub-argon2")
 TOKEN_AUDIENCE = "cityhub:v1"
 # RFC 6750 3.1: a refused bearer token says so in the challenge.
 _INVALID_TOKEN = {"WWW-Authenticate": 'Bearer realm="cityhub", error="invalid_token"'}
@@ -45,6 +53,19 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return _hasher.verify(stored_hash, password)
     except (VerifyMismatchError, InvalidHashError):
         return False
+
+
+async def hash_password_async(password: str) -> str:
+    """`hash_password` on the hashing threads: what requests and commands call."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing, hash_password, password)
+
+
+async def verify_password_async(stored_hash: str, password: str) -> bool:
+    """`verify_password` on the hashing threads: what requests call (with no transaction
+    open, so that nobody waits for a lock while the hash is worked out)."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _hashing, verify_password, stored_hash, password
+    )
 
 
 def new_secret(nbytes: int = 32) -> str:

@@ -23,9 +23,6 @@ from cityhub.platform.config import Settings
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unauthorized, Unprocessable
 
-# A hash to compare against when the username is unknown, so both paths take as long.
-_DUMMY_HASH = security.hash_password("not-a-real-password")
-
 
 async def get_staff_by_username(*, session: AsyncSession, username: str) -> StaffUser | None:
     """The staff member with this username, if any."""
@@ -68,16 +65,6 @@ async def roles_of(*, session: AsyncSession, staff_id: int) -> list[StaffRole]:
     )
 
 
-async def authenticate_staff(*, session: AsyncSession, username: str, password: str) -> StaffUser:
-    """The staff member these credentials belong to, or Unauthorized (saying no more)."""
-    staff = await get_staff_by_username(session=session, username=username)
-    ok = security.verify_password(staff.password_hash if staff else _DUMMY_HASH, password)
-    if staff is None or not ok or not staff.active:
-        raise Unauthorized("wrong username or password", code="invalid_credentials")
-    staff.last_login_at = utcnow()
-    return staff
-
-
 async def start_session(
     *, session: AsyncSession, settings: Settings, staff: StaffUser
 ) -> tuple[str, StaffSession]:
@@ -95,11 +82,16 @@ async def start_session(
 
 
 async def sign_in(
-    *, session: AsyncSession, settings: Settings, username: str, password: str
+    *, session: AsyncSession, settings: Settings, staff_id: int
 ) -> tuple[str, StaffSession, StaffUser]:
-    """Check the credentials, open a console session and audit it (`staff.sign_in`): the cookie
-    token (returned once), the session record and the staff member; Unauthorized otherwise."""
-    staff = await authenticate_staff(session=session, username=username, password=password)
+    """Open a console session for a staff member whose password was just checked
+    (`flows.check_staff_password`) and audit it (`staff.sign_in`): the cookie token (returned
+    once), the session record and the staff member; Unauthorized if the account was
+    deactivated in between."""
+    staff = await session.get(StaffUser, staff_id)
+    if staff is None or not staff.active:
+        raise Unauthorized("wrong username or password", code="invalid_credentials")
+    staff.last_login_at = utcnow()
     token, record = await start_session(session=session, settings=settings, staff=staff)
     await audit.append(
         session=session,
@@ -179,19 +171,9 @@ async def get_all_channels(*, session: AsyncSession) -> list[Channel]:
     return list((await session.scalars(select(Channel).order_by(Channel.name))).all())
 
 
-async def authenticate_channel(
-    *, session: AsyncSession, client_id: str, client_secret: str
-) -> Channel:
-    """The active channel these client credentials belong to, or Unauthorized."""
-    channel = await session.scalar(select(Channel).where(Channel.client_id == client_id))
-    ok = security.verify_password(
-        channel.client_secret_hash if channel else _DUMMY_HASH, client_secret
-    )
-    if channel is None or not ok:
-        raise Unauthorized("unknown client or wrong secret", code="invalid_client")
-    if channel.status != ChannelStatus.ACTIVE:
-        raise Unauthorized("this client is suspended", code="invalid_client")
-    return channel
+async def get_channel_by_client_id(*, session: AsyncSession, client_id: str) -> Channel | None:
+    """The channel with this OAuth client id, if any."""
+    return await session.scalar(select(Channel).where(Channel.client_id == client_id))
 
 
 def grantable_scopes(channel: Channel, requested: str | None) -> frozenset[str]:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
+import json
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
@@ -105,6 +109,38 @@ class Settings(BaseSettings):
     connector_max_response_bytes: int = 1_000_000
     query_cache_seconds: float = 60.0
 
+    # Guessing secrets and telling who is asking (see docs/security.md).
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated IP addresses or networks of the reverse proxies whose "
+        "X-Forwarded-For is believed; unset: nobody's (the peer's own address counts)",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://... where attempt counters are kept; unset: in the database",
+    )
+    sign_in_attempts: int = Field(
+        default=5, ge=1, description="wrong secrets per client id or username before back-off"
+    )
+    sign_in_attempts_per_address: int = Field(
+        default=20, ge=1, description="wrong secrets per client address before back-off"
+    )
+    sign_in_max_wait_seconds: int = Field(
+        default=900, ge=1, description="the longest back-off; the wait doubles up to it"
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for entry in _entries(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"CITYHUB_TRUSTED_PROXIES: {entry!r} is not an IP address or network"
+                ) from None
+        return value
+
     @field_validator("env")
     @classmethod
     def _known_env(cls, value: str) -> str:
@@ -123,6 +159,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data / 'cityhub.sqlite3').resolve()}"
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The addresses and networks whose X-Forwarded-For is believed."""
+        return _entries(self.trusted_proxies)
 
     @property
     def connector_allowed_hosts(self) -> frozenset[str]:
@@ -155,7 +196,62 @@ class Settings(BaseSettings):
             )
 
 
+def _entries(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
+
+
+DEMO_KEYS_FILE = "demo-keys.json"
+KEY_FIELDS = ("secret_key", "data_key", "hash_key")
+
+
+def _new_demo_keys() -> dict[str, str]:
+    return {
+        "secret_key": secrets.token_urlsafe(48),
+        "data_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "hash_key": secrets.token_urlsafe(32),
+    }
+
+
+def _read_or_create_keys(path: Path) -> dict[str, str]:
+    """The keys in `path`, written there first (readable by its owner only) if it is absent.
+    Two processes starting at once end up with the same file: the first link wins."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(_new_demo_keys(), out)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    keys = json.loads(path.read_text())
+    if not isinstance(keys, dict) or not all(isinstance(keys.get(k), str) for k in KEY_FIELDS):
+        raise InsecureConfiguration(f"{path} does not hold the demo's keys; delete it")
+    return {k: keys[k] for k in KEY_FIELDS}
+
+
+def with_demo_keys(settings: Settings) -> Settings:
+    """In demo mode, the keys that no environment variable sets come from the data folder's
+    `demo-keys.json`, made of random values on the first start and reused on later ones, so
+    that no two demos share a key. A data folder whose database was made before it had a key
+    file keeps the well-known keys it was made with (its data is encrypted under them)."""
+    if settings.env != "demo":
+        return settings
+    missing = [k for k in KEY_FIELDS if k not in settings.model_fields_set]
+    path = settings.data / DEMO_KEYS_FILE
+    legacy = (settings.data / "cityhub.sqlite3").exists() and not settings.database_url
+    if not missing or (legacy and not path.exists()):
+        return settings
+    keys = _read_or_create_keys(path)
+    return settings.model_copy(update={k: keys[k] for k in missing})
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once (with the demo's own keys in demo mode)."""
+    return with_demo_keys(Settings())

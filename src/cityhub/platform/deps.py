@@ -22,6 +22,7 @@ from cityhub.identity.security import decode_channel_token
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
+from cityhub.platform.throttle import Throttle
 
 SESSION_COOKIE = "cityhub_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -46,9 +47,16 @@ def get_vault(request: Request) -> Vault:
     return vault
 
 
+def get_throttle(request: Request) -> Throttle:
+    """The app's attempt counters (limits on guessing)."""
+    throttle: Throttle = request.app.state.throttle
+    return throttle
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_db)]
 VaultDep = Annotated[Vault, Depends(get_vault)]
+ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 
 
 async def get_session(db: DbDep) -> AsyncIterator[AsyncSession]:

@@ -58,6 +58,7 @@ class RequestContext:
                 status=status,
                 ms=round(elapsed * 1000, 1),
                 caller=scope.get("state", {}).get("caller"),
+                client=(scope.get("client") or ("unknown",))[0],
             )
             structlog.contextvars.unbind_contextvars("request_id")
 

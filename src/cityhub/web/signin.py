@@ -1,11 +1,13 @@
 """Residents sign in to the portal with their phone number and a one-time code.
 
 The rules: a code is six digits, lives `CODE_TTL`, allows `ATTEMPTS` tries and is used once;
-asking for codes is limited per phone number (`PER_PHONE` in `WINDOW`) and per client
-(`PER_CLIENT` in `WINDOW`), counted from the codes table itself so that every replica of the
-hub counts the same. Only keyed hashes of the phone number, the client and the code are
-stored. A resident signed in is the portal channel's user `phone:<hash prefix>`, linked to
-the one resident record of the person like any channel's user.
+asking for codes is limited per client address (`PER_CLIENT`) and per phone number
+(`PER_PHONE`): beyond them the next code waits `WINDOW` after the last one. They are counted by
+the hub's attempt counters (`platform.throttle`, as the limits on guessing passwords are), so
+that every replica counts the same and two requests racing cannot both slip under a limit.
+Only keyed hashes of the phone number, the client and the code are stored. A resident signed
+in is the portal channel's user `phone:<hash prefix>`, linked to the one resident record of the
+person like any channel's user.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from cityhub.identity import residents, security
 from cityhub.identity.models import Channel, ChannelStatus, Resident
 from cityhub.identity.pii import Vault, mask_phone, normalize_phone
 from cityhub.platform.db import utcnow
-from cityhub.platform.errors import NotFound, TooManyRequests, Unprocessable
+from cityhub.platform.errors import NotFound, Unprocessable
+from cityhub.platform.throttle import BackOff, Throttle
 from cityhub.web.models import ResidentSession, SignInCode
 
 CODE_TTL = dt.timedelta(minutes=5)
@@ -32,6 +34,25 @@ PER_PHONE = 3
 PER_CLIENT = 10
 SESSION_TTL = dt.timedelta(days=7)
 PORTAL_KIND = "portal"
+CLIENT_LIMIT = BackOff(
+    scope="portal.code.client",
+    free=PER_CLIENT,
+    first_wait=WINDOW,
+    max_wait=WINDOW,
+    forget_after=WINDOW,
+    code="too_many_codes_client",
+    detail="too many codes were asked for from here; wait a few minutes",
+)
+PHONE_LIMIT = BackOff(
+    scope="portal.code.phone",
+    free=PER_PHONE,
+    first_wait=WINDOW,
+    max_wait=WINDOW,
+    forget_after=WINDOW,
+    code="too_many_codes_phone",
+    detail="too many codes were sent to this number; wait a few minutes",
+    field="phone",
+)
 
 
 @dataclass(frozen=True)
@@ -79,35 +100,17 @@ async def get_portal_channel_or_raise(*, session: AsyncSession) -> Channel:
     return channel
 
 
-async def _recent(
-    session: AsyncSession, column: InstrumentedAttribute[str], value: str, since: dt.datetime
-) -> int:
-    found = await session.scalar(
-        select(func.count())
-        .select_from(SignInCode)
-        .where(column == value, SignInCode.created_at > since)
-    )
-    return int(found or 0)
-
-
-async def issue_code(*, session: AsyncSession, vault: Vault, phone: str, client: str) -> IssuedCode:
-    """A new code for the phone, unless the phone or the client asked too often (429)."""
+async def issue_code(
+    *, session: AsyncSession, vault: Vault, throttle: Throttle, phone: str, client: str
+) -> IssuedCode:
+    """A new code for the phone, unless the client or the phone asked too often (429)."""
     phone = phone_or_raise(phone)
     phone_hash = vault.lookup_hash("phone", phone)
     client_hash = vault.lookup_hash("client", client)
+    # The asker first: a client that must wait uses up nothing of the phone's allowance.
+    await throttle.take(CLIENT_LIMIT, client)
+    await throttle.take(PHONE_LIMIT, phone)
     now = utcnow()
-    since = now - WINDOW
-    if await _recent(session, SignInCode.phone_hash, phone_hash, since) >= PER_PHONE:
-        raise TooManyRequests(
-            "too many codes were sent to this number; wait a few minutes",
-            code="too_many_codes_phone",
-            field="phone",
-        )
-    if await _recent(session, SignInCode.client_hash, client_hash, since) >= PER_CLIENT:
-        raise TooManyRequests(
-            "too many codes were asked for from here; wait a few minutes",
-            code="too_many_codes_client",
-        )
     code = f"{secrets.randbelow(1_000_000):06d}"
     row = SignInCode(
         phone_hash=phone_hash,

@@ -16,18 +16,22 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
+from cityhub.identity import flows
 from cityhub.identity import service as identity
 from cityhub.identity.models import Role
+from cityhub.platform.clients import client_address
 from cityhub.platform.deps import (
     SESSION_COOKIE,
+    DbDep,
     SessionDep,
     SettingsDep,
     StaffCaller,
+    ThrottleDep,
     clear_session_cookie,
     set_session_cookie,
     staff_caller_for_token,
 )
-from cityhub.platform.errors import Unauthorized
+from cityhub.platform.errors import TooManyRequests, Unauthorized
 from cityhub.web.pages import PageError, SignInRequired, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -72,6 +76,7 @@ def _sign_in_form(
     status: int = 200,
     error: str | None = None,
     username: str = "",
+    retry_after: int | None = None,
 ) -> HTMLResponse:
     response = render(
         request,
@@ -81,6 +86,7 @@ def _sign_in_form(
         csrf_token=csrf,
         error=error,
         username=username,
+        retry_after=retry_after,
     )
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Form realm="CityHub console"'
@@ -107,8 +113,11 @@ async def sign_in_form(request: Request, session: SessionDep, settings: Settings
 
 
 @router.post("/console/sign-in", response_class=HTMLResponse)
-async def sign_in(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    """Check the credentials; on success start a session and go to the console home."""
+async def sign_in(
+    request: Request, session: SessionDep, db: DbDep, throttle: ThrottleDep, settings: SettingsDep
+) -> Response:
+    """Check the credentials; on success start a session and go to the console home. Wrong
+    passwords are limited per username and per address, as in the API."""
     form = await request.form()
     csrf = request.cookies.get(LOGIN_CSRF_COOKIE)
     if not _same(form.get(CSRF_FIELD), csrf):
@@ -121,9 +130,26 @@ async def sign_in(request: Request, session: SessionDep, settings: SettingsDep) 
     try:
         if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
             raise Unauthorized("wrong username or password", code="invalid_credentials")
-        token, _record, _staff = await identity.sign_in(
-            session=session, settings=settings, username=username, password=password
+        token, _record, _staff = await flows.sign_in_staff(
+            session=session,
+            db=db,
+            throttle=throttle,
+            settings=settings,
+            username=username,
+            password=password,
+            address=client_address(request),
         )
+    except TooManyRequests as exc:
+        refused = _sign_in_form(
+            request,
+            csrf=csrf,
+            status=429,
+            error="too_many",
+            username=username[:MAX_USERNAME],
+            retry_after=exc.extra["retry_after"],
+        )
+        refused.headers.update(exc.headers)
+        return refused
     except Unauthorized:
         # The same words whatever was wrong: the form gives away no valid usernames.
         return _sign_in_form(

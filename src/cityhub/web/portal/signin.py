@@ -12,7 +12,8 @@ from cityhub.connectors.deps import HubDep
 from cityhub.connectors.sms import SmsFailed, SmsGateway
 from cityhub.identity import audit, residents
 from cityhub.identity.pii import Vault, mask_phone, normalize_id_number
-from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
+from cityhub.platform.clients import client_address
+from cityhub.platform.deps import SessionDep, SettingsDep, ThrottleDep, VaultDep
 from cityhub.platform.errors import Conflict, TooManyRequests, Unprocessable
 from cityhub.web import signin
 from cityhub.web.pages import PageError, error_page, redirect, safe_next
@@ -42,10 +43,6 @@ def _pending_id(vault: Vault, value: str | None) -> int | None:
     return int(raw)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @router.get("/sign-in", response_class=HTMLResponse)
 async def sign_in_form(
     request: Request, settings: SettingsDep, visitor: OptionalVisitor, next_: NextParam = None
@@ -59,14 +56,23 @@ async def sign_in_form(
 
 @router.post("/sign-in/code", response_class=HTMLResponse)
 async def send_code(
-    request: Request, session: SessionDep, settings: SettingsDep, vault: VaultDep, hub: HubDep
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    vault: VaultDep,
+    throttle: ThrottleDep,
+    hub: HubDep,
 ) -> Response:
     """Send a code to the phone; the code form (with the code itself in demo mode)."""
     form = await check_csrf(request)
     target = safe_next(form.get("next"))
     try:
         issued = await signin.issue_code(
-            session=session, vault=vault, phone=form.get("phone", ""), client=_client(request)
+            session=session,
+            vault=vault,
+            throttle=throttle,
+            phone=form.get("phone", ""),
+            client=client_address(request),
         )
     except Unprocessable:
         return page(
@@ -79,8 +85,8 @@ async def send_code(
             phone="",
         )
     except TooManyRequests as exc:
-        return error_page(request, 429, exc.code, headers={"Retry-After": "600"})
-    await session.commit()  # the code counts against the limits even if sending fails
+        return error_page(request, 429, exc.code, headers=exc.headers)
+    await session.commit()  # stored before it is sent; no lock held while the gateway answers
     text = f"CityHub sign-in code {issued.code}. It works for 5 minutes. Never share it."
     try:
         await SmsGateway.from_settings(settings).send(

@@ -1,0 +1,1 @@
+"""Tests of what every domain stands on: attempt counters, client addresses."""
