@@ -22,6 +22,7 @@ from cityhub.identity.models import (
     StaffUser,
 )
 from cityhub.identity.pii import Vault
+from cityhub.platform.outbound import OutboundPolicy, check_url
 
 # A hash to compare against when the username is unknown, so both paths take as long.
 _DUMMY_HASH = security.hash_password("not-a-real-password")
@@ -145,11 +146,15 @@ async def create_channel(
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
     secret_hash: str | None = None,
+    outbound: OutboundPolicy | None = None,
 ) -> Channel:
-    """A channel with hashed client secret and encrypted webhook secret."""
+    """A channel with hashed client secret and encrypted webhook secret. A webhook URL inside
+    the hub's network is refused (422 naming `webhook_url`) unless `outbound` allows it."""
     unknown = set(scopes) - set(security.SCOPES)
     if unknown:
         raise Unprocessable(f"unknown scopes: {', '.join(sorted(unknown))}", field="scopes")
+    if webhook_url is not None:
+        await check_url(webhook_url, policy=outbound or OutboundPolicy(), field="webhook_url")
     channel = Channel(
         slug=slug,
         name=name,
