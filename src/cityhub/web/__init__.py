@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 from cityhub.web import (
     console,
+    console_connectors,
     console_hospitals,
     console_notices,
     console_ops,
@@ -34,6 +35,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(console_pages.router)
     app.include_router(console_notices.router)
     app.include_router(console_ops.router)
+    app.include_router(console_connectors.router)
     app.include_router(portal_appointments.router)
     app.include_router(console_hospitals.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
