@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from cityhub.app import create_app
 from cityhub.config import DEFAULT_SECRET_KEY, InsecureConfiguration, Settings
@@ -136,3 +137,20 @@ async def test_demo_starts_on_the_defaults(environment: pytest.MonkeyPatch, tmp_
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
         assert (await client.get("/healthz")).json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("prefix", ["", "CITYHUB_", "lower_case_", "NO_TRAILING", "A_"])
+def test_a_connector_env_prefix_that_would_open_the_environment_is_refused(
+    environment: pytest.MonkeyPatch, prefix: str
+) -> None:
+    environment.setenv("CITYHUB_CONNECTOR_ENV_PREFIX", prefix)
+    with pytest.raises(ValidationError, match="CITYHUB_CONNECTOR_ENV_PREFIX"):
+        Settings()
+
+
+def test_the_connector_env_prefix_defaults_to_its_own_family(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().connector_env_prefix == "CITYHUB_CONNECTOR_SECRET_"
+    environment.setenv("CITYHUB_CONNECTOR_ENV_PREFIX", "PROVIDERS_")
+    assert Settings().connector_env_prefix == "PROVIDERS_"
