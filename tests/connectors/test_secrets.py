@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from cityhub.cities.models import City
 from cityhub.config import Settings
+from cityhub.connectors import credentials
 from cityhub.connectors.models import ConnectorDefinition, ConnectorSecret
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.db import Database
@@ -286,3 +287,30 @@ async def test_the_cli_sets_a_secret_from_standard_input_and_never_prints_it(
     assert code == 0
     code, output = await invoke(db.url, "connectors", "secrets", "list", "--city", city.slug)
     assert output.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("city", "name", "allowed"),
+    [
+        ("shanghai", "CITYHUB_CONNECTOR_SECRET_SHANGHAI__PUDONG_WATER_KEY", True),
+        ("xi-an", "CITYHUB_CONNECTOR_SECRET_XI_AN__KEY", True),
+        ("xi", "CITYHUB_CONNECTOR_SECRET_XI_AN__KEY", False),  # another city's
+        ("a", "CITYHUB_CONNECTOR_SECRET_A__B__KEY", False),  # city a--b's
+        ("a", "CITYHUB_CONNECTOR_SECRET_A___KEY", False),  # city a-'s
+        ("a-", "CITYHUB_CONNECTOR_SECRET_A___KEY", True),
+        ("shanghai", "CITYHUB_CONNECTOR_SECRET_SHANGHAI__", False),
+        ("shanghai", "CITYHUB_CONNECTOR_SECRET_SHANGHAI_KEY", False),
+        ("shanghai", "CITYHUB_CONNECTOR_SECRET_SHANGHAI__key", False),
+        ("", "CITYHUB_CONNECTOR_SECRET___KEY", False),
+    ],
+)
+def test_each_environment_variable_belongs_to_one_city_only(
+    city: str, name: str, allowed: bool
+) -> None:
+    why = credentials.env_refusal(name, city_slug=city, prefix="CITYHUB_CONNECTOR_SECRET_")
+    assert (why is None) == allowed, why
+
+
+def test_a_prefix_wide_enough_to_cover_the_settings_still_never_reaches_them() -> None:
+    for variable in HUB_SETTINGS:
+        assert credentials.env_refusal(variable, city_slug="secret", prefix="CITYHUB_")

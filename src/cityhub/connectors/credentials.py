@@ -50,7 +50,7 @@ def env_refusal(name: str, *, city_slug: str, prefix: str) -> str | None:
     mine = env_prefix_of(city_slug, prefix)
     if name.upper() in setting_variables():
         return f"{name} is one of the hub's own settings; connectors cannot read it"
-    if not name.startswith(mine) or not _ENV_REST.match(name[len(mine) :]):
+    if not city_slug or not name.startswith(mine) or not _ENV_REST.match(name[len(mine) :]):
         return (
             f"{name} is not an environment variable the operator set aside for this city's "
             f"connectors: their names are {mine}NAME; better, use the city's secret store "
