@@ -151,12 +151,8 @@ async def prepare_trial(
 async def try_operation(trial: Trial) -> dict[str, Any]:
     """Call the trial's operation through its guard; a report of what came back or what went
     wrong (never raises for the provider's failures)."""
-    connector, guard, operation, values = (
-        trial.connector,
-        trial.guard,
-        trial.operation,
-        trial.params,
-    )
+    connector, guard = trial.connector, trial.guard
+    operation, values = trial.operation, trial.params
     started = time.perf_counter()
     report: dict[str, Any] = {"operation": operation, "params": values, "provider": guard.provider}
     try:
