@@ -42,7 +42,7 @@ from support import admin, free_port, percentile  # noqa: E402
 
 from cityhub import migrations  # noqa: E402
 from cityhub.appointments.models import Booking, Slot  # noqa: E402
-from cityhub.db import Database  # noqa: E402
+from cityhub.platform.db import Database  # noqa: E402
 
 TARGET = 0.35
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from support import admin, free_port, percentile  # noqa: E402
 
 from cityhub import migrations  # noqa: E402
-from cityhub.db import Database  # noqa: E402
+from cityhub.platform.db import Database  # noqa: E402
 
 TARGET = 0.5
 P99_TARGET_MS = 50.0

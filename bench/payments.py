@@ -51,9 +51,9 @@ from cityhub import migrations  # noqa: E402
 from cityhub.billing import ledger  # noqa: E402
 from cityhub.billing.models import LedgerAccount, Payment, PaymentStatus, Posting  # noqa: E402
 from cityhub.cities.models import ServiceKind  # noqa: E402
-from cityhub.config import Settings  # noqa: E402
-from cityhub.db import Database  # noqa: E402
 from cityhub.outbox import OutboxEvent  # noqa: E402
+from cityhub.platform.config import Settings  # noqa: E402
+from cityhub.platform.db import Database  # noqa: E402
 
 TARGET = 0.35
 AMOUNT = 7_777_777  # fen; far from every id, so that values in captured SQL are unambiguous

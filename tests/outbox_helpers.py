@@ -24,10 +24,10 @@ from typer.testing import CliRunner
 
 from cityhub import outbox, webhooks
 from cityhub.cli import app as cli
-from cityhub.config import get_settings
-from cityhub.db import Database, utcnow
 from cityhub.outbox import OutboxEvent, OutboxHandled
-from cityhub.usage import UsageDaily
+from cityhub.outbox.usage import UsageDaily
+from cityhub.platform.config import get_settings
+from cityhub.platform.db import Database, utcnow
 
 
 async def eventually(

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from cityhub.app import create_app
-from cityhub.config import DEFAULT_SECRET_KEY, InsecureConfiguration, Settings
+from cityhub.platform.config import DEFAULT_SECRET_KEY, InsecureConfiguration, Settings
 
 GOOD = {
     "env": "production",

@@ -9,9 +9,9 @@ import httpx
 from sqlalchemy import func, select
 
 from cityhub.app import create_app
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity.models import ChannelUser, Role
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from tests.cities.factories import create_city
 from tests.client import Api
 from tests.identity.factories import PASSWORD, create_channel, create_staff

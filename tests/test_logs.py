@@ -9,9 +9,9 @@ import logging
 import httpx
 
 from cityhub.app import create_app
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity.pii import scrub
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from tests.identity.factories import id_number
 
 ID = id_number(7)

@@ -14,9 +14,9 @@ from sqlalchemy.engine import make_url
 
 from cityhub import migrations
 from cityhub.app import create_app
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.models import metadata
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from tests.client import Api
 from tests.conftest import _admin, postgres_server_url
 from tests.outbox_helpers import invoke

@@ -8,10 +8,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import inspect, select, text, update
 
-from cityhub import outbox, outbox_admin, usage
-from cityhub.config import Settings
-from cityhub.db import Database, utcnow
-from cityhub.outbox import Dispatcher, HandlerContext, OutboxEvent, Registry
+from cityhub import outbox
+from cityhub.outbox import Dispatcher, HandlerContext, OutboxEvent, Registry, usage
+from cityhub.outbox import admin as outbox_admin
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database, utcnow
 from tests.cities.factories import create_city
 from tests.client import Api
 from tests.identity.factories import create_channel

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from cityhub.config import Settings
-from cityhub.db import Database, utcnow
 from cityhub.outbox import Dispatcher, OutboxEvent
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database, utcnow
 from tests.cities.factories import create_city
 from tests.identity.factories import create_channel
 from tests.outbox_helpers import (

@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from cityhub import outbox, webhooks
 from cityhub.cities import service as cities
-from cityhub.config import Settings
-from cityhub.db import Database
-from cityhub.errors import Unprocessable
 from cityhub.identity import audit
 from cityhub.identity import service as identity
 from cityhub.identity.models import Channel
 from cityhub.outbox import Dispatcher, OutboxEvent
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
+from cityhub.platform.errors import Unprocessable
 from cityhub.platform.outbound import OutboundPolicy
 from cityhub.webhooks import WebhookDelivery, signature, verify_signature
 from tests.cities.factories import create_city, create_service

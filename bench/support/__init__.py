@@ -8,7 +8,7 @@ import socket
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from cityhub.db import Database
+from cityhub.platform.db import Database
 
 
 def free_port() -> int:

@@ -10,30 +10,32 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from cityhub import __version__, metrics, migrations, outbox_admin
+from cityhub import __version__, migrations
 from cityhub.appointments.api import router as appointments_router
 from cityhub.appointments.fhir import router as fhir_router
 from cityhub.billing.api import router as billing_router
 from cityhub.cities.api import router as cities_router
-from cityhub.config import Settings, get_settings
 from cityhub.connectors.api import router as connectors_router
 from cityhub.connectors.registry import ConnectorHub
-from cityhub.db import Database, database_for
-from cityhub.deps import DbDep, SessionDep
-from cityhub.errors import install_error_handlers, problem
-from cityhub.idempotency import IdempotentReplay
 from cityhub.identity.api import router as identity_router
 from cityhub.identity.pii import Vault
-from cityhub.logs import configure as configure_logs
 from cityhub.lottery.api import router as lottery_router
-from cityhub.middleware import BodyLimit, RequestContext
 from cityhub.notices.api import router as notices_router
 from cityhub.notices.channel_api import router as notices_channel_router
 from cityhub.notices.console import router as notices_console_router
 from cityhub.outbox import Dispatcher, load_handlers
+from cityhub.outbox import admin as outbox_admin
+from cityhub.platform import metrics
+from cityhub.platform.config import Settings, get_settings
+from cityhub.platform.db import Database, database_for
+from cityhub.platform.deps import DbDep, SessionDep
+from cityhub.platform.errors import install_error_handlers, problem
+from cityhub.platform.idempotency import IdempotentReplay
+from cityhub.platform.logs import configure as configure_logs
+from cityhub.platform.middleware import BodyLimit, RequestContext
 from cityhub.queries.api import router as queries_router
 from cityhub.web import mount as mount_web
-from cityhub.webhooks_api import router as webhooks_router
+from cityhub.webhooks.api import router as webhooks_router
 
 health = APIRouter(tags=["health"])
 

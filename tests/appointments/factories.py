@@ -13,11 +13,11 @@ from sqlalchemy import insert, select, update
 
 from cityhub.appointments.models import Booking, BookingStatus, Slot
 from cityhub.cities.models import City, Service, ServiceKind
-from cityhub.config import Settings
-from cityhub.db import Database, utcnow
 from cityhub.identity.models import ChannelUser, Resident, Role
 from cityhub.identity.pii import mask_id_number
 from cityhub.outbox import Dispatcher, load_handlers
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database, utcnow
 from tests.cities.factories import create_city, create_grant
 from tests.client import Api
 from tests.connectors.factories import connected_service

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from cityhub.appointments.models import HOLDS_PLACE, Booking, Slot
-from cityhub.db import Database
+from cityhub.platform.db import Database
 from tests.appointments.factories import ApptWorld, appt_world, verified_users
 from tests.client import Api
 

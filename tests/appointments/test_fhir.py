@@ -15,7 +15,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.schedule import Schedule as R4Schedule
 from fhir.resources.R4B.slot import Slot as R4Slot
 
-from cityhub.db import Database
+from cityhub.platform.db import Database
 from tests.appointments.factories import appt_world, slot_counts, verified_users
 from tests.client import Api
 from tests.outbox_helpers import Hub, eventually

@@ -10,9 +10,9 @@ from cityhub import outbox
 from cityhub.appointments import service
 from cityhub.appointments.models import Booking, BookingStatus, ClinicSession
 from cityhub.billing.models import Payment, PaymentStatus
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.outbox import OutboxEvent
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from tests.appointments.factories import (
     CHINA,
     appt_world,

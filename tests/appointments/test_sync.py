@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from cityhub.appointments.models import Booking, Slot
-from cityhub.config import Settings
-from cityhub.db import Database
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from tests.appointments.factories import appt_world, drain, verified_users
 from tests.client import Api
 from tests.outbox_helpers import invoke

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cityhub.config import Settings
 from cityhub.connectors.registry import ConnectorHub
+from cityhub.platform.config import Settings
 from cityhub.simulators import RunningServer
 from tests.outbox_helpers import Receiver
 from tests.simulators.fixtures import connector_settings, sim, simulator

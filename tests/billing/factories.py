@@ -14,10 +14,10 @@ from sqlalchemy import select
 from cityhub.billing import ledger
 from cityhub.billing.models import Payment
 from cityhub.cities.models import City, Service
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity.models import Role
 from cityhub.outbox import Dispatcher, load_handlers
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
 from tests.billing.conftest import HOOK_SECRET
 from tests.cities.factories import create_city, create_grant

@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from cityhub.billing.bills import keep
 from cityhub.billing.models import Payment, PaymentStatus, Posting
 from cityhub.billing.service import PAY_BILLER
-from cityhub.config import Settings
 from cityhub.connectors import types
-from cityhub.db import Database
 from cityhub.outbox import Dispatcher, OutboxEvent, load_handlers
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
 from tests.billing.factories import BILLERS, PayWorld, UnpaidBill, ledger_ok, pay_world
 from tests.client import Api

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cityhub.billing.models import Payment, PaymentStatus
-from cityhub.db import Database
+from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
 from tests.billing.factories import ledger_ok, pay_world
 from tests.client import Api

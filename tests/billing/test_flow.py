@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from cityhub.billing import ledger
 from cityhub.billing.models import Bill
-from cityhub.config import Settings
-from cityhub.db import Database
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
 from tests.billing.factories import balances, drain, events, ledger_ok, pay_world
 from tests.client import Api

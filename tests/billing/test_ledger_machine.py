@@ -39,9 +39,9 @@ from cityhub.billing.schemas import PaymentConfirm, PaymentCreate
 from cityhub.billing.terms import Terms, save
 from cityhub.cities.models import City, Service
 from cityhub.connectors import types
-from cityhub.db import Database, utcnow
-from cityhub.errors import CityHubError
 from cityhub.models import metadata
+from cityhub.platform.db import Database, utcnow
+from cityhub.platform.errors import CityHubError
 from tests.cities.factories import create_city, create_grant, create_service
 from tests.identity.factories import create_channel
 

@@ -12,9 +12,9 @@ from sqlalchemy import select, update
 from cityhub.billing import flows
 from cityhub.billing import service as payments
 from cityhub.billing.models import Payment
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.outbox import OutboxEvent
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
 from tests.billing.factories import drain, pay_world
 from tests.client import Api

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from cityhub.billing.models import Payment
-from cityhub.db import Database, utcnow
-from cityhub.idempotency import IdempotencyKey
 from cityhub.identity.models import Role
+from cityhub.platform.db import Database, utcnow
+from cityhub.platform.idempotency import IdempotencyKey
 from tests.billing.factories import PayWorld, pay_world
 from tests.cities.factories import create_city, create_grant
 from tests.client import Api

@@ -8,9 +8,9 @@ from sqlalchemy import func, select, update
 
 from cityhub.billing import ledger
 from cityhub.billing.models import LedgerAccount, Posting
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity.models import Role
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
 from tests.billing.factories import balances, drain, ledger_ok, pay_world
 from tests.client import Api

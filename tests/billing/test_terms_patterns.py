@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cityhub.db import Database
+from cityhub.platform.db import Database
 from tests.billing.factories import pay_world
 from tests.client import Api
 from tests.platform.deadline import bounded

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cityhub.config import Settings
-from cityhub.db import Database
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.webhooks import signature
 from tests.billing.conftest import HOOK_SECRET
 from tests.billing.factories import drain, events, pay_world

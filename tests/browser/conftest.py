@@ -17,8 +17,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from cityhub.app import create_app
-from cityhub.config import Settings
-from cityhub.db import Database
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer, serve_app_in_background
 from tests.browser.world import WebWorld, web_world
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select, update
 
 from cityhub.appointments.models import Booking
-from cityhub.db import Database
+from cityhub.platform.db import Database
 from tests.appointments.factories import id_number
 from tests.browser.test_console_browser import staff_sign_in
 from tests.browser.test_portal_browser import no_full_numbers, sign_in

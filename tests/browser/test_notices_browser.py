@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import func, select
 
-from cityhub.db import Database
 from cityhub.notices.models import NoticeRecipient
+from cityhub.platform.db import Database
 from tests.browser.test_console_browser import staff_sign_in
 from tests.browser.test_portal_browser import no_full_numbers, sign_in
 from tests.browser.world import WebWorld, send_notice

@@ -12,12 +12,12 @@ from sqlalchemy import update
 from cityhub.appointments import schedules
 from cityhub.appointments.schemas import SessionCreate, SlotIn
 from cityhub.cities.models import City, Service, ServiceCategory, ServiceKind
-from cityhub.db import Database
 from cityhub.identity import audit
 from cityhub.identity.models import Channel, Role, StaffUser
 from cityhub.notices import sending
 from cityhub.notices import service as notices
 from cityhub.notices.schemas import AccountCreate, NoticeCreate, TemplateCreate, TopicCreate
+from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
 from tests.cities.factories import create_city, create_grant
 from tests.connectors.factories import connected_service

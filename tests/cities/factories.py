@@ -15,8 +15,8 @@ from cityhub.cities.models import (
     ServiceKind,
     ServiceStatus,
 )
-from cityhub.db import Database
 from cityhub.identity.models import Channel
+from cityhub.platform.db import Database
 
 _seq = itertools.count(1)
 

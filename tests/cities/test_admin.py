@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from cityhub.cities.models import City, Grant, Service
-from cityhub.db import Database
 from cityhub.identity.models import Role
+from cityhub.platform.db import Database
 from tests.cities.factories import (
     create_category,
     create_city,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from cityhub.cities.models import ServiceKind, ServiceStatus
-from cityhub.db import Database
 from cityhub.identity.models import Role
+from cityhub.platform.db import Database
 from tests.cities.factories import create_city, create_grant, create_service, get_city
 from tests.client import Api
 from tests.identity.factories import PASSWORD, create_channel, create_staff

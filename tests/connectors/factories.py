@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cityhub.cities.models import City, Service, ServiceKind
-from cityhub.db import Database
+from cityhub.platform.db import Database
 from tests.cities.factories import create_service
 
 

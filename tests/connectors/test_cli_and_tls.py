@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from cityhub.cities.models import City
 from cityhub.cli import app as cli
-from cityhub.config import get_settings
 from cityhub.connectors.registry import ConnectorHub
-from cityhub.db import Database
+from cityhub.platform.config import get_settings
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer, serve_app_in_background
 from tests.cities.factories import create_city
 from tests.connectors import providers

@@ -11,8 +11,8 @@ from fhir.resources.R4B.appointment import Appointment
 from cityhub.cities.models import ServiceKind
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Subject
-from cityhub.db import Database
-from cityhub.errors import Conflict, NotFound
+from cityhub.platform.db import Database
+from cityhub.platform.errors import Conflict, NotFound
 from tests.connectors.factories import connected_service
 from tests.simulators.fixtures import Sim
 

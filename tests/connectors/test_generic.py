@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from cityhub.cities.models import City
-from cityhub.config import Settings
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import PaymentOrder
-from cityhub.db import Database
-from cityhub.errors import BadGateway, NotFound
 from cityhub.identity.models import Role
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
+from cityhub.platform.errors import BadGateway, NotFound
 from cityhub.simulators import RunningServer, serve_app_in_background
 from tests.cities.factories import create_city
 from tests.client import Api

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from cityhub.cities.models import City, Service
-from cityhub.config import Settings
 from cityhub.connectors.guarded import GuardedBiller
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.resilience import BreakerState, ProviderFailure, ProviderUnavailable
-from cityhub.db import Database
-from cityhub.errors import Unavailable
 from cityhub.identity.models import Role
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
+from cityhub.platform.errors import Unavailable
 from tests.cities.factories import create_category, create_city
 from tests.client import Api
 from tests.connectors.factories import connected_service

@@ -14,7 +14,7 @@ from cityhub.connectors.resilience import (
     ProviderFailure,
     ProviderUnavailable,
 )
-from cityhub.errors import BadGateway, NotFound
+from cityhub.platform.errors import BadGateway, NotFound
 
 
 class Clock:

@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from cityhub.cities.models import City
-from cityhub.config import Settings
 from cityhub.connectors import credentials
 from cityhub.connectors.models import ConnectorDefinition, ConnectorSecret
 from cityhub.connectors.registry import ConnectorHub
-from cityhub.db import Database
-from cityhub.errors import Unavailable
 from cityhub.identity.models import Role
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
+from cityhub.platform.errors import Unavailable
 from cityhub.simulators import RunningServer, serve_app_in_background
 from tests.cities.factories import create_city
 from tests.client import Api

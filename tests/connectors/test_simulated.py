@@ -9,8 +9,8 @@ import pytest
 from cityhub.cities.models import ServiceKind
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import PaymentOrder, Subject
-from cityhub.db import Database
-from cityhub.errors import Conflict, NotFound, Unavailable
+from cityhub.platform.db import Database
+from cityhub.platform.errors import Conflict, NotFound, Unavailable
 from tests.connectors.factories import connected_service
 from tests.simulators.fixtures import Sim
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cityhub.config import Settings
+from cityhub.platform.config import Settings
 from cityhub.simulators import RunningServer
 from tests.simulators.fixtures import connector_settings, sim, simulator
 

@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cityhub.cli import app as cli
-from cityhub.config import get_settings
-from cityhub.db import Database
+from cityhub.cli.demo import demo_app
 from cityhub.demo import world
-from cityhub.demo.cli import demo_app
+from cityhub.platform.config import get_settings
+from cityhub.platform.db import Database
 
 
 @pytest.fixture

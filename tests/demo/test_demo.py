@@ -7,13 +7,13 @@ import re
 from sqlalchemy import func, select, text
 
 from cityhub.cities.models import City, Grant, Service
-from cityhub.db import Database
 from cityhub.demo import loader, world
 from cityhub.identity import audit
 from cityhub.identity.audit import AuditEntry
 from cityhub.identity.models import Channel, ChannelUser, Consent, Resident, StaffUser
 from cityhub.identity.pii import mask_phone, normalize_id_number, normalize_phone
 from cityhub.lottery.models import LotteryRound
+from cityhub.platform.db import Database
 from tests.client import Api
 from tests.identity.factories import vault
 

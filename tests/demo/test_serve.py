@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from cityhub.db import Database
 from cityhub.demo import loader
+from cityhub.platform.db import Database
 from cityhub.simulators import World
 from tests.client import Api
 from tests.identity.factories import vault

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from cityhub.cities.models import City
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity import security
 from cityhub.identity import service as identity
 from cityhub.identity.models import Channel, Role, StaffUser
 from cityhub.identity.pii import Vault, id_check_digit
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.platform.outbound import OutboundPolicy
 
 PASSWORD = "correct horse battery staple"

@@ -11,11 +11,11 @@ from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from cityhub.cli import app as cli
-from cityhub.config import Settings, get_settings
-from cityhub.db import Database
 from cityhub.identity import audit
 from cityhub.identity.audit import AuditEntry
 from cityhub.identity.models import Role
+from cityhub.platform.config import Settings, get_settings
+from cityhub.platform.db import Database
 from tests.cities.factories import create_category, create_city, create_service
 from tests.client import Api
 from tests.identity.factories import PASSWORD, create_channel, create_staff

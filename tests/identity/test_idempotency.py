@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from cityhub.cities.models import Service
-from cityhub.db import Database
 from cityhub.identity.audit import AuditEntry
 from cityhub.identity.models import ChannelUser
+from cityhub.platform.db import Database
 from tests.cities.factories import create_category, create_city
 from tests.client import Api
 from tests.identity.factories import PASSWORD, create_channel, create_staff

@@ -6,9 +6,9 @@ import re
 
 from sqlalchemy import select, text
 
-from cityhub.db import Database
 from cityhub.identity.models import Channel, ChannelUser, Consent
 from cityhub.outbox import OutboxEvent
+from cityhub.platform.db import Database
 from tests.client import Api
 from tests.identity.factories import create_channel, id_number
 

@@ -7,10 +7,10 @@ import datetime as dt
 
 import jwt
 
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity.models import Channel, ChannelStatus
 from cityhub.identity.security import TOKEN_AUDIENCE
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from tests.cities.factories import create_grant, create_service, get_city
 from tests.client import Api
 from tests.identity.factories import SECRET, create_channel

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cityhub.config import Settings
+from cityhub.platform.config import Settings
 from cityhub.simulators import RunningServer, serve_in_background
 from tests.simulators.fixtures import connector_settings, sim, simulator
 

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import update
 
 from cityhub.cities.models import City, Service, ServiceKind
-from cityhub.db import Database
 from cityhub.identity.models import Role
 from cityhub.lottery.models import LotteryRound
+from cityhub.platform.db import Database
 from cityhub.simulators import Person, World
 from tests.cities.factories import create_city, create_grant
 from tests.client import Api

@@ -8,9 +8,9 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from cityhub.db import Database
 from cityhub.identity.models import DataAccess
 from cityhub.lottery.models import LotteryApplication
+from cityhub.platform.db import Database
 from tests.client import Api
 from tests.identity.factories import create_channel
 from tests.lottery.factories import (

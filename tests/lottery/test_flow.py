@@ -11,9 +11,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cityhub.cli import app as cli
-from cityhub.db import Database
 from cityhub.identity.audit import AuditEntry
 from cityhub.outbox import OutboxEvent
+from cityhub.platform.db import Database
 from tests.client import Api
 from tests.lottery.factories import (
     SECRET,

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from cityhub.cities.models import Service, ServiceKind
-from cityhub.db import Database
 from cityhub.identity.models import Role
 from cityhub.lottery.models import LotteryApplication
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from tests.cities.factories import create_city, create_service
 from tests.client import Api

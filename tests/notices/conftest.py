@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cityhub.config import Settings
-from cityhub.db import Database
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from tests.client import Api
 from tests.notices.factories import HOOK_SECRET, NoticeWorld, notice_world

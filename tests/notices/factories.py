@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 from cityhub.cities.models import City
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity.models import Role
 from cityhub.notices.models import NoticeDelivery, NoticeRecipient
 from cityhub.outbox import Dispatcher, load_handlers
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from tests.cities.factories import create_city, create_grant, create_service
 from tests.client import Api
 from tests.identity.factories import PASSWORD, ChannelLogin, create_channel, create_staff

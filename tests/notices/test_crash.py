@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from cityhub.db import Database
 from cityhub.identity.models import Resident
 from cityhub.notices.models import Follow, GovAccount, Notice
+from cityhub.platform.db import Database
 from tests.notices.factories import NoticeWorld, inbox_rows
 from tests.outbox_helpers import Hub, eventually, statuses
 

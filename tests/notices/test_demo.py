@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, insert, select
 
-from cityhub.db import Database
 from cityhub.identity.models import Resident
 from cityhub.notices import demo
 from cityhub.notices.models import Follow, GovAccount, NoticeTemplate
 from cityhub.notices.render import render
+from cityhub.platform.db import Database
 from tests.cities.factories import create_city, create_service
 
 

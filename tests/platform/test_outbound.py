@@ -15,10 +15,10 @@ import pytest
 from fastapi import FastAPI, Request
 
 from cityhub.cities.models import City
-from cityhub.config import Settings
-from cityhub.db import Database
-from cityhub.errors import Unprocessable
 from cityhub.identity.models import Role
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
+from cityhub.platform.errors import Unprocessable
 from cityhub.platform.outbound import (
     DestinationRefused,
     OutboundPolicy,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cityhub.errors import Unprocessable
 from cityhub.platform import patterns
+from cityhub.platform.errors import Unprocessable
 from tests.platform.deadline import bounded
 
 

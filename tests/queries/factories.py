@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cityhub.cities.models import City, Service, ServiceKind
-from cityhub.db import Database
+from cityhub.platform.db import Database
 from cityhub.simulators import Person
 from tests.cities.factories import create_city, create_grant
 from tests.client import Api

@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from cityhub.connectors.registry import ConnectorHub
-from cityhub.db import Database
+from cityhub.platform.db import Database
 from tests.client import Api
 from tests.queries.factories import query_world
 from tests.simulators.fixtures import Sim

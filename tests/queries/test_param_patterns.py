@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cityhub.db import Database
 from cityhub.identity.models import Role
+from cityhub.platform.db import Database
 from tests.client import Api
 from tests.identity.factories import PASSWORD, create_staff
 from tests.platform.deadline import bounded

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from cityhub.db import Database
 from cityhub.identity.audit import AuditEntry
+from cityhub.platform.db import Database
 from tests.client import Api
 from tests.queries.factories import query_world, resident
 from tests.simulators.fixtures import Sim

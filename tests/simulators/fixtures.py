@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cityhub.config import Settings
+from cityhub.platform.config import Settings
 from cityhub.simulators import RunningServer, World, serve_in_background
 
 SEED = 42

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cityhub.config import Settings
-from cityhub.sms import SmsFailed, SmsGateway
+from cityhub.connectors.sms import SmsFailed, SmsGateway
+from cityhub.platform.config import Settings
 from tests.simulators.fixtures import Sim
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from cityhub.db import Database
 from cityhub.identity.audit import AuditEntry
 from cityhub.identity.models import Role, StaffSession, StaffUser
+from cityhub.platform.db import Database
 from tests.cities.factories import create_city, create_grant, create_service
 from tests.client import Api
 from tests.identity.factories import PASSWORD, create_channel, create_staff

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity.models import Role, StaffUser
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from tests.browser.world import WebWorld, web_world
 from tests.identity.factories import PASSWORD, create_staff

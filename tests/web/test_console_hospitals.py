@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from cityhub.appointments.models import Booking, BookingStatus, ClinicSession, Slot
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity.audit import AuditEntry
 from cityhub.identity.models import Role
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from tests.browser.world import WebWorld, web_world
 from tests.identity.factories import PASSWORD, create_staff

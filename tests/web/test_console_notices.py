@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity.models import Role
 from cityhub.notices.models import Notice
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from tests.browser.world import WebWorld, web_world
 from tests.identity.factories import PASSWORD, create_staff

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text, update
 
 from cityhub.cities.models import City, CityStatus, Service, ServiceStatus
-from cityhub.db import Database
+from cityhub.platform.db import Database
 from tests.cities.factories import create_city, create_service
 from tests.client import Api
 from tests.web.browser import Browser, check_page

@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 
 from cityhub.appointments.models import Booking, BookingStatus, ClinicSession, Slot
 from cityhub.billing.models import Payment, PaymentStatus
-from cityhub.config import Settings
-from cityhub.db import Database
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from tests.appointments.factories import drain, id_number
 from tests.browser.world import FEE_FEN, WebWorld, web_world

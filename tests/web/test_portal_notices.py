@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from cityhub.config import Settings
-from cityhub.db import Database
 from cityhub.identity.models import Consent
 from cityhub.outbox import Dispatcher, load_handlers
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from tests.browser.world import WebWorld, send_notice, web_world
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import update
 
 from cityhub.billing.models import Payment
-from cityhub.config import Settings
-from cityhub.db import Database, utcnow
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database, utcnow
 from cityhub.simulators import RunningServer
 from tests.browser.world import WebWorld, web_world
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator

@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from cityhub.config import Settings
-from cityhub.db import Database
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
 from cityhub.simulators import Person, RunningServer
 from tests.browser.world import WebWorld, web_world
 from tests.client import Api

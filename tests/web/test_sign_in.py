@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from cityhub.config import Settings
-from cityhub.db import Database, utcnow
 from cityhub.identity.models import Channel
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database, utcnow
 from cityhub.simulators import RunningServer
 from cityhub.web import signin
 from cityhub.web.models import ResidentSession, SignInCode

@@ -32,7 +32,9 @@ from cityhub.appointments.schemas import (
 )
 from cityhub.cities.models import City, Grant
 from cityhub.connectors.deps import HubDep
-from cityhub.deps import (
+from cityhub.identity import audit
+from cityhub.identity.models import Role
+from cityhub.platform.deps import (
     Caller,
     ChannelCaller,
     CityDep,
@@ -43,11 +45,9 @@ from cityhub.deps import (
     VaultDep,
     require_staff_role,
 )
-from cityhub.errors import NotFound
-from cityhub.idempotency import IdempotencyDep
-from cityhub.identity import audit
-from cityhub.identity.models import Role
-from cityhub.paging import Page, PageDep
+from cityhub.platform.errors import NotFound
+from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["appointments"])
 SCOPE = "appointments:write"

@@ -13,8 +13,8 @@ from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.models import Booking, BookingStatus, PatientStanding
 from cityhub.appointments.service import _release_patient, _rows
 from cityhub.cities.models import City
-from cityhub.db import utcnow
-from cityhub.errors import Conflict, NotFound
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict, NotFound
 
 
 async def find(*, session: AsyncSession, city: City, code: str) -> Booking:

@@ -13,11 +13,11 @@ from cityhub.appointments.models import FamilyMember
 from cityhub.appointments.schedules import new_id
 from cityhub.appointments.schemas import FamilyMemberCreate, FamilyMemberRead
 from cityhub.connectors.types import Subject
-from cityhub.db import utcnow
-from cityhub.errors import Conflict, Forbidden, NotFound
 from cityhub.identity import residents
 from cityhub.identity.models import Resident
 from cityhub.identity.pii import Vault, mask_id_number, mask_name
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict, Forbidden, NotFound
 
 SELF = "self"
 

@@ -25,8 +25,8 @@ from cityhub.appointments.models import Booking, BookingStatus, ClinicSession, F
 from cityhub.appointments.schemas import BookingRead
 from cityhub.cities import service as cities
 from cityhub.cities.models import City, Grant
-from cityhub.deps import ChannelCaller, CurrentChannel, SessionDep
-from cityhub.errors import BadRequest, CityHubError, NotFound, Unprocessable
+from cityhub.platform.deps import ChannelCaller, CurrentChannel, SessionDep
+from cityhub.platform.errors import BadRequest, CityHubError, NotFound, Unprocessable
 
 FHIR_JSON = "application/fhir+json"
 BOOKING_SYSTEM = "urn:cityhub:booking"

@@ -24,7 +24,7 @@ from cityhub.billing import service as payments
 from cityhub.billing.models import PaymentStatus, RefundSource
 from cityhub.cities.models import City, Service
 from cityhub.connectors import types
-from cityhub.db import utcnow
+from cityhub.platform.db import utcnow
 
 if TYPE_CHECKING:
     from cityhub.appointments.service import Place

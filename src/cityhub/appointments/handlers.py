@@ -19,9 +19,9 @@ from cityhub.billing.handlers import RETRY_CAP_SECONDS, hub_for
 from cityhub.billing.models import Payment
 from cityhub.cities.models import City, Service
 from cityhub.connectors.types import Subject
-from cityhub.errors import BadGateway, CityHubError, Unavailable
 from cityhub.identity.pii import Vault
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
+from cityhub.platform.errors import BadGateway, CityHubError, Unavailable
 
 log = structlog.get_logger("cityhub.appointments")
 

@@ -15,7 +15,7 @@ import enum
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.db import Base, BigId, TenantMixin, str_enum, utcnow
+from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, utcnow
 
 
 class Period(enum.StrEnum):

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.appointments.models import BookingRules, ClinicSession, Slot
 from cityhub.appointments.schemas import RulesIn, RulesRead
-from cityhub.db import utcnow
-from cityhub.errors import Conflict
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict
 
 DEFAULTS = RulesRead()
 

@@ -34,11 +34,11 @@ from cityhub.appointments.schemas import (
 )
 from cityhub.cities import service as cities
 from cityhub.cities.models import City, Service, ServiceKind
-from cityhub.config import Settings
 from cityhub.connectors import types
-from cityhub.db import Database
-from cityhub.errors import Conflict, NotFound, Unprocessable
 from cityhub.identity import audit
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
+from cityhub.platform.errors import Conflict, NotFound, Unprocessable
 
 
 def new_id(prefix: str) -> str:

@@ -38,8 +38,8 @@ from cityhub.appointments.schemas import RulesRead
 from cityhub.billing.service import PaymentView
 from cityhub.cities import service as cities
 from cityhub.cities.models import City, Service
-from cityhub.db import utcnow
-from cityhub.errors import Conflict, Forbidden, NotFound
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict, Forbidden, NotFound
 
 CHECKIN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 OFFER_EXPIRY = "appointments.offer_expiry"

@@ -11,8 +11,8 @@ from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.models import WaitlistEntry, WaitStatus
 from cityhub.cities import service as cities
 from cityhub.cities.models import City
-from cityhub.db import utcnow
-from cityhub.errors import Conflict
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict
 
 
 async def join_waitlist(

@@ -19,9 +19,15 @@ from cityhub.billing.schemas import (
     StatementRead,
 )
 from cityhub.connectors.deps import HubDep
-from cityhub.deps import CityDep, CurrentChannel, CurrentStaff, SessionDep, require_staff_role
-from cityhub.errors import Unprocessable
 from cityhub.identity.models import Role
+from cityhub.platform.deps import (
+    CityDep,
+    CurrentChannel,
+    CurrentStaff,
+    SessionDep,
+    require_staff_role,
+)
+from cityhub.platform.errors import Unprocessable
 
 router = APIRouter(tags=["settlement"])
 READERS = (Role.CITY_ADMIN, Role.AUDITOR)

@@ -25,7 +25,9 @@ from cityhub.billing.schemas import (
 )
 from cityhub.cities import service as cities
 from cityhub.connectors.deps import HubDep
-from cityhub.deps import (
+from cityhub.identity import audit
+from cityhub.identity.models import Role
+from cityhub.platform.deps import (
     Caller,
     ChannelCaller,
     CityDep,
@@ -36,11 +38,9 @@ from cityhub.deps import (
     StaffCaller,
     require_staff_role,
 )
-from cityhub.errors import BadRequest
-from cityhub.idempotency import IdempotencyDep
-from cityhub.identity import audit
-from cityhub.identity.models import Role
-from cityhub.paging import Page, PageDep
+from cityhub.platform.errors import BadRequest
+from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(prefix="/v1/cities/{city}", tags=["payments"])
 ServiceCode = Annotated[str, Path(max_length=60)]

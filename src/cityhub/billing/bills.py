@@ -20,8 +20,8 @@ from cityhub.cities import service as cities
 from cityhub.cities.models import City, Service, ServiceKind, ServiceStatus
 from cityhub.connectors import types
 from cityhub.connectors.registry import ConnectorHub
-from cityhub.db import utcnow
-from cityhub.errors import Conflict, NotFound
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict, NotFound
 
 
 @dataclass(frozen=True)

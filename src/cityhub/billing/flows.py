@@ -16,8 +16,8 @@ from cityhub.billing import ledger
 from cityhub.billing.models import Bill, Payment, PaymentStatus, Refund, RefundSource
 from cityhub.billing.schemas import RefundRead
 from cityhub.billing.service import PaymentView, new_id
-from cityhub.db import utcnow
-from cityhub.errors import Conflict, Unprocessable
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict, Unprocessable
 
 REVERSE_AT_BILLER = "billing.reverse_at_biller"
 

@@ -25,11 +25,11 @@ from cityhub.billing import flows
 from cityhub.billing.models import Payment, PaymentStatus, Refund
 from cityhub.billing.service import PAY_BILLER, PaymentView, get_view_by_id
 from cityhub.cities.models import Service
-from cityhub.config import Settings
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Biller, PaymentOrder
-from cityhub.errors import BadGateway, CityHubError, Unavailable
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
+from cityhub.platform.config import Settings
+from cityhub.platform.errors import BadGateway, CityHubError, Unavailable
 
 log = structlog.get_logger("cityhub.billing")
 RETRY_CAP_SECONDS = 600.0

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from cityhub.billing.models import Entry, LedgerAccount, Posting
-from cityhub.db import utcnow
+from cityhub.platform.db import utcnow
 
 Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
 FEES = "hub:fees"

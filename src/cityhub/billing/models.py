@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.db import Base, BigId, TenantMixin, str_enum, utcnow
+from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, utcnow
 
 Fen = BigInteger
 

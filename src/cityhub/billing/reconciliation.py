@@ -39,9 +39,9 @@ from cityhub.billing.statements import latest
 from cityhub.cities.models import City, Service
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Biller, Statement
-from cityhub.db import utcnow
-from cityhub.errors import CityHubError
 from cityhub.identity import audit
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import CityHubError
 
 DONE = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)
 CSV_COLUMNS = (

@@ -24,8 +24,8 @@ from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate, PaymentRead
 from cityhub.cities.models import City, Service
 from cityhub.connectors import types
-from cityhub.db import utcnow
-from cityhub.errors import Conflict, NotFound, Unprocessable
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict, NotFound, Unprocessable
 
 PAY_BILLER = "billing.pay_biller"
 

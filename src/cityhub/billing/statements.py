@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.billing.models import ChannelStatement
-from cityhub.db import utcnow
-from cityhub.errors import Unprocessable
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Unprocessable
 
 COLUMNS = ("payment_id", "channel_txn_id", "amount_fen", "currency", "kind")
 REQUIRED = ("payment_id", "amount_fen", "currency")

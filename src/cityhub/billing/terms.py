@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.billing.models import AmountRule, BillerTerms
-from cityhub.errors import Conflict, Unavailable, Unprocessable
 from cityhub.platform import patterns
+from cityhub.platform.errors import Conflict, Unavailable, Unprocessable
 
 DEFAULT_ACCOUNT_PATTERN = r"^[A-Za-z0-9-]{1,40}$"
 DEFAULT_QUOTE_SECONDS = 900

@@ -21,7 +21,9 @@ from cityhub.cities.schemas import (
     ServiceRead,
     ServiceUpdate,
 )
-from cityhub.deps import (
+from cityhub.identity import service as identity
+from cityhub.identity.models import Role
+from cityhub.platform.deps import (
     CityDep,
     CurrentCaller,
     CurrentStaff,
@@ -30,11 +32,9 @@ from cityhub.deps import (
     StaffCaller,
     require_staff_role,
 )
-from cityhub.errors import Unprocessable
-from cityhub.idempotency import IdempotencyDep
-from cityhub.identity import service as identity
-from cityhub.identity.models import Role
-from cityhub.paging import Page, PageDep
+from cityhub.platform.errors import Unprocessable
+from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["cities"])
 ServiceCode = Annotated[str, Path(max_length=60)]

@@ -18,9 +18,9 @@ from cityhub.cities.models import (
 )
 from cityhub.cities.schemas import CityCreate, CityUpdate, ServiceCreate, ServiceUpdate
 from cityhub.connectors.config import check_config
-from cityhub.errors import Conflict, Forbidden, NotFound, Unprocessable
 from cityhub.identity import audit
 from cityhub.identity.models import Channel
+from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
 
 
 async def get_all_cities(

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from cityhub.connectors import definitions, secrets, service
 from cityhub.connectors.deps import HubDep
 from cityhub.connectors.models import ConnectorDefinition, ConnectorSecret
-from cityhub.deps import (
+from cityhub.identity.models import Role
+from cityhub.platform.deps import (
     CityDep,
     CurrentStaff,
     SessionDep,
@@ -21,7 +22,6 @@ from cityhub.deps import (
     VaultDep,
     require_staff_role,
 )
-from cityhub.identity.models import Role
 
 router = APIRouter(prefix="/v1", tags=["connectors"])
 Name = Annotated[str, Path(max_length=60)]

@@ -10,8 +10,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from cityhub.connectors.resilience import check_overrides
-from cityhub.errors import Unprocessable
 from cityhub.platform import patterns
+from cityhub.platform.errors import Unprocessable
 from cityhub.platform.outbound import split_url
 
 

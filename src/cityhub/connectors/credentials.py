@@ -24,8 +24,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from cityhub.config import Settings
-from cityhub.errors import Unavailable, Unprocessable
+from cityhub.platform.config import Settings
+from cityhub.platform.errors import Unavailable, Unprocessable
 
 SECRET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,199}$")
 MASK = "***"

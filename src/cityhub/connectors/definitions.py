@@ -18,7 +18,7 @@ from jsonschema.protocols import Validator
 
 from cityhub.connectors.resilience import check_overrides
 from cityhub.connectors.transport import malformed
-from cityhub.errors import Unprocessable
+from cityhub.platform.errors import Unprocessable
 
 SCHEMA_PATH = Path(__file__).with_name("connector.schema.json")
 REQUIRED_OPERATIONS = {"biller": ("bills",), "eligibility": ("eligibility",), "records": ()}

@@ -11,7 +11,14 @@ from typing import Any, Protocol
 import httpx
 
 from cityhub.connectors.transport import Answer, malformed, send
-from cityhub.errors import CityHubError, Conflict, Forbidden, NotFound, Unavailable, Unprocessable
+from cityhub.platform.errors import (
+    CityHubError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unavailable,
+    Unprocessable,
+)
 
 _DEFAULT_ERRORS = {404: "not_found", 403: "forbidden", 409: "conflict", 422: "invalid"}
 _ERROR_TYPES: dict[str, type[CityHubError]] = {

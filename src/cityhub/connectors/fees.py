@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from cityhub.connectors.types import Bill, PaymentOrder, PaymentReceipt, Reversal, Statement
-from cityhub.errors import NotFound, Unavailable
+from cityhub.platform.errors import NotFound, Unavailable
 
 
 class HubCollectedFees:

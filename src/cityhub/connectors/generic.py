@@ -32,7 +32,7 @@ from cityhub.connectors.types import (
     Statement,
     Subject,
 )
-from cityhub.errors import Unavailable
+from cityhub.platform.errors import Unavailable
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.db import Base, BigId, TenantMixin, utcnow
+from cityhub.platform.db import Base, BigId, TenantMixin, utcnow
 
 
 class ConnectorDefinition(TenantMixin, Base):

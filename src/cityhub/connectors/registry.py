@@ -27,7 +27,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities.models import City, Service, ServiceKind
-from cityhub.config import Settings
 from cityhub.connectors import credentials, secrets
 from cityhub.connectors.cache import TTLCache
 from cityhub.connectors.endpoint import Endpoint, auth_of
@@ -56,8 +55,9 @@ from cityhub.connectors.simulated import (
     SimulatorRecords,
 )
 from cityhub.connectors.types import Biller, EligibilityChecker, Hospital, RecordQuery
-from cityhub.errors import CityHubError, Unavailable
 from cityhub.identity.pii import Vault
+from cityhub.platform.config import Settings
+from cityhub.platform.errors import CityHubError, Unavailable
 from cityhub.platform.outbound import OutboundPolicy, pinned_client, split_url
 
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")

@@ -28,9 +28,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from cityhub import metrics
-from cityhub.config import Settings
-from cityhub.errors import BadGateway, CityHubError, Unavailable, Unprocessable
+from cityhub.platform import metrics
+from cityhub.platform.config import Settings
+from cityhub.platform.errors import BadGateway, CityHubError, Unavailable, Unprocessable
 
 T = TypeVar("T")
 

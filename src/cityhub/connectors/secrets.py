@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.cities.models import City
 from cityhub.connectors import credentials
 from cityhub.connectors.models import ConnectorSecret
-from cityhub.db import utcnow
-from cityhub.errors import NotFound, Unprocessable
 from cityhub.identity import audit
 from cityhub.identity.pii import Vault
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import NotFound, Unprocessable
 
 MAX_VALUE_LENGTH = 8000
 

@@ -16,9 +16,9 @@ from cityhub.connectors.generic import GenericConnector, idempotent
 from cityhub.connectors.models import ConnectorDefinition
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.resilience import Guard
-from cityhub.errors import CityHubError, Conflict, NotFound, Unprocessable
 from cityhub.identity import audit
 from cityhub.identity.pii import Vault
+from cityhub.platform.errors import CityHubError, Conflict, NotFound, Unprocessable
 from cityhub.platform.outbound import OutboundPolicy, check_url
 
 

@@ -24,7 +24,7 @@ from cityhub.connectors.types import (
     Statement,
     Subject,
 )
-from cityhub.errors import Forbidden, Unprocessable
+from cityhub.platform.errors import Forbidden, Unprocessable
 
 BILLER_KINDS = ("water", "power", "gas")
 RECORD_KINDS = ("traffic", "social-insurance", "housing-fund", "environment", "outages")

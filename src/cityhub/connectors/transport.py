@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from cityhub.connectors.resilience import ProviderFailure
-from cityhub.errors import BadGateway, Unavailable
+from cityhub.platform.errors import BadGateway, Unavailable
 from cityhub.platform.outbound import DestinationRefused
 
 if TYPE_CHECKING:

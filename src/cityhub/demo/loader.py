@@ -15,7 +15,6 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities.models import City, CityStatus, Grant, Service, ServiceCategory, ServiceStatus
-from cityhub.db import utcnow
 from cityhub.demo import world
 from cityhub.identity import audit, security
 from cityhub.identity import service as identity
@@ -24,6 +23,7 @@ from cityhub.identity.pii import Vault, id_check_digit, mask_id_number, mask_pho
 from cityhub.lottery import service as lottery
 from cityhub.lottery.schemas import RoundCreate, Rules, Step
 from cityhub.notices import demo as notices_demo
+from cityhub.platform.db import utcnow
 from cityhub.simulators import World
 
 SEED = 42

@@ -13,19 +13,6 @@ from fastapi.responses import JSONResponse
 
 from cityhub.cities import service as cities
 from cityhub.cities.models import City
-from cityhub.deps import (
-    CurrentChannel,
-    CurrentStaff,
-    RowId,
-    SessionDep,
-    SettingsDep,
-    VaultDep,
-    clear_session_cookie,
-    require_staff_role,
-    set_session_cookie,
-)
-from cityhub.errors import BadRequest, Unauthorized
-from cityhub.idempotency import IdempotencyDep
 from cityhub.identity import audit, residents, security
 from cityhub.identity import service as identity
 from cityhub.identity.models import Role, StaffRole, StaffUser
@@ -44,7 +31,20 @@ from cityhub.identity.schemas import (
     VerificationCreate,
     staff_read,
 )
-from cityhub.paging import Page, PageDep
+from cityhub.platform.deps import (
+    CurrentChannel,
+    CurrentStaff,
+    RowId,
+    SessionDep,
+    SettingsDep,
+    VaultDep,
+    clear_session_cookie,
+    require_staff_role,
+    set_session_cookie,
+)
+from cityhub.platform.errors import BadRequest, Unauthorized
+from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 UserId = Annotated[str, Path(max_length=128, description="the channel's own id for its user")]

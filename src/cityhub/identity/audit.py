@@ -18,7 +18,7 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.db import Base, BigId, utcnow
+from cityhub.platform.db import Base, BigId, utcnow
 
 GENESIS = "0" * 64
 HUB_CHAIN = "hub"

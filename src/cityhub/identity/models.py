@@ -8,7 +8,7 @@ import enum
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.db import Base, BigId, str_enum, utcnow
+from cityhub.platform.db import Base, BigId, str_enum, utcnow
 
 
 class Role(enum.StrEnum):

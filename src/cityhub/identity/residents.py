@@ -9,11 +9,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
-from cityhub.db import utcnow
-from cityhub.errors import Conflict, Forbidden, NotFound
 from cityhub.identity import audit
 from cityhub.identity.models import Channel, ChannelUser, Consent, DataAccess, Resident
 from cityhub.identity.pii import Vault, mask_id_number, mask_name, mask_phone, scrub
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict, Forbidden, NotFound
 
 # Consent scopes a resident can give a channel.
 # What other pillars keep per resident moves with the channel user when verification finds the

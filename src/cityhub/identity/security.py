@@ -12,9 +12,9 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
-from cityhub.config import Settings
-from cityhub.db import utcnow
-from cityhub.errors import Unauthorized
+from cityhub.platform.config import Settings
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Unauthorized
 
 _hasher = PasswordHasher()
 TOKEN_AUDIENCE = "cityhub:v1"

@@ -9,9 +9,6 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.config import Settings
-from cityhub.db import utcnow
-from cityhub.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from cityhub.identity import audit, security
 from cityhub.identity.models import (
     Channel,
@@ -22,6 +19,9 @@ from cityhub.identity.models import (
     StaffUser,
 )
 from cityhub.identity.pii import Vault
+from cityhub.platform.config import Settings
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from cityhub.platform.outbound import OutboundPolicy, check_url
 
 # A hash to compare against when the username is unknown, so both paths take as long.

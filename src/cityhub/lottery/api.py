@@ -11,16 +11,6 @@ from fastapi.responses import JSONResponse, Response
 from cityhub.cities import service as cities
 from cityhub.cities.models import City
 from cityhub.connectors.deps import HubDep
-from cityhub.deps import (
-    CityDep,
-    CurrentChannel,
-    CurrentStaff,
-    SessionDep,
-    VaultDep,
-    require_staff_role,
-)
-from cityhub.errors import NotFound
-from cityhub.idempotency import IdempotencyDep
 from cityhub.identity.models import Role
 from cityhub.lottery import applications, closing, publish, service
 from cityhub.lottery.models import LotteryRound, RoundStatus
@@ -32,7 +22,17 @@ from cityhub.lottery.schemas import (
     RoundRead,
     ScoreRead,
 )
-from cityhub.paging import Page, PageDep
+from cityhub.platform.deps import (
+    CityDep,
+    CurrentChannel,
+    CurrentStaff,
+    SessionDep,
+    VaultDep,
+    require_staff_role,
+)
+from cityhub.platform.errors import NotFound
+from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["lotteries"])
 CitySlug = Annotated[str, Path(max_length=40, description="the city's slug")]

@@ -17,14 +17,14 @@ from cityhub.cities import service as cities
 from cityhub.cities.models import City, Service
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
-from cityhub.db import utcnow
-from cityhub.errors import Conflict, Forbidden, NotFound, Unprocessable
 from cityhub.identity import audit, residents
 from cityhub.identity.pii import Vault
 from cityhub.lottery import draw
 from cityhub.lottery import service as rounds
 from cityhub.lottery.models import ApplicationStatus, LotteryApplication, LotteryRound, RoundStatus
 from cityhub.lottery.schemas import Rules, ScoreRead
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
 
 
 @dataclass(frozen=True)

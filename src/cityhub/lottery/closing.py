@@ -17,8 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.cities.models import City
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
-from cityhub.db import utcnow
-from cityhub.errors import Conflict
 from cityhub.identity import audit, residents
 from cityhub.identity.models import Resident
 from cityhub.identity.pii import Vault
@@ -33,6 +31,8 @@ from cityhub.lottery.service import (
     get_round_or_raise,
     service_of,
 )
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict
 
 RECHECK_CONCURRENCY = 8  # below the guard's in-flight cap, so a close never trips it
 

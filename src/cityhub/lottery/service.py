@@ -18,14 +18,14 @@ from cityhub.cities import service as cities
 from cityhub.cities.models import City, Service, ServiceKind, ServiceStatus
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
-from cityhub.db import utcnow
-from cityhub.errors import Conflict, NotFound, Unavailable, Unprocessable
 from cityhub.identity import audit
 from cityhub.identity.pii import Vault
 from cityhub.lottery import draw
 from cityhub.lottery.models import ApplicationStatus, LotteryApplication, LotteryRound, RoundStatus
 from cityhub.lottery.publish import ApplicantList, Results, RoundInfo
 from cityhub.lottery.schemas import DrawCreate, RoundCreate
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict, NotFound, Unavailable, Unprocessable
 
 IN_LIST = (ApplicationStatus.APPLIED, ApplicationStatus.WON, ApplicationStatus.LOST)
 DRAWN = (RoundStatus.DRAWN, RoundStatus.PUBLISHED)

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from cityhub.db import Database
+from cityhub.platform.db import Database
 
 HERE = Path(__file__).parent
 

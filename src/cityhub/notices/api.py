@@ -9,16 +9,6 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from cityhub.cities.models import City
-from cityhub.deps import (
-    CityDep,
-    CurrentCaller,
-    CurrentStaff,
-    SessionDep,
-    StaffCaller,
-    VaultDep,
-    require_staff_role,
-)
-from cityhub.idempotency import IdempotencyDep
 from cityhub.identity import audit
 from cityhub.identity.models import Role
 from cityhub.notices import delivery, sending, service
@@ -40,7 +30,17 @@ from cityhub.notices.schemas import (
     TopicCreate,
     TopicRead,
 )
-from cityhub.paging import Page, PageDep
+from cityhub.platform.deps import (
+    CityDep,
+    CurrentCaller,
+    CurrentStaff,
+    SessionDep,
+    StaffCaller,
+    VaultDep,
+    require_staff_role,
+)
+from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["notices"])
 AccountCode = Annotated[str, Path(max_length=60, description="the account's code")]

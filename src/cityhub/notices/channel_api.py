@@ -10,9 +10,6 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from cityhub.cities import service as cities
-from cityhub.deps import MAX_ROW_ID, ChannelCaller, CurrentChannel, SessionDep, VaultDep
-from cityhub.errors import Unprocessable
-from cityhub.idempotency import IdempotencyDep
 from cityhub.identity import residents
 from cityhub.identity.models import Channel
 from cityhub.notices import service
@@ -26,7 +23,10 @@ from cityhub.notices.schemas import (
     PreferencesRead,
     PreferencesUpdate,
 )
-from cityhub.paging import Page, PageDep
+from cityhub.platform.deps import MAX_ROW_ID, ChannelCaller, CurrentChannel, SessionDep, VaultDep
+from cityhub.platform.errors import Unprocessable
+from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(prefix="/v1/residents/{user_id}", tags=["notices"])
 UserId = Annotated[str, Path(max_length=128, description="the channel's own id for its user")]

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cityhub.cities import service as cities
-from cityhub.deps import SessionDep
 from cityhub.notices import service
-from cityhub.web.console import NO_STORE, ConsoleStaff
+from cityhub.platform.deps import SessionDep
+from cityhub.web.console.home import NO_STORE, ConsoleStaff
 from cityhub.web.pages import PageError, render
 
 router = APIRouter(include_in_schema=False)

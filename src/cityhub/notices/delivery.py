@@ -30,8 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox, webhooks
 from cityhub.cities.models import City, Grant
-from cityhub.config import Settings
-from cityhub.db import utcnow
+from cityhub.connectors.sms import SmsFailed, SmsGateway
 from cityhub.identity.models import Channel, ChannelStatus, ChannelUser, Consent, Resident
 from cityhub.identity.pii import Vault, mask_phone
 from cityhub.notices import service
@@ -47,7 +46,8 @@ from cityhub.notices.models import (
 from cityhub.notices.render import in_language
 from cityhub.notices.sending import PUSH
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
-from cityhub.sms import SmsFailed, SmsGateway
+from cityhub.platform.config import Settings
+from cityhub.platform.db import utcnow
 
 log = structlog.get_logger("cityhub.notices")
 

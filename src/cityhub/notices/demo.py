@@ -9,9 +9,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities.models import City, Service
-from cityhub.db import utcnow
 from cityhub.identity.models import Resident
 from cityhub.notices.models import Follow, GovAccount, NoticeTemplate, NoticeTopic
+from cityhub.platform.db import utcnow
 
 FOLLOWERS = 50  # residents following each city's accounts
 

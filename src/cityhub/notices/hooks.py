@@ -18,14 +18,14 @@ from cityhub.appointments import service as appointments
 from cityhub.billing import bills
 from cityhub.cities import service as cities
 from cityhub.cities.models import City
-from cityhub.config import Settings
-from cityhub.db import utcnow
 from cityhub.lottery import service as lottery
 from cityhub.lottery.models import ApplicationStatus
 from cityhub.notices import service
 from cityhub.notices.models import GovAccount, Notice, NoticeRecipient, SavedBillerAccount
 from cityhub.notices.sending import send_to_residents, system_account
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
+from cityhub.platform.config import Settings
+from cityhub.platform.db import utcnow
 
 
 async def remind_bills(

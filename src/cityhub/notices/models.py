@@ -27,8 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.db import Base, BigId, TenantMixin, utcnow
 from cityhub.identity import residents
+from cityhub.platform.db import Base, BigId, TenantMixin, utcnow
 
 
 class GovAccount(TenantMixin, Base):

@@ -6,7 +6,7 @@ import datetime as dt
 import string
 from typing import Any
 
-from cityhub.errors import Unprocessable
+from cityhub.platform.errors import Unprocessable
 
 LANGUAGES = ("zh-Hans", "zh-Hant", "en")
 TYPES = ("text", "int", "money", "date")

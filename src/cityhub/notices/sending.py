@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub import outbox
 from cityhub.cities import service as cities
 from cityhub.cities.models import City
-from cityhub.db import utcnow
 from cityhub.identity import audit
 from cityhub.notices import service
 from cityhub.notices.builtin import render_builtin
@@ -34,6 +33,7 @@ from cityhub.notices.models import (
 from cityhub.notices.render import render
 from cityhub.notices.schemas import NoticeCreate
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
+from cityhub.platform.db import utcnow
 
 FANOUT = "notice.fanout"
 PUSH = "notice.push"

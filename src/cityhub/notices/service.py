@@ -16,8 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
 from cityhub.cities.models import City, Grant
-from cityhub.db import utcnow
-from cityhub.errors import Conflict, NotFound, Unprocessable
 from cityhub.identity.models import Resident
 from cityhub.identity.pii import Vault
 from cityhub.notices.models import (
@@ -39,6 +37,8 @@ from cityhub.notices.schemas import (
     TemplateCreate,
     TopicCreate,
 )
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict, NotFound, Unprocessable
 
 # -- accounts and topics -------------------------------------------------------------------
 

@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from cityhub.config import Settings
-from cityhub.errors import Unprocessable
+from cityhub.platform.config import Settings
+from cityhub.platform.errors import Unprocessable
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")

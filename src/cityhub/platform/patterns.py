@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 
-from cityhub.errors import Unprocessable
+from cityhub.platform.errors import Unprocessable
 
 MAX_PATTERN_LENGTH = 1000
 _OPTIONS = re2.Options()

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cityhub.cities import service as cities
 from cityhub.connectors.deps import HubDep
-from cityhub.deps import CityDep, CurrentCaller, CurrentChannel, SessionDep, StaffCaller, VaultDep
+from cityhub.platform.deps import (
+    CityDep,
+    CurrentCaller,
+    CurrentChannel,
+    SessionDep,
+    StaffCaller,
+    VaultDep,
+)
 from cityhub.queries import service
 from cityhub.queries.catalogue import resolve
 

@@ -20,8 +20,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from cityhub.cities.models import Service
-from cityhub.errors import Unavailable, Unprocessable
 from cityhub.platform import patterns
+from cityhub.platform.errors import Unavailable, Unprocessable
 
 ID_NUMBER = {
     "type": "string",

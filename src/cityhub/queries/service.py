@@ -21,10 +21,10 @@ from cityhub.cities.models import City, Service, ServiceKind, ServiceStatus
 from cityhub.connectors.definitions import error_field, first_error
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Record, RecordQuery, Subject
-from cityhub.db import utcnow
-from cityhub.errors import Conflict, Forbidden, NotFound, Unprocessable
 from cityhub.identity import audit, residents
 from cityhub.identity.pii import Vault, mask_id_number, mask_name, mask_phone, scrub
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
 from cityhub.platform.patterns import StaffSchemaValidator
 from cityhub.queries.catalogue import MASKS, QueryType, resolve
 
@@ -32,7 +32,7 @@ CONSENT_SCOPE = "records"
 _MASKERS = {"id_number": mask_id_number, "name": mask_name, "phone": mask_phone}
 
 
-ANSWERED = "query.answered"  # counted per city and day by cityhub.usage
+ANSWERED = "query.answered"  # counted per city and day by cityhub.outbox.usage
 
 
 @dataclass(frozen=True)

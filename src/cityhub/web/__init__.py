@@ -6,22 +6,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from cityhub.web import (
-    console,
-    console_connectors,
-    console_hospitals,
-    console_notices,
-    console_ops,
-    console_pages,
-    portal,
-    portal_appointments,
-    portal_bills,
-    portal_notices,
-    portal_services,
-    portal_signin,
-)
+from cityhub.web.console import connectors as console_connectors
+from cityhub.web.console import home as console
+from cityhub.web.console import hospitals as console_hospitals
+from cityhub.web.console import notices as console_notices
+from cityhub.web.console import ops as console_ops
+from cityhub.web.console import pages as console_pages
 from cityhub.web.pages import STATIC, install_error_pages, redirect
-from cityhub.web.visitor import ResidentSignInRequired, sign_in_url
+from cityhub.web.portal import appointments as portal_appointments
+from cityhub.web.portal import bills as portal_bills
+from cityhub.web.portal import home as portal
+from cityhub.web.portal import notices as portal_notices
+from cityhub.web.portal import services as portal_services
+from cityhub.web.portal import signin as portal_signin
+from cityhub.web.portal.visitor import ResidentSignInRequired, sign_in_url
 
 
 def mount(app: FastAPI) -> None:

@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.db import Base, BigId, utcnow
+from cityhub.platform.db import Base, BigId, utcnow
 
 
 class SignInCode(Base):

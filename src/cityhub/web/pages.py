@@ -2,7 +2,7 @@
 cookies of the visitor's choices, and the HTML error pages.
 
 Errors: a page route raises `PageError` (or lets a `CityHubError` through) and the visitor gets
-an HTML page with the right status. The problem+json mapping of `cityhub.errors` stays in charge
+an HTML page with the right status. The problem+json mapping of `cityhub.platform.errors` stays in charge
 of everything else: `/v1`, the other machine endpoints, and unknown paths asked for by anything
 but a browser.
 """
@@ -29,9 +29,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cityhub import __version__
-from cityhub.config import Settings
-from cityhub.deps import SESSION_COOKIE, clear_session_cookie
-from cityhub.errors import CityHubError
+from cityhub.platform.config import Settings
+from cityhub.platform.deps import SESSION_COOKIE, clear_session_cookie
+from cityhub.platform.errors import CityHubError
 from cityhub.web import i18n
 
 TEMPLATES = Path(__file__).parent / "templates"

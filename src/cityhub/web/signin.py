@@ -18,11 +18,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from cityhub.db import utcnow
-from cityhub.errors import NotFound, TooManyRequests, Unprocessable
 from cityhub.identity import residents, security
 from cityhub.identity.models import Channel, ChannelStatus, Resident
 from cityhub.identity.pii import Vault, mask_phone, normalize_phone
+from cityhub.platform.db import utcnow
+from cityhub.platform.errors import NotFound, TooManyRequests, Unprocessable
 from cityhub.web.models import ResidentSession, SignInCode
 
 CODE_TTL = dt.timedelta(minutes=5)

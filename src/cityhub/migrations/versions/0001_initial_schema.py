@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import cityhub.db
+import cityhub.platform.db
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -43,7 +43,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_channels")),
         sa.UniqueConstraint("client_id", name=op.f("uq_channels_client_id")),
         sa.UniqueConstraint("slug", name=op.f("uq_channels_slug")),
@@ -70,7 +70,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cities")),
         sa.UniqueConstraint("slug", name=op.f("uq_cities_slug")),
     )
@@ -86,7 +86,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
         sa.UniqueConstraint("owner", "key", name=op.f("uq_idempotency_keys_owner_key")),
     )
@@ -99,7 +99,7 @@ def upgrade() -> None:
         "outbox_handled",
         sa.Column("event_id", sa.String(length=36), nullable=False),
         sa.Column("handler", sa.String(length=80), nullable=False),
-        sa.Column("done_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("done_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("event_id", "handler", name=op.f("pk_outbox_handled")),
     )
     op.create_table(
@@ -112,8 +112,8 @@ def upgrade() -> None:
         sa.Column("phone_enc", sa.LargeBinary(), nullable=True),
         sa.Column("phone_hash", sa.String(length=64), nullable=True),
         sa.Column("phone_masked", sa.String(length=24), nullable=True),
-        sa.Column("verified_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("verified_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_residents")),
         sa.UniqueConstraint("id_number_hash", name=op.f("uq_residents_id_number_hash")),
     )
@@ -136,8 +136,8 @@ def upgrade() -> None:
         sa.Column("display_name", sa.String(length=120), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_login_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_login_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_users")),
         sa.UniqueConstraint("username", name=op.f("uq_staff_users_username")),
     )
@@ -146,7 +146,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("chain", sa.String(length=40), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("actor_type", sa.String(length=20), nullable=False),
         sa.Column("actor_id", sa.String(length=80), nullable=False),
@@ -179,7 +179,7 @@ def upgrade() -> None:
         sa.Column(
             "resident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["channel_id"], ["channels.id"], name=op.f("fk_channel_users_channel_id_channels")
         ),
@@ -209,8 +209,8 @@ def upgrade() -> None:
         ),
         sa.Column("scope", sa.String(length=60), nullable=False),
         sa.Column("purpose", sa.String(length=400), nullable=False),
-        sa.Column("granted_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("withdrawn_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("granted_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("withdrawn_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["channel_id"], ["channels.id"], name=op.f("fk_consents_channel_id_channels")
         ),
@@ -231,7 +231,7 @@ def upgrade() -> None:
             "resident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
-        sa.Column("at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_type", sa.String(length=20), nullable=False),
         sa.Column("actor_id", sa.String(length=80), nullable=False),
         sa.Column("actor_name", sa.String(length=120), nullable=False),
@@ -259,14 +259,14 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("available_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("available_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("locked_by", sa.String(length=80), nullable=True),
-        sa.Column("locked_until", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("locked_until", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("done_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("done_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["city_id"], ["cities.id"], name=op.f("fk_outbox_city_id_cities")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
         sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
@@ -318,8 +318,8 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["category_code"],
@@ -374,8 +374,8 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["staff_id"],
             ["staff_users.id"],
@@ -418,7 +418,7 @@ def upgrade() -> None:
         sa.Column("url", sa.String(length=400), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["channel_id"], ["channels.id"], name=op.f("fk_webhook_deliveries_channel_id_channels")
         ),
@@ -442,7 +442,7 @@ def upgrade() -> None:
         sa.Column(
             "granted_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["channel_id"], ["channels.id"], name=op.f("fk_grants_channel_id_channels")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import cityhub.db
+import cityhub.platform.db
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -29,8 +29,8 @@ def upgrade() -> None:
         ),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
-        sa.Column("opens_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("closes_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("opens_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("closes_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("quota", sa.Integer(), nullable=False),
         sa.Column(
             "rules",
@@ -59,10 +59,10 @@ def upgrade() -> None:
         sa.Column("applicant_count", sa.Integer(), nullable=False),
         sa.Column("excluded_count", sa.Integer(), nullable=False),
         sa.Column("seed", sa.String(length=64), nullable=True),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("closed_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("drawn_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("published_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("drawn_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("published_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["city_id"], ["cities.id"], name=op.f("fk_lottery_rounds_city_id_cities")
@@ -110,8 +110,8 @@ def upgrade() -> None:
         sa.Column("excluded_reason", sa.String(length=400), nullable=True),
         sa.Column("score", sa.String(length=64), nullable=True),
         sa.Column("position", sa.Integer(), nullable=True),
-        sa.Column("applied_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("withdrawn_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("applied_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("withdrawn_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["channel_id"],

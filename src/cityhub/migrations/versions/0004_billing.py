@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import cityhub.db
+import cityhub.platform.db
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -32,7 +32,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("uploaded_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("uploaded_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["channel_id"], ["channels.id"], name=op.f("fk_channel_statements_channel_id_channels")
@@ -57,7 +57,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=12), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("balance_fen", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["city_id"], ["cities.id"], name=op.f("fk_ledger_accounts_city_id_cities")
@@ -83,7 +83,7 @@ def upgrade() -> None:
         sa.Column("their_fen", sa.BigInteger(), nullable=True),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("detail", sa.String(length=200), nullable=False),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["city_id"], ["cities.id"], name=op.f("fk_reconciliation_items_city_id_cities")
@@ -125,7 +125,7 @@ def upgrade() -> None:
         sa.Column("accept_from", sa.Time(), nullable=True),
         sa.Column("accept_until", sa.Time(), nullable=True),
         sa.Column("quote_seconds", sa.Integer(), nullable=False),
-        sa.Column("updated_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["city_id"], ["cities.id"], name=op.f("fk_biller_terms_city_id_cities")
@@ -160,7 +160,7 @@ def upgrade() -> None:
         sa.Column(
             "paying_payment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column("fetched_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("fetched_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(["city_id"], ["cities.id"], name=op.f("fk_bills_city_id_cities")),
         sa.ForeignKeyConstraint(
@@ -207,17 +207,19 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("quote_expires_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "quote_expires_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("channel_txn_id", sa.String(length=80), nullable=True),
         sa.Column("provider_ref", sa.String(length=120), nullable=True),
         sa.Column("refunded_fen", sa.BigInteger(), nullable=False),
         sa.Column("failure_code", sa.String(length=60), nullable=True),
         sa.Column("failure_detail", sa.String(length=400), nullable=True),
         sa.Column("biller_attempts", sa.Integer(), nullable=False),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("confirmed_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("completed_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("failed_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("confirmed_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("completed_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("failed_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(["bill_id"], ["bills.id"], name=op.f("fk_payments_bill_id_bills")),
         sa.ForeignKeyConstraint(
@@ -273,7 +275,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=200), nullable=False),
         sa.Column("requested_by", sa.String(length=120), nullable=False),
         sa.Column("biller_status", sa.String(length=10), nullable=False),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(["city_id"], ["cities.id"], name=op.f("fk_refunds_city_id_cities")),
         sa.ForeignKeyConstraint(
@@ -295,7 +297,7 @@ def upgrade() -> None:
         ),
         sa.Column("refund_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("memo", sa.String(length=200), nullable=False),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["city_id"], ["cities.id"], name=op.f("fk_ledger_postings_city_id_cities")
@@ -333,7 +335,7 @@ def upgrade() -> None:
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             nullable=True,
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
@@ -381,7 +383,7 @@ def upgrade() -> None:
         sa.Column(
             "posting_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import cityhub.db
+import cityhub.platform.db
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column("id_number_enc", sa.LargeBinary(), nullable=False),
         sa.Column("id_number_hash", sa.String(length=64), nullable=False),
         sa.Column("id_number_masked", sa.String(length=24), nullable=False),
-        sa.Column("verified_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("verified_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["resident_id"],
             ["residents.id"],
@@ -53,7 +53,7 @@ def upgrade() -> None:
         sa.Column("active", sa.Integer(), nullable=False),
         sa.Column("no_shows", sa.Integer(), nullable=False),
         sa.Column("last_no_show", sa.Date(), nullable=True),
-        sa.Column("blocked_until", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("blocked_until", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["city_id"], ["cities.id"], name=op.f("fk_appt_patients_city_id_cities")
@@ -78,7 +78,7 @@ def upgrade() -> None:
         sa.Column("offer_minutes", sa.Integer(), nullable=False),
         sa.Column("no_show_limit", sa.Integer(), nullable=False),
         sa.Column("no_show_block_days", sa.Integer(), nullable=False),
-        sa.Column("updated_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["city_id"], ["cities.id"], name=op.f("fk_appt_rules_city_id_cities")
@@ -187,10 +187,10 @@ def upgrade() -> None:
         ),
         sa.Column("fee_fen", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("opens_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("opens_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("source", sa.String(length=10), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["city_id"], ["cities.id"], name=op.f("fk_appt_sessions_city_id_cities")
@@ -232,8 +232,8 @@ def upgrade() -> None:
         sa.Column(
             "session_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("starts_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ends_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("capacity", sa.Integer(), nullable=False),
         sa.Column("taken", sa.Integer(), nullable=False),
         sa.Column("external_id", sa.String(length=120), nullable=True),
@@ -289,7 +289,7 @@ def upgrade() -> None:
         sa.Column(
             "booking_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["channel_id"], ["channels.id"], name=op.f("fk_appt_waitlist_channel_id_channels")
@@ -359,16 +359,16 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("hold_expires_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("hold_expires_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "payment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("checkin_code", sa.String(length=16), nullable=False),
         sa.Column("hospital_ref", sa.String(length=120), nullable=True),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("booked_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("cancelled_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("checked_in_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("booked_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("checked_in_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["channel_id"], ["channels.id"], name=op.f("fk_appt_bookings_channel_id_channels")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import cityhub.db
+import cityhub.platform.db
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("email_masked", sa.String(length=120), nullable=True),
         sa.Column("sms", sa.Boolean(), nullable=False),
         sa.Column("email", sa.Boolean(), nullable=False),
-        sa.Column("updated_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["channel_id"], ["channels.id"], name=op.f("fk_notice_preferences_channel_id_channels")
         ),
@@ -101,7 +101,7 @@ def upgrade() -> None:
         sa.Column(
             "service_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["city_id"], ["cities.id"], name=op.f("fk_notice_accounts_city_id_cities")
@@ -126,7 +126,7 @@ def upgrade() -> None:
         sa.Column(
             "resident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["city_id"], ["cities.id"], name=op.f("fk_notice_biller_accounts_city_id_cities")
@@ -170,7 +170,7 @@ def upgrade() -> None:
         sa.Column(
             "resident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
@@ -218,7 +218,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
@@ -247,7 +247,7 @@ def upgrade() -> None:
         ),
         sa.Column("code", sa.String(length=60), nullable=False),
         sa.Column("name", sa.String(length=120), nullable=False),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
@@ -291,8 +291,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("recipients", sa.Integer(), nullable=False),
         sa.Column("created_by", sa.String(length=120), nullable=False),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("fanned_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("fanned_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
@@ -317,10 +317,10 @@ def upgrade() -> None:
         sa.Column(
             "resident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("read_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("opened_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("acted_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("read_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("opened_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("acted_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("acted_fen", sa.BigInteger(), nullable=True),
         sa.Column("acted_currency", sa.String(length=3), nullable=True),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -355,8 +355,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("city_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["city_id"], ["cities.id"], name=op.f("fk_notice_deliveries_city_id_cities")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import cityhub.db
+import cityhub.platform.db
 
 revision: str = "0008"
 down_revision: str | None = "0006"
@@ -29,9 +29,9 @@ def upgrade() -> None:
         sa.Column("phone_enc", sa.LargeBinary(), nullable=False),
         sa.Column("code_hash", sa.String(length=64), nullable=False),
         sa.Column("attempts_left", sa.Integer(), nullable=False),
-        sa.Column("expires_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("used_at", cityhub.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_portal_sign_in_codes")),
     )
     with op.batch_alter_table("portal_sign_in_codes", schema=None) as batch_op:
@@ -48,8 +48,8 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("resident_id", BIG_ID, nullable=False),
         sa.Column("channel_user_id", sa.String(length=120), nullable=False),
-        sa.Column("created_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", cityhub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", cityhub.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["resident_id"],
             ["residents.id"],

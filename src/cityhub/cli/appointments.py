@@ -1,0 +1,100 @@
+"""`cityhub appointments sync|no-shows|release`: schedules from the hospitals' systems, the end
+of the day, and holds past their time (the outbox does the latter by itself; this is the
+sweep for an operator)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from sqlalchemy import select
+
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
+
+appointments_app = typer.Typer(
+    help="Hospital appointments: sync schedules, no-shows, expired holds.", no_args_is_help=True
+)
+CityOption = Annotated[str, typer.Option("--city", help="the city's slug")]
+
+
+@appointments_app.command("sync")
+def sync(
+    city: CityOption,
+    hospital: Annotated[
+        str | None, typer.Option("--hospital", help="one hospital's service code (default: all)")
+    ] = None,
+    days: Annotated[int, typer.Option(help="days ahead to sync", min=1, max=31)] = 7,
+) -> None:
+    """Sync hospitals' sessions from their own systems (run it from cron for "on a schedule")."""
+    from cityhub.appointments import schedules
+    from cityhub.appointments.schemas import SyncRead
+    from cityhub.cli.helpers import out, run_domain, run_with_db
+
+    async def work(db: Database, settings: Settings) -> list[SyncRead]:
+        return await schedules.sync_city(db, settings, city=city, hospital=hospital, days=days)
+
+    for r in run_domain(lambda: run_with_db(work)):
+        out.print(
+            f"{r.service}: {r.departments} departments, {r.practitioners} practitioners, "
+            f"{r.sessions} sessions, {r.slots_added} slots added, {r.slots_updated} updated"
+        )
+
+
+@appointments_app.command("no-shows")
+def no_shows(
+    city: CityOption,
+    date: Annotated[
+        dt.datetime | None,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="the day that ended (default: today)"),
+    ] = None,
+) -> None:
+    """At the end of a day: booked appointments not checked in become no-shows."""
+    from cityhub.appointments import desk
+    from cityhub.cities import service as cities
+    from cityhub.cli.helpers import out, run_domain, run_with_db
+
+    async def work(db: Database, _s: Settings) -> tuple[dt.date, int, int]:
+        async with db.unit_of_work() as session:
+            found = await cities.get_city_or_raise(session=session, slug=city)
+            day = date.date() if date else dt.datetime.now(ZoneInfo(found.timezone)).date()
+            count, blocked = await desk.mark_no_shows(session=session, city=found, day=day)
+            return day, count, blocked
+
+    day, count, blocked = run_domain(lambda: run_with_db(work))
+    out.print(f"{day}: {count} no-show(s), {blocked} patient(s) blocked")
+
+
+@appointments_app.command("release")
+def release(city: CityOption) -> None:
+    """Let go every hold whose fee was not paid in time (the outbox does this on its own)."""
+    from cityhub.appointments import service
+    from cityhub.appointments.models import Booking, BookingStatus
+    from cityhub.cities import service as cities
+    from cityhub.cli.helpers import out, run_domain, run_with_db
+    from cityhub.platform.db import utcnow
+
+    async def work(db: Database, _s: Settings) -> int:
+        async with db.unit_of_work() as session:
+            found = await cities.get_city_or_raise(session=session, slug=city)
+            ids = list(
+                (
+                    await session.scalars(
+                        select(Booking.id).where(
+                            Booking.city_id == found.id,
+                            Booking.status == BookingStatus.HELD,
+                            Booking.hold_expires_at <= utcnow(),
+                        )
+                    )
+                ).all()
+            )
+            released = 0
+            for booking_id in ids:
+                released += await service.release_hold(
+                    session=session, city=found, booking_id=booking_id
+                )
+            return released
+
+    out.print(f"{run_domain(lambda: run_with_db(work))} hold(s) released")

@@ -1,0 +1,325 @@
+"""`cityhub`: everything an operator does, from the shell."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cityhub import migrations
+from cityhub.cli.appointments import appointments_app
+from cityhub.cli.billing import ledger_app, reconcile_app, settle
+from cityhub.cli.connectors import connectors_app, simulate
+from cityhub.cli.demo import demo_app
+from cityhub.cli.lottery import lottery_app
+from cityhub.cli.notices import notices_app
+from cityhub.platform.config import InsecureConfiguration, Settings, get_settings
+from cityhub.platform.db import Database, database_for
+
+app = typer.Typer(help="CityHub: an open, neutral hub for city services.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+staff_app = typer.Typer(help="Console staff accounts.", no_args_is_help=True)
+channels_app = typer.Typer(help="Partner channels.", no_args_is_help=True)
+outbox_app = typer.Typer(help="The outbox of work carried out after commits.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.add_typer(staff_app, name="staff")
+app.add_typer(channels_app, name="channels")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(connectors_app, name="connectors")
+app.command("simulate")(simulate)
+app.add_typer(demo_app, name="demo")
+app.add_typer(lottery_app, name="lottery")
+app.add_typer(notices_app, name="notices")
+app.command("settle")(settle)
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(reconcile_app, name="reconcile")
+app.add_typer(appointments_app, name="appointments")
+
+console = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+
+
+def checked_settings() -> Settings:
+    settings = get_settings()
+    try:
+        settings.check_safe()
+    except InsecureConfiguration as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    return settings
+
+
+def run_with_db(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
+    """Run `work` with the configured database, closing it afterwards."""
+    settings = checked_settings()
+
+    async def main() -> T:
+        db = database_for(settings)
+        try:
+            return await work(db, settings)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "heads") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+
+    async def work(db: Database, _s: Settings) -> str | None:
+        await migrations.upgrade(db, revision)
+        return await migrations.current(db)
+
+    console.print(f"database at revision {run_with_db(work)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision and whether it is the newest."""
+
+    async def work(db: Database, _s: Settings) -> str | None:
+        return await migrations.current(db)
+
+    at, want = run_with_db(work), migrations.head()
+    out.print(f"{at} ({'current' if at == want else f'behind: code wants {want}'})")
+    if at != want:
+        raise typer.Exit(1)
+
+
+def serve_app(settings: Settings) -> None:
+    """Run the hub's HTTP server in this process (with the embedded outbox worker)."""
+    import uvicorn
+
+    from cityhub.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="overrides CITYHUB_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="overrides CITYHUB_PORT")] = None,
+) -> None:
+    """Serve the API, the portal and the console."""
+    settings = checked_settings()
+    if host:
+        settings.host = host
+    if port:
+        settings.port = port
+    serve_app(settings)
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="carry out what is due, then stop")] = False,
+) -> None:
+    """Run the outbox dispatcher alone (several may run at once on PostgreSQL)."""
+    from cityhub.outbox import Dispatcher, load_handlers
+    from cityhub.platform.logs import configure
+
+    async def work(db: Database, settings: Settings) -> None:
+        configure(level=settings.log_level, json=settings.log_json)
+        dispatcher = Dispatcher(db, settings, registry=load_handlers())
+        try:
+            if once:
+                await dispatcher.drain()
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await dispatcher.run_forever(stop)
+        finally:
+            await dispatcher.close()
+
+    run_with_db(work)
+
+
+@outbox_app.command("status")
+def outbox_status() -> None:
+    """Count pending and dead outbox events; the lag is the oldest due event's wait in seconds."""
+    from cityhub.outbox import admin as outbox_admin
+
+    async def work(db: Database, _s: Settings) -> outbox_admin.OutboxStats:
+        async with db.unit_of_work() as session:
+            return await outbox_admin.stats(session=session)
+
+    current = run_with_db(work)
+    out.print_json(json.dumps({**current.counts, "lag_seconds": round(current.lag_seconds, 3)}))
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    event_ids: Annotated[
+        list[str] | None, typer.Argument(help="event ids; none: every dead one")
+    ] = None,
+) -> None:
+    """Give dead events a fresh round of attempts (after fixing what made them fail)."""
+    from cityhub.outbox import admin as outbox_admin
+
+    async def work(db: Database, _s: Settings) -> int:
+        async with db.unit_of_work() as session:
+            return await outbox_admin.requeue(session=session, event_ids=event_ids or None)
+
+    console.print(f"{run_with_db(work)} dead event(s) requeued")
+
+
+@outbox_app.command("prune")
+def outbox_prune(
+    days: Annotated[int, typer.Option(min=0, help="keep events done in the last DAYS days")] = 7,
+) -> None:
+    """Delete events carried out more than DAYS days ago (in batches, one transaction each)."""
+    import datetime as dt
+
+    from cityhub.outbox import admin as outbox_admin
+    from cityhub.platform.db import utcnow
+
+    async def work(db: Database, _s: Settings) -> int:
+        before, total = utcnow() - dt.timedelta(days=days), 0
+        while True:
+            async with db.unit_of_work() as session:
+                deleted = await outbox_admin.prune(session=session, before=before)
+            total += deleted
+            if not deleted:
+                return total
+
+    console.print(f"{run_with_db(work)} done event(s) pruned")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every audit chain; names the first broken entry and exits 1 if any is broken."""
+    from cityhub.identity import audit
+
+    async def work(db: Database, _s: Settings) -> list[audit.ChainReport]:
+        async with db.unit_of_work() as session:
+            return await audit.verify(session=session)
+
+    reports = run_with_db(work)
+    table = Table("chain", "entries", "result")
+    for report in reports:
+        result = (
+            "[green]ok[/green]"
+            if report.ok
+            else f"[red]broken at entry {report.broken_at}: {report.reason}[/red]"
+        )
+        table.add_row(report.chain, str(report.entries), result)
+    out.print(table)
+    broken = [r for r in reports if not r.ok]
+    if broken:
+        first = broken[0]
+        out.print(f"audit log BROKEN: chain {first.chain}, entry {first.broken_at}: {first.reason}")
+        raise typer.Exit(1)
+    out.print(f"audit log ok: {sum(r.entries for r in reports)} entries in {len(reports)} chains")
+
+
+@staff_app.command("create")
+def staff_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="operator, city_admin, provider_staff or auditor")],
+    city: Annotated[str | None, typer.Option(help="the city's slug (not for operator)")] = None,
+    display_name: Annotated[str | None, typer.Option()] = None,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+) -> None:
+    """Create a console account."""
+    from cityhub.cities import service as cities
+    from cityhub.identity import audit
+    from cityhub.identity import service as identity
+    from cityhub.identity.models import Role
+
+    async def work(db: Database, _s: Settings) -> None:
+        async with db.unit_of_work() as session:
+            city_id = None
+            if city:
+                city_id = (await cities.get_city_or_raise(session=session, slug=city)).id
+            staff = await identity.create_staff(
+                session=session,
+                username=username,
+                display_name=display_name or username,
+                password=password,
+                roles=[(city_id, Role(role))],
+            )
+            await audit.append(
+                session=session,
+                actor=audit.Actor.system(),
+                action="staff.create",
+                object_type="staff",
+                object_id=staff.username,
+                city_id=city_id,
+                details={"role": role},
+            )
+
+    run_domain(lambda: run_with_db(work))
+    console.print(f"staff {username} created")
+
+
+@channels_app.command("create")
+def channels_create(
+    slug: str,
+    name: str,
+    scopes: Annotated[str, typer.Option(help="space-separated scopes")] = "catalogue:read",
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            help="where signed webhooks go; an internal address is refused unless listed in "
+            "CITYHUB_CONNECTOR_ALLOW_HOSTS"
+        ),
+    ] = None,
+) -> None:
+    """Register a channel; prints its client id and secret once."""
+    from cityhub.identity import security
+    from cityhub.identity import service as identity
+    from cityhub.identity.pii import Vault
+    from cityhub.platform.outbound import OutboundPolicy
+
+    client_id, secret, hook_secret = f"ch_{slug}", security.new_secret(), security.new_secret()
+
+    async def work(db: Database, settings: Settings) -> None:
+        async with db.unit_of_work() as session:
+            await identity.create_channel(
+                session=session,
+                vault=Vault.from_settings(settings),
+                slug=slug,
+                name=name,
+                client_id=client_id,
+                client_secret=secret,
+                scopes=scopes.split(),
+                webhook_url=webhook_url,
+                webhook_secret=hook_secret,
+                outbound=OutboundPolicy.from_settings(settings),
+            )
+
+    run_domain(lambda: run_with_db(work))
+    out.print_json(
+        json.dumps({"client_id": client_id, "client_secret": secret, "webhook_secret": hook_secret})
+    )
+
+
+def run_domain(call: Callable[[], Any]) -> Any:
+    """Run a command, turning a domain error into a one-line message and exit code 1."""
+    from cityhub.platform.errors import CityHubError
+
+    try:
+        return call()
+    except CityHubError as exc:
+        console.print(f"[red]{exc.detail or exc.title}[/red]")
+        raise typer.Exit(1) from None

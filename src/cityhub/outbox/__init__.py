@@ -1,0 +1,395 @@
+"""The transactional outbox and its dispatcher.
+
+A change that must be announced writes an `OutboxEvent` in its own transaction (`enqueue`). The
+dispatcher claims due events with a lease, runs every handler registered for the topic, and
+records each (event, handler) it finished in `outbox_handled` in the same transaction as the
+handler's own writes. A process that dies mid-way loses nothing: its lease runs out, another
+claims the event, and handlers already recorded are skipped, so each runs to completion once.
+Handlers that reach outside (webhooks, providers) are at-least-once and pass the event id on
+as the idempotency key.
+
+The lease must outlast the slowest handler run (a webhook's timeout): a dispatcher renews it
+for each event once half of it has gone, and never runs an event whose lease another took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib
+import os
+import random
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import ForeignKey, Index, String, Text, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cityhub.platform import metrics
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Base, BigId, Database, utcnow
+from cityhub.platform.outbound import OutboundPolicy, pinned_client
+
+log = structlog.get_logger("cityhub.outbox")
+
+HANDLER_MODULES = (
+    "cityhub.webhooks",
+    "cityhub.webhooks.api",
+    "cityhub.outbox.usage",
+    "cityhub.billing.handlers",
+    "cityhub.notices.handlers",
+    "cityhub.appointments.handlers",
+)
+
+
+class OutboxEvent(Base):
+    """Something that happened and must be carried out after the commit."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "available_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    city_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("cities.id"), default=None)
+    topic: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    available_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | done | dead
+    locked_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    done_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class OutboxHandled(Base):
+    """A handler that finished an event: the record that makes re-runs skip it."""
+
+    __tablename__ = "outbox_handled"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    handler: Mapped[str] = mapped_column(String(80), primary_key=True)
+    done_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets: its own transaction, and the outside world.
+
+    `session` commits together with the record that the handler finished, so its writes happen
+    exactly once. It begins on first use, and on SQLite that takes the database's write lock:
+    a handler that calls outside does so before it touches `session` (or reads through a short
+    `db.unit_of_work()` of its own).
+    """
+
+    session: AsyncSession
+    db: Database
+    settings: Settings
+    http: httpx.AsyncClient  # the operator's own endpoints (SMS gateway, simulator)
+    outbound: httpx.AsyncClient  # addresses others wrote (webhooks, connectors): SSRF-pinned
+
+
+Handler = Callable[[HandlerContext, OutboxEvent], Awaitable[None]]
+
+
+@dataclass
+class Registry:
+    """Handlers by topic; the topic `*` receives every event."""
+
+    handlers: dict[str, list[tuple[str, Handler]]] = field(default_factory=dict)
+
+    def on(self, topic: str, name: str) -> Callable[[Handler], Handler]:
+        """Decorator: run the function for every event of the topic, under a stable name."""
+
+        def register(fn: Handler) -> Handler:
+            entries = self.handlers.setdefault(topic, [])
+            if all(existing != name for existing, _ in entries):
+                entries.append((name, fn))
+            return fn
+
+        return register
+
+    def for_topic(self, topic: str) -> list[tuple[str, Handler]]:
+        """The handlers an event of the topic goes to."""
+        return self.handlers.get(topic, []) + self.handlers.get("*", [])
+
+
+registry = Registry()
+
+
+def load_handlers() -> Registry:
+    """Import the modules that register handlers, and return the registry."""
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)
+    return registry
+
+
+async def enqueue(
+    *,
+    session: AsyncSession,
+    topic: str,
+    payload: dict[str, Any],
+    city_id: int | None = None,
+    delay: dt.timedelta | None = None,
+) -> OutboxEvent:
+    """Record an event in the caller's transaction; it is carried out once that commits."""
+    now = utcnow()
+    event = OutboxEvent(
+        event_id=str(uuid.uuid4()),
+        city_id=city_id,
+        topic=topic,
+        payload=payload,
+        created_at=now,
+        available_at=now + (delay or dt.timedelta()),
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+def backoff(attempt: int, *, base: float = 1.0, cap: float = 600.0) -> float:
+    """Seconds before retry number `attempt`: exponential, capped, with full jitter."""
+    ceiling = min(cap, base * 2 ** min(attempt - 1, 30))
+    return random.uniform(min(base / 2, ceiling), ceiling)
+
+
+class _AlreadyDone(Exception):
+    """Raised inside a handler's transaction to roll it back: someone else recorded it."""
+
+
+class Dispatcher:
+    """Claims due events and runs their handlers; many may run at once against one database."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        registry: Registry = registry,
+        lease_seconds: float | None = None,
+        batch: int | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.registry = registry
+        self.lease = dt.timedelta(seconds=lease_seconds or settings.outbox_lease_seconds)
+        self.batch = batch or settings.outbox_batch_size
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+        self.outbound = pinned_client(
+            OutboundPolicy.from_settings(settings), timeout=settings.webhook_timeout_seconds
+        )
+        self.failed_rounds = 0  # rounds lost to an error of the database, since the start
+
+    async def close(self) -> None:
+        """Release the HTTP clients."""
+        await self.http.aclose()
+        await self.outbound.aclose()
+
+    async def claim(self) -> list[OutboxEvent]:
+        """Take a lease on up to `batch` due events that nobody else holds."""
+        now = utcnow()
+        async with self.db.unit_of_work() as session:
+            query = (
+                select(OutboxEvent.id)
+                .where(OutboxEvent.status == "pending", OutboxEvent.available_at <= now)
+                .where((OutboxEvent.locked_until.is_(None)) | (OutboxEvent.locked_until < now))
+                .order_by(OutboxEvent.id)
+                .limit(self.batch)
+            )
+            if not self.db.is_sqlite:
+                # SQLite needs no row locks: BEGIN IMMEDIATE already serialises writers.
+                query = query.with_for_update(skip_locked=True)
+            ids = (await session.scalars(query)).all()
+            if not ids:
+                return []
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_(ids))
+                .values(locked_by=self.worker_id, locked_until=now + self.lease)
+            )
+            return list(
+                (await session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)))).all()
+            )
+
+    async def run_once(self, stop: asyncio.Event | None = None) -> int:
+        """Carry out one batch of due events; returns how many were taken."""
+        events = await self.claim()
+        for index, event in enumerate(events):
+            if stop is not None and stop.is_set():
+                await self._release(events[index:])  # others need not wait out our lease
+                break
+            if await self._hold(event):
+                await self._process(event)
+        return len(events)
+
+    async def drain(self, *, max_rounds: int = 1000) -> None:
+        """Carry out events until none is due (for the CLI and tests)."""
+        for _ in range(max_rounds):
+            if not await self.run_once():
+                return
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Poll for due events until `stop` is set."""
+        log.info("outbox_dispatcher_started", worker=self.worker_id)
+        poll = self.settings.outbox_poll_seconds
+        failures = 0
+        while not stop.is_set():
+            try:
+                taken = await self.run_once(stop)
+                failures = 0
+            except Exception as exc:  # a database hiccup must not end the loop
+                failures += 1
+                self.failed_rounds += 1
+                metrics.OUTBOX_ROUNDS_FAILED.inc()
+                if failures == 1:  # one traceback per outage, not one per round
+                    log.exception("outbox_round_failed", worker=self.worker_id)
+                else:
+                    log.warning(
+                        "outbox_round_failed",
+                        worker=self.worker_id,
+                        failures=failures,
+                        error=repr(exc),
+                    )
+                taken = 0
+            if not taken:
+                # Back off while the database is away, without letting a blip cost minutes.
+                wait = min(poll * 2 ** min(failures, 10), max(poll, 10.0))
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+        log.info("outbox_dispatcher_stopped", worker=self.worker_id)
+
+    async def _hold(self, event: OutboxEvent) -> bool:
+        """Whether the event's lease is still ours, renewing it once half of it has gone."""
+        now = utcnow()
+        if event.locked_until is not None and now < event.locked_until - self.lease / 2:
+            return True
+        until = now + self.lease
+        async with self.db.unit_of_work() as session:
+            # Still ours only if nobody claimed it since: a claim changes `locked_by`.
+            renewed = await session.execute(
+                update(OutboxEvent)
+                .where(
+                    OutboxEvent.id == event.id,
+                    OutboxEvent.status == "pending",
+                    OutboxEvent.locked_by == self.worker_id,
+                )
+                .values(locked_until=until)
+            )
+        if renewed.rowcount != 1:  # type: ignore[attr-defined]
+            log.info("outbox_lease_lost", event_id=event.event_id, worker=self.worker_id)
+            return False
+        event.locked_until = until
+        return True
+
+    async def _release(self, events: Sequence[OutboxEvent]) -> None:
+        async with self.db.unit_of_work() as session:
+            await session.execute(
+                update(OutboxEvent)
+                .where(
+                    OutboxEvent.id.in_([e.id for e in events]),
+                    OutboxEvent.status == "pending",
+                    OutboxEvent.locked_by == self.worker_id,
+                )
+                .values(locked_by=None, locked_until=None)
+            )
+
+    async def _process(self, event: OutboxEvent) -> None:
+        try:
+            handlers = self.registry.for_topic(event.topic)
+            finished = await self._finished(event) if handlers else set()
+            for name, handler in handlers:
+                if name not in finished:
+                    await self._run_handler(event, name, handler)
+        except Exception as exc:  # every failure is retried, then dead-lettered
+            await self._failed(event, exc)
+            return
+        async with self.db.unit_of_work() as session:
+            # Every handler is recorded, so the event is done whoever holds it now.
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id == event.id, OutboxEvent.status == "pending")
+                .values(status="done", done_at=utcnow(), locked_by=None, locked_until=None)
+            )
+        metrics.OUTBOX_EVENTS.labels(event.topic, "done").inc()
+
+    async def _finished(self, event: OutboxEvent) -> set[str]:
+        """The handlers an earlier run already finished for this event."""
+        async with self.db.unit_of_work() as session:
+            names = await session.scalars(
+                select(OutboxHandled.handler).where(OutboxHandled.event_id == event.event_id)
+            )
+            return set(names)
+
+    async def _run_handler(self, event: OutboxEvent, name: str, handler: Handler) -> None:
+        try:
+            async with self.db.unit_of_work() as session:
+                ctx = HandlerContext(
+                    session=session,
+                    db=self.db,
+                    settings=self.settings,
+                    http=self.http,
+                    outbound=self.outbound,
+                )
+                await handler(ctx, event)
+                await session.flush()  # the handler's own conflicts are failures, retried
+                try:
+                    session.add(OutboxHandled(event_id=event.event_id, handler=name))
+                    await session.flush()
+                except IntegrityError:
+                    raise _AlreadyDone from None
+        except _AlreadyDone:
+            # Another worker finished this handler first (our lease had run out): ours rolled back.
+            log.info("outbox_handler_already_done", event_id=event.event_id, handler=name)
+            return
+        metrics.OUTBOX_HANDLED.labels(name).inc()
+
+    async def _failed(self, event: OutboxEvent, exc: Exception) -> None:
+        attempts = event.attempts + 1
+        dead = attempts >= self.settings.outbox_max_attempts
+        log.warning(
+            "outbox_event_failed",
+            event_id=event.event_id,
+            topic=event.topic,
+            attempts=attempts,
+            dead=dead,
+            error=str(exc),
+        )
+        async with self.db.unit_of_work() as session:
+            # Only the lease holder counts the attempt: a worker whose lease ran out does not.
+            await session.execute(
+                update(OutboxEvent)
+                .where(
+                    OutboxEvent.id == event.id,
+                    OutboxEvent.status == "pending",
+                    OutboxEvent.locked_by == self.worker_id,
+                )
+                .values(
+                    attempts=attempts,
+                    status="dead" if dead else "pending",
+                    available_at=utcnow() + dt.timedelta(seconds=backoff(attempts)),
+                    last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                    locked_by=None,
+                    locked_until=None,
+                )
+            )
+        metrics.OUTBOX_EVENTS.labels(event.topic, "dead" if dead else "retry").inc()
+
+
+async def pending_count(*, session: AsyncSession) -> int:
+    """How many events wait to be carried out."""
+    return int(
+        await session.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.status == "pending")
+        )
+        or 0
+    )

@@ -1,0 +1,273 @@
+"""FastAPI dependencies as `Annotated` aliases: the session, the caller, the city in the path."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cityhub.cities import service as cities
+from cityhub.cities.models import City
+from cityhub.identity import audit
+from cityhub.identity import service as identity
+from cityhub.identity.models import Channel, ChannelStatus, Role, StaffRole, StaffSession, StaffUser
+from cityhub.identity.pii import Vault
+from cityhub.identity.security import decode_channel_token
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
+from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
+
+SESSION_COOKIE = "cityhub_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> Database:
+    """The app's database."""
+    db: Database = request.app.state.db
+    return db
+
+
+def get_vault(request: Request) -> Vault:
+    """The app's personal-data vault."""
+    vault: Vault = request.app.state.vault
+    return vault
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DbDep = Annotated[Database, Depends(get_db)]
+VaultDep = Annotated[Vault, Depends(get_vault)]
+
+
+async def get_session(db: DbDep) -> AsyncIterator[AsyncSession]:
+    """The request's transaction: committed when the route returns, rolled back if it raises."""
+    async with db.sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            raise Conflict(
+                "a concurrent request changed the same thing; retry", code="concurrent_change"
+            ) from None
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": the commit happens before the answer is sent, so a failed commit is the
+# answer (a problem), never a success that did not stick.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+@dataclass(frozen=True)
+class ChannelCaller:
+    """A channel calling with a valid bearer token."""
+
+    channel: Channel
+    scopes: frozenset[str]
+
+    @property
+    def actor(self) -> audit.Actor:
+        """The channel as an audit actor."""
+        return audit.Actor(type="channel", id=self.channel.slug, name=self.channel.name)
+
+    @property
+    def key(self) -> str:
+        """A stable name for idempotency and rate limits."""
+        return f"channel:{self.channel.id}"
+
+    def require(self, scope: str) -> None:
+        """Forbidden unless the token carries the scope."""
+        if scope not in self.scopes:
+            raise Forbidden(f"the token lacks the scope {scope!r}", code="insufficient_scope")
+
+
+@dataclass(frozen=True)
+class StaffCaller:
+    """A staff member with a live console session."""
+
+    staff: StaffUser
+    roles: tuple[StaffRole, ...]
+    session: StaffSession
+
+    @property
+    def actor(self) -> audit.Actor:
+        """The staff member as an audit actor."""
+        return audit.Actor(type="staff", id=self.staff.username, name=self.staff.display_name)
+
+    @property
+    def key(self) -> str:
+        """A stable name for idempotency and rate limits."""
+        return f"staff:{self.staff.id}"
+
+    @property
+    def is_operator(self) -> bool:
+        """Whether the staff member runs the hub (every city)."""
+        return any(r.role == Role.OPERATOR for r in self.roles)
+
+    def city_ids(self, *roles: Role) -> set[int] | None:
+        """Cities where the staff member has one of the roles (any role if none is named);
+        None means every city (the operator)."""
+        if self.is_operator:
+            return None
+        return {r.city_id for r in self.roles if r.city_id and (not roles or r.role in roles)}
+
+    def in_city(self, city_id: int, *roles: Role) -> bool:
+        """Whether the staff member holds one of the roles in the city."""
+        ids = self.city_ids(*roles)
+        return ids is None or city_id in ids
+
+
+Caller = ChannelCaller | StaffCaller
+
+
+async def _channel_caller(
+    request: Request, session: AsyncSession, settings: Settings
+) -> ChannelCaller | None:
+    credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
+    if credentials is None:
+        return None
+    token = decode_channel_token(settings=settings, token=credentials.credentials)
+    channel = await session.get(Channel, token.channel_id)
+    if channel is None or channel.status != ChannelStatus.ACTIVE:
+        raise Unauthorized(
+            "this client is no longer active",
+            code="invalid_token",
+            headers={"WWW-Authenticate": 'Bearer realm="cityhub", error="invalid_token"'},
+        )
+    request.state.caller = f"channel:{channel.slug}"
+    # A scope taken from the channel since the token was issued stops working at once.
+    allowed = frozenset(channel.scopes.split())
+    return ChannelCaller(channel=channel, scopes=token.scopes & allowed)
+
+
+async def _staff_caller(request: Request, session: AsyncSession) -> StaffCaller | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    caller = await staff_caller_for_token(session=session, token=token)
+    if caller is None:
+        raise Unauthorized("your session has ended; sign in again", code="session_expired")
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), caller.session.csrf_token.encode()):
+            raise Forbidden(
+                f"missing or wrong {CSRF_HEADER} header", code="csrf_failed", field=CSRF_HEADER
+            )
+    request.state.caller = f"staff:{caller.staff.username}"
+    return caller
+
+
+async def staff_caller_for_token(*, session: AsyncSession, token: str) -> StaffCaller | None:
+    """The staff member of a live console session token, with their roles (API and pages)."""
+    found = await identity.get_session_by_token(session=session, token=token)
+    if found is None:
+        return None
+    staff_session, staff = found
+    roles = await identity.roles_of(session=session, staff_id=staff.id)
+    return StaffCaller(staff=staff, roles=tuple(roles), session=staff_session)
+
+
+def set_session_cookie(response: Response, *, token: str, settings: Settings) -> None:
+    """Hand the console session token to the browser (the API and the console pages alike)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_ttl_seconds,
+        httponly=True,
+        samesite="strict",
+        secure=settings.is_production,
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    """Tell the browser to forget the console session token."""
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+
+
+_UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="cityhub"'}
+
+
+async def current_channel(
+    request: Request, session: SessionDep, settings: SettingsDep
+) -> ChannelCaller:
+    """The calling channel, or 401."""
+    caller = await _channel_caller(request, session, settings)
+    if caller is None:
+        raise Unauthorized("send a bearer token from /v1/oauth/token", headers=_UNAUTHORIZED)
+    return caller
+
+
+async def current_staff(request: Request, session: SessionDep) -> StaffCaller:
+    """The signed-in staff member, or 401."""
+    caller = await _staff_caller(request, session)
+    if caller is None:
+        raise Unauthorized("sign in first", code="not_signed_in")
+    return caller
+
+
+async def current_caller(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
+    """A channel (bearer token) or a staff member (session cookie), or 401."""
+    caller: Caller | None = await _channel_caller(request, session, settings)
+    if caller is None:
+        caller = await _staff_caller(request, session)
+    if caller is None:
+        raise Unauthorized("send a bearer token or sign in to the console", headers=_UNAUTHORIZED)
+    return caller
+
+
+CurrentChannel = Annotated[ChannelCaller, Depends(current_channel)]
+CurrentStaff = Annotated[StaffCaller, Depends(current_staff)]
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
+
+
+async def city_for_caller(
+    session: SessionDep,
+    caller: CurrentCaller,
+    city: Annotated[str, Path(description="the city's slug", max_length=40)],
+) -> City:
+    """The city in the path as the caller may see it: a channel needs a grant there (else
+    403); staff need a role there (else 404, as if it did not exist)."""
+    found = await cities.get_city_by_slug(session=session, slug=city)
+    if isinstance(caller, StaffCaller):
+        if found is None or not caller.in_city(found.id):
+            raise NotFound(f"no city {city!r}", code="city_not_found")
+        return found
+    if found is None:
+        raise NotFound(f"no city {city!r}", code="city_not_found")
+    caller.require("catalogue:read")
+    await cities.require_city_granted(session=session, channel_id=caller.channel.id, city=found)
+    return found
+
+
+CityDep = Annotated[City, Depends(city_for_caller)]
+
+# The largest id a BIGINT holds: a larger number in a path is no row, and must not reach the
+# database driver (which fails on it instead of finding nothing).
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the object's id")]
+
+
+def require_staff_role(caller: StaffCaller, city_id: int | None, *roles: Role) -> None:
+    """Forbidden unless the staff member holds one of the roles in the city (or is operator)."""
+    if caller.is_operator:
+        return
+    if city_id is None or not caller.in_city(city_id, *roles):
+        wanted = " or ".join(r.value for r in roles) or "operator"
+        raise Forbidden(f"this needs the {wanted} role", code="role_required")

@@ -1,0 +1,217 @@
+"""`Idempotency-Key` for every POST that creates or moves something.
+
+A request with a key first claims it in a short transaction of its own, so that a second
+request with the key, while the first is still running, is told so (409) instead of doing the
+work twice. The first answer is stored in the same transaction as the change it made, so a
+retry after a lost answer gets that answer back, and a crash never leaves a change without its
+key. A request that fails lets go of its claim (errors are not remembered: a retry runs again);
+a claim left by a process that died is taken over after `IN_FLIGHT_TIMEOUT`. The same key with
+another body is refused (422). Keys are kept for `RETENTION`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy import String, UniqueConstraint, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cityhub.platform.db import Base, BigId, utcnow
+from cityhub.platform.deps import CurrentCaller, SessionDep
+from cityhub.platform.errors import CityHubError, Conflict, Unprocessable
+
+RETENTION = dt.timedelta(hours=48)
+IN_FLIGHT_TIMEOUT = dt.timedelta(seconds=60)
+IN_FLIGHT = 0  # `status_code` of a key whose first request is still running
+log = structlog.get_logger("cityhub.platform.idempotency")
+
+
+class IdempotencyKey(Base):
+    """The first answer given to a caller's key (`status_code` 0: still being worked out)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("owner", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column()
+    body: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class IdempotentReplay(CityHubError):
+    """Raised to answer with the stored first answer (mapped to that answer, not a problem)."""
+
+    def __init__(self, status_code: int, body: dict[str, Any]) -> None:
+        super().__init__("replay")
+        self.status_code = status_code
+        self.body = body
+
+
+@dataclass
+class Idempotency:
+    """The key of this request (if any) and how to remember its answer."""
+
+    session: AsyncSession
+    owner: str
+    key: str | None
+    request_hash: str
+    answered: bool = False
+
+    async def respond(self, status_code: int, body: Any) -> JSONResponse:
+        """The answer, remembered under the key when one was sent."""
+        data = jsonable_encoder(body)
+        if self.key is not None:
+            await self.session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.owner == self.owner, IdempotencyKey.key == self.key)
+                .values(status_code=status_code, body=data)
+            )
+            self.answered = True
+        return JSONResponse(data, status_code=status_code, headers=self._headers())
+
+    def _headers(self) -> dict[str, str]:
+        return {"Idempotency-Key": self.key} if self.key else {}
+
+
+async def idempotency(
+    request: Request,
+    session: SessionDep,
+    caller: CurrentCaller,
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            description="retries with the same key and body get the first answer back",
+        ),
+    ] = None,
+) -> AsyncIterator[Idempotency]:
+    """Claim the key, or replay its first answer, or refuse a reuse with another body (422)
+    or while the first request is still running (409)."""
+    body = await request.body()
+    request_hash = hashlib.sha256(
+        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
+    ).hexdigest()
+    idem = Idempotency(session=session, owner=caller.key, key=key, request_hash=request_hash)
+    if key is None:
+        yield idem
+        return
+    await _claim(session, caller.key, key, request_hash)
+    # Commit the claim now: a concurrent request with the key must see it while this one runs.
+    await session.commit()
+    try:
+        yield idem
+    except BaseException:
+        await _release(session, caller.key, key)
+        raise
+    if not idem.answered:  # the route answered without remembering: nothing to replay
+        await session.execute(_delete_claim(caller.key, key))
+
+
+def _delete_claim(owner: str, key: str) -> Any:
+    return delete(IdempotencyKey).where(
+        IdempotencyKey.owner == owner,
+        IdempotencyKey.key == key,
+        IdempotencyKey.status_code == IN_FLIGHT,
+    )
+
+
+async def _claim(session: AsyncSession, owner: str, key: str, request_hash: str) -> None:
+    for _ in range(3):
+        now = utcnow()
+        # The usual case in one statement: nobody has the key yet.
+        maker = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        claimed = await session.scalar(
+            maker(IdempotencyKey)
+            .values(
+                owner=owner,
+                key=key,
+                request_hash=request_hash,
+                status_code=IN_FLIGHT,
+                body={},
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["owner", "key"])
+            .returning(IdempotencyKey.id)
+        )
+        if claimed is not None:
+            return
+        stored = await session.scalar(
+            select(IdempotencyKey).where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
+        )
+        if stored is None:
+            continue  # its request let go of it in between: try again
+        if stored.created_at <= now - RETENTION:
+            await session.delete(stored)  # expired: the key starts afresh
+            await session.flush()
+            continue
+        if stored.request_hash != request_hash:
+            raise Unprocessable(
+                "this Idempotency-Key was used with another request",
+                code="idempotency_mismatch",
+                field="Idempotency-Key",
+            )
+        if stored.status_code != IN_FLIGHT:
+            raise IdempotentReplay(stored.status_code, stored.body)
+        if stored.created_at > now - IN_FLIGHT_TIMEOUT:
+            raise _in_flight()
+        # Its request died without an answer: take the claim over (once, conditionally).
+        taken = await session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.id == stored.id,
+                IdempotencyKey.status_code == IN_FLIGHT,
+                IdempotencyKey.created_at == stored.created_at,
+            )
+            .values(created_at=now)
+        )
+        if taken.rowcount == 1:  # type: ignore[attr-defined]
+            return
+    raise _in_flight()
+
+
+def _in_flight() -> Conflict:
+    return Conflict(
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+        code="idempotency_in_flight",
+        field="Idempotency-Key",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _release(session: AsyncSession, owner: str, key: str) -> None:
+    """Let go of a failed request's claim, so that a retry runs afresh."""
+    try:
+        await session.rollback()
+        await session.execute(_delete_claim(owner, key))
+        await session.commit()
+    except Exception:  # the claim then lapses after IN_FLIGHT_TIMEOUT
+        log.warning("idempotency_claim_not_released", owner=owner, key=key, exc_info=True)
+
+
+# scope="function": the claim is settled before the request's own transaction commits.
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency, scope="function")]
+
+
+async def purge_expired(*, session: AsyncSession) -> int:
+    """Forget keys older than the retention period; returns how many."""
+    result = await session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at <= utcnow() - RETENTION)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,236 @@
+"""Paying a bill on the portal: look the account up, see the bill, pay with the demo wallet,
+see the receipt.
+
+The portal is the hub's own channel: it calls exactly the billing functions a channel's API
+calls go through (`bills.prepare/ask/keep`, `payments.create`, `payments.confirm`), as the
+portal channel and for the signed-in resident's portal user id. The demo wallet always pays:
+its "charge" is the confirmation with a transaction id of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cityhub.billing import bills
+from cityhub.billing import service as payments
+from cityhub.billing.models import PaymentStatus
+from cityhub.billing.schemas import PaymentConfirm, PaymentCreate
+from cityhub.cities.models import City
+from cityhub.connectors.deps import HubDep
+from cityhub.platform.deps import SessionDep, SettingsDep
+from cityhub.platform.errors import NotFound
+from cityhub.web import signin
+from cityhub.web.pages import PageError, redirect
+from cityhub.web.portal.home import live_city_or_404
+from cityhub.web.portal.visitor import (
+    ATTENTION_SOURCES,
+    Attention,
+    SignedInVisitor,
+    Visitor,
+    check_csrf,
+    page,
+)
+
+router = APIRouter(include_in_schema=False)
+Account = Annotated[str, Query(min_length=1, max_length=80)]
+WAITING = {PaymentStatus.CONFIRMED}  # the biller has not answered yet: the receipt refreshes
+MY_PAYMENTS = 50
+
+
+async def _view(
+    session: SessionDep, city: City, visitor: Visitor, payment_id: str
+) -> payments.PaymentView:
+    """The resident's own payment (anyone else's does not exist here)."""
+    channel = await signin.get_portal_channel_or_raise(session=session)
+    view = await payments.get_view_or_raise(
+        session=session, city_id=city.id, public_id=payment_id[:40], channel_id=channel.id
+    )
+    if view.payment.user_id != visitor.user_id:
+        raise PageError(404, "payment_not_found")
+    return view
+
+
+@router.get("/c/{slug}/pay/{code}", response_class=HTMLResponse)
+async def pay_form(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    hub: HubDep,
+    visitor: SignedInVisitor,
+    slug: str,
+    code: str,
+    account: Annotated[str | None, Query(max_length=80)] = None,
+) -> Response:
+    """The account form; with an account, the bills the biller shows for it now."""
+    city = await live_city_or_404(session, slug)
+    channel = await signin.get_portal_channel_or_raise(session=session)
+    service, terms = await bills.usable_service(
+        session=session, city=city, channel_id=channel.id, code=code[:60]
+    )
+    found = None
+    if account:
+        prepared = await bills.prepare(
+            session=session,
+            hub=hub,
+            city=city,
+            channel_id=channel.id,
+            code=service.code,
+            account=account.strip(),
+        )
+        await session.commit()  # no transaction stays open while the biller answers
+        asked = await bills.ask(prepared=prepared)
+        found = await bills.keep(
+            session=session, city_id=city.id, service_id=service.id, bills=asked
+        )
+    return page(
+        request,
+        settings,
+        "portal/pay.html",
+        visitor=visitor,
+        city=city,
+        service=service,
+        terms=terms,
+        account=account or "",
+        bills=found,
+    )
+
+
+@router.post("/c/{slug}/pay/{code}", response_class=HTMLResponse)
+async def quote(
+    request: Request,
+    session: SessionDep,
+    visitor: SignedInVisitor,
+    slug: str,
+    code: str,
+) -> Response:
+    """Quote the payment of a bill that was shown; on to the payment page."""
+    form = await check_csrf(request)
+    city = await live_city_or_404(session, slug)
+    channel = await signin.get_portal_channel_or_raise(session=session)
+    try:
+        payment_in = PaymentCreate(
+            service=code[:60],
+            bill_id=form.get("bill_id", ""),
+            amount_fen=int(form.get("amount_fen", "")),
+            currency=form.get("currency", "CNY"),
+            user_id=visitor.user_id,
+        )
+    except ValueError:
+        raise PageError(400, "invalid_payment") from None
+    view = await payments.create(
+        session=session, city=city, channel_id=channel.id, payment_in=payment_in
+    )
+    return redirect(f"/c/{city.slug}/payments/{view.payment.public_id}")
+
+
+@router.post("/c/{slug}/payments/{payment_id}/pay", response_class=HTMLResponse)
+async def pay_with_demo_wallet(
+    request: Request,
+    session: SessionDep,
+    visitor: SignedInVisitor,
+    slug: str,
+    payment_id: str,
+) -> Response:
+    """The demo wallet charges the total (it always pays) and the payment is confirmed."""
+    await check_csrf(request)
+    city = await live_city_or_404(session, slug)
+    view = await _view(session, city, visitor, payment_id)
+    await demo_wallet_pays(session=session, city=city, view=view)
+    return redirect(f"/c/{city.slug}/payments/{view.payment.public_id}")
+
+
+async def demo_wallet_pays(
+    *, session: AsyncSession, city: City, view: payments.PaymentView
+) -> None:
+    """The demo wallet charges the payment's total and the portal channel confirms it (for
+    any payment of the portal: a bill, an appointment's fee)."""
+    channel = await signin.get_portal_channel_or_raise(session=session)
+    await payments.confirm(
+        session=session,
+        city=city,
+        channel_id=channel.id,
+        public_id=view.payment.public_id,
+        confirm_in=PaymentConfirm(
+            channel_txn_id=f"demo-wallet-{view.payment.public_id[-24:]}",
+            amount_fen=view.payment.total_fen,
+            currency=view.payment.currency,
+        ),
+    )
+
+
+@router.get("/c/{slug}/payments/{payment_id}", response_class=HTMLResponse)
+async def payment_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    visitor: SignedInVisitor,
+    slug: str,
+    payment_id: str,
+) -> Response:
+    """The quote to pay, or the receipt (refreshing itself while the biller answers)."""
+    city = await live_city_or_404(session, slug)
+    view = await _view(session, city, visitor, payment_id)
+    read = view.read()
+    fragment = request.headers.get("HX-Request") == "true"
+    return page(
+        request,
+        settings,
+        "portal/_receipt.html" if fragment else "portal/payment.html",
+        visitor=visitor,
+        city=city,
+        view=view,
+        payment=read,
+        waiting=read.status in WAITING,
+    )
+
+
+@router.get("/c/{slug}/payments", response_class=HTMLResponse)
+async def my_payments(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    visitor: SignedInVisitor,
+    slug: str,
+) -> Response:
+    """The resident's payments in the city, newest first."""
+    city = await live_city_or_404(session, slug)
+    mine = await _mine(session, city, visitor)
+    return page(
+        request, settings, "portal/payments.html", visitor=visitor, city=city, payments=mine
+    )
+
+
+async def _mine(session: AsyncSession, city: City, visitor: Visitor) -> list[payments.PaymentView]:
+    channel = await signin.get_portal_channel_or_raise(session=session)
+    rows = await payments.get_all(
+        session=session, city_id=city.id, channel_id=channel.id, limit=MY_PAYMENTS
+    )
+    return [view for _id, view in rows if view.payment.user_id == visitor.user_id]
+
+
+async def _attention(session: AsyncSession, city: City, visitor: Visitor) -> list[Attention]:
+    """Payments waiting for the resident: a quote still to pay, one the biller refused."""
+    found = []
+    try:
+        mine = await _mine(session, city, visitor)
+    except NotFound:  # no portal channel: nothing to pay through
+        return []
+    for view in mine:
+        status = payments.effective_status(view.payment)
+        if status in (PaymentStatus.QUOTED, PaymentStatus.FAILED):
+            found.append(
+                Attention(
+                    kind="payment",
+                    text=view.bill.account,
+                    url=f"/c/{city.slug}/payments/{view.payment.public_id}",
+                    extra={"status": status.value, "service": view.service, "view": view},
+                )
+            )
+    return found
+
+
+ATTENTION_SOURCES.append(_attention)

@@ -1,0 +1,397 @@
+"""Queries and lotteries on the portal.
+
+Queries: the form is drawn from the service's parameter schema (`queries.catalogue.resolve`),
+the answer is a table. The portal runs the steps a channel's query runs
+(`queries.service.prepare/ask/record`) as the portal channel: a personal query needs a
+verified resident and their consent to records being read (asked on the form, recorded as a
+`records` consent on the portal channel); public ones need nobody signed in.
+
+Lotteries: a lottery service's rounds with their phase, the resident's application (apply,
+withdraw while the window is open, the result once published) and links to the published
+verification files, through `lottery.applications` as a channel's application goes.
+
+A provider that does not answer gets the error page "the service is not answering".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from cityhub.cities import service as cities
+from cityhub.cities.models import City, Service, ServiceKind
+from cityhub.connectors.deps import HubDep
+from cityhub.identity import audit, residents
+from cityhub.identity.models import Channel
+from cityhub.lottery import applications
+from cityhub.lottery import service as lotteries
+from cityhub.lottery.models import LotteryRound, RoundStatus
+from cityhub.lottery.publish import FILE_NAMES
+from cityhub.lottery.schemas import ApplicationRead
+from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
+from cityhub.platform.errors import Forbidden, NotFound, Unprocessable
+from cityhub.queries import service as queries
+from cityhub.queries.catalogue import QueryType, resolve
+from cityhub.web import signin
+from cityhub.web.pages import PageError, redirect
+from cityhub.web.portal.home import live_city_or_404
+from cityhub.web.portal.visitor import (
+    SERVICE_PAGES,
+    OptionalVisitor,
+    SignedInVisitor,
+    Visitor,
+    check_csrf,
+    page,
+    sign_in_url,
+)
+
+router = APIRouter(include_in_schema=False)
+CONSENT_PURPOSE = "look up my records on the CityHub portal"
+ROUNDS = 100
+
+
+def _actor(channel: Channel) -> audit.Actor:
+    return audit.Actor(type="channel", id=channel.slug, name=channel.name)
+
+
+async def _service(session: SessionDep, city: City, code: str, kind: ServiceKind) -> Service:
+    """A service of this kind that the city offers on the portal, or the not-found page."""
+    channel = await signin.get_portal_channel_or_raise(session=session)
+    try:
+        service = await cities.get_service_or_raise(session=session, city_id=city.id, code=code)
+        if service.kind != kind:
+            raise NotFound("not this kind of service")
+        await cities.require_service_granted(
+            session=session, channel_id=channel.id, service=service
+        )
+    except (NotFound, Forbidden):
+        raise PageError(404, "service_not_found") from None
+    return service
+
+
+# -- queries -------------------------------------------------------------------------------
+
+
+def form_fields(query: QueryType) -> list[dict[str, Any]]:
+    """The form's fields, from the query's JSON Schema (text inputs with its constraints)."""
+    schema = query.params_schema
+    required = set(schema.get("required", []))
+    fields = []
+    for name, spec in (schema.get("properties") or {}).items():
+        fields.append(
+            {
+                "name": name,
+                "title": spec.get("title") or name,
+                "description": spec.get("description"),
+                "required": name in required,
+                "pattern": spec.get("pattern"),
+                "maxlength": spec.get("maxLength") or 200,
+                "number": spec.get("type") in ("integer", "number"),
+            }
+        )
+    return fields
+
+
+def _params(query: QueryType, form: dict[str, str]) -> dict[str, Any]:
+    """The filled-in parameters (empty ones left out), numbers as numbers when they parse."""
+    params: dict[str, Any] = {}
+    for field in form_fields(query):
+        raw = form.get("p_" + field["name"], "").strip()
+        if not raw:
+            continue
+        if field["number"]:
+            try:
+                params[field["name"]] = int(raw) if raw.lstrip("-").isdigit() else float(raw)
+                continue
+            except ValueError:
+                pass
+        params[field["name"]] = raw
+    return params
+
+
+def _columns(records: list[dict[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for record in records:
+        seen.update(dict.fromkeys(record))
+    return list(seen)
+
+
+async def _has_consent(session: SessionDep, visitor: Visitor | None) -> bool:
+    if visitor is None:
+        return False
+    channel = await signin.get_portal_channel_or_raise(session=session)
+    found = await residents.active_consent(
+        session=session,
+        resident_id=visitor.resident.id,
+        channel_id=channel.id,
+        scope=queries.CONSENT_SCOPE,
+    )
+    return found is not None
+
+
+def _query_page(
+    request: Request,
+    settings: SettingsDep,
+    visitor: Visitor | None,
+    city: City,
+    service: Service,
+    query: QueryType,
+    *,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    context.setdefault("form", {})
+    context.setdefault("error", None)
+    context.setdefault("answer", None)
+    context.setdefault("consented", False)
+    return page(
+        request,
+        settings,
+        "portal/query.html",
+        status=status,
+        visitor=visitor,
+        city=city,
+        service=service,
+        query=query,
+        fields=form_fields(query),
+        **context,
+    )
+
+
+@router.get("/c/{slug}/query/{code}", response_class=HTMLResponse)
+async def query_form(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    visitor: OptionalVisitor,
+    slug: str,
+    code: str,
+) -> Response:
+    """The query's form; a personal one first needs a signed-in, verified resident."""
+    city = await live_city_or_404(session, slug)
+    service = await _service(session, city, code[:60], ServiceKind.QUERY)
+    query = resolve(service)
+    here = f"/c/{city.slug}/query/{service.code}"
+    if query.personal and visitor is None:
+        return redirect(sign_in_url(here))
+    if query.personal and visitor is not None and not visitor.verified:
+        return redirect("/verify?next=" + here)
+    consented = await _has_consent(session, visitor)
+    return _query_page(request, settings, visitor, city, service, query, consented=consented)
+
+
+@router.post("/c/{slug}/query/{code}", response_class=HTMLResponse)
+async def run_query(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    vault: VaultDep,
+    hub: HubDep,
+    visitor: OptionalVisitor,
+    slug: str,
+    code: str,
+) -> Response:
+    """Run the query as the portal channel; the answer as a table under the form."""
+    form = await check_csrf(request)
+    city = await live_city_or_404(session, slug)
+    service = await _service(session, city, code[:60], ServiceKind.QUERY)
+    query = resolve(service)
+    channel = await signin.get_portal_channel_or_raise(session=session)
+    if query.personal:
+        if visitor is None:
+            return redirect(sign_in_url(f"/c/{city.slug}/query/{service.code}"))
+        if not await _has_consent(session, visitor):
+            if form.get("consent") != "yes":
+                return _query_page(
+                    request, settings, visitor, city, service, query,
+                    status=422, form=form, error="consent_required",
+                )  # fmt: skip
+            await residents.give_consent(
+                session=session,
+                resident_id=visitor.resident.id,
+                channel_id=channel.id,
+                scope=queries.CONSENT_SCOPE,
+                purpose=CONSENT_PURPOSE,
+            )
+    try:
+        prepared = await queries.prepare(
+            session=session,
+            vault=vault,
+            hub=hub,
+            city=city,
+            channel_id=channel.id,
+            code=service.code,
+            user_id=visitor.user_id if (visitor and query.personal) else None,
+            params=_params(query, form),
+        )
+    except (Unprocessable, Forbidden) as exc:
+        if isinstance(exc, Forbidden) and exc.code == "verification_required":
+            return redirect(f"/verify?next=/c/{city.slug}/query/{service.code}")
+        return _query_page(
+            request, settings, visitor, city, service, query,
+            status=exc.status, form=form, error=exc.code, error_field=exc.field,
+            consented=True,
+        )  # fmt: skip
+    await session.commit()  # no transaction stays open while the provider answers
+    answer = await queries.ask(hub=hub, prepared=prepared)
+    await queries.record(session=session, prepared=prepared, actor=_actor(channel), answer=answer)
+    return _query_page(
+        request, settings, visitor, city, service, query,
+        form=form, answer=answer, columns=_columns(answer.records), consented=True,
+    )  # fmt: skip
+
+
+# -- lotteries -----------------------------------------------------------------------------
+
+
+def published_files(round_: LotteryRound) -> list[str]:
+    """The verification files the public file endpoint serves for the round now."""
+    if round_.status == RoundStatus.OPEN:
+        return []
+    return list(FILE_NAMES if round_.status == RoundStatus.PUBLISHED else FILE_NAMES[:2])
+
+
+async def _rounds(session: SessionDep, city: City, service: Service) -> list[LotteryRound]:
+    found = await lotteries.get_all_rounds(
+        session=session, city_id=city.id, after=None, limit=ROUNDS
+    )
+    return [r for r in found if r.service_id == service.id]
+
+
+async def _mine(
+    session: SessionDep, city: City, visitor: Visitor | None, round_: LotteryRound
+) -> ApplicationRead | None:
+    if visitor is None:
+        return None
+    channel = await signin.get_portal_channel_or_raise(session=session)
+    try:
+        app, found = await applications.get_for_user_or_raise(
+            session=session,
+            city=city,
+            code=round_.code,
+            channel_id=channel.id,
+            user_id=visitor.user_id,
+        )
+    except NotFound:
+        return None
+    return ApplicationRead.of(app, found, city.slug, visitor.user_id)
+
+
+@router.get("/c/{slug}/lottery/{code}", response_class=HTMLResponse)
+async def lottery_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    visitor: OptionalVisitor,
+    slug: str,
+    code: str,
+) -> Response:
+    """The service's rounds: phase, the resident's application and result, the files."""
+    city = await live_city_or_404(session, slug)
+    service = await _service(session, city, code[:60], ServiceKind.LOTTERY)
+    rounds = [
+        (r, lotteries.phase(r), await _mine(session, city, visitor, r), published_files(r))
+        for r in await _rounds(session, city, service)
+    ]
+    return page(
+        request,
+        settings,
+        "portal/lottery.html",
+        visitor=visitor,
+        city=city,
+        service=service,
+        rounds=rounds,
+        error=None,
+    )
+
+
+@router.post("/c/{slug}/lottery/{code}/{round_code}/apply", response_class=HTMLResponse)
+async def apply(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    vault: VaultDep,
+    hub: HubDep,
+    visitor: SignedInVisitor,
+    slug: str,
+    code: str,
+    round_code: str,
+) -> Response:
+    """Apply (the provider checks eligibility); a lottery is real-name: verify first."""
+    await check_csrf(request)
+    city = await live_city_or_404(session, slug)
+    service = await _service(session, city, code[:60], ServiceKind.LOTTERY)
+    back = f"/c/{city.slug}/lottery/{service.code}"
+    if not visitor.verified:
+        return redirect("/verify?next=" + back)
+    channel = await signin.get_portal_channel_or_raise(session=session)
+    round_ = await lotteries.get_round_or_raise(
+        session=session, city_id=city.id, code=round_code[:60]
+    )
+    if round_.service_id != service.id:
+        raise PageError(404, "round_not_found")
+    prepared = await applications.prepare(
+        session=session,
+        vault=vault,
+        hub=hub,
+        city=city,
+        code=round_.code,
+        channel_id=channel.id,
+        user_id=visitor.user_id,
+    )
+    await session.commit()  # no transaction stays open while the provider answers
+    verdict = await applications.check(prepared)
+    await applications.record_check(session=session, prepared=prepared, actor=_actor(channel))
+    await session.commit()  # the access is on record even when the answer is "not eligible"
+    try:
+        await applications.create(session=session, prepared=prepared, eligibility=verdict)
+    except Unprocessable as exc:
+        if exc.code != "not_eligible":
+            raise
+        rounds = [
+            (r, lotteries.phase(r), await _mine(session, city, visitor, r), published_files(r))
+            for r in await _rounds(session, city, service)
+        ]
+        return page(
+            request,
+            settings,
+            "portal/lottery.html",
+            status=422,
+            visitor=visitor,
+            city=city,
+            service=service,
+            rounds=rounds,
+            error=exc.extra.get("reasons") or [exc.detail],
+        )
+    return redirect(back)
+
+
+@router.post("/c/{slug}/lottery/{code}/{round_code}/withdraw", response_class=HTMLResponse)
+async def withdraw(
+    request: Request,
+    session: SessionDep,
+    visitor: SignedInVisitor,
+    slug: str,
+    code: str,
+    round_code: str,
+) -> Response:
+    """Withdraw the resident's application while the window is open."""
+    await check_csrf(request)
+    city = await live_city_or_404(session, slug)
+    service = await _service(session, city, code[:60], ServiceKind.LOTTERY)
+    channel = await signin.get_portal_channel_or_raise(session=session)
+    round_ = await lotteries.get_round_or_raise(
+        session=session, city_id=city.id, code=round_code[:60]
+    )
+    if round_.service_id != service.id:
+        raise PageError(404, "round_not_found")
+    await applications.withdraw(
+        session=session, city=city, code=round_.code, channel_id=channel.id, user_id=visitor.user_id
+    )
+    return redirect(f"/c/{city.slug}/lottery/{service.code}")
+
+
+SERVICE_PAGES["query"] = "/c/{slug}/query/{code}"
+SERVICE_PAGES["lottery"] = "/c/{slug}/lottery/{code}"
