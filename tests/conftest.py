@@ -107,13 +107,16 @@ async def db(db_kind: str, template: str, tmp_path: Path) -> AsyncIterator[Datab
 
 @pytest.fixture
 def settings(db: Database, tmp_path: Path) -> Settings:
-    """Test settings: the test's database, no embedded worker (tests drive the outbox)."""
+    """Test settings: the test's database, no embedded worker (tests drive the outbox); the
+    webhook receivers and providers that tests serve on 127.0.0.1 allowed, as an operator
+    allows an internal host (tests of the SSRF guard set their own allow-list)."""
     return Settings(
         env="test",
         data=tmp_path / "data",
         database_url=db.url,
         embedded_worker=False,
         log_json=True,
+        connector_allow_hosts="127.0.0.1",
     )
 
 

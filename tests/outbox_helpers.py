@@ -196,15 +196,16 @@ async def usage_total(db: Database, metric: str) -> int:
     return int(total or 0)
 
 
-async def invoke(database_url: str, *args: str) -> tuple[int, str]:
-    """Run `cityhub ARGS` in this process against a database; its exit code and output."""
+async def invoke(database_url: str, *args: str, stdin: str | None = None) -> tuple[int, str]:
+    """Run `cityhub ARGS` in this process against a database (`stdin`: what it reads); its
+    exit code and output."""
 
     def run() -> tuple[int, str]:
         saved = {k: os.environ.get(k) for k in ("CITYHUB_ENV", "CITYHUB_DATABASE_URL")}
         os.environ.update(CITYHUB_ENV="test", CITYHUB_DATABASE_URL=database_url)
         get_settings.cache_clear()  # the command reads the environment set above
         try:
-            result = CliRunner().invoke(cli, list(args))
+            result = CliRunner().invoke(cli, list(args), input=stdin)
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -239,9 +240,10 @@ class Hub:
             CITYHUB_DATA=str(folder / "data"),
             CITYHUB_PORT=str(self.port),
             CITYHUB_LOG_LEVEL="INFO",
+            CITYHUB_CONNECTOR_ALLOW_HOSTS="127.0.0.1",  # the tests' own receivers
             PYTHONUNBUFFERED="1",
-            **env,
         )
+        self.env.update(env)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, *args: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from cityhub.app import create_app
 from cityhub.identity.pii import Vault
@@ -218,3 +219,20 @@ def test_only_a_demo_makes_keys(demo_folder: Path, environment: pytest.MonkeyPat
     with pytest.raises(InsecureConfiguration, match="CITYHUB_SECRET_KEY"):
         started().check_safe()
     assert not (demo_folder / DEMO_KEYS_FILE).exists()
+
+
+@pytest.mark.parametrize("prefix", ["", "CITYHUB_", "lower_case_", "NO_TRAILING", "A_"])
+def test_a_connector_env_prefix_that_would_open_the_environment_is_refused(
+    environment: pytest.MonkeyPatch, prefix: str
+) -> None:
+    environment.setenv("CITYHUB_CONNECTOR_ENV_PREFIX", prefix)
+    with pytest.raises(ValidationError, match="CITYHUB_CONNECTOR_ENV_PREFIX"):
+        Settings()
+
+
+def test_the_connector_env_prefix_defaults_to_its_own_family(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().connector_env_prefix == "CITYHUB_CONNECTOR_SECRET_"
+    environment.setenv("CITYHUB_CONNECTOR_ENV_PREFIX", "PROVIDERS_")
+    assert Settings().connector_env_prefix == "PROVIDERS_"

@@ -11,21 +11,29 @@ from sqlalchemy import select
 from cityhub import outbox, webhooks
 from cityhub.cities import service as cities
 from cityhub.identity import audit
+from cityhub.identity import service as identity
+from cityhub.identity.models import Channel
 from cityhub.outbox import Dispatcher, OutboxEvent
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
+from cityhub.platform.errors import Unprocessable
+from cityhub.platform.outbound import OutboundPolicy
 from cityhub.webhooks import WebhookDelivery, signature, verify_signature
 from tests.cities.factories import create_city, create_service
-from tests.identity.factories import create_channel
+from tests.identity.factories import create_channel, vault
 from tests.outbox_helpers import (
     Receiver,
     event,
     free_port,
     handled,
+    invoke,
     make_due,
     statuses,
     usage_total,
 )
+from tests.platform.dns import FakeDns, dns
+
+__all__ = ["dns"]
 
 SECRET = "whsec-channel-secret"
 BODY = b'{"id":"e1","type":"grant.created"}'
@@ -194,3 +202,67 @@ def test_every_channel_topic_is_delivered() -> None:
     registry = outbox.load_handlers()
     for topic in webhooks.CHANNEL_TOPICS:
         assert ("webhook", webhooks.deliver) in registry.for_topic(topic)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:8000/v1/staff/session",
+        "http://[::1]/hooks",
+        "http://intranet.test/hooks",
+    ],
+)
+async def test_a_webhook_url_inside_the_hub_is_refused_when_it_is_set(
+    db: Database, dns: FakeDns, url: str
+) -> None:
+    dns.answer("intranet.test", ["10.20.30.40"])
+    code, output = await invoke(
+        db.url, "channels", "create", "prober", "Prober", "--webhook-url", url
+    )
+    assert code == 1 and "internal address" in output, output
+    async with db.unit_of_work() as session:
+        assert (await session.scalars(select(Channel))).all() == []  # nothing half-written
+        with pytest.raises(Unprocessable) as caught:
+            await identity.create_channel(
+                session=session,
+                vault=vault(),
+                slug="prober",
+                name="Prober",
+                client_id="ch_prober",
+                client_secret="x",
+                scopes=["catalogue:read"],
+                webhook_url=url,
+            )
+    assert (caught.value.code, caught.value.field) == ("url_not_allowed", "webhook_url")
+
+
+async def test_a_webhook_to_a_name_that_resolves_inside_is_not_delivered(
+    db: Database, settings: Settings, dns: FakeDns
+) -> None:
+    """The URL was accepted (the operator trusted the name then); the delivery is checked
+    again, on the address it connects to."""
+    settings.connector_allow_hosts = ""
+    with Receiver(secret=SECRET) as receiver:
+        port = receiver.url.split(":")[2].split("/")[0]
+        dns.answer("hooks.test", ["127.0.0.1"])
+        city = await create_city(db)
+        async with db.unit_of_work() as session:
+            channel = await identity.create_channel(
+                session=session,
+                vault=vault(),
+                slug="hooked",
+                name="Hooked",
+                client_id="ch_hooked",
+                client_secret="x",
+                scopes=["catalogue:read"],
+                webhook_url=f"http://hooks.test:{port}/hooks",
+                webhook_secret=SECRET,
+                outbound=OutboundPolicy(frozenset({"hooks.test"})),
+            )
+        event_id = await enqueue_grant_created(db, city.id, channel.id)
+        await drain(db, settings)
+        assert receiver.deliveries == []  # nothing reached the address inside
+    [logged] = await deliveries(db)
+    assert logged.status_code is None and "internal address (127.0.0.1)" in (logged.error or "")
+    assert (await event(db, event_id)).status == "pending"  # retried: the operator may allow it

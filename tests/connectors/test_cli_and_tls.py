@@ -82,7 +82,7 @@ def test_a_city_connects_a_biller_from_a_yaml_file_and_tries_it(
 
 
 async def test_a_provider_that_demands_a_client_certificate_gets_ours(
-    hub: ConnectorHub, tmp_path: Path
+    hub: ConnectorHub, db: Database, city: City, tmp_path: Path
 ) -> None:
     pki = make_pki(tmp_path)
     app, seen = providers.water_api(auth="none")
@@ -101,7 +101,10 @@ async def test_a_provider_that_demands_a_client_certificate_gets_ours(
             "ca": str(pki.ca),
         }
         definition = providers.water_definition(server.url, auth=auth)
-        connector, _guard = await hub.described(city_id=1, definition=definition)
+        async with db.unit_of_work() as session:
+            connector, _guard = await hub.described(
+                session=session, city_id=city.id, definition=definition
+            )
         assert [b.amount_fen for b in await connector.bills(account="1001")] == [12345, 9800]
         no_certificate = ssl.create_default_context(cafile=str(pki.ca))
         async with httpx.AsyncClient(verify=no_certificate, trust_env=False) as client:

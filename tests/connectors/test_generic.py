@@ -47,7 +47,9 @@ async def test_a_biller_added_from_a_file_serves_bill_lookups_and_payments(
         f"/v1/cities/{city.slug}/connectors", json=providers.water_definition(server.url)
     )
     assert added["kind"] == "biller" and added["operations"] == ["bills", "pay"]
-    assert added["definition"]["auth"]["key"]["value"] == "***"  # never shown back
+    # The inline key moved into the city's secret store: the description names it only.
+    assert added["definition"]["auth"]["key"] == {"secret": "pudong-water.auth.key"}
+    assert providers.API_KEY not in str(added)
     service = await connected_service(
         db, city=city, connector="http", config={"definition": "pudong-water"}
     )
@@ -81,22 +83,29 @@ async def test_a_biller_added_from_a_file_serves_bill_lookups_and_payments(
 
 
 async def test_hmac_signed_requests_pass_a_provider_that_checks_signatures(
-    db: Database, hub: ConnectorHub
+    api: Api, db: Database, hub: ConnectorHub
 ) -> None:
     app, seen = providers.water_api(auth="hmac")
     server = serve_app_in_background(app)
+    city = await create_city(db)
+    admin = await _admin(api, db, city)
     try:
-        auth = {"type": "hmac", "key_id": providers.HMAC_KEY_ID, "secret": {"env": "T_HMAC"}}
+        auth = {"type": "hmac", "key_id": providers.HMAC_KEY_ID, "secret": {"secret": "signing"}}
         definition = providers.water_definition(server.url, auth=auth)
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("T_HMAC", providers.HMAC_SECRET)
-            connector, _guard = await hub.described(city_id=1, definition=definition)
-            assert len(await connector.bills(account="1001")) == 2
-            assert seen.requests[-1]["headers"]["x-cityhub-signature"]
-            env.setenv("T_HMAC", "the wrong secret")
-            wrong, _guard = await hub.described(city_id=1, definition=definition)
-            with pytest.raises(BadGateway, match="401"):
-                await wrong.bills(account="1001")
+        secrets_url = f"/v1/cities/{city.slug}/connector-secrets/signing"
+        await admin.call("PUT", secrets_url, json={"value": providers.HMAC_SECRET}, expect=201)
+        await admin.post(f"/v1/cities/{city.slug}/connectors", json=definition)
+        tried = await admin.post(
+            f"/v1/cities/{city.slug}/connectors/pudong-water/test", json={}, expect=200
+        )
+        assert tried["ok"], tried
+        assert seen.requests[-1]["headers"]["x-cityhub-signature"]
+        # Rotated to a value the provider does not know: the next call uses it at once.
+        await admin.call("PUT", secrets_url, json={"value": "the wrong secret"}, expect=200)
+        wrong = await admin.post(
+            f"/v1/cities/{city.slug}/connectors/pudong-water/test", json={}, expect=200
+        )
+        assert not wrong["ok"] and "401" in wrong["error"]["detail"]
     finally:
         server.stop()
 
@@ -111,6 +120,7 @@ async def test_hmac_signed_requests_pass_a_provider_that_checks_signatures(
     ],
 )
 async def test_an_oversized_or_malformed_answer_is_a_bad_gateway(
+    db: Database,
     hub: ConnectorHub,
     settings: Settings,
     water: tuple[RunningServer, providers.Seen],
@@ -120,7 +130,11 @@ async def test_an_oversized_or_malformed_answer_is_a_bad_gateway(
     definition = providers.water_definition(
         water[0].url, resilience={"max_response_bytes": 100_000}
     )
-    connector, guard = await hub.described(city_id=1, definition=definition)
+    city = await create_city(db)
+    async with db.unit_of_work() as session:
+        connector, guard = await hub.described(
+            session=session, city_id=city.id, definition=definition
+        )
     with pytest.raises(BadGateway) as caught:
         await guard.call("bills", lambda: connector.bills(account=account), idempotent=True)
     assert caught.value.status == 502 and caught.value.code == code

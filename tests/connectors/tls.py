@@ -33,6 +33,7 @@ def _issue(
     *,
     ca: bool = False,
     server: bool = False,
+    names: tuple[str, ...] = (),
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     issuer_name, issuer_key = issuer or (_name(subject), key)
@@ -47,7 +48,10 @@ def _issue(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if server:
-        san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+        san = x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            + [x509.DNSName(name) for name in names]
+        )
         builder = builder.add_extension(san, critical=False).add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
@@ -70,8 +74,9 @@ def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) 
     return path
 
 
-def make_pki(folder: Path) -> Pki:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+def make_pki(folder: Path, names: tuple[str, ...] = ()) -> Pki:
+    """A CA, a server certificate for 127.0.0.1 (and `names`) and a client certificate, as
+    PEM files."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = _issue("CityHub test CA", ca_key, None, ca=True)
     issuer = (ca_cert.subject, ca_key)
@@ -80,7 +85,9 @@ def make_pki(folder: Path) -> Pki:
         ec.generate_private_key(ec.SECP256R1()),
     )
     server = _write(
-        folder / "server.pem", _issue("provider", server_key, issuer, server=True), server_key
+        folder / "server.pem",
+        _issue("provider", server_key, issuer, server=True, names=names),
+        server_key,
     )
     client = _write(folder / "client.pem", _issue("cityhub", client_key, issuer), client_key)
     ca = folder / "ca.pem"

@@ -10,6 +10,7 @@ import httpx
 
 from cityhub.demo import loader
 from cityhub.platform.db import Database
+from cityhub.simulators import World
 from tests.client import Api
 from tests.identity.factories import vault
 from tests.outbox_helpers import Hub, eventually, free_port
@@ -52,6 +53,13 @@ async def test_a_second_demo_start_serves_queries_through_its_simulator(
                 json={"user_id": resident["user_id"], "params": {"plate": plate}},
                 expect=200,
             )
+            # A bill look-up reaches the simulated water company through the connectors.
+            simulated = World(loader.SEED)
+            account = simulated.account_of("water", "shanghai-water", simulated.people[0])
+            found = await channel.get(
+                "/v1/cities/shanghai/services/water-bill/bills", params={"account": account}
+            )
+            assert found["bills"] and all(b["account"] == account for b in found["bills"])
 
             # The hospitals' coming week is synced from the simulated hospitals beside the hub.
             async def sessions() -> bool:

@@ -13,8 +13,11 @@ from cityhub.identity.models import Channel, Role, StaffUser
 from cityhub.identity.pii import Vault, id_check_digit
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
+from cityhub.platform.outbound import OutboundPolicy
 
 PASSWORD = "correct horse battery staple"
+# The tests' webhook receivers listen on this machine: allowed as an operator would allow them.
+LOCAL_RECEIVERS = OutboundPolicy(frozenset({"127.0.0.1"}))
 SECRET = "channel-secret-for-tests"
 _seq = itertools.count(1)
 
@@ -59,6 +62,7 @@ async def create_channel(
             scopes=scopes,
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
+            outbound=LOCAL_RECEIVERS,
         )
     return ChannelLogin(channel=channel, client_id=channel.client_id)
 

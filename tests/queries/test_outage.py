@@ -26,9 +26,11 @@ async def test_a_failing_provider_fails_fast_once_open_recovers_and_harms_no_oth
     for _ in range(2):
         problem = await world.channel.post(world.url("air-quality"), json=air, expect=503)
         assert problem["code"] == "provider_timeout"
+    air_guard, outages_guard = f"{world.city.id}/air-quality", f"{world.city.id}/planned-outages"
     ready = await api.get("/readyz")  # the hub stays ready; the provider's state is shown
     assert ready["status"] == "ready"
-    assert ready["connectors"]["environment/sh-env"]["breaker"] == "open"
+    assert ready["connectors"][air_guard]["breaker"] == "open"
+    assert ready["connectors"][air_guard]["provider"] == "environment/sh-env"
     reached = sim.requests("environment/sh-env")
 
     started = time.monotonic()
@@ -43,7 +45,7 @@ async def test_a_failing_provider_fails_fast_once_open_recovers_and_harms_no_oth
     started = time.monotonic()
     other = await world.channel.post(world.url("planned-outages"), json=air, expect=200)
     assert other["records"] is not None and time.monotonic() - started < TIMEOUT / 2
-    assert hub.snapshot()["outages/sh-out"]["breaker"] == "closed"
+    assert hub.snapshot()[outages_guard]["breaker"] == "closed"
 
     sim.set("environment/sh-env", latency_ms=0)  # the provider is back
     deadline = time.monotonic() + 10
@@ -56,9 +58,9 @@ async def test_a_failing_provider_fails_fast_once_open_recovers_and_harms_no_oth
         assert response.json()["code"] == "circuit_open"
         await asyncio.sleep(0.05)  # polling the breaker's half-open moment, bounded above
     assert response.status_code == 200, response.text
-    assert hub.snapshot()["environment/sh-env"]["breaker"] == "closed"
+    assert hub.snapshot()[air_guard]["breaker"] == "closed"
     metrics = await api.get("/metrics")
-    assert 'cityhub_connector_breaker_state{provider="environment/sh-env"} 0.0' in metrics
+    assert f'cityhub_connector_breaker_state{{provider="{air_guard}"}} 0.0' in metrics
     assert 'cityhub_connector_calls_total{operation="air_quality",outcome="rejected"' in metrics
 
 

@@ -37,14 +37,18 @@ RETRY_CAP_SECONDS = 600.0
 
 class _DispatcherHub(ConnectorHub):
     """The connectors of one dispatcher: guards kept across events, and the dispatcher's own
-    HTTP client (closed with it) for every provider reached without a client certificate."""
+    HTTP clients (closed with it): its pinned client for every address a city wrote reached
+    without a client certificate, its plain one for the operator's simulator."""
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: Settings, ctx: HandlerContext) -> None:
         super().__init__(settings)
-        self.http = http
+        self.http, self.outbound_http = ctx.http, ctx.outbound
 
     def client(self, tls: dict[str, str] | None = None) -> httpx.AsyncClient:
-        return self.http if tls is None else super().client(tls)
+        return self.outbound_http if tls is None else super().client(tls)
+
+    def operator_client(self) -> httpx.AsyncClient:
+        return self.http
 
 
 _hubs: weakref.WeakKeyDictionary[httpx.AsyncClient, ConnectorHub] = weakref.WeakKeyDictionary()
@@ -54,7 +58,7 @@ def hub_for(ctx: HandlerContext) -> ConnectorHub:
     """The connector hub of the dispatcher running this handler."""
     hub = _hubs.get(ctx.http)
     if hub is None:
-        hub = _hubs[ctx.http] = _DispatcherHub(ctx.settings, ctx.http)
+        hub = _hubs[ctx.http] = _DispatcherHub(ctx.settings, ctx)
     return hub
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from cityhub.billing.models import AmountRule, PaymentStatus, RefundSource
+from cityhub.platform import patterns
 
 CURRENCY = r"^[A-Z]{3}$"
 # Strict: 12.5, 1200.0, "1200" and true are all refused; money is a whole number of fen.
@@ -28,7 +28,7 @@ class TermsIn(Input):
         default=r"^[A-Za-z0-9-]{1,40}$",
         min_length=1,
         max_length=200,
-        description="a regular expression the whole account number must match",
+        description="a regular expression (RE2 syntax) the whole account number must match",
     )
     amount_rule: AmountRule = AmountRule.EXACT
     min_fen: Fen = 1
@@ -43,9 +43,9 @@ class TermsIn(Input):
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
+            patterns.compile_pattern(value)  # linear-time: no pattern can stall a look-up
+        except patterns.PatternError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @model_validator(mode="after")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -11,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.billing.models import AmountRule, BillerTerms
-from cityhub.platform.errors import Conflict, Unprocessable
+from cityhub.platform import patterns
+from cityhub.platform.errors import Conflict, Unavailable, Unprocessable
 
 DEFAULT_ACCOUNT_PATTERN = r"^[A-Za-z0-9-]{1,40}$"
 DEFAULT_QUOTE_SECONDS = 900
@@ -50,7 +50,14 @@ class Terms:
 
     def check_account(self, account: str) -> None:
         """Unprocessable unless the account number has the biller's format."""
-        if not re.fullmatch(self.account_pattern, account):
+        try:
+            matches = patterns.fullmatch(self.account_pattern, account)
+        except patterns.PatternError:  # stored before patterns were checked at write time
+            raise Unavailable(
+                "this biller's account format cannot be used; the city must set it again",
+                code="terms_misconfigured",
+            ) from None
+        if not matches:
             raise Unprocessable(
                 f"account {account!r} is not in this biller's format ({self.account_pattern})",
                 code="invalid_account",

@@ -17,6 +17,7 @@ from cityhub.cities.models import (
     ServiceStatus,
 )
 from cityhub.cities.schemas import CityCreate, CityUpdate, ServiceCreate, ServiceUpdate
+from cityhub.connectors.config import check_config
 from cityhub.identity import audit
 from cityhub.identity.models import Channel
 from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -145,6 +146,7 @@ async def create_service(
 ) -> Service:
     """A new service in the city's catalogue."""
     await _category_or_raise(session, service_in.category)
+    check_config(service_in.connector_config)
     exists_already = await session.scalar(
         select(exists().where(Service.city_id == city.id, Service.code == service_in.code))
     )
@@ -178,6 +180,8 @@ async def update_service(
     changes: dict[str, Any] = service_in.model_dump(exclude_unset=True, exclude={"names"})
     if service_in.names is not None:
         changes.update(service_in.names.columns())
+    if changes.get("connector_config") is not None:
+        check_config(changes["connector_config"])
     if "category" in changes:
         await _category_or_raise(session, changes["category"])
         changes["category_code"] = changes.pop("category")

@@ -234,12 +234,19 @@ def channels_create(
     slug: str,
     name: str,
     scopes: Annotated[str, typer.Option(help="space-separated scopes")] = "catalogue:read",
-    webhook_url: Annotated[str | None, typer.Option()] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            help="where signed webhooks go; an internal address is refused unless listed in "
+            "CITYHUB_CONNECTOR_ALLOW_HOSTS"
+        ),
+    ] = None,
 ) -> None:
     """Register a channel; prints its client id and secret once."""
     from cityhub.identity import security
     from cityhub.identity import service as identity
     from cityhub.identity.pii import Vault
+    from cityhub.platform.outbound import OutboundPolicy
 
     client_id, secret, hook_secret = f"ch_{slug}", security.new_secret(), security.new_secret()
 
@@ -257,6 +264,7 @@ def channels_create(
                 scopes=scopes.split(),
                 webhook_url=webhook_url,
                 webhook_secret=hook_secret,
+                outbound=OutboundPolicy.from_settings(settings),
             )
 
     run_domain(lambda: run_with_db(work))

@@ -1,23 +1,31 @@
 """Routes of connectors: the published description schema, provider states, a city's stored
-descriptions, and trying one."""
+descriptions, trying one, and the city's connector secrets (write-only)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from cityhub.connectors import definitions, service
+from cityhub.connectors import definitions, secrets, service
 from cityhub.connectors.deps import HubDep
-from cityhub.connectors.models import ConnectorDefinition
+from cityhub.connectors.models import ConnectorDefinition, ConnectorSecret
 from cityhub.identity.models import Role
-from cityhub.platform.deps import CityDep, CurrentStaff, SessionDep, SettingsDep, require_staff_role
+from cityhub.platform.deps import (
+    CityDep,
+    CurrentStaff,
+    SessionDep,
+    SettingsDep,
+    VaultDep,
+    require_staff_role,
+)
 
 router = APIRouter(prefix="/v1", tags=["connectors"])
 Name = Annotated[str, Path(max_length=60)]
+SecretName = Annotated[str, Path(max_length=200, description="e.g. pudong-water.auth.key")]
 ADMINS = (Role.CITY_ADMIN,)
 
 
@@ -26,7 +34,10 @@ class ConnectorRead(BaseModel):
     kind: str
     base_url: str
     operations: list[str]
-    definition: dict[str, Any] = Field(description="the description, inline secrets hidden")
+    definition: dict[str, Any] = Field(
+        description='the description: secrets appear as {"secret": name} or '
+        '{"env": NAME}, header values as ***'
+    )
     updated_at: dt.datetime
 
     @classmethod
@@ -38,6 +49,31 @@ class ConnectorRead(BaseModel):
             operations=sorted(row.definition["operations"]),
             definition=service.redacted(row.definition),
             updated_at=row.updated_at,
+        )
+
+
+class ConnectorSecretWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str = Field(
+        min_length=1,
+        max_length=secrets.MAX_VALUE_LENGTH,
+        description="the secret; stored encrypted and never shown again",
+    )
+
+
+class ConnectorSecretRead(BaseModel):
+    """A secret as anyone may see it: its name and times, never its value."""
+
+    name: str
+    version: int = Field(description="1 when created, one more at each rotation")
+    created_at: dt.datetime
+    rotated_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: ConnectorSecret) -> ConnectorSecretRead:
+        return cls(
+            name=row.name, version=row.version, created_at=row.created_at, rotated_at=row.rotated_at
         )
 
 
@@ -76,17 +112,22 @@ async def save_connector(
     staff: CurrentStaff,
     city: CityDep,
     settings: SettingsDep,
+    vault: VaultDep,
+    hub: HubDep,
     definition: Annotated[dict[str, Any], Body(description="see /v1/connectors/schema")],
     replace: Annotated[bool, Query(description="replace a description of that name")] = False,
 ) -> JSONResponse:
-    """Connect a provider from a description (city admin): 201 created, 200 replaced."""
+    """Connect a provider from a description (city admin): 201 created, 200 replaced. Inline
+    secrets are moved into the city's secret store."""
     require_staff_role(staff, city.id, *ADMINS)
     row, created = await service.save_definition(
         session=session,
+        vault=vault,
         actor=staff.actor,
         city=city,
         definition=definition,
-        allow=settings.connector_allowed_hosts,
+        policy=hub.outbound,
+        env_prefix=settings.connector_env_prefix,
         replace=replace,
     )
     body = ConnectorRead.of(row).model_dump(mode="json")
@@ -115,12 +156,63 @@ async def try_connector(
     """Call one read operation of a stored description and report (city admin)."""
     require_staff_role(staff, city.id, *ADMINS)
     row = await service.get_definition_or_raise(session=session, city_id=city.id, name=name)
-    # Release the transaction: no database lock is held while the provider thinks.
-    await session.commit()
-    return await service.try_operation(
+    trial = await service.prepare_trial(
+        session=session,
         hub=hub,
         city_id=city.id,
         definition=row.definition,
         operation=attempt.operation,
         params=attempt.params,
     )
+    # Release the transaction: no database lock is held while the provider thinks.
+    await session.commit()
+    return await service.try_operation(trial)
+
+
+@router.get("/cities/{city}/connector-secrets", response_model=list[ConnectorSecretRead])
+async def list_secrets(
+    session: SessionDep, staff: CurrentStaff, city: CityDep
+) -> list[ConnectorSecretRead]:
+    """The city's connector secrets: names and times only (city admin)."""
+    require_staff_role(staff, city.id, *ADMINS)
+    rows = await secrets.get_all(session=session, city_id=city.id)
+    return [ConnectorSecretRead.of(r) for r in rows]
+
+
+@router.put(
+    "/cities/{city}/connector-secrets/{name}",
+    status_code=201,
+    response_model=ConnectorSecretRead,
+    responses={200: {"model": ConnectorSecretRead, "description": "rotated"}},
+)
+async def put_secret(
+    session: SessionDep,
+    staff: CurrentStaff,
+    city: CityDep,
+    vault: VaultDep,
+    name: SecretName,
+    secret_in: ConnectorSecretWrite,
+) -> JSONResponse:
+    """Set a connector secret (201) or rotate it (200); the value is never shown again
+    (city admin). Descriptions use it as `{"secret": name}`."""
+    require_staff_role(staff, city.id, *ADMINS)
+    row, created = await secrets.put(
+        session=session,
+        vault=vault,
+        actor=staff.actor,
+        city=city,
+        name=name,
+        value=secret_in.value,
+    )
+    body = ConnectorSecretRead.of(row).model_dump(mode="json")
+    return JSONResponse(body, status_code=201 if created else 200)
+
+
+@router.delete("/cities/{city}/connector-secrets/{name}", status_code=204)
+async def delete_secret(
+    session: SessionDep, staff: CurrentStaff, city: CityDep, name: SecretName
+) -> Response:
+    """Delete a connector secret (city admin); connectors using it fail until it is set."""
+    require_staff_role(staff, city.id, *ADMINS)
+    await secrets.delete(session=session, actor=staff.actor, city=city, name=name)
+    return Response(status_code=204)

@@ -14,7 +14,9 @@ from urllib.parse import quote
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 
+from cityhub.connectors.resilience import check_overrides
 from cityhub.connectors.transport import malformed
 from cityhub.platform.errors import Unprocessable
 
@@ -51,7 +53,7 @@ def error_field(error: ValidationError) -> str:
     return ".".join(path) or "body"
 
 
-def first_error(validator: Draft202012Validator, instance: Any) -> ValidationError | None:
+def first_error(validator: Validator, instance: Any) -> ValidationError | None:
     """The most relevant error, the same one every time (deepest path first)."""
     errors = sorted(
         validator.iter_errors(instance), key=lambda e: (-len(e.absolute_path), str(e.path))
@@ -82,6 +84,7 @@ def validate(definition: Any) -> dict[str, Any]:
                 code="invalid_connector",
                 field=f"operations.{needed}",
             )
+    check_overrides(definition.get("resilience"), field="resilience")
     test = definition.get("test")
     if test and test["operation"] not in operations:
         raise Unprocessable(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -39,15 +38,11 @@ class Auth(Protocol):
 
 
 def secret(spec: dict[str, str], what: str) -> str:
-    """A secret from a description: inline `value` or environment variable `env`."""
-    if "value" in spec:
-        return spec["value"]
-    value = os.environ.get(spec.get("env", ""))
+    """A secret of a resolved description (`credentials.resolved`): its `value`. Nothing here
+    reads the environment: what a description may name was checked when it was resolved."""
+    value = spec.get("value") if isinstance(spec, dict) else None
     if not value:
-        raise Unavailable(
-            f"the {what} is read from ${spec.get('env')}, which is not set on the hub",
-            code="connector_misconfigured",
-        )
+        raise Unavailable(f"the {what} was not resolved", code="connector_misconfigured")
     return value
 
 

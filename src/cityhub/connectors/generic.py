@@ -37,6 +37,11 @@ from cityhub.platform.errors import Unavailable
 M = TypeVar("M", bound=BaseModel)
 
 
+def idempotent(operation: dict[str, Any]) -> bool:
+    """Whether an operation of a description may be retried (GET unless it says otherwise)."""
+    return bool(operation.get("idempotent", operation.get("method") == "GET"))
+
+
 class GenericConnector:
     """A provider as its description says to call it."""
 
@@ -47,8 +52,7 @@ class GenericConnector:
 
     def idempotent(self, operation: str) -> bool:
         """Whether the operation may be retried (GET unless the description says otherwise)."""
-        spec = self.operations.get(operation, {})
-        return bool(spec.get("idempotent", spec.get("method") == "GET"))
+        return idempotent(self.operations.get(operation, {}))
 
     async def call(self, operation: str, params: dict[str, Any]) -> Any:
         """Run one operation with these parameters; our view of the answer."""
@@ -60,7 +64,11 @@ class GenericConnector:
             )
         query = {k: fill(v, params) for k, v in (spec.get("query") or {}).items()}
         body = fill(spec["body"], params) if "body" in spec else None
-        headers = {k: str(fill(v, params)) for k, v in (spec.get("headers") or {}).items()}
+        headers = {
+            # A resolved secret is sent as it is: never a template to fill.
+            k: v["value"] if isinstance(v, dict) else str(fill(v, params))
+            for k, v in (spec.get("headers") or {}).items()
+        }
         answer = await self.endpoint.call(
             spec["method"],
             fill(spec["path"], params, url=True),

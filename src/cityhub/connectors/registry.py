@@ -8,8 +8,12 @@
 | `http`                | `{"definition": "pudong-water"}`         | a stored declarative file |
 
 Any of them may add `"resilience": {"timeout": 2, "retries": 1, ...}`. Every implementation
-is returned behind its provider's guard (`guarded`), so the rest of the hub gets resilience
-without asking for it. One `ConnectorHub` per process (`app.state.connectors`).
+is returned behind its (city, service) guard (`guarded`), so the rest of the hub gets
+resilience without asking for it. One `ConnectorHub` per process (`app.state.connectors`).
+
+Addresses a city wrote (a `base_url` in connector_config or in a description) are reached
+through the pinned client of `platform.outbound`: checked at every connection, on the address
+connected to. The operator's own simulator URL is reached with a plain client.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import Service, ServiceKind
-from cityhub.connectors import ssrf
+from cityhub.cities.models import City, Service, ServiceKind
+from cityhub.connectors import credentials, secrets
 from cityhub.connectors.cache import TTLCache
 from cityhub.connectors.endpoint import Endpoint, auth_of
 from cityhub.connectors.fees import HubCollectedFees
@@ -36,7 +40,13 @@ from cityhub.connectors.guarded import (
     GuardedRecords,
 )
 from cityhub.connectors.models import ConnectorDefinition
-from cityhub.connectors.resilience import Guard, Guards, Policy
+from cityhub.connectors.resilience import (
+    Guard,
+    Guards,
+    Policy,
+    description_guard_name,
+    guard_name,
+)
 from cityhub.connectors.simulated import (
     BILLER_KINDS,
     RECORD_KINDS,
@@ -45,8 +55,10 @@ from cityhub.connectors.simulated import (
     SimulatorRecords,
 )
 from cityhub.connectors.types import Biller, EligibilityChecker, Hospital, RecordQuery
+from cityhub.identity.pii import Vault
 from cityhub.platform.config import Settings
-from cityhub.platform.errors import Unavailable, Unprocessable
+from cityhub.platform.errors import CityHubError, Unavailable
+from cityhub.platform.outbound import OutboundPolicy, pinned_client, split_url
 
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")
 
@@ -61,16 +73,32 @@ def misconfigured(service: Service, why: str) -> Unavailable:
 
 class ConnectorHub:
     """Builds guarded connectors and holds what they share in this process: HTTP clients,
-    each provider's guard, and a short-lived cache of public answers."""
+    each service's guard, and a short-lived cache of public answers."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.guards = Guards()
         self.memo = TTLCache(settings.query_cache_seconds)
+        self.outbound = OutboundPolicy.from_settings(settings)
         self._clients: dict[tuple[str, str, str] | None, httpx.AsyncClient] = {}
+        self._operator: httpx.AsyncClient | None = None
+        self._vault: Vault | None = None
+
+    @property
+    def vault(self) -> Vault:
+        """The vault that opens the cities' connector secrets."""
+        if self._vault is None:
+            self._vault = Vault.from_settings(self.settings)
+        return self._vault
+
+    def operator_client(self) -> httpx.AsyncClient:
+        """The client for the operator's own endpoints (the simulator URL of the settings)."""
+        if self._operator is None:
+            self._operator = httpx.AsyncClient(timeout=httpx.Timeout(60.0), trust_env=False)
+        return self._operator
 
     def client(self, tls: dict[str, str] | None = None) -> httpx.AsyncClient:
-        """The HTTP client to use (one per client certificate for mutual TLS)."""
+        """The pinned client for addresses a city wrote (one per client certificate)."""
         key = (tls["cert"], tls["key"], tls.get("ca", "")) if tls else None
         found = self._clients.get(key)
         if found is not None:
@@ -85,13 +113,8 @@ class ConnectorHub:
                     f"the connector's certificate files cannot be used: {exc}",
                     code="connector_misconfigured",
                 ) from None
-        # The guard bounds every call; trust_env=False: no proxy from the environment.
-        client = httpx.AsyncClient(
-            verify=verify,
-            timeout=httpx.Timeout(60.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            trust_env=False,
-        )
+        # The guard bounds every call; no proxy from the environment, no redirects.
+        client = pinned_client(self.outbound, verify=verify)
         self._clients[key] = client
         return client
 
@@ -104,7 +127,7 @@ class ConnectorHub:
         return Policy.from_settings(self.settings, merged)
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        """Every provider's breaker and in-flight state in this process."""
+        """Every guard's breaker and in-flight state in this process."""
         return self.guards.snapshot()
 
     async def aclose(self) -> None:
@@ -112,6 +135,9 @@ class ConnectorHub:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        if self._operator is not None:
+            await self._operator.aclose()
+            self._operator = None
 
     # -- building ----------------------------------------------------------------------------
 
@@ -139,10 +165,10 @@ class ConnectorHub:
             base_url = config.get("base_url")
             if not isinstance(base_url, str):
                 raise misconfigured(service, "connector_config.base_url is not set")
-            await self._check_url(service, base_url)
-            provider = str(config.get("provider_id") or f"fhir/{ssrf.split_url(base_url)[1]}")
-            guard = self.guards.get(provider, self.policy(config.get("resilience")))
-            endpoint = self._endpoint(provider, base_url, guard.policy)
+            host = _host(service, base_url)
+            provider = str(config.get("provider_id") or f"fhir/{host}")
+            guard = self._guard(service, provider)
+            endpoint = self._endpoint(provider, base_url, guard.policy, self.client())
             return GuardedHospital(FhirHospital(endpoint), guard)
         raise misconfigured(service, f"{service.connector!r} is not a hospital")
 
@@ -169,37 +195,69 @@ class ConnectorHub:
         raise misconfigured(service, f"{service.connector!r} does not check eligibility")
 
     async def described(
-        self, *, city_id: int, definition: dict[str, Any], overrides: dict[str, Any] | None = None
+        self,
+        *,
+        session: AsyncSession,
+        city_id: int,
+        definition: dict[str, Any],
+        overrides: dict[str, Any] | None = None,
+        name: str | None = None,
     ) -> tuple[GenericConnector, Guard]:
-        """A stored description's connector and its guard (for services and `connectors test`)."""
-        provider = f"http/{city_id}/{definition['name']}"
+        """A stored description's connector and its guard (`name`: a service's guard; by
+        default the description's own, for `connectors test`). Its secrets are read now, from
+        the city's store or the environment variables set aside for the city."""
+        provider = f"http/{definition['name']}"
         policy = self.policy(definition.get("resilience"), overrides)
-        guard = self.guards.get(provider, policy)
-        await ssrf.check_url(definition["base_url"], allow=self.settings.connector_allowed_hosts)
-        auth = definition.get("auth") or {}
+        name = name or description_guard_name(city_id, definition["name"])
+        guard = self.guards.get(name, policy, provider=provider)
+        ready = await self._resolved(session, city_id, definition)
+        auth = ready.get("auth") or {}
+        headers = {
+            k: v["value"] if isinstance(v, dict) else v
+            for k, v in (ready.get("headers") or {}).items()
+        }
         endpoint = Endpoint(
             provider=provider,
-            base_url=definition["base_url"],
+            base_url=ready["base_url"],
             client=self.client(auth if auth.get("type") == "mtls" else None),
             max_bytes=guard.policy.max_response_bytes,
             auth=auth_of(auth),
-            headers=dict(definition.get("headers") or {}),
+            headers=headers,
         )
-        return GenericConnector(endpoint, definition), guard
+        return GenericConnector(endpoint, ready), guard
 
-    def _endpoint(self, provider: str, base_url: str, policy: Policy) -> Endpoint:
+    async def _resolved(
+        self, session: AsyncSession, city_id: int, definition: dict[str, Any]
+    ) -> dict[str, Any]:
+        specs = [s for _f, s in credentials.secret_specs(definition) if isinstance(s, dict)]
+        if not specs:
+            return definition
+        stored = await secrets.values(
+            session=session,
+            vault=self.vault,
+            city_id=city_id,
+            wanted=credentials.referenced(definition),
+        )
+        slug = ""
+        if any("env" in s for s in specs):
+            city = await session.get(City, city_id)
+            slug = city.slug if city is not None else ""
+        lookup = secrets.lookup(stored, city_slug=slug, prefix=self.settings.connector_env_prefix)
+        return credentials.resolved(definition, lookup)
+
+    def _guard(self, service: Service, provider: str) -> Guard:
+        policy = self.policy(service.connector_config.get("resilience"))
+        return self.guards.get(guard_name(service.city_id, service.code), policy, provider=provider)
+
+    def _endpoint(
+        self, provider: str, base_url: str, policy: Policy, client: httpx.AsyncClient
+    ) -> Endpoint:
         return Endpoint(
             provider=provider,
             base_url=base_url,
-            client=self.client(),
+            client=client,
             max_bytes=policy.max_response_bytes,
         )
-
-    async def _check_url(self, service: Service, url: str) -> None:
-        try:
-            await ssrf.check_url(url, allow=self.settings.connector_allowed_hosts)
-        except Unprocessable as exc:
-            raise misconfigured(service, exc.detail or exc.title) from None
 
     async def _simulator(
         self, service: Service, variant: str, suffix: str = ""
@@ -209,14 +267,15 @@ class ConnectorHub:
         if not isinstance(provider_id, str) or not _PROVIDER_ID.match(provider_id):
             raise misconfigured(service, "connector_config.provider_id is missing or malformed")
         base_url = config.get("base_url")
-        if isinstance(base_url, str):
-            await self._check_url(service, base_url)
+        if isinstance(base_url, str):  # the city's: through the pinned client
+            _host(service, base_url)
+            client = self.client()
         else:  # the operator's own setting: trusted
-            base_url = self.settings.simulator_url
+            base_url, client = self.settings.simulator_url, self.operator_client()
         provider = f"{variant}/{provider_id}"
-        guard = self.guards.get(provider, self.policy(config.get("resilience")))
+        guard = self._guard(service, provider)
         url = f"{base_url.rstrip('/')}/{variant}/{provider_id}{suffix}"
-        return self._endpoint(provider, url, guard.policy), guard
+        return self._endpoint(provider, url, guard.policy, client), guard
 
     async def _generic(
         self, session: AsyncSession, service: Service, kind: str
@@ -233,14 +292,20 @@ class ConnectorHub:
             raise misconfigured(service, f"the city has no connector named {name!r}")
         if row.kind != kind:
             raise misconfigured(service, f"connector {name!r} is a {row.kind}, not a {kind}")
-        try:
-            return await self.described(
-                city_id=service.city_id,
-                definition=row.definition,
-                overrides=service.connector_config.get("resilience"),
-            )
-        except Unprocessable as exc:  # e.g. the allow-list no longer covers its host
-            raise misconfigured(service, exc.detail or exc.title) from None
+        return await self.described(
+            session=session,
+            city_id=service.city_id,
+            definition=row.definition,
+            overrides=service.connector_config.get("resilience"),
+            name=guard_name(service.city_id, service.code),
+        )
+
+
+def _host(service: Service, base_url: str) -> str:
+    try:
+        return split_url(base_url, field="connector_config.base_url")[1]
+    except CityHubError as exc:
+        raise misconfigured(service, exc.detail or exc.title) from None
 
 
 def _parse(service: Service) -> tuple[str, str]:

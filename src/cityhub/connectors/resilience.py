@@ -1,7 +1,11 @@
 """The same resilience for every connector: timeout, retries, circuit breaker, in-flight cap.
 
-Each provider has one `Guard` per hub process (state in memory: replicas each learn on their
-own that a provider is down, which takes `failure_threshold` failed calls apiece). A call goes:
+Each (city, service) has one `Guard` per hub process, and so does each connector description a
+city tries (state in memory: replicas each learn on their own that a provider is down, which
+takes `failure_threshold` failed calls apiece). Guards are the city's own: what one city's
+admin sets for a service never touches another city's calls, even to the same provider. The
+policy is read with the service at every call, and a guard adopts a changed policy at once
+(no restart), keeping its breaker's state. A call goes:
 
 1. the breaker: open -> fail at once with 503 and `Retry-After` (no call leaves the hub);
    half-open -> one trial call goes through, the others fail fast until it answers;
@@ -26,7 +30,7 @@ from typing import Any, TypeVar
 
 from cityhub.platform import metrics
 from cityhub.platform.config import Settings
-from cityhub.platform.errors import BadGateway, CityHubError, Unavailable
+from cityhub.platform.errors import BadGateway, CityHubError, Unavailable, Unprocessable
 
 T = TypeVar("T")
 
@@ -49,6 +53,54 @@ class ProviderUnavailable(Unavailable):
 
     code = "provider_unavailable"
     title = "The provider is unavailable"
+
+
+# What a city admin may override per service or description: type, lowest, highest.
+BOUNDS: dict[str, tuple[type[int] | type[float], float, float]] = {
+    "timeout": (float, 0.1, 60),
+    "retries": (int, 0, 5),
+    "failure_threshold": (int, 1, 100),
+    "reset_after": (float, 0.1, 3600),
+    "max_in_flight": (int, 1, 1000),
+    "max_response_bytes": (int, 1024, 10_000_000),
+}
+
+
+def check_overrides(overrides: Any, *, field: str) -> dict[str, Any]:
+    """The overrides as numbers if each is known and within its bounds; Unprocessable naming
+    the first that is not (what an admin writes is checked before it is stored)."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise Unprocessable(
+            "resilience is an object of settings", code="invalid_resilience", field=field
+        )
+    checked: dict[str, Any] = {}
+    for name, value in overrides.items():
+        where = f"{field}.{name}"
+        if name not in BOUNDS:
+            known = ", ".join(BOUNDS)
+            raise Unprocessable(
+                f"unknown resilience setting {name!r} (known: {known})",
+                code="invalid_resilience",
+                field=where,
+            )
+        kind, low, high = BOUNDS[name]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (kind is int and not float(value).is_integer()):
+            raise Unprocessable(
+                f"{name} must be {'a whole number' if kind is int else 'a number'}",
+                code="invalid_resilience",
+                field=where,
+            )
+        if not low <= value <= high:
+            raise Unprocessable(
+                f"{name} must be between {low:g} and {high:g}",
+                code="invalid_resilience",
+                field=where,
+            )
+        checked[name] = kind(value)
+    return checked
 
 
 @dataclass(frozen=True)
@@ -77,18 +129,12 @@ class Policy:
         )
         if not overrides:
             return policy
-        known: dict[str, Any] = {}
-        for name, value in overrides.items():
-            if name not in cls.__dataclass_fields__:
-                continue
-            kind = type(getattr(policy, name))
-            try:
-                known[name] = kind(value)
-            except (TypeError, ValueError):
-                raise Unavailable(
-                    f"the service's resilience setting {name} must be a {kind.__name__}",
-                    code="connector_misconfigured",
-                ) from None
+        try:
+            known = check_overrides(overrides, field="resilience")
+        except Unprocessable as exc:  # stored before overrides were checked at write time
+            raise Unavailable(
+                f"the service's {exc.field}: {exc.detail}", code="connector_misconfigured"
+            ) from None
         return replace(policy, **known)
 
 
@@ -151,32 +197,36 @@ class CircuitBreaker:
 
 @dataclass
 class Guard:
-    """The resilience state of one provider in this process."""
+    """The resilience state of one (city, service) in this process; `provider` is what the
+    provider is called in answers, `name` the guard's own (metrics, /readyz)."""
 
     provider: str
     policy: Policy
     breaker: CircuitBreaker
-    semaphore: asyncio.Semaphore
+    name: str = ""
     in_flight: int = 0
     calls: int = 0
     last_error: str | None = None
     rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
-    def create(cls, provider: str, policy: Policy) -> Guard:
+    def create(cls, provider: str, policy: Policy, *, name: str | None = None) -> Guard:
         """A fresh guard: breaker closed, nothing in flight."""
         breaker = CircuitBreaker(threshold=policy.failure_threshold, reset_after=policy.reset_after)
-        return cls(
-            provider=provider,
-            policy=policy,
-            breaker=breaker,
-            semaphore=asyncio.Semaphore(policy.max_in_flight),
-        )
+        return cls(provider=provider, policy=policy, breaker=breaker, name=name or provider)
+
+    def adopt(self, policy: Policy) -> None:
+        """Take a changed policy now; the breaker keeps its count and state, calls in flight
+        finish under the policy they started with."""
+        self.policy = policy
+        self.breaker.threshold = policy.failure_threshold
+        self.breaker.reset_after = policy.reset_after
 
     def snapshot(self) -> dict[str, Any]:
         """The state to show in /readyz and the console."""
         state = self.breaker.state
         return {
+            "provider": self.provider,
             "breaker": state.value,
             "consecutive_failures": self.breaker.failures,
             "in_flight": self.in_flight,
@@ -188,8 +238,8 @@ class Guard:
 
     def publish(self) -> None:
         """Copy the state to the Prometheus gauges."""
-        metrics.CONNECTOR_BREAKER.labels(self.provider).set(_STATE_METRIC[self.breaker.state])
-        metrics.CONNECTOR_IN_FLIGHT.labels(self.provider).set(self.in_flight)
+        metrics.CONNECTOR_BREAKER.labels(self.name).set(_STATE_METRIC[self.breaker.state])
+        metrics.CONNECTOR_IN_FLIGHT.labels(self.name).set(self.in_flight)
 
     def _unavailable(self, detail: str, code: str) -> ProviderUnavailable:
         retry = self.breaker.retry_after()
@@ -206,19 +256,20 @@ class Guard:
         self, operation: str, attempt: Callable[[], Awaitable[T]], *, idempotent: bool
     ) -> T:
         """Run `attempt` under the breaker, the cap, the timeout and (if idempotent) retries."""
-        if self.semaphore.locked():
+        # A count, not a semaphore: the cap can change while calls are in flight. Checking and
+        # counting happen with no await between them, so no two calls take the last place.
+        if self.in_flight >= self.policy.max_in_flight:
             self._count(operation, "busy")
             raise self._unavailable(
                 f"too many calls in flight to {self.provider}; retry shortly", "provider_busy"
             )
-        async with self.semaphore:
-            self.in_flight += 1
+        self.in_flight += 1
+        self.publish()
+        try:
+            return await self._attempts(operation, attempt, idempotent)
+        finally:
+            self.in_flight -= 1
             self.publish()
-            try:
-                return await self._attempts(operation, attempt, idempotent)
-            finally:
-                self.in_flight -= 1
-                self.publish()
 
     async def _attempts(
         self, operation: str, attempt: Callable[[], Awaitable[T]], idempotent: bool
@@ -263,39 +314,53 @@ class Guard:
 
     def _succeeded(self, operation: str, outcome: str, started: float) -> None:
         self.breaker.succeeded()
-        metrics.CONNECTOR_LATENCY.labels(self.provider).observe(time.perf_counter() - started)
+        metrics.CONNECTOR_LATENCY.labels(self.name).observe(time.perf_counter() - started)
         self._count(operation, outcome)
 
     def _failed(self, operation: str, failure: Exception, started: float) -> None:
         self.breaker.failed()
         self.last_error = f"{type(failure).__name__}: {failure}"[:200]
-        metrics.CONNECTOR_LATENCY.labels(self.provider).observe(time.perf_counter() - started)
+        metrics.CONNECTOR_LATENCY.labels(self.name).observe(time.perf_counter() - started)
         self._count(operation, "failed")
 
     def _count(self, operation: str, outcome: str) -> None:
-        metrics.CONNECTOR_CALLS.labels(self.provider, operation, outcome).inc()
+        metrics.CONNECTOR_CALLS.labels(self.name, operation, outcome).inc()
         self.publish()
 
 
+def guard_name(city_id: int, service_code: str) -> str:
+    """The name of a service's guard: `{city_id}/{service code}`."""
+    return f"{city_id}/{service_code}"
+
+
+def description_guard_name(city_id: int, definition: str) -> str:
+    """The name of the guard of a description tried on its own (`connectors test`)."""
+    return f"{city_id}/connector:{definition}"
+
+
 class Guards:
-    """Every provider's guard in this process, made on first use."""
+    """Every guard in this process by name, made on first use."""
 
     def __init__(self) -> None:
         self._guards: dict[str, Guard] = {}
 
-    def get(self, provider: str, policy: Policy) -> Guard:
-        """The provider's guard (the policy of its first use stays until the process ends)."""
-        guard = self._guards.get(provider)
+    def get(self, name: str, policy: Policy, *, provider: str) -> Guard:
+        """The named guard, made with `policy` on first use and adopting `policy` when it
+        changed since (the service's settings are read at every call)."""
+        guard = self._guards.get(name)
         if guard is None:
-            guard = self._guards[provider] = Guard.create(provider, policy)
+            guard = self._guards[name] = Guard.create(provider, policy, name=name)
+        elif guard.policy != policy:
+            guard.adopt(policy)
+        guard.provider = provider
         return guard
 
-    def find(self, provider: str) -> Guard | None:
-        """The provider's guard if it was used."""
-        return self._guards.get(provider)
+    def find(self, name: str) -> Guard | None:
+        """The named guard if it was used."""
+        return self._guards.get(name)
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        """Every provider's state, by name."""
+        """Every guard's state, by name."""
         return {name: g.snapshot() for name, g in sorted(self._guards.items())}
 
     def publish(self) -> None:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from cityhub.connectors.resilience import ProviderFailure
-from cityhub.platform.errors import BadGateway
+from cityhub.platform.errors import BadGateway, Unavailable
+from cityhub.platform.outbound import DestinationRefused
 
 if TYPE_CHECKING:
     from cityhub.connectors.endpoint import Auth
@@ -58,6 +59,8 @@ async def send(
         response = await client.send(request, stream=True, follow_redirects=False)
     except httpx.TransportError as exc:
         raise ProviderFailure(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+    except DestinationRefused as exc:  # the SSRF guard: the city must fix its connector
+        raise Unavailable(str(exc), code="connector_misconfigured", provider=provider) from None
     try:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes:

@@ -22,6 +22,7 @@ from cityhub.identity.pii import Vault
 from cityhub.platform.config import Settings
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from cityhub.platform.outbound import OutboundPolicy, check_url
 
 
 async def get_staff_by_username(*, session: AsyncSession, username: str) -> StaffUser | None:
@@ -137,11 +138,15 @@ async def create_channel(
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
     secret_hash: str | None = None,
+    outbound: OutboundPolicy | None = None,
 ) -> Channel:
-    """A channel with hashed client secret and encrypted webhook secret."""
+    """A channel with hashed client secret and encrypted webhook secret. A webhook URL inside
+    the hub's network is refused (422 naming `webhook_url`) unless `outbound` allows it."""
     unknown = set(scopes) - set(security.SCOPES)
     if unknown:
         raise Unprocessable(f"unknown scopes: {', '.join(sorted(unknown))}", field="scopes")
+    if webhook_url is not None:
+        await check_url(webhook_url, policy=outbound or OutboundPolicy(), field="webhook_url")
     channel = Channel(
         slug=slug,
         name=name,

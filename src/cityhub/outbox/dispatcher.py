@@ -21,6 +21,7 @@ from cityhub.outbox.service import backoff
 from cityhub.platform import metrics
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database, utcnow
+from cityhub.platform.outbound import OutboundPolicy, pinned_client
 
 log = structlog.get_logger("cityhub.outbox")
 
@@ -48,11 +49,15 @@ class Dispatcher:
         self.batch = batch or settings.outbox_batch_size
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+        self.outbound = pinned_client(
+            OutboundPolicy.from_settings(settings), timeout=settings.webhook_timeout_seconds
+        )
         self.failed_rounds = 0  # rounds lost to an error of the database, since the start
 
     async def close(self) -> None:
-        """Release the HTTP client."""
+        """Release the HTTP clients."""
         await self.http.aclose()
+        await self.outbound.aclose()
 
     async def claim(self) -> list[OutboxEvent]:
         """Take a lease on up to `batch` due events that nobody else holds."""
@@ -193,7 +198,11 @@ class Dispatcher:
         try:
             async with self.db.unit_of_work() as session:
                 ctx = HandlerContext(
-                    session=session, db=self.db, settings=self.settings, http=self.http
+                    session=session,
+                    db=self.db,
+                    settings=self.settings,
+                    http=self.http,
+                    outbound=self.outbound,
                 )
                 await handler(ctx, event)
                 await session.flush()  # the handler's own conflicts are failures, retried

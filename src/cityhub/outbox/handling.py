@@ -36,7 +36,8 @@ class HandlerContext:
     session: AsyncSession
     db: Database
     settings: Settings
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient  # the operator's own endpoints (SMS gateway, simulator)
+    outbound: httpx.AsyncClient  # addresses others wrote (webhooks, connectors): SSRF-pinned
 
 
 Handler = Callable[[HandlerContext, OutboxEvent], Awaitable[None]]

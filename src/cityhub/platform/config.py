@@ -7,6 +7,7 @@ import binascii
 import ipaddress
 import json
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -101,6 +102,11 @@ class Settings(BaseSettings):
         description="comma-separated hosts (or host:port) a connector may reach even though "
         "they resolve to loopback or private addresses, e.g. the demo's simulator",
     )
+    connector_env_prefix: str = Field(
+        default="CITYHUB_CONNECTOR_SECRET_",
+        description="environment variables a city's connector may name as a secret start with "
+        "this prefix and the city's slug: `{prefix}{CITY}__{NAME}`; no other variable is read",
+    )
     connector_timeout_seconds: float = 5.0
     connector_retries: int = 2
     connector_failure_threshold: int = 5
@@ -146,6 +152,16 @@ class Settings(BaseSettings):
     def _known_env(cls, value: str) -> str:
         if value not in {"demo", "test", "production"}:
             raise ValueError("CITYHUB_ENV must be demo, test or production")
+        return value
+
+    @field_validator("connector_env_prefix")
+    @classmethod
+    def _env_prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]{3,}_", value) or value == "CITYHUB_":
+            raise ValueError(
+                "CITYHUB_CONNECTOR_ENV_PREFIX is upper-case letters, digits and _, ends with _ "
+                "and is longer than CITYHUB_ (e.g. CITYHUB_CONNECTOR_SECRET_)"
+            )
         return value
 
     @property

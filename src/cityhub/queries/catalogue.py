@@ -20,7 +20,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from cityhub.cities.models import Service
-from cityhub.platform.errors import Unavailable
+from cityhub.platform import patterns
+from cityhub.platform.errors import Unavailable, Unprocessable
 
 ID_NUMBER = {
     "type": "string",
@@ -94,10 +95,13 @@ def resolve(service: Service) -> QueryType:
         raise _misconfigured(service, f"{name!r} is not a known query and has no params_schema")
     try:
         Draft202012Validator.check_schema(schema)
+        patterns.check_schema_patterns(schema, field="params_schema")
     except SchemaError as exc:
         raise _misconfigured(
             service, f"params_schema is not a JSON Schema: {exc.message}"
         ) from None
+    except Unprocessable as exc:  # stored before patterns were checked at write time
+        raise _misconfigured(service, f"{exc.field}: {exc.detail}") from None
     # A known personal query stays personal whatever the configuration says: a typo must not
     # turn everyone's balances into public data.
     personal = known.personal if known else config.get("personal", True) is not False

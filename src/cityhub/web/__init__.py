@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
+from cityhub.web.console import connectors as console_connectors
 from cityhub.web.console import home as console
 from cityhub.web.console import hospitals as console_hospitals
 from cityhub.web.console import notices as console_notices
@@ -32,6 +33,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(console_pages.router)
     app.include_router(console_notices.router)
     app.include_router(console_ops.router)
+    app.include_router(console_connectors.router)
     app.include_router(portal_appointments.router)
     app.include_router(console_hospitals.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

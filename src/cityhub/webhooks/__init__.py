@@ -23,6 +23,7 @@ from cityhub.identity.models import Channel
 from cityhub.identity.pii import Vault
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
 from cityhub.platform.db import Base, BigId, utcnow
+from cityhub.platform.outbound import DestinationRefused
 
 log = structlog.get_logger("cityhub.webhooks")
 
@@ -124,8 +125,9 @@ async def deliver(ctx: HandlerContext, event: OutboxEvent) -> None:
         channel_id=channel_id, event_id=event.event_id, topic=event.topic, url=url
     )
     try:
-        response = await ctx.http.post(url, content=body, headers=headers)
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        # The channel wrote the URL: checked and pinned at the connection (SSRF guard).
+        response = await ctx.outbound.post(url, content=body, headers=headers)
+    except (httpx.HTTPError, httpx.InvalidURL, DestinationRefused) as exc:
         attempt.error = f"{type(exc).__name__}: {exc}"[:2000]
     else:
         attempt.status_code = response.status_code

@@ -1,6 +1,6 @@
-"""The city console's operations pages: connectors (circuit breaker, calls, latency), the
-channel grants editor, settlement batches and reconciliation reports (with CSV export), and
-lottery rounds (create, close, draw, publish).
+"""The city console's operations pages: the channel grants editor, settlement batches and
+reconciliation reports (with CSV export), and lottery rounds (create, close, draw, publish).
+The connectors page is `console_connectors`.
 
 Every page is for a city the staff member works in (another city's answers 404); reading is
 for every role of the city, changing things for city admins only (the API's rules). Each
@@ -21,14 +21,13 @@ from pydantic import ValidationError
 
 from cityhub.billing import reconciliation, settlement
 from cityhub.cities import service as cities
-from cityhub.cities.models import CityStatus, Service, ServiceKind
+from cityhub.cities.models import CityStatus, ServiceKind
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import service as identity
 from cityhub.identity.models import Role
 from cityhub.lottery import closing
 from cityhub.lottery import service as lotteries
 from cityhub.lottery.schemas import DrawCreate, RoundCreate
-from cityhub.platform import metrics
 from cityhub.platform.deps import SessionDep, StaffCaller, VaultDep, require_staff_role
 from cityhub.platform.errors import CityHubError
 from cityhub.web.console.home import MAX_ROWS, NO_STORE, ConsoleStaff, _same
@@ -72,45 +71,6 @@ async def _form(request: Request, staff: StaffCaller) -> dict[str, str]:
     if not _same(form.get("csrf_token"), staff.session.csrf_token):
         raise PageError(403, "csrf_failed")
     return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-# -- connectors ----------------------------------------------------------------------------
-
-
-def guard_names(service: Service, city_id: int) -> list[str]:
-    """The names the connector registry may keep this service's provider state under."""
-    config = service.connector_config or {}
-    family, _, variant = service.connector.partition(":")
-    provider = str(config.get("provider_id") or "")
-    return [f"{variant}/{provider}", provider, f"http/{city_id}/{variant}", f"{family}/{variant}"]
-
-
-def mean_latency_ms(provider: str) -> float | None:
-    """The mean latency of the provider's calls in this process (from the metrics)."""
-    labels = {"provider": provider}
-    count = metrics.REGISTRY.get_sample_value("cityhub_connector_call_seconds_count", labels)
-    total = metrics.REGISTRY.get_sample_value("cityhub_connector_call_seconds_sum", labels)
-    if not count or total is None:
-        return None
-    return round(total / count * 1000, 1)
-
-
-@router.get("/console/c/{slug}/connectors", response_class=HTMLResponse)
-async def connectors(
-    request: Request, session: SessionDep, staff: ConsoleStaff, hub: HubDep, slug: str
-) -> Response:
-    """The city's services with their provider's breaker state, calls and latency."""
-    city = await _city(session, staff, slug)
-    services = await cities.get_all_services(session=session, city_id=city.id, limit=MAX_ROWS)
-    snapshot = hub.snapshot()
-    rows = []
-    for service in services:
-        name = next((n for n in guard_names(service, city.id) if n in snapshot), None)
-        state = snapshot.get(name) if name else None
-        rows.append((service, name, state, mean_latency_ms(name) if name else None))
-    return _page(
-        request, staff, "console/connectors.html", city=city, rows=rows, section="connectors"
-    )
 
 
 # -- grants --------------------------------------------------------------------------------
