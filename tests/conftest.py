@@ -16,11 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 from cityhub import migrations
 from cityhub.app import create_app
+from cityhub.cities.models import STANDARD_CATEGORIES, ServiceCategory
 from cityhub.models import metadata
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
@@ -102,6 +103,15 @@ async def db(db_kind: str, template: str, tmp_path: Path) -> AsyncIterator[Datab
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     async with database.engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # What the migrations write, as a fresh install has it (SQLite copies it with the file).
+        await conn.execute(
+            insert(ServiceCategory),
+            [
+                {"code": c, "position": p, "name_zh_hans": hans, "name_zh_hant": hant,
+                 "name_en": en, "active": True}
+                for c, p, hans, hant, en in STANDARD_CATEGORIES
+            ],
+        )  # fmt: skip
     await database.dispose()
 
 

@@ -17,6 +17,8 @@ from cityhub.billing.api import router as billing_router
 from cityhub.cities.api import router as cities_router
 from cityhub.connectors.api import router as connectors_router
 from cityhub.connectors.registry import ConnectorHub
+from cityhub.identity.admin_api import channels_router as channel_admin_router
+from cityhub.identity.admin_api import router as staff_admin_router
 from cityhub.identity.api import router as identity_router
 from cityhub.identity.pii import Vault
 from cityhub.lottery.api import router as lottery_router
@@ -25,13 +27,14 @@ from cityhub.notices.channel_api import router as notices_channel_router
 from cityhub.notices.console import router as notices_console_router
 from cityhub.outbox import Dispatcher, load_handlers
 from cityhub.outbox import admin as outbox_admin
-from cityhub.platform import metrics
+from cityhub.platform import events, metrics
 from cityhub.platform.clients import TrustedProxies
 from cityhub.platform.config import Settings, get_settings
 from cityhub.platform.db import Database, database_for
 from cityhub.platform.deps import DbDep, SessionDep
 from cityhub.platform.errors import install_error_handlers, problem
 from cityhub.platform.idempotency import IdempotentReplay
+from cityhub.platform.jobs_api import router as jobs_router
 from cityhub.platform.logs import configure as configure_logs
 from cityhub.platform.middleware import BodyLimit, RequestContext
 from cityhub.platform.throttle import throttle_for
@@ -97,9 +100,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = None
-        dispatcher = None
+        dispatcher = publisher = None
         if settings.embedded_worker:
-            dispatcher = Dispatcher(database, settings, registry=load_handlers())
+            registry, publisher = events.with_publisher(load_handlers(), settings)
+            dispatcher = Dispatcher(database, settings, registry=registry)
             task = asyncio.create_task(dispatcher.run_forever(stop))
         try:
             yield
@@ -110,6 +114,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
                     await task
             if dispatcher is not None:
                 await dispatcher.close()
+            if publisher is not None:
+                await publisher.close()
             await app.state.connectors.aclose()
             await app.state.throttle.aclose()
             if owns_db:
@@ -139,6 +145,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
 
     app.include_router(health)
     app.include_router(identity_router)
+    app.include_router(staff_admin_router)
+    app.include_router(channel_admin_router)
     app.include_router(cities_router)
     app.include_router(connectors_router)
     app.include_router(queries_router)
@@ -150,6 +158,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(notices_console_router)
     app.include_router(appointments_router)
     app.include_router(fhir_router)
+    app.include_router(jobs_router)
     mount_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)

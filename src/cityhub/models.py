@@ -14,6 +14,7 @@ from cityhub.lottery import models as _lottery  # noqa: F401
 from cityhub.notices import models as _notices  # noqa: F401
 from cityhub.outbox import usage as _usage  # noqa: F401
 from cityhub.platform import idempotency as _idempotency  # noqa: F401
+from cityhub.platform import job_models as _jobs  # noqa: F401
 from cityhub.platform import throttle_sql as _throttle  # noqa: F401
 from cityhub.platform.db import Base
 from cityhub.web import models as _web  # noqa: F401

@@ -63,6 +63,10 @@ async def test_a_day_settles_into_one_batch_per_biller_and_channel_once(
         db.url, "settle", "--city", world.city.slug, "--date", today.isoformat()
     )
     assert code == 0 and "3 batch(es)" in output, output
+    # Money in yuan with two decimals: 12345 fen is "123.45 CNY".
+    assert f"hub pays {water_net // 100}.{water_net % 100:02d} CNY" in output, output
+    billers = water_net + power[0].amount_fen
+    assert f"billers are paid {billers // 100}.{billers % 100:02d} CNY" in output, output
     assert await _postings(db) == posted
     auditor = await world.staff(Role.AUDITOR)
     problem = await auditor.post(

@@ -64,7 +64,7 @@ async def test_a_worker_killed_mid_fanout_leaves_every_inbox_with_the_notice_onc
         CITYHUB_SIMULATOR_URL=world.settings.simulator_url,
     )
     try:
-        worker.start("worker")
+        worker.start("worker", "--no-jobs")  # the outbox alone: what the test kills
         await eventually(
             lambda: _some_written(world.db, 1000),
             timeout=30,
@@ -76,7 +76,7 @@ async def test_a_worker_killed_mid_fanout_leaves_every_inbox_with_the_notice_onc
         assert written < FOLLOWERS, "killed too late to prove anything"
         assert (await _notice(world.db)).status == "fanning"
 
-        worker.start("worker")
+        worker.start("worker", "--no-jobs")  # the outbox alone: what the test kills
         await eventually(
             lambda: _fanned_out(world.db),
             timeout=120,

@@ -106,8 +106,8 @@ async def test_city_page_lists_only_its_active_services_by_category(
     assert "gas-bill" not in page.text and "elsewhere-bill" not in page.text
     assert "缴费" in page.text and "预约挂号" in page.text  # the kinds, translated
     # each category is a heading with its services under it
-    assert page.text.index("medical") < page.text.index("clinic")
-    assert page.text.index("payments") < page.text.index("water-bill")
+    assert page.text.index("医疗健康") < page.text.index("clinic")  # the standard categories
+    assert page.text.index("生活缴费") < page.text.index("water-bill")
 
     english = await browser.get("/c/guangzhou", headers={"Accept-Language": "en"})
     assert english.title.startswith("Services in Guangzhou")

@@ -80,3 +80,11 @@ async def test_another_residents_payment_does_not_exist(
     await signed_in(browser, sim, world.phones[1])
 
     await browser.get(payment_url, expect=404)
+
+
+async def test_outside_demo_mode_the_pay_form_offers_no_account(
+    browser: Browser, sim: Sim, world: WebWorld
+) -> None:
+    await signed_in(browser, sim, world.phones[0])
+    page = await browser.get("/c/webtown/pay/water")
+    assert 'id="demo-account"' not in page.response.text

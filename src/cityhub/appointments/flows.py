@@ -79,6 +79,26 @@ def reminder_at(starts_at: dt.datetime, timezone: str, now: dt.datetime) -> dt.d
     return now if starts_at - now > REMIND_LATE_MIN else None
 
 
+def reminder_payload(
+    city: City,
+    booking: Booking,
+    slot: Slot,
+    service: Service,
+    department: Department,
+    doctor: Practitioner,
+) -> dict[str, Any]:
+    """What the reminder of a booking says (the notices pillar renders it)."""
+    return {
+        "city": city.slug,
+        "booking": booking.public_id,
+        "resident_id": booking.resident_id,
+        "starts_at": slot.starts_at.isoformat(),
+        "hospital": service.name_en,
+        "department": department.name,
+        "practitioner": doctor.name,
+    }
+
+
 async def booked(
     *, session: AsyncSession, city: City, booking: Booking, place: Place | None = None
 ) -> None:
@@ -109,15 +129,7 @@ async def booked(
             session=session,
             topic=REMINDER,
             city_id=city.id,
-            payload={
-                "city": city.slug,
-                "booking": booking.public_id,
-                "resident_id": booking.resident_id,
-                "starts_at": slot.starts_at.isoformat(),
-                "hospital": service.name_en,
-                "department": department.name,
-                "practitioner": doctor.name,
-            },
+            payload=reminder_payload(city, booking, slot, service, department, doctor),
             delay=at - now,
         )
     if slot.external_id is not None:

@@ -38,6 +38,7 @@ from cityhub.appointments.schemas import RulesRead
 from cityhub.billing.service import PaymentView
 from cityhub.cities import service as cities
 from cityhub.cities.models import City, Service
+from cityhub.platform import metrics
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
 
@@ -241,6 +242,7 @@ async def book(
     )
     fee = await _hold_or_confirm(session, city, place, booking, rules)
     await _take(session, place.slot)
+    metrics.BOOKINGS.labels(city.slug, booking.status.value).inc()
     return Booked(booking, place, fee, patient.family_public_id)
 
 

@@ -42,6 +42,7 @@ from cityhub.connectors.types import Biller, Statement
 from cityhub.identity import audit
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import CityHubError
+from cityhub.platform.progress import NO_PROGRESS, Progress
 
 DONE = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)
 CSV_COLUMNS = (
@@ -82,10 +83,14 @@ async def billers(*, session: AsyncSession, hub: ConnectorHub, city: City) -> li
     return found
 
 
-async def fetch(checks: list[BillerToCheck], day: dt.date) -> dict[int, Statement | str]:
+async def fetch(
+    checks: list[BillerToCheck], day: dt.date, progress: Progress = NO_PROGRESS
+) -> dict[int, Statement | str]:
     """Each biller's statement of the day, or why it could not be had (no transaction open)."""
     statements: dict[int, Statement | str] = {}
+    progress(total=len(checks), what=f"asking {len(checks)} biller(s) for statements")
     for check in checks:
+        progress(advance=1)
         if check.biller is None:
             statements[check.service.id] = check.problem or "no connector"
             continue

@@ -24,6 +24,7 @@ from cityhub.billing.service import expire_quotes
 from cityhub.cities.models import City, Service
 from cityhub.identity import audit
 from cityhub.identity.models import Channel
+from cityhub.platform.progress import NO_PROGRESS, Progress
 
 
 def day_bounds(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
@@ -45,7 +46,9 @@ def party_of(code: str) -> tuple[str, int] | None:
     return None
 
 
-async def settle(*, session: AsyncSession, city: City, day: dt.date) -> list[SettlementBatch]:
+async def settle(
+    *, session: AsyncSession, city: City, day: dt.date, progress: Progress = NO_PROGRESS
+) -> list[SettlementBatch]:
     """Make the day's batches (or find the ones made before); every party with something
     unsettled up to the end of `day` gets one. Quotes past their expiry are marked expired."""
     _, end = day_bounds(day, city.timezone)
@@ -61,10 +64,12 @@ async def settle(*, session: AsyncSession, city: City, day: dt.date) -> list[Set
             .order_by(LedgerAccount.id)
         )
     ).all()
+    progress(total=len(accounts), what=f"settling {city.slug} {day.isoformat()}")
     for account in accounts:
         party = party_of(account.code)
         assert party is not None
         await _settle_account(session, city, day, end, account, party)
+        progress(advance=1)
     return await batches(session=session, city_id=city.id, day=day)
 
 

@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from cityhub.cities import service
+from cityhub.cities import categories, service
 from cityhub.cities.models import CityStatus, ServiceKind
 from cityhub.cities.schemas import (
+    CategoryCreate,
     CategoryRead,
+    CategoryUpdate,
     CityCreate,
     CityRead,
     CityUpdate,
@@ -81,9 +83,39 @@ async def update_city(
 
 
 @router.get("/categories", response_model=list[CategoryRead])
-async def list_categories(session: SessionDep) -> list[CategoryRead]:
-    """The catalogue's categories (public)."""
-    return [CategoryRead.of(c) for c in await service.get_all_categories(session=session)]
+async def list_categories(
+    session: SessionDep,
+    include_disabled: Annotated[bool, Query(description="also the disabled ones")] = False,
+) -> list[CategoryRead]:
+    """The catalogue's categories (public), in display order."""
+    found = await categories.get_all(session=session, include_disabled=include_disabled)
+    return [CategoryRead.of(c) for c in found]
+
+
+@router.post("/categories", status_code=201, response_model=CategoryRead)
+async def create_category(
+    session: SessionDep, staff: CurrentStaff, category_in: CategoryCreate, idem: IdempotencyDep
+) -> JSONResponse:
+    """Add a category to the catalogue every city shares (operator)."""
+    require_staff_role(staff, None)
+    created = await categories.create(session=session, actor=staff.actor, category_in=category_in)
+    return await idem.respond(201, CategoryRead.of(created))
+
+
+@router.patch("/categories/{code}", response_model=CategoryRead)
+async def update_category(
+    session: SessionDep,
+    staff: CurrentStaff,
+    code: Annotated[str, Path(max_length=40)],
+    category_in: CategoryUpdate,
+) -> CategoryRead:
+    """Rename, reorder, disable (`active: false`) or enable a category (operator)."""
+    require_staff_role(staff, None)
+    found = await categories.get_or_raise(session=session, code=code)
+    updated = await categories.update(
+        session=session, actor=staff.actor, category=found, category_in=category_in
+    )
+    return CategoryRead.of(updated)
 
 
 @router.get("/cities/{city}/services", response_model=Page[ServiceRead])

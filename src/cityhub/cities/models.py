@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, utcnow
@@ -59,6 +59,23 @@ class ServiceCategory(Base):
     name_zh_hant: Mapped[str] = mapped_column(String(80))
     name_en: Mapped[str] = mapped_column(String(80))
     position: Mapped[int] = mapped_column(default=0)
+    # A disabled category takes no new services; those already in it stay where they are.
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
+
+
+# The categories every hub starts with (a data migration writes them; operators manage them
+# afterwards): (code, position, zh-Hans, zh-Hant, en).
+STANDARD_CATEGORIES: tuple[tuple[str, int, str, str, str], ...] = (
+    ("payments", 10, "生活缴费", "生活繳費", "Bills"),
+    ("medical", 20, "医疗健康", "醫療健康", "Health"),
+    ("traffic", 30, "交通出行", "交通出行", "Traffic"),
+    ("queries", 35, "信息查询", "資訊查詢", "Look-ups"),
+    ("social_security", 40, "社会保障", "社會保障", "Social security"),
+    ("housing", 50, "住房公积金", "住房公積金", "Housing fund"),
+    ("lotteries", 60, "摇号", "搖號", "Lotteries"),
+    ("public_info", 70, "公共信息", "公共資訊", "Public information"),
+    ("government_affairs", 80, "政务服务", "政務服務", "Government services"),
+)
 
 
 class Service(TenantMixin, Base):

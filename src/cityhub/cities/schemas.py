@@ -111,13 +111,32 @@ class CityRead(BaseModel):
         )
 
 
+class CategoryCreate(Input):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")
+    names: Names
+    position: int = Field(default=100, ge=0, le=10_000, description="display order")
+
+
+class CategoryUpdate(Update):
+    names: Names | None = None
+    position: int | None = Field(default=None, ge=0, le=10_000)
+    active: bool | None = Field(default=None, description="false: no new services in it")
+
+
 class CategoryRead(BaseModel):
     code: str
     names: Names
+    position: int
+    active: bool
 
     @classmethod
     def of(cls, category: ServiceCategory) -> CategoryRead:
-        return cls(code=category.code, names=Names.of(category))
+        return cls(
+            code=category.code,
+            names=Names.of(category),
+            position=category.position,
+            active=category.active,
+        )
 
 
 class ServiceCreate(Input):

@@ -20,7 +20,7 @@ from cityhub.cities.schemas import CityCreate, CityUpdate, ServiceCreate, Servic
 from cityhub.connectors.config import check_config
 from cityhub.identity import audit
 from cityhub.identity.models import Channel
-from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
+from cityhub.platform.errors import Conflict, Forbidden, NotFound
 
 
 async def get_all_cities(
@@ -94,9 +94,14 @@ async def update_city(
     return city
 
 
-async def get_all_categories(*, session: AsyncSession) -> list[ServiceCategory]:
-    """Every category, in display order."""
+async def get_all_categories(
+    *, session: AsyncSession, include_disabled: bool = True
+) -> list[ServiceCategory]:
+    """Every category, in display order (the disabled too, unless told otherwise: services
+    already in one still show their category's name)."""
     query = select(ServiceCategory).order_by(ServiceCategory.position, ServiceCategory.code)
+    if not include_disabled:
+        query = query.where(ServiceCategory.active.is_(True))
     return list((await session.scalars(query)).all())
 
 
@@ -137,8 +142,9 @@ async def get_all_services(
 
 
 async def _category_or_raise(session: AsyncSession, code: str) -> None:
-    if await session.get(ServiceCategory, code) is None:
-        raise Unprocessable(f"no category {code!r}", code="unknown_category", field="category")
+    from cityhub.cities import categories
+
+    await categories.require_usable(session=session, code=code)
 
 
 async def create_service(

@@ -9,7 +9,6 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy import select
 
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
@@ -70,31 +69,13 @@ def no_shows(
 @appointments_app.command("release")
 def release(city: CityOption) -> None:
     """Let go every hold whose fee was not paid in time (the outbox does this on its own)."""
-    from cityhub.appointments import service
-    from cityhub.appointments.models import Booking, BookingStatus
+    from cityhub.appointments.jobs import release_expired
     from cityhub.cities import service as cities
     from cityhub.cli.helpers import out, run_domain, run_with_db
-    from cityhub.platform.db import utcnow
 
     async def work(db: Database, _s: Settings) -> int:
         async with db.unit_of_work() as session:
             found = await cities.get_city_or_raise(session=session, slug=city)
-            ids = list(
-                (
-                    await session.scalars(
-                        select(Booking.id).where(
-                            Booking.city_id == found.id,
-                            Booking.status == BookingStatus.HELD,
-                            Booking.hold_expires_at <= utcnow(),
-                        )
-                    )
-                ).all()
-            )
-            released = 0
-            for booking_id in ids:
-                released += await service.release_hold(
-                    session=session, city=found, booking_id=booking_id
-                )
-            return released
+            return await release_expired(session=session, city=found)
 
     out.print(f"{run_domain(lambda: run_with_db(work))} hold(s) released")

@@ -8,7 +8,6 @@ import json
 import threading
 import time
 from typing import TYPE_CHECKING, Annotated
-from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -18,15 +17,20 @@ from sqlalchemy.engine import make_url
 from cityhub import migrations
 from cityhub.demo import loader, world
 from cityhub.identity.pii import Vault
-from cityhub.platform.config import DEFAULT_SECRET_KEY, Settings, get_settings
+from cityhub.platform.config import (
+    DEFAULT_SECRET_KEY,
+    SIMULATOR_PORT_OFFSET,
+    Settings,
+    get_settings,
+)
 from cityhub.platform.db import database_for
+from cityhub.platform.progress import NO_PROGRESS, Progress, bar
 
 if TYPE_CHECKING:
     from cityhub.simulators import RunningServer
 
 demo_app = typer.Typer(help="The demo world: twelve cities, channels, staff and residents.")
 console = Console()
-DEFAULT_SIMULATOR_PORT = 8100
 
 
 def _demo_settings(simulator_port: int | None = None) -> Settings:
@@ -42,23 +46,29 @@ def _demo_settings(simulator_port: int | None = None) -> Settings:
         )
     # The demo starts its own simulator on this machine; its services reach it there, so
     # point the connectors at it and allow that host explicitly.
-    port = simulator_port or urlsplit(settings.simulator_url).port or DEFAULT_SIMULATOR_PORT
-    settings.simulator_url = f"http://127.0.0.1:{port}"
+    port = simulator_port or settings.simulators_port
+    settings.simulator_port, settings.simulator_url = port, f"http://127.0.0.1:{port}"
     hosts = {h.strip() for h in settings.connector_allow_hosts.split(",") if h.strip()}
     settings.connector_allow_hosts = ",".join(sorted(hosts | {f"127.0.0.1:{port}"}))
     return settings
 
 
 async def prepare(
-    settings: Settings, residents: int = loader.DEFAULT_RESIDENTS
+    settings: Settings,
+    residents: int = loader.DEFAULT_RESIDENTS,
+    progress: Progress = NO_PROGRESS,
 ) -> loader.LoadReport:
     """Migrate the database and load the demo world if it is not there yet."""
     db = database_for(settings)
     try:
+        progress(what="migrating the database")
         await migrations.upgrade(db)
         async with db.unit_of_work() as session:
             return await loader.load(
-                session=session, vault=Vault.from_settings(settings), residents=residents
+                session=session,
+                vault=Vault.from_settings(settings),
+                residents=residents,
+                progress=progress,
             )
     finally:
         await db.dispose()
@@ -104,7 +114,7 @@ def _print_welcome(settings: Settings) -> None:
     console.print(f"\n[bold]CityHub demo[/bold] at [link={base}/]{base}/[/link]")
     for label, path in (("API docs", "/docs"), ("console", "/console"), ("health", "/healthz")):
         console.print(f"  {label:9} {base}{path}")
-    console.print(f"  simulator {settings.simulator_url}")
+    console.print(f"  simulator {settings.simulators_url}")
     table = Table("channel", "client_id", "client_secret", "cities", title="Channels")
     for c in creds["channels"]:
         table.add_row(c["name"], c["client_id"], c["client_secret"], str(len(c["cities"])))
@@ -129,13 +139,14 @@ def _print_welcome(settings: Settings) -> None:
 def _start_simulator(settings: Settings) -> RunningServer:
     from cityhub.simulators import serve_in_background
 
-    port = urlsplit(settings.simulator_url).port or DEFAULT_SIMULATOR_PORT
+    port = settings.simulators_port
     try:
         return serve_in_background(port=port, seed=loader.SEED)
     except OSError as exc:
         Console(stderr=True).print(
             f"[red]the provider simulator cannot listen on 127.0.0.1:{port} ({exc.strerror}); "
-            "set CITYHUB_SIMULATOR_PORT to a free port[/red]"
+            "it follows CITYHUB_PORT (+ 100): set CITYHUB_PORT, or CITYHUB_SIMULATOR_PORT, "
+            "to a free port[/red]"
         )
         raise typer.Exit(1) from None
 
@@ -149,8 +160,8 @@ def demo(
         int | None,
         typer.Option(
             envvar="CITYHUB_SIMULATOR_PORT",
-            help=f"port of the provider simulator started beside the hub "
-            f"[default: {DEFAULT_SIMULATOR_PORT}]",
+            help="port of the provider simulator started beside the hub "
+            f"[default: CITYHUB_PORT + {SIMULATOR_PORT_OFFSET}]",
             show_default=False,
         ),
     ] = None,
@@ -160,7 +171,8 @@ def demo(
         return
     settings = _demo_settings(simulator_port)
     started = time.monotonic()
-    report = asyncio.run(prepare(settings, residents))
+    with bar("the demo world") as progress:
+        report = asyncio.run(prepare(settings, residents, progress))
     took = time.monotonic() - started
     if report.loaded:
         console.print(
@@ -213,3 +225,41 @@ def credentials(
             r["channel"], r["user_id"], r["id_number"], str(r["verified"]), " ".join(r["plates"])
         )
     console.print(table)
+
+
+@demo_app.command("people")
+def demo_people(
+    city: Annotated[str, typer.Option(help="whose utility accounts to show")] = "shanghai",
+    count: Annotated[int, typer.Option(min=1, max=100, help="how many people")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+) -> None:
+    """Demo people: name, phone (sign in to the portal with it), identity number, plates, the
+    channels' user ids, and their accounts at the city's water, power and gas companies."""
+    from cityhub.demo import people
+
+    try:
+        rows = people.rows(people.city_or_raise(city), count)
+    except ValueError as exc:
+        Console(stderr=True).print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"Demo people and their accounts in {city}")
+    keys = [k for k in rows[0] if k not in ("index", "city")]
+    for key in keys:
+        table.add_column(key.replace("_", " "), no_wrap=True)
+    for row in rows:
+        table.add_row(*(_cell(row[k]) for k in keys))
+    wide = Console(width=max(console.width, 200))  # piped output too shows whole numbers
+    wide.print(table)
+    wide.print(
+        "Sign in to the portal with a phone above (the code is shown in demo mode); pay the "
+        "water bill of its account. Every person has accounts in every demo city: --city."
+    )
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return str(value)

@@ -4,12 +4,14 @@ serving the app, and turning a domain error into a message."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from cityhub.identity import audit
 from cityhub.platform.config import InsecureConfiguration, Settings, get_settings
 from cityhub.platform.db import Database, database_for
 from cityhub.platform.errors import CityHubError
@@ -60,6 +62,15 @@ def serve_app(settings: Settings) -> None:
         proxy_headers=False,
         server_header=False,
     )
+
+
+def cli_actor() -> audit.Actor:
+    """Who the audit log names for a change made from the shell: the CLI and the OS user."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return audit.Actor(type="operator", id=f"cli:{user}"[:80], name=f"cityhub CLI ({user})")
 
 
 def run_domain(call: Callable[[], Any]) -> Any:

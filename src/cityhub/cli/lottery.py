@@ -114,3 +114,46 @@ def write_files(
         with path.open("w", encoding="utf-8", newline="") as handle:
             publish.write(name, listing, results, handle)
         typer.echo(str(path))
+
+
+@lottery_app.command("draw")
+def draw_round(
+    city: Annotated[str, typer.Option(help="the city's slug")],
+    round_code: Annotated[str, typer.Option("--round", help="the round's code")],
+    public_value: Annotated[
+        str, typer.Option(help="the public value entered at the draw (e.g. an index's close)")
+    ],
+    secret: Annotated[
+        str | None, typer.Option(help="the secret committed to (default: the hub's sealed one)")
+    ] = None,
+) -> None:
+    """Draw a closed round (as the CLI): reveal the secret, score every ticket, rank winners."""
+    from cityhub.cities import service as cities
+    from cityhub.cli.helpers import cli_actor, out, run_domain, run_with_db
+    from cityhub.identity.pii import Vault
+    from cityhub.lottery import service
+    from cityhub.lottery.schemas import DrawCreate
+    from cityhub.platform.progress import bar
+
+    async def work(db: Database, settings: Settings) -> tuple[int, int, str]:
+        with bar(f"drawing {city} {round_code}") as progress:
+            async with db.unit_of_work() as session:
+                found = await cities.get_city_or_raise(session=session, slug=city)
+                drawn = await service.draw_round(
+                    session=session, vault=Vault.from_settings(settings), actor=cli_actor(),
+                    city=found, code=round_code,
+                    draw_in=DrawCreate(secret=secret, public_value=public_value),
+                    progress=progress,
+                )  # fmt: skip
+                winners = len(
+                    [o for o in await service.outcomes(session=session, city_id=found.id,
+                     code=round_code) if o[1].value == "won"]
+                )  # fmt: skip
+                return drawn.applicant_count or 0, winners, drawn.seed or ""
+
+    applicants, winners, seed = run_domain(lambda: run_with_db(work))
+    out.print(
+        f"round {round_code} of {city} drawn: {applicants} applicant(s), {winners} winner(s); "
+        f"seed {seed}. Publish with the API or the console; verify with `cityhub lottery verify`.",
+        soft_wrap=True,
+    )

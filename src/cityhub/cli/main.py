@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from typing import Annotated
 
 import typer
@@ -13,25 +12,32 @@ from rich.table import Table
 from cityhub import migrations
 from cityhub.cli.appointments import appointments_app
 from cityhub.cli.billing import ledger_app, reconcile_app, settle
+from cityhub.cli.cities import categories_app, cities_app
 from cityhub.cli.connectors import connectors_app, simulate
 from cityhub.cli.demo import demo_app
-from cityhub.cli.helpers import checked_settings, console, out, run_domain, run_with_db, serve_app
+from cityhub.cli.helpers import checked_settings, console, out, run_with_db, serve_app
+from cityhub.cli.identity import channels_app, staff_app
+from cityhub.cli.jobs import jobs_app
 from cityhub.cli.lottery import lottery_app
 from cityhub.cli.notices import notices_app
+from cityhub.cli.services import grants_app, services_app
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 
 app = typer.Typer(help="CityHub: an open, neutral hub for city services.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
-staff_app = typer.Typer(help="Console staff accounts.", no_args_is_help=True)
-channels_app = typer.Typer(help="Partner channels.", no_args_is_help=True)
 outbox_app = typer.Typer(help="The outbox of work carried out after commits.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(cities_app, name="cities")
+app.add_typer(categories_app, name="categories")
+app.add_typer(services_app, name="services")
+app.add_typer(grants_app, name="grants")
 app.add_typer(staff_app, name="staff")
 app.add_typer(channels_app, name="channels")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(connectors_app, name="connectors")
 app.command("simulate")(simulate)
 app.add_typer(demo_app, name="demo")
@@ -84,25 +90,17 @@ def serve(
 @app.command()
 def worker(
     once: Annotated[bool, typer.Option(help="carry out what is due, then stop")] = False,
+    jobs: Annotated[
+        bool | None,
+        typer.Option(help="run the recurring jobs too [default: yes; with --once: no]"),
+    ] = None,
 ) -> None:
-    """Run the outbox dispatcher alone (several may run at once on PostgreSQL)."""
-    from cityhub.outbox import Dispatcher, load_handlers
-    from cityhub.platform.logs import configure
+    """Run the outbox dispatcher and the recurring jobs of every city (several workers may
+    run at once on PostgreSQL: each event and each job run is taken by one)."""
+    from cityhub.platform import worker as running
 
     async def work(db: Database, settings: Settings) -> None:
-        configure(level=settings.log_level, json=settings.log_json)
-        dispatcher = Dispatcher(db, settings, registry=load_handlers())
-        try:
-            if once:
-                await dispatcher.drain()
-                return
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await dispatcher.run_forever(stop)
-        finally:
-            await dispatcher.close()
+        await running.run(db, settings, once=once, jobs=(not once) if jobs is None else jobs)
 
     run_with_db(work)
 
@@ -118,6 +116,34 @@ def outbox_status() -> None:
 
     current = run_with_db(work)
     out.print_json(json.dumps({**current.counts, "lag_seconds": round(current.lag_seconds, 3)}))
+
+
+@outbox_app.command("wait")
+def outbox_wait(
+    timeout: Annotated[float, typer.Option(min=0, help="give up after this many seconds")] = 30,
+) -> None:
+    """Wait until the running workers have carried out every event due now (a deploy script,
+    or a walkthrough, that needs the effects); exit 1 on timeout."""
+    import time
+
+    from cityhub.outbox import admin as outbox_admin
+
+    async def work(db: Database, _s: Settings) -> int:
+        deadline = time.monotonic() + timeout
+        while True:
+            async with db.unit_of_work() as session:
+                due = await outbox_admin.due_count(session=session)
+            if not due or time.monotonic() >= deadline:
+                return due
+            await asyncio.sleep(0.2)
+
+    left = run_with_db(work)
+    if left:
+        console.print(
+            f"[red]{left} event(s) still due after {timeout:g} s: is a worker running?[/red]"
+        )
+        raise typer.Exit(1)
+    console.print("nothing due: the workers are done")
 
 
 @outbox_app.command("retry")
@@ -183,91 +209,3 @@ def audit_verify() -> None:
         out.print(f"audit log BROKEN: chain {first.chain}, entry {first.broken_at}: {first.reason}")
         raise typer.Exit(1)
     out.print(f"audit log ok: {sum(r.entries for r in reports)} entries in {len(reports)} chains")
-
-
-@staff_app.command("create")
-def staff_create(
-    username: str,
-    role: Annotated[str, typer.Option(help="operator, city_admin, provider_staff or auditor")],
-    city: Annotated[str | None, typer.Option(help="the city's slug (not for operator)")] = None,
-    display_name: Annotated[str | None, typer.Option()] = None,
-    password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
-    ] = "",
-) -> None:
-    """Create a console account."""
-    from cityhub.cities import service as cities
-    from cityhub.identity import audit, security
-    from cityhub.identity import service as identity
-    from cityhub.identity.models import Role
-
-    async def work(db: Database, _s: Settings) -> None:
-        password_hash = await security.hash_password_async(password)  # before the transaction
-        async with db.unit_of_work() as session:
-            city_id = None
-            if city:
-                city_id = (await cities.get_city_or_raise(session=session, slug=city)).id
-            staff = await identity.create_staff(
-                session=session,
-                username=username,
-                display_name=display_name or username,
-                password=password,
-                password_hash=password_hash,
-                roles=[(city_id, Role(role))],
-            )
-            await audit.append(
-                session=session,
-                actor=audit.Actor.system(),
-                action="staff.create",
-                object_type="staff",
-                object_id=staff.username,
-                city_id=city_id,
-                details={"role": role},
-            )
-
-    run_domain(lambda: run_with_db(work))
-    console.print(f"staff {username} created")
-
-
-@channels_app.command("create")
-def channels_create(
-    slug: str,
-    name: str,
-    scopes: Annotated[str, typer.Option(help="space-separated scopes")] = "catalogue:read",
-    webhook_url: Annotated[
-        str | None,
-        typer.Option(
-            help="where signed webhooks go; an internal address is refused unless listed in "
-            "CITYHUB_CONNECTOR_ALLOW_HOSTS"
-        ),
-    ] = None,
-) -> None:
-    """Register a channel; prints its client id and secret once."""
-    from cityhub.identity import security
-    from cityhub.identity import service as identity
-    from cityhub.identity.pii import Vault
-    from cityhub.platform.outbound import OutboundPolicy
-
-    client_id, secret, hook_secret = f"ch_{slug}", security.new_secret(), security.new_secret()
-
-    async def work(db: Database, settings: Settings) -> None:
-        secret_hash = await security.hash_password_async(secret)  # before the transaction
-        async with db.unit_of_work() as session:
-            await identity.create_channel(
-                session=session,
-                vault=Vault.from_settings(settings),
-                slug=slug,
-                name=name,
-                client_id=client_id,
-                client_secret=secret,
-                secret_hash=secret_hash,
-                scopes=scopes.split(),
-                webhook_url=webhook_url,
-                webhook_secret=hook_secret,
-                outbound=OutboundPolicy.from_settings(settings),
-            )
-
-    run_domain(lambda: run_with_db(work))
-    out.print_json(
-        json.dumps({"client_id": client_id, "client_secret": secret, "webhook_secret": hook_secret})
-    )

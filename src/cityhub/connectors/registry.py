@@ -271,7 +271,7 @@ class ConnectorHub:
             _host(service, base_url)
             client = self.client()
         else:  # the operator's own setting: trusted
-            base_url, client = self.settings.simulator_url, self.operator_client()
+            base_url, client = self.settings.simulators_url, self.operator_client()
         provider = f"{variant}/{provider_id}"
         guard = self._guard(service, provider)
         url = f"{base_url.rstrip('/')}/{variant}/{provider_id}{suffix}"

@@ -42,7 +42,7 @@ class SmsGateway:
     @classmethod
     def from_settings(cls, settings: Settings) -> SmsGateway:
         """The gateway the settings name (the simulator's by default)."""
-        url = settings.sms_url or f"{settings.simulator_url.rstrip('/')}/sms/sim-sms"
+        url = settings.sms_url or f"{settings.simulators_url.rstrip('/')}/sms/sim-sms"
         return cls(
             url=url.rstrip("/"), api_key=settings.sms_api_key, timeout=settings.sms_timeout_seconds
         )

@@ -24,6 +24,7 @@ from cityhub.lottery import service as lottery
 from cityhub.lottery.schemas import RoundCreate, Rules, Step
 from cityhub.notices import demo as notices_demo
 from cityhub.platform.db import utcnow
+from cityhub.platform.progress import NO_PROGRESS, Progress
 from cityhub.simulators import World
 
 SEED = 42
@@ -285,16 +286,25 @@ async def _lotteries(
     return made
 
 
+LOAD_STEPS = 7
+
+
 async def load(
-    *, session: AsyncSession, vault: Vault, residents: int = DEFAULT_RESIDENTS
+    *,
+    session: AsyncSession,
+    vault: Vault,
+    residents: int = DEFAULT_RESIDENTS,
+    progress: Progress = NO_PROGRESS,
 ) -> LoadReport:
     """Load the demo world unless it is there already (then nothing changes)."""
     if await session.scalar(select(City.id).where(City.slug == world.CITIES[0].slug)):
         return LoadReport()
+    progress(total=LOAD_STEPS, what="hashing the demo passwords")
     hashes = await asyncio.to_thread(
         _hash_all, [c.secret for c in world.CHANNELS] + [p.password for p in world.staff()]
     )
     actor = audit.Actor.system()
+    progress(advance=1, what=f"{len(world.CITIES)} cities and their catalogues")
     cities, services = await _catalogue(session)
     channel_ids = {}
     for demo in world.CHANNELS:
@@ -304,10 +314,15 @@ async def load(
             secret_hash=hashes[demo.secret],
         )  # fmt: skip
         channel_ids[demo.slug] = channel.id
+    progress(advance=1, what="channels' grants")
     grants = await _grants(session, actor, cities, services, channel_ids)
+    progress(advance=1, what="staff")
     staff = await _staff(session, actor, hashes, {c.slug: c.id for c in cities})
+    progress(advance=1, what=f"{residents} residents")
     await _residents(session, vault, channel_ids, residents)
+    progress(advance=1, what="lottery rounds")
     rounds = await _lotteries(session, vault, actor, cities)
+    progress(advance=1, what="government accounts and notices")
     await notices_demo.load(session=session, cities=cities)
     for city in cities:
         await audit.append(
@@ -319,6 +334,7 @@ async def load(
         session=session, actor=actor, action="demo.load", object_type="hub", object_id="demo",
         details={"cities": len(cities), "channels": len(channel_ids), "residents": residents},
     )  # fmt: skip
+    progress(advance=1, what="the demo world is loaded")
     return LoadReport(
         cities=len(cities),
         services=sum(len(v) for v in services.values()),

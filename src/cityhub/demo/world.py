@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cityhub.cities.models import ServiceKind
+from cityhub.cities.models import STANDARD_CATEGORIES, ServiceKind
 from cityhub.identity.models import Role
 from cityhub.identity.security import SCOPES
 
@@ -63,18 +63,8 @@ CITIES: tuple[DemoCity, ...] = (
              (("zhongshan-xm", "厦门大学附属中山医院", "廈門大學附屬中山醫院", "Zhongshan Hospital, Xiamen University"),)),
 )  # fmt: skip
 
-# (code, position, zh-Hans, zh-Hant, en)
-CATEGORIES = (
-    ("payments", 10, "生活缴费", "生活繳費", "Bills"),
-    ("medical", 20, "医疗健康", "醫療健康", "Health"),
-    ("traffic", 30, "交通出行", "交通出行", "Traffic"),
-    ("queries", 35, "信息查询", "資訊查詢", "Look-ups"),  # for query services a city adds
-    ("social_security", 40, "社会保障", "社會保障", "Social security"),
-    ("housing", 50, "住房公积金", "住房公積金", "Housing fund"),
-    ("lotteries", 60, "摇号", "搖號", "Lotteries"),
-    ("public_info", 70, "公共信息", "公共資訊", "Public information"),
-    ("government_affairs", 80, "政务服务", "政務服務", "Government services"),
-)
+# The standard categories the migrations write: the demo uses those.
+CATEGORIES = STANDARD_CATEGORIES
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,12 @@ async def sign_in(
     set_session_cookie(response, token=token_value, settings=settings)
     roles = await identity.roles_of(session=session, staff_id=staff.id)
     read = await _staff_read(session, staff, roles)
-    return StaffSessionRead(staff=read, csrf_token=record.csrf_token, expires_at=record.expires_at)
+    return StaffSessionRead(
+        staff=read,
+        csrf_token=record.csrf_token,
+        expires_at=record.expires_at,
+        password_change_required=staff.must_change_password,
+    )
 
 
 @router.delete("/staff/session", status_code=204, tags=["staff"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from functools import cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,8 +31,13 @@ STAFF_SCOPE = "sign_in.staff"
 ADDRESS_SCOPE = "sign_in.address"
 FIRST_WAIT = dt.timedelta(seconds=1)
 FORGET_AFTER = dt.timedelta(hours=1)
+
+
 # A hash to compare against when the account is unknown, so that both paths take as long.
-_DUMMY_HASH = security.hash_password("not-a-real-password")
+@cache
+def _dummy_hash() -> str:
+    """Made on first use, not at import: every `cityhub` command imports this module."""
+    return security.hash_password("not-a-real-password")
 
 
 def account_limit(settings: Settings, scope: str) -> BackOff:
@@ -81,7 +87,7 @@ async def authenticate_channel(
     by_address, by_account = await _take(throttle, settings, CLIENT_SCOPE, client_id, address)
     async with db.unit_of_work() as session:  # read, and let go before the slow check
         channel = await identity.get_channel_by_client_id(session=session, client_id=client_id)
-    stored = channel.client_secret_hash if channel else _DUMMY_HASH
+    stored = channel.client_secret_hash if channel else _dummy_hash()
     if not await security.verify_password_async(stored, client_secret) or channel is None:
         raise Unauthorized("unknown client or wrong secret", code="invalid_client")
     await throttle.clear(by_account, client_id)
@@ -105,7 +111,7 @@ async def check_staff_password(
     by_address, by_account = await _take(throttle, settings, STAFF_SCOPE, username, address)
     async with db.unit_of_work() as session:  # read, and let go before the slow check
         staff = await identity.get_staff_by_username(session=session, username=username)
-    stored = staff.password_hash if staff else _DUMMY_HASH
+    stored = staff.password_hash if staff else _dummy_hash()
     if not await security.verify_password_async(stored, password) or staff is None:
         raise Unauthorized("wrong username or password", code="invalid_credentials")
     await throttle.clear(by_account, username)

@@ -47,6 +47,9 @@ class StaffSessionRead(BaseModel):
     staff: StaffRead
     csrf_token: str
     expires_at: dt.datetime
+    password_change_required: bool = Field(
+        default=False, description="true: nothing but POST /v1/staff/me/password until then"
+    )
 
 
 def staff_read(

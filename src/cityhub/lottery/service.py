@@ -26,9 +26,11 @@ from cityhub.lottery.publish import ApplicantList, Results, RoundInfo
 from cityhub.lottery.schemas import DrawCreate, RoundCreate
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unavailable, Unprocessable
+from cityhub.platform.progress import NO_PROGRESS, Progress
 
 IN_LIST = (ApplicationStatus.APPLIED, ApplicationStatus.WON, ApplicationStatus.LOST)
 DRAWN = (RoundStatus.DRAWN, RoundStatus.PUBLISHED)
+DRAW_STEPS = 3  # what a draw tells its progress in
 
 
 def phase(round_: LotteryRound, now: dt.datetime | None = None) -> str:
@@ -197,8 +199,10 @@ async def draw_round(
     city: City,
     code: str,
     draw_in: DrawCreate,
+    progress: Progress = NO_PROGRESS,
 ) -> LotteryRound:
     """Reveal the secret, enter the public value, score everyone and rank the winners."""
+    progress(total=DRAW_STEPS, what=f"checking round {code} and its applicant list")
     round_ = await get_round_or_raise(session=session, city_id=city.id, code=code)
     if round_.status == RoundStatus.OPEN:
         raise Conflict("close the round (publish its list) first", code="round_not_closed")
@@ -226,6 +230,7 @@ async def draw_round(
             "the applicant list no longer matches the hash published at close",
             code="list_changed",
         )
+    progress(advance=1, what=f"scoring {sum(tickets)} tickets")
     outcome = draw.draw(
         ids,
         tickets,
@@ -242,6 +247,7 @@ async def draw_round(
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("the round was drawn meanwhile", code="already_drawn")
+    progress(advance=1, what=f"recording {len(outcome.winners)} winners")
     by_id = {a.application_id: a for a in apps}
     positions = {index: n for n, index in enumerate(outcome.winners, start=1)}
     for index, app_id in enumerate(ids):
@@ -262,6 +268,7 @@ async def draw_round(
     await audit_round(
         session, actor, round_, "draw", public_value=draw_in.public_value, seed=round_.seed
     )
+    progress(advance=1, what=f"round {code} drawn")
     return round_
 
 

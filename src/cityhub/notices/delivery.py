@@ -46,6 +46,7 @@ from cityhub.notices.models import (
 from cityhub.notices.render import in_language
 from cityhub.notices.sending import PUSH
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
+from cityhub.platform import metrics
 from cityhub.platform.config import Settings
 from cityhub.platform.db import utcnow
 
@@ -301,6 +302,12 @@ async def _settle(
         failed = {**failed, **retry}
         retry = {}
     now = utcnow()
+    for ident, outcome in (
+        [(i, "sent") for i in sent]
+        + [(i, "failed") for i in failed]
+        + [(i, "retry") for i in retry]
+    ):
+        metrics.NOTICE_DELIVERIES.labels(deliveries[ident].route, outcome).inc()
     if sent:
         await session.execute(
             update(NoticeDelivery)

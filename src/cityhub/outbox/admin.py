@@ -39,6 +39,16 @@ async def stats(*, session: AsyncSession) -> OutboxStats:
     return OutboxStats(counts, max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
 
 
+async def due_count(*, session: AsyncSession) -> int:
+    """How many pending events are due now (being carried out, or waiting for a worker)."""
+    found = await session.scalar(
+        select(func.count())
+        .select_from(OutboxEvent)
+        .where(OutboxEvent.status == "pending", OutboxEvent.available_at <= utcnow())
+    )
+    return int(found or 0)
+
+
 async def refresh_metrics(*, session: AsyncSession) -> None:
     """Set the outbox gauges from the database (every process sees the same numbers)."""
     current = await stats(session=session)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from cityhub.outbox.handling import Handler, HandlerContext, Registry, registry
 from cityhub.outbox.models import OutboxEvent, OutboxHandled
 from cityhub.outbox.service import backoff
-from cityhub.platform import metrics
+from cityhub.platform import business_metrics, metrics
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database, utcnow
 from cityhub.platform.outbound import OutboundPolicy, pinned_client
@@ -185,6 +185,10 @@ class Dispatcher:
                 .values(status="done", done_at=utcnow(), locked_by=None, locked_until=None)
             )
         metrics.OUTBOX_EVENTS.labels(event.topic, "done").inc()
+        try:
+            await business_metrics.observe(self.db, event.topic, event.payload)
+        except Exception:  # a figure must never fail the work it counts
+            log.warning("business_metrics_failed", event_id=event.event_id, exc_info=True)
 
     async def _finished(self, event: OutboxEvent) -> set[str]:
         """The handlers an earlier run already finished for this event."""

@@ -61,8 +61,16 @@ class Registry:
         return register
 
     def for_topic(self, topic: str) -> list[tuple[str, Handler]]:
-        """The handlers an event of the topic goes to."""
-        return self.handlers.get(topic, []) + self.handlers.get("*", [])
+        """The handlers an event of the topic goes to (`prefix.*` keys match by prefix)."""
+        found = self.handlers.get(topic, []) + self.handlers.get("*", [])
+        for key, entries in self.handlers.items():
+            if key.endswith(".*") and topic.startswith(key[:-1]):
+                found += entries
+        return list({name: (name, fn) for name, fn in reversed(found)}.values())[::-1]
+
+    def copy(self) -> Registry:
+        """A registry with the same handlers, to add some for one dispatcher only."""
+        return Registry({topic: list(entries) for topic, entries in self.handlers.items()})
 
 
 registry = Registry()

@@ -11,6 +11,7 @@ import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SECRET_KEY = "insecure-demo-secret-key-change-me-0000000000"
 DEFAULT_DATA_KEY = "Y2l0eWh1Yi1kZW1vLWRhdGEta2V5LW5vdC1zZWNyZXQ="  # base64 of 32 bytes
 DEFAULT_HASH_KEY = "insecure-demo-hash-key-change-me"
+# Beside a hub on port P: its provider simulators on P + 100, its worker's metrics on P + 200.
+SIMULATOR_PORT_OFFSET = 100
+WORKER_METRICS_PORT_OFFSET = 200
 
 
 def _is_aes_key(value: str) -> bool:
@@ -69,12 +73,45 @@ class Settings(BaseSettings):
     )
     outbox_batch_size: int = Field(default=50, ge=1, description="events claimed per round")
     webhook_timeout_seconds: float = 5.0
+    scheduler_poll_seconds: float = Field(
+        default=30.0, gt=0, description="how often `cityhub worker` looks for due jobs"
+    )
+    job_lease_seconds: float = Field(
+        default=300.0, gt=0, description="how long a job run is held before another may take it"
+    )
+    hub_timezone: str = Field(
+        default="Asia/Shanghai", description="the zone of the hub-wide jobs' schedules"
+    )
+    outbox_keep_days: int = Field(
+        default=30, ge=0, description="days a carried-out outbox event is kept before pruning"
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        description="where `cityhub worker` serves /metrics; unset: CITYHUB_PORT + 200; 0: off",
+    )
+    nats_url: str | None = Field(
+        default=None, description="NATS server to publish outbox events to; unset: no publishing"
+    )
+    nats_stream: str = Field(default="CITYHUB", description="the JetStream stream of events")
+    nats_subject_prefix: str = Field(
+        default="cityhub", description="events go to <prefix>.<city or hub>.<topic>"
+    )
+    nats_topics: str = Field(
+        default="payment.*,refund.*,grant.*,lottery.drawn,appointment.offered,query.answered",
+        description="comma-separated topics (a trailing * matches a prefix) that are published",
+    )
+    nats_timeout_seconds: float = Field(default=5.0, gt=0, description="publish ack timeout")
     log_level: str = "INFO"
     log_json: bool = True
 
     # Connectors to providers (see docs/connectors.md).
-    simulator_url: str = Field(
-        default="http://127.0.0.1:8100", description="where `cityhub simulate` answers"
+    simulator_port: int | None = Field(
+        default=None,
+        description="the port of the provider simulators; unset: CITYHUB_PORT + 100",
+    )
+    simulator_url: str | None = Field(
+        default=None,
+        description="where the provider simulators answer; unset: 127.0.0.1 on simulator_port",
     )
     sms_url: str | None = Field(
         default=None,
@@ -163,6 +200,32 @@ class Settings(BaseSettings):
                 "and is longer than CITYHUB_ (e.g. CITYHUB_CONNECTOR_SECRET_)"
             )
         return value
+
+    @field_validator("hub_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def simulators_port(self) -> int:
+        """The simulators' port: CITYHUB_SIMULATOR_PORT, else the hub's port + 100."""
+        return self.simulator_port or self.port + SIMULATOR_PORT_OFFSET
+
+    @property
+    def simulators_url(self) -> str:
+        """Where `simulator:*` connectors reach the provider simulators."""
+        return self.simulator_url or f"http://127.0.0.1:{self.simulators_port}"
+
+    @property
+    def worker_metrics_listen_port(self) -> int:
+        """The port of the worker's /metrics (0: none)."""
+        if self.worker_metrics_port is not None:
+            return self.worker_metrics_port
+        return self.port + WORKER_METRICS_PORT_OFFSET
 
     @property
     def is_production(self) -> bool:

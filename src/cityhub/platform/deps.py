@@ -27,6 +27,9 @@ from cityhub.platform.throttle import Throttle
 SESSION_COOKIE = "cityhub_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# What a member whose password was reset may still do: see who they are, choose a new
+# password, sign out.
+PASSWORD_CHANGE_PATHS = {"/v1/staff/me", "/v1/staff/me/password", "/v1/staff/session"}
 
 
 def get_settings(request: Request) -> Settings:
@@ -178,6 +181,11 @@ async def _staff_caller(request: Request, session: AsyncSession) -> StaffCaller 
                 f"missing or wrong {CSRF_HEADER} header", code="csrf_failed", field=CSRF_HEADER
             )
     request.state.caller = f"staff:{caller.staff.username}"
+    if caller.staff.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
+        raise Forbidden(
+            "your password was reset: choose a new one first (POST /v1/staff/me/password)",
+            code="password_change_required",
+        )
     return caller
 
 

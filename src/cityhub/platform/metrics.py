@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# The process's own figures (memory, CPU, open files, garbage collection, Python version).
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_collector)
 
 REQUESTS = Counter(
     "cityhub_http_requests_total",
@@ -66,6 +78,47 @@ CONNECTOR_LATENCY = Histogram(
     "cityhub_connector_call_seconds",
     "Connector call latency by provider",
     ["provider"],
+    registry=REGISTRY,
+)
+
+JOBS = Counter(
+    "cityhub_jobs_total",
+    "Recurring job runs this process finished, by job and outcome (done, failed)",
+    ["job", "outcome"],
+    registry=REGISTRY,
+)
+JOB_SECONDS = Histogram(
+    "cityhub_job_seconds",
+    "How long recurring job runs took, by job",
+    ["job"],
+    buckets=(0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600),
+    registry=REGISTRY,
+)
+
+# Business figures (see docs/operations.md for what each counts and where).
+PAYMENTS = Counter(
+    "cityhub_payments_total",
+    "Bill payments carried to an outcome (completed, failed, refunded), by city, channel, service",
+    ["city", "channel", "service", "status"],
+    registry=REGISTRY,
+)
+BOOKINGS = Counter(
+    "cityhub_bookings_total",
+    "Appointments booked, by city and whether the place is held for a fee or booked",
+    ["city", "outcome"],
+    registry=REGISTRY,
+)
+NOTICE_DELIVERIES = Counter(
+    "cityhub_notice_deliveries_total",
+    "Notice deliveries by route (channel, sms, email) and outcome (sent, retry, failed)",
+    ["route", "outcome"],
+    registry=REGISTRY,
+)
+QUERIES = Counter(
+    "cityhub_queries_total",
+    "Record and public-data queries by city, service and outcome (answered, cached, refused, "
+    "failed)",
+    ["city", "service", "outcome"],
     registry=REGISTRY,
 )
 

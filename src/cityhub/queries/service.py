@@ -23,8 +23,9 @@ from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Record, RecordQuery, Subject
 from cityhub.identity import audit, residents
 from cityhub.identity.pii import Vault, mask_id_number, mask_name, mask_phone, scrub
+from cityhub.platform import metrics
 from cityhub.platform.db import utcnow
-from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
+from cityhub.platform.errors import CityHubError, Conflict, Forbidden, NotFound, Unprocessable
 from cityhub.platform.patterns import StaffSchemaValidator
 from cityhub.queries.catalogue import MASKS, QueryType, resolve
 
@@ -134,17 +135,23 @@ async def prepare(
 async def ask(*, hub: ConnectorHub, prepared: PreparedQuery) -> Answer:
     """The provider's records, masked; public answers come from the cache while fresh."""
     key = None
+    counted = metrics.QUERIES.labels(prepared.city.slug, prepared.service.code, "answered")
     if not prepared.query.personal:
         canonical = json.dumps(prepared.params, sort_keys=True, ensure_ascii=False)
         key = ("query", prepared.service.city_id, prepared.service.code, canonical)
         hit = hub.memo.get(key)
         if hit is not None:
+            metrics.QUERIES.labels(prepared.city.slug, prepared.service.code, "cached").inc()
             return Answer(records=hit[0], fetched_at=hit[1], cached=True)
     try:
         found = await prepared.connector.run(
             query=prepared.query.name, params=prepared.params, subject=prepared.subject
         )
-    except Forbidden as exc:
+    except CityHubError as exc:
+        outcome = "refused" if exc.status < 500 else "failed"
+        metrics.QUERIES.labels(prepared.city.slug, prepared.service.code, outcome).inc()
+        if not isinstance(exc, Forbidden):
+            raise
         raise Forbidden(
             exc.detail or "the provider says these records are not the resident's",
             code="not_own_records",
@@ -152,6 +159,7 @@ async def ask(*, hub: ConnectorHub, prepared: PreparedQuery) -> Answer:
         ) from None
     records = [mask(r, prepared.query) for r in found] if prepared.query.personal else found
     answer = Answer(records=records, fetched_at=utcnow(), cached=False)
+    counted.inc()
     if key is not None:
         hub.memo.put(key, (answer.records, answer.fetched_at))
     return answer

@@ -12,6 +12,7 @@ from cityhub.web.console import hospitals as console_hospitals
 from cityhub.web.console import notices as console_notices
 from cityhub.web.console import ops as console_ops
 from cityhub.web.console import pages as console_pages
+from cityhub.web.console import people as console_people
 from cityhub.web.pages import STATIC, install_error_pages, redirect
 from cityhub.web.portal import appointments as portal_appointments
 from cityhub.web.portal import bills as portal_bills
@@ -34,6 +35,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(console_notices.router)
     app.include_router(console_ops.router)
     app.include_router(console_connectors.router)
+    app.include_router(console_people.router)
     app.include_router(portal_appointments.router)
     app.include_router(console_hospitals.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -44,3 +46,8 @@ def mount(app: FastAPI) -> None:
         return redirect(sign_in_url(exc.next_url))
 
     app.add_exception_handler(ResidentSignInRequired, resident_sign_in)
+
+    async def password_change_required(request: Request, exc: Exception) -> Response:
+        return redirect(console.PASSWORD_PAGE)
+
+    app.add_exception_handler(console.PasswordChangeRequired, password_change_required)

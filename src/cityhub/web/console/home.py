@@ -42,6 +42,8 @@ NO_STORE = {"Cache-Control": "no-store"}
 MAX_ROWS = 1000  # a city's catalogue and grants fit on one page until the console pages them
 # Beyond these, credentials cannot be right (the API's limits); answer as for wrong ones.
 MAX_USERNAME, MAX_PASSWORD = 80, 200
+PASSWORD_PAGE = "/console/password"
+PASSWORD_CHANGE_PAGES = {PASSWORD_PAGE, "/console/sign-out"}  # all a reset member may use
 
 
 async def _signed_in(request: Request, session: AsyncSession) -> StaffCaller | None:
@@ -54,11 +56,18 @@ async def _signed_in(request: Request, session: AsyncSession) -> StaffCaller | N
     return caller
 
 
+class PasswordChangeRequired(Exception):
+    """A member whose password was reset asked for another page: they go to the password form."""
+
+
 async def console_staff(request: Request, session: SessionDep) -> StaffCaller:
-    """The signed-in staff member; anyone else is sent to the sign-in form."""
+    """The signed-in staff member; anyone else is sent to the sign-in form, and a member
+    whose password was reset to the password form."""
     caller = await _signed_in(request, session)
     if caller is None:
         raise SignInRequired()
+    if caller.staff.must_change_password and request.url.path not in PASSWORD_CHANGE_PAGES:
+        raise PasswordChangeRequired()
     return caller
 
 

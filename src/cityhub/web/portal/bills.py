@@ -19,8 +19,10 @@ from cityhub.billing import bills
 from cityhub.billing import service as payments
 from cityhub.billing.models import PaymentStatus
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate
-from cityhub.cities.models import City
+from cityhub.cities.models import City, Service
 from cityhub.connectors.deps import HubDep
+from cityhub.identity.pii import Vault
+from cityhub.platform.config import Settings
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import NotFound
 from cityhub.web import signin
@@ -96,7 +98,22 @@ async def pay_form(
         terms=terms,
         account=account or "",
         bills=found,
+        demo_account=_demo_account(request, settings, service, visitor),
     )
+
+
+def _demo_account(
+    request: Request, settings: Settings, service: Service, visitor: Visitor
+) -> str | None:
+    """In demo mode, an account the simulated biller knows: the visitor's own if they are one
+    of the demo people (by phone), else the first demo person's."""
+    if settings.env != "demo":
+        return None
+    from cityhub.demo.people import demo_account
+
+    vault: Vault = request.app.state.vault
+    enc = visitor.resident.phone_enc
+    return demo_account(service, vault.decrypt(enc) if enc else None)
 
 
 @router.post("/c/{slug}/pay/{code}", response_class=HTMLResponse)
