@@ -3,7 +3,9 @@ city's connector secrets (`cityhub connectors secrets set|list|delete`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -144,6 +146,103 @@ def list_connectors(city: Annotated[str, typer.Option(help="the city's slug")]) 
 
     for row in run_domain(lambda: run_with_db(work)):
         out.print("\t".join(row))
+
+
+def _secret_value(from_file: Path | None) -> str:
+    """The value from a file, from standard input, or typed at a hidden prompt: never from
+    the command line, where shell history and process lists would keep it."""
+    if from_file is not None:
+        try:
+            return from_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            console.print(f"[red]cannot read {from_file}: {exc}[/red]")
+            raise typer.Exit(2) from None
+    if not sys.stdin.isatty():
+        return sys.stdin.read().rstrip("\r\n")
+    value: str = typer.prompt("secret value", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@secrets_app.command("set")
+def secret_set(
+    city: Annotated[str, typer.Option(help="the city's slug")],
+    name: Annotated[str, typer.Option(help="the secret's name, e.g. pudong-water.auth.key")],
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-file", dir_okay=False, help="read the value from this file (default: stdin)"
+        ),
+    ] = None,
+) -> None:
+    """Set a connector secret, or rotate it if the name exists. The value is read from
+    --from-file, standard input or a hidden prompt, stored encrypted, and never shown again."""
+    from cityhub.cities import service as cities
+    from cityhub.cli.helpers import run_domain, run_with_db
+    from cityhub.connectors import secrets
+    from cityhub.identity import audit
+    from cityhub.identity.pii import Vault
+
+    value = _secret_value(from_file)
+
+    async def work(db: Database, settings: Settings) -> tuple[bool, int]:
+        async with db.unit_of_work() as session:
+            found = await cities.get_city_or_raise(session=session, slug=city)
+            row, created = await secrets.put(
+                session=session,
+                vault=Vault.from_settings(settings),
+                actor=audit.Actor.system(),
+                city=found,
+                name=name,
+                value=value,
+            )
+            return created, row.version
+
+    created, version = run_domain(lambda: run_with_db(work))
+    verb = "set" if created else f"rotated (version {version})"
+    out.print(f"connector secret {name} {verb} in {city}")
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "-"
+
+
+@secrets_app.command("list")
+def secret_list(city: Annotated[str, typer.Option(help="the city's slug")]) -> None:
+    """The city's connector secrets: name, version, created and rotated times (no values)."""
+    from cityhub.cities import service as cities
+    from cityhub.cli.helpers import run_domain, run_with_db
+    from cityhub.connectors import secrets
+
+    async def work(db: Database, _settings: Settings) -> list[tuple[str, ...]]:
+        async with db.unit_of_work() as session:
+            found = await cities.get_city_or_raise(session=session, slug=city)
+            rows = await secrets.get_all(session=session, city_id=found.id)
+            return [
+                (r.name, str(r.version), _when(r.created_at), _when(r.rotated_at)) for r in rows
+            ]
+
+    for row in run_domain(lambda: run_with_db(work)):
+        out.print("\t".join(row))
+
+
+@secrets_app.command("delete")
+def secret_delete(
+    city: Annotated[str, typer.Option(help="the city's slug")],
+    name: Annotated[str, typer.Option(help="the secret's name")],
+) -> None:
+    """Delete a connector secret (connectors that use it fail until it is set again)."""
+    from cityhub.cities import service as cities
+    from cityhub.cli.helpers import run_domain, run_with_db
+    from cityhub.connectors import secrets
+    from cityhub.identity import audit
+
+    async def work(db: Database, _settings: Settings) -> None:
+        async with db.unit_of_work() as session:
+            found = await cities.get_city_or_raise(session=session, slug=city)
+            await secrets.delete(session=session, actor=audit.Actor.system(), city=found, name=name)
+
+    run_domain(lambda: run_with_db(work))
+    out.print(f"connector secret {name} deleted from {city}")
 
 
 def simulate(
