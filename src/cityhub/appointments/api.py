@@ -48,6 +48,7 @@ from cityhub.platform.deps import (
 from cityhub.platform.errors import NotFound
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
+from cityhub.platform.uow import between_transactions
 
 router = APIRouter(prefix="/v1", tags=["appointments"])
 SCOPE = "appointments:write"
@@ -174,9 +175,9 @@ async def sync_hospital(
     require_staff_role(caller, city.id, *DESK)
     found = await schedules.hospital_or_raise(session=session, city_id=city.id, code=hospital)
     connector = await hub.hospital(session=session, service=found)
-    await session.commit()  # no transaction stays open while the hospital answers
     today = dt.datetime.now(ZoneInfo(city.timezone)).date()
-    fetched = await schedules.fetch(connector, start=today, days=days + 1)
+    async with between_transactions(session):
+        fetched = await schedules.fetch(connector, start=today, days=days + 1)
     result = await schedules.apply(session=session, city=city, service=found, fetched=fetched)
     await audit.append(
         session=session,

@@ -41,6 +41,7 @@ from cityhub.platform.deps import (
 from cityhub.platform.errors import BadRequest
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
+from cityhub.platform.uow import between_transactions
 
 router = APIRouter(prefix="/v1/cities/{city}", tags=["payments"])
 ServiceCode = Annotated[str, Path(max_length=60)]
@@ -76,9 +77,8 @@ async def look_up_bills(
         code=code,
         account=account,
     )
-    # No transaction stays open while the biller answers.
-    await session.commit()
-    found = await bills.ask(prepared=prepared)
+    async with between_transactions(session):
+        found = await bills.ask(prepared=prepared)
     kept = await bills.keep(
         session=session, city_id=city.id, service_id=prepared.service.id, bills=found
     )

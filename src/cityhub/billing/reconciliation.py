@@ -43,6 +43,7 @@ from cityhub.identity import audit
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import CityHubError
 from cityhub.platform.progress import NO_PROGRESS, Progress
+from cityhub.platform.uow import between_transactions
 
 DONE = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)
 CSV_COLUMNS = (
@@ -358,8 +359,8 @@ async def run(
     with no transaction open (the session's is committed first), then the report is written
     and the run goes on the audit log."""
     checks = await billers(session=session, hub=hub, city=city)
-    await session.commit()
-    found = await fetch(checks, day)
+    async with between_transactions(session):
+        found = await fetch(checks, day)
     await reconcile(session=session, city=city, day=day, statements=found)
     result = await report(session=session, city=city, day=day)
     await audit.append(

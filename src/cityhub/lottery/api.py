@@ -33,6 +33,7 @@ from cityhub.platform.deps import (
 from cityhub.platform.errors import NotFound
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
+from cityhub.platform.uow import between_transactions, keep
 
 router = APIRouter(prefix="/v1", tags=["lotteries"])
 CitySlug = Annotated[str, Path(max_length=40, description="the city's slug")]
@@ -177,11 +178,10 @@ async def apply(
         channel_id=caller.channel.id,
         user_id=app_in.user_id,
     )
-    # No transaction stays open while the provider answers (see queries).
-    await session.commit()
-    verdict = await applications.check(prepared)
+    async with between_transactions(session):
+        verdict = await applications.check(prepared)
     await applications.record_check(session=session, prepared=prepared, actor=caller.actor)
-    await session.commit()  # the access is on record even when the answer is "not eligible"
+    await keep(session)  # the access is on record even when the answer is "not eligible"
     app = await applications.create(session=session, prepared=prepared, eligibility=verdict)
     read = ApplicationRead.of(app, prepared.round, found_city.slug, app_in.user_id)
     return await idem.respond(201, read)
@@ -253,8 +253,8 @@ async def close_round(
     prepared = await closing.prepare_close(
         session=session, vault=vault, hub=hub, city=city, code=code
     )
-    await session.commit()
-    verdicts = await closing.recheck(prepared)
+    async with between_transactions(session):
+        verdicts = await closing.recheck(prepared)
     round_ = await closing.finish_close(
         session=session, actor=staff.actor, prepared=prepared, verdicts=verdicts
     )

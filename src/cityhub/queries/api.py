@@ -18,6 +18,7 @@ from cityhub.platform.deps import (
     StaffCaller,
     VaultDep,
 )
+from cityhub.platform.uow import between_transactions
 from cityhub.queries import service
 from cityhub.queries.catalogue import resolve
 
@@ -99,10 +100,8 @@ async def run_query(
         user_id=query_in.user_id,
         params=query_in.params,
     )
-    # End the read transaction before the provider is called: no database lock is held
-    # while it thinks. The access record below is written in a new transaction.
-    await session.commit()
-    answer = await service.ask(hub=hub, prepared=prepared)
+    async with between_transactions(session):
+        answer = await service.ask(hub=hub, prepared=prepared)
     await service.record(session=session, prepared=prepared, actor=caller.actor, answer=answer)
     return QueryRead(
         service=prepared.service.code,

@@ -30,6 +30,7 @@ from cityhub.lottery import service as lotteries
 from cityhub.lottery.schemas import DrawCreate, RoundCreate
 from cityhub.platform.deps import SessionDep, StaffCaller, VaultDep, require_staff_role
 from cityhub.platform.errors import CityHubError
+from cityhub.platform.uow import between_transactions
 from cityhub.web.console.home import MAX_ROWS, NO_STORE, ConsoleStaff, _same
 from cityhub.web.console.pages import _city
 from cityhub.web.pages import PageError, redirect, render
@@ -331,8 +332,8 @@ async def round_step(
             prepared = await closing.prepare_close(
                 session=session, vault=vault, hub=hub, city=city, code=code
             )
-            await session.commit()  # no transaction stays open while the provider answers
-            verdicts = await closing.recheck(prepared)
+            async with between_transactions(session):
+                verdicts = await closing.recheck(prepared)
             await closing.finish_close(
                 session=session, actor=staff.actor, prepared=prepared, verdicts=verdicts
             )

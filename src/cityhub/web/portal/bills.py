@@ -25,6 +25,7 @@ from cityhub.identity.pii import Vault
 from cityhub.platform.config import Settings
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import NotFound
+from cityhub.platform.uow import between_transactions
 from cityhub.web import signin
 from cityhub.web.pages import PageError, redirect
 from cityhub.web.portal.home import live_city_or_404
@@ -83,8 +84,8 @@ async def pay_form(
             code=service.code,
             account=account.strip(),
         )
-        await session.commit()  # no transaction stays open while the biller answers
-        asked = await bills.ask(prepared=prepared)
+        async with between_transactions(session):
+            asked = await bills.ask(prepared=prepared)
         found = await bills.keep(
             session=session, city_id=city.id, service_id=service.id, bills=asked
         )

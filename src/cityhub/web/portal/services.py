@@ -32,6 +32,7 @@ from cityhub.lottery.publish import FILE_NAMES
 from cityhub.lottery.schemas import ApplicationRead
 from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
 from cityhub.platform.errors import Forbidden, NotFound, Unprocessable
+from cityhub.platform.uow import between_transactions, keep
 from cityhub.queries import service as queries
 from cityhub.queries.catalogue import QueryType, resolve
 from cityhub.web import signin
@@ -234,8 +235,8 @@ async def run_query(
             status=exc.status, form=form, error=exc.code, error_field=exc.field,
             consented=True,
         )  # fmt: skip
-    await session.commit()  # no transaction stays open while the provider answers
-    answer = await queries.ask(hub=hub, prepared=prepared)
+    async with between_transactions(session):
+        answer = await queries.ask(hub=hub, prepared=prepared)
     await queries.record(session=session, prepared=prepared, actor=_actor(channel), answer=answer)
     return _query_page(
         request, settings, visitor, city, service, query,
@@ -341,10 +342,10 @@ async def apply(
         channel_id=channel.id,
         user_id=visitor.user_id,
     )
-    await session.commit()  # no transaction stays open while the provider answers
-    verdict = await applications.check(prepared)
+    async with between_transactions(session):
+        verdict = await applications.check(prepared)
     await applications.record_check(session=session, prepared=prepared, actor=_actor(channel))
-    await session.commit()  # the access is on record even when the answer is "not eligible"
+    await keep(session)  # the access is on record even when the answer is "not eligible"
     try:
         await applications.create(session=session, prepared=prepared, eligibility=verdict)
     except Unprocessable as exc:
