@@ -366,15 +366,8 @@ async def check_in(
 ) -> BookingRead:
     """The desk scanned a check-in code (hospital staff or a city admin)."""
     require_staff_role(caller, city.id, *DESK)
-    booking = await desk.check_in(session=session, city=city, code=check_in.code)
-    await audit.append(
-        session=session,
-        city_id=city.id,
-        actor=caller.actor,
-        action="appointments.check_in",
-        object_type="appointment",
-        object_id=booking.public_id,
-        details={},
+    booking = await desk.check_in(
+        session=session, actor=caller.actor, city=city, code=check_in.code
     )
     return await views.booking_read(session=session, city=city, booking=booking)
 

@@ -41,7 +41,6 @@ from cityhub.platform.deps import (
 from cityhub.platform.errors import BadRequest
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
-from cityhub.platform.uow import between_transactions
 
 router = APIRouter(prefix="/v1/cities/{city}", tags=["payments"])
 ServiceCode = Annotated[str, Path(max_length=60)]
@@ -69,18 +68,13 @@ async def look_up_bills(
     """An account's bills as the biller shows them now; the hub keeps what was shown, and
     payments are made against those bills."""
     caller.require(SCOPE)
-    prepared = await bills.prepare(
+    prepared, kept = await bills.look_up(
         session=session,
         hub=hub,
         city=city,
         channel_id=caller.channel.id,
         code=code,
         account=account,
-    )
-    async with between_transactions(session):
-        found = await bills.ask(prepared=prepared)
-    kept = await bills.keep(
-        session=session, city_id=city.id, service_id=prepared.service.id, bills=found
     )
     t = prepared.terms
     items = []

@@ -14,7 +14,7 @@ Only a flow that commits between two transactions (one that calls a provider, se
 (409, `Retry-After`), a failure lets go of the claim (errors are not remembered: a retry runs
 again), and a claim left by a process that died in that window is taken over after
 `IN_FLIGHT_TIMEOUT`. The same key with another body is refused (422). Keys are kept for
-`RETENTION` and purged by the `idempotency-purge` job.
+`RETENTION` and purged by the `purge-idempotency-keys` job (platform/housekeeping.py).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from cityhub.platform import metrics
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import CityHubError, Conflict, Forbidden, NotFound, Unprocessable
 from cityhub.platform.patterns import StaffSchemaValidator
+from cityhub.platform.uow import between_transactions
 from cityhub.queries.catalogue import MASKS, QueryType, resolve
 
 CONSENT_SCOPE = "records"
@@ -179,6 +180,36 @@ def mask(record: Record, query: QueryType) -> Record:
         else:
             shown[name] = value
     return shown
+
+
+async def run(
+    *,
+    session: AsyncSession,
+    vault: Vault,
+    hub: ConnectorHub,
+    city: City,
+    channel_id: int,
+    code: str,
+    user_id: str | None,
+    params: dict[str, Any],
+    actor: audit.Actor,
+) -> tuple[PreparedQuery, Answer]:
+    """A query as a channel's resident (or anyone, for public data) runs it, from the API or
+    the portal: checked, asked with no transaction open, then counted and audited."""
+    prepared = await prepare(
+        session=session,
+        vault=vault,
+        hub=hub,
+        city=city,
+        channel_id=channel_id,
+        code=code,
+        user_id=user_id,
+        params=params,
+    )
+    async with between_transactions(session):
+        answer = await ask(hub=hub, prepared=prepared)
+    await record(session=session, prepared=prepared, actor=actor, answer=answer)
+    return prepared, answer
 
 
 async def record(

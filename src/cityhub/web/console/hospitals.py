@@ -24,7 +24,6 @@ from cityhub.appointments import desk, schedules, views, waitlist
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.models import Booking, BookingStatus, ClinicSession, FamilyMember
 from cityhub.cities.models import City
-from cityhub.identity import audit
 from cityhub.identity.models import Resident, Role
 from cityhub.platform.deps import SessionDep, StaffCaller, require_staff_role
 from cityhub.platform.errors import CityHubError, Conflict, NotFound
@@ -218,18 +217,9 @@ async def check_in(
     code = str(form.get("code", "")).strip().upper()[:16]
     try:
         async with session.begin_nested():
-            booking = await desk.check_in(session=session, city=city, code=code)
+            await desk.check_in(session=session, actor=staff.actor, city=city, code=code)
     except (Conflict, NotFound) as exc:
         return await _desk_page(
             request, session, staff, slug, code, status=exc.status, refused=exc.code
         )
-    await audit.append(
-        session=session,
-        city_id=city.id,
-        actor=staff.actor,
-        action="appointments.check_in",
-        object_type="appointment",
-        object_id=booking.public_id,
-        details={},
-    )
     return redirect(f"/console/c/{city.slug}/check-in?code={quote(code)}&done=1")

@@ -19,14 +19,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.identity.models import Role
 from cityhub.notices import sending
 from cityhub.notices import service as notices
-from cityhub.notices.models import GovAccount, Notice, NoticeTemplate
+from cityhub.notices.models import GovAccount, NoticeTemplate
 from cityhub.notices.render import in_language
 from cityhub.notices.schemas import NoticeCreate
 from cityhub.platform.deps import SessionDep, StaffCaller, require_staff_role
@@ -181,11 +179,6 @@ async def send(request: Request, session: SessionDep, staff: ConsoleStaff, slug:
     if not (8 <= len(token) <= 64):
         raise PageError(400, "send_token_missing")
     dedupe = DEDUPE_PREFIX + token
-    sent = await session.scalar(
-        select(Notice.public_id).where(Notice.city_id == city.id, Notice.dedupe_key == dedupe)
-    )
-    if sent is not None:  # Send pressed twice: the first one stands
-        return redirect(f"/console/c/{city.slug}/notices/{sent}")
     _accounts, account, _templates, template = await _choice(
         session, city.id, form.get("account", "")[:60], form.get("template", "")[:60]
     )
@@ -201,20 +194,10 @@ async def send(request: Request, session: SessionDep, staff: ConsoleStaff, slug:
         )
     except ValueError:
         raise PageError(400, "invalid_notice") from None
-    try:
-        notice = await sending.create(
-            session=session, city=city, actor=staff.actor, notice_in=notice_in
-        )
-        notice.dedupe_key = dedupe
-        await session.flush()
-    except IntegrityError:  # the same form sent twice at once: the other one stands
-        await session.rollback()
-        sent = await session.scalar(
-            select(Notice.public_id).where(Notice.city_id == city.id, Notice.dedupe_key == dedupe)
-        )
-        if sent is None:
-            raise
-        return redirect(f"/console/c/{city.slug}/notices/{sent}")
+    # Send pressed twice (even at once): the first one stands.
+    notice = await sending.create(
+        session=session, city=city, actor=staff.actor, notice_in=notice_in, dedupe_key=dedupe
+    )
     return redirect(f"/console/c/{city.slug}/notices/{notice.public_id}")
 
 

@@ -25,12 +25,11 @@ from cityhub.cities.models import CityStatus, ServiceKind
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import service as identity
 from cityhub.identity.models import Role
-from cityhub.lottery import closing
+from cityhub.lottery import flows as lottery_flows
 from cityhub.lottery import service as lotteries
 from cityhub.lottery.schemas import DrawCreate, RoundCreate
 from cityhub.platform.deps import SessionDep, StaffCaller, VaultDep, require_staff_role
 from cityhub.platform.errors import CityHubError
-from cityhub.platform.uow import between_transactions
 from cityhub.web.console.home import MAX_ROWS, NO_STORE, ConsoleStaff, _same
 from cityhub.web.console.pages import _city
 from cityhub.web.pages import PageError, redirect, render
@@ -329,13 +328,8 @@ async def round_step(
     code = code[:60]
     try:
         if step == "close":
-            prepared = await closing.prepare_close(
-                session=session, vault=vault, hub=hub, city=city, code=code
-            )
-            async with between_transactions(session):
-                verdicts = await closing.recheck(prepared)
-            await closing.finish_close(
-                session=session, actor=staff.actor, prepared=prepared, verdicts=verdicts
+            await lottery_flows.close(
+                session=session, vault=vault, hub=hub, actor=staff.actor, city=city, code=code
             )
         elif step == "draw":
             try:

@@ -2,7 +2,7 @@
 see the receipt.
 
 The portal is the hub's own channel: it calls exactly the billing functions a channel's API
-calls go through (`bills.prepare/ask/keep`, `payments.create`, `payments.confirm`), as the
+calls go through (`bills.look_up`, `payments.create`, `payments.confirm`), as the
 portal channel and for the signed-in resident's portal user id. The demo wallet always pays:
 its "charge" is the confirmation with a transaction id of its own.
 """
@@ -25,7 +25,6 @@ from cityhub.identity.pii import Vault
 from cityhub.platform.config import Settings
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import NotFound
-from cityhub.platform.uow import between_transactions
 from cityhub.web import signin
 from cityhub.web.pages import PageError, redirect
 from cityhub.web.portal.home import live_city_or_404
@@ -76,18 +75,13 @@ async def pay_form(
     )
     found = None
     if account:
-        prepared = await bills.prepare(
+        _prepared, found = await bills.look_up(
             session=session,
             hub=hub,
             city=city,
             channel_id=channel.id,
             code=service.code,
             account=account.strip(),
-        )
-        async with between_transactions(session):
-            asked = await bills.ask(prepared=prepared)
-        found = await bills.keep(
-            session=session, city_id=city.id, service_id=service.id, bills=asked
         )
     return page(
         request,

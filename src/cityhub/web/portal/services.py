@@ -26,13 +26,13 @@ from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit, residents
 from cityhub.identity.models import Channel
 from cityhub.lottery import applications
+from cityhub.lottery import flows as lottery_flows
 from cityhub.lottery import service as lotteries
 from cityhub.lottery.models import LotteryRound, RoundStatus
 from cityhub.lottery.publish import FILE_NAMES
 from cityhub.lottery.schemas import ApplicationRead
 from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
 from cityhub.platform.errors import Forbidden, NotFound, Unprocessable
-from cityhub.platform.uow import between_transactions, keep
 from cityhub.queries import service as queries
 from cityhub.queries.catalogue import QueryType, resolve
 from cityhub.web import signin
@@ -217,7 +217,7 @@ async def run_query(
                 purpose=CONSENT_PURPOSE,
             )
     try:
-        prepared = await queries.prepare(
+        _prepared, answer = await queries.run(
             session=session,
             vault=vault,
             hub=hub,
@@ -226,6 +226,7 @@ async def run_query(
             code=service.code,
             user_id=visitor.user_id if (visitor and query.personal) else None,
             params=_params(query, form),
+            actor=_actor(channel),
         )
     except (Unprocessable, Forbidden) as exc:
         if isinstance(exc, Forbidden) and exc.code == "verification_required":
@@ -235,9 +236,6 @@ async def run_query(
             status=exc.status, form=form, error=exc.code, error_field=exc.field,
             consented=True,
         )  # fmt: skip
-    async with between_transactions(session):
-        answer = await queries.ask(hub=hub, prepared=prepared)
-    await queries.record(session=session, prepared=prepared, actor=_actor(channel), answer=answer)
     return _query_page(
         request, settings, visitor, city, service, query,
         form=form, answer=answer, columns=_columns(answer.records), consented=True,
@@ -333,21 +331,17 @@ async def apply(
     )
     if round_.service_id != service.id:
         raise PageError(404, "round_not_found")
-    prepared = await applications.prepare(
-        session=session,
-        vault=vault,
-        hub=hub,
-        city=city,
-        code=round_.code,
-        channel_id=channel.id,
-        user_id=visitor.user_id,
-    )
-    async with between_transactions(session):
-        verdict = await applications.check(prepared)
-    await applications.record_check(session=session, prepared=prepared, actor=_actor(channel))
-    await keep(session)  # the access is on record even when the answer is "not eligible"
     try:
-        await applications.create(session=session, prepared=prepared, eligibility=verdict)
+        await lottery_flows.apply(
+            session=session,
+            vault=vault,
+            hub=hub,
+            actor=_actor(channel),
+            city=city,
+            code=round_.code,
+            channel_id=channel.id,
+            user_id=visitor.user_id,
+        )
     except Unprocessable as exc:
         if exc.code != "not_eligible":
             raise
