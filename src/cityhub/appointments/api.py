@@ -33,7 +33,7 @@ from cityhub.appointments.schemas import (
 from cityhub.cities.models import City, Grant
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.platform.deps import (
     Caller,
     ChannelCaller,

@@ -4,6 +4,7 @@ bring."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -12,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.models import Booking, BookingStatus, PatientStanding
 from cityhub.appointments.service import _release_patient, _rows
-from cityhub.cities.models import City
 from cityhub.identity import audit
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 async def find(*, session: AsyncSession, city: City, code: str) -> Booking:

@@ -9,6 +9,7 @@ import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -33,12 +34,16 @@ from cityhub.appointments.schemas import (
     SyncRead,
 )
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service, ServiceKind
+from cityhub.cities.enums import ServiceKind
+from cityhub.cities.models import Service
 from cityhub.connectors import types
 from cityhub.identity import audit
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.platform.errors import Conflict, NotFound, Unprocessable
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 def new_id(prefix: str) -> str:
@@ -481,6 +486,14 @@ async def views(
             )
         )
     return found
+
+
+async def get_clinic(*, session: AsyncSession, city_id: int, clinic_id: int) -> ClinicSession:
+    """A clinic session of the city by its row id (one the caller already holds a row of)."""
+    clinic = await session.get(ClinicSession, clinic_id)
+    if clinic is None or clinic.city_id != city_id:
+        raise NotFound("no such clinic session", code="session_not_found")
+    return clinic
 
 
 async def get_view_or_raise(*, session: AsyncSession, city_id: int, public_id: str) -> SessionView:

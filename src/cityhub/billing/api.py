@@ -26,7 +26,7 @@ from cityhub.billing.schemas import (
 from cityhub.cities import service as cities
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.platform.deps import (
     Caller,
     ChannelCaller,

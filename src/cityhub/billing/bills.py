@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,12 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.billing.models import Bill, BillerTerms
 from cityhub.billing.terms import Terms
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service, ServiceKind, ServiceStatus
+from cityhub.cities.enums import ServiceKind, ServiceStatus
+from cityhub.cities.models import Service
 from cityhub.connectors import types
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound
 from cityhub.platform.uow import between_transactions
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import datetime as dt
 import io
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +37,7 @@ from cityhub.billing.models import (
 from cityhub.billing.schemas import ReconciliationLine, ReconciliationRead
 from cityhub.billing.settlement import day_bounds, party_names
 from cityhub.billing.statements import latest
-from cityhub.cities.models import City, Service
+from cityhub.cities.models import Service
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Biller, Statement
 from cityhub.identity import audit
@@ -44,6 +45,9 @@ from cityhub.platform.db import utcnow
 from cityhub.platform.errors import CityHubError
 from cityhub.platform.progress import NO_PROGRESS, Progress
 from cityhub.platform.uow import between_transactions
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 DONE = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)
 CSV_COLUMNS = (

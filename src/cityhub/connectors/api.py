@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cityhub.connectors import definitions, secrets, service
 from cityhub.connectors.deps import HubDep
 from cityhub.connectors.models import ConnectorDefinition, ConnectorSecret
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.platform.deps import (
     CityDep,
     CurrentStaff,

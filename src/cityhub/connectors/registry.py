@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import re
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City, Service, ServiceKind
+from cityhub.cities.enums import ServiceKind
+from cityhub.cities.models import City
 from cityhub.connectors import credentials, secrets
 from cityhub.connectors.cache import TTLCache
 from cityhub.connectors.endpoint import Endpoint, auth_of
@@ -59,6 +60,9 @@ from cityhub.identity.pii import Vault
 from cityhub.platform.config import Settings
 from cityhub.platform.errors import CityHubError, Unavailable
 from cityhub.platform.outbound import OutboundPolicy, pinned_client, split_url
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import Service
 
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")
 

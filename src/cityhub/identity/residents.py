@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
@@ -301,6 +301,6 @@ def display_name(vault: Vault, resident: Resident) -> str | None:
     return mask_name(vault.decrypt(resident.name_enc)) if resident.name_enc else None
 
 
-async def count_residents(*, session: AsyncSession) -> int:
-    """How many residents the hub knows."""
-    return int(await session.scalar(select(func.count()).select_from(Resident)) or 0)
+async def get(*, session: AsyncSession, resident_id: int) -> Resident | None:
+    """A resident by id, if any."""
+    return await session.get(Resident, resident_id)

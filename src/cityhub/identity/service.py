@@ -177,6 +177,16 @@ async def get_all_channels(*, session: AsyncSession) -> list[Channel]:
     return list((await session.scalars(select(Channel).order_by(Channel.name))).all())
 
 
+async def get_active_channel_of_kind(*, session: AsyncSession, kind: str) -> Channel | None:
+    """The first active channel of a kind (the hub's own portal channel, kind `portal`)."""
+    return await session.scalar(
+        select(Channel)
+        .where(Channel.kind == kind, Channel.status == ChannelStatus.ACTIVE)
+        .order_by(Channel.id)
+        .limit(1)
+    )
+
+
 async def get_channel_slug(*, session: AsyncSession, channel_id: int) -> str | None:
     """The slug of the channel with this id, if any (what the payment counters are named by)."""
     return await session.scalar(select(Channel.slug).where(Channel.id == channel_id))

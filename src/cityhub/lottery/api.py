@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from cityhub.cities import service as cities
 from cityhub.cities.models import City
 from cityhub.connectors.deps import HubDep
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.lottery import applications, flows, publish, service
 from cityhub.lottery.models import LotteryRound, RoundStatus
 from cityhub.lottery.schemas import (

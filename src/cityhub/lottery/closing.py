@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
 from cityhub.identity import audit, residents
@@ -33,6 +33,9 @@ from cityhub.lottery.service import (
 )
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 RECHECK_CONCURRENCY = 8  # below the guard's in-flight cap, so a close never trips it
 

@@ -3,15 +3,19 @@ called by the API, the portal, the console and the CLI alike."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.identity import audit
 from cityhub.identity.pii import Vault
 from cityhub.lottery import applications, closing
 from cityhub.lottery.models import LotteryApplication, LotteryRound
 from cityhub.platform.uow import between_transactions, keep
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 async def apply(

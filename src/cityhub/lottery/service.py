@@ -9,13 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service, ServiceKind, ServiceStatus
+from cityhub.cities.enums import ServiceKind, ServiceStatus
+from cityhub.cities.models import Service
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
 from cityhub.identity import audit
@@ -27,6 +29,9 @@ from cityhub.lottery.schemas import DrawCreate, RoundCreate
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unavailable, Unprocessable
 from cityhub.platform.progress import NO_PROGRESS, Progress
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 IN_LIST = (ApplicationStatus.APPLIED, ApplicationStatus.WON, ApplicationStatus.LOST)
 DRAWN = (RoundStatus.DRAWN, RoundStatus.PUBLISHED)

@@ -11,7 +11,7 @@ push of its recipients (`notice.push`, see delivery.py).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
 from cityhub.identity import audit
 from cityhub.notices import service
 from cityhub.notices.builtin import render_builtin
@@ -35,6 +34,9 @@ from cityhub.notices.render import render
 from cityhub.notices.schemas import NoticeCreate
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
 from cityhub.platform.db import utcnow
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 FANOUT = "notice.fanout"
 PUSH = "notice.push"

@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service, ServiceKind, ServiceStatus
+from cityhub.cities.enums import ServiceKind, ServiceStatus
 from cityhub.connectors.definitions import error_field, first_error
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Record, RecordQuery, Subject
@@ -29,6 +29,9 @@ from cityhub.platform.errors import CityHubError, Conflict, Forbidden, NotFound,
 from cityhub.platform.patterns import StaffSchemaValidator
 from cityhub.platform.uow import between_transactions
 from cityhub.queries.catalogue import MASKS, QueryType, resolve
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
 
 CONSENT_SCOPE = "records"
 _MASKERS = {"id_number": mask_id_number, "name": mask_name, "phone": mask_phone}

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.notices import sending
 from cityhub.notices import service as notices
-from cityhub.notices.models import GovAccount, NoticeTemplate
 from cityhub.notices.render import in_language
 from cityhub.notices.schemas import NoticeCreate
 from cityhub.platform.deps import SessionDep, StaffCaller, require_staff_role
@@ -32,6 +31,9 @@ from cityhub.platform.errors import NotFound, Unprocessable
 from cityhub.web.console.home import NO_STORE, ConsoleStaff, _same
 from cityhub.web.console.pages import _city
 from cityhub.web.pages import PageError, language, redirect, render
+
+if TYPE_CHECKING:
+    from cityhub.notices.models import GovAccount, NoticeTemplate
 
 router = APIRouter(include_in_schema=False)
 SENDERS = (Role.CITY_ADMIN, Role.PROVIDER_STAFF)  # as the API's send route

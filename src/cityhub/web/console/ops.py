@@ -21,10 +21,10 @@ from pydantic import ValidationError
 
 from cityhub.billing import reconciliation, settlement
 from cityhub.cities import service as cities
-from cityhub.cities.models import CityStatus, ServiceKind
+from cityhub.cities.enums import CityStatus, ServiceKind
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import service as identity
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.lottery import flows as lottery_flows
 from cityhub.lottery import service as lotteries
 from cityhub.lottery.schemas import DrawCreate, RoundCreate

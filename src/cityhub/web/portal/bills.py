@@ -9,7 +9,7 @@ its "charge" is the confirmation with a transaction id of its own.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.billing import bills
 from cityhub.billing import service as payments
-from cityhub.billing.models import PaymentStatus
+from cityhub.billing.enums import PaymentStatus
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate
-from cityhub.cities.models import City, Service
 from cityhub.connectors.deps import HubDep
 from cityhub.identity.pii import Vault
 from cityhub.platform.config import Settings
@@ -36,6 +35,9 @@ from cityhub.web.portal.visitor import (
     check_csrf,
     page,
 )
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
 
 router = APIRouter(include_in_schema=False)
 Account = Annotated[str, Query(min_length=1, max_length=80)]

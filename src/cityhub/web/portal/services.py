@@ -15,20 +15,19 @@ A provider that does not answer gets the error page "the service is not answerin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service, ServiceKind
+from cityhub.cities.enums import ServiceKind
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit, residents
-from cityhub.identity.models import Channel
 from cityhub.lottery import applications
 from cityhub.lottery import flows as lottery_flows
 from cityhub.lottery import service as lotteries
-from cityhub.lottery.models import LotteryRound, RoundStatus
+from cityhub.lottery.enums import RoundStatus
 from cityhub.lottery.publish import FILE_NAMES
 from cityhub.lottery.schemas import ApplicationRead
 from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
@@ -47,6 +46,11 @@ from cityhub.web.portal.visitor import (
     page,
     sign_in_url,
 )
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
+    from cityhub.identity.models import Channel
+    from cityhub.lottery.models import LotteryRound
 
 router = APIRouter(include_in_schema=False)
 CONSENT_PURPOSE = "look up my records on the CityHub portal"
