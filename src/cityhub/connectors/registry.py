@@ -26,8 +26,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub.cities import service as cities
 from cityhub.cities.enums import ServiceKind
-from cityhub.cities.models import City
 from cityhub.connectors import credentials, secrets
 from cityhub.connectors.cache import TTLCache
 from cityhub.connectors.endpoint import Endpoint, auth_of
@@ -244,7 +244,7 @@ class ConnectorHub:
         )
         slug = ""
         if any("env" in s for s in specs):
-            city = await session.get(City, city_id)
+            city = await cities.get_city(session=session, city_id=city_id)
             slug = city.slug if city is not None else ""
         lookup = secrets.lookup(stored, city_slug=slug, prefix=self.settings.connector_env_prefix)
         return credentials.resolved(definition, lookup)

@@ -187,6 +187,11 @@ async def get_active_channel_of_kind(*, session: AsyncSession, kind: str) -> Cha
     )
 
 
+async def get_channel(*, session: AsyncSession, channel_id: int) -> Channel | None:
+    """The channel with this id, if any."""
+    return await session.get(Channel, channel_id)
+
+
 async def get_channel_slug(*, session: AsyncSession, channel_id: int) -> str | None:
     """The slug of the channel with this id, if any (what the payment counters are named by)."""
     return await session.scalar(select(Channel.slug).where(Channel.id == channel_id))

@@ -3,13 +3,12 @@ city admins' create, close, draw and publish."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse, Response
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
 from cityhub.connectors.deps import HubDep
 from cityhub.identity.enums import Role
 from cityhub.lottery import applications, flows, publish, service
@@ -33,6 +32,9 @@ from cityhub.platform.deps import (
 from cityhub.platform.errors import NotFound
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 router = APIRouter(prefix="/v1", tags=["lotteries"])
 CitySlug = Annotated[str, Path(max_length=40, description="the city's slug")]
