@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import APIRouter, Body, Path, Query, Request
@@ -34,6 +33,7 @@ from cityhub.cities.models import City, Grant
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit
 from cityhub.identity.enums import Role
+from cityhub.platform.clock import today_in
 from cityhub.platform.deps import (
     Caller,
     ChannelCaller,
@@ -175,7 +175,7 @@ async def sync_hospital(
     require_staff_role(caller, city.id, *DESK)
     found = await schedules.hospital_or_raise(session=session, city_id=city.id, code=hospital)
     connector = await hub.hospital(session=session, service=found)
-    today = dt.datetime.now(ZoneInfo(city.timezone)).date()
+    today = today_in(city.timezone)
     async with between_transactions(session):
         fetched = await schedules.fetch(connector, start=today, days=days + 1)
     result = await schedules.apply(session=session, city=city, service=found, fetched=fetched)

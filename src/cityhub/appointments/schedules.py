@@ -38,6 +38,7 @@ from cityhub.cities.enums import ServiceKind
 from cityhub.cities.models import Service
 from cityhub.connectors import types
 from cityhub.identity import audit
+from cityhub.platform.clock import today_in
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.platform.errors import Conflict, NotFound, Unprocessable
@@ -570,7 +571,7 @@ async def sync_city(
                 query = query.where(Service.code == hospital)
             services = list((await session.scalars(query)).all())
             connectors = [await hub.hospital(session=session, service=s) for s in services]
-        start = dt.datetime.now(ZoneInfo(found.timezone)).date()
+        start = today_in(found.timezone)
         for service, connector in zip(services, connectors, strict=True):
             fetched = await fetch(connector, start=start, days=days + 1)
             async with db.unit_of_work() as session:

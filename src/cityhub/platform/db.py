@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from cityhub.platform import uow
+from cityhub.platform.clock import clock
 from cityhub.platform.config import Settings
 
 NAMING = {
@@ -50,8 +51,8 @@ def str_enum(cls: type[enum.Enum], name: str) -> Enum:
 
 
 def utcnow() -> dt.datetime:
-    """The current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.UTC)
+    """The current time, timezone-aware UTC (the hub's clock: `platform/clock.py`)."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

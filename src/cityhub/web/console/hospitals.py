@@ -13,7 +13,6 @@ import datetime as dt
 import secrets
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -25,6 +24,7 @@ from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.enums import BookingStatus
 from cityhub.identity import residents
 from cityhub.identity.enums import Role
+from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep, StaffCaller, require_staff_role
 from cityhub.platform.errors import CityHubError, Conflict, NotFound
 from cityhub.web.console.home import CSRF_FIELD, ConsoleStaff
@@ -58,7 +58,7 @@ async def _form(request: Request, staff: StaffCaller) -> Any:
 
 
 def _today(city: City) -> dt.date:
-    return dt.datetime.now(ZoneInfo(city.timezone)).date()
+    return today_in(city.timezone)
 
 
 async def _schedules_page(

@@ -28,6 +28,7 @@ from cityhub.identity.enums import Role
 from cityhub.lottery import flows as lottery_flows
 from cityhub.lottery import service as lotteries
 from cityhub.lottery.schemas import DrawCreate, RoundCreate
+from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep, StaffCaller, VaultDep, require_staff_role
 from cityhub.platform.errors import CityHubError
 from cityhub.web.console.home import MAX_ROWS, NO_STORE, ConsoleStaff, _same
@@ -123,7 +124,7 @@ async def delete_grant(
 def _day(value: str, tz: str) -> dt.date:
     """A day the visitor chose (yesterday in the city's time by default)."""
     if not value:
-        return dt.datetime.now(ZoneInfo(tz)).date() - dt.timedelta(days=1)
+        return today_in(tz) - dt.timedelta(days=1)
     try:
         return dt.date.fromisoformat(value)
     except ValueError:

@@ -26,6 +26,7 @@ from cityhub.identity import audit
 from cityhub.identity import service as identity
 from cityhub.notices import service as notices
 from cityhub.outbox import usage
+from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep, StaffCaller
 from cityhub.queries.service import ANSWERED
 from cityhub.web.console.home import NO_STORE, ConsoleStaff
@@ -100,7 +101,7 @@ async def overview(
     bookings, queries, and notices sent and acted on."""
     city = await _city(session, staff, slug)
     tz = ZoneInfo(city.timezone)
-    today = dt.datetime.now(tz).date()
+    today = today_in(city.timezone)
     rows = await payments.get_all(
         session=session, city_id=city.id, channel_id=None, limit=OVERVIEW_ROWS
     )

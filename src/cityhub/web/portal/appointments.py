@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import APIRouter, Query, Request
@@ -29,6 +28,7 @@ from cityhub.billing import service as payments
 from cityhub.billing.enums import PaymentStatus
 from cityhub.cities import service as cities
 from cityhub.cities.enums import ServiceKind, ServiceStatus
+from cityhub.platform.clock import today_in
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
@@ -63,7 +63,7 @@ PORTAL_NAV.append(NavEntry("My appointments", "/appointments"))
 
 
 def _today(city: City) -> dt.date:
-    return dt.datetime.now(ZoneInfo(city.timezone)).date()
+    return today_in(city.timezone)
 
 
 async def _hospital(session: AsyncSession, city: City, code: str) -> tuple[Service, int]:
