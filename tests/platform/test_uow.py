@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -14,11 +15,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from cityhub.app import create_app
+from cityhub.platform.clock import Clock, utcnow
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import Unprocessable
+from cityhub.platform.housekeeping import purge_idempotency_keys
 from cityhub.platform.idempotency import IdempotencyDep, IdempotencyKey
+from cityhub.platform.scheduler import JobContext
 from cityhub.platform.uow import between_transactions
 from tests.client import Api
 from tests.identity.factories import create_channel
@@ -154,3 +158,19 @@ async def test_the_database_is_not_used_while_a_provider_answers(
     _found, channel = probe
     problem = await channel.post("/v1/uow-probe/db-during-a-call", expect=500)
     assert problem["code"] == "internal_error"
+
+
+async def test_the_hourly_job_forgets_keys_past_their_retention(
+    probe: tuple[Probe, Api], db: Database, settings: Settings, hub_clock: Clock
+) -> None:
+    found, channel = probe
+    found.release.set()
+    await channel.post("/v1/uow-probe/hold", headers={"Idempotency-Key": "old"})
+    hub_clock.advance(hours=47)
+    await channel.post("/v1/uow-probe/hold", headers={"Idempotency-Key": "young"})
+    hub_clock.advance(hours=1)  # "old" is 48 hours old now: its retention is over
+    ctx = JobContext(db, settings, None, utcnow(), ZoneInfo("UTC"))
+    assert await purge_idempotency_keys(ctx) == {"deleted": 1}
+    async with db.unit_of_work() as session:
+        kept = (await session.scalars(select(IdempotencyKey.key))).all()
+    assert list(kept) == ["young"]
