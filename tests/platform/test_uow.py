@@ -174,3 +174,21 @@ async def test_the_hourly_job_forgets_keys_past_their_retention(
     async with db.unit_of_work() as session:
         kept = (await session.scalars(select(IdempotencyKey.key))).all()
     assert list(kept) == ["young"]
+
+
+def test_nothing_but_the_unit_of_work_ends_a_transaction() -> None:
+    import re
+    from pathlib import Path
+
+    import cityhub
+
+    root = Path(cityhub.__file__).parent
+    ends = re.compile(r"\.(commit|rollback)\(\)")
+    found = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted(root.rglob("*.py"))
+        if "migrations" not in path.parts and path.name != "uow.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if ends.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert found == []

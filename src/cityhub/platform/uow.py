@@ -97,6 +97,12 @@ async def keep(session: AsyncSession) -> None:
     await of(session).commit()
 
 
+async def undo(session: AsyncSession) -> None:
+    """Roll back the open transaction (what a refused step wrote, for a page that answers the
+    refusal itself); the work goes on, and what a step in between committed stands."""
+    await of(session).session.rollback()
+
+
 def is_concurrent_change(exc: IntegrityError) -> bool:
     """Whether the violation is of a unique key: another transaction wrote the same thing at
     the same time. Any other violation (a foreign key, a check, a missing value) is a bug."""

@@ -28,6 +28,7 @@ from cityhub.identity.enums import Role
 from cityhub.lottery import flows as lottery_flows
 from cityhub.lottery import service as lotteries
 from cityhub.lottery.schemas import DrawCreate, RoundCreate
+from cityhub.platform import uow
 from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep, StaffCaller, VaultDep, require_staff_role
 from cityhub.platform.errors import CityHubError
@@ -61,7 +62,7 @@ def _page(
 
 async def _undo(session: SessionDep, staff: StaffCaller) -> None:
     """Roll back what a refused action wrote, and load the staff member again for the page."""
-    await session.rollback()
+    await uow.undo(session)
     for row in (staff.staff, staff.session, *staff.roles):
         await session.refresh(row)
 
