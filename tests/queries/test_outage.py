@@ -19,6 +19,7 @@ async def test_a_failing_provider_fails_fast_once_open_recovers_and_harms_no_oth
     api: Api, db: Database, sim: Sim, hub: ConnectorHub, hub_clock: Clock
 ) -> None:
     hub.memo.ttl = 0  # no cache: every call goes to the provider
+    hub_clock.set(hub_clock.now())  # time passes only when the test says so
     world = await query_world(db, api, resilience=POLICY)
     air = {"params": {"district": "静安区"}}
     sim.set("environment/sh-env", latency_ms=10_000)  # hangs far beyond the timeout

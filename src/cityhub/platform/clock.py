@@ -20,6 +20,7 @@ class Clock:
     def __init__(self) -> None:
         self._offset = dt.timedelta(0)
         self._pinned: dt.datetime | None = None
+        self._pinned_monotonic = 0.0
 
     def now(self) -> dt.datetime:
         """The current time, timezone-aware UTC."""
@@ -28,8 +29,9 @@ class Clock:
         return dt.datetime.now(dt.UTC) + self._offset
 
     def monotonic(self) -> float:
-        """Seconds from an arbitrary start that never go back (moved by the same offset)."""
-        return time.monotonic() + self._offset.total_seconds()
+        """Seconds from an arbitrary start that never go back (moved, and pinned, with `now`)."""
+        start = self._pinned_monotonic if self._pinned is not None else time.monotonic()
+        return start + self._offset.total_seconds()
 
     def advance(self, **delta: float) -> None:
         """Move the clock forward (`advance(minutes=5)`)."""
@@ -40,6 +42,7 @@ class Clock:
         if moment.tzinfo is None:
             raise ValueError("pin the clock to a timezone-aware moment")
         self._pinned, self._offset = moment.astimezone(dt.UTC), dt.timedelta(0)
+        self._pinned_monotonic = time.monotonic()
 
     def reset(self) -> None:
         """Back to the system's clock."""
