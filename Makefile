@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?= -q
 
-.PHONY: install browser loadgen demo test test-sqlite test-postgres lint format bench clean
+.PHONY: install browser loadgen demo test test-fast test-sqlite test-postgres lint format bench clean
 
 # The browser tests drive Debian's Chromium (never a browser download); installed once, quietly.
 CHROMIUM := /usr/bin/chromium
@@ -58,6 +58,10 @@ test: install
 		echo "PostgreSQL does not answer on 127.0.0.1:5432: the suite ran on SQLite only"; \
 	fi
 
+# The inner loop: the suite without the tests marked slow, on SQLite.
+test-fast: install
+	$(BIN)/pytest $(PYTEST_ARGS) --db sqlite -m "not slow" || [ $$? -eq 5 ]
+
 # pytest exits 5 when it collected no test: that is not a failure of the suite.
 test-sqlite: install
 	$(BIN)/pytest $(PYTEST_ARGS) --db sqlite || [ $$? -eq 5 ]
@@ -69,6 +73,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix src tests bench

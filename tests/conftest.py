@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from cityhub import migrations
 from cityhub.app import create_app
 from cityhub.cities.models import STANDARD_CATEGORIES, ServiceCategory
 from cityhub.models import metadata
+from cityhub.platform import clock as clocks
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from tests.client import Api
@@ -113,6 +115,15 @@ async def db(db_kind: str, template: str, tmp_path: Path) -> AsyncIterator[Datab
             ],
         )  # fmt: skip
     await database.dispose()
+
+
+@pytest.fixture(autouse=True)
+def hub_clock() -> Iterator[Clock]:
+    """The hub's clock, for a test to move or pin (`hub_clock.advance(minutes=5)`) instead of
+    rewriting timestamps in tables; back to the system's clock after every test."""
+    clocks.clock.reset()
+    yield clocks.clock
+    clocks.clock.reset()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 
 from cityhub.billing.models import Payment
 from cityhub.identity.models import Role
+from cityhub.platform.clock import Clock
 from cityhub.platform.db import Database, utcnow
 from cityhub.platform.idempotency import IdempotencyKey
 from tests.billing.factories import PayWorld, pay_world
@@ -98,7 +99,7 @@ async def test_creating_a_payment_needs_an_idempotency_key(
 
 
 async def test_a_key_whose_first_request_still_runs_is_409_then_taken_over_once_it_died(
-    api: Api, db: Database, sim: Sim
+    api: Api, db: Database, sim: Sim, hub_clock: Clock
 ) -> None:
     world, bill = await _world(db, api, sim)
     # What a request in progress leaves: its claim on the key, with no answer yet. Its request
@@ -110,10 +111,7 @@ async def test_a_key_whose_first_request_still_runs_is_409_then_taken_over_once_
     problem = await world.quote(bill, key="k-run", expect=409)
     assert (problem["code"], problem["field"]) == ("idempotency_in_flight", "Idempotency-Key")
     assert world.channel.last is not None and world.channel.last.headers["retry-after"] == "1"
-    async with db.unit_of_work() as session:  # the first request's process died a while ago
-        await session.execute(
-            update(IdempotencyKey).values(created_at=utcnow() - dt.timedelta(minutes=5))
-        )
+    hub_clock.advance(minutes=5)  # the first request's process died a while ago
     taken_over = await world.quote(bill, key="k-run")
     assert taken_over["status"] == "quoted"
 

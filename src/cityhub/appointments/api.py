@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import APIRouter, Body, Path, Query, Request
@@ -33,7 +32,8 @@ from cityhub.appointments.schemas import (
 from cityhub.cities.models import City, Grant
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
+from cityhub.platform.clock import today_in
 from cityhub.platform.deps import (
     Caller,
     ChannelCaller,
@@ -48,6 +48,7 @@ from cityhub.platform.deps import (
 from cityhub.platform.errors import NotFound
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
+from cityhub.platform.uow import between_transactions
 
 router = APIRouter(prefix="/v1", tags=["appointments"])
 SCOPE = "appointments:write"
@@ -174,9 +175,9 @@ async def sync_hospital(
     require_staff_role(caller, city.id, *DESK)
     found = await schedules.hospital_or_raise(session=session, city_id=city.id, code=hospital)
     connector = await hub.hospital(session=session, service=found)
-    await session.commit()  # no transaction stays open while the hospital answers
-    today = dt.datetime.now(ZoneInfo(city.timezone)).date()
-    fetched = await schedules.fetch(connector, start=today, days=days + 1)
+    today = today_in(city.timezone)
+    async with between_transactions(session):
+        fetched = await schedules.fetch(connector, start=today, days=days + 1)
     result = await schedules.apply(session=session, city=city, service=found, fetched=fetched)
     await audit.append(
         session=session,
@@ -365,15 +366,8 @@ async def check_in(
 ) -> BookingRead:
     """The desk scanned a check-in code (hospital staff or a city admin)."""
     require_staff_role(caller, city.id, *DESK)
-    booking = await desk.check_in(session=session, city=city, code=check_in.code)
-    await audit.append(
-        session=session,
-        city_id=city.id,
-        actor=caller.actor,
-        action="appointments.check_in",
-        object_type="appointment",
-        object_id=booking.public_id,
-        details={},
+    booking = await desk.check_in(
+        session=session, actor=caller.actor, city=city, code=check_in.code
     )
     return await views.booking_read(session=session, city=city, booking=booking)
 

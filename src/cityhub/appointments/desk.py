@@ -4,6 +4,7 @@ bring."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -12,9 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.models import Booking, BookingStatus, PatientStanding
 from cityhub.appointments.service import _release_patient, _rows
-from cityhub.cities.models import City
+from cityhub.identity import audit
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 async def find(*, session: AsyncSession, city: City, code: str) -> Booking:
@@ -29,8 +33,9 @@ async def find(*, session: AsyncSession, city: City, code: str) -> Booking:
     return booking
 
 
-async def check_in(*, session: AsyncSession, city: City, code: str) -> Booking:
-    """The desk scanned a booking's code: the patient is here (only on the booking's day)."""
+async def check_in(*, session: AsyncSession, actor: audit.Actor, city: City, code: str) -> Booking:
+    """The desk scanned a booking's code: the patient is here (only on the booking's day, only
+    once; audited). The API's and the console's check-in."""
     booking = await find(session=session, city=city, code=code)
     today = utcnow().astimezone(ZoneInfo(city.timezone)).date()
     if booking.day != today:
@@ -51,6 +56,15 @@ async def check_in(*, session: AsyncSession, city: City, code: str) -> Booking:
         )
     await _release_patient(session, city.id, booking.patient_hash)
     await session.refresh(booking)
+    await audit.append(
+        session=session,
+        city_id=city.id,
+        actor=actor,
+        action="appointments.check_in",
+        object_type="appointment",
+        object_id=booking.public_id,
+        details={},
+    )
     return booking
 
 

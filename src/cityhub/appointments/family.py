@@ -100,6 +100,11 @@ def read(vault: Vault, member: FamilyMember) -> FamilyMemberRead:
     )
 
 
+async def get(*, session: AsyncSession, member_id: int) -> FamilyMember | None:
+    """A family member by id, if any."""
+    return await session.get(FamilyMember, member_id)
+
+
 async def get_all(*, session: AsyncSession, channel_id: int, user_id: str) -> list[FamilyMember]:
     """The user's family members."""
     resident = await verified_resident(session=session, channel_id=channel_id, user_id=user_id)

@@ -21,10 +21,13 @@ from cityhub.appointments.models import (
 )
 from cityhub.billing import flows as payment_flows
 from cityhub.billing import service as payments
-from cityhub.billing.models import PaymentStatus, RefundSource
-from cityhub.cities.models import City, Service
+from cityhub.billing.enums import PaymentStatus, RefundSource
+from cityhub.cities.models import Service
 from cityhub.connectors import types
 from cityhub.platform.db import utcnow
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 if TYPE_CHECKING:
     from cityhub.appointments.service import Place

@@ -4,7 +4,7 @@ the day's no-shows, and holds past their time (a backstop: the outbox lets each 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,9 +19,12 @@ from cityhub.appointments.models import (
     Practitioner,
     Slot,
 )
-from cityhub.cities.models import City, Service
+from cityhub.cities.models import Service
 from cityhub.platform.db import utcnow
 from cityhub.platform.scheduler import JobContext, job
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 SYNC_DAYS = 7
 

@@ -10,39 +10,22 @@ rules need.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+# The tables' vocabulary lives in enums.py (other domains and the pages import it from there).
+# isort: off
+from cityhub.appointments.enums import (
+    ACTIVE as ACTIVE,
+    HOLDS_PLACE as HOLDS_PLACE,
+    BookingStatus as BookingStatus,
+    Period as Period,
+    WaitStatus as WaitStatus,
+)
+
+# isort: on
 from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, utcnow
-
-
-class Period(enum.StrEnum):
-    MORNING = "morning"
-    AFTERNOON = "afternoon"
-    EVENING = "evening"
-
-
-class BookingStatus(enum.StrEnum):
-    HELD = "held"  # the place is held until the fee is paid or the hold expires
-    BOOKED = "booked"  # the place is the patient's
-    CHECKED_IN = "checked_in"  # the desk scanned the code
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"  # the fee was not paid in time, or a waitlist offer not taken
-    NO_SHOW = "no_show"  # not checked in by the end of the day
-    OFFERED = "offered"  # a freed place offered to the first in line of the waitlist
-
-
-# Statuses that hold a place (and count against the patient's limits, except an offer).
-HOLDS_PLACE = (BookingStatus.HELD, BookingStatus.BOOKED, BookingStatus.OFFERED)
-ACTIVE = (BookingStatus.HELD, BookingStatus.BOOKED)
-
-
-class WaitStatus(enum.StrEnum):
-    WAITING = "waiting"
-    OFFERED = "offered"
-    DONE = "done"  # took a place, let it pass, or left
 
 
 class Department(TenantMixin, Base):

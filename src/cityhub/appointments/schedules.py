@@ -9,6 +9,7 @@ import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -33,12 +34,17 @@ from cityhub.appointments.schemas import (
     SyncRead,
 )
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service, ServiceKind
+from cityhub.cities.enums import ServiceKind
+from cityhub.cities.models import Service
 from cityhub.connectors import types
 from cityhub.identity import audit
+from cityhub.platform.clock import today_in
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.platform.errors import Conflict, NotFound, Unprocessable
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 def new_id(prefix: str) -> str:
@@ -483,6 +489,14 @@ async def views(
     return found
 
 
+async def get_clinic(*, session: AsyncSession, city_id: int, clinic_id: int) -> ClinicSession:
+    """A clinic session of the city by its row id (one the caller already holds a row of)."""
+    clinic = await session.get(ClinicSession, clinic_id)
+    if clinic is None or clinic.city_id != city_id:
+        raise NotFound("no such clinic session", code="session_not_found")
+    return clinic
+
+
 async def get_view_or_raise(*, session: AsyncSession, city_id: int, public_id: str) -> SessionView:
     """A session of the city, or NotFound."""
     clinic = await session.scalar(
@@ -557,7 +571,7 @@ async def sync_city(
                 query = query.where(Service.code == hospital)
             services = list((await session.scalars(query)).all())
             connectors = [await hub.hospital(session=session, service=s) for s in services]
-        start = dt.datetime.now(ZoneInfo(found.timezone)).date()
+        start = today_in(found.timezone)
         for service, connector in zip(services, connectors, strict=True):
             fetched = await fetch(connector, start=start, days=days + 1)
             async with db.unit_of_work() as session:

@@ -203,9 +203,3 @@ class BookingRead(BaseModel):
 
 class CheckIn(Input):
     code: str = Field(min_length=4, max_length=16, description="the code the desk scanned")
-
-
-class NoShowRead(BaseModel):
-    day: dt.date
-    no_shows: int
-    blocked: int

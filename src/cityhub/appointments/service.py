@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,10 +38,13 @@ from cityhub.appointments.models import (
 from cityhub.appointments.schemas import RulesRead
 from cityhub.billing.service import PaymentView
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service
+from cityhub.cities.models import Service
 from cityhub.platform import metrics
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 CHECKIN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 OFFER_EXPIRY = "appointments.offer_expiry"
@@ -577,3 +581,13 @@ async def get_all(
     if after:
         query = query.where(Booking.id < after)
     return list((await session.scalars(query.limit(limit))).all())
+
+
+async def count_created_since(*, session: AsyncSession, city_id: int, since: dt.datetime) -> int:
+    """Bookings made in the city since then (the console's figures)."""
+    found = await session.scalar(
+        select(func.count(Booking.id)).where(
+            Booking.city_id == city_id, Booking.created_at >= since
+        )
+    )
+    return int(found or 0)

@@ -3,6 +3,8 @@ made where places are freed, in `service`)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,9 +12,11 @@ from cityhub.appointments import family, schedules
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.models import WaitlistEntry, WaitStatus
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 async def join_waitlist(

@@ -19,7 +19,7 @@ from cityhub.billing.schemas import (
     StatementRead,
 )
 from cityhub.connectors.deps import HubDep
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.platform.deps import (
     CityDep,
     CurrentChannel,

@@ -26,7 +26,7 @@ from cityhub.billing.schemas import (
 from cityhub.cities import service as cities
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.platform.deps import (
     Caller,
     ChannelCaller,
@@ -68,19 +68,13 @@ async def look_up_bills(
     """An account's bills as the biller shows them now; the hub keeps what was shown, and
     payments are made against those bills."""
     caller.require(SCOPE)
-    prepared = await bills.prepare(
+    prepared, kept = await bills.look_up(
         session=session,
         hub=hub,
         city=city,
         channel_id=caller.channel.id,
         code=code,
         account=account,
-    )
-    # No transaction stays open while the biller answers.
-    await session.commit()
-    found = await bills.ask(prepared=prepared)
-    kept = await bills.keep(
-        session=session, city_id=city.id, service_id=prepared.service.id, bills=found
     )
     t = prepared.terms
     items = []

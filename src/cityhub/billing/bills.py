@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,11 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.billing.models import Bill, BillerTerms
 from cityhub.billing.terms import Terms
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service, ServiceKind, ServiceStatus
+from cityhub.cities.enums import ServiceKind, ServiceStatus
+from cityhub.cities.models import Service
 from cityhub.connectors import types
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound
+from cityhub.platform.uow import between_transactions
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,26 @@ async def ask(*, prepared: PreparedLookup) -> list[types.Bill]:
             code="account_not_found",
             field="account",
         ) from None
+
+
+async def look_up(
+    *,
+    session: AsyncSession,
+    hub: ConnectorHub,
+    city: City,
+    channel_id: int,
+    code: str,
+    account: str,
+) -> tuple[PreparedLookup, list[Bill]]:
+    """An account's bills as the biller shows them now, kept by the hub (the API's and the
+    portal's look-up): checked, asked with no transaction open, then stored."""
+    prepared = await prepare(
+        session=session, hub=hub, city=city, channel_id=channel_id, code=code, account=account
+    )
+    async with between_transactions(session):
+        found = await ask(prepared=prepared)
+    kept = await keep(session=session, city_id=city.id, service_id=prepared.service.id, bills=found)
+    return prepared, kept
 
 
 async def keep(

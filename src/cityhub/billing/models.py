@@ -6,35 +6,23 @@ Money is integer minor units (fen) with a currency code in every row that holds 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+# The tables' vocabulary lives in enums.py (other domains and the pages import it from there).
+# isort: off
+from cityhub.billing.enums import (
+    AmountRule as AmountRule,
+    PaymentStatus as PaymentStatus,
+    RefundSource as RefundSource,
+)
+
+# isort: on
 from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, utcnow
 
 Fen = BigInteger
-
-
-class AmountRule(enum.StrEnum):
-    EXACT = "exact"  # the bill's amount, no more, no less
-    PARTIAL = "partial"  # between `min_fen` and the bill's amount
-    ADVANCE = "advance"  # between `min_fen` and `max_fen`, above the bill allowed
-
-
-class PaymentStatus(enum.StrEnum):
-    QUOTED = "quoted"  # created: the channel may charge its user and confirm until expiry
-    CONFIRMED = "confirmed"  # the channel charged its user; the biller is being paid
-    COMPLETED = "completed"  # the biller accepted the payment
-    FAILED = "failed"  # the biller refused for good: the channel refunds its user
-    EXPIRED = "expired"  # never confirmed within the quote's time
-    REFUNDED = "refunded"  # completed, then refunded in full
-
-
-class RefundSource(enum.StrEnum):
-    STAFF = "staff"  # city staff decided
-    BILLER_REVERSAL = "biller_reversal"  # the biller reversed the payment on its side
 
 
 class BillerTerms(TenantMixin, Base):

@@ -21,6 +21,7 @@ import datetime as dt
 import io
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,13 +37,17 @@ from cityhub.billing.models import (
 from cityhub.billing.schemas import ReconciliationLine, ReconciliationRead
 from cityhub.billing.settlement import day_bounds, party_names
 from cityhub.billing.statements import latest
-from cityhub.cities.models import City, Service
+from cityhub.cities.models import Service
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Biller, Statement
 from cityhub.identity import audit
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import CityHubError
 from cityhub.platform.progress import NO_PROGRESS, Progress
+from cityhub.platform.uow import between_transactions
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 DONE = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)
 CSV_COLUMNS = (
@@ -358,8 +363,8 @@ async def run(
     with no transaction open (the session's is committed first), then the report is written
     and the run goes on the audit log."""
     checks = await billers(session=session, hub=hub, city=city)
-    await session.commit()
-    found = await fetch(checks, day)
+    async with between_transactions(session):
+        found = await fetch(checks, day)
     await reconcile(session=session, city=city, day=day, statements=found)
     result = await report(session=session, city=city, day=day)
     await audit.append(

@@ -12,6 +12,7 @@ per party (a unique key): running it again answers the batches it made the first
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -21,10 +22,13 @@ from cityhub.billing import ledger
 from cityhub.billing.models import Entry, LedgerAccount, Posting, SettlementBatch
 from cityhub.billing.schemas import BatchRead
 from cityhub.billing.service import expire_quotes
-from cityhub.cities.models import City, Service
+from cityhub.cities.models import Service
 from cityhub.identity import audit
 from cityhub.identity.models import Channel
 from cityhub.platform.progress import NO_PROGRESS, Progress
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 def day_bounds(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:

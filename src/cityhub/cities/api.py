@@ -24,7 +24,7 @@ from cityhub.cities.schemas import (
     ServiceUpdate,
 )
 from cityhub.identity import service as identity
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.platform.deps import (
     CityDep,
     CurrentCaller,

@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
+# The tables' vocabulary lives in enums.py (other domains and the pages import it from there).
+# isort: off
+from cityhub.cities.enums import (
+    CityStatus as CityStatus,
+    ServiceKind as ServiceKind,
+    ServiceStatus as ServiceStatus,
+)
+
+# isort: on
 from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, utcnow
-
-
-class CityStatus(enum.StrEnum):
-    ONBOARDING = "onboarding"
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-
-
-class ServiceKind(enum.StrEnum):
-    BILL = "bill"
-    APPOINTMENT = "appointment"
-    QUERY = "query"
-    LOTTERY = "lottery"
-    NOTICE = "notice"
-    REQUEST = "request"
-
-
-class ServiceStatus(enum.StrEnum):
-    ACTIVE = "active"
-    PAUSED = "paused"
-    RETIRED = "retired"
 
 
 class City(Base):

@@ -35,6 +35,16 @@ async def get_all_cities(
     return list((await session.scalars(query)).all())
 
 
+async def get_city(*, session: AsyncSession, city_id: int) -> City | None:
+    """The city with this id, if any."""
+    return await session.get(City, city_id)
+
+
+async def get_service(*, session: AsyncSession, service_id: int) -> Service | None:
+    """The service with this id, if any."""
+    return await session.get(Service, service_id)
+
+
 async def get_city_by_slug(*, session: AsyncSession, slug: str) -> City | None:
     """The city with this slug, if any."""
     return await session.scalar(select(City).where(City.slug == slug))

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 
+from cityhub.platform.clock import today_in
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 
@@ -58,7 +58,7 @@ def no_shows(
     async def work(db: Database, _s: Settings) -> tuple[dt.date, int, int]:
         async with db.unit_of_work() as session:
             found = await cities.get_city_or_raise(session=session, slug=city)
-            day = date.date() if date else dt.datetime.now(ZoneInfo(found.timezone)).date()
+            day = date.date() if date else today_in(found.timezone)
             count, blocked = await desk.mark_no_shows(session=session, city=found, day=day)
             return day, count, blocked
 

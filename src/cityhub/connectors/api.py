@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cityhub.connectors import definitions, secrets, service
 from cityhub.connectors.deps import HubDep
 from cityhub.connectors.models import ConnectorDefinition, ConnectorSecret
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.platform.deps import (
     CityDep,
     CurrentStaff,
@@ -22,6 +22,7 @@ from cityhub.platform.deps import (
     VaultDep,
     require_staff_role,
 )
+from cityhub.platform.uow import between_transactions
 
 router = APIRouter(prefix="/v1", tags=["connectors"])
 Name = Annotated[str, Path(max_length=60)]
@@ -164,9 +165,8 @@ async def try_connector(
         operation=attempt.operation,
         params=attempt.params,
     )
-    # Release the transaction: no database lock is held while the provider thinks.
-    await session.commit()
-    return await service.try_operation(trial)
+    async with between_transactions(session):
+        return await service.try_operation(trial)
 
 
 @router.get("/cities/{city}/connector-secrets", response_model=list[ConnectorSecretRead])

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import re
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City, Service, ServiceKind
+from cityhub.cities import service as cities
+from cityhub.cities.enums import ServiceKind
 from cityhub.connectors import credentials, secrets
 from cityhub.connectors.cache import TTLCache
 from cityhub.connectors.endpoint import Endpoint, auth_of
@@ -59,6 +60,9 @@ from cityhub.identity.pii import Vault
 from cityhub.platform.config import Settings
 from cityhub.platform.errors import CityHubError, Unavailable
 from cityhub.platform.outbound import OutboundPolicy, pinned_client, split_url
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import Service
 
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")
 
@@ -240,7 +244,7 @@ class ConnectorHub:
         )
         slug = ""
         if any("env" in s for s in specs):
-            city = await session.get(City, city_id)
+            city = await cities.get_city(session=session, city_id=city_id)
             slug = city.slug if city is not None else ""
         lookup = secrets.lookup(stored, city_slug=slug, prefix=self.settings.connector_env_prefix)
         return credentials.resolved(definition, lookup)

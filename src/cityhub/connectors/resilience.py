@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from cityhub.platform import metrics
+from cityhub.platform.clock import clock as hub_clock
 from cityhub.platform.config import Settings
 from cityhub.platform.errors import BadGateway, CityHubError, Unavailable, Unprocessable
 
@@ -145,7 +146,7 @@ class CircuitBreaker:
 
     threshold: int
     reset_after: float
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = hub_clock.monotonic
     failures: int = 0
     opened_at: float | None = None
     trial_running: bool = False

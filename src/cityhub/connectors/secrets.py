@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.connectors import credentials
 from cityhub.connectors.models import ConnectorSecret
 from cityhub.identity import audit
 from cityhub.identity.pii import Vault
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import NotFound, Unprocessable
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 MAX_VALUE_LENGTH = 8000
 

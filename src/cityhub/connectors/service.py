@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.connectors import credentials, definitions, secrets
 from cityhub.connectors.generic import GenericConnector, idempotent
 from cityhub.connectors.models import ConnectorDefinition
@@ -20,6 +19,9 @@ from cityhub.identity import audit
 from cityhub.identity.pii import Vault
 from cityhub.platform.errors import CityHubError, Conflict, NotFound, Unprocessable
 from cityhub.platform.outbound import OutboundPolicy, check_url
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 async def get_all_definitions(*, session: AsyncSession, city_id: int) -> list[ConnectorDefinition]:

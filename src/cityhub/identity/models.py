@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+# The tables' vocabulary lives in enums.py (other domains and the pages import it from there).
+# isort: off
+from cityhub.identity.enums import (
+    ChannelStatus as ChannelStatus,
+    Role as Role,
+)
+
+# isort: on
 from cityhub.platform.db import Base, BigId, str_enum, utcnow
-
-
-class Role(enum.StrEnum):
-    OPERATOR = "operator"  # runs the hub: every city
-    CITY_ADMIN = "city_admin"
-    PROVIDER_STAFF = "provider_staff"
-    AUDITOR = "auditor"
 
 
 class StaffUser(Base):
@@ -58,11 +58,6 @@ class StaffSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column()
-
-
-class ChannelStatus(enum.StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
 
 
 class Channel(Base):

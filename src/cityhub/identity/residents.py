@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
@@ -301,6 +301,22 @@ def display_name(vault: Vault, resident: Resident) -> str | None:
     return mask_name(vault.decrypt(resident.name_enc)) if resident.name_enc else None
 
 
-async def count_residents(*, session: AsyncSession) -> int:
-    """How many residents the hub knows."""
-    return int(await session.scalar(select(func.count()).select_from(Resident)) or 0)
+async def get(*, session: AsyncSession, resident_id: int) -> Resident | None:
+    """A resident by id, if any."""
+    return await session.get(Resident, resident_id)
+
+
+async def encrypted_id_numbers(
+    *, session: AsyncSession, resident_ids: Sequence[int]
+) -> dict[int, bytes]:
+    """The residents' encrypted identity numbers (those who have one), for a provider check."""
+    found: dict[int, bytes] = {}
+    ids = list(dict.fromkeys(resident_ids))
+    for start in range(0, len(ids), 5000):  # bound the IN list
+        rows = await session.execute(
+            select(Resident.id, Resident.id_number_enc).where(
+                Resident.id.in_(ids[start : start + 5000])
+            )
+        )
+        found.update({rid: enc for rid, enc in rows.all() if enc})
+    return found

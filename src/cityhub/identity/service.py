@@ -19,6 +19,7 @@ from cityhub.identity.models import (
     StaffUser,
 )
 from cityhub.identity.pii import Vault
+from cityhub.platform import business_metrics
 from cityhub.platform.config import Settings
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unauthorized, Unprocessable
@@ -174,6 +175,29 @@ async def get_channel_by_slug_or_raise(*, session: AsyncSession, slug: str) -> C
 async def get_all_channels(*, session: AsyncSession) -> list[Channel]:
     """Every channel, by name."""
     return list((await session.scalars(select(Channel).order_by(Channel.name))).all())
+
+
+async def get_active_channel_of_kind(*, session: AsyncSession, kind: str) -> Channel | None:
+    """The first active channel of a kind (the hub's own portal channel, kind `portal`)."""
+    return await session.scalar(
+        select(Channel)
+        .where(Channel.kind == kind, Channel.status == ChannelStatus.ACTIVE)
+        .order_by(Channel.id)
+        .limit(1)
+    )
+
+
+async def get_channel(*, session: AsyncSession, channel_id: int) -> Channel | None:
+    """The channel with this id, if any."""
+    return await session.get(Channel, channel_id)
+
+
+async def get_channel_slug(*, session: AsyncSession, channel_id: int) -> str | None:
+    """The slug of the channel with this id, if any (what the payment counters are named by)."""
+    return await session.scalar(select(Channel.slug).where(Channel.id == channel_id))
+
+
+business_metrics.name_channels(get_channel_slug)
 
 
 async def get_channel_by_client_id(*, session: AsyncSession, client_id: str) -> Channel | None:

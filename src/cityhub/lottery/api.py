@@ -3,16 +3,15 @@ city admins' create, close, draw and publish."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse, Response
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
 from cityhub.connectors.deps import HubDep
-from cityhub.identity.models import Role
-from cityhub.lottery import applications, closing, publish, service
+from cityhub.identity.enums import Role
+from cityhub.lottery import applications, flows, publish, service
 from cityhub.lottery.models import LotteryRound, RoundStatus
 from cityhub.lottery.schemas import (
     ApplicationCreate,
@@ -33,6 +32,9 @@ from cityhub.platform.deps import (
 from cityhub.platform.errors import NotFound
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 router = APIRouter(prefix="/v1", tags=["lotteries"])
 CitySlug = Annotated[str, Path(max_length=40, description="the city's slug")]
@@ -168,22 +170,17 @@ async def apply(
     """Apply for the channel's verified user; eligibility is asked of the provider."""
     caller.require(SCOPE)
     found_city = await cities.get_city_or_raise(session=session, slug=city)
-    prepared = await applications.prepare(
+    app, round_ = await flows.apply(
         session=session,
         vault=vault,
         hub=hub,
+        actor=caller.actor,
         city=found_city,
         code=code,
         channel_id=caller.channel.id,
         user_id=app_in.user_id,
     )
-    # No transaction stays open while the provider answers (see queries).
-    await session.commit()
-    verdict = await applications.check(prepared)
-    await applications.record_check(session=session, prepared=prepared, actor=caller.actor)
-    await session.commit()  # the access is on record even when the answer is "not eligible"
-    app = await applications.create(session=session, prepared=prepared, eligibility=verdict)
-    read = ApplicationRead.of(app, prepared.round, found_city.slug, app_in.user_id)
+    read = ApplicationRead.of(app, round_, found_city.slug, app_in.user_id)
     return await idem.respond(201, read)
 
 
@@ -250,13 +247,8 @@ async def close_round(
 ) -> RoundRead:
     """Close a round whose window is over: re-check eligibility, publish the list's hash."""
     require_staff_role(staff, city.id, *ADMINS)
-    prepared = await closing.prepare_close(
-        session=session, vault=vault, hub=hub, city=city, code=code
-    )
-    await session.commit()
-    verdicts = await closing.recheck(prepared)
-    round_ = await closing.finish_close(
-        session=session, actor=staff.actor, prepared=prepared, verdicts=verdicts
+    round_ = await flows.close(
+        session=session, vault=vault, hub=hub, actor=staff.actor, city=city, code=code
     )
     return await _read(session, city, round_, staff=True)
 

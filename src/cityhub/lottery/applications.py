@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
 from cityhub.identity import audit, residents
@@ -25,6 +25,9 @@ from cityhub.lottery.models import ApplicationStatus, LotteryApplication, Lotter
 from cityhub.lottery.schemas import Rules, ScoreRead
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
 from cityhub.identity import audit, residents
-from cityhub.identity.models import Resident
 from cityhub.identity.pii import Vault
 from cityhub.lottery import draw
 from cityhub.lottery.models import ApplicationStatus, LotteryApplication, LotteryRound, RoundStatus
@@ -33,6 +32,9 @@ from cityhub.lottery.service import (
 )
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 RECHECK_CONCURRENCY = 8  # below the guard's in-flight cap, so a close never trips it
 
@@ -60,17 +62,23 @@ async def prepare_close(
         )
     service = await service_of(session=session, round_=round_)
     checker = await eligibility_checker(session=session, hub=hub, service=service)
-    rows = await session.execute(
-        select(LotteryApplication.id, Resident.id, Resident.id_number_enc)
-        .join(Resident, Resident.id == LotteryApplication.resident_id)
-        .where(
-            LotteryApplication.round_id == round_.id,
-            LotteryApplication.status == ApplicationStatus.APPLIED,
+    rows = (
+        await session.execute(
+            select(LotteryApplication.id, LotteryApplication.resident_id)
+            .where(
+                LotteryApplication.round_id == round_.id,
+                LotteryApplication.status == ApplicationStatus.APPLIED,
+            )
+            .order_by(LotteryApplication.id)
         )
-        .order_by(LotteryApplication.id)
+    ).all()
+    numbers = await residents.encrypted_id_numbers(
+        session=session, resident_ids=[rid for _pk, rid in rows]
     )
     subjects = [
-        (pk, rid, Subject(id_number=vault.decrypt(enc))) for pk, rid, enc in rows.all() if enc
+        (pk, rid, Subject(id_number=vault.decrypt(numbers[rid])))
+        for pk, rid in rows
+        if rid in numbers
     ]
     return PreparedClose(round=round_, checker=checker, subjects=subjects)
 

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+# The tables' vocabulary lives in enums.py (other domains and the pages import it from there).
+# isort: off
+from cityhub.lottery.enums import (
+    ApplicationStatus as ApplicationStatus,
+    RoundStatus as RoundStatus,
+)
+
+# isort: on
 from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, utcnow
-
-
-class RoundStatus(enum.StrEnum):
-    OPEN = "open"  # created; applications between opens_at and closes_at
-    CLOSED = "closed"  # the applicant list and its hash are published
-    DRAWN = "drawn"  # the secret and the public value are in, the scores computed
-    PUBLISHED = "published"  # the results are public
-
-
-class ApplicationStatus(enum.StrEnum):
-    APPLIED = "applied"
-    WITHDRAWN = "withdrawn"
-    EXCLUDED = "excluded"  # found ineligible when the round closed
-    WON = "won"
-    LOST = "lost"
 
 
 class LotteryRound(TenantMixin, Base):

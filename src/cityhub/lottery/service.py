@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service, ServiceKind, ServiceStatus
+from cityhub.cities.enums import ServiceKind, ServiceStatus
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
 from cityhub.identity import audit
@@ -27,6 +28,9 @@ from cityhub.lottery.schemas import DrawCreate, RoundCreate
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unavailable, Unprocessable
 from cityhub.platform.progress import NO_PROGRESS, Progress
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
 
 IN_LIST = (ApplicationStatus.APPLIED, ApplicationStatus.WON, ApplicationStatus.LOST)
 DRAWN = (RoundStatus.DRAWN, RoundStatus.PUBLISHED)
@@ -70,7 +74,7 @@ async def get_all_rounds(
 
 async def service_of(*, session: AsyncSession, round_: LotteryRound) -> Service:
     """The lottery service a round belongs to."""
-    found = await session.get(Service, round_.service_id)
+    found = await cities.get_service(session=session, service_id=round_.service_id)
     assert found is not None  # a foreign key
     return found
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from cityhub.cities.models import City
 from cityhub.identity import audit
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.notices import delivery, sending, service
 from cityhub.notices.models import GovAccount, Notice, NoticeSettings, NoticeTemplate
 from cityhub.notices.schemas import (

@@ -31,7 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub import outbox, webhooks
 from cityhub.cities.models import City, Grant
 from cityhub.connectors.sms import SmsFailed, SmsGateway
-from cityhub.identity.models import Channel, ChannelStatus, ChannelUser, Consent, Resident
+from cityhub.identity.enums import ChannelStatus
+from cityhub.identity.models import Channel, ChannelUser, Consent, Resident
 from cityhub.identity.pii import Vault, mask_phone
 from cityhub.notices import service
 from cityhub.notices.models import (

@@ -3,15 +3,18 @@ the city hall, with topics, a template each, and some of the demo's residents fo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City, Service
+from cityhub.cities.models import Service
 from cityhub.identity.models import Resident
 from cityhub.notices.models import Follow, GovAccount, NoticeTemplate, NoticeTopic
 from cityhub.platform.db import utcnow
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 FOLLOWERS = 50  # residents following each city's accounts
 

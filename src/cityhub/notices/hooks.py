@@ -8,6 +8,7 @@ unique in its city (`bill-due:<bill>:<resident>`, `appointment:<booking>:<time>`
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -17,15 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.appointments import service as appointments
 from cityhub.billing import bills
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
 from cityhub.lottery import service as lottery
-from cityhub.lottery.models import ApplicationStatus
+from cityhub.lottery.enums import ApplicationStatus
 from cityhub.notices import service
 from cityhub.notices.models import GovAccount, Notice, NoticeRecipient, SavedBillerAccount
 from cityhub.notices.sending import send_to_residents, system_account
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
 from cityhub.platform.config import Settings
 from cityhub.platform.db import utcnow
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 async def remind_bills(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from cityhub.cities.schemas import SLUG, Input
 from cityhub.notices.render import LANGUAGES, TYPES
@@ -238,10 +238,3 @@ def _lang(value: str) -> str:
     if value not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
     return value
-
-
-class InboxQuery(BaseModel):
-    lang: str = "zh-Hans"
-    unread: bool = False
-
-    _check = field_validator("lang")(_lang)

@@ -11,15 +11,15 @@ push of its recipients (`notice.push`, see delivery.py).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
 from cityhub.identity import audit
 from cityhub.notices import service
 from cityhub.notices.builtin import render_builtin
@@ -35,6 +35,9 @@ from cityhub.notices.schemas import NoticeCreate
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
 from cityhub.platform.db import utcnow
 
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
+
 FANOUT = "notice.fanout"
 PUSH = "notice.push"
 FANOUT_CHUNK = 20_000  # inbox rows per transaction (CITYHUB_NOTICE_FANOUT_CHUNK)
@@ -45,10 +48,26 @@ def _public_id() -> str:
     return f"ntc_{uuid.uuid4().hex[:24]}"
 
 
+async def _sent_with(session: AsyncSession, city_id: int, dedupe_key: str) -> Notice | None:
+    found: Notice | None = await session.scalar(
+        select(Notice).where(Notice.city_id == city_id, Notice.dedupe_key == dedupe_key)
+    )
+    return found
+
+
 async def create(
-    *, session: AsyncSession, city: City, actor: audit.Actor, notice_in: NoticeCreate
+    *,
+    session: AsyncSession,
+    city: City,
+    actor: audit.Actor,
+    notice_in: NoticeCreate,
+    dedupe_key: str | None = None,
 ) -> Notice:
-    """A broadcast or targeted notice from a template (422 naming a missing or bad value)."""
+    """A broadcast or targeted notice from a template (422 naming a missing or bad value),
+    audited; the API's, the console's and the CLI's send. With `dedupe_key`, a second send
+    (the console's form sent twice, even at once) answers the first notice."""
+    if dedupe_key is not None and (sent := await _sent_with(session, city.id, dedupe_key)):
+        return sent
     account = await service.get_account_or_raise(
         session=session, city_id=city.id, code=notice_in.account
     )
@@ -84,9 +103,17 @@ async def create(
         link=notice_in.link,
         status="fanning",
         created_by=actor.id,
+        dedupe_key=dedupe_key,
     )
-    session.add(notice)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(notice)
+            await session.flush()
+    except IntegrityError:  # the same send at once (PostgreSQL waited on the key): it stands
+        sent = None if dedupe_key is None else await _sent_with(session, city.id, dedupe_key)
+        if sent is None:
+            raise
+        return sent
     await outbox.enqueue(
         session=session, topic=FANOUT, city_id=city.id, payload={"notice_id": notice.id, "after": 0}
     )

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
 from cityhub.cities.models import City, Grant
-from cityhub.identity.models import Resident
 from cityhub.identity.pii import Vault
 from cityhub.notices.models import (
     Follow,
@@ -516,12 +515,21 @@ async def save_biller_account(
     return found, service.code
 
 
-async def resident_or_raise(*, session: AsyncSession, resident_id: int) -> Resident:
-    """A resident by id, or NotFound."""
-    found = await session.get(Resident, resident_id)
-    if found is None:
-        raise NotFound(f"no resident {resident_id}", code="resident_not_found")
-    return found
+async def activity_since(
+    *, session: AsyncSession, city_id: int, since: dt.datetime
+) -> tuple[int, int, int]:
+    """Notices sent since then, recipients who acted on one since then, and what they paid."""
+    sent = await session.scalar(
+        select(func.count(Notice.id)).where(Notice.city_id == city_id, Notice.created_at >= since)
+    )
+    acted, paid = (
+        await session.execute(
+            select(func.count(NoticeRecipient.id), func.sum(NoticeRecipient.acted_fen)).where(
+                NoticeRecipient.city_id == city_id, NoticeRecipient.acted_at >= since
+            )
+        )
+    ).one()
+    return int(sent or 0), int(acted or 0), int(paid or 0)
 
 
 def local_day(city: City, at: dt.datetime) -> dt.date:

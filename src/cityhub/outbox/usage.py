@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.cities.models import City
+from cityhub.cities import service as cities
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
 from cityhub.platform.db import Base, BigId
 
@@ -45,7 +45,8 @@ async def count(ctx: HandlerContext, event: OutboxEvent) -> None:
     """Add the event to its city's counter for the day it happened there."""
     if event.city_id is None:
         return
-    timezone = await ctx.session.scalar(select(City.timezone).where(City.id == event.city_id))
+    city = await cities.get_city(session=ctx.session, city_id=event.city_id)
+    timezone = city.timezone if city is not None else None
     values = {
         "city_id": event.city_id,
         "day": local_day(event.created_at, timezone),
@@ -68,14 +69,6 @@ async def count(ctx: HandlerContext, event: OutboxEvent) -> None:
                 index_elements=KEY, set_={"count": UsageDaily.count + pg.excluded.count}
             )
         )
-
-
-async def totals(*, session: AsyncSession, city_id: int, metric: str) -> int:
-    """The all-time count of a metric in a city."""
-    rows = await session.scalars(
-        select(UsageDaily.count).where(UsageDaily.city_id == city_id, UsageDaily.metric == metric)
-    )
-    return sum(rows)
 
 
 async def between(

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from cityhub.platform import uow
+from cityhub.platform.clock import clock
 from cityhub.platform.config import Settings
 
 NAMING = {
@@ -49,8 +51,8 @@ def str_enum(cls: type[enum.Enum], name: str) -> Enum:
 
 
 def utcnow() -> dt.datetime:
-    """The current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.UTC)
+    """The current time, timezone-aware UTC (the hub's clock: `platform/clock.py`)."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -117,14 +119,10 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: commits when the block ends normally, rolls back otherwise."""
-        async with self.sessions() as session:
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+        """A worker job's or a CLI command's session, owned by a unit of work (`platform/uow`):
+        committed when the block ends normally, rolled back otherwise."""
+        async with uow.unit_of_work(self.sessions) as work:
+            yield work.session
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

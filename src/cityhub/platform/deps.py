@@ -19,6 +19,7 @@ from cityhub.identity import service as identity
 from cityhub.identity.models import Channel, ChannelStatus, Role, StaffRole, StaffSession, StaffUser
 from cityhub.identity.pii import Vault
 from cityhub.identity.security import decode_channel_token
+from cityhub.platform import uow
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
@@ -63,19 +64,17 @@ ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 
 
 async def get_session(db: DbDep) -> AsyncIterator[AsyncSession]:
-    """The request's transaction: committed when the route returns, rolled back if it raises."""
-    async with db.sessions() as session:
-        try:
-            yield session
-            await session.commit()
-        except IntegrityError:
-            await session.rollback()
-            raise Conflict(
-                "a concurrent request changed the same thing; retry", code="concurrent_change"
-            ) from None
-        except BaseException:
-            await session.rollback()
+    """The request's unit of work: committed when the route returns, rolled back if it raises.
+    A unique key raced by a concurrent request is 409; any other violation is a bug (500)."""
+    try:
+        async with uow.unit_of_work(db.sessions) as work:
+            yield work.session
+    except IntegrityError as exc:
+        if not uow.is_concurrent_change(exc):
             raise
+        raise Conflict(
+            "a concurrent request changed the same thing; retry", code="concurrent_change"
+        ) from None
 
 
 # scope="function": the commit happens before the answer is sent, so a failed commit is the

@@ -1,12 +1,20 @@
 """`Idempotency-Key` for every POST that creates or moves something.
 
-A request with a key first claims it in a short transaction of its own, so that a second
-request with the key, while the first is still running, is told so (409) instead of doing the
-work twice. The first answer is stored in the same transaction as the change it made, so a
-retry after a lost answer gets that answer back, and a crash never leaves a change without its
-key. A request that fails lets go of its claim (errors are not remembered: a retry runs again);
-a claim left by a process that died is taken over after `IN_FLIGHT_TIMEOUT`. The same key with
-another body is refused (422). Keys are kept for `RETENTION`.
+A request with a key claims it inside its own transaction, and stores its first answer in
+that same transaction, together with the change it made: a retry after a lost answer gets that
+answer back, and a crash never leaves a change without its key nor a key without its change.
+A second request with the key, while the first is still running, inserts the same row: on
+PostgreSQL it waits on the key's unique index until the first commits, then gets the stored
+answer (or, if the first failed, runs itself); on SQLite every write transaction holds the
+database's one write lock, so it waits for the first as a whole. A crash rolls the claim back
+with the rest, so a retry is never told `409 idempotency_in_flight` for a request that died.
+
+Only a flow that commits between two transactions (one that calls a provider, see
+`platform/uow.py`) makes its claim visible while it runs: a second request is then told so
+(409, `Retry-After`), a failure lets go of the claim (errors are not remembered: a retry runs
+again), and a claim left by a process that died in that window is taken over after
+`IN_FLIGHT_TIMEOUT`. The same key with another body is refused (422). Keys are kept for
+`RETENTION` and purged by the `purge-idempotency-keys` job (platform/housekeeping.py).
 """
 
 from __future__ import annotations
@@ -17,7 +25,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import structlog
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -26,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cityhub.platform import uow
 from cityhub.platform.db import Base, BigId, utcnow
 from cityhub.platform.deps import CurrentCaller, SessionDep
 from cityhub.platform.errors import CityHubError, Conflict, Unprocessable
@@ -33,7 +41,6 @@ from cityhub.platform.errors import CityHubError, Conflict, Unprocessable
 RETENTION = dt.timedelta(hours=48)
 IN_FLIGHT_TIMEOUT = dt.timedelta(seconds=60)
 IN_FLIGHT = 0  # `status_code` of a key whose first request is still running
-log = structlog.get_logger("cityhub.platform.idempotency")
 
 
 class IdempotencyKey(Base):
@@ -111,13 +118,15 @@ async def idempotency(
         yield idem
         return
     await _claim(session, caller.key, key, request_hash)
-    # Commit the claim now: a concurrent request with the key must see it while this one runs.
-    await session.commit()
-    try:
-        yield idem
-    except BaseException:
-        await _release(session, caller.key, key)
-        raise
+    work = uow.of(session)
+    claimed_at = work.commits
+
+    async def release(session: AsyncSession) -> None:
+        if work.commits > claimed_at:  # a step in between committed the claim: let go of it
+            await session.execute(_delete_claim(caller.key, key))
+
+    work.after_failure(release)
+    yield idem
     if not idem.answered:  # the route answered without remembering: nothing to replay
         await session.execute(_delete_claim(caller.key, key))
 
@@ -193,16 +202,6 @@ def _in_flight() -> Conflict:
         field="Idempotency-Key",
         headers={"Retry-After": "1"},
     )
-
-
-async def _release(session: AsyncSession, owner: str, key: str) -> None:
-    """Let go of a failed request's claim, so that a retry runs afresh."""
-    try:
-        await session.rollback()
-        await session.execute(_delete_claim(owner, key))
-        await session.commit()
-    except Exception:  # the claim then lapses after IN_FLIGHT_TIMEOUT
-        log.warning("idempotency_claim_not_released", owner=owner, key=key, exc_info=True)
 
 
 # scope="function": the claim is settled before the request's own transaction commits.

@@ -89,7 +89,7 @@ async def run_query(
     call; personal answers are masked and every personal query is audited."""
     caller.require("queries:read")
     found_city = await cities.get_city_or_raise(session=session, slug=city)
-    prepared = await service.prepare(
+    prepared, answer = await service.run(
         session=session,
         vault=vault,
         hub=hub,
@@ -98,12 +98,8 @@ async def run_query(
         code=code,
         user_id=query_in.user_id,
         params=query_in.params,
+        actor=caller.actor,
     )
-    # End the read transaction before the provider is called: no database lock is held
-    # while it thinks. The access record below is written in a new transaction.
-    await session.commit()
-    answer = await service.ask(hub=hub, prepared=prepared)
-    await service.record(session=session, prepared=prepared, actor=caller.actor, answer=answer)
     return QueryRead(
         service=prepared.service.code,
         query=prepared.query.name,

@@ -14,14 +14,16 @@ not know, for a provider connected by a declarative file:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from cityhub.cities.models import Service
 from cityhub.platform import patterns
 from cityhub.platform.errors import Unavailable, Unprocessable
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import Service
 
 ID_NUMBER = {
     "type": "string",

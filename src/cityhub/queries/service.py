@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service, ServiceKind, ServiceStatus
+from cityhub.cities.enums import ServiceKind, ServiceStatus
 from cityhub.connectors.definitions import error_field, first_error
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Record, RecordQuery, Subject
@@ -27,7 +27,11 @@ from cityhub.platform import metrics
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import CityHubError, Conflict, Forbidden, NotFound, Unprocessable
 from cityhub.platform.patterns import StaffSchemaValidator
+from cityhub.platform.uow import between_transactions
 from cityhub.queries.catalogue import MASKS, QueryType, resolve
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
 
 CONSENT_SCOPE = "records"
 _MASKERS = {"id_number": mask_id_number, "name": mask_name, "phone": mask_phone}
@@ -179,6 +183,36 @@ def mask(record: Record, query: QueryType) -> Record:
         else:
             shown[name] = value
     return shown
+
+
+async def run(
+    *,
+    session: AsyncSession,
+    vault: Vault,
+    hub: ConnectorHub,
+    city: City,
+    channel_id: int,
+    code: str,
+    user_id: str | None,
+    params: dict[str, Any],
+    actor: audit.Actor,
+) -> tuple[PreparedQuery, Answer]:
+    """A query as a channel's resident (or anyone, for public data) runs it, from the API or
+    the portal: checked, asked with no transaction open, then counted and audited."""
+    prepared = await prepare(
+        session=session,
+        vault=vault,
+        hub=hub,
+        city=city,
+        channel_id=channel_id,
+        code=code,
+        user_id=user_id,
+        params=params,
+    )
+    async with between_transactions(session):
+        answer = await ask(hub=hub, prepared=prepared)
+    await record(session=session, prepared=prepared, actor=actor, answer=answer)
+    return prepared, answer
 
 
 async def record(

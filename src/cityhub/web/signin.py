@@ -15,17 +15,21 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.identity import residents, security
-from cityhub.identity.models import Channel, ChannelStatus, Resident
+from cityhub.identity import service as identity
 from cityhub.identity.pii import Vault, mask_phone, normalize_phone
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import NotFound, Unprocessable
 from cityhub.platform.throttle import BackOff, Throttle
 from cityhub.web.models import ResidentSession, SignInCode
+
+if TYPE_CHECKING:
+    from cityhub.identity.models import Channel, Resident
 
 CODE_TTL = dt.timedelta(minutes=5)
 ATTEMPTS = 5
@@ -89,12 +93,7 @@ def _code_hash(vault: Vault, code_id: int, code: str) -> str:
 
 async def get_portal_channel_or_raise(*, session: AsyncSession) -> Channel:
     """The hub's own channel that the portal acts as (kind `portal`)."""
-    channel = await session.scalar(
-        select(Channel)
-        .where(Channel.kind == PORTAL_KIND, Channel.status == ChannelStatus.ACTIVE)
-        .order_by(Channel.id)
-        .limit(1)
-    )
+    channel = await identity.get_active_channel_of_kind(session=session, kind=PORTAL_KIND)
     if channel is None:
         raise NotFound("the hub has no portal channel", code="portal_channel_missing")
     return channel
@@ -205,16 +204,13 @@ async def get_session_by_token(
     *, session: AsyncSession, token: str
 ) -> tuple[ResidentSession, Resident] | None:
     """The live portal session of a cookie token and its resident."""
-    row = (
-        await session.execute(
-            select(ResidentSession, Resident)
-            .join(Resident, Resident.id == ResidentSession.resident_id)
-            .where(ResidentSession.token_hash == security.token_digest(token))
-        )
-    ).first()
-    if row is None or row[0].expires_at <= utcnow():
+    record = await session.scalar(
+        select(ResidentSession).where(ResidentSession.token_hash == security.token_digest(token))
+    )
+    if record is None or record.expires_at <= utcnow():
         return None
-    return row[0], row[1]
+    resident = await residents.get(session=session, resident_id=record.resident_id)
+    return None if resident is None else (record, resident)
 
 
 async def end_session(*, session: AsyncSession, session_id: int) -> None:

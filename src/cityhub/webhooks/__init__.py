@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.identity.models import Channel
+from cityhub.identity import service as identity
 from cityhub.identity.pii import Vault
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
 from cityhub.platform.db import Base, BigId, utcnow
@@ -109,7 +109,9 @@ async def deliver(ctx: HandlerContext, event: OutboxEvent) -> None:
     # Read the channel in a short transaction of its own: nothing may hold the database (on
     # SQLite, its write lock) while the channel's server takes its time to answer.
     async with ctx.db.unit_of_work() as session:
-        channel = await session.get(Channel, int(event.payload["channel_id"]))
+        channel = await identity.get_channel(
+            session=session, channel_id=int(event.payload["channel_id"])
+        )
         if channel is None or not channel.webhook_url or channel.webhook_secret_enc is None:
             return
         channel_id, url = channel.id, channel.webhook_url

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.cities import service as cities
 from cityhub.identity import flows
 from cityhub.identity import service as identity
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.platform.clients import client_address
 from cityhub.platform.deps import (
     SESSION_COOKIE,

@@ -11,26 +11,29 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
-from cityhub.appointments import desk, schedules, views, waitlist
+from cityhub.appointments import desk, family, schedules, views, waitlist
 from cityhub.appointments import rules as booking_rules
-from cityhub.appointments.models import Booking, BookingStatus, ClinicSession, FamilyMember
-from cityhub.cities.models import City
-from cityhub.identity import audit
-from cityhub.identity.models import Resident, Role
+from cityhub.appointments.enums import BookingStatus
+from cityhub.identity import residents
+from cityhub.identity.enums import Role
+from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep, StaffCaller, require_staff_role
 from cityhub.platform.errors import CityHubError, Conflict, NotFound
 from cityhub.web.console.home import CSRF_FIELD, ConsoleStaff
 from cityhub.web.console.pages import _city, _page
 from cityhub.web.pages import PageError, redirect
+
+if TYPE_CHECKING:
+    from cityhub.appointments.models import Booking
+    from cityhub.cities.models import City
 
 router = APIRouter(include_in_schema=False)
 DESK = (Role.CITY_ADMIN, Role.PROVIDER_STAFF)
@@ -55,7 +58,7 @@ async def _form(request: Request, staff: StaffCaller) -> Any:
 
 
 def _today(city: City) -> dt.date:
-    return dt.datetime.now(ZoneInfo(city.timezone)).date()
+    return today_in(city.timezone)
 
 
 async def _schedules_page(
@@ -140,8 +143,7 @@ async def waitlists(
         )
     groups = []
     for clinic_id, reads in by_session.items():
-        clinic = await session.get(ClinicSession, clinic_id)
-        assert clinic is not None
+        clinic = await schedules.get_clinic(session=session, city_id=city.id, clinic_id=clinic_id)
         view = (await schedules.views(session=session, city_id=city.id, clinics=[clinic]))[0]
         groups.append((view, reads))
     return _page(request, staff, "console/waitlists.html", city, groups=groups)
@@ -150,9 +152,9 @@ async def waitlists(
 async def _patient(session: AsyncSession, booking: Booking) -> str:
     """The patient's masked identity number (the desk compares it with the card)."""
     if booking.family_member_id is not None:
-        member = await session.get(FamilyMember, booking.family_member_id)
+        member = await family.get(session=session, member_id=booking.family_member_id)
         return member.id_number_masked if member else ""
-    resident = await session.get(Resident, booking.resident_id)
+    resident = await residents.get(session=session, resident_id=booking.resident_id)
     return (resident.id_number_masked or "") if resident else ""
 
 
@@ -218,18 +220,9 @@ async def check_in(
     code = str(form.get("code", "")).strip().upper()[:16]
     try:
         async with session.begin_nested():
-            booking = await desk.check_in(session=session, city=city, code=code)
+            await desk.check_in(session=session, actor=staff.actor, city=city, code=code)
     except (Conflict, NotFound) as exc:
         return await _desk_page(
             request, session, staff, slug, code, status=exc.status, refused=exc.code
         )
-    await audit.append(
-        session=session,
-        city_id=city.id,
-        actor=staff.actor,
-        action="appointments.check_in",
-        object_type="appointment",
-        object_id=booking.public_id,
-        details={},
-    )
     return redirect(f"/console/c/{city.slug}/check-in?code={quote(code)}&done=1")

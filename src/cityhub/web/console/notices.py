@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.notices import sending
 from cityhub.notices import service as notices
-from cityhub.notices.models import GovAccount, Notice, NoticeTemplate
 from cityhub.notices.render import in_language
 from cityhub.notices.schemas import NoticeCreate
 from cityhub.platform.deps import SessionDep, StaffCaller, require_staff_role
@@ -34,6 +31,9 @@ from cityhub.platform.errors import NotFound, Unprocessable
 from cityhub.web.console.home import NO_STORE, ConsoleStaff, _same
 from cityhub.web.console.pages import _city
 from cityhub.web.pages import PageError, language, redirect, render
+
+if TYPE_CHECKING:
+    from cityhub.notices.models import GovAccount, NoticeTemplate
 
 router = APIRouter(include_in_schema=False)
 SENDERS = (Role.CITY_ADMIN, Role.PROVIDER_STAFF)  # as the API's send route
@@ -181,11 +181,6 @@ async def send(request: Request, session: SessionDep, staff: ConsoleStaff, slug:
     if not (8 <= len(token) <= 64):
         raise PageError(400, "send_token_missing")
     dedupe = DEDUPE_PREFIX + token
-    sent = await session.scalar(
-        select(Notice.public_id).where(Notice.city_id == city.id, Notice.dedupe_key == dedupe)
-    )
-    if sent is not None:  # Send pressed twice: the first one stands
-        return redirect(f"/console/c/{city.slug}/notices/{sent}")
     _accounts, account, _templates, template = await _choice(
         session, city.id, form.get("account", "")[:60], form.get("template", "")[:60]
     )
@@ -201,20 +196,10 @@ async def send(request: Request, session: SessionDep, staff: ConsoleStaff, slug:
         )
     except ValueError:
         raise PageError(400, "invalid_notice") from None
-    try:
-        notice = await sending.create(
-            session=session, city=city, actor=staff.actor, notice_in=notice_in
-        )
-        notice.dedupe_key = dedupe
-        await session.flush()
-    except IntegrityError:  # the same form sent twice at once: the other one stands
-        await session.rollback()
-        sent = await session.scalar(
-            select(Notice.public_id).where(Notice.city_id == city.id, Notice.dedupe_key == dedupe)
-        )
-        if sent is None:
-            raise
-        return redirect(f"/console/c/{city.slug}/notices/{sent}")
+    # Send pressed twice (even at once): the first one stands.
+    notice = await sending.create(
+        session=session, city=city, actor=staff.actor, notice_in=notice_in, dedupe_key=dedupe
+    )
     return redirect(f"/console/c/{city.slug}/notices/{notice.public_id}")
 
 

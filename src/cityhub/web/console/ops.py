@@ -21,13 +21,15 @@ from pydantic import ValidationError
 
 from cityhub.billing import reconciliation, settlement
 from cityhub.cities import service as cities
-from cityhub.cities.models import CityStatus, ServiceKind
+from cityhub.cities.enums import CityStatus, ServiceKind
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import service as identity
-from cityhub.identity.models import Role
-from cityhub.lottery import closing
+from cityhub.identity.enums import Role
+from cityhub.lottery import flows as lottery_flows
 from cityhub.lottery import service as lotteries
 from cityhub.lottery.schemas import DrawCreate, RoundCreate
+from cityhub.platform import uow
+from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep, StaffCaller, VaultDep, require_staff_role
 from cityhub.platform.errors import CityHubError
 from cityhub.web.console.home import MAX_ROWS, NO_STORE, ConsoleStaff, _same
@@ -60,7 +62,7 @@ def _page(
 
 async def _undo(session: SessionDep, staff: StaffCaller) -> None:
     """Roll back what a refused action wrote, and load the staff member again for the page."""
-    await session.rollback()
+    await uow.undo(session)
     for row in (staff.staff, staff.session, *staff.roles):
         await session.refresh(row)
 
@@ -123,7 +125,7 @@ async def delete_grant(
 def _day(value: str, tz: str) -> dt.date:
     """A day the visitor chose (yesterday in the city's time by default)."""
     if not value:
-        return dt.datetime.now(ZoneInfo(tz)).date() - dt.timedelta(days=1)
+        return today_in(tz) - dt.timedelta(days=1)
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
@@ -328,13 +330,8 @@ async def round_step(
     code = code[:60]
     try:
         if step == "close":
-            prepared = await closing.prepare_close(
-                session=session, vault=vault, hub=hub, city=city, code=code
-            )
-            await session.commit()  # no transaction stays open while the provider answers
-            verdicts = await closing.recheck(prepared)
-            await closing.finish_close(
-                session=session, actor=staff.actor, prepared=prepared, verdicts=verdicts
+            await lottery_flows.close(
+                session=session, vault=vault, hub=hub, actor=staff.actor, city=city, code=code
             )
         elif step == "draw":
             try:

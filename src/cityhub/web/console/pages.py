@@ -10,28 +10,30 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.appointments.models import Booking
+from cityhub.appointments import service as appointments
 from cityhub.billing import flows, ledger
 from cityhub.billing import service as payments
-from cityhub.billing.models import PaymentStatus
+from cityhub.billing.enums import PaymentStatus
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
 from cityhub.identity import audit
 from cityhub.identity import service as identity
-from cityhub.notices.models import Notice, NoticeRecipient
+from cityhub.notices import service as notices
 from cityhub.outbox import usage
+from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep, StaffCaller
 from cityhub.queries.service import ANSWERED
 from cityhub.web.console.home import NO_STORE, ConsoleStaff
 from cityhub.web.pages import PageError, render
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 router = APIRouter(include_in_schema=False)
 OVERVIEW_ROWS = 1000  # the month's payments read for the figures (enough for a pilot city)
@@ -72,32 +74,21 @@ async def _activity(session: AsyncSession, city: City, today: dt.date) -> dict[s
     }
     figures: dict[str, dict[str, int]] = {}
     for period, start in starts.items():
-        bookings = await session.scalar(
-            select(func.count(Booking.id)).where(
-                Booking.city_id == city.id, Booking.created_at >= start
-            )
+        bookings = await appointments.count_created_since(
+            session=session, city_id=city.id, since=start
         )
-        sent = await session.scalar(
-            select(func.count(Notice.id)).where(
-                Notice.city_id == city.id, Notice.created_at >= start
-            )
+        sent, acted, paid = await notices.activity_since(
+            session=session, city_id=city.id, since=start
         )
-        acted, paid = (
-            await session.execute(
-                select(func.count(NoticeRecipient.id), func.sum(NoticeRecipient.acted_fen)).where(
-                    NoticeRecipient.city_id == city.id, NoticeRecipient.acted_at >= start
-                )
-            )
-        ).one()
         queries = await usage.between(
             session=session, city_id=city.id, metric=ANSWERED, first=start.date(), last=today
         )
         figures[period] = {
-            "bookings": int(bookings or 0),
+            "bookings": bookings,
             "queries": queries,
-            "notices": int(sent or 0),
-            "acted": int(acted or 0),
-            "acted_fen": int(paid or 0),
+            "notices": sent,
+            "acted": acted,
+            "acted_fen": paid,
         }
     return figures
 
@@ -110,7 +101,7 @@ async def overview(
     bookings, queries, and notices sent and acted on."""
     city = await _city(session, staff, slug)
     tz = ZoneInfo(city.timezone)
-    today = dt.datetime.now(tz).date()
+    today = today_in(city.timezone)
     rows = await payments.get_all(
         session=session, city_id=city.id, channel_id=None, limit=OVERVIEW_ROWS
     )

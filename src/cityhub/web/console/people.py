@@ -20,7 +20,7 @@ from cityhub.cities import service as cities
 from cityhub.identity import channels, security
 from cityhub.identity import service as identity
 from cityhub.identity import staff as staff_admin
-from cityhub.identity.models import ChannelStatus, Role
+from cityhub.identity.enums import ChannelStatus, Role
 from cityhub.platform import jobs_admin
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep, StaffCaller, require_staff_role

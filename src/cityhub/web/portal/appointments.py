@@ -11,9 +11,8 @@ rules (window, limits, places) are the pillar's; a refusal is shown on the page 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import APIRouter, Query, Request
@@ -23,12 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.appointments import family, schedules, service, views, waitlist
 from cityhub.appointments import rules as booking_rules
-from cityhub.appointments.models import ACTIVE, Booking, BookingStatus, FamilyMember
+from cityhub.appointments.enums import ACTIVE, BookingStatus
 from cityhub.appointments.schemas import BookingRead, FamilyMemberCreate
 from cityhub.billing import service as payments
-from cityhub.billing.models import PaymentStatus
+from cityhub.billing.enums import PaymentStatus
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service, ServiceKind, ServiceStatus
+from cityhub.cities.enums import ServiceKind, ServiceStatus
+from cityhub.platform.clock import today_in
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
@@ -48,6 +48,10 @@ from cityhub.web.portal.visitor import (
     page,
 )
 
+if TYPE_CHECKING:
+    from cityhub.appointments.models import Booking
+    from cityhub.cities.models import City, Service
+
 router = APIRouter(include_in_schema=False)
 SESSIONS_SHOWN = 200  # a hospital's sessions of the coming days fit on one page
 MY_BOOKINGS = 50
@@ -59,7 +63,7 @@ PORTAL_NAV.append(NavEntry("My appointments", "/appointments"))
 
 
 def _today(city: City) -> dt.date:
-    return dt.datetime.now(ZoneInfo(city.timezone)).date()
+    return today_in(city.timezone)
 
 
 async def _hospital(session: AsyncSession, city: City, code: str) -> tuple[Service, int]:
@@ -355,7 +359,7 @@ async def _patient_label(session: AsyncSession, booking: Booking) -> str | None:
     """The family member's relation and masked identity number; None for the resident."""
     if booking.family_member_id is None:
         return None
-    member = await session.get(FamilyMember, booking.family_member_id)
+    member = await family.get(session=session, member_id=booking.family_member_id)
     return f"{member.relation} · {member.id_number_masked}" if member else None
 
 

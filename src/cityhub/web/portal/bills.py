@@ -2,14 +2,14 @@
 see the receipt.
 
 The portal is the hub's own channel: it calls exactly the billing functions a channel's API
-calls go through (`bills.prepare/ask/keep`, `payments.create`, `payments.confirm`), as the
+calls go through (`bills.look_up`, `payments.create`, `payments.confirm`), as the
 portal channel and for the signed-in resident's portal user id. The demo wallet always pays:
 its "charge" is the confirmation with a transaction id of its own.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.billing import bills
 from cityhub.billing import service as payments
-from cityhub.billing.models import PaymentStatus
+from cityhub.billing.enums import PaymentStatus
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate
-from cityhub.cities.models import City, Service
 from cityhub.connectors.deps import HubDep
 from cityhub.identity.pii import Vault
 from cityhub.platform.config import Settings
@@ -36,6 +35,9 @@ from cityhub.web.portal.visitor import (
     check_csrf,
     page,
 )
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
 
 router = APIRouter(include_in_schema=False)
 Account = Annotated[str, Query(min_length=1, max_length=80)]
@@ -75,18 +77,13 @@ async def pay_form(
     )
     found = None
     if account:
-        prepared = await bills.prepare(
+        _prepared, found = await bills.look_up(
             session=session,
             hub=hub,
             city=city,
             channel_id=channel.id,
             code=service.code,
             account=account.strip(),
-        )
-        await session.commit()  # no transaction stays open while the biller answers
-        asked = await bills.ask(prepared=prepared)
-        found = await bills.keep(
-            session=session, city_id=city.id, service_id=service.id, bills=asked
         )
     return page(
         request,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, CityStatus, Service, ServiceStatus
+from cityhub.cities.enums import CityStatus, ServiceStatus
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.web import i18n
 from cityhub.web.pages import (
@@ -27,6 +27,9 @@ from cityhub.web.portal.visitor import (
     page,
     service_page,
 )
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
 
 router = APIRouter(include_in_schema=False)
 # Enough for any city's catalogue on one page; paging comes with search.

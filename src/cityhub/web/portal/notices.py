@@ -9,12 +9,13 @@ city of the page.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
 from cityhub.identity import residents
 from cityhub.notices import service as notices
 from cityhub.notices.channel_api import PURPOSE
@@ -34,6 +35,9 @@ from cityhub.web.portal.visitor import (
     check_csrf,
     page,
 )
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 router = APIRouter(include_in_schema=False)
 INBOX_ROWS = 50

@@ -15,19 +15,19 @@ A provider that does not answer gets the error page "the service is not answerin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service, ServiceKind
+from cityhub.cities.enums import ServiceKind
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit, residents
-from cityhub.identity.models import Channel
 from cityhub.lottery import applications
+from cityhub.lottery import flows as lottery_flows
 from cityhub.lottery import service as lotteries
-from cityhub.lottery.models import LotteryRound, RoundStatus
+from cityhub.lottery.enums import RoundStatus
 from cityhub.lottery.publish import FILE_NAMES
 from cityhub.lottery.schemas import ApplicationRead
 from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
@@ -46,6 +46,11 @@ from cityhub.web.portal.visitor import (
     page,
     sign_in_url,
 )
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
+    from cityhub.identity.models import Channel
+    from cityhub.lottery.models import LotteryRound
 
 router = APIRouter(include_in_schema=False)
 CONSENT_PURPOSE = "look up my records on the CityHub portal"
@@ -216,7 +221,7 @@ async def run_query(
                 purpose=CONSENT_PURPOSE,
             )
     try:
-        prepared = await queries.prepare(
+        _prepared, answer = await queries.run(
             session=session,
             vault=vault,
             hub=hub,
@@ -225,6 +230,7 @@ async def run_query(
             code=service.code,
             user_id=visitor.user_id if (visitor and query.personal) else None,
             params=_params(query, form),
+            actor=_actor(channel),
         )
     except (Unprocessable, Forbidden) as exc:
         if isinstance(exc, Forbidden) and exc.code == "verification_required":
@@ -234,9 +240,6 @@ async def run_query(
             status=exc.status, form=form, error=exc.code, error_field=exc.field,
             consented=True,
         )  # fmt: skip
-    await session.commit()  # no transaction stays open while the provider answers
-    answer = await queries.ask(hub=hub, prepared=prepared)
-    await queries.record(session=session, prepared=prepared, actor=_actor(channel), answer=answer)
     return _query_page(
         request, settings, visitor, city, service, query,
         form=form, answer=answer, columns=_columns(answer.records), consented=True,
@@ -332,21 +335,17 @@ async def apply(
     )
     if round_.service_id != service.id:
         raise PageError(404, "round_not_found")
-    prepared = await applications.prepare(
-        session=session,
-        vault=vault,
-        hub=hub,
-        city=city,
-        code=round_.code,
-        channel_id=channel.id,
-        user_id=visitor.user_id,
-    )
-    await session.commit()  # no transaction stays open while the provider answers
-    verdict = await applications.check(prepared)
-    await applications.record_check(session=session, prepared=prepared, actor=_actor(channel))
-    await session.commit()  # the access is on record even when the answer is "not eligible"
     try:
-        await applications.create(session=session, prepared=prepared, eligibility=verdict)
+        await lottery_flows.apply(
+            session=session,
+            vault=vault,
+            hub=hub,
+            actor=_actor(channel),
+            city=city,
+            code=round_.code,
+            channel_id=channel.id,
+            user_id=visitor.user_id,
+        )
     except Unprocessable as exc:
         if exc.code != "not_eligible":
             raise

@@ -15,6 +15,7 @@ from cityhub.identity.pii import Vault, mask_phone, normalize_id_number
 from cityhub.platform.clients import client_address
 from cityhub.platform.deps import SessionDep, SettingsDep, ThrottleDep, VaultDep
 from cityhub.platform.errors import Conflict, TooManyRequests, Unprocessable
+from cityhub.platform.uow import between_transactions, keep
 from cityhub.web import signin
 from cityhub.web.pages import PageError, error_page, redirect, safe_next
 from cityhub.web.portal.visitor import (
@@ -86,12 +87,12 @@ async def send_code(
         )
     except TooManyRequests as exc:
         return error_page(request, 429, exc.code, headers=exc.headers)
-    await session.commit()  # stored before it is sent; no lock held while the gateway answers
     text = f"CityHub sign-in code {issued.code}. It works for 5 minutes. Never share it."
     try:
-        await SmsGateway.from_settings(settings).send(
-            hub.client(), issued.phone, text, ref=f"sign-in-{issued.id}"
-        )
+        async with between_transactions(session):  # the code is stored before it is sent
+            await SmsGateway.from_settings(settings).send(
+                hub.client(), issued.phone, text, ref=f"sign-in-{issued.id}"
+            )
     except SmsFailed:
         raise PageError(503, "sms_failed") from None
     response = page(
@@ -130,7 +131,7 @@ async def check_code(
             session=session, vault=vault, code_id=code_id, code=form.get("code", "")[:12]
         )
     except Unprocessable as exc:
-        await session.commit()  # the wrong try counts
+        await keep(session)  # the wrong try counts
         row = await signin.get_code(session=session, code_id=code_id)
         masked = mask_phone(vault.decrypt(row.phone_enc)) if row else ""
         return page(

@@ -12,20 +12,22 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
-from cityhub.identity.models import Resident
 from cityhub.platform.config import Settings
 from cityhub.platform.deps import SessionDep
 from cityhub.web import signin
-from cityhub.web.models import ResidentSession
 from cityhub.web.pages import PageError, render
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
+    from cityhub.identity.models import Resident
+    from cityhub.web.models import ResidentSession
 
 RESIDENT_COOKIE = "cityhub_resident"
 CSRF_COOKIE = "cityhub_portal_csrf"
@@ -183,7 +185,7 @@ class Attention:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-AttentionSource = Callable[[AsyncSession, City, Visitor], Awaitable[list[Attention]]]
+AttentionSource = Callable[[AsyncSession, "City", Visitor], Awaitable[list[Attention]]]
 # Each pillar registers one source; the home page shows what they all answer.
 ATTENTION_SOURCES: list[AttentionSource] = []
 
