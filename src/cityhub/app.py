@@ -39,6 +39,7 @@ from cityhub.platform.logs import configure as configure_logs
 from cityhub.platform.middleware import BodyLimit, RequestContext
 from cityhub.platform.throttle import throttle_for
 from cityhub.queries.api import router as queries_router
+from cityhub.requests.api import router as requests_router
 from cityhub.web import mount as mount_web
 from cityhub.webhooks.api import router as webhooks_router
 
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(notices_console_router)
     app.include_router(appointments_router)
     app.include_router(fhir_router)
+    app.include_router(requests_router)
     app.include_router(jobs_router)
     mount_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
