@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,14 @@ FORMATS = {
     "WEBP": ("image/webp", "webp"),
 }
 GPS_IFD = 0x8825
-# What a report with photos may weigh at most (the body limit of the routes that take them).
+# What a report with photos may weigh at most: the body limit of the routes that take them
+# (each photo is then checked on its own, so that the answer names it).
 UPLOAD_BODY_BYTES = MAX_PHOTOS * MAX_PHOTO_BYTES + 64 * 1024
+UPLOAD_ROUTES = (
+    (re.compile(r"^/v1/cities/[^/]+/requests$"), UPLOAD_BODY_BYTES),
+    (re.compile(r"^/open311/v2/[^/]+/requests(\.json|\.xml)?$"), UPLOAD_BODY_BYTES),
+    (re.compile(r"^/c/[^/]+/requests/new$"), UPLOAD_BODY_BYTES),
+)
 
 
 @dataclass(frozen=True)
