@@ -50,9 +50,9 @@ def test_holidays_are_skipped_and_make_up_days_worked() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    start=st.datetimes(
-        min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 12, 31)
-    ).map(lambda d: d.replace(tzinfo=SHANGHAI)),
+    start=st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 12, 31)).map(
+        lambda d: d.replace(tzinfo=SHANGHAI)
+    ),
     minutes=st.integers(min_value=1, max_value=60 * 200),
 )
 def test_working_time_between_start_and_deadline_is_the_sla(

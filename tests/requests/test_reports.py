@@ -55,7 +55,8 @@ async def test_anonymous_and_signed_in_reports(world: RequestWorld) -> None:
 
 
 async def test_the_same_key_and_body_answer_the_first_report(world: RequestWorld) -> None:
-    body = {"type": "streetlight", "description": "Lamp out", **INSIDE, "attributes": {"kind": "off"}}
+    body = {"type": "streetlight", "description": "Lamp out", **INSIDE}
+    body["attributes"] = {"kind": "off"}
     headers = key()
     first = await world.channel.post(world.url("/requests"), json=body, headers=headers)
     again = await world.channel.post(world.url("/requests"), json=body, headers=headers)

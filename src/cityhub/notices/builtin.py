@@ -70,7 +70,10 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "texts": {
             "zh-Hans": {"title": "诉求 {request} 有新进展", "body": "状态：{status}。{note}"},
             "zh-Hant": {"title": "訴求 {request} 有新進展", "body": "狀態：{status}。{note}"},
-            "en": {"title": "Your request {request} was updated", "body": "Status: {status}. {note}"},
+            "en": {
+                "title": "Your request {request} was updated",
+                "body": "Status: {status}. {note}",
+            },
         },
     },
 }
