@@ -40,6 +40,7 @@ from cityhub.platform.middleware import BodyLimit, RequestContext
 from cityhub.platform.throttle import throttle_for
 from cityhub.queries.api import router as queries_router
 from cityhub.requests.api import router as requests_router
+from cityhub.requests.open311 import router as open311_router
 from cityhub.requests.photos import UPLOAD_ROUTES
 from cityhub.web import mount as mount_web
 from cityhub.webhooks.api import router as webhooks_router
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(appointments_router)
     app.include_router(fhir_router)
     app.include_router(requests_router)
+    app.include_router(open311_router)
     app.include_router(jobs_router)
     mount_web(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=UPLOAD_ROUTES)

@@ -29,11 +29,13 @@ from cityhub.platform.deps import (
 )
 from cityhub.platform.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
-from cityhub.requests import catalogue, handling, queue, reports, service, sla
+from cityhub.requests import catalogue, handling, keys, queue, reports, service, sla
 from cityhub.requests.models import RequestType, ServiceRequest
 from cityhub.requests.photos import MAX_PHOTOS
 from cityhub.requests.reports import Reporter
 from cityhub.requests.schemas import (
+    ApiKeyCreate,
+    ApiKeyRead,
     AssignCreate,
     DepartmentCreate,
     DepartmentRead,
@@ -592,3 +594,22 @@ async def update_type(
         session=session, actor=staff.actor, city=city, code=code, type_in=type_in
     )
     return await _type_read(session, found)
+
+
+@router.post("/cities/{city}/request-keys", status_code=201, response_model=ApiKeyRead)
+async def issue_key(
+    session: SessionDep,
+    staff: CurrentStaff,
+    city: CityDep,
+    key_in: ApiKeyCreate,
+    idem: IdempotencyDep,
+) -> JSONResponse:
+    """An Open311 `api_key` for a channel the city granted its request service (city
+    admin); shown once, only its hash is kept."""
+    require_staff_role(staff, city.id, *ADMINS)
+    row, api_key, channel = await keys.issue(
+        session=session, actor=staff.actor, city=city, channel_slug=key_in.channel
+    )
+    return await idem.respond(
+        201, ApiKeyRead(channel=channel.slug, api_key=api_key, prefix=row.prefix)
+    )

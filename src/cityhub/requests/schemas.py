@@ -312,6 +312,12 @@ class ResidentAction(BaseModel):
     rating: int | None = Field(default=None, ge=1, le=5)
 
 
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = Field(min_length=1, max_length=60, description="the channel's slug")
+
+
 class ApiKeyRead(BaseModel):
     channel: str
     api_key: str
