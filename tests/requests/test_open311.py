@@ -110,8 +110,14 @@ async def test_errors_name_the_field_in_the_specifications_shape_and_store_nothi
 ) -> None:
     secret = await api_key(world)
     client = world.api.client
-    base = {"api_key": secret, "service_code": "streetlight", "description": "x",
-            "lat": str(INSIDE["lat"]), "long": str(INSIDE["lon"]), "attribute[kind]": "off"}  # fmt: skip
+    base = {
+        "api_key": secret,
+        "service_code": "streetlight",
+        "description": "x",
+        "lat": str(INSIDE["lat"]),
+        "long": str(INSIDE["lon"]),
+        "attribute[kind]": "off",
+    }
     cases: list[tuple[dict[str, str], int, str]] = [
         ({"api_key": "o311_wrong"}, 401, "api_key"),
         ({"attribute[kind]": "exploded"}, 422, "attributes.kind"),
