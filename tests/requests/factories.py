@@ -186,3 +186,51 @@ async def request_world(db: Database, api: Api, settings: Settings) -> RequestWo
     )
     await admin.post(world.url("/request-types"), json=STREETLIGHT, headers=key())
     return world
+
+
+async def setup_city(db: Database, city: City, *, head: str, member: str) -> None:
+    """Give a city (of another world) the roads department and the street-light type, with
+    the test area, through the service functions a city admin's calls reach."""
+    from cityhub.identity.audit import Actor
+    from cityhub.requests import catalogue
+    from cityhub.requests.schemas import (
+        DepartmentCreate,
+        RequestSettingsUpdate,
+        RequestTypeCreate,
+    )
+
+    actor = Actor.system()
+    async with db.unit_of_work() as session:
+        await catalogue.update_settings(
+            session=session,
+            actor=actor,
+            city=city,
+            settings_in=RequestSettingsUpdate.model_validate(
+                {"area": {"south": 30.7, "west": 120.85, "north": 31.9, "east": 122.2}}
+            ),
+        )
+        await catalogue.create_department(
+            session=session,
+            actor=actor,
+            city=city,
+            department_in=DepartmentCreate.model_validate(
+                {"code": "roads", "names": texts("Roads"), "head": head}
+            ),
+        )
+        await catalogue.add_member(
+            session=session, actor=actor, city=city, code="roads", username=member
+        )
+        await catalogue.create_department(
+            session=session,
+            actor=actor,
+            city=city,
+            department_in=DepartmentCreate.model_validate(
+                {"code": "parks", "names": texts("Parks")}
+            ),
+        )
+        await catalogue.create_type(
+            session=session,
+            actor=actor,
+            city=city,
+            type_in=RequestTypeCreate.model_validate(STREETLIGHT),
+        )
