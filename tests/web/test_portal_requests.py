@@ -131,3 +131,29 @@ async def test_an_anonymous_visitor_gets_the_number(
                                 expect=200)  # fmt: skip
     assert "您的诉求编号是" in thanks.text and await count(db) == 1
     await browser.get("/c/webtown/requests", expect=303)  # "my requests" needs signing in
+
+
+async def test_the_public_page_shows_open_requests_roughly(
+    browser: Browser, world: WebWorld, db: Database
+) -> None:
+    from cityhub.identity.audit import Actor
+    from cityhub.requests import catalogue
+    from cityhub.requests.schemas import RequestSettingsUpdate
+
+    form = (await browser.get("/c/webtown/requests/new?type=streetlight")).form(
+        "/c/webtown/requests/new"
+    )
+    thanks = await browser.post(
+        "/c/webtown/requests/new", data=report_form(form.fields, description="门牌 12 号"),
+        expect=200,
+    )  # fmt: skip
+    await browser.get("/c/webtown/requests/public", expect=404)
+    async with db.unit_of_work() as session:
+        await catalogue.update_settings(
+            session=session, actor=Actor.system(), city=world.city,
+            settings_in=RequestSettingsUpdate(publish_open=True),
+        )  # fmt: skip
+    shown = await browser.get("/c/webtown/requests/public")
+    number = thanks.response.text.split('data-testid="request-number">')[1].split("<")[0]
+    assert number in shown.text and "门牌" not in shown.text
+    assert str(INSIDE["lat"]) not in shown.text

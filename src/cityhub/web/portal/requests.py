@@ -10,6 +10,7 @@ the field at fault, and stores nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities.models import City
 from cityhub.identity import audit
+from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
 from cityhub.platform.errors import CityHubError, NotFound
-from cityhub.requests import catalogue, handling, queue, reports, service
-from cityhub.requests.models import RequestType
+from cityhub.requests import catalogue, handling, public, queue, reports, service
+from cityhub.requests.models import OPEN_STATUSES, RequestType
 from cityhub.requests.photos import MAX_PHOTOS
 from cityhub.requests.schemas import ReportCreate
 from cityhub.web import signin
@@ -226,6 +228,39 @@ async def same_problem(
         error=error,
         values={"lat": lat[:20], "lon": lon[:20]},
         nearby=found,
+    )
+
+
+@router.get("/c/{slug}/requests/public", response_class=HTMLResponse)
+async def public_requests(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    visitor: OptionalVisitor,
+    slug: str,
+) -> Response:
+    """The city's open requests of the last 90 days as anyone may see them: type, rough
+    location, status and dates (cities that publish them only)."""
+    city = await live_city_or_404(session, slug)
+    now = utcnow()
+    try:
+        shown = await public.published(
+            session=session,
+            city=city,
+            start=now - dt.timedelta(days=90),
+            end=now,
+            statuses=list(OPEN_STATUSES),
+        )
+    except CityHubError:
+        raise PageError(404, "requests_not_published") from None
+    return page(
+        request,
+        settings,
+        "portal/requests_public.html",
+        visitor=visitor,
+        city=city,
+        requests=shown,
+        lang=language(request),
     )
 
 
