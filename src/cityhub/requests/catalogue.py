@@ -405,3 +405,10 @@ async def get_department_by_id(*, session: AsyncSession, request: ServiceRequest
     found = await session.get(Department, request.department_id)
     assert found is not None and found.city_id == request.city_id
     return found
+
+
+async def get_type_of(*, session: AsyncSession, request: ServiceRequest) -> RequestType:
+    """The type of a request."""
+    found = await session.get(RequestType, request.type_id)
+    assert found is not None and found.city_id == request.city_id
+    return found

@@ -240,7 +240,8 @@ async def reopen(
     now: dt.datetime | None = None,
 ) -> ServiceRequest:
     """The reporter says the problem is not fixed, within the city's window after it was
-    resolved: back to the department, untriaged, with a fresh triage deadline."""
+    resolved: back to the department, untriaged, with fresh deadlines (and so escalated
+    again, once, if these pass too)."""
     _own(request, resident_id)
     _require(request, (S.RESOLVED, S.CLOSED), "reopened")
     rules = await catalogue.settings_of(session=session, city_id=city.id)
@@ -255,8 +256,10 @@ async def reopen(
     request.reopened += 1
     request.resolved_at = request.closed_at = None
     request.triaged_at = None
+    request_type = await catalogue.get_type_of(session=session, request=request)
+    # The handling starts again: a fresh triage deadline and a fresh deadline of the type.
     request.triage_due_at = calendar.add(now, rules.triage_hours)
-    request.due_at = max(request.due_at, request.triage_due_at)
+    request.due_at = calendar.add(now, request_type.sla_hours)
     request.escalated_at = request.warned_at = None
     request.rating = request.rating_comment = None
     _touch(request, S.SUBMITTED)

@@ -54,11 +54,15 @@ FIELDS = {"type": "service_code", "lon": "long", "address": "address_string", "p
 
 
 def _lang(request: Request) -> str:
-    wanted = request.query_params.get("lang") or request.headers.get("accept-language", "")
-    for lang in ("zh-Hant", "en", "zh-Hans"):
-        if wanted.lower().startswith(lang.lower()[:5]) or wanted.lower().startswith(lang.lower()):
-            return lang
-    return "en" if wanted.lower().startswith("en") else "zh-Hans"
+    """The language of names: `lang`, else the first of Accept-Language, else zh-Hans."""
+    wanted = (
+        request.query_params.get("lang") or request.headers.get("accept-language", "")
+    ).lower()
+    if wanted.startswith("en"):
+        return "en"
+    if wanted.startswith(("zh-hant", "zh-tw", "zh-hk", "zh-mo")):
+        return "zh-Hant"
+    return "zh-Hans"
 
 
 def _render(fmt: str, root: str, value: Any, status: int = 200) -> Response:
