@@ -39,6 +39,9 @@ from cityhub.platform.logs import configure as configure_logs
 from cityhub.platform.middleware import BodyLimit, RequestContext
 from cityhub.platform.throttle import throttle_for
 from cityhub.queries.api import router as queries_router
+from cityhub.requests.api import router as requests_router
+from cityhub.requests.open311 import router as open311_router
+from cityhub.requests.photos import UPLOAD_ROUTES
 from cityhub.web import mount as mount_web
 from cityhub.webhooks.api import router as webhooks_router
 
@@ -158,9 +161,11 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(notices_console_router)
     app.include_router(appointments_router)
     app.include_router(fhir_router)
+    app.include_router(requests_router)
+    app.include_router(open311_router)
     app.include_router(jobs_router)
     mount_web(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=UPLOAD_ROUTES)
     app.add_middleware(RequestContext)
     # Outermost: everything inside (the access log, limits, pages) sees the believed address.
     app.add_middleware(TrustedProxies, trusted=settings.trusted_proxy_list)

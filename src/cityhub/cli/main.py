@@ -20,6 +20,7 @@ from cityhub.cli.identity import channels_app, staff_app
 from cityhub.cli.jobs import jobs_app
 from cityhub.cli.lottery import lottery_app
 from cityhub.cli.notices import notices_app
+from cityhub.cli.requests import requests_app
 from cityhub.cli.services import grants_app, services_app
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
@@ -43,6 +44,7 @@ app.command("simulate")(simulate)
 app.add_typer(demo_app, name="demo")
 app.add_typer(lottery_app, name="lottery")
 app.add_typer(notices_app, name="notices")
+app.add_typer(requests_app, name="requests")
 app.command("settle")(settle)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(reconcile_app, name="reconcile")

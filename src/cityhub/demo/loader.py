@@ -25,6 +25,7 @@ from cityhub.lottery.schemas import RoundCreate, Rules, Step
 from cityhub.notices import demo as notices_demo
 from cityhub.platform.db import utcnow
 from cityhub.platform.progress import NO_PROGRESS, Progress
+from cityhub.requests import demo as requests_demo
 from cityhub.simulators import World
 
 SEED = 42
@@ -286,7 +287,7 @@ async def _lotteries(
     return made
 
 
-LOAD_STEPS = 7
+LOAD_STEPS = 8
 
 
 async def load(
@@ -324,6 +325,8 @@ async def load(
     rounds = await _lotteries(session, vault, actor, cities)
     progress(advance=1, what="government accounts and notices")
     await notices_demo.load(session=session, cities=cities)
+    progress(advance=1, what="request types and departments")
+    await requests_demo.load(session=session, vault=vault, cities=cities)
     for city in cities:
         await audit.append(
             session=session, actor=actor, action="demo.load", object_type="city",

@@ -39,6 +39,7 @@ SCOPES = {
     "queries:read": "run record and public-data queries",
     "lotteries:write": "apply for lotteries",
     "notices:read": "read notices and follow government accounts",
+    "requests:write": "report problems for the channel's users and follow their handling",
 }
 
 

@@ -1,4 +1,5 @@
-"""The hub's own templates: bill and appointment reminders, lottery results.
+"""The hub's own templates: bill and appointment reminders, lottery results, updates on
+service requests.
 
 They go through the same typed rendering as the templates staff write; their texts exist in
 every language the hub speaks.
@@ -61,6 +62,17 @@ BUILTIN: dict[str, dict[str, Any]] = {
             "en": {
                 "title": "Lottery result: not drawn",
                 "body": "You were not drawn in {round}.",
+            },
+        },
+    },
+    "request-update": {
+        "placeholders": {"request": "text", "status": "text", "note": "text"},
+        "texts": {
+            "zh-Hans": {"title": "诉求 {request} 有新进展", "body": "状态：{status}。{note}"},
+            "zh-Hant": {"title": "訴求 {request} 有新進展", "body": "狀態：{status}。{note}"},
+            "en": {
+                "title": "Your request {request} was updated",
+                "body": "Status: {status}. {note}",
             },
         },
     },

@@ -75,6 +75,14 @@ class Conflict(CityHubError):
     title = "Conflict"
 
 
+class PayloadTooLarge(CityHubError):
+    """The body, or a part of it such as a photo, is larger than the hub accepts."""
+
+    status = 413
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
 class Unprocessable(CityHubError):
     """The request is well-formed but breaks a rule; `field` names the culprit."""
 

@@ -46,6 +46,7 @@ JOB_MODULES = (
     "cityhub.billing.jobs",
     "cityhub.notices.jobs",
     "cityhub.appointments.jobs",
+    "cityhub.requests.jobs",
     "cityhub.platform.housekeeping",
 )
 Clock = Callable[[], dt.datetime]

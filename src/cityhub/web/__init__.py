@@ -13,11 +13,13 @@ from cityhub.web.console import notices as console_notices
 from cityhub.web.console import ops as console_ops
 from cityhub.web.console import pages as console_pages
 from cityhub.web.console import people as console_people
+from cityhub.web.console import requests as console_requests
 from cityhub.web.pages import STATIC, install_error_pages, redirect
 from cityhub.web.portal import appointments as portal_appointments
 from cityhub.web.portal import bills as portal_bills
 from cityhub.web.portal import home as portal
 from cityhub.web.portal import notices as portal_notices
+from cityhub.web.portal import requests as portal_requests
 from cityhub.web.portal import services as portal_services
 from cityhub.web.portal import signin as portal_signin
 from cityhub.web.portal.visitor import ResidentSignInRequired, sign_in_url
@@ -29,6 +31,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(portal_signin.router)
     app.include_router(portal_bills.router)
     app.include_router(portal_notices.router)
+    app.include_router(portal_requests.router)
     app.include_router(portal_services.router)
     app.include_router(console.router)
     app.include_router(console_pages.router)
@@ -36,6 +39,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(console_ops.router)
     app.include_router(console_connectors.router)
     app.include_router(console_people.router)
+    app.include_router(console_requests.router)
     app.include_router(portal_appointments.router)
     app.include_router(console_hospitals.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

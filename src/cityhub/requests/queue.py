@@ -1,0 +1,85 @@
+"""Lists of requests: a resident's own, and a department's queue as its staff see it."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cityhub.cities.models import City
+from cityhub.identity.models import StaffUser
+from cityhub.platform.errors import Unprocessable
+from cityhub.requests import catalogue
+from cityhub.requests.models import (
+    OPEN_STATUSES,
+    Department,
+    RequestFollower,
+    RequestStatus,
+    ServiceRequest,
+)
+from cityhub.requests.service import Handler
+
+
+async def of_resident(
+    *, session: AsyncSession, city_id: int, resident_id: int, limit: int = 50
+) -> list[ServiceRequest]:
+    """The requests a resident reported or follows, newest first."""
+    followed = select(RequestFollower.request_id).where(
+        RequestFollower.city_id == city_id, RequestFollower.resident_id == resident_id
+    )
+    found = await session.scalars(
+        select(ServiceRequest)
+        .where(
+            ServiceRequest.city_id == city_id,
+            (ServiceRequest.resident_id == resident_id) | ServiceRequest.id.in_(followed),
+        )
+        .order_by(ServiceRequest.id.desc())
+        .limit(limit)
+    )
+    return list(found)
+
+
+async def for_handler(
+    *,
+    session: AsyncSession,
+    city: City,
+    handler: Handler,
+    status: str | None = None,
+    department: str | None = None,
+    limit: int = 50,
+) -> list[ServiceRequest]:
+    """The requests the staff member handles, the soonest deadline first (open ones unless a
+    status is named)."""
+    query = select(ServiceRequest).where(ServiceRequest.city_id == city.id)
+    if status:
+        try:
+            query = query.where(ServiceRequest.status == RequestStatus(status))
+        except ValueError:
+            names = ", ".join(s.value for s in RequestStatus)
+            raise Unprocessable(f"status is one of {names}", field="status") from None
+    else:
+        query = query.where(ServiceRequest.status.in_(OPEN_STATUSES))
+    if department:
+        found = await catalogue.get_department_or_raise(
+            session=session, city_id=city.id, code=department
+        )
+        query = query.where(ServiceRequest.department_id == found.id)
+    if handler.departments is not None:
+        query = query.where(ServiceRequest.department_id.in_(handler.departments))
+    rows = await session.scalars(query.order_by(ServiceRequest.due_at).limit(limit))
+    return list(rows)
+
+
+async def department_people(
+    *, session: AsyncSession, department: Department
+) -> tuple[str | None, list[str]]:
+    """The usernames of a department's head and members."""
+    members = await catalogue.members_of(session=session, department=department)
+    names = dict(
+        (
+            await session.execute(
+                select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(members))
+            )
+        ).all()
+    )
+    head = names.get(department.head_staff_id) if department.head_staff_id else None
+    return head, sorted(names.values())
