@@ -274,6 +274,15 @@ def require_level(resident: Resident, required: IdentityLevel, *, user_id: str, 
     )
 
 
+def id_number_or_raise(vault: Vault, resident: Resident, *, user_id: str) -> str:
+    """The resident's identity number, or Forbidden: a real-name service has nobody to ask
+    about until the resident verified."""
+    if resident.id_number_enc is None:
+        require_level(resident, IdentityLevel.CHANNEL_ASSERTED, user_id=user_id, why="this")
+        raise AssertionError("a verified resident has a number")  # pragma: no cover
+    return vault.decrypt(resident.id_number_enc)
+
+
 async def require_consent(
     *, session: AsyncSession, resident: Resident, channel_id: int, scope: str
 ) -> Consent:

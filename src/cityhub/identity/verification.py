@@ -87,6 +87,19 @@ async def prepare(
     return Prepared(registry=registry, known_person_id=known)
 
 
+async def registry_cities(*, session: AsyncSession, channel_id: int) -> list[City]:
+    """The cities granted to the channel whose population registry is on the hub."""
+    ids = await cities.granted_city_ids(session=session, channel_id=channel_id)
+    found = await cities.get_all_cities(session=session, city_ids=ids, after=None, limit=1000)
+    having = []
+    for city in found:
+        if await cities.get_all_services(
+            session=session, city_id=city.id, kind=ServiceKind.IDENTITY.value, limit=1
+        ):
+            having.append(city)
+    return having
+
+
 async def take_limits(*, throttle: Throttle, channel: Channel, prepared: Prepared) -> None:
     """The limits on link codes, when a link will be asked for (call with no transaction
     open: the counters write in transactions of their own)."""

@@ -24,7 +24,7 @@ from cityhub.lottery import service as rounds
 from cityhub.lottery.models import ApplicationStatus, LotteryApplication, LotteryRound, RoundStatus
 from cityhub.lottery.schemas import Rules, ScoreRead
 from cityhub.platform.db import utcnow
-from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
+from cityhub.platform.errors import Conflict, NotFound, Unprocessable
 
 
 @dataclass(frozen=True)
@@ -94,17 +94,13 @@ async def prepare(
         session=session, channel_id=channel_id, user_id=user_id
     )
     resident = found.resident
-    if resident.verified_at is None or resident.id_number_enc is None:
-        raise Forbidden(
-            "a lottery is real-name: the resident must verify their identity first with "
-            f"POST /v1/residents/{user_id}/verification",
-            code="verification_required",
-            field="user_id",
-        )
+    residents.require_level(
+        resident, service.required_level, user_id=user_id, why="a real-name lottery"
+    )
     _refuse_double(await _existing(session, round_.id, resident.id))
     checker = await rounds.eligibility_checker(session=session, hub=hub, service=service)
     subject = Subject(
-        id_number=vault.decrypt(resident.id_number_enc),
+        id_number=residents.id_number_or_raise(vault, resident, user_id=user_id),
         name=vault.decrypt(resident.name_enc) if resident.name_enc else None,
     )
     return PreparedApplication(round_, service, resident.id, channel_id, subject, checker)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.identity import codes, residents, security
@@ -182,3 +182,17 @@ async def get_session_by_token(
 async def end_session(*, session: AsyncSession, session_id: int) -> None:
     """Sign out: the token stops working at once."""
     await session.execute(delete(ResidentSession).where(ResidentSession.id == session_id))
+
+
+async def move_sessions(session: AsyncSession, from_id: int, to_id: int) -> None:
+    """A portal user linked to a known person: their open sessions now stand for that person
+    (else /me would say unverified and every personal page send them back to /verify)."""
+    await session.execute(
+        update(ResidentSession)
+        .where(ResidentSession.resident_id == from_id)
+        .values(resident_id=to_id)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+residents.on_resident_merged(move_sessions)
