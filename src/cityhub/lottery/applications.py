@@ -17,7 +17,8 @@ from cityhub.cities import service as cities
 from cityhub.cities.models import City, Service
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
-from cityhub.identity import audit, residents
+from cityhub.identity import audit, linking, residents
+from cityhub.identity.models import Channel
 from cityhub.identity.pii import Vault
 from cityhub.lottery import draw
 from cityhub.lottery import service as rounds
@@ -183,15 +184,31 @@ async def get_for_user_or_raise(
 
 
 async def withdraw(
-    *, session: AsyncSession, city: City, code: str, channel_id: int, user_id: str
+    *, session: AsyncSession, city: City, code: str, channel: Channel, user_id: str
 ) -> tuple[LotteryApplication, LotteryRound]:
-    """Withdraw the user's application (again: no change) while the window is open."""
-    app, round_ = await get_for_user_or_raise(
-        session=session, city=city, code=code, channel_id=channel_id, user_id=user_id
+    """Withdraw the user's application (again: no change) while the window is open. One
+    filed through another channel is withdrawn only for a user linked to the person with
+    proof; it is audited and the filing channel is told."""
+    round_ = await rounds.get_round_or_raise(session=session, city_id=city.id, code=code)
+    found = await residents.get_for_channel_or_raise(
+        session=session, channel_id=channel.id, user_id=user_id
     )
+    app = await _existing(session, round_.id, found.resident.id)
+    if app is None:
+        raise NotFound(f"{user_id!r} has not applied to this round", code="application_not_found")
     if app.status == ApplicationStatus.WITHDRAWN:
         return app, round_
     require_accepting(round_)
+    await linking.cross_channel(
+        session=session,
+        channel=channel,
+        found=found,
+        filed_by_channel_id=app.channel_id,
+        action="withdrawn",
+        object_type="lottery_application",
+        object_id=app.application_id,
+        city_id=city.id,
+    )
     app.status, app.withdrawn_at = ApplicationStatus.WITHDRAWN, utcnow()
     return app, round_
 

@@ -390,7 +390,7 @@ async def withdraw(
     if round_.service_id != service.id:
         raise PageError(404, "round_not_found")
     await applications.withdraw(
-        session=session, city=city, code=round_.code, channel_id=channel.id, user_id=visitor.user_id
+        session=session, city=city, code=round_.code, channel=channel, user_id=visitor.user_id
     )
     return redirect(f"/c/{city.slug}/lottery/{service.code}")
 
