@@ -24,6 +24,7 @@ from tests.identity.factories import (
     ChannelLogin,
     create_channel,
     create_staff,
+    prove_link,
     registry_service,
     verify_by_registry,
 )
