@@ -139,12 +139,13 @@ async def verify_by_registry(
 
 
 def last_code(sim_control: Any, phone: str) -> str:
-    """The six digits of the last text message the simulated gateway took for `phone`."""
+    """The six digits of the last text message the simulated gateway took for `phone` (it
+    lists the newest first)."""
     import re
 
     texts = sim_control.get("/sms/sim-sms/messages", params={"to": phone}).json()["messages"]
     assert texts, f"no text message to {phone}"
-    found = re.search(r"\b(\d{6})\b", texts[-1]["text"])
+    found = re.search(r"\b(\d{6})\b", texts[0]["text"])
     assert found is not None
     return found.group(1)
 

@@ -213,8 +213,8 @@ async def _verify_page(
         visitor=visitor,
         next_url=target,
         error=error,
-        cities=found,
-        city=city,
+        registry_cities=found,
+        chosen_city=city,
         demo=settings.env == "demo",
     )
 
