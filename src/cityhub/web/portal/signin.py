@@ -259,6 +259,10 @@ async def verify(
         error = "invalid_id_number"
     if not name:
         error = "missing_name"
+    if city is None:  # with one registry to choose from, that one
+        portal = await signin.get_portal_channel_or_raise(session=session)
+        offered = await verification.registry_cities(session=session, channel_id=portal.id)
+        city = offered[0].slug if len(offered) == 1 else None
     if city is None:
         error = "city_required"
     if form.get("consent") != "yes":
