@@ -8,9 +8,9 @@ caller did not already know.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from cityhub.simulators.world import World
@@ -39,3 +39,23 @@ async def check(request: Request, provider_id: str, check_in: CheckIn) -> Any:
         )
         liveness = "passed" if good else "failed"
     return {"match": match, "liveness": liveness}
+
+
+@router.get("/population-registry/{provider_id}/people")
+async def people(
+    request: Request, provider_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 10
+) -> Any:
+    """The demo's people as the registry holds them, for a newcomer to verify with (a real
+    registry has no such list: this is the simulator's demo aid)."""
+    world: World = request.app.state.world
+    return {
+        "people": [
+            {
+                "name": p.name,
+                "id_number": p.id_number,
+                "phone": p.phone,
+                "liveness_token": world.liveness_token(p),
+            }
+            for p in world.people[:limit]
+        ]
+    }
