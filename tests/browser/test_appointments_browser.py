@@ -25,11 +25,12 @@ HOSPITAL = "/c/webtown/book/hospital"
 DESK_PAGES = ["/hospitals", "/hospitals/waitlists", "/check-in"]
 
 
-async def verify(page: Page, serial: int) -> None:
+async def verify(page: Page, world: WebWorld, serial: int) -> None:
     """The portal sends an unverified resident to the identity form first, then back."""
+    person = world.sim.world.people[serial]  # the population registry holds these people
     await expect(page.locator("#id_number")).to_be_visible()
-    await page.fill("#name", f"病人{serial}")
-    await page.fill("#id_number", id_number(serial))
+    await page.fill("#name", person.name)
+    await page.fill("#id_number", person.id_number)
     await page.check("#consent")
     await page.locator("form[action='/verify'] button[type=submit]").click()
 
@@ -37,7 +38,7 @@ async def verify(page: Page, serial: int) -> None:
 async def book_and_pay(page: Page, world: WebWorld, phone: str, serial: int) -> str:
     """Sign in, verify, book tomorrow's first slot, pay the fee; the booking's id."""
     await sign_in(page, world, phone, next_url=HOSPITAL)
-    await verify(page, serial)
+    await verify(page, world, serial)
     await page.locator(f"a[href$='/{world.sessions['open']}']").click()
     await page.locator(f"form[action$='/{world.sessions['open']}'] button[type=submit]").click()
     await page.locator("[data-testid=pay-fee]").click()
@@ -77,7 +78,7 @@ async def test_a_resident_books_pays_sees_the_qr_code_and_cancels(
     if lang != "zh-Hans":
         await page.get_by_role("link", name="English").click()
     await sign_in(page, world, phone, next_url=HOSPITAL)
-    await verify(page, 1)
+    await verify(page, world, 1)
 
     sessions = page.locator("[data-testid=session]")
     await expect(sessions).to_have_count(2)

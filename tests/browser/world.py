@@ -21,7 +21,7 @@ from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
 from tests.cities.factories import create_city, create_grant
 from tests.connectors.factories import connected_service
-from tests.identity.factories import ChannelLogin, create_channel, create_staff
+from tests.identity.factories import ChannelLogin, create_channel, create_staff, registry_service
 from tests.simulators.fixtures import Sim
 
 PHONES = ["13800138000", "13912345678", "15011112222"]
@@ -266,6 +266,7 @@ async def web_world(db: Database, sim: Sim) -> WebWorld:
     other_water = await _bill_service(db, other, "water", "sh-water")
     services |= await _other_services(db, city)
     hospital, sessions = await _hospital(db, city)
+    await registry_service(db, city=city)
     for service in [*services.values(), other_water, hospital]:
         await create_grant(db, channel=portal.channel, service=service)
     await notice_account(db, city)

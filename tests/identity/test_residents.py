@@ -54,15 +54,19 @@ async def test_bad_numbers_name_the_field(db: Database, api: Api) -> None:
     assert not shown["verified"]  # nothing half-written
 
 
-async def test_one_person_through_two_channels_is_one_resident(db: Database, api: Api) -> None:
+async def test_one_person_through_two_channels_stays_two_until_proven(
+    db: Database, api: Api
+) -> None:
     first, second = await _channel(db, api), await _channel(db, api)
     await first.post("/v1/residents", json={"user_id": "alice-on-a"})
     await second.post("/v1/residents", json={"user_id": "alice-on-b", "phone": PHONE})
     await first.post("/v1/residents/alice-on-a/verification", json=VERIFY, expect=200)
-    await second.post("/v1/residents/alice-on-b/verification", json=VERIFY, expect=200)
+    answer = await second.post("/v1/residents/alice-on-b/verification", json=VERIFY, expect=202)
+    # The first record has no phone: only a channel where the person is linked can confirm.
+    assert answer["link"]["method"] == "channel_confirmation" and not answer["verified"]
     async with db.unit_of_work() as session:
         links = (await session.scalars(select(ChannelUser))).all()
-    assert len(links) == 2 and len({link.resident_id for link in links}) == 1
+    assert len(links) == 2 and len({link.resident_id for link in links}) == 2
     # ...and neither channel can read the other's user
     problem = await first.get("/v1/residents/alice-on-b", expect=404)
     assert problem["code"] == "resident_not_found"
@@ -157,7 +161,10 @@ async def test_the_linked_person_sees_every_access(db: Database, api: Api) -> No
     await first.post("/v1/residents/a/verification", json=VERIFY, expect=200)
     await second.post("/v1/residents", json={"user_id": "b"})
     await second.get("/v1/residents/b")  # read before the link
-    await second.post("/v1/residents/b/verification", json=VERIFY, expect=200)
+    answer = await second.post("/v1/residents/b/verification", json=VERIFY, expect=202)
+    await first.post(
+        f"/v1/residents/a/link-requests/{answer['link']['id']}/confirmation", expect=200
+    )
     log = await first.get("/v1/residents/a/data-access")
     seen = [(e["actor"], e["purpose"]) for e in log["items"]]
     names = [c.title() for c in await _channel_names(db)]

@@ -19,7 +19,15 @@ from cityhub.simulators import Person, World
 from tests.cities.factories import create_city, create_grant
 from tests.client import Api
 from tests.connectors.factories import connected_service
-from tests.identity.factories import PASSWORD, ChannelLogin, create_channel, create_staff
+from tests.identity.factories import (
+    PASSWORD,
+    ChannelLogin,
+    create_channel,
+    create_staff,
+    prove_link,
+    registry_service,
+    verify_by_registry,
+)
 
 SECRET = "the city's secret for this round: 7f3a9c0e5b21d4686a0c9e17b3f2d5a1"
 _seq = itertools.count(1)
@@ -63,6 +71,7 @@ async def lottery_world(
     login = await create_channel(db)
     await create_grant(db, channel=login.channel, service=service)
     admin = await create_staff(db, city=city, role=Role.CITY_ADMIN)
+    await registry_service(db, city=city)
     return LotteryWorld(
         city=city,
         service=service,
@@ -117,15 +126,15 @@ def ineligible(world: World) -> Person:
     return next(p for p in world.people if world.car_lottery_reasons(p))
 
 
-async def resident(channel: Api, user_id: str, person: Person, *, verify: bool = True) -> None:
-    """A channel user, verified as `person` unless told otherwise."""
-    await channel.post("/v1/residents", json={"user_id": user_id}, expect=201)
+async def resident(
+    channel: Api, user_id: str, person: Person, *, verify: bool = True, phone: bool = False
+) -> None:
+    """A channel user (with the person's phone if asked), verified as `person` unless told
+    otherwise."""
+    body = {"user_id": user_id, **({"phone": person.phone} if phone else {})}
+    await channel.post("/v1/residents", json=body, expect=201)
     if verify:
-        await channel.post(
-            f"/v1/residents/{user_id}/verification",
-            json={"name": person.name, "id_number": person.id_number, "purpose": "real-name"},
-            expect=200,
-        )
+        await verify_by_registry(channel, user_id, person.name, person.id_number)
 
 
 async def apply(
@@ -136,3 +145,22 @@ async def apply(
         world.url(code, "/applications"), json={"user_id": user_id}, expect=expect
     )
     return answer
+
+
+async def linked_resident(
+    world: LotteryWorld, sim_control: Any, user_id: str, person: Person
+) -> None:
+    """Another user id of a person the hub knows (with their phone), linked by the code sent
+    to that phone."""
+    await world.channel.post("/v1/residents", json={"user_id": user_id}, expect=201)
+    answer = await world.channel.post(
+        f"/v1/residents/{user_id}/verification",
+        json={
+            "name": person.name,
+            "id_number": person.id_number,
+            "purpose": "real-name",
+            "city": world.city.slug,
+        },
+        expect=202,
+    )
+    await prove_link(world.channel, sim_control, user_id, answer, person.phone)

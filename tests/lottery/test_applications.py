@@ -19,6 +19,7 @@ from tests.lottery.factories import (
     eligible,
     end_window,
     ineligible,
+    linked_resident,
     lottery_world,
     resident,
 )
@@ -31,13 +32,14 @@ async def test_a_second_application_by_the_same_person_is_409(
     world = await lottery_world(db, api)
     code = (await create_round(world))["code"]
     person = eligible(sim.world, 1)[0]
-    await resident(world.channel, "me", person)
+    await resident(world.channel, "me", person, phone=True)
     first = await apply(world, code, "me")
     problem = await apply(world, code, "me", expect=409)
     assert (problem["code"], problem["field"]) == ("already_applied", "user_id")
     assert problem["application_id"] == first["application_id"]
-    # The same person through another of the channel's user ids is the same person.
-    await resident(world.channel, "me-again", person)
+    # The same person through another of the channel's user ids, once proven, is the same
+    # person (knowing the name and number alone makes a separate, unlinked resident).
+    await linked_resident(world, sim.control, "me-again", person)
     problem = await apply(world, code, "me-again", expect=409)
     assert problem["code"] == "already_applied"
     # Withdrawn, they may apply again while the window is open: the same application.
@@ -150,8 +152,8 @@ async def test_racing_applications_of_one_person_make_one_application(
     world = await lottery_world(db, api)
     code = (await create_round(world))["code"]
     person = eligible(sim.world, 1)[0]
-    await resident(world.channel, "phone", person)
-    await resident(world.channel, "laptop", person)
+    await resident(world.channel, "phone", person, phone=True)
+    await linked_resident(world, sim.control, "laptop", person)
 
     async def attempt(user_id: str) -> int:
         response = await world.channel.client.post(

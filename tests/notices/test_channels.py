@@ -29,8 +29,8 @@ async def test_one_person_on_two_channels_gets_it_once_on_the_preferred_one(
 
         await world.resident("lin-a")
         await other.post("/v1/residents", json={"user_id": "lin-b"}, expect=201)
-        for channel, user in ((world.channel, "lin-a"), (other, "lin-b")):
-            await channel.post(f"/v1/residents/{user}/verification", json=VERIFY, expect=200)
+        await world.channel.post("/v1/residents/lin-a/verification", json=VERIFY, expect=200)
+        await linked_by_confirmation(world.channel, "lin-a", other, "lin-b")
         await world.follow("lin-a")
         await world.follow("lin-b", channel=other)  # the same person follows again
         await other.patch(
@@ -71,7 +71,7 @@ async def test_what_a_user_followed_before_verifying_moves_with_them_to_the_know
     await other.post("/v1/residents", json={"user_id": "lin-b"}, expect=201)
     await world.follow("lin-b", channel=other)  # followed on both channels: kept once
     await world.follow("lin-b", channel=other, topic="outages-pudong")
-    await other.post("/v1/residents/lin-b/verification", json=VERIFY, expect=200)
+    await linked_by_confirmation(world.channel, "lin-a", other, "lin-b")
 
     follows = await other.get("/v1/residents/lin-b/follows")
     assert sorted((f["account"], f["topic"] or "") for f in follows) == [
@@ -82,3 +82,13 @@ async def test_what_a_user_followed_before_verifying_moves_with_them_to_the_know
     await world.drain()
     assert len((await world.inbox("lin-b", channel=other))["items"]) == 1
     assert len((await world.inbox("lin-a"))["items"]) == 1
+
+
+async def linked_by_confirmation(known: Api, known_user: str, other: Api, user: str) -> None:
+    """`other`'s user verifies as the person `known` already has, and is linked when the
+    person confirms on `known` (a name and number alone link nobody)."""
+    answer = await other.post(f"/v1/residents/{user}/verification", json=VERIFY, expect=202)
+    await known.post(
+        f"/v1/residents/{known_user}/link-requests/{answer['link']['id']}/confirmation",
+        expect=200,
+    )

@@ -12,7 +12,12 @@ from cityhub.simulators import Person
 from tests.cities.factories import create_city, create_grant
 from tests.client import Api
 from tests.connectors.factories import connected_service
-from tests.identity.factories import ChannelLogin, create_channel
+from tests.identity.factories import (
+    ChannelLogin,
+    create_channel,
+    registry_service,
+    verify_by_registry,
+)
 
 QUERY_SERVICES = {
     "traffic-violations": ("simulator:traffic", "sh-traffic", "traffic_violations"),
@@ -57,6 +62,7 @@ async def query_world(
             provider=f"{code} bureau",
         )
         await create_grant(db, channel=login.channel, service=services[code])
+    await registry_service(db, city=city)
     channel = await api.as_channel(login.client_id, login.secret)
     return QueryWorld(city=city, services=services, login=login, channel=channel)
 
@@ -67,11 +73,7 @@ async def resident(
     """A channel user, verified as `person` and consenting to record look-ups if asked."""
     await channel.post("/v1/residents", json={"user_id": user_id}, expect=201)
     if verify:
-        await channel.post(
-            f"/v1/residents/{user_id}/verification",
-            json={"name": person.name, "id_number": person.id_number, "purpose": "real-name"},
-            expect=200,
-        )
+        await verify_by_registry(channel, user_id, person.name, person.id_number)
     if consent:
         await channel.post(
             f"/v1/residents/{user_id}/consents",

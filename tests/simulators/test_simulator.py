@@ -101,3 +101,32 @@ def test_hospital_speaks_valid_fhir_r4(sim: Sim) -> None:
         f"{base}/Slot", params={"schedule": "Schedule/sched-internal-1", "status": "free"}
     ).json()["entry"]
     assert all(e["resource"]["status"] == "free" for e in slots)
+
+
+def test_the_population_registry_says_yes_only_for_a_name_with_its_number(sim: Sim) -> None:
+    listed = sim.control.get("/population-registry/sh-registry/people", params={"limit": 3})
+    people = listed.json()["people"]
+    assert [p["id_number"] for p in people] == [p.id_number for p in sim.world.people[:3]]
+    first, second = sim.world.people[0], sim.world.people[1]
+
+    def check(**body: str) -> dict[str, str]:
+        answer = sim.control.post("/population-registry/sh-registry/checks", json=body)
+        assert answer.status_code == 200
+        result: dict[str, str] = answer.json()
+        return result
+
+    token = people[0]["liveness_token"]
+    assert check(name=first.name, id_number=first.id_number) == {
+        "match": True,
+        "liveness": "not_checked",
+    }
+    assert check(name=second.name, id_number=first.id_number)["match"] is False
+    assert (
+        check(name=first.name, id_number=first.id_number, liveness_token=token)["liveness"]
+        == "passed"
+    )
+    other = sim.world.liveness_token(second)
+    assert (
+        check(name=first.name, id_number=first.id_number, liveness_token=other)["liveness"]
+        == "failed"
+    )

@@ -46,8 +46,8 @@ async def verified(browser: Browser, sim: Sim, phone: str, serial: int) -> None:
     form = (await browser.get(asked.response.headers["location"])).form("/verify")
     data = {
         **form.fields,
-        "name": f"病人{serial}",
-        "id_number": id_number(serial),
+        "name": sim.world.people[serial].name,  # the registry holds the simulated people
+        "id_number": sim.world.people[serial].id_number,
         "consent": "yes",
     }
     back = await browser.post("/verify", data=data)

@@ -38,7 +38,13 @@ async def world(db: Database, sim: Sim) -> WebWorld:
 
 async def verify(browser: Browser, person: Person, next_url: str) -> None:
     form = (await browser.get(f"/verify?next={next_url}")).form("/verify")
-    data = {**form.fields, "name": person.name, "id_number": person.id_number, "consent": "yes"}
+    data = {
+        **form.fields,
+        "city": "webtown",
+        "name": person.name,
+        "id_number": person.id_number,
+        "consent": "yes",
+    }
     await browser.post("/verify", data=data)
 
 
@@ -73,7 +79,7 @@ async def test_a_personal_query_needs_verification_and_consent(
     assert anonymous.response.headers["location"].startswith("/sign-in")
     await signed_in(browser, sim, world.phones[0])
     unverified = await browser.get(TRAFFIC, expect=303)
-    assert unverified.response.headers["location"] == f"/verify?next={TRAFFIC}"
+    assert unverified.response.headers["location"] == f"/verify?next={TRAFFIC}&city=webtown"
     person = sim.world.people[0]
     await verify(browser, person, TRAFFIC)
 
@@ -118,7 +124,7 @@ async def test_a_resident_applies_withdraws_and_sees_the_published_result(
     assert "正在接受申请" in page.text
     apply_url = f"{PLATES}/plates-1/apply"
     first = await browser.post(apply_url, data=page.form(apply_url).fields)
-    assert first.response.headers["location"] == f"/verify?next={PLATES}"
+    assert first.response.headers["location"] == f"/verify?next={PLATES}&city=webtown"
     await verify(browser, person, PLATES)
     await browser.post(apply_url, data=page.form(apply_url).fields)
     applied = await browser.get(PLATES)

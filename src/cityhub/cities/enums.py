@@ -19,6 +19,7 @@ class ServiceKind(enum.StrEnum):
     LOTTERY = "lottery"
     NOTICE = "notice"
     REQUEST = "request"
+    IDENTITY = "identity"  # the city's population registry: confirms names and numbers
 
 
 class ServiceStatus(enum.StrEnum):

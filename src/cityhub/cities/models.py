@@ -17,6 +17,7 @@ from cityhub.cities.enums import (
 )
 
 # isort: on
+from cityhub.identity.enums import IdentityLevel
 from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, utcnow
 
 
@@ -65,6 +66,16 @@ STANDARD_CATEGORIES: tuple[tuple[str, int, str, str, str], ...] = (
 )
 
 
+# The identity level a service needs unless the city set another: personal records and
+# lotteries need the registry's word, a hospital booking the channel's real-name check, and
+# paying a bill nothing (anyone may pay a bill).
+DEFAULT_LEVELS = {
+    ServiceKind.QUERY: IdentityLevel.AUTHORITY_CHECKED,
+    ServiceKind.LOTTERY: IdentityLevel.AUTHORITY_CHECKED,
+    ServiceKind.APPOINTMENT: IdentityLevel.CHANNEL_ASSERTED,
+}
+
+
 class Service(TenantMixin, Base):
     """A service a city offers, the provider behind it and the connector that reaches it."""
 
@@ -82,8 +93,19 @@ class Service(TenantMixin, Base):
     connector: Mapped[str] = mapped_column(String(120))
     connector_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[ServiceStatus] = mapped_column(str_enum(ServiceStatus, "service_status"))
+    # The level the city asked for; empty: the kind's default (`required_level`).
+    identity_level: Mapped[IdentityLevel | None] = mapped_column(
+        str_enum(IdentityLevel, "identity_level"), default=None
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def required_level(self) -> IdentityLevel:
+        """The identity level a resident needs for this service."""
+        if self.identity_level is not None:
+            return IdentityLevel(self.identity_level)
+        return DEFAULT_LEVELS.get(ServiceKind(self.kind), IdentityLevel.NONE)
 
 
 class Grant(TenantMixin, Base):

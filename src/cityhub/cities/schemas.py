@@ -17,7 +17,7 @@ from cityhub.cities.models import (
     ServiceKind,
     ServiceStatus,
 )
-from cityhub.identity.models import Channel
+from cityhub.identity.models import Channel, IdentityLevel
 
 SLUG = r"^[a-z][a-z0-9-]{1,39}$"
 
@@ -147,6 +147,11 @@ class ServiceCreate(Input):
     provider: str = Field(min_length=1, max_length=120)
     connector: str = Field(min_length=1, max_length=120)
     connector_config: dict[str, Any] = Field(default_factory=dict)
+    identity_level: IdentityLevel | None = Field(
+        default=None,
+        description="the identity level a resident needs (default: lotteries and personal "
+        "queries `authority_checked`, appointments `channel_asserted`, others `none`)",
+    )
 
 
 class ServiceUpdate(Update):
@@ -156,6 +161,7 @@ class ServiceUpdate(Update):
     connector: str | None = Field(default=None, min_length=1, max_length=120)
     connector_config: dict[str, Any] | None = None
     status: ServiceStatus | None = None
+    identity_level: IdentityLevel | None = None
 
 
 class ServiceRead(BaseModel):
@@ -166,6 +172,7 @@ class ServiceRead(BaseModel):
     names: Names
     provider: str
     status: ServiceStatus
+    identity_level: IdentityLevel = Field(description="the identity level a resident needs")
 
     @classmethod
     def of(cls, service: Service, city: City) -> ServiceRead:
@@ -177,6 +184,7 @@ class ServiceRead(BaseModel):
             names=Names.of(service),
             provider=service.provider,
             status=service.status,
+            identity_level=service.required_level,
         )
 
 

@@ -255,7 +255,10 @@ def demo_people(
     wide.print(table)
     wide.print(
         "Sign in to the portal with a phone above (the code is shown in demo mode); pay the "
-        "water bill of its account. Every person has accounts in every demo city: --city."
+        "water bill of its account. Every person has accounts in every demo city: --city. "
+        "To verify, give the name and identity number (the city's population registry holds "
+        "these people); a person already known is linked only by the code sent to the phone "
+        "on their record, shown in demo mode too."
     )
 
 

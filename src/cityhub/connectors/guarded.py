@@ -19,6 +19,8 @@ from cityhub.connectors.types import (
     Eligibility,
     EligibilityChecker,
     Hospital,
+    IdentityAuthority,
+    IdentityCheck,
     PaymentOrder,
     PaymentReceipt,
     Practitioner,
@@ -139,5 +141,21 @@ class GuardedEligibility:
         return await self.guard.call(
             "eligibility",
             lambda: self.inner.check(lottery=lottery, subject=subject),
+            idempotent=True,
+        )
+
+
+class GuardedAuthority:
+    """A population registry behind its guard."""
+
+    def __init__(self, inner: IdentityAuthority, guard: Guard) -> None:
+        self.inner, self.guard = inner, guard
+
+    async def check(
+        self, *, name: str, id_number: str, liveness_token: str | None
+    ) -> IdentityCheck:
+        return await self.guard.call(
+            "identity_check",
+            lambda: self.inner.check(name=name, id_number=id_number, liveness_token=liveness_token),
             idempotent=True,
         )

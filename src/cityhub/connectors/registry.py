@@ -4,6 +4,7 @@
 |-----------------------|------------------------------------------|---------------------------|
 | `simulator:<kind>`    | `{"provider_id": "sh-water"}`            | the simulator's own API   |
 | `simulator:hospital`  | `{"provider_id": "ruijin"}`              | FHIR R4 on the simulator  |
+| `simulator:population-registry` | `{"provider_id": "sh-registry"}` | the registry's own API    |
 | `fhir`                | `{"base_url": "https://.../fhir"}`       | FHIR R4                   |
 | `http`                | `{"definition": "pudong-water"}`         | a stored declarative file |
 
@@ -35,6 +36,7 @@ from cityhub.connectors.fees import HubCollectedFees
 from cityhub.connectors.fhir import FhirHospital
 from cityhub.connectors.generic import GenericConnector
 from cityhub.connectors.guarded import (
+    GuardedAuthority,
     GuardedBiller,
     GuardedEligibility,
     GuardedHospital,
@@ -51,11 +53,18 @@ from cityhub.connectors.resilience import (
 from cityhub.connectors.simulated import (
     BILLER_KINDS,
     RECORD_KINDS,
+    SimulatorAuthority,
     SimulatorBiller,
     SimulatorEligibility,
     SimulatorRecords,
 )
-from cityhub.connectors.types import Biller, EligibilityChecker, Hospital, RecordQuery
+from cityhub.connectors.types import (
+    Biller,
+    EligibilityChecker,
+    Hospital,
+    IdentityAuthority,
+    RecordQuery,
+)
 from cityhub.identity.pii import Vault
 from cityhub.platform.config import Settings
 from cityhub.platform.errors import CityHubError, Unavailable
@@ -197,6 +206,14 @@ class ConnectorHub:
             generic, guard = await self._generic(session, service, "eligibility")
             return GuardedEligibility(generic, guard)
         raise misconfigured(service, f"{service.connector!r} does not check eligibility")
+
+    async def authority(self, *, session: AsyncSession, service: Service) -> IdentityAuthority:
+        """The guarded population registry of an identity service."""
+        family, variant = _parse(service)
+        if family == "simulator" and variant == "population-registry":
+            endpoint, guard = await self._simulator(service, variant)
+            return GuardedAuthority(SimulatorAuthority(endpoint), guard)
+        raise misconfigured(service, f"{service.connector!r} is not a population registry")
 
     async def described(
         self,

@@ -1,7 +1,8 @@
 """Connectors to the provider simulators (`cityhub simulate`), by their own HTTP APIs.
 
 Service configuration: connector `simulator:<kind>` (water, power, gas, traffic,
-social-insurance, housing-fund, environment, outages, vehicle-admin, hospital) and
+social-insurance, housing-fund, environment, outages, vehicle-admin, hospital,
+population-registry) and
 connector_config `{"provider_id": "..."}`, which names the provider inside the simulator.
 """
 
@@ -17,6 +18,7 @@ from cityhub.connectors.transport import Answer, malformed
 from cityhub.connectors.types import (
     Bill,
     Eligibility,
+    IdentityCheck,
     PaymentOrder,
     PaymentReceipt,
     Record,
@@ -69,7 +71,7 @@ class SimulatorBiller:
         return _parse(self.endpoint, Statement, _ok(self.endpoint, answer))
 
 
-M = TypeVar("M", PaymentReceipt, Reversal, Statement, Eligibility)
+M = TypeVar("M", PaymentReceipt, Reversal, Statement, Eligibility, IdentityCheck)
 
 
 def _parse(endpoint: Endpoint, model: type[M], body: Any) -> M:
@@ -139,3 +141,19 @@ class SimulatorEligibility:
             "GET", "/eligibility", params={"id_number": subject.id_number, "lottery": lottery}
         )
         return _parse(self.endpoint, Eligibility, _ok(self.endpoint, answer))
+
+
+class SimulatorAuthority:
+    """The simulated population registry."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    async def check(
+        self, *, name: str, id_number: str, liveness_token: str | None
+    ) -> IdentityCheck:
+        body: dict[str, Any] = {"name": name, "id_number": id_number}
+        if liveness_token:
+            body["liveness_token"] = liveness_token
+        answer = await self.endpoint.call("POST", "/checks", json_body=body)
+        return _parse(self.endpoint, IdentityCheck, _ok(self.endpoint, answer))

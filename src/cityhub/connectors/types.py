@@ -208,3 +208,25 @@ class EligibilityChecker(Protocol):
     async def check(self, *, lottery: str, subject: Subject) -> Eligibility:
         """Eligible or not, and why not."""
         ...
+
+
+# -- identity authorities (population registries) ---------------------------------------------
+
+
+class IdentityCheck(Value):
+    """A registry's answer: whether the name and number belong together, and what it made of a
+    liveness (face-check) token the channel obtained, when one was sent."""
+
+    match: bool
+    liveness: Literal["passed", "failed", "not_checked"] = "not_checked"
+
+
+class IdentityAuthority(Protocol):
+    """The city's population registry."""
+
+    async def check(
+        self, *, name: str, id_number: str, liveness_token: str | None
+    ) -> IdentityCheck:
+        """Whether `name` and `id_number` belong to one person; a token is checked to belong
+        to that same person."""
+        ...

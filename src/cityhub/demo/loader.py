@@ -18,7 +18,7 @@ from cityhub.cities.models import City, CityStatus, Grant, Service, ServiceCateg
 from cityhub.demo import world
 from cityhub.identity import audit, security
 from cityhub.identity import service as identity
-from cityhub.identity.models import ChannelUser, Consent, Resident
+from cityhub.identity.models import ChannelUser, Consent, IdentityLevel, Resident
 from cityhub.identity.pii import Vault, id_check_digit, mask_id_number, mask_phone
 from cityhub.lottery import service as lottery
 from cityhub.lottery.schemas import RoundCreate, Rules, Step
@@ -173,6 +173,10 @@ async def _residents(
                 "id_number_hash": vault.lookup_hash("id", person.id_number) if verified else None,
                 "id_number_masked": mask_id_number(person.id_number) if verified else None,
                 "verified_at": now if verified else None,
+                "identity_level": (
+                    IdentityLevel.AUTHORITY_CHECKED if verified else IdentityLevel.NONE
+                ),
+                "identity_checked_by": "registry:demo" if verified else None,
                 "created_at": now,
             }
         )

@@ -2,8 +2,9 @@
 with, the channels' user ids, and their accounts at the city's simulated utilities.
 
 Everything comes from the demo world and the simulators' seeded world, so it is known without
-a database. A row is a plain dict: another source of demo data (e.g. a population registry)
-adds its own keys with one more function in `COLUMNS`.
+a database; the demo's population registry (the simulator) holds exactly these people. A row
+is a plain dict: another source of demo data adds its own keys with one more function in
+`COLUMNS`.
 """
 
 from __future__ import annotations
@@ -34,12 +35,18 @@ def _channels(person: Person, _city: world.DemoCity, _world: World) -> dict[str,
     return {"user_ids": [user_id(c, person.index) for c in used], "verified": verified}
 
 
+def _registry(person: Person, _city: world.DemoCity, sim: World) -> dict[str, Any]:
+    # What the demo's population registry holds and a channel's face check would give: a
+    # newcomer verifies a demo person with the name, the number and, if asked, this token.
+    return {"liveness_token": sim.liveness_token(person)}
+
+
 def _accounts(person: Person, city: world.DemoCity, sim: World) -> dict[str, Any]:
     return {kind: sim.account_of(kind, f"{city.slug}-{kind}", person) for kind in UTILITIES}
 
 
 # What a row says, in order; each adds its keys.
-COLUMNS: list[Column] = [_who, _channels, _accounts]
+COLUMNS: list[Column] = [_who, _channels, _registry, _accounts]
 
 
 def city_or_raise(slug: str) -> world.DemoCity:

@@ -111,6 +111,10 @@ def services_of(city: DemoCity) -> list[DemoService]:
                     "12345熱線", "12345 hotline", f"{city.en} Citizen Hotline", "hub:requests"),
         DemoService("city-notices", "government_affairs", ServiceKind.NOTICE, "政务通知",
                     "政務通知", "City notices", f"{city.en} Municipal Government", "hub:notices"),
+        DemoService("population-registry", "government_affairs", ServiceKind.IDENTITY,
+                    "人口信息核验", "人口資訊核驗", "Population registry",
+                    f"{city.en} Public Security Bureau", "simulator:population-registry",
+                    {"provider_id": f"{s}-registry"}),
     ]  # fmt: skip
     for code, zh_hans, zh_hant, en in city.hospitals:
         catalogue.append(

@@ -13,15 +13,21 @@ from fastapi.responses import JSONResponse
 
 from cityhub.cities import service as cities
 from cityhub.cities.models import City
-from cityhub.identity import audit, flows, residents, security
+from cityhub.connectors.deps import HubDep
+from cityhub.connectors.sms import SmsFailed, SmsGateway
+from cityhub.identity import audit, flows, linking, residents, security
 from cityhub.identity import service as identity
-from cityhub.identity.models import Role, StaffRole, StaffUser
+from cityhub.identity import verification as verification_flow
+from cityhub.identity.models import IdentityLevel, Role, StaffRole, StaffUser
 from cityhub.identity.schemas import (
     AuditRead,
     ChannelRead,
     ConsentCreate,
     ConsentRead,
     DataAccessRead,
+    LinkCodeCreate,
+    LinkRead,
+    PendingLinkRead,
     ResidentCreate,
     ResidentRead,
     StaffLogin,
@@ -45,9 +51,10 @@ from cityhub.platform.deps import (
     require_staff_role,
     set_session_cookie,
 )
-from cityhub.platform.errors import BadRequest, Unauthorized
+from cityhub.platform.errors import BadRequest, Unauthorized, Unavailable, Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
+from cityhub.platform.uow import between_transactions, keep
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 UserId = Annotated[str, Path(max_length=128, description="the channel's own id for its user")]
@@ -196,15 +203,19 @@ async def list_channels(session: SessionDep, staff: CurrentStaff) -> list[Channe
     return [ChannelRead.of(c, []) for c in await identity.get_all_channels(session=session)]
 
 
-def _resident_read(vault: VaultDep, found: residents.ChannelResident) -> ResidentRead:
+def _resident_read(
+    vault: VaultDep, found: residents.ChannelResident, link: LinkRead | None = None
+) -> ResidentRead:
     resident = found.resident
     return ResidentRead(
         user_id=found.link.channel_user_id,
-        verified=resident.verified_at is not None,
+        verified=resident.level != IdentityLevel.NONE,
+        identity_level=resident.level,
         name=residents.display_name(vault, resident),
         phone=resident.phone_masked,
         id_number=resident.id_number_masked,
         created_at=found.link.created_at,
+        link=link,
     )
 
 
@@ -247,38 +258,186 @@ async def get_resident(
     return _resident_read(vault, found)
 
 
-@router.post("/residents/{user_id}/verification", response_model=ResidentRead, tags=["residents"])
+LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "The number belongs to a person the hub already knows: the user stays "
+        "a separate, unlinked resident until the link is proven (`link`: a code went to the "
+        "phone on that person's record, or a channel where they are linked must confirm)",
+        "model": ResidentRead,
+    },
+    429: {
+        "description": "Too many link codes for this person or from this channel (`Retry-After`)",
+        "content": {"application/problem+json": {}},
+    },
+}
+
+
+async def send_link_code(
+    settings: SettingsDep, hub: HubDep, issued: linking.IssuedLink
+) -> str | None:
+    """Text the code to the phone on the person's record; the code itself in a demo hub."""
+    if issued.code is None or issued.phone is None:
+        return None
+    text = (
+        f"CityHub: code {issued.code} links another app to your identity. It works for 5 "
+        "minutes. If you did not ask for this, ignore it and never share the code."
+    )
+    try:
+        await SmsGateway.from_settings(settings).send(
+            hub.client(), issued.phone, text, ref=f"link-{issued.request.id}"
+        )
+    except SmsFailed as exc:
+        raise Unavailable(f"the code could not be sent: {exc.detail}", code="sms_failed") from None
+    return issued.code if settings.env == "demo" else None
+
+
+@router.post(
+    "/residents/{user_id}/verification",
+    response_model=ResidentRead,
+    tags=["residents"],
+    responses=LINK_RESPONSES,
+)
 async def verify_resident(
     session: SessionDep,
     vault: VaultDep,
+    hub: HubDep,
+    throttle: ThrottleDep,
+    settings: SettingsDep,
     caller: CurrentChannel,
     user_id: UserId,
     verification: VerificationCreate,
     idem: IdempotencyDep,
 ) -> JSONResponse:
-    """Verify the user's identity with their consent; links them to the one resident record."""
+    """Verify the user's identity with their consent: through the named city's population
+    registry (`authority_checked`), or on the channel's word (`channel_asserted`). A number
+    that belongs to a person the hub already knows links nobody: 202 with `link`, to prove
+    with `POST .../link-requests/{id}/code` or a confirmation from a channel where the person
+    is linked."""
+    caller.require("residents:write")
+    claim = verification_flow.Claim(
+        name=verification.name,
+        id_number=verification.id_number,
+        liveness_token=verification.liveness_token,
+    )
+    prepared = await verification_flow.prepare(
+        session=session,
+        vault=vault,
+        hub=hub,
+        channel=caller.channel,
+        user_id=user_id,
+        claim=claim,
+        city_slug=verification.city,
+    )
+    async with between_transactions(session):  # nothing held while the registry thinks
+        await verification_flow.take_limits(
+            throttle=throttle, channel=caller.channel, prepared=prepared
+        )
+        answer = await verification_flow.ask(prepared, claim)
+    outcome = await verification_flow.record(
+        session=session,
+        vault=vault,
+        channel=caller.channel,
+        user_id=user_id,
+        claim=claim,
+        purpose=verification.purpose,
+        prepared=prepared,
+        answer=answer,
+    )
+    found = await residents.get_for_channel_or_raise(
+        session=session, channel_id=caller.channel.id, user_id=user_id
+    )
+    if outcome.link is None:
+        return await idem.respond(200, _resident_read(vault, found))
+    await keep(session)  # the request is stored before its code is sent
+    demo_code = await send_link_code(settings, hub, outcome.link)
+    link = LinkRead.of(outcome.link.request, demo_code)
+    return await idem.respond(202, _resident_read(vault, found, link))
+
+
+@router.post(
+    "/residents/{user_id}/link-requests/{request_id}/code",
+    response_model=ResidentRead,
+    tags=["residents"],
+)
+async def prove_link(
+    session: SessionDep,
+    vault: VaultDep,
+    caller: CurrentChannel,
+    user_id: UserId,
+    request_id: RowId,
+    code_in: LinkCodeCreate,
+) -> ResidentRead:
+    """Enter the code sent to the person's phone: the user is linked to that person (a wrong
+    code uses up one of 5 tries)."""
+    caller.require("residents:write")
+    request = await linking.get_request_or_raise(
+        session=session, request_id=request_id, channel_id=caller.channel.id, user_id=user_id
+    )
+    try:
+        await linking.confirm_with_code(
+            session=session, vault=vault, request=request, code=code_in.code
+        )
+    except Unprocessable:
+        await keep(session)  # the wrong try counts
+        raise
+    found = await residents.get_for_channel_or_raise(
+        session=session, channel_id=caller.channel.id, user_id=user_id
+    )
+    return _resident_read(vault, found)
+
+
+@router.get(
+    "/residents/{user_id}/link-requests",
+    response_model=list[PendingLinkRead],
+    tags=["residents"],
+)
+async def pending_links(
+    session: SessionDep, caller: CurrentChannel, user_id: UserId
+) -> list[PendingLinkRead]:
+    """Other channels' live requests to be linked to this user's person, for the person to
+    confirm here (where they are known) or ignore."""
+    caller.require("residents:read")
+    found = await residents.get_for_channel_or_raise(
+        session=session, channel_id=caller.channel.id, user_id=user_id
+    )
+    rows = await linking.pending_for(session=session, resident_id=found.resident.id)
+    names = {c.id: c.name for c in await identity.get_all_channels(session=session)}
+    return [
+        PendingLinkRead(
+            id=r.id,
+            channel=names.get(r.channel_id, "?"),
+            created_at=r.created_at,
+            expires_at=r.expires_at,
+        )
+        for r in rows
+        if r.channel_id != caller.channel.id
+    ]
+
+
+@router.post(
+    "/residents/{user_id}/link-requests/{request_id}/confirmation",
+    response_model=PendingLinkRead,
+    tags=["residents"],
+)
+async def confirm_link(
+    session: SessionDep, caller: CurrentChannel, user_id: UserId, request_id: RowId
+) -> PendingLinkRead:
+    """The person, signed in here, confirms another channel's request to be linked to them
+    (only for a user linked here with proof)."""
     caller.require("residents:write")
     found = await residents.get_for_channel_or_raise(
         session=session, channel_id=caller.channel.id, user_id=user_id
     )
-    resident = await residents.verify_identity(
-        session=session,
-        vault=vault,
-        channel=caller.channel,
-        found=found,
-        name=verification.name,
-        id_number=verification.id_number,
-        purpose=verification.purpose,
+    await linking.confirm_by_channel(
+        session=session, channel=caller.channel, found=found, request_id=request_id
     )
-    await residents.record_access(
-        session=session,
-        resident_id=resident.id,
-        actor=caller.actor,
-        purpose=verification.purpose,
-        fields="name, id_number (verification)",
+    rows = await linking.get_linked(session=session, request_id=request_id)
+    return PendingLinkRead(
+        id=rows.id,
+        channel=caller.channel.name,
+        created_at=rows.created_at,
+        expires_at=rows.expires_at,
     )
-    linked = residents.ChannelResident(link=found.link, resident=resident)
-    return await idem.respond(200, _resident_read(vault, linked))
 
 
 @router.get("/residents/{user_id}/consents", response_model=list[ConsentRead], tags=["residents"])

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 # isort: off
 from cityhub.identity.enums import (
     ChannelStatus as ChannelStatus,
+    IdentityLevel as IdentityLevel,
+    LinkProof as LinkProof,
+    LinkStatus as LinkStatus,
     Role as Role,
 )
 
@@ -95,7 +98,19 @@ class Resident(Base):
     phone_hash: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     phone_masked: Mapped[str | None] = mapped_column(String(24), default=None)
     verified_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    identity_level: Mapped[IdentityLevel] = mapped_column(
+        str_enum(IdentityLevel, "identity_level"),
+        default=IdentityLevel.NONE,
+        server_default=IdentityLevel.NONE.value,
+    )
+    # Who raised the level: the channel that vouched, or the registry that answered.
+    identity_checked_by: Mapped[str | None] = mapped_column(String(120), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @property
+    def level(self) -> IdentityLevel:
+        """The identity level (read back as the enum whatever the driver gave)."""
+        return IdentityLevel(self.identity_level)
 
 
 class ChannelUser(Base):
@@ -108,6 +123,40 @@ class ChannelUser(Base):
     channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
     channel_user_id: Mapped[str] = mapped_column(String(128))
     resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"), index=True)
+    link_proof: Mapped[LinkProof] = mapped_column(
+        str_enum(LinkProof, "link_proof"), default=LinkProof.OWN, server_default=LinkProof.OWN
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LinkRequest(Base):
+    """A channel's user asks to be linked to a person the hub already knows.
+
+    Knowing the person's name and number is not enough: the link is made when the code sent
+    to the phone on the person's record comes back (`code_hash`, `attempts_left`,
+    `expires_at`), or when a channel where the person is already linked confirms it.
+    """
+
+    __tablename__ = "resident_link_requests"
+    __table_args__ = (Index("ix_resident_link_requests_target", "target_resident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
+    channel_user_id: Mapped[str] = mapped_column(String(128))
+    # The caller's own (unlinked) record, and the person it asks to be linked to.
+    resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"))
+    target_resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"))
+    # Empty when the person's record has no phone: only a channel's confirmation can link.
+    code_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    phone_masked: Mapped[str | None] = mapped_column(String(24), default=None)
+    attempts_left: Mapped[int] = mapped_column(default=0)
+    status: Mapped[LinkStatus] = mapped_column(str_enum(LinkStatus, "link_status"))
+    proof: Mapped[LinkProof | None] = mapped_column(str_enum(LinkProof, "link_proof"), default=None)
+    confirmed_by_channel_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("channels.id"), default=None
+    )
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

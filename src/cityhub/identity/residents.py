@@ -5,19 +5,25 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
 from cityhub.identity import audit
-from cityhub.identity.models import Channel, ChannelUser, Consent, DataAccess, Resident
+from cityhub.identity.models import (
+    Channel,
+    ChannelUser,
+    Consent,
+    DataAccess,
+    IdentityLevel,
+    Resident,
+)
 from cityhub.identity.pii import Vault, mask_id_number, mask_name, mask_phone, scrub
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
 
-# Consent scopes a resident can give a channel.
-# What other pillars keep per resident moves with the channel user when verification finds the
-# person already known: each registers `async def move(session, from_id, to_id)`.
+# What other pillars keep per resident moves with the channel user when it is linked (with
+# proof) to a person already known: each registers `async def move(session, from_id, to_id)`.
 ResidentMover = Callable[[AsyncSession, int, int], Awaitable[None]]
 _MOVERS: list[ResidentMover] = []
 
@@ -29,6 +35,12 @@ def on_resident_merged(mover: ResidentMover) -> ResidentMover:
     return mover
 
 
+def movers() -> list[ResidentMover]:
+    """Every registered mover (`identity.linking` runs them when a link is made)."""
+    return list(_MOVERS)
+
+
+# Consent scopes a resident can give a channel.
 CONSENT_SCOPES = {
     "identity": "verify my identity and link my accounts on this channel",
     "records": "look up my own records (violations, social insurance, housing fund)",
@@ -59,6 +71,14 @@ async def get_for_channel_or_raise(
     if row is None:
         raise NotFound(f"no user {user_id!r} on this channel", code="resident_not_found")
     return ChannelResident(link=row[0], resident=row[1])
+
+
+async def get_by_id_number(
+    *, session: AsyncSession, vault: Vault, id_number: str
+) -> Resident | None:
+    """The one resident who holds this identity number, if any."""
+    lookup = vault.lookup_hash("id", id_number)
+    return await session.scalar(select(Resident).where(Resident.id_number_hash == lookup))
 
 
 def _set_phone(resident: Resident, vault: Vault, phone: str) -> None:
@@ -160,6 +180,16 @@ async def withdraw_consent(
     return consent
 
 
+@dataclass(frozen=True)
+class Verified:
+    """What a verification came to: the caller's record (its level raised, or untouched), and
+    the person who already holds this number when that is someone else (the caller must then
+    prove possession to be linked: `identity.linking`)."""
+
+    resident: Resident
+    known_person: Resident | None = None
+
+
 async def verify_identity(
     *,
     session: AsyncSession,
@@ -169,11 +199,13 @@ async def verify_identity(
     name: str,
     id_number: str,
     purpose: str,
-) -> Resident:
-    """Verify a channel user's identity (with consent) and link them to the one resident record.
+    level: IdentityLevel,
+    checked_by: str,
+) -> Verified:
+    """Record a channel user's verified identity (with consent) at `level`.
 
-    When the same person already verified through another channel, this channel's user is
-    re-linked to that resident, so every channel's user ids lead to one person.
+    A number another record already holds links nobody to that person: the caller stays a
+    separate, unlinked resident and `known_person` says who must prove it is them.
     """
     lookup = vault.lookup_hash("id", id_number)
     resident = found.resident
@@ -181,8 +213,7 @@ async def verify_identity(
         raise Conflict("this user is already verified as another person", code="identity_mismatch")
     same_person = await session.scalar(select(Resident).where(Resident.id_number_hash == lookup))
     if same_person is not None and same_person.name_enc is not None:
-        # The number alone must not link a user to a person (or rename them): the name the
-        # person verified with must match too.
+        # The number alone must not rename a person: the name they verified with must match.
         if vault.decrypt(same_person.name_enc) != name:
             raise Conflict(
                 "the name does not match the one verified with this identity number",
@@ -197,39 +228,59 @@ async def verify_identity(
         purpose=purpose,
     )
     if same_person is not None and same_person.id != resident.id:
-        # Move this channel's user, what it consented to and the record of who saw its data
-        # onto the known person, whose access log must show every access.
-        found.link.resident_id = same_person.id
-        await session.execute(
-            update(Consent)
-            .where(Consent.resident_id == resident.id, Consent.channel_id == channel.id)
-            .values(resident_id=same_person.id)
-        )
-        await session.execute(
-            update(DataAccess)
-            .where(DataAccess.resident_id == resident.id)
-            .values(resident_id=same_person.id)
-        )
-        for move in _MOVERS:
-            await move(session, resident.id, same_person.id)
-        if resident.phone_enc and not same_person.phone_enc:
-            same_person.phone_enc = resident.phone_enc
-            same_person.phone_hash = resident.phone_hash
-            same_person.phone_masked = resident.phone_masked
-        resident = same_person
-    else:
+        await session.flush()
+        return Verified(resident=resident, known_person=same_person)
+    if resident.id_number_hash is None:
         resident.id_number_enc = vault.encrypt(id_number)
         resident.id_number_hash = lookup
         resident.id_number_masked = mask_id_number(id_number)
         resident.name_enc = vault.encrypt(name)
+    if resident.verified_at is None or level.rank > resident.level.rank:
+        resident.identity_level = level
+        resident.identity_checked_by = checked_by[:120]
         resident.verified_at = utcnow()
     await session.flush()
     await outbox.enqueue(
         session=session,
         topic="resident.verified",
-        payload={"channel_id": channel.id, "user_id": found.link.channel_user_id},
+        payload={
+            "channel_id": channel.id,
+            "user_id": found.link.channel_user_id,
+            "level": resident.level.value,
+        },
     )
-    return resident
+    return Verified(resident=resident)
+
+
+def require_level(resident: Resident, required: IdentityLevel, *, user_id: str, why: str) -> None:
+    """Forbidden (403, naming the level reached and the one needed) below `required`."""
+    if resident.level.rank >= required.rank:
+        return
+    how = (
+        "verify it through the city's population registry"
+        if required == IdentityLevel.AUTHORITY_CHECKED
+        else "verify it"
+    )
+    raise Forbidden(
+        f"{why} needs identity level {required.value} and the resident is at "
+        f"{resident.level.value}: {how} with POST /v1/residents/{user_id}/verification",
+        code="verification_required"
+        if resident.level == IdentityLevel.NONE
+        else "identity_level_required",
+        field="user_id",
+        missing=["verification"],
+        level=resident.level.value,
+        required=required.value,
+    )
+
+
+def id_number_or_raise(vault: Vault, resident: Resident, *, user_id: str) -> str:
+    """The resident's identity number, or Forbidden: a real-name service has nobody to ask
+    about until the resident verified."""
+    if resident.id_number_enc is None:
+        require_level(resident, IdentityLevel.CHANNEL_ASSERTED, user_id=user_id, why="this")
+        raise AssertionError("a verified resident has a number")  # pragma: no cover
+    return vault.decrypt(resident.id_number_enc)
 
 
 async def require_consent(

@@ -9,7 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from cityhub.cities.schemas import Input
 from cityhub.identity.audit import AuditEntry
-from cityhub.identity.models import Channel, Consent, DataAccess, StaffRole
+from cityhub.identity.models import (
+    Channel,
+    Consent,
+    DataAccess,
+    IdentityLevel,
+    LinkRequest,
+    LinkStatus,
+    StaffRole,
+)
 from cityhub.identity.pii import normalize_id_number, normalize_phone
 from cityhub.identity.residents import CONSENT_SCOPES
 
@@ -95,13 +103,58 @@ class ResidentCreate(Input):
         return normalize_phone(value) if value is not None else None
 
 
+class LinkRead(BaseModel):
+    """A request to be linked to a person the hub already knows, waiting for proof."""
+
+    id: int
+    status: str = Field(description="pending | linked | expired")
+    method: str = Field(
+        description="sms_code: enter the code sent to `phone`, the phone on the person's "
+        "record; channel_confirmation: only a channel where the person is linked can confirm"
+    )
+    phone: str | None = Field(description="masked: where the code went")
+    expires_at: dt.datetime
+    demo_code: str | None = Field(
+        default=None, description="the code itself, in a demo hub only (as sign-in codes are)"
+    )
+
+    @classmethod
+    def of(cls, row: LinkRequest, demo_code: str | None = None) -> LinkRead:
+        return cls(
+            id=row.id,
+            status=LinkStatus(row.status).value,
+            method="sms_code" if row.code_hash else "channel_confirmation",
+            phone=row.phone_masked,
+            expires_at=row.expires_at,
+            demo_code=demo_code,
+        )
+
+
+class PendingLinkRead(BaseModel):
+    """Another channel's request to be linked to this channel's user (for them to confirm)."""
+
+    id: int
+    channel: str = Field(description="the name of the channel asking")
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
 class ResidentRead(BaseModel):
     user_id: str
-    verified: bool
+    verified: bool = Field(description="identity_level is not none")
+    identity_level: IdentityLevel = Field(
+        description="none | channel_asserted (a channel vouched) | authority_checked (a "
+        "population registry confirmed the name and number)"
+    )
     name: str | None = Field(description="masked")
     phone: str | None = Field(description="masked")
     id_number: str | None = Field(description="masked")
     created_at: dt.datetime
+    link: LinkRead | None = Field(
+        default=None,
+        description="set when the number belongs to a person the hub already knows: the user "
+        "stays a separate, unlinked resident until the link is proven",
+    )
 
 
 class VerificationCreate(Input):
@@ -110,11 +163,29 @@ class VerificationCreate(Input):
     purpose: str = Field(
         min_length=4, max_length=400, description="why the channel verifies (shown to the person)"
     )
+    city: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="the city whose population registry checks the name and number "
+        "(identity level authority_checked); without it the channel vouches for its own "
+        "real-name check (channel_asserted)",
+    )
+    liveness_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=80,
+        description="a liveness (face-check) token the channel obtained, for the registry to check",
+    )
 
     @field_validator("id_number")
     @classmethod
     def _id_number(cls, value: str) -> str:
         return normalize_id_number(value)
+
+
+class LinkCodeCreate(Input):
+    code: str = Field(pattern=r"^[0-9]{6}$", description="the six digits sent to the phone")
 
 
 class ConsentCreate(Input):

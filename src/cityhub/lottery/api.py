@@ -209,7 +209,7 @@ async def withdraw(
     caller.require(SCOPE)
     found_city = await cities.get_city_or_raise(session=session, slug=city)
     app, round_ = await applications.withdraw(
-        session=session, city=found_city, code=code, channel_id=caller.channel.id, user_id=user_id
+        session=session, city=found_city, code=code, channel=caller.channel, user_id=user_id
     )
     return ApplicationRead.of(app, round_, found_city.slug, user_id)
 

@@ -17,17 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.cities import service as cities
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
-from cityhub.identity import audit, residents
+from cityhub.identity import audit, linking, residents
 from cityhub.identity.pii import Vault
 from cityhub.lottery import draw
 from cityhub.lottery import service as rounds
 from cityhub.lottery.models import ApplicationStatus, LotteryApplication, LotteryRound, RoundStatus
 from cityhub.lottery.schemas import Rules, ScoreRead
 from cityhub.platform.db import utcnow
-from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unprocessable
+from cityhub.platform.errors import Conflict, NotFound, Unprocessable
 
 if TYPE_CHECKING:
     from cityhub.cities.models import City, Service
+    from cityhub.identity.models import Channel
 
 
 @dataclass(frozen=True)
@@ -97,17 +98,13 @@ async def prepare(
         session=session, channel_id=channel_id, user_id=user_id
     )
     resident = found.resident
-    if resident.verified_at is None or resident.id_number_enc is None:
-        raise Forbidden(
-            "a lottery is real-name: the resident must verify their identity first with "
-            f"POST /v1/residents/{user_id}/verification",
-            code="verification_required",
-            field="user_id",
-        )
+    residents.require_level(
+        resident, service.required_level, user_id=user_id, why="a real-name lottery"
+    )
     _refuse_double(await _existing(session, round_.id, resident.id))
     checker = await rounds.eligibility_checker(session=session, hub=hub, service=service)
     subject = Subject(
-        id_number=vault.decrypt(resident.id_number_enc),
+        id_number=residents.id_number_or_raise(vault, resident, user_id=user_id),
         name=vault.decrypt(resident.name_enc) if resident.name_enc else None,
     )
     return PreparedApplication(round_, service, resident.id, channel_id, subject, checker)
@@ -190,15 +187,31 @@ async def get_for_user_or_raise(
 
 
 async def withdraw(
-    *, session: AsyncSession, city: City, code: str, channel_id: int, user_id: str
+    *, session: AsyncSession, city: City, code: str, channel: Channel, user_id: str
 ) -> tuple[LotteryApplication, LotteryRound]:
-    """Withdraw the user's application (again: no change) while the window is open."""
-    app, round_ = await get_for_user_or_raise(
-        session=session, city=city, code=code, channel_id=channel_id, user_id=user_id
+    """Withdraw the user's application (again: no change) while the window is open. One
+    filed through another channel is withdrawn only for a user linked to the person with
+    proof; it is audited and the filing channel is told."""
+    round_ = await rounds.get_round_or_raise(session=session, city_id=city.id, code=code)
+    found = await residents.get_for_channel_or_raise(
+        session=session, channel_id=channel.id, user_id=user_id
     )
+    app = await _existing(session, round_.id, found.resident.id)
+    if app is None:
+        raise NotFound(f"{user_id!r} has not applied to this round", code="application_not_found")
     if app.status == ApplicationStatus.WITHDRAWN:
         return app, round_
     require_accepting(round_)
+    await linking.cross_channel(
+        session=session,
+        channel=channel,
+        found=found,
+        filed_by_channel_id=app.channel_id,
+        action="withdrawn",
+        object_type="lottery_application",
+        object_id=app.application_id,
+        city_id=city.id,
+    )
     app.status, app.withdrawn_at = ApplicationStatus.WITHDRAWN, utcnow()
     return app, round_
 

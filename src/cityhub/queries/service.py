@@ -113,18 +113,13 @@ async def prepare(
         session=session, channel_id=channel_id, user_id=user_id
     )
     resident = found.resident
-    if resident.verified_at is None or resident.id_number_enc is None:
-        raise Forbidden(
-            "the resident has not verified their identity; verify it first with "
-            f"POST /v1/residents/{user_id}/verification",
-            code="verification_required",
-            field="user_id",
-            missing=["verification"],
-        )
+    residents.require_level(
+        resident, service.required_level, user_id=user_id, why=f"query {service.code!r}"
+    )
     await residents.require_consent(
         session=session, resident=resident, channel_id=channel_id, scope=CONSENT_SCOPE
     )
-    id_number = vault.decrypt(resident.id_number_enc)
+    id_number = residents.id_number_or_raise(vault, resident, user_id=user_id)
     asked = params.get(query.subject_param) if query.subject_param else None
     if asked is not None and str(asked).upper() != id_number:
         raise Forbidden(

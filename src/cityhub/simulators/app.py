@@ -15,7 +15,7 @@ from typing import Any, Literal
 import uvicorn
 from fastapi import FastAPI
 
-from cityhub.simulators import agencies, billers, control, hospital, messaging
+from cityhub.simulators import agencies, billers, control, hospital, messaging, registry
 from cityhub.simulators.world import World
 
 
@@ -24,8 +24,8 @@ def create_app(seed: int = 42) -> FastAPI:
     app = FastAPI(
         title="CityHub provider simulators",
         summary="Water, power and gas companies, traffic police, social insurance, housing "
-        "fund, environment bureau, a FHIR R4 hospital, a vehicle administration and an SMS "
-        "gateway.",
+        "fund, environment bureau, a FHIR R4 hospital, a vehicle administration, a population "
+        "registry and an SMS gateway.",
         docs_url="/docs",
         redoc_url=None,
     )
@@ -38,6 +38,7 @@ def create_app(seed: int = 42) -> FastAPI:
     app.include_router(agencies.router)
     app.include_router(hospital.router)
     app.include_router(messaging.router)
+    app.include_router(registry.router)
     app.add_middleware(control.Gate, control=app.state.control)
     return app
 

@@ -104,6 +104,11 @@ class World:
 
     # -- utilities ---------------------------------------------------------------------------
 
+    def liveness_token(self, person: Person) -> str:
+        """The face-check token a channel obtains when `person` passes its liveness check
+        (the demo shows each person's; any other token fails)."""
+        return "live-" + _digest(self.seed, "liveness", person.id_number).hex()[:16]
+
     def account_of(self, kind: str, provider: str, person: Person) -> str:
         """The person's account number at a utility."""
         return str(int.from_bytes(_digest(self.seed, kind, provider, person.id_number)[:6]))[-10:]

@@ -13,48 +13,42 @@ person like any channel's user.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.identity import residents, security
+from cityhub.identity import codes, residents, security
 from cityhub.identity import service as identity
 from cityhub.identity.pii import Vault, mask_phone, normalize_phone
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import NotFound, Unprocessable
-from cityhub.platform.throttle import BackOff, Throttle
+from cityhub.platform.throttle import Throttle
 from cityhub.web.models import ResidentSession, SignInCode
 
 if TYPE_CHECKING:
     from cityhub.identity.models import Channel, Resident
 
-CODE_TTL = dt.timedelta(minutes=5)
-ATTEMPTS = 5
-WINDOW = dt.timedelta(minutes=10)
+CODE_TTL = codes.CODE_TTL
+ATTEMPTS = codes.ATTEMPTS
+CODE_PURPOSE = "sign-in-code"
+WINDOW = codes.WINDOW
 PER_PHONE = 3
 PER_CLIENT = 10
 SESSION_TTL = dt.timedelta(days=7)
 PORTAL_KIND = "portal"
-CLIENT_LIMIT = BackOff(
-    scope="portal.code.client",
-    free=PER_CLIENT,
-    first_wait=WINDOW,
-    max_wait=WINDOW,
-    forget_after=WINDOW,
-    code="too_many_codes_client",
-    detail="too many codes were asked for from here; wait a few minutes",
+CLIENT_LIMIT = codes.limit(
+    "portal.code.client",
+    PER_CLIENT,
+    "too_many_codes_client",
+    "too many codes were asked for from here; wait a few minutes",
 )
-PHONE_LIMIT = BackOff(
-    scope="portal.code.phone",
-    free=PER_PHONE,
-    first_wait=WINDOW,
-    max_wait=WINDOW,
-    forget_after=WINDOW,
-    code="too_many_codes_phone",
-    detail="too many codes were sent to this number; wait a few minutes",
+PHONE_LIMIT = codes.limit(
+    "portal.code.phone",
+    PER_PHONE,
+    "too_many_codes_phone",
+    "too many codes were sent to this number; wait a few minutes",
     field="phone",
 )
 
@@ -87,10 +81,6 @@ def phone_or_raise(value: str) -> str:
         raise Unprocessable(str(exc), code="invalid_phone", field="phone") from None
 
 
-def _code_hash(vault: Vault, code_id: int, code: str) -> str:
-    return vault.lookup_hash("sign-in-code", f"{code_id}:{code}")
-
-
 async def get_portal_channel_or_raise(*, session: AsyncSession) -> Channel:
     """The hub's own channel that the portal acts as (kind `portal`)."""
     channel = await identity.get_active_channel_of_kind(session=session, kind=PORTAL_KIND)
@@ -110,7 +100,7 @@ async def issue_code(
     await throttle.take(CLIENT_LIMIT, client)
     await throttle.take(PHONE_LIMIT, phone)
     now = utcnow()
-    code = f"{secrets.randbelow(1_000_000):06d}"
+    code = codes.new_code()
     row = SignInCode(
         phone_hash=phone_hash,
         phone_enc=vault.encrypt(phone),
@@ -122,7 +112,7 @@ async def issue_code(
     )
     session.add(row)
     await session.flush()
-    row.code_hash = _code_hash(vault, row.id, code)
+    row.code_hash = codes.code_hash(vault, CODE_PURPOSE, row.id, code)
     await session.flush()
     return IssuedCode(id=row.id, code=code, phone=phone, masked_phone=mask_phone(phone))
 
@@ -135,42 +125,14 @@ async def get_code(*, session: AsyncSession, code_id: int) -> SignInCode | None:
 async def check_code(*, session: AsyncSession, vault: Vault, code_id: int, code: str) -> SignInCode:
     """The code row if `code` is right; a wrong try uses up an attempt (the caller must
     commit even when this raises `Unprocessable`, so that the attempt counts)."""
-    now = utcnow()
-    row = await session.scalar(
-        select(SignInCode).where(
-            SignInCode.id == code_id, SignInCode.used_at.is_(None), SignInCode.expires_at > now
-        )
-    )
+    row = await session.get(SignInCode, code_id)
     if row is None:
         raise Unprocessable(
             "the code has expired or was used; ask for a new one", code="code_expired"
         )
-    # One attempt taken atomically: two tries racing cannot both use the last one.
-    taken = await session.execute(
-        update(SignInCode)
-        .where(SignInCode.id == row.id, SignInCode.attempts_left > 0)
-        .values(attempts_left=SignInCode.attempts_left - 1)
-        .execution_options(synchronize_session=False)
+    await codes.use(
+        session=session, vault=vault, table=SignInCode, purpose=CODE_PURPOSE, row=row, code=code
     )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        raise Unprocessable("too many wrong codes; ask for a new one", code="code_attempts_used")
-    if not secrets.compare_digest(_code_hash(vault, row.id, code.strip()), row.code_hash):
-        left = row.attempts_left - 1
-        if left <= 0:
-            raise Unprocessable(
-                "too many wrong codes; ask for a new one", code="code_attempts_used"
-            )
-        raise Unprocessable(
-            f"the code is not right; {left} tries left", code="code_wrong", field="code"
-        )
-    used = await session.execute(
-        update(SignInCode)
-        .where(SignInCode.id == row.id, SignInCode.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if used.rowcount != 1:  # type: ignore[attr-defined]
-        raise Unprocessable("the code was used already", code="code_expired")
     return row
 
 
@@ -216,3 +178,17 @@ async def get_session_by_token(
 async def end_session(*, session: AsyncSession, session_id: int) -> None:
     """Sign out: the token stops working at once."""
     await session.execute(delete(ResidentSession).where(ResidentSession.id == session_id))
+
+
+async def move_sessions(session: AsyncSession, from_id: int, to_id: int) -> None:
+    """A portal user linked to a known person: their open sessions now stand for that person
+    (else /me would say unverified and every personal page send them back to /verify)."""
+    await session.execute(
+        update(ResidentSession)
+        .where(ResidentSession.resident_id == from_id)
+        .values(resident_id=to_id)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+residents.on_resident_merged(move_sessions)

@@ -33,6 +33,8 @@ CHANNEL_TOPICS = (
     "grant.revoked",
     "consent.withdrawn",
     "resident.verified",
+    "resident.linked",
+    "resident.cross_channel_action",
     "payment.completed",
     "payment.failed",
     "refund.succeeded",

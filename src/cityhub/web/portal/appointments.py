@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Query, Request
@@ -46,6 +45,7 @@ from cityhub.web.portal.visitor import (
     Visitor,
     check_csrf,
     page,
+    verify_url,
 )
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def _verified_or_redirect(request: Request, visitor: Visitor) -> Response | None
     if visitor.verified:
         return None
     back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return redirect("/verify?next=" + quote(back, safe="/"))
+    return redirect(verify_url(back))
 
 
 @router.get("/c/{slug}/book/{code}", response_class=HTMLResponse)

@@ -45,6 +45,7 @@ from cityhub.web.portal.visitor import (
     check_csrf,
     page,
     sign_in_url,
+    verify_url,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 router = APIRouter(include_in_schema=False)
 CONSENT_PURPOSE = "look up my records on the CityHub portal"
+LEVEL_CODES = ("verification_required", "identity_level_required")
 ROUNDS = 100
 
 
@@ -181,8 +183,8 @@ async def query_form(
     here = f"/c/{city.slug}/query/{service.code}"
     if query.personal and visitor is None:
         return redirect(sign_in_url(here))
-    if query.personal and visitor is not None and not visitor.verified:
-        return redirect("/verify?next=" + here)
+    if query.personal and visitor is not None and not visitor.reaches(service.required_level):
+        return redirect(verify_url(here, city.slug))
     consented = await _has_consent(session, visitor)
     return _query_page(request, settings, visitor, city, service, query, consented=consented)
 
@@ -233,8 +235,8 @@ async def run_query(
             actor=_actor(channel),
         )
     except (Unprocessable, Forbidden) as exc:
-        if isinstance(exc, Forbidden) and exc.code == "verification_required":
-            return redirect(f"/verify?next=/c/{city.slug}/query/{service.code}")
+        if isinstance(exc, Forbidden) and exc.code in LEVEL_CODES:
+            return redirect(verify_url(f"/c/{city.slug}/query/{service.code}", city.slug))
         return _query_page(
             request, settings, visitor, city, service, query,
             status=exc.status, form=form, error=exc.code, error_field=exc.field,
@@ -327,8 +329,8 @@ async def apply(
     city = await live_city_or_404(session, slug)
     service = await _service(session, city, code[:60], ServiceKind.LOTTERY)
     back = f"/c/{city.slug}/lottery/{service.code}"
-    if not visitor.verified:
-        return redirect("/verify?next=" + back)
+    if not visitor.reaches(service.required_level):
+        return redirect(verify_url(back, city.slug))
     channel = await signin.get_portal_channel_or_raise(session=session)
     round_ = await lotteries.get_round_or_raise(
         session=session, city_id=city.id, code=round_code[:60]
@@ -387,7 +389,7 @@ async def withdraw(
     if round_.service_id != service.id:
         raise PageError(404, "round_not_found")
     await applications.withdraw(
-        session=session, city=city, code=round_.code, channel_id=channel.id, user_id=visitor.user_id
+        session=session, city=city, code=round_.code, channel=channel, user_id=visitor.user_id
     )
     return redirect(f"/c/{city.slug}/lottery/{service.code}")
 

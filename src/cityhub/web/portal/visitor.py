@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub.identity.enums import IdentityLevel
 from cityhub.platform.config import Settings
 from cityhub.platform.deps import SessionDep
 from cityhub.web import signin
@@ -48,7 +49,15 @@ class Visitor:
 
     @property
     def verified(self) -> bool:
-        return self.resident.verified_at is not None
+        return self.resident.level != IdentityLevel.NONE
+
+    @property
+    def level(self) -> IdentityLevel:
+        return self.resident.level
+
+    def reaches(self, required: IdentityLevel) -> bool:
+        """Whether the resident's identity level is `required` or higher."""
+        return self.resident.level.rank >= required.rank
 
 
 class ResidentSignInRequired(Exception):
@@ -151,6 +160,12 @@ def page(
 def sign_in_url(next_url: str) -> str:
     """The sign-in form, coming back to `next_url`."""
     return "/sign-in?next=" + quote(next_url, safe="/")
+
+
+def verify_url(next_url: str, city: str | None = None) -> str:
+    """The verify page (its registry: `city`'s, when given), coming back to `next_url`."""
+    url = "/verify?next=" + quote(next_url, safe="/")
+    return url + "&city=" + quote(city, safe="") if city else url
 
 
 # -- extension points -----------------------------------------------------------------------
