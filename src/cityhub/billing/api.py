@@ -24,6 +24,7 @@ from cityhub.billing.schemas import (
     TermsRead,
 )
 from cityhub.cities import service as cities
+from cityhub.cities.models import City
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit
 from cityhub.identity.models import Role
@@ -36,6 +37,7 @@ from cityhub.platform.deps import (
     CurrentStaff,
     SessionDep,
     StaffCaller,
+    require_provider,
     require_staff_role,
 )
 from cityhub.platform.errors import BadRequest
@@ -179,9 +181,7 @@ async def get_payment(
     session: SessionDep, caller: CurrentCaller, city: CityDep, payment_id: PaymentId
 ) -> PaymentRead:
     """One payment (another channel's payments do not exist here)."""
-    view = await payments.get_view_or_raise(
-        session=session, city_id=city.id, public_id=payment_id, channel_id=_channel_id(caller)
-    )
+    view = await _payment_view(session, caller, city, payment_id)
     return view.read()
 
 
@@ -190,9 +190,7 @@ async def list_refunds(
     session: SessionDep, caller: CurrentCaller, city: CityDep, payment_id: PaymentId
 ) -> list[RefundRead]:
     """A payment's refunds, oldest first."""
-    view = await payments.get_view_or_raise(
-        session=session, city_id=city.id, public_id=payment_id, channel_id=_channel_id(caller)
-    )
+    view = await _payment_view(session, caller, city, payment_id)
     rows = await flows.refunds_of(session=session, payment=view.payment)
     return [flows.refund_read(r, view.payment) for r in rows]
 
@@ -237,9 +235,7 @@ async def record_biller_reversal(
     """The biller reversed a completed payment on its side (provider staff or city admin): the
     rest of the payment is refunded and the channel told to pay its user back."""
     require_staff_role(staff, city.id, Role.PROVIDER_STAFF, Role.CITY_ADMIN)
-    view = await payments.get_view_or_raise(
-        session=session, city_id=city.id, public_id=payment_id, channel_id=None
-    )
+    view = await _payment_view(session, staff, city, payment_id)
     p = view.payment
     row = await flows.refund(
         session=session,
@@ -252,6 +248,20 @@ async def record_biller_reversal(
     )
     await _audit(session, staff, city.id, "payment.biller_reversal", row.public_id, view, 0)
     return await idem.respond(201, flows.refund_read(row, view.payment))
+
+
+async def _payment_view(
+    session: SessionDep, caller: Caller, city: City, payment_id: str
+) -> payments.PaymentView:
+    """A payment as the caller may see it: a channel its own, staff their provider's."""
+    view = await payments.get_view_or_raise(
+        session=session, city_id=city.id, public_id=payment_id, channel_id=_channel_id(caller)
+    )
+    require_provider(
+        caller, view.service, city_id=city.id, object_type="payment", object_id=payment_id,
+        code="payment_not_found",
+    )  # fmt: skip
+    return view
 
 
 async def _audit(

@@ -115,6 +115,12 @@ async def get_service_or_raise(*, session: AsyncSession, city_id: int, code: str
     return service
 
 
+async def get_service(*, session: AsyncSession, city_id: int, service_id: int) -> Service | None:
+    """A service of the city by id."""
+    found = await session.get(Service, service_id)
+    return found if found is not None and found.city_id == city_id else None
+
+
 async def get_all_services(
     *,
     session: AsyncSession,

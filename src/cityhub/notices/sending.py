@@ -11,6 +11,7 @@ push of its recipients (`notice.push`, see delivery.py).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select, literal, select, update
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
+from cityhub.cities.models import City, Service
 from cityhub.identity import audit
 from cityhub.notices import service
 from cityhub.notices.builtin import render_builtin
@@ -45,13 +46,35 @@ def _public_id() -> str:
     return f"ntc_{uuid.uuid4().hex[:24]}"
 
 
+# Raises unless the sender may speak for this provider's service (None: the city's own
+# account); `deps.require_provider` for provider staff.
+SenderGuard = Callable[[Service | None], None]
+
+
+async def account_service(*, session: AsyncSession, account: GovAccount) -> Service | None:
+    """The provider's service an account speaks for (None: the city's own account)."""
+    if account.service_id is None:
+        return None
+    return await cities.get_service(
+        session=session, city_id=account.city_id, service_id=account.service_id
+    )
+
+
 async def create(
-    *, session: AsyncSession, city: City, actor: audit.Actor, notice_in: NoticeCreate
+    *,
+    session: AsyncSession,
+    city: City,
+    actor: audit.Actor,
+    notice_in: NoticeCreate,
+    guard: SenderGuard | None = None,
 ) -> Notice:
-    """A broadcast or targeted notice from a template (422 naming a missing or bad value)."""
+    """A broadcast or targeted notice from a template (422 naming a missing or bad value);
+    `guard` sees the account's service and the audience's biller."""
     account = await service.get_account_or_raise(
         session=session, city_id=city.id, code=notice_in.account
     )
+    if guard is not None:
+        guard(await account_service(session=session, account=account))
     template = await service.get_template_or_raise(
         session=session, account=account, code=notice_in.template
     )
@@ -66,6 +89,8 @@ async def create(
         biller = await cities.get_service_or_raise(
             session=session, city_id=city.id, code=notice_in.audience.service
         )
+        if guard is not None:
+            guard(biller)
         audience = {
             "service": biller.code,
             "service_id": biller.id,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
+from cityhub.cities.models import City, Service
 from cityhub.identity import audit
 from cityhub.identity import service as identity
 from cityhub.identity.models import Channel, ChannelStatus, Role, StaffRole, StaffSession, StaffUser
@@ -62,12 +62,43 @@ VaultDep = Annotated[Vault, Depends(get_vault)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 
 
+class ProviderRefused(NotFound):
+    """Provider staff reached for another provider's object: it does not exist for them
+    (404, as another city's object), and the attempt is audited after the rollback."""
+
+    def __init__(
+        self, detail: str, *, code: str, actor: audit.Actor, city_id: int, record: dict[str, Any]
+    ) -> None:
+        super().__init__(detail, code=code)
+        self.actor = actor
+        self.city_id = city_id
+        self.record = record
+
+
+async def _audit_refusal(session: AsyncSession, exc: ProviderRefused) -> None:
+    """The refused attempt, in a transaction of its own (the request's was rolled back)."""
+    await audit.append(
+        session=session,
+        actor=exc.actor,
+        action="staff.provider_refused",
+        object_type=str(exc.record.get("object_type", "object")),
+        object_id=str(exc.record.get("object_id", "")),
+        city_id=exc.city_id,
+        details={**exc.record, "status": exc.status, "code": exc.code},
+    )
+    await session.commit()
+
+
 async def get_session(db: DbDep) -> AsyncIterator[AsyncSession]:
     """The request's transaction: committed when the route returns, rolled back if it raises."""
     async with db.sessions() as session:
         try:
             yield session
             await session.commit()
+        except ProviderRefused as exc:
+            await session.rollback()
+            await _audit_refusal(session, exc)
+            raise
         except IntegrityError:
             await session.rollback()
             raise Conflict(
@@ -142,6 +173,16 @@ class StaffCaller:
         """Whether the staff member holds one of the roles in the city."""
         ids = self.city_ids(*roles)
         return ids is None or city_id in ids
+
+    def acts_for(self, city_id: int, provider: str) -> bool:
+        """Whether the member may act on this provider's objects in the city: the operator
+        and the city's admins on every provider's, provider staff on their own provider's."""
+        if self.in_city(city_id, Role.CITY_ADMIN):
+            return True
+        return any(
+            r.city_id == city_id and r.role == Role.PROVIDER_STAFF and r.provider == provider
+            for r in self.roles
+        )
 
 
 Caller = ChannelCaller | StaffCaller
@@ -278,6 +319,57 @@ CityDep = Annotated[City, Depends(city_for_caller)]
 # database driver (which fails on it instead of finding nothing).
 MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the object's id")]
+
+
+def require_provider(
+    caller: Caller,
+    service: Service | None,
+    *,
+    city_id: int,
+    object_type: str,
+    object_id: str,
+    code: str,
+) -> None:
+    """Staff act only on the objects of providers they work for (see `StaffCaller.acts_for`;
+    `service` None: the city's own, for its admins only); another provider's object answers
+    404 `code` and the attempt is audited. Channels pass: their own checks apply."""
+    if not isinstance(caller, StaffCaller):
+        return
+    if caller.in_city(city_id, Role.CITY_ADMIN):
+        return
+    if service is not None and caller.acts_for(city_id, service.provider):
+        return
+    raise ProviderRefused(
+        f"no {object_type} {object_id!r} among your provider's",
+        code=code,
+        actor=caller.actor,
+        city_id=city_id,
+        record={
+            "object_type": object_type,
+            "object_id": object_id,
+            "service": service.code if service else None,
+            "provider": service.provider if service else None,
+        },
+    )
+
+
+def provider_guard(
+    caller: Caller, *, city_id: int, object_type: str, code: str
+) -> Callable[[Service | None], None]:
+    """`require_provider` for a service a domain function resolves itself (a CSV's hospital,
+    a notice account's biller)."""
+
+    def guard(service: Service | None) -> None:
+        require_provider(
+            caller,
+            service,
+            city_id=city_id,
+            object_type=object_type,
+            object_id=service.code if service else "city",
+            code=code,
+        )
+
+    return guard
 
 
 def require_staff_role(caller: StaffCaller, city_id: int | None, *roles: Role) -> None:

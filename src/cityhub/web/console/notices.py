@@ -29,7 +29,7 @@ from cityhub.notices import service as notices
 from cityhub.notices.models import GovAccount, Notice, NoticeTemplate
 from cityhub.notices.render import in_language
 from cityhub.notices.schemas import NoticeCreate
-from cityhub.platform.deps import SessionDep, StaffCaller, require_staff_role
+from cityhub.platform.deps import SessionDep, StaffCaller, provider_guard, require_staff_role
 from cityhub.platform.errors import NotFound, Unprocessable
 from cityhub.web.console.home import NO_STORE, ConsoleStaff, _same
 from cityhub.web.console.pages import _city
@@ -203,8 +203,10 @@ async def send(request: Request, session: SessionDep, staff: ConsoleStaff, slug:
         raise PageError(400, "invalid_notice") from None
     try:
         notice = await sending.create(
-            session=session, city=city, actor=staff.actor, notice_in=notice_in
-        )
+            session=session, city=city, actor=staff.actor, notice_in=notice_in,
+            guard=provider_guard(staff, city_id=city.id, object_type="notice_account",
+                                 code="account_not_found"),
+        )  # fmt: skip
         notice.dedupe_key = dedupe
         await session.flush()
     except IntegrityError:  # the same form sent twice at once: the other one stands
