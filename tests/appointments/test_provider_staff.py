@@ -66,3 +66,22 @@ async def test_hospital_desk_acts_for_its_own_hospital_only(api: Api, db: Databa
     await desk.post(cancel, expect=200)
     await clerk.client.aclose()
     await desk.client.aclose()
+
+
+async def test_a_schedule_row_with_a_surplus_field_is_refused_naming_it(
+    api: Api, db: Database
+) -> None:
+    world = await appt_world(db, api)
+    csv_text = (
+        "service,department,department_name,practitioner,practitioner_name,practitioner_title,"
+        "day,period,fee_fen,slot_start,slot_end,capacity\n"
+        f"{world.hospital.code},x,X,dr-y,Dr Y,,2030-01-02,afternoon,0,14:00,14:30,1\n"
+        f"{world.hospital.code},x,X,dr-y,Dr Y,,2030-01-02,afternoon,0,14:30,15:00,1,=1+1\n"
+    )
+    problem = await world.staff.post(
+        world.url("/sessions.csv"), content=csv_text.encode(),
+        headers={"Content-Type": "text/csv"}, expect=422,
+    )  # fmt: skip
+    assert (problem["code"], problem["field"]) == ("invalid_csv", "line 3")
+    async with db.unit_of_work() as session:
+        assert await session.scalar(select(func.count()).select_from(ClinicSession)) == 0

@@ -157,6 +157,10 @@ async def test_a_statement_with_a_bad_line_is_refused_naming_it(
     body = "payment_id,amount_fen,currency\npay_1,12.50,CNY\n"
     problem = await world.channel.call("PUT", url, content=body.encode(), expect=422)
     assert (problem["code"], problem["field"]) == ("invalid_statement", "line 2.amount_fen")
+    extra = "payment_id,amount_fen,currency\npay_1,1250,CNY\npay_2,100,CNY,surplus\n"
+    problem = await world.channel.call("PUT", url, content=extra.encode(), expect=422)
+    assert (problem["code"], problem["field"]) == ("invalid_statement", "line 3.field 4")
+    assert "more fields than the header" in problem["detail"]
     problem = await world.channel.call("PUT", url, content=b"id,amount\n1,2\n", expect=422)
     assert problem["field"] == "header"
     problem = await world.channel.call("PUT", url, content=b"\xff\xfe", expect=422)

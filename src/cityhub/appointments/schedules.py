@@ -239,6 +239,12 @@ async def import_csv(
         )
     grouped: dict[tuple[str, ...], dict[str, object]] = {}
     for line, row in enumerate(reader, start=2):
+        if None in row:  # DictReader files surplus fields under None
+            raise Unprocessable(
+                f"line {line}: more fields than the header's {len(reader.fieldnames or [])}",
+                code="invalid_csv",
+                field=f"line {line}",
+            )
         key = (row["service"], row["practitioner"], row["day"], row["period"])
         head = grouped.setdefault(key, {**row, "slots": []})
         slots = head["slots"]

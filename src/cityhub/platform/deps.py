@@ -20,7 +20,7 @@ from cityhub.identity.models import Channel, ChannelStatus, Role, StaffRole, Sta
 from cityhub.identity.pii import Vault
 from cityhub.identity.security import decode_channel_token
 from cityhub.platform.config import Settings
-from cityhub.platform.db import Database
+from cityhub.platform.db import MAX_ROW_ID, Database
 from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cityhub.platform.throttle import Throttle
 
@@ -315,9 +315,6 @@ async def city_for_caller(
 
 CityDep = Annotated[City, Depends(city_for_caller)]
 
-# The largest id a BIGINT holds: a larger number in a path is no row, and must not reach the
-# database driver (which fails on it instead of finding nothing).
-MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the object's id")]
 
 
