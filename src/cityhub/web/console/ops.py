@@ -9,7 +9,6 @@ action calls the pillar's own functions, the ones the API routes call.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from typing import Annotated, Any
@@ -28,6 +27,7 @@ from cityhub.identity.models import Role
 from cityhub.lottery import closing
 from cityhub.lottery import service as lotteries
 from cityhub.lottery.schemas import DrawCreate, RoundCreate
+from cityhub.platform import csvsafe
 from cityhub.platform.deps import SessionDep, StaffCaller, VaultDep, require_staff_role
 from cityhub.platform.errors import CityHubError
 from cityhub.web.console.home import MAX_ROWS, NO_STORE, ConsoleStaff, _same
@@ -197,7 +197,7 @@ async def batches_csv(session: SessionDep, staff: ConsoleStaff, slug: str, day: 
     names = await settlement.party_names(session=session, city_id=city.id)
     found = await settlement.batches(session=session, city_id=city.id, day=chosen)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out)
     writer.writerow(
         ["id", "day", "party", "party_name", "account", "currency", "entries", "net_fen"]
     )
