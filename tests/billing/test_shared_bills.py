@@ -91,9 +91,13 @@ async def test_three_channels_paying_a_partial_bill_in_full_at_once_get_one_quot
 
     # What a refused payment, an expired quote and a refund held goes back to the bill.
     quoted = [a.json() for a in answers if a.status_code == 201]
-    await world.confirm(quoted[0])
+    by = next(channels[n % 3] for n, a in enumerate(answers) if a.status_code == 201)
+    body = {"channel_txn_id": "wx-shared-1", "amount_fen": quoted[0]["total_fen"],
+            "currency": "CNY"}  # fmt: skip
+    await by.post(world.url(f"/payments/{quoted[0]['id']}/confirmation"), json=body, expect=200)
     await drain(db, settings)  # the simulated biller takes exact amounts only: it fails
-    assert (await world.get(quoted[0]["id"]))["status"] == "failed"
+    failed = await by.get(world.url(f"/payments/{quoted[0]['id']}"))
+    assert failed["status"] == "failed"
     assert await _standing(db, other) == (4 * share, 4 * share)
     async with db.unit_of_work() as session:
         await session.execute(
