@@ -44,8 +44,11 @@ async def test_gas_staff_cannot_reverse_a_water_payment(
     ] * 2
     assert refused[0].details["provider"] == world.services["water"].provider
     assert refused[0].details["status"] == 404
+    assert (await gas.get(world.url("/payments")))["items"] == []
     # the water company's own staff may, and an unbound provider_staff role may not
     water = await world.staff(Role.PROVIDER_STAFF, provider="water")
+    listed = await water.get(world.url("/payments"))
+    assert [p["id"] for p in listed["items"]] == [payment["id"]]
     done = await water.post(url, json={"reason": "meter error"})
     assert done["source"] == "biller_reversal"
     unbound = await world.staff(Role.PROVIDER_STAFF)

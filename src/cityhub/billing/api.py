@@ -164,7 +164,8 @@ async def list_payments(
     page: PageDep,
     status: PaymentStatus | None = None,
 ) -> Page[PaymentRead]:
-    """Payments, newest first: a channel sees its own, staff their city's."""
+    """Payments, newest first: a channel sees its own, staff their city's (provider staff
+    their provider's)."""
     rows = await payments.get_all(
         session=session,
         city_id=city.id,
@@ -172,6 +173,7 @@ async def list_payments(
         status=status,
         after=page.after,
         limit=page.limit,
+        providers=caller.providers_in(city.id) if isinstance(caller, StaffCaller) else None,
     )
     return page.page([v.read() for _, v in rows], rows[-1][0] if rows else None)
 

@@ -124,11 +124,15 @@ async def get_all(
     status: PaymentStatus | None = None,
     after: int | None = None,
     limit: int = 50,
+    providers: frozenset[str] | None = None,
 ) -> list[tuple[int, PaymentView]]:
-    """A city's payments (a channel's own, when given), newest first, with their row ids."""
+    """A city's payments (a channel's own, when given; of these providers' services, when
+    given), newest first, with their row ids."""
     query = _views(city_id).order_by(Payment.id.desc()).limit(limit)
     if channel_id is not None:
         query = query.where(Payment.channel_id == channel_id)
+    if providers is not None:
+        query = query.where(Service.provider.in_(sorted(providers)))
     if status == PaymentStatus.EXPIRED:
         query = query.where(
             (Payment.status == PaymentStatus.EXPIRED)

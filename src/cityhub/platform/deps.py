@@ -174,6 +174,17 @@ class StaffCaller:
         ids = self.city_ids(*roles)
         return ids is None or city_id in ids
 
+    def providers_in(self, city_id: int) -> frozenset[str] | None:
+        """The providers whose objects the member sees in the city: None for every one (the
+        operator, the city's admins and auditors), else their provider_staff roles'."""
+        if self.in_city(city_id, Role.CITY_ADMIN, Role.AUDITOR):
+            return None
+        return frozenset(
+            r.provider
+            for r in self.roles
+            if r.city_id == city_id and r.role == Role.PROVIDER_STAFF and r.provider
+        )
+
     def acts_for(self, city_id: int, provider: str) -> bool:
         """Whether the member may act on this provider's objects in the city: the operator
         and the city's admins on every provider's, provider staff on their own provider's."""
