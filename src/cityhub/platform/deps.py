@@ -185,16 +185,6 @@ class StaffCaller:
             if r.city_id == city_id and r.role == Role.PROVIDER_STAFF and r.provider
         )
 
-    def acts_for(self, city_id: int, provider: str) -> bool:
-        """Whether the member may act on this provider's objects in the city: the operator
-        and the city's admins on every provider's, provider staff on their own provider's."""
-        if self.in_city(city_id, Role.CITY_ADMIN):
-            return True
-        return any(
-            r.city_id == city_id and r.role == Role.PROVIDER_STAFF and r.provider == provider
-            for r in self.roles
-        )
-
 
 Caller = ChannelCaller | StaffCaller
 
@@ -338,14 +328,14 @@ def require_provider(
     object_id: str,
     code: str,
 ) -> None:
-    """Staff act only on the objects of providers they work for (see `StaffCaller.acts_for`;
-    `service` None: the city's own, for its admins only); another provider's object answers
-    404 `code` and the attempt is audited. Channels pass: their own checks apply."""
+    """Provider staff reach only their own provider's objects (`StaffCaller.providers_in`;
+    `service` None: the city's own, not theirs); another provider's object answers 404 `code`
+    and the attempt is audited. The operator, city admins and auditors pass (what they may
+    do is `require_staff_role`'s), and so do channels: their own checks apply."""
     if not isinstance(caller, StaffCaller):
         return
-    if caller.in_city(city_id, Role.CITY_ADMIN):
-        return
-    if service is not None and caller.acts_for(city_id, service.provider):
+    providers = caller.providers_in(city_id)
+    if providers is None or (service is not None and service.provider in providers):
         return
     raise ProviderRefused(
         f"no {object_type} {object_id!r} among your provider's",
