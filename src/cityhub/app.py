@@ -36,7 +36,7 @@ from cityhub.platform.errors import install_error_handlers, problem
 from cityhub.platform.idempotency import IdempotentReplay
 from cityhub.platform.jobs_api import router as jobs_router
 from cityhub.platform.logs import configure as configure_logs
-from cityhub.platform.middleware import BodyLimit, RequestContext
+from cityhub.platform.middleware import BodyLimit, JsonDepthLimit, RequestContext
 from cityhub.platform.throttle import throttle_for
 from cityhub.queries.api import router as queries_router
 from cityhub.requests.api import router as requests_router
@@ -165,6 +165,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(open311_router)
     app.include_router(jobs_router)
     mount_web(app)
+    app.add_middleware(JsonDepthLimit)  # inside BodyLimit: it holds at most the limit
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=UPLOAD_ROUTES)
     app.add_middleware(RequestContext)
     # Outermost: everything inside (the access log, limits, pages) sees the believed address.

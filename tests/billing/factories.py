@@ -126,9 +126,10 @@ class PayWorld:
         """The payment as the channel sees it now."""
         return await self.channel.get(self.url(f"/payments/{payment_id}"))
 
-    async def staff(self, role: Role = Role.CITY_ADMIN) -> Api:
-        """A signed-in staff member of the city."""
-        member = await create_staff(self.db, city=self.city, role=role)
+    async def staff(self, role: Role = Role.CITY_ADMIN, provider: str | None = None) -> Api:
+        """A signed-in staff member of the city (provider staff: of that biller's provider)."""
+        works_for = self.services[provider].provider if provider else None
+        member = await create_staff(self.db, city=self.city, role=role, provider=works_for)
         return await self.api.as_staff(member.username, PASSWORD)
 
 

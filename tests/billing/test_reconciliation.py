@@ -13,6 +13,7 @@ from cityhub.billing import flows
 from cityhub.billing import service as payments
 from cityhub.billing.models import Payment
 from cityhub.outbox import OutboxEvent
+from cityhub.platform import csvsafe
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
@@ -157,7 +158,32 @@ async def test_a_statement_with_a_bad_line_is_refused_naming_it(
     body = "payment_id,amount_fen,currency\npay_1,12.50,CNY\n"
     problem = await world.channel.call("PUT", url, content=body.encode(), expect=422)
     assert (problem["code"], problem["field"]) == ("invalid_statement", "line 2.amount_fen")
+    extra = "payment_id,amount_fen,currency\npay_1,1250,CNY\npay_2,100,CNY,surplus\n"
+    problem = await world.channel.call("PUT", url, content=extra.encode(), expect=422)
+    assert (problem["code"], problem["field"]) == ("invalid_statement", "line 3.field 4")
+    assert "more fields than the header" in problem["detail"]
     problem = await world.channel.call("PUT", url, content=b"id,amount\n1,2\n", expect=422)
     assert problem["field"] == "header"
     problem = await world.channel.call("PUT", url, content=b"\xff\xfe", expect=422)
     assert problem["field"] == "body"
+
+
+async def test_the_report_csv_writes_formula_cells_as_text(
+    api: Api, db: Database, sim: Sim
+) -> None:
+    world = await pay_world(db, api, sim)
+    today = dt.datetime.now(CHINA).date().isoformat()
+    formulas = ['=HYPERLINK("http://evil/")', "+1+1", "-2+3", "@SUM(A1)"]
+    statement = _csv([(f, f"t{n}", 100, "charge") for n, f in enumerate(formulas)])
+    await world.channel.call(
+        "PUT", world.url(f"/statements/{today}"), content=statement.encode(),
+        headers={"Content-Type": "text/csv"}, expect=200,
+    )  # fmt: skip
+    admin = await world.staff()
+    await admin.post(world.url("/reconciliations"), json={"day": today})
+    exported = await admin.get(world.url(f"/reconciliations/{today}"), params={"format": "csv"})
+    cells = [c for row in csv.reader(io.StringIO(exported)) for c in row]
+    assert not [c for c in cells if c.startswith(csvsafe.TRIGGERS)], cells
+    ids = {r["payment_id"] for r in csv.DictReader(io.StringIO(exported))}
+    assert {"'" + f for f in formulas} <= ids
+    await admin.client.aclose()

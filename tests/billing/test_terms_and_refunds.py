@@ -174,7 +174,7 @@ async def test_a_biller_reversal_refunds_what_is_left_without_calling_the_biller
     bill = world.unpaid("power")[0]
     payment = await world.pay(bill)
     await drain(db, settings)
-    provider = await world.staff(Role.PROVIDER_STAFF)
+    provider = await world.staff(Role.PROVIDER_STAFF, provider="power")
     reversal = await provider.post(
         world.url(f"/payments/{payment['id']}/biller-reversal"), json={"reason": "meter error"}
     )

@@ -273,7 +273,9 @@ async def web_world(db: Database, sim: Sim) -> WebWorld:
     await notice_account(db, other)
     admin = await create_staff(db, city=city, role=Role.CITY_ADMIN, username="webadmin")
     other_admin = await create_staff(db, city=other, role=Role.CITY_ADMIN, username="otheradmin")
-    clerk = await create_staff(db, city=city, role=Role.PROVIDER_STAFF, username="deskclerk")
+    clerk = await create_staff(
+        db, city=city, role=Role.PROVIDER_STAFF, username="deskclerk", provider=hospital.provider
+    )
     return WebWorld(
         city=city,
         other_city=other,

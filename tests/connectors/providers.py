@@ -73,6 +73,8 @@ def water_api(*, auth: str = "api_key") -> tuple[FastAPI, Seen]:
             )
         if account == "garbled":
             return Response("<html>maintenance</html>", media_type="text/html")
+        if account == "deep":  # nested past any parser's recursion
+            return Response("[" * 100_000, media_type="application/json")
         if account == "odd":
             return {"code": 0, "data": {"invoices": [{**INVOICES[0], "amount": "1.234"}]}}
         if account == "strange":

@@ -115,6 +115,7 @@ async def test_hmac_signed_requests_pass_a_provider_that_checks_signatures(
     [
         ("huge", "provider_answer_too_large"),
         ("garbled", "provider_bad_answer"),
+        ("deep", "provider_bad_answer"),
         ("odd", "provider_bad_answer"),
         ("strange", "provider_bad_answer"),
     ],

@@ -76,9 +76,10 @@ async def create_staff(
     role: Role = Role.CITY_ADMIN,
     username: str | None = None,
     password: str = PASSWORD,
+    provider: str | None = None,
 ) -> StaffUser:
     """A staff member with one role (in `city`, or every city for the operator); `PASSWORD`
-    unless told otherwise."""
+    unless told otherwise; a provider_staff role bound to `provider`."""
     username = username or f"staff{next(_seq)}"
     async with db.unit_of_work() as session:
         return await identity.create_staff(
@@ -88,6 +89,7 @@ async def create_staff(
             password=password,
             password_hash=_hash(password),
             roles=[(None if role == Role.OPERATOR else city.id if city else None, role)],
+            providers={city.id: provider} if city and provider else None,
         )
 
 

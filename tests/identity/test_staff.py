@@ -44,7 +44,7 @@ async def test_sign_in_sets_a_strict_cookie_and_answers_a_csrf_token(
         "/v1/staff/session", json={"username": admin.username, "password": PASSWORD}, expect=200
     )
     assert signed["csrf_token"] and signed["staff"]["roles"] == [
-        {"city": city.slug, "role": "city_admin"}
+        {"city": city.slug, "role": "city_admin", "provider": None}
     ]
     assert api.last is not None
     cookie = api.last.headers["set-cookie"].lower()

@@ -28,11 +28,14 @@ async def test_a_created_member_without_password_must_choose_one_before_anything
     boss = await api.as_staff(admin.username, PASSWORD)
     made = await boss.post(
         "/v1/staff",
-        json={"username": "clerk", "roles": [{"city": city.slug, "role": "provider_staff"}]},
+        json={
+            "username": "clerk",
+            "roles": [{"city": city.slug, "role": "provider_staff", "provider": "Water Co"}],
+        },
     )
     temporary = made["temporary_password"]
     assert made["must_change_password"] and len(temporary) >= 12
-    assert made["roles"] == [{"city": city.slug, "role": "provider_staff"}]
+    assert made["roles"] == [{"city": city.slug, "role": "provider_staff", "provider": "Water Co"}]
 
     signed = await api.post(
         "/v1/staff/session", json={"username": "clerk", "password": temporary}, expect=200

@@ -216,3 +216,20 @@ async def test_unsigned_and_foreign_tokens_are_refused(
             "/v1/channel", headers={"Authorization": f"Bearer {token}"}, expect=401
         )
         assert problem["code"] == "invalid_token"
+
+
+async def test_a_signed_token_naming_an_impossible_channel_id_is_a_401(
+    api: Api, settings: Settings
+) -> None:
+    exp = int((dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).timestamp())
+    for sub in ("channel:" + "9" * 23, "channel:9223372036854775808", "channel:0", "channel:-1",
+                "channel:١٢"):  # fmt: skip
+        token = jwt.encode(
+            {"sub": sub, "aud": TOKEN_AUDIENCE, "scope": "", "exp": exp},
+            settings.secret_key,
+            algorithm="HS256",
+        )
+        problem = await api.get(
+            "/v1/channel", headers={"Authorization": f"Bearer {token}"}, expect=401
+        )
+        assert problem["code"] == "invalid_token", sub

@@ -13,9 +13,9 @@ PUBLIC_VALUE = "SSE Composite 2025-12-01 close 3412.56"
 
 
 def drawn_round(
-    applicants: int = 20, quota: int = 5
+    applicants: int = 20, quota: int = 5, public_value: str = PUBLIC_VALUE
 ) -> tuple[publish.ApplicantList, publish.Results]:
-    """A round of `applicants` with 1 to 3 tickets, drawn with `SECRET` and `PUBLIC_VALUE`."""
+    """A round of `applicants` with 1 to 3 tickets, drawn with `SECRET` and `public_value`."""
     ids, tickets = draw.sort_applicants(
         (f"{n * 7919 % 10007:04x}{n:02d}", 1 + n % 3) for n in range(applicants)
     )
@@ -33,14 +33,14 @@ def drawn_round(
         commitment=info.commitment,
         applicants_hash=info.applicants_hash,
         secret=SECRET,
-        public_value=PUBLIC_VALUE,
+        public_value=public_value,
         quota=quota,
     )
     listing = publish.ApplicantList(info=info, ids=ids, tickets=tickets)
     results = publish.Results(
         info=info,
         secret=SECRET,
-        public_value=PUBLIC_VALUE,
+        public_value=public_value,
         seed=outcome.seed.hex(),
         ids=list(ids),
         tickets=list(tickets),

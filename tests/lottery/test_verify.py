@@ -186,3 +186,13 @@ def test_a_list_published_at_close_checks_on_its_own(files: dict[str, Path]) -> 
     assert "nothing to check" in failed(check(files["applicants.csv"]))
     edit_json(files["applicants.json"], lambda d: d["applicants"][2].update(tickets=9))
     assert "list hash mismatch" in failed(check(files["applicants.json"]))
+
+
+def test_a_formula_typed_as_the_public_value_is_text_in_the_csv_and_still_verifies(
+    tmp_path: Path,
+) -> None:
+    files = write_all(tmp_path, *drawn_round(public_value='=HYPERLINK("http://x","close")'))
+    rows = dict(csv.reader(files["draw.csv"].open(encoding="utf-8")))
+    assert rows["public_value"] == '\'=HYPERLINK("http://x","close")'
+    report = check(files["applicants.csv"], files["draw.csv"], files["results.csv"])
+    assert report.ok, failed(report)

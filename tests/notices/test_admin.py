@@ -113,3 +113,36 @@ async def test_the_console_shows_each_notices_figures_to_its_city_only(
     other = await world.api.as_staff(member.username, PASSWORD)
     refused = await other.client.get(f"/console/c/{world.city.slug}/notices")
     assert refused.status_code == 404 and "停水通知" not in refused.text
+
+
+async def test_a_full_phone_or_identity_number_typed_by_staff_is_refused(
+    world: NoticeWorld,
+) -> None:
+    base = {"account": "water-co", "template": "outage"}
+    for values, field in (
+        ({"district": "call 13812345678", "hours": 1}, "values.district"),
+        ({"district": "+86 138-1234-5678", "hours": 1}, "values.district"),
+        ({"district": "Wang 310101199003070051", "hours": 1}, "values.district"),
+        ({"district": "A", "hours": 13812345678}, "values.hours"),
+    ):
+        body = {**base, "values": values}
+        refused = await world.staff.post(world.url("/notices"), json=body, headers=key(),
+                                         expect=422)  # fmt: skip
+        assert (refused["code"], refused["field"]) == ("personal_number", field), refused
+        preview = await world.staff.post(
+            world.url("/notice-accounts/water-co/templates/outage/preview"),
+            json={"values": values}, expect=422,
+        )  # fmt: skip
+        assert preview["field"] == field
+    assert (await world.staff.get(world.url("/notices")))["items"] == []
+    template = {
+        "code": "call-us",
+        "placeholders": {},
+        "texts": {"en": {"title": "Call us", "body": "Ring 139 0000 1111 for help."}},
+    }
+    refused = await world.staff.post(
+        world.url("/notice-accounts/water-co/templates"), json=template, headers=key(), expect=422
+    )
+    assert (refused["code"], refused["field"]) == ("personal_number", "texts.en.body")
+    masked = {"district": "call 138****5678, ID 310***********0051", "hours": 1}
+    await world.staff.post(world.url("/notices"), json={**base, "values": masked}, headers=key())

@@ -110,3 +110,23 @@ async def test_roles_and_cities_are_respected(
         SEND.replace("webtown", "othertown"), data={**data, "send_token": "x"}, expect=403
     )
     assert await notice_count(db) == 0
+
+
+async def test_a_full_phone_or_identity_number_typed_into_a_notice_is_refused(
+    browser: Browser, world: WebWorld, db: Database
+) -> None:
+    await browser.sign_in(world.admin.username, PASSWORD)
+    form = (await browser.get(NEW)).form(PREVIEW).fields
+    form.pop("urgent")
+    for district in ("call 138 1234 5678", "浦东 310101199003070051"):
+        bad = await browser.post(
+            PREVIEW, data={**form, "v_district": district, "v_hours": "4"}, expect=422
+        )
+        assert 'id="v_district"' in bad.response.text and "district" in bad.text
+        assert 'aria-invalid="true"' in bad.response.text
+        assert not [f for f in bad.forms if f.action == SEND]
+    masked = await browser.post(
+        PREVIEW, data={**form, "v_district": "call 138****5678", "v_hours": "4"}, expect=200
+    )
+    assert masked.form(SEND)
+    assert await notice_count(db) == 0

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
-from cityhub.appointments import desk, family, schedules, service, views, waitlist
+from cityhub.appointments import access, desk, family, schedules, service, views, waitlist
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.models import Booking, WaitlistEntry
 from cityhub.appointments.schemas import (
@@ -129,7 +129,12 @@ async def create_session(
 ) -> JSONResponse:
     """Enter a doctor's session and its slots (hospital staff or a city admin)."""
     require_staff_role(caller, city.id, *DESK)
-    clinic = await schedules.create_session(session=session, city=city, session_in=session_in)
+    clinic = await schedules.create_session(
+        session=session,
+        city=city,
+        session_in=session_in,
+        guard=access.hospital_guard(caller, city.id),
+    )
     await audit.append(
         session=session,
         city_id=city.id,
@@ -159,7 +164,13 @@ async def upload_sessions(
     none."""
     require_staff_role(caller, city.id, *DESK)
     text = (await request.body()).decode("utf-8-sig", errors="replace")
-    return await schedules.import_csv(session=session, actor=caller.actor, city=city, text=text)
+    return await schedules.import_csv(
+        session=session,
+        actor=caller.actor,
+        city=city,
+        text=text,
+        guard=access.hospital_guard(caller, city.id),
+    )
 
 
 @router.post(BASE + "/sync", response_model=SyncRead)
@@ -174,6 +185,7 @@ async def sync_hospital(
     """Sync a hospital's sessions from its own system now."""
     require_staff_role(caller, city.id, *DESK)
     found = await schedules.hospital_or_raise(session=session, city_id=city.id, code=hospital)
+    access.hospital_guard(caller, city.id)(found)
     connector = await hub.hospital(session=session, service=found)
     today = today_in(city.timezone)
     async with between_transactions(session):
@@ -269,9 +281,11 @@ async def list_bookings(
 
 
 async def _booking(session: SessionDep, caller: Caller, city: City, booking_id: str) -> Booking:
-    return await service.get_or_raise(
+    booking = await service.get_or_raise(
         session=session, city_id=city.id, public_id=booking_id, channel_id=_channel_id(caller)
     )
+    await access.require_booking_provider(session=session, caller=caller, booking=booking)
+    return booking
 
 
 @router.get(BASE + "/bookings/{booking_id}", response_model=BookingRead)
@@ -366,6 +380,8 @@ async def check_in(
 ) -> BookingRead:
     """The desk scanned a check-in code (hospital staff or a city admin)."""
     require_staff_role(caller, city.id, *DESK)
+    found = await desk.find(session=session, city=city, code=check_in.code)
+    await access.require_booking_provider(session=session, caller=caller, booking=found)
     booking = await desk.check_in(
         session=session, actor=caller.actor, city=city, code=check_in.code
     )

@@ -10,7 +10,6 @@ serves every city.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -25,6 +24,7 @@ from cityhub.appointments.models import Booking, BookingStatus, ClinicSession, F
 from cityhub.appointments.schemas import BookingRead
 from cityhub.cities import service as cities
 from cityhub.cities.models import City, Grant
+from cityhub.platform import jsonbody
 from cityhub.platform.deps import ChannelCaller, CurrentChannel, SessionDep
 from cityhub.platform.errors import BadRequest, CityHubError, NotFound, Unprocessable
 
@@ -436,7 +436,7 @@ async def create_appointment(request: Request, session: SessionDep, caller: Curr
 
 async def _json(request: Request) -> dict[str, Any]:
     try:
-        body = json.loads(await request.body())
+        body = jsonbody.loads(await request.body())
     except ValueError:
         raise BadRequest("the body is not JSON", code="malformed_json") from None
     if not isinstance(body, dict | list):

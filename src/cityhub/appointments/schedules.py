@@ -7,7 +7,7 @@ import csv
 import datetime as dt
 import io
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.models import (
+    Booking,
     ClinicSession,
     Department,
     Period,
@@ -57,6 +58,17 @@ def period_of(local: dt.time) -> Period:
     if local < dt.time(12, 0):
         return Period.MORNING
     return Period.AFTERNOON if local < dt.time(18, 0) else Period.EVENING
+
+
+async def hospital_of(*, session: AsyncSession, booking: Booking) -> Service:
+    """The hospital (service) a booking is at."""
+    service = await session.scalar(
+        select(Service)
+        .join(ClinicSession, ClinicSession.service_id == Service.id)
+        .where(ClinicSession.id == booking.session_id, Service.city_id == booking.city_id)
+    )
+    assert service is not None  # a booking's session always exists
+    return service
 
 
 async def hospital_or_raise(*, session: AsyncSession, city_id: int, code: str) -> Service:
@@ -121,12 +133,23 @@ async def _practitioner(
     return found
 
 
+# Raises unless the acting staff member may act for this hospital (`deps.require_provider`).
+HospitalGuard = Callable[[Service], None]
+
+
 async def create_session(
-    *, session: AsyncSession, city: City, session_in: SessionCreate, source: str = "api"
+    *,
+    session: AsyncSession,
+    city: City,
+    session_in: SessionCreate,
+    source: str = "api",
+    guard: HospitalGuard | None = None,
 ) -> ClinicSession:
     """A session entered by staff, with its slots (Conflict if the doctor already has one
     for that day and period)."""
     service = await hospital_or_raise(session=session, city_id=city.id, code=session_in.service)
+    if guard is not None:
+        guard(service)
     tz = ZoneInfo(city.timezone)
     department = await _department(
         session, service, session_in.department, session_in.department_name
@@ -205,7 +228,12 @@ CSV_COLUMNS = (
 
 
 async def import_csv(
-    *, session: AsyncSession, actor: audit.Actor, city: City, text: str
+    *,
+    session: AsyncSession,
+    actor: audit.Actor,
+    city: City,
+    text: str,
+    guard: HospitalGuard | None = None,
 ) -> CsvRead:
     """Sessions from a CSV (one row per slot, rows of one session together); all or nothing,
     and on the audit log."""
@@ -217,6 +245,12 @@ async def import_csv(
         )
     grouped: dict[tuple[str, ...], dict[str, object]] = {}
     for line, row in enumerate(reader, start=2):
+        if None in row:  # DictReader files surplus fields under None
+            raise Unprocessable(
+                f"line {line}: more fields than the header's {len(reader.fieldnames or [])}",
+                code="invalid_csv",
+                field=f"line {line}",
+            )
         key = (row["service"], row["practitioner"], row["day"], row["period"])
         head = grouped.setdefault(key, {**row, "slots": []})
         slots = head["slots"]
@@ -236,7 +270,9 @@ async def import_csv(
                 code="invalid_csv",
                 field="file",
             ) from None
-        await create_session(session=session, city=city, session_in=session_in, source="csv")
+        await create_session(
+            session=session, city=city, session_in=session_in, source="csv", guard=guard
+        )
         slot_count += len(session_in.slots)
     made = CsvRead(sessions=len(grouped), slots=slot_count)
     await audit.append(

@@ -3,7 +3,7 @@ and a biller's terms."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
@@ -36,11 +36,15 @@ from cityhub.platform.deps import (
     CurrentStaff,
     SessionDep,
     StaffCaller,
+    require_provider,
     require_staff_role,
 )
 from cityhub.platform.errors import BadRequest
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 router = APIRouter(prefix="/v1/cities/{city}", tags=["payments"])
 ServiceCode = Annotated[str, Path(max_length=60)]
@@ -156,7 +160,8 @@ async def list_payments(
     page: PageDep,
     status: PaymentStatus | None = None,
 ) -> Page[PaymentRead]:
-    """Payments, newest first: a channel sees its own, staff their city's."""
+    """Payments, newest first: a channel sees its own, staff their city's (provider staff
+    their provider's)."""
     rows = await payments.get_all(
         session=session,
         city_id=city.id,
@@ -164,6 +169,7 @@ async def list_payments(
         status=status,
         after=page.after,
         limit=page.limit,
+        providers=caller.providers_in(city.id) if isinstance(caller, StaffCaller) else None,
     )
     return page.page([v.read() for _, v in rows], rows[-1][0] if rows else None)
 
@@ -173,9 +179,7 @@ async def get_payment(
     session: SessionDep, caller: CurrentCaller, city: CityDep, payment_id: PaymentId
 ) -> PaymentRead:
     """One payment (another channel's payments do not exist here)."""
-    view = await payments.get_view_or_raise(
-        session=session, city_id=city.id, public_id=payment_id, channel_id=_channel_id(caller)
-    )
+    view = await _payment_view(session, caller, city, payment_id)
     return view.read()
 
 
@@ -184,9 +188,7 @@ async def list_refunds(
     session: SessionDep, caller: CurrentCaller, city: CityDep, payment_id: PaymentId
 ) -> list[RefundRead]:
     """A payment's refunds, oldest first."""
-    view = await payments.get_view_or_raise(
-        session=session, city_id=city.id, public_id=payment_id, channel_id=_channel_id(caller)
-    )
+    view = await _payment_view(session, caller, city, payment_id)
     rows = await flows.refunds_of(session=session, payment=view.payment)
     return [flows.refund_read(r, view.payment) for r in rows]
 
@@ -231,9 +233,7 @@ async def record_biller_reversal(
     """The biller reversed a completed payment on its side (provider staff or city admin): the
     rest of the payment is refunded and the channel told to pay its user back."""
     require_staff_role(staff, city.id, Role.PROVIDER_STAFF, Role.CITY_ADMIN)
-    view = await payments.get_view_or_raise(
-        session=session, city_id=city.id, public_id=payment_id, channel_id=None
-    )
+    view = await _payment_view(session, staff, city, payment_id)
     p = view.payment
     row = await flows.refund(
         session=session,
@@ -246,6 +246,20 @@ async def record_biller_reversal(
     )
     await _audit(session, staff, city.id, "payment.biller_reversal", row.public_id, view, 0)
     return await idem.respond(201, flows.refund_read(row, view.payment))
+
+
+async def _payment_view(
+    session: SessionDep, caller: Caller, city: City, payment_id: str
+) -> payments.PaymentView:
+    """A payment as the caller may see it: a channel its own, staff their provider's."""
+    view = await payments.get_view_or_raise(
+        session=session, city_id=city.id, public_id=payment_id, channel_id=_channel_id(caller)
+    )
+    require_provider(
+        caller, view.service, city_id=city.id, object_type="payment", object_id=payment_id,
+        code="payment_not_found",
+    )  # fmt: skip
+    return view
 
 
 async def _audit(

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from cityhub import outbox
-from cityhub.billing import ledger
+from cityhub.billing import allowance, ledger
 from cityhub.billing.models import Bill, Payment, PaymentStatus, Refund, RefundSource
 from cityhub.billing.schemas import RefundRead
 from cityhub.billing.service import PaymentView, new_id
@@ -128,6 +128,9 @@ async def fail(*, session: AsyncSession, view: PaymentView, code: str, detail: s
 
 
 async def _release_bill(session: AsyncSession, payment: Payment) -> None:
+    if not payment.holds_bill:  # a shared bill: the amount is free for other payments
+        await allowance.release(session=session, amounts=[(payment.bill_id, payment.amount_fen)])
+        return
     await session.execute(
         update(Bill)
         .where(Bill.id == payment.bill_id, Bill.paying_payment_id == payment.id)
@@ -220,7 +223,9 @@ async def refund(
         refund_id=row.id,
         memo=f"{row.public_id} of {payment.public_id} ({source.value}): {reason}",
     )
-    if last:
+    if not payment.holds_bill:  # every refunded fen of a shared bill may be paid again
+        await allowance.release(session=session, amounts=[(payment.bill_id, amount_fen)])
+    elif last:
         await _release_bill(session, payment)
     _wrote(
         payment,

@@ -63,6 +63,9 @@ class Bill(TenantMixin, Base):
     # The payment that holds an exact-amount bill from its confirmation on: a second payment
     # of the same bill is refused instead of being sent to the biller.
     paying_payment_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    # Partial and advance terms: what the payments standing against the bill add up to
+    # (quoted and not expired, confirmed, completed less refunds); see `billing.allowance`.
+    paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
     fetched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -16,7 +16,6 @@ and the report is written afterwards (`reconcile`).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections import Counter
@@ -41,6 +40,7 @@ from cityhub.cities.models import Service
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Biller, Statement
 from cityhub.identity import audit
+from cityhub.platform import csvsafe
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import CityHubError
 from cityhub.platform.progress import NO_PROGRESS, Progress
@@ -336,7 +336,7 @@ async def report(*, session: AsyncSession, city: City, day: dt.date) -> Reconcil
 def to_csv(found: ReconciliationRead) -> str:
     """The report as CSV, one line per item."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out)
     writer.writerow(CSV_COLUMNS)
     for i in found.items:
         writer.writerow(

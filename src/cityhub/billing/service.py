@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from cityhub import outbox
+from cityhub.billing import allowance, ledger
 from cityhub.billing import bills as bill_lookup
-from cityhub.billing import ledger
 from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate, PaymentRead
 from cityhub.cities.models import City, Service
@@ -124,11 +124,15 @@ async def get_all(
     status: PaymentStatus | None = None,
     after: int | None = None,
     limit: int = 50,
+    providers: frozenset[str] | None = None,
 ) -> list[tuple[int, PaymentView]]:
-    """A city's payments (a channel's own, when given), newest first, with their row ids."""
+    """A city's payments (a channel's own, when given; of these providers' services, when
+    given), newest first, with their row ids."""
     query = _views(city_id).order_by(Payment.id.desc()).limit(limit)
     if channel_id is not None:
         query = query.where(Payment.channel_id == channel_id)
+    if providers is not None:
+        query = query.where(Service.provider.in_(sorted(providers)))
     if status == PaymentStatus.EXPIRED:
         query = query.where(
             (Payment.status == PaymentStatus.EXPIRED)
@@ -170,6 +174,10 @@ async def create(
     terms.check_amount(payment_in.amount_fen, bill.amount_fen)
     now = utcnow()
     terms.check_open(now, city.timezone)
+    if terms.amount_rule != AmountRule.EXACT:  # shared bills: only what is left of it
+        await allowance.reserve(
+            session=session, bill=bill, amount_fen=payment_in.amount_fen, terms=terms
+        )
     return await _quote(
         session,
         city=city,
@@ -382,6 +390,13 @@ async def expire_quotes(
     if city_id is not None:
         query = query.where(Payment.city_id == city_id)
     result = await session.execute(
-        query.values(status=PaymentStatus.EXPIRED).execution_options(synchronize_session=False)
+        query.values(status=PaymentStatus.EXPIRED)
+        .returning(Payment.bill_id, Payment.amount_fen, Payment.holds_bill)
+        .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    rows = result.all()
+    # What the expired quotes of shared bills had reserved goes back to their bills.
+    await allowance.release(
+        session=session, amounts=[(r.bill_id, r.amount_fen) for r in rows if not r.holds_bill]
+    )
+    return len(rows)

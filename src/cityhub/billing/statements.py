@@ -55,6 +55,11 @@ def parse(text: str) -> list[dict[str, Any]]:
             raise Unprocessable(
                 f"at most {MAX_LINES} lines", code="statement_too_long", field="body"
             )
+        if None in raw:  # DictReader files surplus fields under None
+            raise _bad(
+                number, f"field {len(header) + 1}",
+                f"the line has more fields than the header's {len(header)}",
+            )  # fmt: skip
         row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
         if not any(row.values()):
             continue

@@ -40,11 +40,6 @@ async def get_city(*, session: AsyncSession, city_id: int) -> City | None:
     return await session.get(City, city_id)
 
 
-async def get_service(*, session: AsyncSession, service_id: int) -> Service | None:
-    """The service with this id, if any."""
-    return await session.get(Service, service_id)
-
-
 async def get_city_by_slug(*, session: AsyncSession, slug: str) -> City | None:
     """The city with this slug, if any."""
     return await session.scalar(select(City).where(City.slug == slug))
@@ -123,6 +118,12 @@ async def get_service_or_raise(*, session: AsyncSession, city_id: int, code: str
     if service is None:
         raise NotFound(f"no service {code!r} in this city", code="service_not_found")
     return service
+
+
+async def get_service(*, session: AsyncSession, city_id: int, service_id: int) -> Service | None:
+    """A service of the city by id."""
+    found = await session.get(Service, service_id)
+    return found if found is not None and found.city_id == city_id else None
 
 
 async def get_all_services(

@@ -23,6 +23,9 @@ def staff_create(
     username: str,
     role: Annotated[str, typer.Option(help="operator, city_admin, provider_staff or auditor")],
     city: Annotated[str | None, typer.Option(help="the city's slug (not for operator)")] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="provider_staff: the provider they work for")
+    ] = None,
     display_name: Annotated[str | None, typer.Option()] = None,
     temporary_password: Annotated[
         bool,
@@ -51,6 +54,7 @@ def staff_create(
                 session=session, actor=cli_actor(), admin_cities=None, username=username,
                 display_name=display_name or username, password=password,
                 roles=[(city_id, Role(role))],
+                providers={city_id: provider} if city_id and provider else None,
             )  # fmt: skip
             return made_up
 
@@ -121,9 +125,14 @@ def _change(username: str, change: str, **options: Any) -> Any:
                     city_id = (
                         await cities.get_city_or_raise(session=session, slug=options["city"])
                     ).id
-                act = staff.add_role if change == "add-role" else staff.remove_role
-                await act(session=session, actor=actor, admin_cities=None, member=member,
-                          city_id=city_id, role=Role(options["role"]))  # fmt: skip
+                if change == "add-role":
+                    await staff.add_role(session=session, actor=actor, admin_cities=None,
+                                         member=member, city_id=city_id, role=Role(options["role"]),
+                                         provider=options.get("provider"))  # fmt: skip
+                else:
+                    await staff.remove_role(session=session, actor=actor, admin_cities=None,
+                                            member=member, city_id=city_id,
+                                            role=Role(options["role"]))  # fmt: skip
             return None
 
     return run_domain(lambda: run_with_db(work))
@@ -171,11 +180,14 @@ def staff_add_role(
     username: str,
     role: Annotated[str, typer.Option(help="operator, city_admin, provider_staff or auditor")],
     city: Annotated[str | None, typer.Option(help="the city's slug (not for operator)")] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="provider_staff: the provider they work for")
+    ] = None,
 ) -> None:
-    """Give a member a role in a city."""
+    """Give a member a role in a city (provider_staff: bound to --provider)."""
     from cityhub.cli.helpers import console
 
-    _change(username, "add-role", role=role, city=city)
+    _change(username, "add-role", role=role, city=city, provider=provider)
     console.print(f"staff {username}: {role} {city or ''} added")
 
 

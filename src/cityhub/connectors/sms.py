@@ -17,6 +17,7 @@ import httpx
 import structlog
 
 from cityhub.identity.pii import mask_phone
+from cityhub.platform import jsonbody
 from cityhub.platform.config import Settings
 
 log = structlog.get_logger("cityhub.connectors.sms")
@@ -67,7 +68,7 @@ class SmsGateway:
                 retryable=False,
             )
         try:
-            message_id = str(response.json()["id"])
+            message_id = str(jsonbody.loads(response.content)["id"])
         except (ValueError, KeyError, TypeError):
             raise SmsFailed("the gateway's answer has no message id", retryable=True) from None
         log.info("sms_sent", to=mask_phone(to), ref=ref, message_id=message_id)

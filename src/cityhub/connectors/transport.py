@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from cityhub.connectors.resilience import ProviderFailure
+from cityhub.platform import jsonbody
 from cityhub.platform.errors import BadGateway, Unavailable
 from cityhub.platform.outbound import DestinationRefused
 
@@ -86,7 +87,7 @@ async def send(
     body = None
     if raw.strip():
         try:
-            body = json.loads(bytes(raw))
+            body = jsonbody.loads(bytes(raw))
         except (UnicodeDecodeError, ValueError):
             raise BadGateway(
                 f"{provider} answered something that is not JSON",

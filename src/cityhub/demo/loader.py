@@ -249,6 +249,7 @@ async def _staff(
             session=session, username=person.username, display_name=person.username,
             password=person.password, password_hash=hashes[person.password],
             roles=[(city_id, person.role)],
+            providers={city_id: person.provider} if city_id and person.provider else None,
         )  # fmt: skip
         await audit.append(
             session=session, actor=actor, action="staff.create", object_type="staff",

@@ -174,19 +174,28 @@ class DemoStaff:
     username: str
     password: str
     role: Role
+    provider: str | None = None  # provider_staff: the provider they work for
 
 
 def staff() -> list[DemoStaff]:
-    """The operator, and an admin, a provider clerk and an auditor per city."""
+    """The operator, and an admin, a provider clerk (at the city's first hospital, else its
+    water company) and an auditor per city."""
     people = [DemoStaff(None, "operator", "demo-operator", Role.OPERATOR)]
     for city in CITIES:
+        clerk_at = city.hospitals[0][3] if city.hospitals else city.water
         for suffix, role in (
             ("admin", Role.CITY_ADMIN),
             ("provider", Role.PROVIDER_STAFF),
             ("auditor", Role.AUDITOR),
         ):
             people.append(
-                DemoStaff(city.slug, f"{city.slug}-{suffix}", f"demo-{city.slug}-{suffix}", role)
+                DemoStaff(
+                    city.slug,
+                    f"{city.slug}-{suffix}",
+                    f"demo-{city.slug}-{suffix}",
+                    role,
+                    clerk_at if role == Role.PROVIDER_STAFF else None,
+                )  # fmt: skip
             )
     return people
 

@@ -58,6 +58,11 @@ async def slugs(session: AsyncSession) -> dict[int, str]:
     return {c.id: c.slug for c in found}
 
 
+def providers_in(roles: list[RoleIn], pairs: list[tuple[int | None, Role]]) -> dict[int, str]:
+    """The provider each role names, by the city id `roles_in` found."""
+    return {c: r.provider for r, (c, _) in zip(roles, pairs, strict=True) if c and r.provider}
+
+
 async def roles_in(session: AsyncSession, roles: list[RoleIn]) -> list[tuple[int | None, Role]]:
     """Roles as (city id, role), the cities found by slug."""
     pairs: list[tuple[int | None, Role]] = []
@@ -78,7 +83,11 @@ def member_read(member: staff.Member, names: dict[int, str]) -> StaffAdminRead:
         active=s.active,
         must_change_password=s.must_change_password,
         roles=[
-            RoleRead(city=names.get(r.city_id) if r.city_id else None, role=r.role.value)
+            RoleRead(
+                city=names.get(r.city_id) if r.city_id else None,
+                role=r.role.value,
+                provider=r.provider,
+            )
             for r in member.roles
         ],
         created_at=s.created_at,
@@ -128,7 +137,8 @@ async def create_staff(
         username=staff_in.username,
         display_name=staff_in.display_name or staff_in.username,
         password=staff_in.password,
-        roles=await roles_in(session, staff_in.roles),
+        roles=(pairs := await roles_in(session, staff_in.roles)),
+        providers=providers_in(staff_in.roles, pairs),
     )
     read = member_read(member, await slugs(session))
     return await idem.respond(201, StaffCreated(**read.model_dump(), temporary_password=temporary))
@@ -205,6 +215,7 @@ async def add_role(
         member=member,
         city_id=city_id,
         role=role,
+        provider=role_in.provider,
     )
     return await idem.respond(201, member_read(member, await slugs(session)))
 

@@ -18,6 +18,12 @@ Password = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 class RoleIn(Input):
     city: str | None = Field(default=None, max_length=40, description="none: the operator role")
     role: Role
+    provider: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=120,
+        description="provider_staff only: the provider (a service's `provider`) they work for",
+    )
 
 
 class StaffCreate(Input):

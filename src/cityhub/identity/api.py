@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -37,6 +36,7 @@ from cityhub.identity.schemas import (
     VerificationCreate,
     staff_read,
 )
+from cityhub.platform import jsonbody
 from cityhub.platform.clients import client_address
 from cityhub.platform.deps import (
     CurrentChannel,
@@ -64,7 +64,7 @@ async def _token_form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         try:
-            data = json.loads(await request.body())
+            data = jsonbody.loads(await request.body())
         except ValueError:  # also a body that is not UTF-8
             raise BadRequest(
                 "the body is not valid JSON", code="malformed_json", field="body"

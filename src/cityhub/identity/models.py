@@ -48,6 +48,10 @@ class StaffRole(Base):
     staff_id: Mapped[int] = mapped_column(BigId, ForeignKey("staff_users.id", ondelete="CASCADE"))
     city_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("cities.id"))
     role: Mapped[Role] = mapped_column(str_enum(Role, "staff_role"))
+    # For provider_staff: the provider (a service's `provider`) the member works for; they act
+    # on that provider's objects only. Empty for other roles, and for a provider_staff role
+    # not yet bound (such a member acts on no provider's objects).
+    provider: Mapped[str | None] = mapped_column(String(120), default=None)
 
 
 class StaffSession(Base):

@@ -68,6 +68,28 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * max(len(name) - 1, 1)
 
 
+_ID_CANDIDATE = re.compile(r"(?<![\dXx])\d{17}[\dXx](?![\dXx])")
+_BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s\-.]+(?=\d)")
+
+
+def personal_number_in(text: str) -> str | None:
+    """`"phone"` or `"identity number"` if the text holds a full mainland mobile number or a
+    valid identity number (also written in groups: `138 1234 5678`), else None. Masked ones
+    (`138****5678`) are not full numbers."""
+    spaced = text.replace("+86", " ").replace("\uff0b86", " ")
+    # as written, and with the gaps inside digit groups closed (which may join neighbours)
+    for form in (spaced, _BETWEEN_DIGITS.sub("", spaced)):
+        for candidate in _ID_CANDIDATE.findall(form):
+            try:
+                normalize_id_number(candidate)
+            except ValueError:
+                continue
+            return "identity number"
+        if _PHONE_IN_TEXT.search(form):
+            return "phone"
+    return None
+
+
 def scrub(text: str) -> str:
     """The text with any identity or phone number in it masked (for logs and messages)."""
     text = _ID_IN_TEXT.sub(lambda m: m.group(1) + "*" * 11 + m.group(2), text)

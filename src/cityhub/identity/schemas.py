@@ -43,6 +43,7 @@ class StaffLogin(Input):
 class RoleRead(BaseModel):
     city: str | None
     role: str
+    provider: str | None = None
 
 
 class StaffRead(BaseModel):
@@ -67,7 +68,7 @@ def staff_read(
     return StaffRead(
         username=username,
         display_name=display_name,
-        roles=[RoleRead(city=slug, role=r.role.value) for r, slug in roles],
+        roles=[RoleRead(city=slug, role=r.role.value, provider=r.provider) for r, slug in roles],
     )
 
 

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
 from cityhub.platform.config import Settings
-from cityhub.platform.db import utcnow
+from cityhub.platform.db import MAX_ROW_ID, utcnow
 from cityhub.platform.errors import Unauthorized
 
 _hasher = PasswordHasher()
@@ -114,6 +114,8 @@ def decode_channel_token(*, settings: Settings, token: str) -> ChannelToken:
         kind, _, raw_id = str(claims["sub"]).partition(":")
         if kind != "channel":
             raise ValueError("not a channel token")
+        if not (raw_id.isascii() and raw_id.isdigit() and 1 <= int(raw_id) <= MAX_ROW_ID):
+            raise ValueError("not a channel id")  # signed, yet no row could have it
         return ChannelToken(
             channel_id=int(raw_id),
             scopes=frozenset(str(claims.get("scope", "")).split()),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,8 +39,10 @@ async def create_staff(
     password: str,
     roles: Sequence[tuple[int | None, Role]],
     password_hash: str | None = None,
+    providers: Mapping[int, str] | None = None,
 ) -> StaffUser:
-    """A staff member with roles as (city id or None for every city, role)."""
+    """A staff member with roles as (city id or None for every city, role); `providers` binds
+    the provider_staff role in a city (by city id) to the provider the member works for."""
     if await get_staff_by_username(session=session, username=username):
         raise Conflict(f"username {username!r} is taken", code="username_taken", field="username")
     for city_id, role in roles:
@@ -55,7 +57,16 @@ async def create_staff(
     )
     session.add(staff)
     await session.flush()
-    session.add_all(StaffRole(staff_id=staff.id, city_id=c, role=r) for c, r in roles)
+    bound = providers or {}
+    session.add_all(
+        StaffRole(
+            staff_id=staff.id,
+            city_id=c,
+            role=r,
+            provider=bound.get(c) if c is not None and r == Role.PROVIDER_STAFF else None,
+        )
+        for c, r in roles
+    )
     await session.flush()
     return staff
 

@@ -9,7 +9,7 @@ at the next sign-in (`must_change_password`); every change ends the member's ses
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -56,6 +56,26 @@ def _check_roles(roles: Sequence[tuple[int | None, Role]], admin_cities: set[int
             )
         if admin_cities is not None and (city_id is None or city_id not in admin_cities):
             raise Forbidden("you can give roles only in cities you administer", field="roles")
+
+
+def _check_providers(
+    roles: Sequence[tuple[int | None, Role]], providers: Mapping[int, str] | None
+) -> None:
+    """A provider_staff role given now names its provider; no other role names one."""
+    bound = providers or {}
+    staff_cities = {c for c, r in roles if r == Role.PROVIDER_STAFF and c is not None}
+    if any(not bound.get(c) for c in staff_cities):
+        raise Unprocessable(
+            "a provider_staff role names the provider the member works for",
+            code="provider_required",
+            field="provider",
+        )
+    if set(bound) - staff_cities:
+        raise Unprocessable(
+            "only a provider_staff role is bound to a provider",
+            code="provider_unused",
+            field="provider",
+        )
 
 
 async def get_all(
@@ -140,10 +160,13 @@ async def create(
     display_name: str,
     password: str | None,
     roles: Sequence[tuple[int | None, Role]],
+    providers: Mapping[int, str] | None = None,
 ) -> tuple[Member, str | None]:
     """A new member; without a password, a temporary one (returned once) that must be
-    changed at the first sign-in."""
+    changed at the first sign-in. `providers`: the provider of each provider_staff role, by
+    city id."""
     _check_roles(roles, admin_cities)
+    _check_providers(roles, providers)
     temporary = None if password else security.new_secret(TEMPORARY_PASSWORD_BYTES)
     chosen = check_password(password) if password else temporary
     assert chosen is not None
@@ -154,6 +177,7 @@ async def create(
         password="",
         password_hash=await security.hash_password_async(chosen),
         roles=roles,
+        providers=providers,
     )
     staff.must_change_password = temporary is not None
     member = Member(staff, await identity.roles_of(session=session, staff_id=staff.id))
@@ -222,17 +246,23 @@ async def add_role(
     member: Member,
     city_id: int | None,
     role: Role,
+    provider: str | None = None,
 ) -> Member:
-    """Give the member a role in a city (the admin's own cities only)."""
+    """Give the member a role in a city (the admin's own cities only); a provider_staff role
+    names the provider the member works for."""
     _check_roles([(city_id, role)], admin_cities)
+    _check_providers([(city_id, role)], {city_id: provider} if city_id and provider else {})
     if any(r.city_id == city_id and r.role == role for r in member.roles):
         raise Conflict("the member already has this role", code="role_exists", field="role")
-    session.add(StaffRole(staff_id=member.staff.id, city_id=city_id, role=role))
+    session.add(StaffRole(staff_id=member.staff.id, city_id=city_id, role=role, provider=provider))
     await session.flush()
     member = Member(
         member.staff, await identity.roles_of(session=session, staff_id=member.staff.id)
     )
-    await _audit(session, actor, "staff.role_add", member, role=role.value, city_id=city_id)
+    await _audit(
+        session, actor, "staff.role_add", member, role=role.value, city_id=city_id,
+        provider=provider,
+    )  # fmt: skip
     return member
 
 

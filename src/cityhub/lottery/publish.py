@@ -8,7 +8,6 @@ field; `verify` reads them back.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from cityhub.lottery.draw import VERSION
+from cityhub.platform import csvsafe
 
 APPLICANTS_FORMAT = "cityhub-lottery-applicants/1"
 RESULTS_FORMAT = "cityhub-lottery-results/1"
@@ -90,7 +90,7 @@ def write_applicants_json(listing: ApplicantList, out: IO[str]) -> None:
 
 def write_applicants_csv(listing: ApplicantList, out: IO[str]) -> None:
     """The list published at close, as CSV."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out)
     writer.writerow(APPLICANTS_HEADER)
     writer.writerows(zip(listing.ids, listing.tickets, strict=True))
 
@@ -146,7 +146,7 @@ def draw_rows(results: Results) -> list[tuple[str, str]]:
 
 def write_draw_csv(results: Results, out: IO[str]) -> None:
     """The draw's parameters as CSV."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out)
     writer.writerow(DRAW_HEADER)
     writer.writerows(draw_rows(results))
 
@@ -154,7 +154,7 @@ def write_draw_csv(results: Results, out: IO[str]) -> None:
 def write_results_csv(results: Results, out: IO[str]) -> None:
     """One row per applicant: tickets, score and, for winners, their position."""
     positions = _positions(results)
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out)
     writer.writerow(RESULTS_HEADER)
     for app_id, count, score in zip(results.ids, results.tickets, results.scores, strict=True):
         writer.writerow((app_id, count, score, positions.get(app_id, "")))

@@ -20,6 +20,7 @@ from cityhub.lottery.publish import (
     Results,
     RoundInfo,
 )
+from cityhub.platform import csvsafe
 
 
 class FileError(Exception):
@@ -159,7 +160,8 @@ def load(paths: Sequence[Path]) -> Bundle:
                     else:
                         bundle.listings.append(found)
                     continue
-                rows = list(csv.reader(handle))
+                # cells as the hub wrote them before neutralising formulas (`csvsafe`)
+                rows = [[csvsafe.restore(c) for c in r] for r in csv.reader(handle)]
         except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
             raise FileError(f"{path}: {exc}") from None
         if not rows:

@@ -74,7 +74,9 @@ async def get_all_rounds(
 
 async def service_of(*, session: AsyncSession, round_: LotteryRound) -> Service:
     """The lottery service a round belongs to."""
-    found = await cities.get_service(session=session, service_id=round_.service_id)
+    found = await cities.get_service(
+        session=session, city_id=round_.city_id, service_id=round_.service_id
+    )
     assert found is not None  # a foreign key
     return found
 

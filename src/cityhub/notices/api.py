@@ -37,6 +37,8 @@ from cityhub.platform.deps import (
     SessionDep,
     StaffCaller,
     VaultDep,
+    provider_guard,
+    require_provider,
     require_staff_role,
 )
 from cityhub.platform.idempotency import IdempotencyDep
@@ -202,6 +204,10 @@ async def create_template(
     """Add a template with typed placeholders (city admin)."""
     require_staff_role(staff, city.id, *SENDERS)
     found = await service.get_account_or_raise(session=session, city_id=city.id, code=account)
+    require_provider(
+        staff, await sending.account_service(session=session, account=found), city_id=city.id,
+        object_type="notice_account", object_id=account, code="account_not_found",
+    )  # fmt: skip
     template = await service.create_template(
         session=session, account=found, template_in=template_in
     )
@@ -241,8 +247,10 @@ async def send_notice(
     with an account at a biller, in a district); delivery happens after the answer."""
     require_staff_role(staff, city.id, *SENDERS)
     notice = await sending.create(
-        session=session, city=city, actor=staff.actor, notice_in=notice_in
-    )
+        session=session, city=city, actor=staff.actor, notice_in=notice_in,
+        guard=provider_guard(staff, city_id=city.id, object_type="notice_account",
+                             code="account_not_found"),
+    )  # fmt: skip
     return await idem.respond(201, notice_read(city, notice_in.account, notice))
 
 

@@ -79,10 +79,10 @@ BUILTIN: dict[str, dict[str, Any]] = {
 }
 
 for _t in BUILTIN.values():
-    check_template(_t["placeholders"], _t["texts"])
+    check_template(_t["placeholders"], _t["texts"], staff_typed=False)
 
 
 def render_builtin(code: str, values: dict[str, Any]) -> dict[str, dict[str, str]]:
     """A built-in template's texts in every language with the values put in."""
     template = BUILTIN[code]
-    return render(template["placeholders"], template["texts"], values)
+    return render(template["placeholders"], template["texts"], values, staff_typed=False)

@@ -23,7 +23,8 @@ from cityhub.notices.schemas import (
     PreferencesRead,
     PreferencesUpdate,
 )
-from cityhub.platform.deps import MAX_ROW_ID, ChannelCaller, CurrentChannel, SessionDep, VaultDep
+from cityhub.platform.db import MAX_ROW_ID
+from cityhub.platform.deps import ChannelCaller, CurrentChannel, SessionDep, VaultDep
 from cityhub.platform.errors import Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep

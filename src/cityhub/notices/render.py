@@ -6,6 +6,7 @@ import datetime as dt
 import string
 from typing import Any
 
+from cityhub.identity.pii import personal_number_in
 from cityhub.platform.errors import Unprocessable
 
 LANGUAGES = ("zh-Hans", "zh-Hant", "en")
@@ -26,8 +27,24 @@ def fields_of(text: str) -> set[str]:
     return names
 
 
-def check_template(placeholders: dict[str, str], texts: dict[str, dict[str, str]]) -> None:
-    """Refuse a template whose texts use a placeholder it does not declare (422 naming it)."""
+def refuse_personal_number(text: str, field: str) -> None:
+    """A 422 naming the field if staff typed a full phone or identity number into what every
+    follower's inbox shows (they are masked everywhere else in the hub)."""
+    found = personal_number_in(text)
+    if found:
+        raise Unprocessable(
+            f"{field} holds a full {found}: notices go to many inboxes, so leave it out or"
+            " mask it (138****5678, 310***********1234)",
+            code="personal_number",
+            field=field,
+        )
+
+
+def check_template(
+    placeholders: dict[str, str], texts: dict[str, dict[str, str]], *, staff_typed: bool = True
+) -> None:
+    """Refuse a template whose texts use a placeholder it does not declare, or (typed by
+    staff) hold a full phone or identity number (422 naming it)."""
     for name, kind in placeholders.items():
         if not name.isidentifier():
             raise Unprocessable(f"{name!r} is not a placeholder name", field="placeholders")
@@ -42,6 +59,8 @@ def check_template(placeholders: dict[str, str], texts: dict[str, dict[str, str]
                 used = fields_of(parts[part])
             except ValueError as exc:
                 raise Unprocessable(str(exc), field=f"texts.{lang}.{part}") from None
+            if staff_typed:
+                refuse_personal_number(parts[part], f"texts.{lang}.{part}")
             undeclared = sorted(used - set(placeholders))
             if undeclared:
                 raise Unprocessable(
@@ -78,10 +97,16 @@ def _value(name: str, kind: str, value: Any) -> str:
 
 
 def render(
-    placeholders: dict[str, str], texts: dict[str, dict[str, str]], values: dict[str, Any]
+    placeholders: dict[str, str],
+    texts: dict[str, dict[str, str]],
+    values: dict[str, Any],
+    *,
+    staff_typed: bool = True,
 ) -> dict[str, dict[str, str]]:
     """Every language's title and body with the values put in; a missing, unknown or mistyped
-    value is a 422 naming it."""
+    value is a 422 naming it, and so is (typed by staff) one holding a full phone or identity
+    number. The hub's own templates (`staff_typed=False`) carry account numbers that may look
+    like one."""
     for name in values:
         if name not in placeholders:
             raise Unprocessable(f"the template has no placeholder {name!r}", field=f"values.{name}")
@@ -90,6 +115,8 @@ def render(
         if name not in values:
             raise Unprocessable(f"the value of {name} is missing", field=f"values.{name}")
         formatted[name] = _value(name, kind, values[name])
+        if staff_typed:
+            refuse_personal_number(formatted[name], f"values.{name}")
     return {
         lang: {part: parts[part].format_map(formatted) for part in PARTS}
         for lang, parts in texts.items()

@@ -11,6 +11,7 @@ push of its recipients (`notice.push`, see delivery.py).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, literal, select, update
@@ -36,7 +37,7 @@ from cityhub.outbox import HandlerContext, OutboxEvent, registry
 from cityhub.platform.db import utcnow
 
 if TYPE_CHECKING:
-    from cityhub.cities.models import City
+    from cityhub.cities.models import City, Service
 
 FANOUT = "notice.fanout"
 PUSH = "notice.push"
@@ -55,6 +56,20 @@ async def _sent_with(session: AsyncSession, city_id: int, dedupe_key: str) -> No
     return found
 
 
+# Raises unless the sender may speak for this provider's service (None: the city's own
+# account); `deps.require_provider` for provider staff.
+SenderGuard = Callable[["Service | None"], None]
+
+
+async def account_service(*, session: AsyncSession, account: GovAccount) -> Service | None:
+    """The provider's service an account speaks for (None: the city's own account)."""
+    if account.service_id is None:
+        return None
+    return await cities.get_service(
+        session=session, city_id=account.city_id, service_id=account.service_id
+    )
+
+
 async def create(
     *,
     session: AsyncSession,
@@ -62,15 +77,19 @@ async def create(
     actor: audit.Actor,
     notice_in: NoticeCreate,
     dedupe_key: str | None = None,
+    guard: SenderGuard | None = None,
 ) -> Notice:
     """A broadcast or targeted notice from a template (422 naming a missing or bad value),
     audited; the API's, the console's and the CLI's send. With `dedupe_key`, a second send
-    (the console's form sent twice, even at once) answers the first notice."""
+    (the console's form sent twice, even at once) answers the first notice; `guard` sees the
+    account's service and the audience's biller."""
     if dedupe_key is not None and (sent := await _sent_with(session, city.id, dedupe_key)):
         return sent
     account = await service.get_account_or_raise(
         session=session, city_id=city.id, code=notice_in.account
     )
+    if guard is not None:
+        guard(await account_service(session=session, account=account))
     template = await service.get_template_or_raise(
         session=session, account=account, code=notice_in.template
     )
@@ -85,6 +104,8 @@ async def create(
         biller = await cities.get_service_or_raise(
             session=session, city_id=city.id, code=notice_in.audience.service
         )
+        if guard is not None:
+            guard(biller)
         audience = {
             "service": biller.code,
             "service_id": biller.id,

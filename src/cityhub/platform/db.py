@@ -96,6 +96,11 @@ class TenantMixin:
         return mapped_column(BigId, ForeignKey("cities.id"), nullable=False, index=True)
 
 
+# The largest id a BIGINT holds: a larger number (in a path, a query, a token) is no row, and
+# must not reach the database driver, which fails on it instead of finding nothing.
+MAX_ROW_ID = 2**63 - 1
+
+
 class Database:
     """An engine and its session factory, for one database URL."""
 

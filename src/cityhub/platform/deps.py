@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
+from cityhub.cities.models import City, Service
 from cityhub.identity import audit
 from cityhub.identity import service as identity
 from cityhub.identity.models import Channel, ChannelStatus, Role, StaffRole, StaffSession, StaffUser
@@ -21,7 +21,7 @@ from cityhub.identity.pii import Vault
 from cityhub.identity.security import decode_channel_token
 from cityhub.platform import uow
 from cityhub.platform.config import Settings
-from cityhub.platform.db import Database
+from cityhub.platform.db import MAX_ROW_ID, Database
 from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cityhub.platform.throttle import Throttle
 
@@ -63,12 +63,43 @@ VaultDep = Annotated[Vault, Depends(get_vault)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 
 
+class ProviderRefused(NotFound):
+    """Provider staff reached for another provider's object: it does not exist for them
+    (404, as another city's object), and the attempt is audited after the rollback."""
+
+    def __init__(
+        self, detail: str, *, code: str, actor: audit.Actor, city_id: int, record: dict[str, Any]
+    ) -> None:
+        super().__init__(detail, code=code)
+        self.actor = actor
+        self.city_id = city_id
+        self.record = record
+
+
+async def _audit_refusal(session: AsyncSession, exc: ProviderRefused) -> None:
+    """The refused attempt (written in a unit of work of its own: the request's rolled back)."""
+    await audit.append(
+        session=session,
+        actor=exc.actor,
+        action="staff.provider_refused",
+        object_type=str(exc.record.get("object_type", "object")),
+        object_id=str(exc.record.get("object_id", "")),
+        city_id=exc.city_id,
+        details={**exc.record, "status": exc.status, "code": exc.code},
+    )
+
+
 async def get_session(db: DbDep) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the route returns, rolled back if it raises.
-    A unique key raced by a concurrent request is 409; any other violation is a bug (500)."""
+    A unique key raced by a concurrent request is 409; any other violation is a bug (500).
+    A provider's member refused another provider's object is audited in a unit of its own."""
     try:
         async with uow.unit_of_work(db.sessions) as work:
             yield work.session
+    except ProviderRefused as exc:
+        async with uow.unit_of_work(db.sessions) as work:
+            await _audit_refusal(work.session, exc)
+        raise
     except IntegrityError as exc:
         if not uow.is_concurrent_change(exc):
             raise
@@ -141,6 +172,17 @@ class StaffCaller:
         """Whether the staff member holds one of the roles in the city."""
         ids = self.city_ids(*roles)
         return ids is None or city_id in ids
+
+    def providers_in(self, city_id: int) -> frozenset[str] | None:
+        """The providers whose objects the member sees in the city: None for every one (the
+        operator, the city's admins and auditors), else their provider_staff roles'."""
+        if self.in_city(city_id, Role.CITY_ADMIN, Role.AUDITOR):
+            return None
+        return frozenset(
+            r.provider
+            for r in self.roles
+            if r.city_id == city_id and r.role == Role.PROVIDER_STAFF and r.provider
+        )
 
 
 Caller = ChannelCaller | StaffCaller
@@ -273,10 +315,58 @@ async def city_for_caller(
 
 CityDep = Annotated[City, Depends(city_for_caller)]
 
-# The largest id a BIGINT holds: a larger number in a path is no row, and must not reach the
-# database driver (which fails on it instead of finding nothing).
-MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the object's id")]
+
+
+def require_provider(
+    caller: Caller,
+    service: Service | None,
+    *,
+    city_id: int,
+    object_type: str,
+    object_id: str,
+    code: str,
+) -> None:
+    """Provider staff reach only their own provider's objects (`StaffCaller.providers_in`;
+    `service` None: the city's own, not theirs); another provider's object answers 404 `code`
+    and the attempt is audited. The operator, city admins and auditors pass (what they may
+    do is `require_staff_role`'s), and so do channels: their own checks apply."""
+    if not isinstance(caller, StaffCaller):
+        return
+    providers = caller.providers_in(city_id)
+    if providers is None or (service is not None and service.provider in providers):
+        return
+    raise ProviderRefused(
+        f"no {object_type} {object_id!r} among your provider's",
+        code=code,
+        actor=caller.actor,
+        city_id=city_id,
+        record={
+            "object_type": object_type,
+            "object_id": object_id,
+            "service": service.code if service else None,
+            "provider": service.provider if service else None,
+        },
+    )
+
+
+def provider_guard(
+    caller: Caller, *, city_id: int, object_type: str, code: str
+) -> Callable[[Service | None], None]:
+    """`require_provider` for a service a domain function resolves itself (a CSV's hospital,
+    a notice account's biller)."""
+
+    def guard(service: Service | None) -> None:
+        require_provider(
+            caller,
+            service,
+            city_id=city_id,
+            object_type=object_type,
+            object_id=service.code if service else "city",
+            code=code,
+        )
+
+    return guard
 
 
 def require_staff_role(caller: StaffCaller, city_id: int | None, *roles: Role) -> None:

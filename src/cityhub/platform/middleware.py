@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cityhub.platform import metrics
+from cityhub.platform import jsonbody, metrics
 from cityhub.platform.errors import PROBLEM_JSON
 
 log = structlog.get_logger("cityhub.http")
@@ -117,26 +117,90 @@ class BodyLimit:
         await self.app(scope, counting_receive, guarded_send)
 
     async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
-        body: dict[str, Any] = {
-            "type": "https://cityhub.dev/problems/payload_too_large",
-            "title": "Request body too large",
-            "status": 413,
-            "code": "payload_too_large",
-            "detail": f"the body must not exceed {limit} bytes",
-            "instance": scope["path"],
+        await send_problem(
+            scope, send, 413, "payload_too_large", "Request body too large",
+            f"the body must not exceed {limit} bytes",
+        )  # fmt: skip
+
+
+def _is_json(content_type: bytes) -> bool:
+    """JSON as routes read it: no content type at all (FastAPI parses such a body as JSON)
+    or any `application/...json` / `...+json` type."""
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return not media or media.endswith(b"json")
+
+
+class JsonDepthLimit:
+    """Refuses a JSON body nested deeper than `jsonbody.MAX_DEPTH` with a 400 problem, for
+    every route at once (FastAPI's models, the token endpoint and the FHIR facade alike),
+    before any parser recurses into it. Sits inside `BodyLimit`, so what it holds in memory
+    is bounded by the body limit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        if not _is_json(dict(scope["headers"]).get(b"content-type", b"")):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        body = bytearray()
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client went (or BodyLimit refused it): the app sees that
+            body.extend(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        try:
+            jsonbody.check_depth(bytes(body))
+        except jsonbody.JSONTooDeep as exc:
+            await send_problem(scope, send, 400, "json_too_deep", "JSON nested too deeply",
+                               str(exc), field="body")  # fmt: skip
+            return
+        replay = iter(messages)
+
+        async def replaying_receive() -> Message:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, replaying_receive, send)
+
+
+async def send_problem(
+    scope: Scope,
+    send: Send,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    **extra: Any,
+) -> None:
+    """An RFC 9457 answer sent from middleware (outside FastAPI's error mapping)."""
+    body: dict[str, Any] = {
+        "type": f"https://cityhub.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "instance": scope["path"],
+        **extra,
+    }
+    request_id = scope.get("state", {}).get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(payload)).encode()),
+            ],
         }
-        request_id = scope.get("state", {}).get("request_id")
-        if request_id:
-            body["request_id"] = request_id
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+    )
+    await send({"type": "http.response.body", "body": payload})

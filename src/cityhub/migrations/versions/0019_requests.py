@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import cityhub.platform.db
 
 revision: str = "0019"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

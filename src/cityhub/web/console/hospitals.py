@@ -19,13 +19,13 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
-from cityhub.appointments import desk, family, schedules, views, waitlist
+from cityhub.appointments import access, desk, family, schedules, views, waitlist
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.enums import BookingStatus
 from cityhub.identity import residents
 from cityhub.identity.enums import Role
 from cityhub.platform.clock import today_in
-from cityhub.platform.deps import SessionDep, StaffCaller, require_staff_role
+from cityhub.platform.deps import ProviderRefused, SessionDep, StaffCaller, require_staff_role
 from cityhub.platform.errors import CityHubError, Conflict, NotFound
 from cityhub.web.console.home import CSRF_FIELD, ConsoleStaff
 from cityhub.web.console.pages import _city, _page
@@ -120,8 +120,11 @@ async def upload_schedules(
     try:
         async with session.begin_nested():  # a refused file leaves nothing behind
             made = await schedules.import_csv(
-                session=session, actor=staff.actor, city=city, text=text
-            )
+                session=session, actor=staff.actor, city=city, text=text,
+                guard=access.hospital_guard(staff, city.id),
+            )  # fmt: skip
+    except ProviderRefused:
+        raise  # the 404 page, and the attempt on the audit log
     except CityHubError as exc:
         if exc.status >= 500:
             raise
@@ -178,6 +181,7 @@ async def _desk_page(
         except NotFound:
             refused, status = refused or "booking_not_found", 404 if status == 200 else status
     if booking is not None:
+        await access.require_booking_provider(session=session, caller=staff, booking=booking)
         read = await views.booking_read(session=session, city=city, booking=booking)
         patient = await _patient(session, booking)
     response = _page(
@@ -218,6 +222,12 @@ async def check_in(
     form = await _form(request, staff)
     city = await _desk_city(session, staff, slug)
     code = str(form.get("code", "")).strip().upper()[:16]
+    try:
+        found: Booking | None = await desk.find(session=session, city=city, code=code)
+    except NotFound:  # an unknown code is answered below
+        found = None
+    if found is not None:  # another hospital's booking: the 404 page, and audited
+        await access.require_booking_provider(session=session, caller=staff, booking=found)
     try:
         async with session.begin_nested():
             await desk.check_in(session=session, actor=staff.actor, city=city, code=code)

@@ -26,7 +26,7 @@ from cityhub.notices import sending
 from cityhub.notices import service as notices
 from cityhub.notices.render import in_language
 from cityhub.notices.schemas import NoticeCreate
-from cityhub.platform.deps import SessionDep, StaffCaller, require_staff_role
+from cityhub.platform.deps import SessionDep, StaffCaller, provider_guard, require_staff_role
 from cityhub.platform.errors import NotFound, Unprocessable
 from cityhub.web.console.home import NO_STORE, ConsoleStaff, _same
 from cityhub.web.console.pages import _city
@@ -198,8 +198,10 @@ async def send(request: Request, session: SessionDep, staff: ConsoleStaff, slug:
         raise PageError(400, "invalid_notice") from None
     # Send pressed twice (even at once): the first one stands.
     notice = await sending.create(
-        session=session, city=city, actor=staff.actor, notice_in=notice_in, dedupe_key=dedupe
-    )
+        session=session, city=city, actor=staff.actor, notice_in=notice_in, dedupe_key=dedupe,
+        guard=provider_guard(staff, city_id=city.id, object_type="notice_account",
+                             code="account_not_found"),
+    )  # fmt: skip
     return redirect(f"/console/c/{city.slug}/notices/{notice.public_id}")
 
 

@@ -9,7 +9,6 @@ action calls the pillar's own functions, the ones the API routes call.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from typing import Annotated, Any
@@ -28,7 +27,7 @@ from cityhub.identity.enums import Role
 from cityhub.lottery import flows as lottery_flows
 from cityhub.lottery import service as lotteries
 from cityhub.lottery.schemas import DrawCreate, RoundCreate
-from cityhub.platform import uow
+from cityhub.platform import csvsafe, uow
 from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep, StaffCaller, VaultDep, require_staff_role
 from cityhub.platform.errors import CityHubError
@@ -199,7 +198,7 @@ async def batches_csv(session: SessionDep, staff: ConsoleStaff, slug: str, day: 
     names = await settlement.party_names(session=session, city_id=city.id)
     found = await settlement.batches(session=session, city_id=city.id, day=chosen)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out)
     writer.writerow(
         ["id", "day", "party", "party_name", "account", "currency", "entries", "net_fen"]
     )

@@ -112,10 +112,12 @@ async def _staff_action(
     try:
         if action == "create":
             username = form.get("username", "").strip()[:80]
+            provider = form.get("provider", "").strip()[:120]
             member, temporary = await staff_admin.create(
                 session=session, actor=staff.actor, admin_cities=mine, username=username,
                 display_name=form.get("display_name", "").strip()[:120] or username,
                 password=None, roles=[(city.id, _role(form.get("role", "")))],
+                providers={city.id: provider} if provider else None,
             )  # fmt: skip
             shown = {"username": member.staff.username, "password": temporary}
         else:
