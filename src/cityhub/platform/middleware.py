@@ -111,15 +111,31 @@ class BodyLimit:
         request_id = scope.get("state", {}).get("request_id")
         if request_id:
             body["request_id"] = request_id
+        media = PROBLEM_JSON
+        if scope["path"].startswith("/fhir/"):
+            # FHIR clients read an OperationOutcome (issue type too-long), not a problem.
+            media, body = "application/fhir+json", _too_long_outcome(body)
         payload = json.dumps(body).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-type", media.encode()),
                     (b"content-length", str(len(payload)).encode()),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+def _too_long_outcome(problem: dict[str, Any]) -> dict[str, Any]:
+    """The 413 problem as a FHIR OperationOutcome."""
+    coding = {"system": "urn:cityhub:problem", "code": problem["code"]}
+    issue = {
+        "severity": "error",
+        "code": "too-long",
+        "details": {"coding": [coding], "text": problem["detail"]},
+        "diagnostics": problem["detail"],
+    }
+    return {"resourceType": "OperationOutcome", "issue": [issue]}

@@ -12,15 +12,27 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.routing import Match
+from fastapi.routing import APIRoute
+from starlette.routing import compile_path
 
 from cityhub.appointments.fhir import appointments, capability, directory, operations, slots
 from cityhub.appointments.fhir.wire import FhirRoute, outcome
 
+_PARTS = (capability, operations, slots, appointments, directory)
 _inner = APIRouter(route_class=FhirRoute)
 # Operations first: `Appointment/$find` must not be read as `Appointment/{id}`.
-for _part in (capability, operations, slots, appointments, directory):
+for _part in _PARTS:
     _inner.include_router(_part.router)
+
+# The paths this interface answers and their methods, to tell a wrong method (405) from a
+# wrong path (404).
+_METHODS = [
+    (compile_path(prefix + route.path)[0], route.methods)
+    for part in _PARTS
+    for route in part.router.routes
+    if isinstance(route, APIRoute)
+    for prefix in ("/fhir/r4", "/fhir/r4/cities/{city}")
+]
 
 router = APIRouter(tags=["fhir"])
 router.include_router(_inner, prefix="/fhir/r4/cities/{city}")
@@ -34,13 +46,8 @@ router.include_router(_inner, prefix="/fhir/r4")
 )
 async def unknown(request: Request, rest: str) -> Any:
     """Anything else under /fhir/r4: an OperationOutcome (405 when only the method is wrong)."""
-    allowed: set[str] = set()
-    for route in request.app.router.routes:
-        if getattr(route, "endpoint", None) is unknown:
-            continue
-        match, _ = route.matches(request.scope)
-        if match == Match.PARTIAL:
-            allowed |= set(getattr(route, "methods", None) or ())
+    path = request.url.path
+    allowed = {m for pattern, methods in _METHODS if pattern.match(path) for m in methods}
     if allowed:
         return outcome(
             405,
