@@ -27,7 +27,7 @@ for _part in _PARTS:
 # The paths this interface answers and their methods, to tell a wrong method (405) from a
 # wrong path (404).
 _METHODS = [
-    (compile_path(prefix + route.path)[0], route.methods)
+    (compile_path(prefix + route.path)[0], route.methods or set())
     for part in _PARTS
     for route in part.router.routes
     if isinstance(route, APIRoute)

@@ -144,12 +144,16 @@ async def book(
 ) -> tuple[dict[str, Any], str]:
     """Book (or hold) what an Appointment asks for: its resource and its id."""
     slot_id, user_id, member = booking_request(body)
-    found = select(Slot.city_id).where(Slot.public_id == slot_id)
-    if scope.city is not None:
-        found = found.where(Slot.city_id == scope.city.id)
-    city_id = await session.scalar(found)
-    if city_id is None:
+    row = (
+        await session.execute(
+            select(Slot.city_id, ClinicSession.service_id)
+            .join(ClinicSession, ClinicSession.id == Slot.session_id)
+            .where(Slot.public_id == slot_id, scope.sessions())
+        )
+    ).first()
+    if row is None:  # a slot of a hospital not granted here is none
         raise NotFound(f"no Slot/{slot_id}", code="slot_not_found", field="slot")
+    city_id = row[0]
     city = await _city(session, city_id)
     booked = await service.book(
         session=session,

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from cityhub.appointments.fhir import appointments, directory, slots
+from cityhub.appointments.fhir import appointments, directory, operations, slots
 from cityhub.appointments.fhir.search import Param
 from cityhub.appointments.fhir.wire import FhirRoute, base, fhir
 
@@ -18,12 +18,23 @@ OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-u
 SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 
 
+OPERATIONS = (
+    (
+        "find",
+        "GET or POST (Parameters): free times as proposed Appointments; inputs "
+        + ", ".join(f"{p.name} ({p.doc})" for p in operations.FIND_PARAMS),
+    ),
+    ("hold", "POST Parameters appt-resource (a proposed Appointment with its Patient): pending"),
+    ("book", "POST Parameters appt-resource: a held Appointment (with its id) or a proposed one"),
+)
+
+
 def _resource(
     kind: str,
     interactions: Sequence[str],
     params: Sequence[Param] = (),
     includes: Sequence[str] = (),
-    operations: Sequence[str] = (),
+    ops: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     found: dict[str, Any] = {
         "type": kind,
@@ -40,9 +51,10 @@ def _resource(
         ]
     if includes:
         found["searchInclude"] = list(includes)
-    if operations:
+    if ops:
         found["operation"] = [
-            {"name": name, "definition": f"{ARGONAUT}/appointment-{name}"} for name in operations
+            {"name": name, "definition": f"{ARGONAUT}/appointment-{name}", "documentation": doc}
+            for name, doc in ops
         ]
     return found
 
@@ -80,7 +92,7 @@ def statement(request: Request) -> dict[str, Any]:
                         "Appointment",
                         (*search, "create", "update", "patch"),
                         appointments.APPOINTMENT_PARAMS,
-                        operations=("find", "hold", "book"),
+                        ops=OPERATIONS,
                     ),
                     *reads,
                 ],

@@ -75,10 +75,20 @@ async def _inputs(request: Request) -> list[tuple[str, str]]:
     return pairs
 
 
-@router.api_route("/Appointment/$find", methods=["GET", "POST"])
+@router.get("/Appointment/$find")
 async def find(request: Request, session: SessionDep, scope: ScopeDep) -> Any:
     """Free times that match a service, a specialty, a practitioner, a location and a period,
     as proposed Appointments (walk them by the `next` link)."""
+    return await _find(request, session, scope)
+
+
+@router.post("/Appointment/$find")
+async def find_posted(request: Request, session: SessionDep, scope: ScopeDep) -> Any:
+    """`$find` with its inputs in a Parameters body."""
+    return await _find(request, session, scope)
+
+
+async def _find(request: Request, session: AsyncSession, scope: Scope) -> Any:
     pairs = await _inputs(request)
     values: dict[str, list[str]] = {"status": ["free"]}
     for name, value in pairs:
