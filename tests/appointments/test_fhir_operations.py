@@ -7,9 +7,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from tests.appointments.factories import (
     appt_world,
+    drain,
+    expire_now,
     slot_counts,
     status_of,
     tomorrow,
@@ -157,3 +160,34 @@ async def test_a_hold_for_a_fee_is_booked_by_its_payment_not_by_book(
     )
     assert outcome_code(refused) == ("conflict", "fee_unpaid")
     assert (await status_of(db, appointment["id"])).value == "held"
+
+
+async def test_a_hold_not_booked_in_time_is_let_go(
+    api: Api, db: Database, settings: Settings
+) -> None:
+    world = await appt_world(db, api)
+    [user] = await verified_users(db, world.login, 1)
+    made = await world.session(places=1, slots=1)
+    slot = made["slots"][0]["id"]
+    offer = {
+        "resourceType": "Appointment",
+        "status": "proposed",
+        "slot": [{"reference": f"Slot/{slot}"}],
+        "participant": [{"actor": {"reference": f"Patient/{user}"}, "status": "accepted"}],
+    }
+    held = await fhir_call(
+        world.channel, "POST", "/fhir/r4/Appointment/$hold", json=_parameters(offer)
+    )
+    appointment = held["entry"][0]["resource"]
+    await expire_now(db, appointment["id"])
+    await drain(db, settings)
+    assert (await status_of(db, appointment["id"])).value == "expired"
+    assert await slot_counts(db, slot) == (0, 1)
+    late = await fhir_call(
+        world.channel,
+        "POST",
+        "/fhir/r4/Appointment/$book",
+        json=_parameters(appointment),
+        expect=409,
+    )
+    assert outcome_code(late) == ("conflict", "hold_closed")
