@@ -194,3 +194,25 @@ async def status_of(db: Database, booking_id: str) -> BookingStatus:
         found = await session.scalar(select(Booking.status).where(Booking.public_id == booking_id))
     assert found is not None
     return found
+
+
+async def granted_hospital(world: ApptWorld, *, new_city: bool = False) -> ApptWorld:
+    """Another hospital granted to the world's channel: in the world's city or in a new one
+    (with staff of its own)."""
+    db, city, staff = world.db, world.city, world.staff
+    if new_city:
+        city = await create_city(db)
+        member = await create_staff(db, city=city, role=Role.CITY_ADMIN)
+        staff = await world.api.as_staff(member.username, PASSWORD)
+    hospital = await connected_service(
+        db,
+        city=city,
+        code=f"hospital-{next(_seq)}",
+        connector="simulator:hospital",
+        config={"provider_id": "test-hospital"},
+        kind=ServiceKind.APPOINTMENT,
+        category="medical",
+        provider="Other Hospital",
+    )
+    await create_grant(db, channel=world.login.channel, service=hospital)
+    return ApptWorld(city, hospital, world.login, world.channel, staff, world.api, db)

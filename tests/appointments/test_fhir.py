@@ -4,6 +4,7 @@ as /v1, errors as OperationOutcomes, and the `fhirclient` library booking agains
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from fhir.resources.R4B.schedule import Schedule as R4Schedule
 from fhir.resources.R4B.slot import Slot as R4Slot
 
 from cityhub.platform.db import Database
-from tests.appointments.factories import appt_world, slot_counts, verified_users
+from tests.appointments.factories import appt_world, slot_counts, tomorrow, verified_users
+from tests.appointments.fhir_client import valid
 from tests.client import Api
 from tests.outbox_helpers import Hub, eventually
 
@@ -91,34 +93,74 @@ async def test_resources_are_valid_r4_and_booking_follows_the_same_rules(
     OperationOutcome.model_validate(unauth.json())
 
 
-def _fhirclient_books(base: str, token: str, schedule: str, user: str) -> tuple[list[str], Any]:
-    """What a FHIR client library does: read the free slots, book the first."""
+def _fhirclient_walks_books_and_cancels(
+    base: str, token: str, user: str, filters: dict[str, str]
+) -> dict[str, Any]:
+    """What a FHIR client library does: search the free slots (alone, then with each
+    parameter) page by page with their schedules, book the first, read it, cancel it."""
     from fhirclient import client
     from fhirclient.models.appointment import Appointment
     from fhirclient.models.slot import Slot
 
     smart = client.FHIRClient(settings={"app_id": "cityhub-test", "api_base": base})
     smart.server.session.headers["Authorization"] = f"Bearer {token}"
-    search = Slot.where(struct={"schedule": f"Schedule/{schedule}", "status": "free"})
-    slots = list(search.perform_resources_iter(smart.server))
+    search = Slot.where(struct={"status": "free", "_count": "2"}).include("schedule")
+    found = list(search.perform_resources_iter(smart.server))
+    for resource in found:
+        valid(resource.as_json())
+    slots = [r.id for r in found if r.resource_type == "Slot"]
+    schedules = {r.id for r in found if r.resource_type == "Schedule"}
+    narrowed = {
+        name: [
+            r.id
+            for r in Slot.where(struct={"status": "free", name: value}).perform_resources_iter(
+                smart.server
+            )
+        ]
+        for name, value in filters.items()
+    }
     appointment = Appointment(
         {
             "status": "booked",
-            "slot": [{"reference": f"Slot/{slots[0].id}"}],
+            "slot": [{"reference": f"Slot/{slots[0]}"}],
             "participant": [{"actor": {"reference": f"Patient/{user}"}, "status": "accepted"}],
         }
     )
     created = appointment.create(smart.server)
     booked = Appointment.read(created["id"], smart.server)
-    return [s.id for s in slots], booked
+    booked_status = booked.status
+    booked.status = "cancelled"
+    booked.update(smart.server)
+    cancelled = Appointment.read(created["id"], smart.server)
+    return {
+        "slots": slots,
+        "schedules": schedules,
+        "narrowed": narrowed,
+        "booked": booked_status,
+        "slot": booked.slot[0].reference,
+        "cancelled": cancelled.status,
+    }
 
 
-async def test_fhirclient_reads_slots_and_books_against_a_running_hub(
+async def test_fhirclient_walks_slots_books_and_cancels_against_a_running_hub(
     api: Api, db: Database, tmp_path: Path
 ) -> None:
     world = await appt_world(db, api)
     [user] = await verified_users(db, world.login, 1)
-    created = await world.session(places=4, slots=2)
+    day2 = tomorrow() + dt.timedelta(days=1)
+    first = await world.session(places=3, slots=3, department="internal")
+    second = await world.session(places=2, slots=2, department="surgery", day=day2)
+    one = [s["id"] for s in first["slots"]]
+    two = [s["id"] for s in second["slots"]]
+    schedule = await _get(world.channel, f"/fhir/r4/Schedule/{second['id']}")
+    doctor = schedule["actor"][0]["reference"]
+    filters = {
+        "schedule": f"Schedule/{first['id']}",
+        "start": f"ge{day2}",
+        "service-type": "surgery",
+        "specialty": "urn:cityhub:department|internal",
+        "schedule.actor": doctor,
+    }
     hub = Hub(db.url, tmp_path)
     hub.start("serve")
     base = f"http://127.0.0.1:{hub.port}"
@@ -141,12 +183,25 @@ async def test_fhirclient_reads_slots_and_books_against_a_running_hub(
                 },
             )
             assert token.status_code == 200, token.text
-        slots, booked = await asyncio.to_thread(
-            _fhirclient_books, f"{base}/fhir/r4/", token.json()["access_token"], created["id"], user
+        seen = await asyncio.to_thread(
+            _fhirclient_walks_books_and_cancels,
+            f"{base}/fhir/r4/",
+            token.json()["access_token"],
+            user,
+            filters,
         )
     finally:
         hub.stop()
-    assert slots == [s["id"] for s in created["slots"]]
-    assert booked.status == "booked"
-    assert booked.slot[0].reference == f"Slot/{slots[0]}"
-    assert (await slot_counts(db, slots[0])) == (1, 2)
+    assert seen["slots"] == one + two  # five slots on three pages of two, to the end
+    assert seen["schedules"] == {first["id"], second["id"]}
+    assert seen["narrowed"] == {
+        "schedule": one,
+        "start": two,
+        "service-type": two,
+        "specialty": one,
+        "schedule.actor": two,
+    }
+    assert seen["booked"] == "booked"
+    assert seen["slot"] == f"Slot/{one[0]}"
+    assert seen["cancelled"] == "cancelled"
+    assert (await slot_counts(db, one[0])) == (0, 1)

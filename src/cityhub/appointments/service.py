@@ -208,9 +208,11 @@ async def book(
     user_id: str,
     slot_public_id: str,
     family_member: str | None,
+    hold: bool = False,
 ) -> Booked:
     """Book a slot for the user or their family member: within the window, the rules and the
-    places left. With a fee the place is held until it is paid.
+    places left. With a fee (or when `hold` is asked) the place is held until it is paid (or
+    confirmed by `confirm_hold`).
 
     The place is taken last, just before the commit: the slot's row is the one every
     concurrent booking of it waits for, so it is locked for as short a time as can be."""
@@ -244,22 +246,30 @@ async def book(
         checkin_code=checkin_code(),
         created_at=now,
     )
-    fee = await _hold_or_confirm(session, city, place, booking, rules)
+    fee = await _hold_or_confirm(session, city, place, booking, rules, hold=hold)
     await _take(session, place.slot)
     metrics.BOOKINGS.labels(city.slug, booking.status.value).inc()
     return Booked(booking, place, fee, patient.family_public_id)
 
 
 async def _hold_or_confirm(
-    session: AsyncSession, city: City, place: Place, booking: Booking, rules: RulesRead
+    session: AsyncSession,
+    city: City,
+    place: Place,
+    booking: Booking,
+    rules: RulesRead,
+    *,
+    hold: bool = False,
 ) -> PaymentView | None:
-    """Hold the place for the fee (quoted as a payment), or make it the patient's."""
+    """Hold the place for the fee (quoted as a payment) or for a confirmation, or make it the
+    patient's."""
     fee = None
-    if place.clinic.fee_fen > 0:
+    if place.clinic.fee_fen > 0 or hold:
         booking.status = BookingStatus.HELD
         booking.hold_expires_at = utcnow() + dt.timedelta(minutes=rules.hold_minutes)
-        fee = await flows.quote_fee(session=session, city=city, place=place, booking=booking)
-        booking.payment_id = fee.payment.id
+        if place.clinic.fee_fen > 0:
+            fee = await flows.quote_fee(session=session, city=city, place=place, booking=booking)
+            booking.payment_id = fee.payment.id
         session.add(booking)
         await session.flush()
         await outbox.enqueue(
@@ -490,6 +500,37 @@ async def accept_offer(*, session: AsyncSession, city: City, booking: Booking) -
     await _offer_done(session, booking.id)
     await session.refresh(booking)
     await _hold_or_confirm(session, city, place, booking, rules)
+    return booking
+
+
+async def confirm_hold(*, session: AsyncSession, city: City, booking: Booking) -> Booking:
+    """Make a place held without a fee the patient's, before its hold expires (a fee's hold is
+    confirmed by its payment instead)."""
+    if booking.status == BookingStatus.BOOKED:
+        return booking
+    if booking.payment_id is not None:
+        raise Conflict(
+            "this place is held for its fee: it is booked when the fee is paid",
+            code="fee_unpaid",
+        )
+    changed = await session.execute(
+        update(Booking)
+        .where(
+            Booking.id == booking.id,
+            Booking.status == BookingStatus.HELD,
+            Booking.hold_expires_at > utcnow(),
+        )
+        .values(status=BookingStatus.BOOKED, booked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(booking)
+    if _rows(changed) != 1:
+        raise Conflict(
+            f"booking {booking.public_id} is {booking.status.value}; it cannot be booked",
+            code="hold_closed",
+            status_now=booking.status.value,
+        )
+    await flows.booked(session=session, city=city, booking=booking)
     return booking
 
 

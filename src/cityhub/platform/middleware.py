@@ -192,15 +192,35 @@ async def send_problem(
     request_id = scope.get("state", {}).get("request_id")
     if request_id:
         body["request_id"] = request_id
+    media = PROBLEM_JSON
+    if scope["path"].startswith("/fhir/"):
+        # FHIR clients read an OperationOutcome, not a problem.
+        media, body = "application/fhir+json", _outcome(body)
     payload = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-type", media.encode()),
                 (b"content-length", str(len(payload)).encode()),
             ],
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+# The FHIR issue type of a problem middleware answers (R4 ValueSet issue-type).
+_ISSUE_TYPES = {413: "too-long", 400: "structure"}
+
+
+def _outcome(problem: dict[str, Any]) -> dict[str, Any]:
+    """A problem answered by middleware as a FHIR OperationOutcome."""
+    coding = {"system": "urn:cityhub:problem", "code": problem["code"]}
+    issue = {
+        "severity": "error",
+        "code": _ISSUE_TYPES.get(problem["status"], "processing"),
+        "details": {"coding": [coding], "text": problem["detail"]},
+        "diagnostics": problem["detail"],
+    }
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
