@@ -138,6 +138,7 @@ async def verified_users(db: Database, login: ChannelLogin, count: int) -> list[
                 "id_number_hash": v.lookup_hash("id", number),
                 "id_number_masked": mask_id_number(number),
                 "verified_at": utcnow(),
+                "identity_level": "channel_asserted",  # the channel vouched, as super-apps do
                 "created_at": utcnow(),
             }
         )

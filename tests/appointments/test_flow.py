@@ -94,6 +94,36 @@ async def test_real_name_rules_refuse_clearly(api: Api, db: Database) -> None:
     assert across["code"] == "slot_not_found"
 
 
+async def test_a_hospital_asking_for_a_registry_check_refuses_a_vouched_resident(
+    api: Api, db: Database
+) -> None:
+    world = await appt_world(db, api)
+    [user] = await verified_users(db, world.login, 1)  # channel_asserted
+    made = await world.session(places=2)
+    slot = made["slots"][0]["id"]
+    changed = await world.staff.patch(
+        f"/v1/cities/{world.city.slug}/services/{world.hospital.code}",
+        json={"identity_level": "authority_checked"},
+    )
+    assert changed["identity_level"] == "authority_checked"
+    refused = await world.book(user, slot, expect=403)
+    assert (refused["code"], refused["level"], refused["required"]) == (
+        "identity_level_required",
+        "channel_asserted",
+        "authority_checked",
+    )
+    joined = await world.channel.post(
+        world.url(f"/sessions/{made['id']}/waitlist"), json={"user_id": user}, expect=403
+    )
+    assert joined["code"] == "identity_level_required"
+    assert await slot_counts(db, slot) == (0, 2)  # nothing was taken
+    await world.staff.patch(
+        f"/v1/cities/{world.city.slug}/services/{world.hospital.code}",
+        json={"identity_level": "channel_asserted"},
+    )
+    await world.book(user, slot)
+
+
 async def test_the_window_and_the_cut_off(api: Api, db: Database) -> None:
     world = await appt_world(db, api)
     [user] = await verified_users(db, world.login, 1)

@@ -14,6 +14,7 @@ from cityhub.appointments.schedules import new_id
 from cityhub.appointments.schemas import FamilyMemberCreate, FamilyMemberRead
 from cityhub.connectors.types import Subject
 from cityhub.identity import residents
+from cityhub.identity.enums import IdentityLevel
 from cityhub.identity.models import Resident
 from cityhub.identity.pii import Vault, mask_id_number, mask_name
 from cityhub.platform.db import utcnow
@@ -32,8 +33,15 @@ class Patient:
     patient_hash: str
 
 
-async def verified_resident(*, session: AsyncSession, channel_id: int, user_id: str) -> Resident:
-    """The channel's user, who must have verified their identity (booking is real-name)."""
+async def verified_resident(
+    *,
+    session: AsyncSession,
+    channel_id: int,
+    user_id: str,
+    required: IdentityLevel | None = None,
+) -> Resident:
+    """The channel's user, who must have verified their identity (booking is real-name), to
+    the `required` level of the service when one is given (403 naming both levels below it)."""
     found = await residents.get_for_channel_or_raise(
         session=session, channel_id=channel_id, user_id=user_id
     )
@@ -45,6 +53,8 @@ async def verified_resident(*, session: AsyncSession, channel_id: int, user_id: 
             code="verification_required",
             field="user_id",
         )
+    if required is not None:
+        residents.require_level(resident, required, user_id=user_id, why="this booking")
     return resident
 
 
@@ -117,11 +127,19 @@ async def get_all(*, session: AsyncSession, channel_id: int, user_id: str) -> li
 
 
 async def patient(
-    *, session: AsyncSession, channel_id: int, user_id: str, family_member: str | None
+    *,
+    session: AsyncSession,
+    channel_id: int,
+    user_id: str,
+    family_member: str | None,
+    required: IdentityLevel | None = None,
 ) -> Patient:
-    """The patient of a booking: the user, or one of *their* family members (another
-    resident's family member does not exist for them: 404)."""
-    resident = await verified_resident(session=session, channel_id=channel_id, user_id=user_id)
+    """The patient of a booking: the user (verified to the service's `required` level), or
+    one of *their* family members (another resident's family member does not exist for them:
+    404)."""
+    resident = await verified_resident(
+        session=session, channel_id=channel_id, user_id=user_id, required=required
+    )
     if family_member in (None, "", SELF):
         assert resident.id_number_hash is not None
         return Patient(resident.id, None, None, resident.id_number_hash)

@@ -223,7 +223,11 @@ async def book(
         session=session, channel_id=channel_id, service=place.service
     )
     patient = await family.patient(
-        session=session, channel_id=channel_id, user_id=user_id, family_member=family_member
+        session=session,
+        channel_id=channel_id,
+        user_id=user_id,
+        family_member=family_member,
+        required=place.service.required_level,
     )
     rules = await booking_rules.get(session=session, city_id=city.id)
     booking_rules.check_window(rules, place.clinic, place.slot, city.timezone, None)

@@ -36,7 +36,11 @@ async def join_waitlist(
         session=session, channel_id=channel_id, service=view.service
     )
     patient = await family.patient(
-        session=session, channel_id=channel_id, user_id=user_id, family_member=family_member
+        session=session,
+        channel_id=channel_id,
+        user_id=user_id,
+        family_member=family_member,
+        required=view.service.required_level,
     )
     rules = await booking_rules.get(session=session, city_id=city.id)
     future = [s for s in view.slots if s.starts_at > utcnow()]
