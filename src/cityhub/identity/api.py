@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from cityhub.cities import service as cities
 from cityhub.cities.models import City
 from cityhub.connectors.deps import HubDep
-from cityhub.connectors.sms import SmsFailed, SmsGateway
+from cityhub.connectors.sms import SmsFailed
 from cityhub.identity import audit, flows, linking, residents, security
 from cityhub.identity import service as identity
 from cityhub.identity import verification as verification_flow
@@ -54,7 +54,7 @@ from cityhub.platform.deps import (
 from cityhub.platform.errors import BadRequest, Unauthorized, Unavailable, Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
-from cityhub.platform.uow import between_transactions, keep
+from cityhub.platform.uow import keep
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 UserId = Annotated[str, Path(max_length=128, description="the channel's own id for its user")]
@@ -272,25 +272,6 @@ LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def send_link_code(
-    settings: SettingsDep, hub: HubDep, issued: linking.IssuedLink
-) -> str | None:
-    """Text the code to the phone on the person's record; the code itself in a demo hub."""
-    if issued.code is None or issued.phone is None:
-        return None
-    text = (
-        f"CityHub: code {issued.code} links another app to your identity. It works for 5 "
-        "minutes. If you did not ask for this, ignore it and never share the code."
-    )
-    try:
-        await SmsGateway.from_settings(settings).send(
-            hub.client(), issued.phone, text, ref=f"link-{issued.request.id}"
-        )
-    except SmsFailed as exc:
-        raise Unavailable(f"the code could not be sent: {exc.detail}", code="sms_failed") from None
-    return issued.code if settings.env == "demo" else None
-
-
 @router.post(
     "/residents/{user_id}/verification",
     response_model=ResidentRead,
@@ -319,37 +300,28 @@ async def verify_resident(
         id_number=verification.id_number,
         liveness_token=verification.liveness_token,
     )
-    prepared = await verification_flow.prepare(
+    outcome = await verification_flow.verify(
         session=session,
         vault=vault,
         hub=hub,
+        throttle=throttle,
         channel=caller.channel,
         user_id=user_id,
         claim=claim,
         city_slug=verification.city,
-    )
-    async with between_transactions(session):  # nothing held while the registry thinks
-        await verification_flow.take_limits(
-            throttle=throttle, channel=caller.channel, prepared=prepared
-        )
-        answer = await verification_flow.ask(prepared, claim)
-    outcome = await verification_flow.record(
-        session=session,
-        vault=vault,
-        channel=caller.channel,
-        user_id=user_id,
-        claim=claim,
         purpose=verification.purpose,
-        prepared=prepared,
-        answer=answer,
     )
     found = await residents.get_for_channel_or_raise(
         session=session, channel_id=caller.channel.id, user_id=user_id
     )
     if outcome.link is None:
         return await idem.respond(200, _resident_read(vault, found))
-    await keep(session)  # the request is stored before its code is sent
-    demo_code = await send_link_code(settings, hub, outcome.link)
+    try:
+        demo_code = await verification_flow.send_link_code(
+            session=session, settings=settings, hub=hub, issued=outcome.link, app="another app"
+        )
+    except SmsFailed as exc:
+        raise Unavailable(f"the code could not be sent: {exc.detail}", code="sms_failed") from None
     link = LinkRead.of(outcome.link.request, demo_code)
     return await idem.respond(202, _resident_read(vault, found, link))
 

@@ -1,11 +1,12 @@
 """Verifying a resident's identity: the one use case behind the API's verification and the
 portal's verify page.
 
-It runs in the steps every provider call does (`queries` does the same), so that no database
-transaction stays open while the registry thinks: `prepare` (the city's population registry,
-read), `ask` (the registry; no session), `record` (the level, the consent, and, when the
-number belongs to a person the hub already knows, a link request with a code for the phone on
-that person's record, in the caller's transaction).
+`verify` runs it in the steps every provider call does (`queries` does the same), so that no
+database transaction stays open while the registry thinks: `prepare` (the city's population
+registry, read), `ask` (the registry; no session), `record` (the level, the consent, and, when
+the number belongs to a person the hub already knows, a link request with a code for the phone
+on that person's record, in the caller's transaction). `send_link_code` then stores the link
+request and texts its code to the phone on the person's record.
 
 Levels: `authority_checked` when a city is named and its registry confirms the name and
 number (and the liveness token, when one is sent); `channel_asserted` otherwise, the channel
@@ -21,12 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.cities import service as cities
 from cityhub.cities.models import City, Service, ServiceKind
 from cityhub.connectors.registry import ConnectorHub
+from cityhub.connectors.sms import SmsGateway
 from cityhub.connectors.types import IdentityAuthority, IdentityCheck
 from cityhub.identity import audit, linking, residents
 from cityhub.identity.models import Channel, IdentityLevel, Resident
 from cityhub.identity.pii import Vault
+from cityhub.platform.config import Settings
 from cityhub.platform.errors import Conflict, Unprocessable
 from cityhub.platform.throttle import Throttle
+from cityhub.platform.uow import between_transactions, keep
 
 
 @dataclass(frozen=True)
@@ -221,3 +225,65 @@ async def record(
         )
     liveness = answer.liveness if answer is not None else "not_checked"
     return Outcome(resident=verified.resident, link=link, liveness=liveness)
+
+
+async def verify(
+    *,
+    session: AsyncSession,
+    vault: Vault,
+    hub: ConnectorHub,
+    throttle: Throttle,
+    channel: Channel,
+    user_id: str,
+    claim: Claim,
+    city_slug: str | None,
+    purpose: str,
+) -> Outcome:
+    """The verification, whole: the checks, the registry asked with no transaction open (the
+    limits on link codes counted first), and what it established recorded."""
+    prepared = await prepare(
+        session=session,
+        vault=vault,
+        hub=hub,
+        channel=channel,
+        user_id=user_id,
+        claim=claim,
+        city_slug=city_slug,
+    )
+    async with between_transactions(session):  # nothing held while the registry thinks
+        await take_limits(throttle=throttle, channel=channel, prepared=prepared)
+        answer = await ask(prepared, claim)
+    return await record(
+        session=session,
+        vault=vault,
+        channel=channel,
+        user_id=user_id,
+        claim=claim,
+        purpose=purpose,
+        prepared=prepared,
+        answer=answer,
+    )
+
+
+async def send_link_code(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    hub: ConnectorHub,
+    issued: linking.IssuedLink,
+    app: str,
+) -> str | None:
+    """Store the link request, then text its code to the phone on the person's record
+    (`SmsFailed` if the gateway will not); the code itself in a demo hub, which shows it as it
+    shows sign-in codes. `app` names what the code links, in the text."""
+    await keep(session)  # the request stands before its code is sent
+    if issued.code is None or issued.phone is None:
+        return None
+    text = (
+        f"CityHub: code {issued.code} links {app} to your identity. It works for 5 minutes. "
+        "If you did not ask for this, ignore it and never share the code."
+    )
+    await SmsGateway.from_settings(settings).send(
+        hub.client(), issued.phone, text, ref=f"link-{issued.request.id}"
+    )
+    return issued.code if settings.env == "demo" else None

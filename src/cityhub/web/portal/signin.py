@@ -275,27 +275,16 @@ async def verify(
     channel = await signin.get_portal_channel_or_raise(session=session)
     claim = verification.Claim(name=name, id_number=id_number)
     try:
-        prepared = await verification.prepare(
+        outcome = await verification.verify(
             session=session,
             vault=vault,
             hub=hub,
+            throttle=throttle,
             channel=channel,
             user_id=visitor.user_id,
             claim=claim,
             city_slug=city,
-        )
-        async with between_transactions(session):  # nothing held while the registry thinks
-            await verification.take_limits(throttle=throttle, channel=channel, prepared=prepared)
-            answer = await verification.ask(prepared, claim)
-        outcome = await verification.record(
-            session=session,
-            vault=vault,
-            channel=channel,
-            user_id=visitor.user_id,
-            claim=claim,
             purpose=VERIFY_PURPOSE,
-            prepared=prepared,
-            answer=answer,
         )
     except TooManyRequests as exc:
         return error_page(request, 429, exc.code, headers=exc.headers)
@@ -314,20 +303,16 @@ async def verify(
     )
     if outcome.link is None:
         return redirect(target)
-    await keep(session)  # the request is stored before its code is sent
-    demo_code = None
-    if outcome.link.code is not None and outcome.link.phone is not None:
-        text = (
-            f"CityHub: code {outcome.link.code} links the CityHub portal to your identity. It "
-            "works for 5 minutes. If you did not ask for this, ignore it."
+    try:
+        demo_code = await verification.send_link_code(
+            session=session,
+            settings=settings,
+            hub=hub,
+            issued=outcome.link,
+            app="the CityHub portal",
         )
-        try:
-            await SmsGateway.from_settings(settings).send(
-                hub.client(), outcome.link.phone, text, ref=f"link-{outcome.link.request.id}"
-            )
-        except SmsFailed:
-            raise PageError(503, "sms_failed") from None
-        demo_code = outcome.link.code if settings.env == "demo" else None
+    except SmsFailed:
+        raise PageError(503, "sms_failed") from None
     response = page(
         request,
         settings,
