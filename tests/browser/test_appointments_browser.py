@@ -16,7 +16,6 @@ from sqlalchemy import select, update
 
 from cityhub.appointments.models import Booking
 from cityhub.platform.db import Database
-from tests.appointments.factories import id_number
 from tests.browser.test_console_browser import staff_sign_in
 from tests.browser.test_portal_browser import no_full_numbers, sign_in
 from tests.browser.world import WebWorld
@@ -113,7 +112,7 @@ async def test_a_resident_books_pays_sees_the_qr_code_and_cancels(
     )
     await screenshot(page, f"portal-appointment-qr-{lang}")
     await accessible(page)
-    await no_full_numbers(page, phone, id_number(1))
+    await no_full_numbers(page, phone, world.sim.world.people[1].id_number)
 
     await page.locator("[data-testid=cancel]").click()
     await expect(status).to_have_attribute("data-status", "cancelled")
@@ -160,8 +159,9 @@ async def test_the_desk_checks_in_and_another_citys_staff_see_no_hospital_page(
     await expect(page.locator("[data-testid=booking-status]")).to_have_attribute(
         "data-status", "booked"
     )
+    patient = world.sim.world.people[2].id_number  # the person verified in book_and_pay
     await expect(page.locator("[data-testid=patient]")).to_have_text(
-        id_number(2)[:3] + "*" * 11 + id_number(2)[-4:]
+        patient[:3] + "*" * 11 + patient[-4:]
     )
     await page.locator("[data-testid=check-in]").click()
     await expect(page.locator("[data-testid=booking-status]")).to_have_attribute(
@@ -169,7 +169,7 @@ async def test_the_desk_checks_in_and_another_citys_staff_see_no_hospital_page(
     )
     await screenshot(page, "console-check-in")
     await accessible(page)
-    await no_full_numbers(page, id_number(2), world.phones[1])
+    await no_full_numbers(page, patient, world.phones[1])
 
     await page.goto("/console/c/webtown/hospitals/waitlists")
     await accessible(page)
