@@ -21,6 +21,7 @@ from cityhub.identity.admin_api import channels_router as channel_admin_router
 from cityhub.identity.admin_api import router as staff_admin_router
 from cityhub.identity.api import router as identity_router
 from cityhub.identity.pii import Vault
+from cityhub.identity.residents_api import router as residents_router
 from cityhub.lottery.api import router as lottery_router
 from cityhub.notices.api import router as notices_router
 from cityhub.notices.channel_api import router as notices_channel_router
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
 
     app.include_router(health)
     app.include_router(identity_router)
+    app.include_router(residents_router)
     app.include_router(staff_admin_router)
     app.include_router(channel_admin_router)
     app.include_router(cities_router)

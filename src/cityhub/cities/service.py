@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,10 @@ from cityhub.cities.models import (
 from cityhub.cities.schemas import CityCreate, CityUpdate, ServiceCreate, ServiceUpdate
 from cityhub.connectors.config import check_config
 from cityhub.identity import audit
-from cityhub.identity.models import Channel
+from cityhub.identity import service as identity
+
+if TYPE_CHECKING:
+    from cityhub.identity.models import Channel
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
 
 
@@ -259,8 +262,7 @@ async def get_all_grants(
 ) -> list[tuple[Grant, Channel, Service]]:
     """A city's grants with their channel and service."""
     query = (
-        select(Grant, Channel, Service)
-        .join(Channel, Channel.id == Grant.channel_id)
+        select(Grant, Service)
         .join(Service, Service.id == Grant.service_id)
         .where(Grant.city_id == city_id)
         .order_by(Grant.id)
@@ -268,7 +270,11 @@ async def get_all_grants(
     )
     if after:
         query = query.where(Grant.id > after)
-    return [(g, c, s) for g, c, s in (await session.execute(query)).all()]
+    rows = (await session.execute(query)).all()
+    channels = await identity.get_channels_by_id(
+        session=session, channel_ids={g.channel_id for g, _ in rows}
+    )
+    return [(g, channels[g.channel_id], s) for g, s in rows if g.channel_id in channels]
 
 
 async def create_grant(
