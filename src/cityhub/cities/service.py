@@ -20,6 +20,7 @@ from cityhub.cities.schemas import CityCreate, CityUpdate, ServiceCreate, Servic
 from cityhub.connectors.config import check_config
 from cityhub.identity import audit
 from cityhub.identity import service as identity
+from cityhub.platform import events, scheduler
 
 if TYPE_CHECKING:
     from cityhub.identity.models import Channel
@@ -352,3 +353,20 @@ async def delete_grant(
         city_id=city.id,
         payload={"channel_id": grant.channel_id, "city": city.slug, "service": service.code},
     )
+
+
+async def live_cities(*, session: AsyncSession) -> list[City]:
+    """Every city that is not suspended, by id (what the per-city jobs run for)."""
+    found = await session.scalars(
+        select(City).where(City.status != CityStatus.SUSPENDED).order_by(City.id)
+    )
+    return list(found.all())
+
+
+async def get_city_slug(*, session: AsyncSession, city_id: int) -> str | None:
+    """The slug of the city with this id, if any (what published events are filed under)."""
+    return await session.scalar(select(City.slug).where(City.id == city_id))
+
+
+scheduler.name_cities(live_cities)
+events.name_cities(get_city_slug)

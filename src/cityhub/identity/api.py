@@ -13,6 +13,13 @@ from fastapi import APIRouter, Query, Request, Response
 from cityhub.cities import service as cities
 from cityhub.identity import audit, flows, security
 from cityhub.identity import service as identity
+from cityhub.identity.deps import (
+    CurrentChannel,
+    CurrentStaff,
+    clear_session_cookie,
+    require_staff_role,
+    set_session_cookie,
+)
 from cityhub.identity.models import Role, StaffRole, StaffUser
 from cityhub.identity.schemas import (
     AuditRead,
@@ -25,17 +32,7 @@ from cityhub.identity.schemas import (
 )
 from cityhub.platform import jsonbody
 from cityhub.platform.clients import client_address
-from cityhub.platform.deps import (
-    CurrentChannel,
-    CurrentStaff,
-    DbDep,
-    SessionDep,
-    SettingsDep,
-    ThrottleDep,
-    clear_session_cookie,
-    require_staff_role,
-    set_session_cookie,
-)
+from cityhub.platform.deps import DbDep, SessionDep, SettingsDep, ThrottleDep
 from cityhub.platform.errors import BadRequest, Unauthorized
 from cityhub.platform.paging import Page, PageDep
 

@@ -13,6 +13,7 @@ from cityhub.connectors.sms import SmsFailed
 from cityhub.identity import linking, residents
 from cityhub.identity import service as identity
 from cityhub.identity import verification as verification_flow
+from cityhub.identity.deps import CurrentChannel, VaultDep
 from cityhub.identity.models import IdentityLevel
 from cityhub.identity.schemas import (
     ConsentCreate,
@@ -25,14 +26,7 @@ from cityhub.identity.schemas import (
     ResidentRead,
     VerificationCreate,
 )
-from cityhub.platform.deps import (
-    CurrentChannel,
-    RowId,
-    SessionDep,
-    SettingsDep,
-    ThrottleDep,
-    VaultDep,
-)
+from cityhub.platform.deps import RowId, SessionDep, SettingsDep, ThrottleDep
 from cityhub.platform.errors import Unavailable, Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep

@@ -3,19 +3,25 @@ identity verification that personal services need."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.connectors.deps import HubDep
+from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.sms import SmsFailed, SmsGateway
 from cityhub.identity import audit, codes, linking, verification
+from cityhub.identity.deps import VaultDep
 from cityhub.identity.enums import IdentityLevel
 from cityhub.identity.pii import Vault, mask_phone, normalize_id_number
 from cityhub.platform.clients import client_address
-from cityhub.platform.deps import SessionDep, SettingsDep, ThrottleDep, VaultDep
+from cityhub.platform.config import Settings
+from cityhub.platform.deps import SessionDep, SettingsDep, ThrottleDep
 from cityhub.platform.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
+from cityhub.platform.throttle import Throttle
 from cityhub.platform.uow import between_transactions, keep
 from cityhub.web import signin
 from cityhub.web.pages import PageError, error_page, redirect, safe_next
@@ -237,23 +243,21 @@ async def verify_form(
     return await _verify_page(request, session, settings, visitor, target, city=city)
 
 
-@router.post("/verify", response_class=HTMLResponse)
-async def verify(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    vault: VaultDep,
-    throttle: ThrottleDep,
-    hub: HubDep,
-    visitor: SignedInVisitor,
-) -> Response:
-    """Check the identity with the registry by the same rules as a channel's verification; a
-    person the hub already knows must prove it with the code sent to their record's phone."""
-    form = await check_csrf(request)
-    target = safe_next(form.get("next"), "/me")
+@dataclass(frozen=True)
+class _VerifyForm:
+    """The verify form as sent: the claim, the city whose registry to ask, what is wrong."""
+
+    name: str
+    id_number: str
+    city: str | None
+    error: str | None
+
+
+async def _read_verify_form(session: AsyncSession, form: dict[str, str]) -> _VerifyForm:
+    """The form's fields, and the last of its checks that fails (none: it may be asked)."""
     city = form.get("city", "")[:40] or None
     name = form.get("name", "").strip()[:40]
-    error = None
+    id_number, error = "", None
     try:
         id_number = normalize_id_number(form.get("id_number", ""))
     except ValueError:
@@ -268,31 +272,31 @@ async def verify(
         error = "city_required"
     if form.get("consent") != "yes":
         error = "consent_required"
-    if error is not None:
-        return await _verify_page(
-            request, session, settings, visitor, target, city=city, error=error, status=422
-        )
+    return _VerifyForm(name=name, id_number=id_number, city=city, error=error)
+
+
+async def _verify_with_registry(
+    *,
+    session: AsyncSession,
+    vault: Vault,
+    hub: ConnectorHub,
+    throttle: Throttle,
+    visitor: Visitor,
+    sent: _VerifyForm,
+) -> verification.Outcome:
+    """The one verification use case, for the portal's own user, and its audit entry."""
     channel = await signin.get_portal_channel_or_raise(session=session)
-    claim = verification.Claim(name=name, id_number=id_number)
-    try:
-        outcome = await verification.verify(
-            session=session,
-            vault=vault,
-            hub=hub,
-            throttle=throttle,
-            channel=channel,
-            user_id=visitor.user_id,
-            claim=claim,
-            city_slug=city,
-            purpose=VERIFY_PURPOSE,
-        )
-    except TooManyRequests as exc:
-        return error_page(request, 429, exc.code, headers=exc.headers)
-    except (Conflict, Unprocessable, Forbidden) as exc:
-        code = "identity_mismatch" if isinstance(exc, Conflict) else exc.code
-        return await _verify_page(
-            request, session, settings, visitor, target, city=city, error=code, status=422
-        )
+    outcome = await verification.verify(
+        session=session,
+        vault=vault,
+        hub=hub,
+        throttle=throttle,
+        channel=channel,
+        user_id=visitor.user_id,
+        claim=verification.Claim(name=sent.name, id_number=sent.id_number),
+        city_slug=sent.city,
+        purpose=VERIFY_PURPOSE,
+    )
     await audit.append(
         session=session,
         actor=audit.Actor(type="resident", id=str(visitor.resident.id), name="portal"),
@@ -301,15 +305,25 @@ async def verify(
         object_id=visitor.resident.id,
         details={"level": outcome.resident.level.value, "link_requested": bool(outcome.link)},
     )
-    if outcome.link is None:
-        return redirect(target)
+    return outcome
+
+
+async def _link_code_page(
+    request: Request,
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    vault: Vault,
+    hub: ConnectorHub,
+    visitor: Visitor,
+    target: str,
+    link: linking.IssuedLink,
+) -> Response:
+    """Text the code to the phone on the person's record; the code form, with the cookie
+    that names the link request."""
     try:
         demo_code = await verification.send_link_code(
-            session=session,
-            settings=settings,
-            hub=hub,
-            issued=outcome.link,
-            app="the CityHub portal",
+            session=session, settings=settings, hub=hub, issued=link, app="the CityHub portal"
         )
     except SmsFailed:
         raise PageError(503, "sms_failed") from None
@@ -319,13 +333,13 @@ async def verify(
         "portal/verify_code.html",
         visitor=visitor,
         next_url=target,
-        masked_phone=outcome.link.request.phone_masked,
+        masked_phone=link.request.phone_masked,
         demo_code=demo_code,
         error=None,
     )
     response.set_cookie(
         LINK_COOKIE,
-        _link_value(vault, outcome.link.request.id),
+        _link_value(vault, link.request.id),
         max_age=int(codes.CODE_TTL.total_seconds()),
         httponly=True,
         samesite="strict",
@@ -333,6 +347,45 @@ async def verify(
         path="/verify",
     )
     return response
+
+
+@router.post("/verify", response_class=HTMLResponse)
+async def verify(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    vault: VaultDep,
+    throttle: ThrottleDep,
+    hub: HubDep,
+    visitor: SignedInVisitor,
+) -> Response:
+    """Check the identity with the registry by the same rules as a channel's verification; a
+    person the hub already knows must prove it with the code sent to their record's phone."""
+    form = await check_csrf(request)
+    target = safe_next(form.get("next"), "/me")
+    sent = await _read_verify_form(session, form)
+    if sent.error is not None:
+        return await _verify_page(
+            request, session, settings, visitor, target, city=sent.city, error=sent.error,
+            status=422,
+        )  # fmt: skip
+    try:
+        outcome = await _verify_with_registry(
+            session=session, vault=vault, hub=hub, throttle=throttle, visitor=visitor, sent=sent
+        )
+    except TooManyRequests as exc:
+        return error_page(request, 429, exc.code, headers=exc.headers)
+    except (Conflict, Unprocessable, Forbidden) as exc:
+        code = "identity_mismatch" if isinstance(exc, Conflict) else exc.code
+        return await _verify_page(
+            request, session, settings, visitor, target, city=sent.city, error=code, status=422
+        )
+    if outcome.link is None:
+        return redirect(target)
+    return await _link_code_page(
+        request, session=session, settings=settings, vault=vault, hub=hub, visitor=visitor,
+        target=target, link=outcome.link,
+    )  # fmt: skip
 
 
 @router.post("/verify/code", response_class=HTMLResponse)
