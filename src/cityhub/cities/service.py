@@ -346,3 +346,9 @@ async def delete_grant(
         city_id=city.id,
         payload={"channel_id": grant.channel_id, "city": city.slug, "service": service.code},
     )
+
+
+async def granted_channel_ids(*, session: AsyncSession, city_id: int) -> set[int]:
+    """The channels the city granted at least one service."""
+    query = select(Grant.channel_id).where(Grant.city_id == city_id).distinct()
+    return set((await session.scalars(query)).all())
