@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -11,8 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, ServiceKind
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.identity.residents import get_for_channel_or_raise
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import (
@@ -27,7 +26,7 @@ from cityhub.platform.deps import (
     VaultDep,
     require_staff_role,
 )
-from cityhub.platform.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from cityhub.platform.errors import BadRequest, NotFound, Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.requests import catalogue, handling, keys, queue, reports, service, sla
 from cityhub.requests.models import RequestType, ServiceRequest
@@ -54,6 +53,9 @@ from cityhub.requests.schemas import (
     ResidentAction,
     TransferCreate,
 )
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 router = APIRouter(prefix="/v1", tags=["requests"])
 CitySlug = Annotated[str, Path(max_length=40, description="the city's slug")]
@@ -87,15 +89,9 @@ async def _type_read(session: AsyncSession, request_type: RequestType) -> Reques
 async def require_channel(session: AsyncSession, caller: ChannelCaller, city: City) -> None:
     """The channel needs the `requests:write` scope and a grant of the city's hotline."""
     caller.require(SCOPE)
-    granted = await cities.get_all_services(
-        session=session, city_id=city.id, channel_id=caller.channel.id, kind=ServiceKind.REQUEST
+    await keys.require_granted(
+        session=session, city=city, channel_id=caller.channel.id, field="city"
     )
-    if not granted:
-        raise Forbidden(
-            f"{city.slug} did not grant this channel its request service",
-            code="service_not_granted",
-            field="city",
-        )
 
 
 async def _resident_id(session: AsyncSession, caller: ChannelCaller, user_id: str) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -22,9 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
 from cityhub.identity import audit
-from cityhub.identity.models import Channel
 from cityhub.identity.residents import get_for_channel_or_raise
 from cityhub.platform import uow
 from cityhub.platform.db import utcnow
@@ -42,6 +40,10 @@ from cityhub.requests.models import (
 from cityhub.requests.photos import MAX_PHOTOS
 from cityhub.requests.reports import Reporter
 from cityhub.requests.schemas import ReportCreate
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
+    from cityhub.identity.models import Channel
 
 router = APIRouter(prefix="/open311/v2/{city}", tags=["open311"])
 FORMATS = {"json": "application/json", "xml": "text/xml; charset=utf-8"}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
-from cityhub.identity.models import StaffUser
+from cityhub.identity import service as identity
 from cityhub.platform.errors import Unprocessable
 from cityhub.requests import catalogue
 from cityhub.requests.models import (
@@ -17,6 +18,9 @@ from cityhub.requests.models import (
     ServiceRequest,
 )
 from cityhub.requests.service import Handler
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 async def of_resident(
@@ -74,12 +78,6 @@ async def department_people(
 ) -> tuple[str | None, list[str]]:
     """The usernames of a department's head and members."""
     members = await catalogue.members_of(session=session, department=department)
-    names = dict(
-        (
-            await session.execute(
-                select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(members))
-            )
-        ).all()
-    )
+    names = await identity.usernames_of(session=session, staff_ids=members)
     head = names.get(department.head_staff_id) if department.head_staff_id else None
     return head, sorted(names.values())

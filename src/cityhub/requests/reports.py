@@ -8,11 +8,11 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.identity import audit
 from cityhub.identity.pii import Vault
 from cityhub.platform.db import utcnow
@@ -26,6 +26,9 @@ from cityhub.requests.models import (
     ServiceRequest,
 )
 from cityhub.requests.schemas import NearbyRead, ReportCreate
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 NEARBY_M = 150  # "the same problem?" looks this far around the point
 SAME_AS_M = 1000  # a report may join an open request no further away than this

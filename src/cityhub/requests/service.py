@@ -7,13 +7,13 @@ import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.identity import audit
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.identity.residents import on_resident_merged
 from cityhub.notices.sending import send_to_residents, system_account
 from cityhub.platform.db import utcnow
@@ -30,6 +30,9 @@ from cityhub.requests.models import (
     ServiceRequest,
 )
 from cityhub.requests.schemas import EventRead, PhotoRead, RequestRead
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 NOTICE_TEMPLATE = "request-update"
 EARTH_M = 6_371_000.0
