@@ -29,7 +29,7 @@ from cityhub.requests.models import (
     RequestType,
     ServiceRequest,
 )
-from cityhub.requests.schemas import EventRead, PhotoRead, RequestRead
+from cityhub.requests.schemas import EventRead, PhotoRead, RequestRead, RequestTypeRead
 
 if TYPE_CHECKING:
     from cityhub.cities.models import City
@@ -275,6 +275,23 @@ async def read_of(
             )
             for e in events
         ],
+    )
+
+
+async def type_read_of(*, session: AsyncSession, request_type: RequestType) -> RequestTypeRead:
+    """A request type as the API answers it, with its department's code."""
+    departments = await catalogue.get_all_departments(session=session, city_id=request_type.city_id)
+    codes = {d.id: d.code for d in departments}
+    return RequestTypeRead(
+        code=request_type.code,
+        group=request_type.group,
+        keywords=[k for k in request_type.keywords.split(",") if k],
+        names=request_type.names,
+        descriptions=request_type.descriptions,
+        department=codes[request_type.department_id],
+        sla_hours=request_type.sla_hours,
+        attributes=request_type.attributes,
+        active=request_type.active,
     )
 
 
