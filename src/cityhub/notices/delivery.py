@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
 from cityhub.cities import service as cities
-from cityhub.identity import residents as identity
+from cityhub.identity import contact
 from cityhub.notices import service
 from cityhub.notices.models import (
     Notice,
@@ -120,7 +120,7 @@ async def _routes(
         ).all()
     }
     granted = await cities.granted_channel_ids(session=session, city_id=notice.city_id)
-    links = await identity.reachable_by_webhook(
+    links = await contact.reachable_by_webhook(
         session=session, resident_ids=resident_ids, channel_ids=sorted(granted), scope="notices"
     )
     routes: dict[int, list[str]] = defaultdict(list)
@@ -132,7 +132,7 @@ async def _routes(
             routes[resident_id].remove(mine)
             routes[resident_id].insert(0, mine)
     if notice.urgent or notice.kind == "transactional":
-        phones = await identity.encrypted_phones(session=session, resident_ids=resident_ids)
+        phones = await contact.encrypted_phones(session=session, resident_ids=resident_ids)
         for resident_id in sorted(phones):
             found = prefs.get(resident_id)
             if found is None or found.sms:

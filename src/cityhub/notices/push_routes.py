@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub import outbox, webhooks
 from cityhub.cities import service as cities
 from cityhub.connectors.sms import SmsFailed, SmsGateway
-from cityhub.identity import residents
+from cityhub.identity import contact
 from cityhub.identity import service as identity
 from cityhub.identity.enums import ChannelStatus
 from cityhub.identity.pii import Vault, mask_phone
@@ -132,7 +132,7 @@ async def channel_batch(ctx: HandlerContext, event: OutboxEvent) -> None:
     if not pending:
         return
     async with ctx.db.unit_of_work() as session:
-        users = await residents.channel_user_ids(
+        users = await contact.channel_user_ids(
             session=session, channel_id=channel_id, resident_ids=[r for _d, _n, r, _p in pending]
         )
         channel = await identity.get_channel(session=session, channel_id=channel_id)
@@ -205,7 +205,7 @@ async def send_sms(ctx: HandlerContext, event: OutboxEvent) -> None:
     if not pending:
         return
     async with ctx.db.unit_of_work() as session:
-        phones = await residents.encrypted_phones(
+        phones = await contact.encrypted_phones(
             session=session, resident_ids=[r for _d, _n, r, _p in pending]
         )
     vault = Vault.from_settings(ctx.settings)
