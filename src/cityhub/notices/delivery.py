@@ -110,7 +110,8 @@ async def _routes(
     residents: Select[tuple[int]],
     resident_ids: list[int],
 ) -> dict[int, list[str]]:
-    """The routes each resident can be reached on, in the order they are tried."""
+    """The routes each resident can be reached on, in the order they are tried (`residents`
+    is the chunk's query of resident ids, `resident_ids` what it found)."""
     prefs = {
         p.resident_id: p
         for p in (
@@ -198,8 +199,9 @@ async def _next_routes(
     routes: dict[int, list[str]],
     tried: dict[int, dict[str, str]],
 ) -> list[NoticeDelivery]:
-    """A delivery on the next route for each recipient with nothing on its way, once the
-    first push of a non-urgent notice counts against the daily cap (over it: `capped`)."""
+    """A delivery on its next route for each recipient with nothing on its way; the first
+    push of a non-urgent notice counts against the daily cap (over it, the recipient is
+    `capped`)."""
     new: list[NoticeDelivery] = []
     for recipient_id, resident_id in recipients.items():
         done = tried.get(recipient_id, {})
