@@ -355,6 +355,12 @@ async def delete_grant(
     )
 
 
+async def granted_channel_ids(*, session: AsyncSession, city_id: int) -> set[int]:
+    """The channels the city granted at least one service."""
+    query = select(Grant.channel_id).where(Grant.city_id == city_id).distinct()
+    return set((await session.scalars(query)).all())
+
+
 async def live_cities(*, session: AsyncSession) -> list[City]:
     """Every city that is not suspended, by id (what the per-city jobs run for)."""
     found = await session.scalars(

@@ -371,3 +371,8 @@ async def encrypted_id_numbers(
         )
         found.update({rid: enc for rid, enc in rows.all() if enc})
     return found
+
+
+async def get_all_ids(*, session: AsyncSession, limit: int) -> list[int]:
+    """The first residents' ids, oldest first (the demo's followers)."""
+    return list(await session.scalars(select(Resident.id).order_by(Resident.id).limit(limit)))

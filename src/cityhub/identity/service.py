@@ -237,3 +237,13 @@ def grantable_scopes(channel: Channel, requested: str | None) -> frozenset[str]:
             field="scope",
         )
     return asked
+
+
+async def usernames_of(*, session: AsyncSession, staff_ids: Sequence[int]) -> dict[int, str]:
+    """The usernames of these staff members (those that exist), by id."""
+    if not staff_ids:
+        return {}
+    rows = await session.execute(
+        select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(list(staff_ids)))
+    )
+    return dict(rows.all())

@@ -3,15 +3,14 @@ letters, push rules) and the public tracking and unsubscribe links."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from cityhub.cities.models import City
 from cityhub.identity import audit
 from cityhub.identity.enums import Role
-from cityhub.notices import delivery, sending, service
+from cityhub.notices import delivery, inboxes, preferences, sending, service
 from cityhub.notices.models import GovAccount, Notice, NoticeSettings, NoticeTemplate
 from cityhub.notices.schemas import (
     AccountCreate,
@@ -44,6 +43,9 @@ from cityhub.platform.deps import (
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
 
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
+
 router = APIRouter(prefix="/v1", tags=["notices"])
 AccountCode = Annotated[str, Path(max_length=60, description="the account's code")]
 Code = Annotated[str, Path(max_length=60)]
@@ -55,12 +57,7 @@ async def _account_read(
     session: SessionDep, city: City, account: GovAccount, *, staff: bool
 ) -> AccountRead:
     topics = await service.topics_of(session=session, city_id=city.id, account_id=account.id)
-    service_code = None
-    if account.service_id is not None:
-        from cityhub.cities.models import Service
-
-        found = await session.get(Service, account.service_id)
-        service_code = found.code if found else None
+    speaks_for = await sending.account_service(session=session, account=account)
     followers = None
     if staff:
         followers = await service.follower_count(
@@ -71,7 +68,7 @@ async def _account_read(
         code=account.code,
         name=account.name,
         agency=account.agency,
-        service=service_code,
+        service=speaks_for.code if speaks_for else None,
         topics=[TopicRead(code=t.code, name=t.name) for t in topics],
         followers=followers,
     )
@@ -353,8 +350,8 @@ async def open_notice(
     follow: Annotated[bool, Query(description="redirect to the notice's link")] = True,
 ) -> Response:
     """Record that the resident opened the notice (conversion), then go to its link."""
-    recipient_id = service.recipient_of_tracking(vault, tracking)
-    recipient, notice = await service.mark_opened(session=session, recipient_id=recipient_id)
+    recipient_id = inboxes.recipient_of_tracking(vault, tracking)
+    recipient, notice = await inboxes.mark_opened(session=session, recipient_id=recipient_id)
     if follow and notice.link:
         return RedirectResponse(notice.link, status_code=303)
     assert recipient.opened_at is not None
@@ -367,6 +364,6 @@ async def unsubscribe(
     session: SessionDep, vault: VaultDep, token: Annotated[str, Path(max_length=64)]
 ) -> dict[str, str]:
     """The link at the foot of every notice email: no more notices by email."""
-    resident_id = service.resident_of_unsubscribe(vault, token)
-    await service.unsubscribe_email(session=session, resident_id=resident_id)
+    resident_id = preferences.resident_of_unsubscribe(vault, token)
+    await preferences.unsubscribe_email(session=session, resident_id=resident_id)
     return {"status": "unsubscribed", "route": "email"}

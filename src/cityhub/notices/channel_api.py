@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 
 from cityhub.cities import service as cities
 from cityhub.identity import residents
-from cityhub.identity.models import Channel
-from cityhub.notices import service
+from cityhub.identity import service as identity
+from cityhub.notices import inboxes, preferences
 from cityhub.notices.render import LANGUAGES, in_language
 from cityhub.notices.schemas import (
     BillerAccountCreate,
@@ -45,7 +45,7 @@ async def _user(
     )
 
 
-def _follow_read(view: service.FollowView) -> FollowRead:
+def _follow_read(view: inboxes.FollowView) -> FollowRead:
     return FollowRead(
         id=view.follow.id,
         city=view.city,
@@ -61,8 +61,8 @@ async def list_follows(
 ) -> list[FollowRead]:
     """What the user follows, in the cities that granted this channel something."""
     found = await _user(session, caller, user_id)
-    granted = await service.granted_city_ids(session=session, channel_id=caller.channel.id)
-    views = await service.list_follows(
+    granted = await cities.granted_city_ids(session=session, channel_id=caller.channel.id)
+    views = await inboxes.list_follows(
         session=session, resident_id=found.resident.id, city_ids=granted
     )
     return [_follow_read(v) for v in views]
@@ -80,7 +80,7 @@ async def follow(
     found = await _user(session, caller, user_id)
     city = await cities.get_city_or_raise(session=session, slug=follow_in.city)
     await cities.require_city_granted(session=session, channel_id=caller.channel.id, city=city)
-    row = await service.follow(
+    row = await inboxes.follow(
         session=session,
         city=city,
         resident_id=found.resident.id,
@@ -94,7 +94,7 @@ async def follow(
         scope="notices",
         purpose=PURPOSE,
     )
-    view = service.FollowView(follow=row, city=city.slug, account=follow_in.account)
+    view = inboxes.FollowView(follow=row, city=city.slug, account=follow_in.account)
     return await idem.respond(201, _follow_read(view))
 
 
@@ -104,7 +104,7 @@ async def unfollow(
 ) -> None:
     """Stop following: later notices of the account or topic do not reach the user."""
     found = await _user(session, caller, user_id)
-    await service.unfollow(session=session, resident_id=found.resident.id, follow_id=follow_id)
+    await inboxes.unfollow(session=session, resident_id=found.resident.id, follow_id=follow_id)
 
 
 @router.get("/notices", response_model=Page[InboxItem])
@@ -121,8 +121,8 @@ async def inbox(
     if lang not in LANGUAGES:
         raise Unprocessable(f"lang must be one of {', '.join(LANGUAGES)}", field="lang")
     found = await _user(session, caller, user_id)
-    granted = await service.granted_city_ids(session=session, channel_id=caller.channel.id)
-    entries = await service.list_inbox(
+    granted = await cities.granted_city_ids(session=session, channel_id=caller.channel.id)
+    entries = await inboxes.list_inbox(
         session=session,
         resident_id=found.resident.id,
         city_ids=granted,
@@ -138,7 +138,7 @@ async def inbox(
             account=e.account,
             urgent=e.notice.urgent,
             link=e.notice.link,
-            tracking=service.tracking_of(vault, e.recipient.id),
+            tracking=inboxes.tracking_of(vault, e.recipient.id),
             created_at=e.recipient.created_at,
             read_at=e.recipient.read_at,
             **in_language(e.notice.texts, lang),
@@ -154,8 +154,8 @@ async def mark_read(
 ) -> dict[str, str]:
     """Mark an inbox entry read (which also counts as opening it)."""
     found = await _user(session, caller, user_id)
-    granted = await service.granted_city_ids(session=session, channel_id=caller.channel.id)
-    entry = await service.mark_read(
+    granted = await cities.granted_city_ids(session=session, channel_id=caller.channel.id)
+    entry = await inboxes.mark_read(
         session=session, resident_id=found.resident.id, recipient_id=entry_id, city_ids=granted
     )
     assert entry.read_at is not None
@@ -163,10 +163,14 @@ async def mark_read(
 
 
 async def _prefs_read(session: SessionDep, found: residents.ChannelResident) -> PreferencesRead:
-    prefs = await service.preferences_of(session=session, resident_id=found.resident.id)
-    channel = await session.get(Channel, prefs.channel_id) if prefs.channel_id else None
+    prefs = await preferences.preferences_of(session=session, resident_id=found.resident.id)
+    preferred = (
+        await identity.get_channel_slug(session=session, channel_id=prefs.channel_id)
+        if prefs.channel_id
+        else None
+    )
     return PreferencesRead(
-        preferred_channel=channel.slug if channel else None,
+        preferred_channel=preferred,
         language=prefs.language,
         email=prefs.email_masked,
         phone=found.resident.phone_masked,
@@ -193,7 +197,7 @@ async def update_preferences(
 ) -> PreferencesRead:
     """Prefer this channel, choose a language, give an email address, turn SMS or email off."""
     found = await _user(session, caller, user_id)
-    await service.update_preferences(
+    await preferences.update_preferences(
         session=session,
         vault=vault,
         resident_id=found.resident.id,
@@ -215,7 +219,7 @@ async def save_biller_account(
     found = await _user(session, caller, user_id)
     city = await cities.get_city_or_raise(session=session, slug=account_in.city)
     await cities.require_city_granted(session=session, channel_id=caller.channel.id, city=city)
-    saved, code = await service.save_biller_account(
+    saved, code = await preferences.save_biller_account(
         session=session,
         city=city,
         resident_id=found.resident.id,

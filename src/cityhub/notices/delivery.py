@@ -9,9 +9,10 @@ route is only followed by the next once it failed for good, so nobody gets a not
 Non-urgent notices wait out the city's quiet hours, and a recipient over the city's daily
 cap is not pushed at all (the inbox has it).
 
-Routes run as outbox events of their own and retry with backoff; after `ROUTE_ATTEMPTS`
-failed tries the route is failed and the recipient falls back to the next one. A recipient
-whose last route failed with nothing left is a dead letter (`cityhub notices dead-letters`).
+Routes run as outbox events of their own (push_routes.py) and retry with backoff; after
+`ROUTE_ATTEMPTS` failed tries the route is failed and the recipient falls back to the next
+one. A recipient whose last route failed with nothing left is a dead letter (`cityhub notices
+dead-letters`).
 """
 
 from __future__ import annotations
@@ -19,24 +20,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import aiosmtplib
-import structlog
 from sqlalchemy import Select, and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub import outbox, webhooks
-from cityhub.cities.models import City, Grant
-from cityhub.connectors.sms import SmsFailed, SmsGateway
-from cityhub.identity.enums import ChannelStatus
-from cityhub.identity.models import Channel, ChannelUser, Consent, Resident
-from cityhub.identity.pii import Vault, mask_phone
+from cityhub import outbox
+from cityhub.cities import service as cities
+from cityhub.identity import contact
 from cityhub.notices import service
 from cityhub.notices.models import (
-    GovAccount,
     Notice,
     NoticeDelivery,
     NoticePreference,
@@ -44,14 +38,13 @@ from cityhub.notices.models import (
     NoticeSettings,
     PushCount,
 )
-from cityhub.notices.render import in_language
 from cityhub.notices.sending import PUSH
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
-from cityhub.platform import metrics
 from cityhub.platform.config import Settings
 from cityhub.platform.db import utcnow
 
-log = structlog.get_logger("cityhub.notices")
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 CHANNEL_BATCH = "notice.channel_batch"
 SEND_SMS = "notice.sms"
@@ -115,8 +108,10 @@ async def _routes(
     settings: Settings,
     notice: Notice,
     residents: Select[tuple[int]],
+    resident_ids: list[int],
 ) -> dict[int, list[str]]:
-    """The routes each resident can be reached on, in the order they are tried."""
+    """The routes each resident can be reached on, in the order they are tried (`residents`
+    is the chunk's query of resident ids, `resident_ids` what it found)."""
     prefs = {
         p.resident_id: p
         for p in (
@@ -125,28 +120,12 @@ async def _routes(
             )
         ).all()
     }
-    consented = exists().where(
-        Consent.resident_id == ChannelUser.resident_id,
-        Consent.channel_id == ChannelUser.channel_id,
-        Consent.scope == "notices",
-        Consent.withdrawn_at.is_(None),
-    )
-    granted = select(Grant.channel_id).where(Grant.city_id == notice.city_id)
-    links = await session.execute(
-        select(ChannelUser.resident_id, ChannelUser.channel_id)
-        .join(Channel, Channel.id == ChannelUser.channel_id)
-        .where(
-            ChannelUser.resident_id.in_(residents),
-            Channel.status == ChannelStatus.ACTIVE,
-            Channel.webhook_url.is_not(None),
-            ChannelUser.channel_id.in_(granted),
-            consented,
-        )
-        .order_by(ChannelUser.resident_id, ChannelUser.channel_id)
-        .distinct()
+    granted = await cities.granted_channel_ids(session=session, city_id=notice.city_id)
+    links = await contact.reachable_by_webhook(
+        session=session, resident_ids=resident_ids, channel_ids=sorted(granted), scope="notices"
     )
     routes: dict[int, list[str]] = defaultdict(list)
-    for resident_id, channel_id in links.all():
+    for resident_id, channel_id in links:
         routes[resident_id].append(f"channel:{channel_id}")
     for resident_id, pref in prefs.items():
         mine = f"channel:{pref.channel_id}"
@@ -154,10 +133,8 @@ async def _routes(
             routes[resident_id].remove(mine)
             routes[resident_id].insert(0, mine)
     if notice.urgent or notice.kind == "transactional":
-        phones = await session.scalars(
-            select(Resident.id).where(Resident.id.in_(residents), Resident.phone_enc.is_not(None))
-        )
-        for resident_id in phones.all():
+        phones = await contact.encrypted_phones(session=session, resident_ids=resident_ids)
+        for resident_id in sorted(phones):
             found = prefs.get(resident_id)
             if found is None or found.sms:
                 routes[resident_id].append("sms")
@@ -168,88 +145,90 @@ async def _routes(
     return {r: v for r, v in routes.items() if v}
 
 
-@registry.on(PUSH, "notices.push")
-async def push(ctx: HandlerContext, event: OutboxEvent) -> None:
-    """Choose a route for each recipient of a chunk and queue the sends."""
-    session = ctx.session
-    notice = await session.get(Notice, int(event.payload["notice_id"]))
-    if notice is None or notice.city_id != event.city_id:
-        return
-    city = await session.get(City, notice.city_id)
-    assert city is not None
-    rules = await service.settings_of(session=session, city_id=city.id)
-    now = utcnow()
-    if not notice.urgent:
-        wait = quiet_wait(city.timezone, rules, now)
-        if wait is not None:
-            await outbox.enqueue(
-                session=session, topic=PUSH, city_id=city.id, payload=event.payload, delay=wait
-            )
-            return
+async def _wait_for_quiet_hours(
+    session: AsyncSession, event: OutboxEvent, city: City, rules: NoticeSettings, now: dt.datetime
+) -> bool:
+    """Queue the push again for when the city's quiet hours end, if they hold now; whether it
+    was put off."""
+    wait = quiet_wait(city.timezone, rules, now)
+    if wait is None:
+        return False
+    await outbox.enqueue(
+        session=session, topic=PUSH, city_id=city.id, payload=event.payload, delay=wait
+    )
+    return True
+
+
+def _chunk(notice: Notice, payload: dict[str, Any]) -> Select[int, int]:
+    """The (recipient, resident) ids of the event's chunk: the recipients it names, or the
+    residents in its id range."""
     chunk = select(NoticeRecipient.id, NoticeRecipient.resident_id).where(
-        NoticeRecipient.city_id == city.id, NoticeRecipient.notice_id == notice.id
+        NoticeRecipient.city_id == notice.city_id, NoticeRecipient.notice_id == notice.id
     )
-    if "recipients" in event.payload:
-        chunk = chunk.where(NoticeRecipient.id.in_([int(r) for r in event.payload["recipients"]]))
-    else:
-        chunk = chunk.where(NoticeRecipient.resident_id > int(event.payload["lo"]))
-        if event.payload.get("hi") is not None:
-            chunk = chunk.where(NoticeRecipient.resident_id <= int(event.payload["hi"]))
-    routes = await _routes(
-        session=session,
-        settings=ctx.settings,
-        notice=notice,
-        residents=chunk.with_only_columns(NoticeRecipient.resident_id),
-    )
-    if not routes:
-        return
-    recipients = {rid: res for rid, res in (await session.execute(chunk)).all() if res in routes}
+    if "recipients" in payload:
+        return chunk.where(NoticeRecipient.id.in_([int(r) for r in payload["recipients"]]))
+    chunk = chunk.where(NoticeRecipient.resident_id > int(payload["lo"]))
+    if payload.get("hi") is not None:
+        chunk = chunk.where(NoticeRecipient.resident_id <= int(payload["hi"]))
+    return chunk
+
+
+async def _tried(
+    session: AsyncSession, notice: Notice, chunk: Select[int, int]
+) -> dict[int, dict[str, str]]:
+    """The routes already tried for each recipient of the chunk, with their status."""
     tried: dict[int, dict[str, str]] = defaultdict(dict)
     rows = await session.execute(
         select(NoticeDelivery.recipient_id, NoticeDelivery.route, NoticeDelivery.status).where(
-            NoticeDelivery.city_id == city.id,
+            NoticeDelivery.city_id == notice.city_id,
             NoticeDelivery.notice_id == notice.id,
             NoticeDelivery.recipient_id.in_(chunk.with_only_columns(NoticeRecipient.id)),
         )
     )
     for recipient_id, route, status in rows.all():
         tried[recipient_id][route] = status
-    day = service.local_day(city, now)
+    return tried
+
+
+async def _next_routes(
+    session: AsyncSession,
+    notice: Notice,
+    rules: NoticeSettings,
+    day: dt.date,
+    recipients: dict[int, int],
+    routes: dict[int, list[str]],
+    tried: dict[int, dict[str, str]],
+) -> list[NoticeDelivery]:
+    """A delivery on its next route for each recipient with nothing on its way; the first
+    push of a non-urgent notice counts against the daily cap (over it, the recipient is
+    `capped`)."""
     new: list[NoticeDelivery] = []
     for recipient_id, resident_id in recipients.items():
         done = tried.get(recipient_id, {})
         if any(s in ("pending", "sent", "capped") for s in done.values()):
             continue  # on its way, arrived, or over the cap: never a second route
-        next_route = next((r for r in routes[resident_id] if r not in done), None)
-        if next_route is None:
+        route = next((r for r in routes[resident_id] if r not in done), None)
+        if route is None:
             continue  # every route failed: a dead letter
-        route = next_route
+        key = {"city_id": notice.city_id, "notice_id": notice.id, "recipient_id": recipient_id}
         if not done and not notice.urgent:
             if not await take_push_slot(
                 session=session,
-                city_id=city.id,
+                city_id=notice.city_id,
                 resident_id=resident_id,
                 day=day,
                 cap=rules.daily_cap,
             ):
-                route, status = "cap", "capped"
-                session.add(
-                    NoticeDelivery(
-                        city_id=city.id,
-                        notice_id=notice.id,
-                        recipient_id=recipient_id,
-                        route=route,
-                        status=status,
-                    )
-                )
+                session.add(NoticeDelivery(**key, route="cap", status="capped"))
                 continue
-        new.append(
-            NoticeDelivery(
-                city_id=city.id, notice_id=notice.id, recipient_id=recipient_id, route=route
-            )
-        )
+        new.append(NoticeDelivery(**key, route=route))
     session.add_all(new)
     await session.flush()
+    return new
+
+
+async def _queue_sends(session: AsyncSession, city_id: int, new: list[NoticeDelivery]) -> None:
+    """One outbox event per route and batch of deliveries (a channel's with its batch id)."""
     by_route: dict[str, list[int]] = defaultdict(list)
     for delivery in new:
         by_route[delivery.route].append(delivery.id)
@@ -262,252 +241,38 @@ async def push(ctx: HandlerContext, event: OutboxEvent) -> None:
                 payload.update(channel_id=int(route.split(":")[1]), batch=str(uuid.uuid4()))
             else:
                 topic = SEND_SMS if route == "sms" else SEND_EMAIL
-            await outbox.enqueue(session=session, topic=topic, city_id=city.id, payload=payload)
+            await outbox.enqueue(session=session, topic=topic, city_id=city_id, payload=payload)
 
 
-# -- the routes ----------------------------------------------------------------------------
-
-
-async def _pending(
-    ctx: HandlerContext, ids: list[int]
-) -> list[tuple[NoticeDelivery, Notice, int, NoticePreference | None]]:
-    """The deliveries still pending, with their notice, resident and preferences."""
-    async with ctx.db.unit_of_work() as session:
-        rows = await session.execute(
-            select(NoticeDelivery, Notice, NoticeRecipient.resident_id, NoticePreference)
-            .join(Notice, Notice.id == NoticeDelivery.notice_id)
-            .join(NoticeRecipient, NoticeRecipient.id == NoticeDelivery.recipient_id)
-            .outerjoin(
-                NoticePreference, NoticePreference.resident_id == NoticeRecipient.resident_id
-            )
-            .where(NoticeDelivery.id.in_(ids), NoticeDelivery.status == "pending")
-            .order_by(NoticeDelivery.id)
-        )
-        return [(d, n, r, p) for d, n, r, p in rows.all()]
-
-
-async def _settle(
-    ctx: HandlerContext,
-    event: OutboxEvent,
-    deliveries: dict[int, NoticeDelivery],
-    *,
-    sent: list[int],
-    retry: dict[int, str],
-    failed: dict[int, str],
-) -> None:
-    """Write the outcome: sent ones are done, retried ones go again later, failed ones fall
-    back to the next route."""
+@registry.on(PUSH, "notices.push")
+async def push(ctx: HandlerContext, event: OutboxEvent) -> None:
+    """Choose a route for each recipient of a chunk and queue the sends."""
     session = ctx.session
-    attempt = int(event.payload.get("attempt", 1))
-    if retry and attempt >= ROUTE_ATTEMPTS:
-        failed = {**failed, **retry}
-        retry = {}
+    notice = await session.get(Notice, int(event.payload["notice_id"]))
+    if notice is None or notice.city_id != event.city_id:
+        return
+    city = await cities.get_city(session=session, city_id=notice.city_id)
+    assert city is not None
+    rules = await service.settings_of(session=session, city_id=city.id)
     now = utcnow()
-    for ident, outcome in (
-        [(i, "sent") for i in sent]
-        + [(i, "failed") for i in failed]
-        + [(i, "retry") for i in retry]
-    ):
-        metrics.NOTICE_DELIVERIES.labels(deliveries[ident].route, outcome).inc()
-    if sent:
-        await session.execute(
-            update(NoticeDelivery)
-            .where(NoticeDelivery.id.in_(sent), NoticeDelivery.status == "pending")
-            .values(status="sent", sent_at=now, attempts=attempt)
-        )
-    for ident, error in {**retry, **failed}.items():
-        await session.execute(
-            update(NoticeDelivery)
-            .where(NoticeDelivery.id == ident, NoticeDelivery.status == "pending")
-            .values(
-                status="failed" if ident in failed else "pending",
-                attempts=attempt,
-                last_error=error[:2000],
-            )
-        )
-    if retry:
-        await outbox.enqueue(
-            session=session,
-            topic=event.topic,
-            city_id=event.city_id,
-            payload={**event.payload, "deliveries": sorted(retry), "attempt": attempt + 1},
-            delay=dt.timedelta(seconds=outbox.backoff(attempt, base=2.0, cap=300.0)),
-        )
-    fallback: dict[int, list[int]] = defaultdict(list)
-    for ident in failed:
-        fallback[deliveries[ident].notice_id].append(deliveries[ident].recipient_id)
-    for notice_id, recipients in fallback.items():
-        await outbox.enqueue(
-            session=session,
-            topic=PUSH,
-            city_id=event.city_id,
-            payload={"notice_id": notice_id, "recipients": sorted(recipients)},
-        )
-
-
-@registry.on(CHANNEL_BATCH, "notices.channel_batch")
-async def channel_batch(ctx: HandlerContext, event: OutboxEvent) -> None:
-    """POST a signed batch of notices to a channel's webhook (the webhooks' signer and log)."""
-    channel_id = int(event.payload["channel_id"])
-    pending = await _pending(ctx, [int(i) for i in event.payload["deliveries"]])
-    if not pending:
+    if not notice.urgent and await _wait_for_quiet_hours(session, event, city, rules, now):
         return
-    async with ctx.db.unit_of_work() as session:
-        users = dict(
-            (
-                await session.execute(
-                    select(ChannelUser.resident_id, ChannelUser.channel_user_id).where(
-                        ChannelUser.channel_id == channel_id,
-                        ChannelUser.resident_id.in_([r for _d, _n, r, _p in pending]),
-                    )
-                )
-            ).all()
-        )
-        channel = await session.get(Channel, channel_id)
-        names = await _names(session, {n.account_id for _d, n, _r, _p in pending})
-    vault = Vault.from_settings(ctx.settings)
-    items = [
-        {
-            "delivery": d.id,
-            "user_id": users.get(r),
-            "notice": n.public_id,
-            "city": names[n.account_id][0],
-            "account": names[n.account_id][1],
-            "urgent": n.urgent,
-            "texts": n.texts,
-            "language": p.language if p else "zh-Hans",
-            "link": n.link,
-            "tracking": service.tracking_of(vault, d.recipient_id),
-        }
-        for d, n, r, p in pending
-    ]
-    deliveries = {d.id: d for d, _n, _r, _p in pending}
-    envelope = OutboxEvent(
-        event_id=str(event.payload["batch"]),  # the same id on every retry: channels dedupe
-        topic=BATCH_TOPIC,
-        created_at=event.created_at,
-        payload={"channel_id": channel_id, "batch": event.payload["batch"], "notices": items},
+    chunk = _chunk(notice, event.payload)
+    recipients = dict((await session.execute(chunk)).all())
+    routes = await _routes(
+        session=session,
+        settings=ctx.settings,
+        notice=notice,
+        residents=chunk.with_only_columns(NoticeRecipient.resident_id),
+        resident_ids=sorted(set(recipients.values())),
     )
-    if channel is None or not channel.webhook_url or channel.status != ChannelStatus.ACTIVE:
-        error = "the channel no longer takes webhooks"
-        await _settle(
-            ctx, event, deliveries, sent=[], retry={}, failed=dict.fromkeys(deliveries, error)
-        )
+    if not routes:
         return
-    try:
-        await webhooks.deliver(ctx, envelope)
-    except webhooks.WebhookFailed as exc:
-        await _settle(
-            ctx, event, deliveries, sent=[], retry=dict.fromkeys(deliveries, str(exc)), failed={}
-        )
-        return
-    await _settle(ctx, event, deliveries, sent=list(deliveries), retry={}, failed={})
-
-
-async def _names(session: AsyncSession, account_ids: set[int]) -> dict[int, tuple[str, str]]:
-    rows = await session.execute(
-        select(GovAccount.id, City.slug, GovAccount.code)
-        .join(City, City.id == GovAccount.city_id)
-        .where(GovAccount.id.in_(account_ids))
-    )
-    return {i: (c, a) for i, c, a in rows.all()}
-
-
-def _open_link(ctx: HandlerContext, vault: Vault, recipient_id: int) -> str:
-    base = ctx.settings.base_url.rstrip("/")
-    return f"{base}/v1/notices/open/{service.tracking_of(vault, recipient_id)}"
-
-
-@registry.on(SEND_SMS, "notices.sms")
-async def send_sms(ctx: HandlerContext, event: OutboxEvent) -> None:
-    """Text each pending recipient through the SMS gateway (it dedupes on our reference)."""
-    pending = await _pending(ctx, [int(i) for i in event.payload["deliveries"]])
-    if not pending:
-        return
-    async with ctx.db.unit_of_work() as session:
-        phones = dict(
-            (
-                await session.execute(
-                    select(Resident.id, Resident.phone_enc).where(
-                        Resident.id.in_([r for _d, _n, r, _p in pending])
-                    )
-                )
-            ).all()
-        )
-    vault = Vault.from_settings(ctx.settings)
-    gateway = SmsGateway.from_settings(ctx.settings)
-    sent: list[int] = []
-    retry: dict[int, str] = {}
-    failed: dict[int, str] = {}
-    for delivery, notice, resident_id, pref in pending:
-        blob = phones.get(resident_id)
-        if blob is None:
-            failed[delivery.id] = "no phone number"
-            continue
-        phone = vault.decrypt(blob)
-        text = in_language(notice.texts, pref.language if pref else "zh-Hans")
-        message = f"{text['title']}: {text['body']} {_open_link(ctx, vault, delivery.recipient_id)}"
-        try:
-            await gateway.send(ctx.http, phone, message[:1000], ref=f"notice-{delivery.id}")
-        except SmsFailed as exc:
-            (retry if exc.retryable else failed)[delivery.id] = exc.detail
-            log.warning("notice_sms_failed", to=mask_phone(phone), retryable=exc.retryable)
-            continue
-        sent.append(delivery.id)
-    deliveries = {d.id: d for d, _n, _r, _p in pending}
-    await _settle(ctx, event, deliveries, sent=sent, retry=retry, failed=failed)
-
-
-@registry.on(SEND_EMAIL, "notices.email")
-async def send_email(ctx: HandlerContext, event: OutboxEvent) -> None:
-    """Email each pending recipient over SMTP (at least once: the Message-ID is stable)."""
-    pending = await _pending(ctx, [int(i) for i in event.payload["deliveries"]])
-    if not pending:
-        return
-    settings = ctx.settings
-    vault = Vault.from_settings(settings)
-    sent: list[int] = []
-    retry: dict[int, str] = {}
-    failed: dict[int, str] = {}
-    for delivery, notice, resident_id, pref in pending:
-        if pref is None or pref.email_enc is None or not pref.email or not settings.smtp_host:
-            failed[delivery.id] = "no email address, or email turned off"
-            continue
-        text = in_language(notice.texts, pref.language)
-        message = EmailMessage()
-        message["From"] = settings.smtp_from
-        message["To"] = vault.decrypt(pref.email_enc)
-        message["Subject"] = text["title"]
-        message["Message-ID"] = f"<notice-{delivery.id}@cityhub>"
-        unsubscribe = (
-            f"{settings.base_url.rstrip('/')}/v1/notices/unsubscribe/"
-            f"{service.unsubscribe_token(vault, resident_id)}"
-        )
-        message["List-Unsubscribe"] = f"<{unsubscribe}>"
-        message.set_content(
-            f"{text['body']}\n\n{_open_link(ctx, vault, delivery.recipient_id)}\n\n"
-            f"Unsubscribe: {unsubscribe}\n"
-        )
-        try:
-            await aiosmtplib.send(
-                message,
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username,
-                password=settings.smtp_password,
-                start_tls=settings.smtp_starttls,
-                timeout=settings.smtp_timeout_seconds,
-            )
-        except aiosmtplib.SMTPResponseException as exc:
-            permanent = 500 <= exc.code < 600
-            (failed if permanent else retry)[delivery.id] = f"SMTP {exc.code}: {exc.message}"
-            continue
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            retry[delivery.id] = f"{type(exc).__name__}: {exc}"
-            continue
-        sent.append(delivery.id)
-    deliveries = {d.id: d for d, _n, _r, _p in pending}
-    await _settle(ctx, event, deliveries, sent=sent, retry=retry, failed=failed)
+    recipients = {rid: res for rid, res in recipients.items() if res in routes}
+    tried = await _tried(session, notice, chunk)
+    day = service.local_day(city, now)
+    new = await _next_routes(session, notice, rules, day, recipients, routes, tried)
+    await _queue_sends(session, city.id, new)
 
 
 async def dead_letters(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import Service
-from cityhub.identity.models import Resident
+from cityhub.cities import service as cities_service
+from cityhub.identity import residents as identity
 from cityhub.notices.models import Follow, GovAccount, NoticeTemplate, NoticeTopic
 from cityhub.platform.db import utcnow
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from cityhub.cities.models import City
 
 FOLLOWERS = 50  # residents following each city's accounts
+CATALOGUE_LIMIT = 1000  # more than any demo city's services
 
 ACCOUNTS: tuple[dict[str, Any], ...] = (
     {
@@ -73,18 +74,15 @@ ACCOUNTS: tuple[dict[str, Any], ...] = (
 async def load(*, session: AsyncSession, cities: list[City]) -> int:
     """Add the accounts, topics and templates to every city, and followers; accounts made."""
     now = utcnow()
-    residents = list(
-        (await session.scalars(select(Resident.id).order_by(Resident.id).limit(FOLLOWERS))).all()
-    )
+    residents = await identity.get_all_ids(session=session, limit=FOLLOWERS)
     made = 0
     for city in cities:
-        services = dict(
-            (
-                await session.execute(
-                    select(Service.code, Service.id).where(Service.city_id == city.id)
-                )
-            ).all()
-        )
+        services = {
+            s.code: s.id
+            for s in await cities_service.get_all_services(
+                session=session, city_id=city.id, limit=CATALOGUE_LIMIT
+            )
+        }
         for spec in ACCOUNTS:
             account = GovAccount(
                 city_id=city.id,

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from cityhub.notices import delivery, hooks, sending
+from cityhub.notices import delivery, hooks, push_routes, sending
 
-__all__ = ["delivery", "hooks", "sending"]
+__all__ = ["delivery", "hooks", "push_routes", "sending"]

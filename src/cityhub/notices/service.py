@@ -1,43 +1,35 @@
-"""Government accounts, topics, templates, the city's push rules, follows, inboxes, preferences.
+"""Government accounts, topics, templates, the city's push rules, notices and their figures.
 
-Plain service functions (keyword-only, session first, never commit): the channel API, the
-staff API and the resident portal call the same ones (`list_accounts`, `follow`, `unfollow`,
-`list_inbox`, `mark_read`).
+Plain service functions (keyword-only, session first, never commit): the staff API, the
+console and the CLI call the same ones. What a resident follows and their inbox are in
+inbox.py, their preferences and saved biller accounts in preferences.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Grant
-from cityhub.identity.pii import Vault
 from cityhub.notices.models import (
     Follow,
     GovAccount,
     Notice,
-    NoticePreference,
+    NoticeDelivery,
     NoticeRecipient,
     NoticeSettings,
     NoticeTemplate,
     NoticeTopic,
-    SavedBillerAccount,
 )
 from cityhub.notices.render import check_template, render
-from cityhub.notices.schemas import (
-    AccountCreate,
-    PreferencesUpdate,
-    SettingsUpdate,
-    TemplateCreate,
-    TopicCreate,
-)
-from cityhub.platform.db import utcnow
+from cityhub.notices.schemas import AccountCreate, SettingsUpdate, TemplateCreate, TopicCreate
 from cityhub.platform.errors import Conflict, NotFound, Unprocessable
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 # -- accounts and topics -------------------------------------------------------------------
 
@@ -247,298 +239,6 @@ async def update_settings(
     return current
 
 
-# -- follows -------------------------------------------------------------------------------
-
-
-async def follow(
-    *, session: AsyncSession, city: City, resident_id: int, account_code: str, topic: str | None
-) -> Follow:
-    """Follow an account or one of its topics (the same follow again is kept as it is)."""
-    account = await get_account_or_raise(session=session, city_id=city.id, code=account_code)
-    if topic:
-        await require_topic(session=session, account=account, code=topic)
-    key = (
-        Follow.city_id == city.id,
-        Follow.account_id == account.id,
-        Follow.resident_id == resident_id,
-        Follow.topic == (topic or ""),
-    )
-    found = await session.scalar(select(Follow).where(*key))
-    if found is not None:
-        return found
-    row = Follow(city_id=city.id, account_id=account.id, resident_id=resident_id, topic=topic or "")
-    session.add(row)
-    await session.flush()
-    return row
-
-
-async def unfollow(*, session: AsyncSession, resident_id: int, follow_id: int) -> None:
-    """Stop following (NotFound for another resident's follow)."""
-    gone = await session.execute(
-        delete(Follow).where(Follow.id == follow_id, Follow.resident_id == resident_id)
-    )
-    if gone.rowcount != 1:  # type: ignore[attr-defined]
-        raise NotFound(f"no follow {follow_id}", code="follow_not_found")
-
-
-@dataclass(frozen=True)
-class FollowView:
-    """A follow with the names it is shown by."""
-
-    follow: Follow
-    city: str
-    account: str
-
-
-async def list_follows(
-    *, session: AsyncSession, resident_id: int, city_ids: set[int] | None = None
-) -> list[FollowView]:
-    """What the resident follows (in these cities, when given)."""
-    query = (
-        select(Follow, City.slug, GovAccount.code)
-        .join(City, City.id == Follow.city_id)
-        .join(GovAccount, GovAccount.id == Follow.account_id)
-        .where(Follow.resident_id == resident_id)
-        .order_by(Follow.id)
-    )
-    if city_ids is not None:
-        query = query.where(Follow.city_id.in_(city_ids))
-    rows = (await session.execute(query)).all()
-    return [FollowView(follow=f, city=c, account=a) for f, c, a in rows]
-
-
-async def granted_city_ids(*, session: AsyncSession, channel_id: int) -> set[int]:
-    """The cities that granted the channel some service."""
-    rows = await session.scalars(
-        select(Grant.city_id).where(Grant.channel_id == channel_id).distinct()
-    )
-    return set(rows)
-
-
-# -- inbox ---------------------------------------------------------------------------------
-
-
-def tracking_of(vault: Vault, recipient_id: int) -> str:
-    """The tracking reference of an inbox entry: its id and a keyed check, unguessable."""
-    return f"{recipient_id}.{vault.lookup_hash('notice-open', str(recipient_id))[:20]}"
-
-
-def recipient_of_tracking(vault: Vault, tracking: str) -> int:
-    """The inbox entry a tracking reference names, or NotFound."""
-    ident, _, check = tracking.partition(".")
-    if ident.isdigit() and len(ident) < 19:
-        expected = tracking_of(vault, int(ident))
-        if hmac.compare_digest(expected.encode(), tracking.encode()):
-            return int(ident)
-    raise NotFound("no such tracking reference", code="tracking_not_found", field="tracking")
-
-
-@dataclass(frozen=True)
-class InboxEntry:
-    """An inbox entry with its notice and where it comes from."""
-
-    recipient: NoticeRecipient
-    notice: Notice
-    city: str
-    account: str
-
-
-async def list_inbox(
-    *,
-    session: AsyncSession,
-    resident_id: int,
-    city_ids: set[int] | None = None,
-    unread: bool = False,
-    after: int | None = None,
-    limit: int = 50,
-) -> list[InboxEntry]:
-    """The resident's inbox, newest first (only these cities' notices, when given)."""
-    query = (
-        select(NoticeRecipient, Notice, City.slug, GovAccount.code)
-        .join(Notice, Notice.id == NoticeRecipient.notice_id)
-        .join(City, City.id == NoticeRecipient.city_id)
-        .join(GovAccount, GovAccount.id == Notice.account_id)
-        .where(NoticeRecipient.resident_id == resident_id)
-        .order_by(NoticeRecipient.id.desc())
-        .limit(limit)
-    )
-    if city_ids is not None:
-        query = query.where(NoticeRecipient.city_id.in_(city_ids))
-    if unread:
-        query = query.where(NoticeRecipient.read_at.is_(None))
-    if after is not None:
-        query = query.where(NoticeRecipient.id < after)
-    rows = (await session.execute(query)).all()
-    return [InboxEntry(recipient=r, notice=n, city=c, account=a) for r, n, c, a in rows]
-
-
-async def mark_read(
-    *, session: AsyncSession, resident_id: int, recipient_id: int, city_ids: set[int] | None = None
-) -> NoticeRecipient:
-    """Mark an inbox entry read (reading it opens it too)."""
-    query = select(NoticeRecipient).where(
-        NoticeRecipient.id == recipient_id, NoticeRecipient.resident_id == resident_id
-    )
-    if city_ids is not None:
-        query = query.where(NoticeRecipient.city_id.in_(city_ids))
-    found = await session.scalar(query)
-    if found is None:
-        raise NotFound(f"no notice {recipient_id} in this inbox", code="notice_not_found")
-    now = utcnow()
-    found.read_at = found.read_at or now
-    found.opened_at = found.opened_at or now
-    await session.flush()
-    return found
-
-
-async def mark_opened(
-    *, session: AsyncSession, recipient_id: int
-) -> tuple[NoticeRecipient, Notice]:
-    """Record that the resident opened the notice (the first time counts)."""
-    await session.execute(
-        update(NoticeRecipient)
-        .where(NoticeRecipient.id == recipient_id, NoticeRecipient.opened_at.is_(None))
-        .values(opened_at=utcnow())
-    )
-    row = (
-        await session.execute(
-            select(NoticeRecipient, Notice)
-            .join(Notice, Notice.id == NoticeRecipient.notice_id)
-            .where(NoticeRecipient.id == recipient_id)
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-    if row is None:
-        raise NotFound("no such tracking reference", code="tracking_not_found")
-    return row[0], row[1]
-
-
-# -- preferences and saved biller accounts -------------------------------------------------
-
-
-def mask_email(email: str) -> str:
-    """`z***@example.com`."""
-    name, _, domain = email.partition("@")
-    return f"{name[:1]}***@{domain}"
-
-
-async def preferences_of(*, session: AsyncSession, resident_id: int) -> NoticePreference:
-    """The resident's push preferences (defaults until set)."""
-    found = await session.get(NoticePreference, resident_id)
-    return found or NoticePreference(
-        resident_id=resident_id, channel_id=None, language="zh-Hans", sms=True, email=True
-    )
-
-
-async def update_preferences(
-    *,
-    session: AsyncSession,
-    vault: Vault,
-    resident_id: int,
-    channel_id: int,
-    prefs_in: PreferencesUpdate,
-) -> NoticePreference:
-    """Change how the resident wants notices pushed; an email address is kept encrypted."""
-    prefs = await preferences_of(session=session, resident_id=resident_id)
-    if prefs not in session:
-        session.add(prefs)
-    for name, value in prefs_in.model_dump(exclude_unset=True).items():
-        if value is None:
-            raise Unprocessable(f"{name} cannot be null", field=name)
-        if name == "prefer_this_channel":
-            prefs.channel_id = channel_id if value else None
-        elif name == "email":
-            prefs.email_enc = vault.encrypt(value)
-            prefs.email_masked = mask_email(value)
-        elif name == "email_notices":
-            prefs.email = value
-        else:
-            setattr(prefs, name, value)
-    await session.flush()
-    return prefs
-
-
-async def unsubscribe_email(*, session: AsyncSession, resident_id: int) -> None:
-    """Stop notices by email (the link at the foot of every email)."""
-    prefs = await preferences_of(session=session, resident_id=resident_id)
-    if prefs not in session:
-        session.add(prefs)
-    prefs.email = False
-    await session.flush()
-
-
-def unsubscribe_token(vault: Vault, resident_id: int) -> str:
-    """The token of a resident's unsubscribe link."""
-    return f"{resident_id}.{vault.lookup_hash('notice-unsubscribe', str(resident_id))[:24]}"
-
-
-def resident_of_unsubscribe(vault: Vault, token: str) -> int:
-    """The resident an unsubscribe token names, or NotFound."""
-    ident, _, _check = token.partition(".")
-    if ident.isdigit() and len(ident) < 19:
-        if hmac.compare_digest(unsubscribe_token(vault, int(ident)).encode(), token.encode()):
-            return int(ident)
-    raise NotFound("no such unsubscribe link", code="unsubscribe_not_found")
-
-
-async def save_biller_account(
-    *,
-    session: AsyncSession,
-    city: City,
-    resident_id: int,
-    service_code: str,
-    account: str,
-    district: str,
-) -> tuple[SavedBillerAccount, str]:
-    """Save the resident's account at a biller (the same again updates its district)."""
-    service = await cities.get_service_or_raise(session=session, city_id=city.id, code=service_code)
-    found = await session.scalar(
-        select(SavedBillerAccount).where(
-            SavedBillerAccount.city_id == city.id,
-            SavedBillerAccount.service_id == service.id,
-            SavedBillerAccount.account == account,
-            SavedBillerAccount.resident_id == resident_id,
-        )
-    )
-    if found is None:
-        found = SavedBillerAccount(
-            city_id=city.id,
-            service_id=service.id,
-            account=account,
-            district=district,
-            resident_id=resident_id,
-        )
-        session.add(found)
-    else:
-        found.district = district
-    await session.flush()
-    return found, service.code
-
-
-async def activity_since(
-    *, session: AsyncSession, city_id: int, since: dt.datetime
-) -> tuple[int, int, int]:
-    """Notices sent since then, recipients who acted on one since then, and what they paid."""
-    sent = await session.scalar(
-        select(func.count(Notice.id)).where(Notice.city_id == city_id, Notice.created_at >= since)
-    )
-    acted, paid = (
-        await session.execute(
-            select(func.count(NoticeRecipient.id), func.sum(NoticeRecipient.acted_fen)).where(
-                NoticeRecipient.city_id == city_id, NoticeRecipient.acted_at >= since
-            )
-        )
-    ).one()
-    return int(sent or 0), int(acted or 0), int(paid or 0)
-
-
-def local_day(city: City, at: dt.datetime) -> dt.date:
-    """The date in the city's timezone at an instant."""
-    from zoneinfo import ZoneInfo
-
-    return at.astimezone(ZoneInfo(city.timezone)).date()
-
-
 # -- notices and their figures -------------------------------------------------------------
 
 
@@ -564,8 +264,6 @@ async def list_notices(
 
 async def stats(*, session: AsyncSession, notice: Notice) -> dict[str, int]:
     """Per notice: inboxes reached, pushed, opened, acted and the amount paid after opening."""
-    from cityhub.notices.models import NoticeDelivery
-
     inbox = (
         await session.execute(
             select(
@@ -614,3 +312,27 @@ async def stats(*, session: AsyncSession, notice: Notice) -> dict[str, int]:
         "failed": int(failed_only or 0),
         "capped": int(routes.get("capped") or 0),
     }
+
+
+async def activity_since(
+    *, session: AsyncSession, city_id: int, since: dt.datetime
+) -> tuple[int, int, int]:
+    """Notices sent since then, recipients who acted on one since then, and what they paid."""
+    sent = await session.scalar(
+        select(func.count(Notice.id)).where(Notice.city_id == city_id, Notice.created_at >= since)
+    )
+    acted, paid = (
+        await session.execute(
+            select(func.count(NoticeRecipient.id), func.sum(NoticeRecipient.acted_fen)).where(
+                NoticeRecipient.city_id == city_id, NoticeRecipient.acted_at >= since
+            )
+        )
+    ).one()
+    return int(sent or 0), int(acted or 0), int(paid or 0)
+
+
+def local_day(city: City, at: dt.datetime) -> dt.date:
+    """The date in the city's timezone at an instant."""
+    from zoneinfo import ZoneInfo
+
+    return at.astimezone(ZoneInfo(city.timezone)).date()

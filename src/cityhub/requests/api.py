@@ -1,9 +1,10 @@
 """Routes of service requests: the request types (public), reports and the resident's steps
-(channels), handling (department staff), settings and departments (city admins)."""
+(channels), and a request as its channel or its department's staff see it; with the routes of
+staff_api.py (handling, the SLA board, the city admins' settings) under the same router."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -11,91 +12,47 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, ServiceKind
-from cityhub.identity.models import Role
 from cityhub.identity.residents import get_for_channel_or_raise
-from cityhub.platform.db import utcnow
 from cityhub.platform.deps import (
     ChannelCaller,
     CityDep,
     CurrentCaller,
     CurrentChannel,
-    CurrentStaff,
     SessionDep,
     SettingsDep,
     StaffCaller,
     VaultDep,
-    require_staff_role,
 )
-from cityhub.platform.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from cityhub.platform.errors import BadRequest, NotFound, Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
-from cityhub.requests import catalogue, handling, keys, queue, reports, service, sla
-from cityhub.requests.models import RequestType, ServiceRequest
+from cityhub.requests import catalogue, handling, keys, queue, reports, service, staff_api
+from cityhub.requests.models import ServiceRequest
 from cityhub.requests.photos import MAX_PHOTOS
 from cityhub.requests.reports import Reporter
 from cityhub.requests.schemas import (
-    ApiKeyCreate,
-    ApiKeyRead,
-    AssignCreate,
-    DepartmentCreate,
-    DepartmentRead,
-    MemberCreate,
-    MergeCreate,
+    CitySlug,
     NearbyRead,
-    NoteCreate,
-    ReasonCreate,
     ReportCreate,
+    RequestId,
     RequestRead,
-    RequestSettingsRead,
-    RequestSettingsUpdate,
-    RequestTypeCreate,
     RequestTypeRead,
-    RequestTypeUpdate,
     ResidentAction,
-    TransferCreate,
+    TypeCode,
 )
 
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
+
 router = APIRouter(prefix="/v1", tags=["requests"])
-CitySlug = Annotated[str, Path(max_length=40, description="the city's slug")]
-TypeCode = Annotated[str, Path(max_length=60, description="the request type's code")]
-RequestId = Annotated[str, Path(max_length=24, description="the request's number")]
 SCOPE = "requests:write"
-ADMINS = (Role.CITY_ADMIN,)
-
-
-def type_read(request_type: RequestType, department_code: str) -> RequestTypeRead:
-    """A request type as the API answers it."""
-    return RequestTypeRead(
-        code=request_type.code,
-        group=request_type.group,
-        keywords=[k for k in request_type.keywords.split(",") if k],
-        names=request_type.names,
-        descriptions=request_type.descriptions,
-        department=department_code,
-        sla_hours=request_type.sla_hours,
-        attributes=request_type.attributes,
-        active=request_type.active,
-    )
-
-
-async def _type_read(session: AsyncSession, request_type: RequestType) -> RequestTypeRead:
-    departments = await catalogue.get_all_departments(session=session, city_id=request_type.city_id)
-    codes = {d.id: d.code for d in departments}
-    return type_read(request_type, codes[request_type.department_id])
 
 
 async def require_channel(session: AsyncSession, caller: ChannelCaller, city: City) -> None:
     """The channel needs the `requests:write` scope and a grant of the city's hotline."""
     caller.require(SCOPE)
-    granted = await cities.get_all_services(
-        session=session, city_id=city.id, channel_id=caller.channel.id, kind=ServiceKind.REQUEST
+    await keys.require_granted(
+        session=session, city=city, channel_id=caller.channel.id, field="city"
     )
-    if not granted:
-        raise Forbidden(
-            f"{city.slug} did not grant this channel its request service",
-            code="service_not_granted",
-            field="city",
-        )
 
 
 async def _resident_id(session: AsyncSession, caller: ChannelCaller, user_id: str) -> int:
@@ -120,7 +77,7 @@ async def list_types(session: SessionDep, city: CitySlug) -> list[RequestTypeRea
     """What can be reported in the city (public)."""
     found_city = await cities.get_city_or_raise(session=session, slug=city)
     found = await catalogue.get_all_types(session=session, city_id=found_city.id)
-    return [await _type_read(session, t) for t in found]
+    return [await service.type_read_of(session=session, request_type=t) for t in found]
 
 
 @router.get("/cities/{city}/request-types/{code}", response_model=RequestTypeRead)
@@ -128,7 +85,7 @@ async def get_type(session: SessionDep, city: CitySlug, code: TypeCode) -> Reque
     """One request type and the attributes it asks (public)."""
     found_city = await cities.get_city_or_raise(session=session, slug=city)
     found = await catalogue.get_type_or_raise(session=session, city_id=found_city.id, code=code)
-    return await _type_read(session, found)
+    return await service.type_read_of(session=session, request_type=found)
 
 
 # -- reporting (channels) --------------------------------------------------------------------
@@ -359,257 +316,5 @@ async def rate(
     return await service.read_of(session=session, city=city, request=found, timeline=True)
 
 
-# -- handling (department staff) --------------------------------------------------------------
-
-
-# The steps that take only a note; each is its own route.
-STEPS = ("triage", "hold", "resume", "resolve", "close")
-
-
-async def _handled(
-    session: AsyncSession, staff: StaffCaller, city: City, public_id: str
-) -> tuple[service.Handler, ServiceRequest]:
-    handler = await service.handler_of(session=session, city=city, caller=staff)
-    found = await service.get_for_handler_or_raise(
-        session=session, city=city, handler=handler, public_id=public_id
-    )
-    return handler, found
-
-
-async def _answer(session: AsyncSession, city: City, found: ServiceRequest) -> RequestRead:
-    return await service.read_of(
-        session=session, city=city, request=found, timeline=True, internal=True
-    )
-
-
-def _step_route(step: str) -> None:
-    fn = getattr(handling, step)
-    keyword = {"triage": "note", "hold": "reason"}.get(step, "text")
-
-    async def route(
-        session: SessionDep,
-        staff: CurrentStaff,
-        city: CityDep,
-        request_id: RequestId,
-        step_in: ReasonCreate,
-    ) -> RequestRead:
-        handler, found = await _handled(session, staff, city, request_id)
-        await fn(
-            session=session, city=city, handler=handler, request=found, **{keyword: step_in.note}
-        )
-        return await _answer(session, city, found)
-
-    route.__name__ = f"{step}_request"
-    route.__doc__ = (fn.__doc__ or "").split("\n")[0]
-    router.post(f"/cities/{{city}}/requests/{{request_id}}/{step}", response_model=RequestRead)(
-        route
-    )
-
-
-for _step in STEPS:
-    _step_route(_step)
-
-
-@router.post("/cities/{city}/requests/{request_id}/assign", response_model=RequestRead)
-async def assign(
-    session: SessionDep,
-    staff: CurrentStaff,
-    city: CityDep,
-    request_id: RequestId,
-    assign_in: AssignCreate,
-) -> RequestRead:
-    """Give the request to a member of its department."""
-    handler, found = await _handled(session, staff, city, request_id)
-    await handling.assign(
-        session=session, city=city, handler=handler, request=found, username=assign_in.assignee
-    )
-    return await _answer(session, city, found)
-
-
-@router.post("/cities/{city}/requests/{request_id}/notes", response_model=RequestRead)
-async def add_note(
-    session: SessionDep,
-    staff: CurrentStaff,
-    city: CityDep,
-    request_id: RequestId,
-    note_in: NoteCreate,
-) -> RequestRead:
-    """A status note: public (told to the resident) or internal."""
-    handler, found = await _handled(session, staff, city, request_id)
-    await handling.note(
-        session=session, city=city, handler=handler, request=found,
-        text=note_in.note, public=note_in.public,
-    )  # fmt: skip
-    return await _answer(session, city, found)
-
-
-@router.post("/cities/{city}/requests/{request_id}/transfer", response_model=RequestRead)
-async def transfer(
-    session: SessionDep,
-    staff: CurrentStaff,
-    city: CityDep,
-    request_id: RequestId,
-    transfer_in: TransferCreate,
-) -> RequestRead:
-    """Hand the request to another department."""
-    handler, found = await _handled(session, staff, city, request_id)
-    await handling.transfer(
-        session=session, city=city, handler=handler, request=found,
-        department_code=transfer_in.department, text=transfer_in.note,
-    )  # fmt: skip
-    return await _answer(session, city, found)
-
-
-@router.post("/cities/{city}/requests/{request_id}/merge", response_model=RequestRead)
-async def merge(
-    session: SessionDep,
-    staff: CurrentStaff,
-    city: CityDep,
-    request_id: RequestId,
-    merge_in: MergeCreate,
-) -> RequestRead:
-    """Merge a duplicate into the open request it repeats."""
-    handler, found = await _handled(session, staff, city, request_id)
-    into = await service.get_for_handler_or_raise(
-        session=session, city=city, handler=handler, public_id=merge_in.into
-    )
-    await handling.merge(session=session, city=city, handler=handler, request=found, into=into)
-    return await _answer(session, city, found)
-
-
-@router.get("/cities/{city}/request-board")
-async def sla_board(session: SessionDep, staff: CurrentStaff, city: CityDep) -> dict[str, Any]:
-    """The SLA board: per department, open, nearing, overdue and escalated requests, and the
-    share resolved within the deadline."""
-    handler = await service.handler_of(session=session, city=city, caller=staff)
-    rows = await sla.board(
-        session=session, city=city, now=utcnow(), departments=handler.departments
-    )
-    return {"departments": [{**r.__dict__, "share_in_time": r.share_in_time} for r in rows]}
-
-
-# -- settings, departments and types (city admins) -------------------------------------------
-
-
-def settings_read(rules: Any) -> RequestSettingsRead:
-    """A city's request settings as the API answers them."""
-    return RequestSettingsRead.model_validate(rules, from_attributes=True)
-
-
-@router.get("/cities/{city}/request-settings", response_model=RequestSettingsRead)
-async def get_settings(
-    session: SessionDep, staff: CurrentStaff, city: CityDep
-) -> RequestSettingsRead:
-    """The city's working calendar, area, districts and rules for requests."""
-    rules = await catalogue.settings_of(session=session, city_id=city.id)
-    return settings_read(rules)
-
-
-@router.patch("/cities/{city}/request-settings", response_model=RequestSettingsRead)
-async def update_settings(
-    session: SessionDep, staff: CurrentStaff, city: CityDep, settings_in: RequestSettingsUpdate
-) -> RequestSettingsRead:
-    """Change the calendar (holidays, make-up days), the area, the rules (city admin)."""
-    require_staff_role(staff, city.id, *ADMINS)
-    rules = await catalogue.update_settings(
-        session=session, actor=staff.actor, city=city, settings_in=settings_in
-    )
-    return settings_read(rules)
-
-
-async def department_read(session: AsyncSession, department: Any) -> DepartmentRead:
-    """A department with its head and members' usernames."""
-    head, members = await queue.department_people(session=session, department=department)
-    return DepartmentRead(code=department.code, names=department.names, head=head, members=members)
-
-
-@router.get("/cities/{city}/request-departments", response_model=list[DepartmentRead])
-async def list_departments(
-    session: SessionDep, staff: CurrentStaff, city: CityDep
-) -> list[DepartmentRead]:
-    """The departments that handle the city's requests."""
-    found = await catalogue.get_all_departments(session=session, city_id=city.id)
-    return [await department_read(session, d) for d in found]
-
-
-@router.post("/cities/{city}/request-departments", status_code=201, response_model=DepartmentRead)
-async def create_department(
-    session: SessionDep,
-    staff: CurrentStaff,
-    city: CityDep,
-    department_in: DepartmentCreate,
-    idem: IdempotencyDep,
-) -> JSONResponse:
-    """A department that handles requests (city admin)."""
-    require_staff_role(staff, city.id, *ADMINS)
-    department = await catalogue.create_department(
-        session=session, actor=staff.actor, city=city, department_in=department_in
-    )
-    return await idem.respond(201, await department_read(session, department))
-
-
-@router.post("/cities/{city}/request-departments/{code}/members", response_model=DepartmentRead)
-async def add_member(
-    session: SessionDep,
-    staff: CurrentStaff,
-    city: CityDep,
-    code: Annotated[str, Path(max_length=60)],
-    member_in: MemberCreate,
-) -> DepartmentRead:
-    """Let a staff member handle the department's requests (city admin)."""
-    require_staff_role(staff, city.id, *ADMINS)
-    department = await catalogue.add_member(
-        session=session, actor=staff.actor, city=city, code=code, username=member_in.username
-    )
-    return await department_read(session, department)
-
-
-@router.post("/cities/{city}/request-types", status_code=201, response_model=RequestTypeRead)
-async def create_type(
-    session: SessionDep,
-    staff: CurrentStaff,
-    city: CityDep,
-    type_in: RequestTypeCreate,
-    idem: IdempotencyDep,
-) -> JSONResponse:
-    """A request type: its department, deadline in working hours, attributes (city admin)."""
-    require_staff_role(staff, city.id, *ADMINS)
-    found = await catalogue.create_type(
-        session=session, actor=staff.actor, city=city, type_in=type_in
-    )
-    return await idem.respond(201, await _type_read(session, found))
-
-
-@router.patch("/cities/{city}/request-types/{code}", response_model=RequestTypeRead)
-async def update_type(
-    session: SessionDep,
-    staff: CurrentStaff,
-    city: CityDep,
-    code: TypeCode,
-    type_in: RequestTypeUpdate,
-) -> RequestTypeRead:
-    """Change a request type (city admin)."""
-    require_staff_role(staff, city.id, *ADMINS)
-    found = await catalogue.update_type(
-        session=session, actor=staff.actor, city=city, code=code, type_in=type_in
-    )
-    return await _type_read(session, found)
-
-
-@router.post("/cities/{city}/request-keys", status_code=201, response_model=ApiKeyRead)
-async def issue_key(
-    session: SessionDep,
-    staff: CurrentStaff,
-    city: CityDep,
-    key_in: ApiKeyCreate,
-    idem: IdempotencyDep,
-) -> JSONResponse:
-    """An Open311 `api_key` for a channel the city granted its request service (city
-    admin); shown once, only its hash is kept."""
-    require_staff_role(staff, city.id, *ADMINS)
-    row, api_key, channel = await keys.issue(
-        session=session, actor=staff.actor, city=city, channel_slug=key_in.channel
-    )
-    return await idem.respond(
-        201, ApiKeyRead(channel=channel.slug, api_key=api_key, prefix=row.prefix)
-    )
+# The staff's routes (handling, the board, settings), under the same /v1 prefix.
+router.include_router(staff_api.router)

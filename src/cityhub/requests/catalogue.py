@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.identity import audit
 from cityhub.identity import service as identity
 from cityhub.platform.errors import Conflict, NotFound, Unprocessable
@@ -29,6 +28,9 @@ from cityhub.requests.schemas import (
     RequestTypeCreate,
     RequestTypeUpdate,
 )
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 DEFAULT_PERIODS = [["09:00", "12:00"], ["13:30", "17:30"]]
 TEXT_LIMITS = {"string": 500, "text": 5000}

@@ -5,18 +5,19 @@ clerk handles them), five request types, and a few reports to handle."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.identity import audit
-from cityhub.identity.models import StaffUser
+from cityhub.identity import service as identity
 from cityhub.identity.pii import Vault
 from cityhub.requests import catalogue, reports
 from cityhub.requests.models import Department, DepartmentMember, RequestType
 from cityhub.requests.schemas import ReportCreate
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 # City centres (lat, lon); each city's area is a box around it, its district the centre.
 CENTRES: dict[str, tuple[float, float]] = {
@@ -134,15 +135,11 @@ async def load(*, session: AsyncSession, vault: Vault, cities: list[City]) -> in
         ]  # fmt: skip
         rules.holidays, rules.extra_workdays = list(HOLIDAYS), list(EXTRA_WORKDAYS)
         rules.publish_open = True
-        staff = dict(
-            (
-                await session.execute(
-                    select(StaffUser.username, StaffUser.id).where(
-                        StaffUser.username.in_([f"{city.slug}-admin", f"{city.slug}-provider"])
-                    )
-                )
-            ).all()
-        )
+        staff: dict[str, int] = {}
+        for username in (f"{city.slug}-admin", f"{city.slug}-provider"):
+            member = await identity.get_staff_by_username(session=session, username=username)
+            if member is not None:
+                staff[username] = member.id
         departments: dict[str, int] = {}
         for code, names in DEPARTMENTS:
             department = Department(

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.identity import audit
 from cityhub.identity import service as identity
 from cityhub.platform.db import utcnow
@@ -18,6 +18,9 @@ from cityhub.platform.errors import Conflict, Forbidden, Unprocessable
 from cityhub.requests import catalogue, service
 from cityhub.requests.models import RequestStatus, ServiceRequest
 from cityhub.requests.service import Handler
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 S = RequestStatus
 WORKING = (S.SUBMITTED, S.TRIAGED, S.ASSIGNED)

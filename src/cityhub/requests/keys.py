@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, ServiceKind
+from cityhub.cities.enums import ServiceKind
 from cityhub.identity import audit
 from cityhub.identity import service as identity
-from cityhub.identity.models import Channel, ChannelStatus
+from cityhub.identity.enums import ChannelStatus
 from cityhub.platform.errors import Forbidden, Unauthorized
 from cityhub.requests.models import Open311Key
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
+    from cityhub.identity.models import Channel
 
 PREFIX = "o311_"
 
@@ -30,7 +35,7 @@ async def issue(
     """A new key for a channel the city granted its request service; the key is answered
     once and never stored."""
     channel = await identity.get_channel_by_slug_or_raise(session=session, slug=channel_slug)
-    await require_granted(session=session, city=city, channel=channel)
+    await require_granted(session=session, city=city, channel_id=channel.id)
     key = PREFIX + secrets.token_urlsafe(24)
     row = Open311Key(city_id=city.id, channel_id=channel.id, key_hash=_hash(key), prefix=key[:10])
     session.add(row)
@@ -47,16 +52,18 @@ async def issue(
     return row, key, channel
 
 
-async def require_granted(*, session: AsyncSession, city: City, channel: Channel) -> None:
-    """Forbidden unless the city granted the channel its request service."""
+async def require_granted(
+    *, session: AsyncSession, city: City, channel_id: int, field: str = "api_key"
+) -> None:
+    """Forbidden (naming `field`) unless the city granted the channel its request service."""
     granted = await cities.get_all_services(
-        session=session, city_id=city.id, channel_id=channel.id, kind=ServiceKind.REQUEST
+        session=session, city_id=city.id, channel_id=channel_id, kind=ServiceKind.REQUEST
     )
     if not granted:
         raise Forbidden(
             f"{city.slug} did not grant this channel its request service",
             code="service_not_granted",
-            field="api_key",
+            field=field,
         )
 
 
@@ -69,8 +76,10 @@ async def channel_of(*, session: AsyncSession, city: City, api_key: str) -> Chan
             Open311Key.revoked_at.is_(None),
         )
     )
-    channel = await session.get(Channel, row.channel_id) if row else None
+    channel = (
+        await identity.get_channel(session=session, channel_id=row.channel_id) if row else None
+    )
     if channel is None or channel.status != ChannelStatus.ACTIVE:
         raise Unauthorized("unknown api_key", code="invalid_api_key", field="api_key")
-    await require_granted(session=session, city=city, channel=channel)
+    await require_granted(session=session, city=city, channel_id=channel.id)
     return channel

@@ -4,31 +4,20 @@ requests, their timeline, photos, followers, and Open311 keys."""
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.platform.db import Base, BigId, JsonType, TenantMixin, str_enum, utcnow
-
-
-class RequestStatus(enum.StrEnum):
-    SUBMITTED = "submitted"  # reported, not yet looked at
-    TRIAGED = "triaged"  # accepted by the department, not yet given to someone
-    ASSIGNED = "assigned"  # someone works on it
-    ON_HOLD = "on_hold"  # waiting (the deadline is paused)
-    RESOLVED = "resolved"  # done; the resident may reopen within the window
-    CLOSED = "closed"  # done for good
-    MERGED = "merged"  # a duplicate of another request
-
-
-OPEN_STATUSES = (
-    RequestStatus.SUBMITTED,
-    RequestStatus.TRIAGED,
-    RequestStatus.ASSIGNED,
-    RequestStatus.ON_HOLD,
+# The tables' vocabulary lives in enums.py (other domains and the pages import it from there).
+# isort: off
+from cityhub.requests.enums import (
+    OPEN_STATUSES as OPEN_STATUSES,
+    RequestStatus as RequestStatus,
 )
+
+# isort: on
+from cityhub.platform.db import Base, BigId, JsonType, TenantMixin, str_enum, utcnow
 
 
 class RequestSettings(TenantMixin, Base):

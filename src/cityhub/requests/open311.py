@@ -4,97 +4,40 @@ mySociety `servicerequestupdates` extension; JSON or XML by the path's extension
 
 Errors answer as the specification says (a list of `{code, description}`), with the field
 at fault named in the description; the transaction is rolled back first, so a refused
-request leaves nothing. Reading without a key shows the public view (published cities
-only, locations coarsened, no descriptions); with a key, the channel's own requests in full.
+request leaves nothing (open311_wire.py). Reading without a key shows the public view
+(published cities only, locations coarsened, no descriptions); with a key, the channel's own
+requests in full.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City
 from cityhub.identity import audit
-from cityhub.identity.models import Channel
 from cityhub.identity.residents import get_for_channel_or_raise
-from cityhub.platform import uow
-from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
-from cityhub.platform.errors import BadRequest, CityHubError, NotFound, Unprocessable
-from cityhub.requests import catalogue, keys, public, reports, service, xml
-from cityhub.requests.models import (
-    OPEN_STATUSES,
-    Department,
-    RequestEvent,
-    RequestStatus,
-    RequestType,
-    ServiceRequest,
-)
+from cityhub.platform.errors import BadRequest, NotFound, Unprocessable
+from cityhub.requests import catalogue, keys, public, queue, reports, service
+from cityhub.requests import open311_wire as wire
+from cityhub.requests.models import RequestStatus
 from cityhub.requests.photos import MAX_PHOTOS
 from cityhub.requests.reports import Reporter
 from cityhub.requests.schemas import ReportCreate
 
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
+    from cityhub.identity.models import Channel
+
 router = APIRouter(prefix="/open311/v2/{city}", tags=["open311"])
-FORMATS = {"json": "application/json", "xml": "text/xml; charset=utf-8"}
-WINDOW = dt.timedelta(days=90)
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 Fmt = Annotated[str, Path(max_length=4, description="json or xml")]
 CitySlug = Annotated[str, Path(max_length=40, description="the city's slug (jurisdiction)")]
-Handler = Callable[[], Awaitable[tuple[str, Any]]]
-# The hub's names of a report's fields, as Open311 calls them.
-FIELDS = {"type": "service_code", "lon": "long", "address": "address_string", "photos": "media"}
-
-
-def _lang(request: Request) -> str:
-    """The language of names: `lang`, else the first of Accept-Language, else zh-Hans."""
-    wanted = (
-        request.query_params.get("lang") or request.headers.get("accept-language", "")
-    ).lower()
-    if wanted.startswith("en"):
-        return "en"
-    if wanted.startswith(("zh-hant", "zh-tw", "zh-hk", "zh-mo")):
-        return "zh-Hant"
-    return "zh-Hans"
-
-
-def _render(fmt: str, root: str, value: Any, status: int = 200) -> Response:
-    if fmt == "xml":
-        return Response(xml.render(root, value), status_code=status, media_type=FORMATS["xml"])
-    body = json.dumps(value, ensure_ascii=False, default=_json_default)
-    return Response(body, status_code=status, media_type=FORMATS["json"])
-
-
-def _json_default(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
-
-
-async def _answer(session: AsyncSession, fmt: str, handler: Handler) -> Response:
-    """Run the handler; a CityHubError becomes the specification's error list, after the
-    transaction was rolled back."""
-    if fmt not in FORMATS:
-        return _render("json", "errors", [{"code": 404, "description": "use .json or .xml"}], 404)
-    try:
-        root, value = await handler()
-    except CityHubError as exc:
-        await uow.undo(session)
-        text = exc.detail or exc.title
-        if exc.field:
-            head, _, rest = exc.field.partition(".")
-            field = FIELDS.get(head, head) + (f".{rest}" if rest else "")
-            text = f"{field}: {text}"
-        return _render(fmt, "errors", [{"code": exc.status, "description": text}], exc.status)
-    return _render(fmt, root, value)
 
 
 async def _city(session: AsyncSession, slug: str, request: Request) -> City:
@@ -102,40 +45,6 @@ async def _city(session: AsyncSession, slug: str, request: Request) -> City:
     if jurisdiction and jurisdiction != slug:
         raise BadRequest("jurisdiction_id is not this city", field="jurisdiction_id")
     return await cities.get_city_or_raise(session=session, slug=slug)
-
-
-def _service(request_type: RequestType, lang: str) -> dict[str, Any]:
-    return {
-        "service_code": request_type.code,
-        "service_name": request_type.names.get(lang) or request_type.names["en"],
-        "description": request_type.descriptions.get(lang) or request_type.descriptions["en"],
-        "metadata": bool(request_type.attributes),
-        "type": "realtime",
-        "keywords": request_type.keywords,
-        "group": request_type.group,
-    }
-
-
-def _definition(request_type: RequestType, lang: str) -> dict[str, Any]:
-    return {
-        "service_code": request_type.code,
-        "attributes": [
-            {
-                "variable": True,
-                "code": a["code"],
-                "datatype": a["datatype"],
-                "required": bool(a.get("required")),
-                "datatype_description": None,
-                "order": a.get("order", 0),
-                "description": a["descriptions"].get(lang) or a["descriptions"]["en"],
-                "values": [
-                    {"key": v["key"], "name": v["names"].get(lang) or v["names"]["en"]}
-                    for v in a.get("values", [])
-                ],
-            }
-            for a in request_type.attributes
-        ],
-    }
 
 
 @router.get("/discovery.{fmt}")
@@ -162,7 +71,7 @@ async def discovery(
             ],
         }
 
-    return await _answer(session, fmt, run)
+    return await wire.answer(session, fmt, run)
 
 
 @router.get("/services.{fmt}")
@@ -171,11 +80,11 @@ async def services(request: Request, session: SessionDep, city: CitySlug, fmt: F
 
     async def run() -> tuple[str, Any]:
         found = await _city(session, city, request)
-        lang = _lang(request)
+        lang = wire.language(request)
         types = await catalogue.get_all_types(session=session, city_id=found.id)
-        return "services", [_service(t, lang) for t in types]
+        return "services", [wire.service_entry(t, lang) for t in types]
 
-    return await _answer(session, fmt, run)
+    return await wire.answer(session, fmt, run)
 
 
 @router.get("/services/{code}.{fmt}")
@@ -193,34 +102,9 @@ async def service_definition(
         request_type = await catalogue.get_type_or_raise(
             session=session, city_id=found.id, code=code, field="service_code"
         )
-        return "service_definition", _definition(request_type, _lang(request))
+        return "service_definition", wire.definition(request_type, wire.language(request))
 
-    return await _answer(session, fmt, run)
-
-
-def _attributes(form: Any) -> dict[str, Any]:
-    """`attribute[code]=v` and `attribute[code][]=v` fields as {code: value or [values]}."""
-    found: dict[str, Any] = {}
-    for name, value in form.multi_items():
-        if not (isinstance(value, str) and name.startswith("attribute[")):
-            continue
-        inner = name[len("attribute[") :]
-        code, _, rest = inner.partition("]")
-        if rest == "[]":
-            found.setdefault(code, []).append(value)
-        else:
-            found[code] = value
-    return found
-
-
-def _float(form: Any, name: str) -> float | None:
-    raw = form.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise Unprocessable(f"{name} must be a number", field=name) from None
+    return await wire.answer(session, fmt, run)
 
 
 @router.post("/requests.{fmt}")
@@ -243,7 +127,7 @@ async def create_request(
         if not isinstance(api_key, str) or not api_key:
             raise Unprocessable("send the api_key the city issued", field="api_key")
         channel = await keys.channel_of(session=session, city=found, api_key=api_key)
-        lat, lon = _float(form, "lat"), _float(form, "long")
+        lat, lon = wire.number(form, "lat"), wire.number(form, "long")
         try:
             report_in = ReportCreate(
                 type=str(form.get("service_code") or ""),
@@ -251,7 +135,7 @@ async def create_request(
                 lat=lat,
                 lon=lon,
                 address=str(form.get("address_string") or "") or None,
-                attributes=_attributes(form),
+                attributes=wire.attributes(form),
             )
         except ValidationError as exc:
             first = exc.errors()[0]
@@ -281,7 +165,7 @@ async def create_request(
             {"service_request_id": rid, "token": rid, "service_notice": "", "account_id": None}
         ]
 
-    return await _answer(session, fmt, run)
+    return await wire.answer(session, fmt, run)
 
 
 async def _resident(session: AsyncSession, channel: Channel, account_id: Any) -> int | None:
@@ -298,95 +182,6 @@ async def _resident(session: AsyncSession, channel: Channel, account_id: Any) ->
     return found.resident.id
 
 
-def _window(start: str | None, end: str | None) -> tuple[dt.datetime, dt.datetime]:
-    def parse(value: str, field: str) -> dt.datetime:
-        try:
-            moment = dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise BadRequest(f"{value!r} is not a W3C date and time", field=field) from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-    until = parse(end, "end_date") if end else utcnow()
-    since = parse(start, "start_date") if start else until - WINDOW
-    if until - since > WINDOW or until < since:
-        raise BadRequest("start_date to end_date spans at most 90 days", field="start_date")
-    return since, until
-
-
-def _statuses(status: str | None) -> list[RequestStatus] | None:
-    if not status:
-        return None
-    wanted = {s.strip() for s in status.split(",")}
-    if not wanted <= {"open", "closed"}:
-        raise BadRequest("status is open or closed", field="status")
-    found: list[RequestStatus] = []
-    if "open" in wanted:
-        found += OPEN_STATUSES
-    if "closed" in wanted:
-        found += [RequestStatus.RESOLVED, RequestStatus.CLOSED]
-    return found
-
-
-def open311_status(status: RequestStatus) -> str:
-    """A request's status in Open311's two words."""
-    return "open" if status in OPEN_STATUSES else "closed"
-
-
-async def _full(
-    session: AsyncSession, city: City, lang: str, rows: list[ServiceRequest]
-) -> list[dict[str, Any]]:
-    """A channel's own requests in full."""
-    found = []
-    for r in rows:
-        request_type = await session.get(RequestType, r.type_id)
-        department = await session.get(Department, r.department_id)
-        assert request_type is not None and department is not None
-        notes = [
-            e.note
-            for e in await service.timeline_of(session=session, request=r, internal=False)
-            if e.note
-        ]
-        found.append(
-            {
-                "service_request_id": r.public_id,
-                "status": open311_status(r.status),
-                "status_notes": notes[-1] if notes else None,
-                "service_name": request_type.names.get(lang) or request_type.names["en"],
-                "service_code": request_type.code,
-                "description": r.description,
-                "agency_responsible": department.names.get(lang) or department.names["en"],
-                "service_notice": None,
-                "requested_datetime": r.created_at,
-                "updated_datetime": r.updated_at,
-                "expected_datetime": r.due_at,
-                "address": r.address,
-                "address_id": None,
-                "zipcode": None,
-                "lat": r.lat,
-                "long": r.lon,
-                "media_url": None,
-            }
-        )
-    return found
-
-
-def _public(rows: list[public.PublicRequest], lang: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "service_request_id": r.id,
-            "status": open311_status(r.status),
-            "service_name": r.type_names.get(lang) or r.type_names["en"],
-            "service_code": r.type,
-            "requested_datetime": r.requested_at,
-            "updated_datetime": r.updated_at,
-            "expected_datetime": r.expected_at,
-            "lat": r.lat,
-            "long": r.lon,
-        }
-        for r in rows
-    ]
-
-
 async def _search(
     request: Request,
     session: AsyncSession,
@@ -398,32 +193,22 @@ async def _search(
     end: str | None,
     status: str | None,
 ) -> list[dict[str, Any]]:
-    since, until = _window(start, end)
-    statuses = _statuses(status)
-    lang = _lang(request)
+    since, until = wire.window(start, end)
+    wanted = wire.statuses(status)
+    lang = wire.language(request)
     api_key = request.query_params.get("api_key")
     if not api_key:
         shown = await public.published(
-            session=session, city=city, start=since, end=until, statuses=statuses,
+            session=session, city=city, start=since, end=until, statuses=wanted,
             type_codes=codes, public_ids=ids,
         )  # fmt: skip
-        return _public(shown, lang)
+        return wire.public_requests(shown, lang)
     channel = await keys.channel_of(session=session, city=city, api_key=api_key)
-    query = select(ServiceRequest).where(
-        ServiceRequest.city_id == city.id, ServiceRequest.channel_id == channel.id
-    )
-    if ids:
-        query = query.where(ServiceRequest.public_id.in_(ids))
-    else:
-        query = query.where(ServiceRequest.created_at >= since, ServiceRequest.created_at < until)
-    if statuses:
-        query = query.where(ServiceRequest.status.in_(statuses))
-    if codes:
-        query = query.join(RequestType, RequestType.id == ServiceRequest.type_id).where(
-            RequestType.code.in_(codes)
-        )
-    rows = list(await session.scalars(query.order_by(ServiceRequest.id.desc()).limit(1000)))
-    return await _full(session, city, lang, rows)
+    rows = await queue.of_channel(
+        session=session, city_id=city.id, channel_id=channel.id, public_ids=ids,
+        since=since, until=until, statuses=wanted, type_codes=codes,
+    )  # fmt: skip
+    return await wire.full_requests(session, lang, rows)
 
 
 @router.get("/requests.{fmt}")
@@ -450,7 +235,7 @@ async def list_requests(
             start=start_date, end=end_date, status=status,
         )  # fmt: skip
 
-    return await _answer(session, fmt, run)
+    return await wire.answer(session, fmt, run)
 
 
 @router.get("/requests/{request_id}.{fmt}")
@@ -473,7 +258,7 @@ async def get_request(
             raise NotFound(f"no request {request_id!r}", field="service_request_id")
         return "service_requests", rows
 
-    return await _answer(session, fmt, run)
+    return await wire.answer(session, fmt, run)
 
 
 @router.get("/tokens/{token}.{fmt}")
@@ -491,7 +276,7 @@ async def get_token(
         made = await service.get_or_raise(session=session, city_id=found.id, public_id=token)
         return "service_requests", [{"service_request_id": made.public_id, "token": token}]
 
-    return await _answer(session, fmt, run)
+    return await wire.answer(session, fmt, run)
 
 
 @router.get("/servicerequestupdates.{fmt}")
@@ -508,29 +293,22 @@ async def request_updates(
 
     async def run() -> tuple[str, Any]:
         found = await _city(session, city, request)
-        since, until = _window(start_date, end_date)
+        since, until = wire.window(start_date, end_date)
         api_key = request.query_params.get("api_key")
-        query = (
-            select(RequestEvent, ServiceRequest.public_id)
-            .join(ServiceRequest, ServiceRequest.id == RequestEvent.request_id)
-            .where(
-                RequestEvent.city_id == found.id,
-                RequestEvent.public.is_(True),
-                RequestEvent.at >= since,
-                RequestEvent.at < until,
-            )
-        )
+        channel_id = None
         if api_key:
             channel = await keys.channel_of(session=session, city=found, api_key=api_key)
-            query = query.where(ServiceRequest.channel_id == channel.id)
+            channel_id = channel.id
         else:
             await public.require_published(session=session, city=found)
-        rows = (await session.execute(query.order_by(RequestEvent.id).limit(1000))).all()
+        rows = await queue.public_steps(
+            session=session, city_id=found.id, since=since, until=until, channel_id=channel_id
+        )
         return "service_request_updates", [
             {
                 "update_id": str(e.id),
                 "service_request_id": public_id,
-                "status": open311_status(RequestStatus(e.status)),
+                "status": wire.open311_status(RequestStatus(e.status)),
                 "updated_datetime": e.at,
                 "description": e.note if api_key else None,
                 "media_url": None,
@@ -538,4 +316,4 @@ async def request_updates(
             for e, public_id in rows
         ]
 
-    return await _answer(session, fmt, run)
+    return await wire.answer(session, fmt, run)

@@ -9,15 +9,18 @@ import datetime as dt
 import math
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.platform.errors import Forbidden
 from cityhub.requests import catalogue
 from cityhub.requests.models import RequestSettings, RequestStatus, RequestType, ServiceRequest
 from cityhub.requests.schemas import Area
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 CELL_DEG = 0.01  # about 1.1 km of latitude
 MIN_IN_CELL = 3

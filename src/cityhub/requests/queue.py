@@ -1,22 +1,30 @@
-"""Lists of requests: a resident's own, and a department's queue as its staff see it."""
+"""Lists of requests: a resident's own, a channel's own, a department's queue as its staff see
+it, and the public steps of a window (Open311's updates)."""
 
 from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
-from cityhub.identity.models import StaffUser
+from cityhub.identity import service as identity
 from cityhub.platform.errors import Unprocessable
 from cityhub.requests import catalogue
 from cityhub.requests.models import (
     OPEN_STATUSES,
     Department,
+    RequestEvent,
     RequestFollower,
     RequestStatus,
+    RequestType,
     ServiceRequest,
 )
 from cityhub.requests.service import Handler
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 
 async def of_resident(
@@ -74,12 +82,63 @@ async def department_people(
 ) -> tuple[str | None, list[str]]:
     """The usernames of a department's head and members."""
     members = await catalogue.members_of(session=session, department=department)
-    names = dict(
-        (
-            await session.execute(
-                select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(members))
-            )
-        ).all()
-    )
+    names = await identity.usernames_of(session=session, staff_ids=members)
     head = names.get(department.head_staff_id) if department.head_staff_id else None
     return head, sorted(names.values())
+
+
+async def of_channel(
+    *,
+    session: AsyncSession,
+    city_id: int,
+    channel_id: int,
+    public_ids: list[str] | None,
+    since: dt.datetime,
+    until: dt.datetime,
+    statuses: list[RequestStatus] | None = None,
+    type_codes: list[str] | None = None,
+    limit: int = 1000,
+) -> list[ServiceRequest]:
+    """A channel's own requests, newest first: these (by number), else those made in the
+    window; only of these statuses and types, when given."""
+    query = select(ServiceRequest).where(
+        ServiceRequest.city_id == city_id, ServiceRequest.channel_id == channel_id
+    )
+    if public_ids:
+        query = query.where(ServiceRequest.public_id.in_(public_ids))
+    else:
+        query = query.where(ServiceRequest.created_at >= since, ServiceRequest.created_at < until)
+    if statuses:
+        query = query.where(ServiceRequest.status.in_(statuses))
+    if type_codes:
+        query = query.join(RequestType, RequestType.id == ServiceRequest.type_id).where(
+            RequestType.code.in_(type_codes)
+        )
+    return list(await session.scalars(query.order_by(ServiceRequest.id.desc()).limit(limit)))
+
+
+async def public_steps(
+    *,
+    session: AsyncSession,
+    city_id: int,
+    since: dt.datetime,
+    until: dt.datetime,
+    channel_id: int | None = None,
+    limit: int = 1000,
+) -> list[tuple[RequestEvent, str]]:
+    """The public steps taken in the window, oldest first, each with its request's number
+    (only on the channel's requests, when given)."""
+    query = (
+        select(RequestEvent, ServiceRequest.public_id)
+        .join(ServiceRequest, ServiceRequest.id == RequestEvent.request_id)
+        .where(
+            RequestEvent.city_id == city_id,
+            RequestEvent.public.is_(True),
+            RequestEvent.at >= since,
+            RequestEvent.at < until,
+        )
+    )
+    if channel_id is not None:
+        query = query.where(ServiceRequest.channel_id == channel_id)
+    rows = await session.execute(query.order_by(RequestEvent.id).limit(limit))
+    return [(event, public_id) for event, public_id in rows.all()]

@@ -8,11 +8,11 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.identity import audit
 from cityhub.identity.pii import Vault
 from cityhub.platform.db import utcnow
@@ -21,11 +21,15 @@ from cityhub.requests import catalogue, photos, service
 from cityhub.requests.models import (
     OPEN_STATUSES,
     RequestPhoto,
+    RequestSettings,
     RequestStatus,
     RequestType,
     ServiceRequest,
 )
 from cityhub.requests.schemas import NearbyRead, ReportCreate
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 NEARBY_M = 150  # "the same problem?" looks this far around the point
 SAME_AS_M = 1000  # a report may join an open request no further away than this
@@ -106,19 +110,19 @@ async def same_problem(
     ]
 
 
-async def report(
-    *,
-    session: AsyncSession,
-    vault: Vault,
-    data_dir: Path,
-    city: City,
-    reporter: Reporter,
-    report_in: ReportCreate,
-    uploads: list[bytes] | None = None,
-    link: str | None = None,
-) -> Reported:
-    """Make a request (or follow the same open one), every part checked before the first
-    row is written; 4xx naming the field otherwise, leaving nothing stored."""
+@dataclass(frozen=True)
+class _Checked:
+    """What the checks of a report found: its type, the city's rules, the district of its
+    point, and its attributes as checked."""
+
+    request_type: RequestType
+    rules: RequestSettings
+    district: str | None
+    attributes: dict[str, Any]
+
+
+async def _check(session: AsyncSession, city: City, report_in: ReportCreate) -> _Checked:
+    """Every check of the report's own fields, in order (4xx naming the field)."""
     request_type = await catalogue.get_type_or_raise(
         session=session, city_id=city.id, code=report_in.type
     )
@@ -135,34 +139,48 @@ async def report(
     elif not report_in.address:
         raise Unprocessable("send a location (lat and lon) or an address", field="lat")
     attributes = catalogue.check_attributes(request_type, report_in.attributes)
-    uploads = uploads or []
+    return _Checked(
+        request_type=request_type, rules=rules, district=district, attributes=attributes
+    )
+
+
+def _prepare_photos(report_in: ReportCreate, uploads: list[bytes]) -> list[photos.Photo]:
+    """The photos checked and ready to store (413 or 422 naming `photos.<n>`)."""
     photos.check_count(len(uploads))
-    prepared = [
+    return [
         photos.prepare(data, field=f"photos.{i}", keep_location=report_in.share_location)
         for i, data in enumerate(uploads)
     ]
-    if report_in.same_as:
-        joined = await _join(session, city, reporter, report_in, request_type)
-        return Reported(request=joined, created=False)
+
+
+async def _create(
+    session: AsyncSession,
+    vault: Vault,
+    city: City,
+    reporter: Reporter,
+    report_in: ReportCreate,
+    checked: _Checked,
+) -> ServiceRequest:
+    """The new request, due in the city's working hours, followed by its reporter."""
     now = utcnow()
-    calendar = catalogue.calendar_of(city, rules)
+    calendar = catalogue.calendar_of(city, checked.rules)
     request = ServiceRequest(
         city_id=city.id,
         public_id=await _free_public_id(session, city),
-        type_id=request_type.id,
-        department_id=request_type.department_id,
+        type_id=checked.request_type.id,
+        department_id=checked.request_type.department_id,
         status=RequestStatus.SUBMITTED,
         description=report_in.description.strip(),
         lat=report_in.lat,
         lon=report_in.lon,
         address=report_in.address,
-        district=district,
-        attributes=attributes,
+        district=checked.district,
+        attributes=checked.attributes,
         channel_id=reporter.channel_id,
         resident_id=reporter.resident_id,
         contact_enc=vault.encrypt(json.dumps(reporter.contact)) if reporter.contact else None,
-        triage_due_at=calendar.add(now, rules.triage_hours),
-        due_at=calendar.add(now, request_type.sla_hours),
+        triage_due_at=calendar.add(now, checked.rules.triage_hours),
+        due_at=calendar.add(now, checked.request_type.sla_hours),
         created_at=now,
         updated_at=now,
     )
@@ -175,6 +193,13 @@ async def report(
             resident_id=reporter.resident_id,
             channel_id=reporter.channel_id,
         )
+    return request
+
+
+async def _add_photos(
+    session: AsyncSession, city: City, request: ServiceRequest, prepared: list[photos.Photo]
+) -> None:
+    """The rows of the request's photos (their files are stored last)."""
     for photo in prepared:
         session.add(
             RequestPhoto(
@@ -189,6 +214,28 @@ async def report(
             )
         )
     await session.flush()
+
+
+async def report(
+    *,
+    session: AsyncSession,
+    vault: Vault,
+    data_dir: Path,
+    city: City,
+    reporter: Reporter,
+    report_in: ReportCreate,
+    uploads: list[bytes] | None = None,
+    link: str | None = None,
+) -> Reported:
+    """Make a request (or follow the same open one), every part checked before the first
+    row is written; 4xx naming the field otherwise, leaving nothing stored."""
+    checked = await _check(session, city, report_in)
+    prepared = _prepare_photos(report_in, uploads or [])
+    if report_in.same_as:
+        joined = await _join(session, city, reporter, report_in, checked.request_type)
+        return Reported(request=joined, created=False)
+    request = await _create(session, vault, city, reporter, report_in, checked)
+    await _add_photos(session, city, request, prepared)
     await service.record(
         session=session,
         city=city,
@@ -197,7 +244,7 @@ async def report(
         kind="submitted",
         public=True,
         details={
-            "type": request_type.code,
+            "type": checked.request_type.code,
             "anonymous": reporter.resident_id is None,
             "photos": len(prepared),
         },

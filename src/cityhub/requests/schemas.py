@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cityhub.requests.models import RequestStatus
@@ -12,6 +13,10 @@ from cityhub.requests.models import RequestStatus
 LANGS = ("zh-Hans", "zh-Hant", "en")
 Code = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
 Datatype = Literal["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"]
+# The path parameters of the requests API (the channels' routes and the staff's alike).
+CitySlug = Annotated[str, Path(max_length=40, description="the city's slug")]
+TypeCode = Annotated[str, Path(max_length=60, description="the request type's code")]
+RequestId = Annotated[str, Path(max_length=24, description="the request's number")]
 
 
 class Texts(BaseModel):

@@ -7,13 +7,13 @@ import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City
 from cityhub.identity import audit
-from cityhub.identity.models import Role
+from cityhub.identity.enums import Role
 from cityhub.identity.residents import on_resident_merged
 from cityhub.notices.sending import send_to_residents, system_account
 from cityhub.platform.db import utcnow
@@ -29,7 +29,10 @@ from cityhub.requests.models import (
     RequestType,
     ServiceRequest,
 )
-from cityhub.requests.schemas import EventRead, PhotoRead, RequestRead
+from cityhub.requests.schemas import EventRead, PhotoRead, RequestRead, RequestTypeRead
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 NOTICE_TEMPLATE = "request-update"
 EARTH_M = 6_371_000.0
@@ -272,6 +275,23 @@ async def read_of(
             )
             for e in events
         ],
+    )
+
+
+async def type_read_of(*, session: AsyncSession, request_type: RequestType) -> RequestTypeRead:
+    """A request type as the API answers it, with its department's code."""
+    departments = await catalogue.get_all_departments(session=session, city_id=request_type.city_id)
+    codes = {d.id: d.code for d in departments}
+    return RequestTypeRead(
+        code=request_type.code,
+        group=request_type.group,
+        keywords=[k for k in request_type.keywords.split(",") if k],
+        names=request_type.names,
+        descriptions=request_type.descriptions,
+        department=codes[request_type.department_id],
+        sla_hours=request_type.sla_hours,
+        attributes=request_type.attributes,
+        active=request_type.active,
     )
 
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Integer, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
-from cityhub.cities.models import City
 from cityhub.identity import audit
-from cityhub.identity.models import StaffUser
+from cityhub.identity import service as identity
 from cityhub.requests import catalogue, service
 from cityhub.requests.models import (
     OPEN_STATUSES,
@@ -23,6 +22,9 @@ from cityhub.requests.models import (
     RequestType,
     ServiceRequest,
 )
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 WARN_HOURS = 2  # working hours before the deadline that count as "nearing"
 ESCALATED = "request.escalated"
@@ -68,11 +70,9 @@ async def escalate(*, session: AsyncSession, city: City, now: dt.datetime) -> di
         await session.refresh(request)
         department = await session.get(Department, request.department_id)
         assert department is not None
-        head = (
-            await session.get(StaffUser, department.head_staff_id)
-            if department.head_staff_id
-            else None
-        )
+        head_id = department.head_staff_id
+        heads = await identity.usernames_of(session=session, staff_ids=[head_id] if head_id else [])
+        head = heads.get(head_id) if head_id else None
         await service.record(
             session=session,
             city=city,
@@ -80,7 +80,7 @@ async def escalate(*, session: AsyncSession, city: City, now: dt.datetime) -> di
             actor=audit.Actor.system(),
             kind="escalated",
             public=False,
-            details={"department": department.code, "head": head.username if head else None},
+            details={"department": department.code, "head": head},
         )
         await outbox.enqueue(
             session=session,
@@ -90,7 +90,7 @@ async def escalate(*, session: AsyncSession, city: City, now: dt.datetime) -> di
                 "city": city.slug,
                 "request": request.public_id,
                 "department": department.code,
-                "head": head.username if head else None,
+                "head": head,
                 "due_at": request.due_at.isoformat(),
             },
         )

@@ -2,8 +2,8 @@
 opened), and the government accounts and topics they follow.
 
 The portal is the hub's own channel: following here is what a channel's follow does
-(`notices.service.follow` and the resident's consent to notices on the portal channel), and the
-inbox is `notices.service.list_inbox` / `mark_read` for the signed-in resident, limited to the
+(`notices.inboxes.follow` and the resident's consent to notices on the portal channel), and the
+inbox is `notices.inboxes.list_inbox` / `mark_read` for the signed-in resident, limited to the
 city of the page.
 """
 
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
 from cityhub.identity import residents
+from cityhub.notices import inboxes
 from cityhub.notices import service as notices
 from cityhub.notices.channel_api import PURPOSE
 from cityhub.notices.render import in_language
@@ -60,7 +61,7 @@ async def inbox(
 ) -> Response:
     """The resident's notices from this city, newest first, and whom they follow here."""
     city = await live_city_or_404(session, slug)
-    entries = await notices.list_inbox(
+    entries = await inboxes.list_inbox(
         session=session, resident_id=visitor.resident.id, city_ids={city.id}, limit=INBOX_ROWS
     )
     lang = language(request)
@@ -70,7 +71,7 @@ async def inbox(
         a.id: await notices.topics_of(session=session, city_id=city.id, account_id=a.id)
         for a in accounts
     }
-    follows = await notices.list_follows(
+    follows = await inboxes.list_follows(
         session=session, resident_id=visitor.resident.id, city_ids={city.id}
     )
     followed = {(f.follow.account_id, f.follow.topic): f.follow.id for f in follows}
@@ -100,7 +101,7 @@ async def read_notice(
     """One notice of the resident's inbox; opening it marks it read (and opened)."""
     city = await live_city_or_404(session, slug)
     try:
-        await notices.mark_read(
+        await inboxes.mark_read(
             session=session,
             resident_id=visitor.resident.id,
             recipient_id=_entry_id(entry_id),
@@ -108,7 +109,7 @@ async def read_notice(
         )
     except NotFound:
         raise PageError(404, "notice_not_found") from None
-    entries = await notices.list_inbox(
+    entries = await inboxes.list_inbox(
         session=session,
         resident_id=visitor.resident.id,
         city_ids={city.id},
@@ -145,7 +146,7 @@ async def follow(
     if not account:
         raise PageError(400, "account_missing")
     try:
-        await notices.follow(
+        await inboxes.follow(
             session=session,
             city=city,
             resident_id=visitor.resident.id,
@@ -172,18 +173,18 @@ async def unfollow(
     form = await check_csrf(request)
     city = await live_city_or_404(session, slug)
     wanted = _entry_id(form.get("follow_id", ""))
-    mine = await notices.list_follows(
+    mine = await inboxes.list_follows(
         session=session, resident_id=visitor.resident.id, city_ids={city.id}
     )
     if wanted not in {f.follow.id for f in mine}:
         raise PageError(404, "follow_not_found")
-    await notices.unfollow(session=session, resident_id=visitor.resident.id, follow_id=wanted)
+    await inboxes.unfollow(session=session, resident_id=visitor.resident.id, follow_id=wanted)
     return redirect(f"/c/{city.slug}/notices#following")
 
 
 async def _attention(session: AsyncSession, city: City, visitor: Visitor) -> list[Attention]:
     """The resident's unread notices from this city (the newest few)."""
-    unread = await notices.list_inbox(
+    unread = await inboxes.list_inbox(
         session=session,
         resident_id=visitor.resident.id,
         city_ids={city.id},

@@ -22,7 +22,7 @@ from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
 from cityhub.platform.errors import CityHubError, NotFound
 from cityhub.requests import catalogue, handling, public, queue, reports, service
-from cityhub.requests.models import OPEN_STATUSES, RequestType
+from cityhub.requests.enums import OPEN_STATUSES
 from cityhub.requests.photos import MAX_PHOTOS
 from cityhub.requests.schemas import ReportCreate
 from cityhub.web import signin
@@ -43,6 +43,7 @@ from cityhub.web.portal.visitor import (
 
 if TYPE_CHECKING:
     from cityhub.cities.models import City
+    from cityhub.requests.models import RequestType
 
 router = APIRouter(include_in_schema=False)
 
