@@ -74,6 +74,7 @@ async def settle(
         assert party is not None
         await _settle_account(session, city, day, end, account, party)
         progress(advance=1)
+    await ledger.roll_up(session=session, city_id=city.id)
     return await batches(session=session, city_id=city.id, day=day)
 
 
