@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, case, func, insert, literal, select, update
+from sqlalchemy import BigInteger, Select, case, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -177,7 +177,10 @@ async def _write_entries(
 ) -> int:
     """The posting's entries on the accounts that exist, in one `INSERT ... SELECT` that finds
     their ids by code (nothing else is read, nothing locked); how many were written."""
-    amount = case({code: fen for code, fen in amounts.items()}, value=LedgerAccount.code)
+    amount = case(
+        {code: literal(fen, BigInteger()) for code, fen in amounts.items()},
+        value=LedgerAccount.code,
+    )
     rows = select(
         literal(city_id),
         literal(posting_id),
