@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Select, case, func, insert, literal, select, update
+from sqlalchemy import BigInteger, Select, case, func, insert, literal, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -137,20 +137,34 @@ async def post(
     if len(amounts) < 2:
         raise Unbalanced(f"{kind}: a posting moves money between at least two accounts")
     now = utcnow()
-    posting_id = await session.scalar(
-        insert(Posting)
-        .values(
-            city_id=city_id,
-            kind=kind,
-            payment_id=payment_id,
-            refund_id=refund_id,
-            memo=memo[:200],
-            created_at=now,
-        )
-        .returning(Posting.id)
+    posting = insert(Posting).values(
+        city_id=city_id,
+        kind=kind,
+        payment_id=payment_id,
+        refund_id=refund_id,
+        memo=memo[:200],
+        created_at=now,
     )
-    assert posting_id is not None
-    written = await _write_entries(session, city_id, currency, int(posting_id), amounts, now)
+    if session.get_bind().dialect.name == "postgresql":
+        # The posting and its entries in one statement (one round trip): a CTE inserts the
+        # posting, the statement's INSERT ... SELECT writes the entries under its id.
+        made = posting.returning(Posting.id).cte("posting")
+        rows = _entry_rows(city_id, currency, made.c.id, amounts, now)
+        entries = (
+            insert(Entry)
+            .from_select(_COLUMNS, rows.select_from(made.join(LedgerAccount, true())))
+            .returning(Entry.id)
+            .cte("entries")
+        )
+        row = (
+            await session.execute(
+                select(made.c.id, select(func.count()).select_from(entries).scalar_subquery())
+            )
+        ).one()
+        posting_id, written = int(row[0]), int(row[1])
+    else:
+        posting_id = int(await session.scalar(posting.returning(Posting.id)) or 0)
+        written = await _write_entries(session, city_id, currency, posting_id, amounts, now)
     if written < len(amounts):  # an account's first posting: open it, then write the rest
         done = set(
             await session.scalars(
@@ -161,29 +175,29 @@ async def post(
         )
         rest = {code: amount for code, amount in amounts.items() if code not in done}
         await account_ids(session=session, city_id=city_id, currency=currency, codes=list(rest))
-        written += await _write_entries(session, city_id, currency, int(posting_id), rest, now)
+        written += await _write_entries(session, city_id, currency, posting_id, rest, now)
         if written != len(amounts):
             raise Unbalanced(f"{kind}: {len(amounts) - written} entries found no account")
-    return int(posting_id)
+    return posting_id
 
 
-async def _write_entries(
-    session: AsyncSession,
-    city_id: int,
-    currency: str,
-    posting_id: int,
-    amounts: dict[str, int],
-    now: Any,
-) -> int:
-    """The posting's entries on the accounts that exist, in one `INSERT ... SELECT` that finds
-    their ids by code (nothing else is read, nothing locked); how many were written."""
+_COLUMNS = [
+    "city_id", "posting_id", "account_id", "amount_fen", "currency", "rolled_up", "created_at"
+]  # fmt: skip
+
+
+def _entry_rows(
+    city_id: int, currency: str, posting_id: Any, amounts: dict[str, int], now: Any
+) -> Select[Any]:
+    """The entries of a posting, one per account of `amounts` that exists: its id found by
+    code in the same statement (nothing else is read, nothing locked)."""
     amount = case(
         {code: literal(fen, BigInteger()) for code, fen in amounts.items()},
         value=LedgerAccount.code,
     )
-    rows = select(
-        literal(city_id),
-        literal(posting_id),
+    return select(
+        literal(city_id, BigInteger()),
+        posting_id,
         LedgerAccount.id,
         amount,
         literal(currency),
@@ -194,10 +208,19 @@ async def _write_entries(
         LedgerAccount.currency == currency,
         LedgerAccount.code.in_(sorted(amounts)),
     )
-    columns = [
-        "city_id", "posting_id", "account_id", "amount_fen", "currency", "rolled_up", "created_at"
-    ]  # fmt: skip
-    result = await session.execute(insert(Entry).from_select(columns, rows))
+
+
+async def _write_entries(
+    session: AsyncSession,
+    city_id: int,
+    currency: str,
+    posting_id: int,
+    amounts: dict[str, int],
+    now: Any,
+) -> int:
+    """Write a posting's entries on the accounts that exist; how many were written."""
+    rows = _entry_rows(city_id, currency, literal(posting_id, BigInteger()), amounts, now)
+    result = await session.execute(insert(Entry).from_select(_COLUMNS, rows))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
