@@ -102,17 +102,15 @@ async def _views(
     cities' service (each read once per session)."""
     city = await cities.get_city(session=session, city_id=city_id)
     assert city is not None
-    services: dict[int, Service] = {}
-    views = []
-    for payment, bill in rows:
-        if payment.service_id not in services:
-            found = await cities.get_service(
-                session=session, city_id=city_id, service_id=payment.service_id
-            )
-            assert found is not None
-            services[payment.service_id] = found
-        views.append(PaymentView(payment, bill, services[payment.service_id], city.slug))
-    return views
+    ids = {payment.service_id for payment, _ in rows}
+    services = {i: await _service(session, city_id, i) for i in ids}
+    return [PaymentView(p, b, services[p.service_id], city.slug) for p, b in rows]
+
+
+async def _service(session: AsyncSession, city_id: int, service_id: int) -> Service:
+    found = await cities.get_service(session=session, city_id=city_id, service_id=service_id)
+    assert found is not None  # a payment's service is never deleted (a foreign key)
+    return found
 
 
 async def get_view_or_raise(
@@ -343,7 +341,7 @@ async def confirm(
         ) from None
     if payment is None:  # nothing was written: say why
         raise await _why_not_confirmed(session, city, channel_id, public_id, confirm_in)
-    bill = await (_hold_bill(session, payment) if payment.holds_bill else _bill(session, payment))
+    bill = await _bill_of(session, payment)
     await ledger.post(
         session=session,
         city_id=city.id,
@@ -363,36 +361,31 @@ async def confirm(
         city_id=city.id,
         payload={"payment_id": payment.id, "channel_id": channel_id, "attempt": 1},
     )
-    service = await cities.get_service(
-        session=session, city_id=city.id, service_id=payment.service_id
-    )
-    assert service is not None
+    service = await _service(session, city.id, payment.service_id)
     return PaymentView(payment, bill, service, city.slug)
 
 
-async def _bill(session: AsyncSession, payment: Payment) -> Bill:
+async def _bill_of(session: AsyncSession, payment: Payment) -> Bill:
+    """The payment's bill; an exact-amount bill is held by the one payment confirmed for it."""
+    if payment.holds_bill:
+        held = await session.scalar(
+            update(Bill)
+            .where(Bill.id == payment.bill_id, Bill.paying_payment_id.is_(None))
+            .values(paying_payment_id=payment.id)
+            .returning(Bill)
+            .execution_options(synchronize_session=False)
+        )
+        if held is not None:
+            return held
     bill = await session.get(Bill, payment.bill_id)
     assert bill is not None
-    return bill
-
-
-async def _hold_bill(session: AsyncSession, payment: Payment) -> Bill:
-    """An exact-amount bill is held by the one payment confirmed for it."""
-    held = await session.scalar(
-        update(Bill)
-        .where(Bill.id == payment.bill_id, Bill.paying_payment_id.is_(None))
-        .values(paying_payment_id=payment.id)
-        .returning(Bill)
-        .execution_options(synchronize_session=False)
-    )
-    if held is None:
-        bill = await _bill(session, payment)
+    if payment.holds_bill:
         raise Conflict(
             f"bill {bill.bill_ref} is being paid by another payment",
             code="bill_being_paid",
             field="bill_id",
         )
-    return held
+    return bill
 
 
 async def _why_not_confirmed(
