@@ -9,11 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from cityhub import migrations
 from cityhub.app import create_app
+from cityhub.billing import ledger
 from cityhub.models import metadata
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
@@ -90,3 +91,54 @@ async def test_readyz_answers_503_until_the_database_is_migrated(
         ready = await api.get("/readyz")
         assert ready["status"] == "ready"
         assert (ready["checks"]["database"], ready["checks"]["migrations"]) == ("ok", "ok")
+
+
+async def test_0021_keeps_the_balances_of_a_ledger_with_entries(empty: Database) -> None:
+    """A ledger written before the roll-up (balances moved with every posting) reads the same
+    balances after the upgrade, checks clean, and has nothing to roll up."""
+    await migrations.upgrade(empty, "0019")
+    async with empty.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO cities (id, slug, name_zh_hans, name_zh_hant, name_en, timezone,"
+                " currency, status, created_at) VALUES (1, 'old', 'o', 'o', 'Old',"
+                " 'Asia/Shanghai', 'CNY', 'active', CURRENT_TIMESTAMP)"
+            ),
+        )
+        for id_, code, kind, balance in (
+            (1, "channel:1:receivable", "asset", 300),
+            (2, "biller:1:pending", "liability", -300),
+        ):
+            await conn.execute(
+                text(
+                    "INSERT INTO ledger_accounts (id, city_id, code, kind, currency, balance_fen,"
+                    " created_at) VALUES (:id, 1, :code, :kind, 'CNY', :balance, CURRENT_TIMESTAMP)"
+                ),
+                {"id": id_, "code": code, "kind": kind, "balance": balance},
+            )
+        for posting in (1, 2):
+            await conn.execute(
+                text(
+                    "INSERT INTO ledger_postings (id, city_id, kind, memo, created_at)"
+                    " VALUES (:id, 1, 'payment.confirmed', '', CURRENT_TIMESTAMP)"
+                ),
+                {"id": posting},
+            )
+            for account, fen in ((1, 100 * posting), (2, -100 * posting)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO ledger_entries (city_id, posting_id, account_id, amount_fen,"
+                        " currency, created_at) VALUES (1, :posting, :account, :fen, 'CNY',"
+                        " CURRENT_TIMESTAMP)"
+                    ),
+                    {"posting": posting, "account": account, "fen": fen},
+                )
+    await migrations.upgrade(empty)
+    async with empty.unit_of_work() as session:
+        report = await ledger.check(session=session)
+        assert report.ok and report.entries == 4, report.problems()
+        read = {b.code: b.balance_fen for b in await ledger.balances(session=session, city_id=1)}
+        assert read == {"channel:1:receivable": 300, "biller:1:pending": -300}
+        assert await ledger.roll_up(session=session) == 0
+    await migrations.downgrade(empty, "0019")
+    await migrations.upgrade(empty)

@@ -13,15 +13,23 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from cityhub.billing import ledger
 from cityhub.billing.bills import keep
-from cityhub.billing.models import Payment, PaymentStatus, Posting
+from cityhub.billing.models import LedgerAccount, Payment, PaymentStatus, Posting
 from cityhub.billing.service import PAY_BILLER
 from cityhub.connectors import types
 from cityhub.outbox import Dispatcher, OutboxEvent, load_handlers
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
-from tests.billing.factories import BILLERS, PayWorld, UnpaidBill, ledger_ok, pay_world
+from tests.billing.factories import (
+    BILLERS,
+    PayWorld,
+    UnpaidBill,
+    balances,
+    ledger_ok,
+    pay_world,
+)
 from tests.client import Api
 from tests.simulators.fixtures import Sim
 
@@ -154,3 +162,23 @@ async def _shown(db: Database, world: PayWorld, bills: list[UnpaidBill]) -> None
 
 def _fields(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in ("period", "amount_fen", "currency", "due_date", "status")}
+
+
+async def test_concurrent_roll_ups_count_every_entry_once(api: Api, db: Database, sim: Sim) -> None:
+    world = await pay_world(db, api, sim)
+    for bill in world.unpaid("water", 6):
+        await world.pay(bill)
+    before = await balances(db, world.city)
+    assert before and all(fen != 0 for fen in before.values())
+
+    async def roll_up() -> int:
+        async with db.unit_of_work() as session:
+            return await ledger.roll_up(session=session, city_id=world.city.id)
+
+    taken = await asyncio.gather(*(roll_up() for _ in range(4)))
+    assert sum(taken) == 12  # six postings of two entries, each taken by one roll-up
+    assert await balances(db, world.city) == before
+    async with db.unit_of_work() as session:
+        stored = {a.code: a.balance_fen for a in await session.scalars(select(LedgerAccount))}
+    assert stored == before  # all of it is in the stored balances now
+    await ledger_ok(db)

@@ -1,5 +1,6 @@
 """The ledger balances after anything: random sequences of quotes, confirmations (some twice),
-the biller's answers (some twice), refunds, expiry and settlement, on a real database.
+the biller's answers (some twice), refunds, expiry, settlement and roll-ups of the entries into
+the stored balances, on a real database.
 
 After every step every posting sums to zero, every account's balance equals the sum of its
 entries (`ledger.check`, what `cityhub ledger check` runs), and the balances are what a simple
@@ -252,6 +253,14 @@ class LedgerMachine(RuleBasedStateMachine):
                 .values(quote_expires_at=utcnow() - dt.timedelta(seconds=1))
             )
             await payments.expire_quotes(session=session, city_id=self.city.id)
+
+    @rule()
+    def roll_up(self) -> None:
+        self.run(self._roll_up())
+
+    async def _roll_up(self) -> None:
+        async with self.db.unit_of_work() as session:
+            await ledger.roll_up(session=session, city_id=self.city.id)
 
     @rule()
     def settle(self) -> None:

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from cityhub.billing.models import Payment
+from cityhub.billing.models import Payment, Posting
 from cityhub.identity.models import Role
+from cityhub.outbox import OutboxEvent
 from cityhub.platform.clock import Clock
 from cityhub.platform.db import Database, utcnow
 from cityhub.platform.idempotency import IdempotencyKey
@@ -168,6 +169,56 @@ async def test_confirming_twice_after_expiry_or_with_another_amount_is_a_clear_4
     assert (await world.get(late["id"]))["status"] == "expired"
     problem = await world.confirm(late, txn="t-2", expect=409)
     assert problem["code"] == "quote_expired"
+
+
+async def test_a_refused_confirmation_leaves_nothing_behind(
+    api: Api, db: Database, sim: Sim
+) -> None:
+    world, bill = await _world(db, api, sim)
+    payment = await world.quote(bill)
+    await world.confirm(payment, txn="t-1")
+
+    async def written() -> tuple[int, int, int]:
+        async with db.unit_of_work() as session:
+            counts = [
+                await session.scalar(select(func.count()).select_from(table))
+                for table in (IdempotencyKey, Posting, OutboxEvent)
+            ]
+        return (int(counts[0] or 0), int(counts[1] or 0), int(counts[2] or 0))
+
+    before = await written()
+    url = world.url(f"/payments/{payment['id']}/confirmation")
+    body = {"channel_txn_id": "t-1", "amount_fen": payment["total_fen"], "currency": "CNY"}
+    problem = await world.channel.post(
+        url, json=body, headers={"Idempotency-Key": "again-1"}, expect=409
+    )
+    assert problem["code"] == "already_confirmed"
+    assert await written() == before  # no key kept, no posting, no event
+
+    other = world.unpaid("water")[0]
+    await world.look_up(other)
+    late = await world.quote(other)
+    before = await written()
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(Payment)
+            .where(Payment.public_id == late["id"])
+            .values(quote_expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
+    body = {"channel_txn_id": "t-2", "amount_fen": late["total_fen"], "currency": "CNY"}
+    problem = await world.channel.post(
+        world.url(f"/payments/{late['id']}/confirmation"),
+        json=body,
+        headers={"Idempotency-Key": "late-1"},
+        expect=409,
+    )
+    assert problem["code"] == "quote_expired"
+    # The refusal kept no key, no posting, no event, and the quote is as it was.
+    assert await written() == before
+    assert (await world.get(late["id"]))["status"] == "expired"
+    async with db.unit_of_work() as session:
+        stored = await session.scalar(select(Payment.status).where(Payment.public_id == late["id"]))
+    assert stored == "quoted"
 
 
 async def test_a_second_payment_of_an_exact_bill_is_refused_at_confirmation(

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub.billing import terms as biller_terms
 from cityhub.billing.models import Bill, BillerTerms
 from cityhub.billing.terms import Terms
 from cityhub.cities import service as cities
 from cityhub.cities.enums import ServiceKind, ServiceStatus
-from cityhub.cities.models import Service
 from cityhub.connectors import types
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.platform.db import utcnow
@@ -27,7 +27,7 @@ from cityhub.platform.errors import Conflict, NotFound
 from cityhub.platform.uow import between_transactions
 
 if TYPE_CHECKING:
-    from cityhub.cities.models import City
+    from cityhub.cities.models import City, Service
 
 
 @dataclass(frozen=True)
@@ -48,29 +48,24 @@ async def get_bill_service_or_raise(*, session: AsyncSession, city_id: int, code
     return service
 
 
+async def granted_service(
+    *, session: AsyncSession, city: City, channel_id: int, code: str
+) -> Service:
+    """A bill service the channel may use now (granted and active)."""
+    service = await get_bill_service_or_raise(session=session, city_id=city.id, code=code)
+    await cities.require_service_granted(session=session, channel_id=channel_id, service=service)
+    if service.status != ServiceStatus.ACTIVE:
+        raise Conflict(f"service {code!r} is {service.status.value}", code="service_not_active")
+    return service
+
+
 async def usable_service(
     *, session: AsyncSession, city: City, channel_id: int, code: str
 ) -> tuple[Service, Terms]:
     """A bill service the channel may use now (granted and active), and its terms."""
-    row = (
-        await session.execute(
-            select(Service, BillerTerms)
-            .outerjoin(
-                BillerTerms,
-                (BillerTerms.city_id == Service.city_id) & (BillerTerms.service_id == Service.id),
-            )
-            .where(Service.city_id == city.id, Service.code == code)
-        )
-    ).first()
-    if row is None:
-        raise NotFound(f"no service {code!r} in this city", code="service_not_found")
-    service, terms = row
-    if service.kind != ServiceKind.BILL:
-        raise NotFound(f"service {code!r} does not take bill payments", code="not_a_bill_service")
-    await cities.require_service_granted(session=session, channel_id=channel_id, service=service)
-    if service.status != ServiceStatus.ACTIVE:
-        raise Conflict(f"service {code!r} is {service.status.value}", code="service_not_active")
-    return service, Terms.of(terms)
+    service = await granted_service(session=session, city=city, channel_id=channel_id, code=code)
+    terms = await biller_terms.get(session=session, city_id=city.id, service_id=service.id)
+    return service, terms
 
 
 async def prepare(
@@ -169,6 +164,36 @@ async def keep(
     return [found[ref] for ref in refs]
 
 
+async def get_kept_with_terms_or_raise(
+    *, session: AsyncSession, city_id: int, service_id: int, bill_ref: str
+) -> tuple[Bill, Terms]:
+    """A bill that was shown to a channel and its biller's terms in force (read together, in
+    one statement: a quote's), or NotFound (look it up first)."""
+    row = (
+        await session.execute(
+            select(Bill, BillerTerms)
+            .outerjoin(
+                BillerTerms,
+                (BillerTerms.city_id == Bill.city_id) & (BillerTerms.service_id == Bill.service_id),
+            )
+            .where(
+                Bill.city_id == city_id, Bill.service_id == service_id, Bill.bill_ref == bill_ref
+            )
+        )
+    ).first()
+    if row is None:
+        raise _no_bill(bill_ref)
+    return row[0], Terms.of(row[1])
+
+
+def _no_bill(bill_ref: str) -> NotFound:
+    return NotFound(
+        f"no bill {bill_ref!r} was shown for this service; look the account's bills up first",
+        code="bill_not_found",
+        field="bill_id",
+    )
+
+
 async def get_kept_or_raise(
     *, session: AsyncSession, city_id: int, service_id: int, bill_ref: str
 ) -> Bill:
@@ -179,11 +204,7 @@ async def get_kept_or_raise(
         )
     )
     if bill is None:
-        raise NotFound(
-            f"no bill {bill_ref!r} was shown for this service; look the account's bills up first",
-            code="bill_not_found",
-            field="bill_id",
-        )
+        raise _no_bill(bill_ref)
     return bill
 
 
@@ -191,10 +212,16 @@ async def unpaid_due_on(
     *, session: AsyncSession, city_id: int, due: dt.date
 ) -> list[tuple[Bill, Service]]:
     """The kept bills still unpaid that fall due on a day (for reminders)."""
-    rows = await session.execute(
-        select(Bill, Service)
-        .join(Service, Service.id == Bill.service_id)
+    found = await session.scalars(
+        select(Bill)
         .where(Bill.city_id == city_id, Bill.due_date == due, Bill.status == "unpaid")
         .order_by(Bill.id)
     )
-    return [(bill, service) for bill, service in rows.all()]
+    rows = []
+    for bill in found.all():
+        service = await cities.get_service(
+            session=session, city_id=city_id, service_id=bill.service_id
+        )
+        assert service is not None  # a bill's service is never deleted (a foreign key)
+        rows.append((bill, service))
+    return rows

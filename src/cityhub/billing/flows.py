@@ -152,6 +152,34 @@ async def refund(
     """Give back part or all of a completed payment: a posting, and the channel is told.
     The last part returns the fee too; a full refund by staff is also sent to the biller."""
     payment = view.payment
+    seen = _check_refundable(payment, amount_fen, currency)
+    last = amount_fen == payment.amount_fen - seen
+    await _take_refund(session, payment, seen, amount_fen)
+    row = await _record_refund(
+        session,
+        payment,
+        amount_fen=amount_fen,
+        fee_fen=payment.fee_fen if last else 0,
+        source=source,
+        reason=reason,
+        requested_by=requested_by,
+        told_biller=last and source == RefundSource.STAFF,
+    )
+    if not payment.holds_bill:  # every refunded fen of a shared bill may be paid again
+        await allowance.release(session=session, amounts=[(payment.bill_id, amount_fen)])
+    elif last:
+        await _release_bill(session, payment)
+    _wrote(
+        payment,
+        refunded_fen=seen + amount_fen,
+        status=PaymentStatus.REFUNDED if last else payment.status,
+    )
+    await _announce_refund(session, view, row)
+    return row
+
+
+def _check_refundable(payment: Payment, amount_fen: int, currency: str) -> int:
+    """What was refunded of the payment so far, if `amount_fen` more may be refunded now."""
     if currency != payment.currency:
         raise Unprocessable(
             f"the payment is in {payment.currency}", code="currency_mismatch", field="currency"
@@ -161,15 +189,19 @@ async def refund(
             f"only a completed payment can be refunded; this one is {payment.status.value}",
             code="payment_not_refundable",
         )
-    seen = payment.refunded_fen
-    left = payment.amount_fen - seen
+    left = payment.amount_fen - payment.refunded_fen
     if amount_fen > left:
         raise Unprocessable(
             f"at most {left} of this payment is left to refund",
             code="refund_exceeds_payment",
             field="amount_fen",
         )
-    last = amount_fen == left
+    return payment.refunded_fen
+
+
+async def _take_refund(session: AsyncSession, payment: Payment, seen: int, amount_fen: int) -> None:
+    """Add the amount to what was refunded, if nobody refunded in between (one conditional
+    UPDATE); the payment is refunded once all of it is."""
     changed = await session.execute(
         update(Payment)
         .where(
@@ -191,15 +223,27 @@ async def refund(
             "the payment changed while this refund was made; look at it again and retry",
             code="concurrent_refund",
         )
-    fee = payment.fee_fen if last else 0
-    told_biller = last and source == RefundSource.STAFF
+
+
+async def _record_refund(
+    session: AsyncSession,
+    payment: Payment,
+    *,
+    amount_fen: int,
+    fee_fen: int,
+    source: RefundSource,
+    reason: str,
+    requested_by: str,
+    told_biller: bool,
+) -> Refund:
+    """The refund's row and its posting (the bill's part and the fee back to the channel)."""
     row = Refund(
         city_id=payment.city_id,
         public_id=new_id("rf"),
         payment_id=payment.id,
         amount_fen=amount_fen,
-        fee_fen=fee,
-        total_fen=amount_fen + fee,
+        fee_fen=fee_fen,
+        total_fen=amount_fen + fee_fen,
         currency=payment.currency,
         source=source,
         reason=reason,
@@ -216,36 +260,32 @@ async def refund(
         currency=payment.currency,
         lines=[
             (ledger.biller_payable(payment.service_id), amount_fen),
-            (ledger.FEES, fee),
-            (ledger.channel_receivable(payment.channel_id), -(amount_fen + fee)),
+            (ledger.FEES, fee_fen),
+            (ledger.channel_receivable(payment.channel_id), -(amount_fen + fee_fen)),
         ],
         payment_id=payment.id,
         refund_id=row.id,
         memo=f"{row.public_id} of {payment.public_id} ({source.value}): {reason}",
     )
-    if not payment.holds_bill:  # every refunded fen of a shared bill may be paid again
-        await allowance.release(session=session, amounts=[(payment.bill_id, amount_fen)])
-    elif last:
-        await _release_bill(session, payment)
-    _wrote(
-        payment,
-        refunded_fen=seen + amount_fen,
-        status=PaymentStatus.REFUNDED if last else payment.status,
-    )
+    return row
+
+
+async def _announce_refund(session: AsyncSession, view: PaymentView, row: Refund) -> None:
+    """Tell the channel; a refund to be told to the biller goes to the outbox too."""
+    payment = view.payment
     await tell_channel(
         session=session,
         topic="refund.succeeded",
         view=view,
         refund=refund_read(row, payment).model_dump(mode="json"),
     )
-    if told_biller:
+    if row.biller_status == "pending":
         await outbox.enqueue(
             session=session,
             topic=REVERSE_AT_BILLER,
             city_id=payment.city_id,
             payload={"refund_id": row.id, "channel_id": payment.channel_id, "attempt": 1},
         )
-    return row
 
 
 def refund_read(row: Refund, payment: Payment) -> RefundRead:

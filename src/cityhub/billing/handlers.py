@@ -24,7 +24,7 @@ from cityhub import outbox
 from cityhub.billing import flows
 from cityhub.billing.models import Payment, PaymentStatus, Refund
 from cityhub.billing.service import PAY_BILLER, PaymentView, get_view_by_id
-from cityhub.cities.models import Service
+from cityhub.cities import service as cities
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Biller, PaymentOrder
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
@@ -80,11 +80,11 @@ async def _again(ctx: HandlerContext, event: OutboxEvent, why: Exception) -> Non
     )
 
 
-async def _biller(ctx: HandlerContext, service_id: int) -> tuple[Biller, Service]:
+async def _biller(ctx: HandlerContext, city_id: int, service_id: int) -> Biller:
     async with ctx.db.unit_of_work() as session:
-        service = await session.get(Service, service_id)
+        service = await cities.get_service(session=session, city_id=city_id, service_id=service_id)
         assert service is not None
-        return await hub_for(ctx).biller(session=session, service=service), service
+        return await hub_for(ctx).biller(session=session, service=service)
 
 
 @registry.on(PAY_BILLER, "billing.pay_biller")
@@ -154,7 +154,7 @@ async def reverse_at_biller(ctx: HandlerContext, event: OutboxEvent) -> None:
         return
     refund, payment = row
     try:
-        biller, _service = await _biller(ctx, payment.service_id)
+        biller = await _biller(ctx, payment.city_id, payment.service_id)
         await biller.reverse(payment_id=payment.public_id, reason=refund.reason)
         outcome = "reversed"
     except (Unavailable, BadGateway) as exc:

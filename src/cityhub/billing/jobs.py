@@ -1,13 +1,26 @@
-"""The money's recurring jobs: each night, settle and reconcile the day before."""
+"""The money's recurring jobs: roll the ledger's entries up into the balances every minute;
+each night, settle and reconcile the day before."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from cityhub.billing import reconciliation, settlement
+from cityhub.billing import ledger, reconciliation, settlement
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.identity import audit
 from cityhub.platform.scheduler import JobContext, job
+
+
+@job(
+    "roll-up-ledger",
+    cron="* * * * *",
+    description="add the ledger's new entries to their accounts' stored balances",
+)
+async def roll_up_ledger(ctx: JobContext) -> dict[str, Any]:
+    """The city's entries not rolled up yet go into the balances (off the payments' path)."""
+    async with ctx.db.unit_of_work() as session:
+        entries = await ledger.roll_up(session=session, city_id=ctx.require_city().id)
+    return {"entries": entries}
 
 
 @job(

@@ -1,16 +1,15 @@
 """The double-entry ledger: accounts, balanced postings, and the check that they add up.
 
 Every movement of money is one `Posting` whose entries sum to zero in their currency (debits
-positive, credits negative). The accounts' balances move in the same transaction as the entries,
-but as late as it can: `post` writes the posting and its entries at once and keeps the amounts
-on the session; just before the transaction commits, one statement adds them to the balances
-(`INSERT ... ON CONFLICT DO UPDATE SET balance_fen = balance_fen + excluded.balance_fen`, rows
-in city, currency and account-code order). A few accounts take every payment (a channel's
-receivable, a biller's pending): their rows are locked only from that statement to the
-commit, not for the rest of the request, so payments queue on them for as short a time as
-possible; two transactions can neither lose an update nor wait on each other in a cycle, since
-all lock in the same order.
-Reading balances in the transaction that posted (`balances`, `check`) adds them first.
+positive, credits negative). A posting writes its entries and nothing else: no balance row is
+updated on the way, so payments do not queue behind each other on the few accounts that take
+every one of them (a channel's receivable, a biller's pending). A balance is derived from the
+entries: an account's `balance_fen` holds the entries rolled up so far, and reading a balance
+adds the entries not rolled up yet (an index holds just those). `roll_up` (the
+`roll-up-ledger` job, and each settlement) marks entries rolled up with one conditional
+`UPDATE ... WHERE NOT rolled_up` and adds them to their accounts in the same transaction, so
+an entry is counted exactly once whichever of two roll-ups gets it. `check` proves both
+halves: every posting balances, and every account's stored part equals its rolled-up entries.
 
 The accounts of a city, per currency:
 
@@ -29,10 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, event, func, insert, select
+from sqlalchemy import BigInteger, Select, case, func, insert, literal, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from cityhub.billing.models import Entry, LedgerAccount, Posting
 from cityhub.platform.db import utcnow
@@ -116,63 +114,6 @@ async def account_ids(
     return ids
 
 
-# The amounts posted in a session's transaction and not yet added to the balances:
-# {(city_id, currency): {code: amount}}.
-_PENDING = "cityhub.ledger.pending"
-
-
-def _pending(info: dict[Any, Any]) -> dict[tuple[int, str], dict[str, int]]:
-    found: dict[tuple[int, str], dict[str, int]] = info.setdefault(_PENDING, {})
-    return found
-
-
-def _balance_updates(session: Session | AsyncSession) -> list[Any]:
-    """The statements that add the pending amounts to the balances (and forget them)."""
-    pending: dict[tuple[int, str], dict[str, int]] = session.info.pop(_PENDING, {})
-    rows = [
-        {
-            "city_id": city_id,
-            "code": code,
-            "kind": kind_of(code),
-            "currency": currency,
-            "balance_fen": amount,
-            "created_at": utcnow(),
-        }
-        for (city_id, currency), amounts in sorted(pending.items())
-        for code, amount in sorted(amounts.items())
-        if amount != 0
-    ]
-    if not rows:
-        return []
-    # The rows are taken in this (city, currency, code) order: one lock order for everyone.
-    dialect = session.get_bind().dialect.name
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = maker(LedgerAccount).values(rows)
-    return [
-        statement.on_conflict_do_update(
-            index_elements=["city_id", "code", "currency"],
-            set_={"balance_fen": LedgerAccount.balance_fen + statement.excluded.balance_fen},
-        )
-    ]
-
-
-async def apply_balances(session: AsyncSession) -> None:
-    """Add what this transaction posted to the balances now (the commit does it otherwise)."""
-    for statement in _balance_updates(session):
-        await session.execute(statement)
-
-
-@event.listens_for(Session, "before_commit")
-def _balances_before_commit(session: Session) -> None:
-    for statement in _balance_updates(session):
-        session.execute(statement)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_on_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
-
-
 async def post(
     *,
     session: AsyncSession,
@@ -195,42 +136,130 @@ async def post(
         raise Unbalanced(f"{kind}: entries sum to {sum(amounts.values())}, not zero")
     if len(amounts) < 2:
         raise Unbalanced(f"{kind}: a posting moves money between at least two accounts")
-    ids = await account_ids(
-        session=session, city_id=city_id, currency=currency, codes=list(amounts)
-    )
-    pending = _pending(session.info).setdefault((city_id, currency), {})
-    for code, amount in amounts.items():
-        pending[code] = pending.get(code, 0) + amount
     now = utcnow()
-    posting_id = await session.scalar(
-        insert(Posting)
-        .values(
-            city_id=city_id,
-            kind=kind,
-            payment_id=payment_id,
-            refund_id=refund_id,
-            memo=memo[:200],
-            created_at=now,
-        )
-        .returning(Posting.id)
+    posting = insert(Posting).values(
+        city_id=city_id,
+        kind=kind,
+        payment_id=payment_id,
+        refund_id=refund_id,
+        memo=memo[:200],
+        created_at=now,
     )
-    assert posting_id is not None
-    await session.execute(
-        insert(Entry).values(
-            [
-                {
-                    "city_id": city_id,
-                    "posting_id": posting_id,
-                    "account_id": ids[code],
-                    "amount_fen": amount,
-                    "currency": currency,
-                    "created_at": now,
-                }
-                for code, amount in amounts.items()
-            ]
+    if session.get_bind().dialect.name == "postgresql":
+        # The posting and its entries in one statement (one round trip): a CTE inserts the
+        # posting, the statement's INSERT ... SELECT writes the entries under its id.
+        made = posting.returning(Posting.id).cte("posting")
+        rows = _entry_rows(city_id, currency, made.c.id, amounts, now)
+        entries = (
+            insert(Entry)
+            .from_select(_COLUMNS, rows.select_from(made.join(LedgerAccount, true())))
+            .returning(Entry.id)
+            .cte("entries")
         )
+        row = (
+            await session.execute(
+                select(made.c.id, select(func.count()).select_from(entries).scalar_subquery())
+            )
+        ).one()
+        posting_id, written = int(row[0]), int(row[1])
+    else:
+        posting_id = int(await session.scalar(posting.returning(Posting.id)) or 0)
+        written = await _write_entries(session, city_id, currency, posting_id, amounts, now)
+    if written < len(amounts):  # an account's first posting: open it, then write the rest
+        done = set(
+            await session.scalars(
+                select(LedgerAccount.code)
+                .join(Entry, Entry.account_id == LedgerAccount.id)
+                .where(Entry.posting_id == posting_id)
+            )
+        )
+        rest = {code: amount for code, amount in amounts.items() if code not in done}
+        await account_ids(session=session, city_id=city_id, currency=currency, codes=list(rest))
+        written += await _write_entries(session, city_id, currency, posting_id, rest, now)
+        if written != len(amounts):
+            raise Unbalanced(f"{kind}: {len(amounts) - written} entries found no account")
+    return posting_id
+
+
+_COLUMNS = [
+    "city_id", "posting_id", "account_id", "amount_fen", "currency", "rolled_up", "created_at"
+]  # fmt: skip
+
+
+def _entry_rows(
+    city_id: int, currency: str, posting_id: Any, amounts: dict[str, int], now: Any
+) -> Select[Any]:
+    """The entries of a posting, one per account of `amounts` that exists: its id found by
+    code in the same statement (nothing else is read, nothing locked)."""
+    amount = case(
+        {code: literal(fen, BigInteger()) for code, fen in amounts.items()},
+        value=LedgerAccount.code,
     )
-    return int(posting_id)
+    return select(
+        literal(city_id, BigInteger()),
+        posting_id,
+        LedgerAccount.id,
+        amount,
+        literal(currency),
+        literal(False),
+        literal(now, Entry.created_at.type),
+    ).where(
+        LedgerAccount.city_id == city_id,
+        LedgerAccount.currency == currency,
+        LedgerAccount.code.in_(sorted(amounts)),
+    )
+
+
+async def _write_entries(
+    session: AsyncSession,
+    city_id: int,
+    currency: str,
+    posting_id: int,
+    amounts: dict[str, int],
+    now: Any,
+) -> int:
+    """Write a posting's entries on the accounts that exist; how many were written."""
+    rows = _entry_rows(city_id, currency, literal(posting_id, BigInteger()), amounts, now)
+    result = await session.execute(insert(Entry).from_select(_COLUMNS, rows))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+ROLL_UP_BATCH = 5_000
+
+
+async def roll_up(*, session: AsyncSession, city_id: int | None = None) -> int:
+    """Add the entries not rolled up yet (of one city, or all) to their accounts' stored
+    balances; how many. Each entry is taken once: the `UPDATE ... WHERE NOT rolled_up` that
+    marks it is what adds it (on PostgreSQL, entries another roll-up holds are skipped)."""
+    total = 0
+    while True:
+        pick = select(Entry.id).where(Entry.rolled_up.is_(False))
+        if city_id is not None:
+            pick = pick.where(Entry.city_id == city_id)
+        pick = pick.order_by(Entry.id).limit(ROLL_UP_BATCH).with_for_update(skip_locked=True)
+        taken = (
+            await session.execute(
+                update(Entry)
+                .where(Entry.id.in_(pick.scalar_subquery()), Entry.rolled_up.is_(False))
+                .values(rolled_up=True)
+                .returning(Entry.account_id, Entry.amount_fen)
+                .execution_options(synchronize_session=False)
+            )
+        ).all()
+        sums: dict[int, int] = {}
+        for account_id, fen in taken:
+            sums[account_id] = sums.get(account_id, 0) + fen
+        for account_id, fen in sorted(sums.items()):  # one lock order for every roll-up
+            if fen:
+                await session.execute(
+                    update(LedgerAccount)
+                    .where(LedgerAccount.id == account_id)
+                    .values(balance_fen=LedgerAccount.balance_fen + fen)
+                    .execution_options(synchronize_session=False)
+                )
+        total += len(taken)
+        if len(taken) < ROLL_UP_BATCH:
+            return total
 
 
 @dataclass
@@ -271,8 +300,8 @@ class LedgerReport:
 
 async def check(*, session: AsyncSession, city_id: int | None = None) -> LedgerReport:
     """Verify the ledger (of one city, or all): postings sum to zero per currency, each has
-    two entries or more, each account's balance equals the sum of its entries."""
-    await apply_balances(session)
+    two entries or more, each account's stored balance equals the sum of its entries rolled up
+    (the balance read adds the others to it, so it equals the sum of all of them)."""
     report = LedgerReport()
 
     def scoped(query: Q, column: Any) -> Q:
@@ -309,7 +338,7 @@ async def check(*, session: AsyncSession, city_id: int | None = None) -> LedgerR
     entry_sum = func.coalesce(func.sum(Entry.amount_fen), 0)
     balances = (
         select(LedgerAccount.id, LedgerAccount.code, LedgerAccount.balance_fen, entry_sum)
-        .outerjoin(Entry, Entry.account_id == LedgerAccount.id)
+        .outerjoin(Entry, (Entry.account_id == LedgerAccount.id) & Entry.rolled_up.is_(True))
         .group_by(LedgerAccount.id, LedgerAccount.code, LedgerAccount.balance_fen)
         .having(LedgerAccount.balance_fen != entry_sum)
     )
@@ -330,15 +359,41 @@ async def check(*, session: AsyncSession, city_id: int | None = None) -> LedgerR
     return report
 
 
-async def balances(*, session: AsyncSession, city_id: int) -> list[LedgerAccount]:
+@dataclass(frozen=True)
+class Balance:
+    """An account and its balance: the stored part plus the entries not rolled up yet."""
+
+    id: int
+    code: str
+    kind: str
+    currency: str
+    balance_fen: int
+
+
+async def balances(*, session: AsyncSession, city_id: int) -> list[Balance]:
     """A city's accounts with their balances."""
-    await apply_balances(session)
+    unrolled = (
+        select(Entry.account_id, func.sum(Entry.amount_fen).label("fen"))
+        .where(Entry.city_id == city_id, Entry.rolled_up.is_(False))
+        .group_by(Entry.account_id)
+        .subquery()
+    )
     query = (
-        select(LedgerAccount)
+        select(
+            LedgerAccount.id,
+            LedgerAccount.code,
+            LedgerAccount.kind,
+            LedgerAccount.currency,
+            LedgerAccount.balance_fen + func.coalesce(unrolled.c.fen, 0),
+        )
+        .outerjoin(unrolled, unrolled.c.account_id == LedgerAccount.id)
         .where(LedgerAccount.city_id == city_id)
         .order_by(LedgerAccount.code, LedgerAccount.currency)
     )
-    return list((await session.scalars(query)).all())
+    return [
+        Balance(int(id_), str(code), str(kind), str(currency), int(fen))
+        for id_, code, kind, currency, fen in (await session.execute(query)).all()
+    ]
 
 
 async def postings_of(

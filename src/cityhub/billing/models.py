@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Time, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Time, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 # The tables' vocabulary lives in enums.py (other domains and the pages import it from there).
@@ -128,7 +128,8 @@ class Refund(TenantMixin, Base):
 
 
 class LedgerAccount(TenantMixin, Base):
-    """An account of a city's ledger; `balance_fen` is kept equal to the sum of its entries."""
+    """An account of a city's ledger. `balance_fen` is the sum of its entries rolled up so far;
+    the balance is that plus the entries not rolled up yet (see `billing.ledger`)."""
 
     __tablename__ = "ledger_accounts"
     __table_args__ = (UniqueConstraint("city_id", "code", "currency"),)
@@ -137,7 +138,7 @@ class LedgerAccount(TenantMixin, Base):
     code: Mapped[str] = mapped_column(String(120))
     kind: Mapped[str] = mapped_column(String(12))  # asset | liability | revenue | clearing
     currency: Mapped[str] = mapped_column(String(3))
-    balance_fen: Mapped[int] = mapped_column(Fen, default=0)  # debits positive
+    balance_fen: Mapped[int] = mapped_column(Fen, default=0)  # debits positive, rolled up
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -163,6 +164,15 @@ class Entry(TenantMixin, Base):
     __tablename__ = "ledger_entries"
     __table_args__ = (
         Index("ix_ledger_entries_account_batch", "city_id", "account_id", "settlement_batch_id"),
+        # The entries not yet added to their account's `balance_fen` (few: the roll-up job
+        # takes them): what a balance adds to the stored part when it is read.
+        Index(
+            "ix_ledger_entries_not_rolled_up",
+            "city_id",
+            "account_id",
+            postgresql_where=text("NOT rolled_up"),
+            sqlite_where=text("NOT rolled_up"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -172,6 +182,8 @@ class Entry(TenantMixin, Base):
     currency: Mapped[str] = mapped_column(String(3))
     # The settlement batch that paid this entry out (None: not settled yet).
     settlement_batch_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    # Whether the amount is in the account's `balance_fen` yet (set once, by `ledger.roll_up`).
+    rolled_up: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -36,7 +36,7 @@ from cityhub.billing.models import (
 from cityhub.billing.schemas import ReconciliationLine, ReconciliationRead
 from cityhub.billing.settlement import day_bounds, party_names
 from cityhub.billing.statements import latest
-from cityhub.cities.models import Service
+from cityhub.cities import service as cities
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Biller, Statement
 from cityhub.identity import audit
@@ -47,7 +47,7 @@ from cityhub.platform.progress import NO_PROGRESS, Progress
 from cityhub.platform.uow import between_transactions
 
 if TYPE_CHECKING:
-    from cityhub.cities.models import City
+    from cityhub.cities.models import City, Service
 
 DONE = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)
 CSV_COLUMNS = (
@@ -76,11 +76,10 @@ class BillerToCheck:
 async def billers(*, session: AsyncSession, hub: ConnectorHub, city: City) -> list[BillerToCheck]:
     """The city's bill services that took payments, with their connectors."""
     used = select(Payment.service_id).where(Payment.city_id == city.id).distinct()
-    services = await session.scalars(
-        select(Service).where(Service.city_id == city.id, Service.id.in_(used)).order_by(Service.id)
-    )
     found = []
-    for service in services:
+    for service_id in sorted(await session.scalars(used)):
+        service = await cities.get_service(session=session, city_id=city.id, service_id=service_id)
+        assert service is not None  # a payment's service is never deleted (a foreign key)
         try:
             found.append(BillerToCheck(service, await hub.biller(session=session, service=service)))
         except CityHubError as exc:

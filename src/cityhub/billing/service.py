@@ -2,30 +2,37 @@
 refunds) is in `flows`; the ledger's postings are in `ledger`.
 
 A confirmation is one conditional `UPDATE payments SET status = 'confirmed' ... WHERE status =
-'quoted' AND quote_expires_at > now`: of any number of concurrent confirmations exactly one
-changes the row, and only that one posts to the ledger and asks the outbox to pay the biller.
+'quoted' AND quote_expires_at > now AND total_fen = <the amount charged> ... RETURNING`: of any
+number of concurrent confirmations exactly one changes the row, and only that one posts to the
+ledger and asks the outbox to pay the biller. The row comes back from that statement (nothing
+is read before it); only a confirmation that changed nothing reads the payment, to say why,
+and writes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Row, Select, insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from cityhub import outbox
 from cityhub.billing import allowance, ledger
 from cityhub.billing import bills as bill_lookup
 from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate, PaymentRead
-from cityhub.cities.models import City, Service
+from cityhub.cities import service as cities
 from cityhub.connectors import types
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unprocessable
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
 
 PAY_BILLER = "billing.pay_biller"
 
@@ -80,40 +87,53 @@ def effective_status(payment: Payment, now: dt.datetime | None = None) -> Paymen
     return payment.status
 
 
-def _views(city_id: int) -> Select[Payment, Bill, Service, str]:
+def _rows(city_id: int) -> Select[Payment, Bill]:
     return (
-        select(Payment, Bill, Service, City.slug)
+        select(Payment, Bill)
         .join(Bill, Bill.id == Payment.bill_id)
-        .join(Service, Service.id == Payment.service_id)
-        .join(City, City.id == Payment.city_id)
         .where(Payment.city_id == city_id)
     )
 
 
-def _view(row: Row[Payment, Bill, Service, str]) -> PaymentView:
-    payment, bill, service, city_slug = row
-    return PaymentView(payment, bill, service, city_slug)
+async def _views(
+    session: AsyncSession, city_id: int, rows: Sequence[tuple[Payment, Bill]]
+) -> list[PaymentView]:
+    """The views of payments read with their bills: their services and city through the
+    cities' service (each read once per session)."""
+    city = await cities.get_city(session=session, city_id=city_id)
+    assert city is not None
+    ids = {payment.service_id for payment, _ in rows}
+    services = {i: await _service(session, city_id, i) for i in ids}
+    return [PaymentView(p, b, services[p.service_id], city.slug) for p, b in rows]
+
+
+async def _service(session: AsyncSession, city_id: int, service_id: int) -> Service:
+    found = await cities.get_service(session=session, city_id=city_id, service_id=service_id)
+    assert found is not None  # a payment's service is never deleted (a foreign key)
+    return found
 
 
 async def get_view_or_raise(
     *, session: AsyncSession, city_id: int, public_id: str, channel_id: int | None
 ) -> PaymentView:
     """A payment of the city (of the channel, when one is given), or NotFound."""
-    query = _views(city_id).where(Payment.public_id == public_id)
+    query = _rows(city_id).where(Payment.public_id == public_id)
     if channel_id is not None:
         query = query.where(Payment.channel_id == channel_id)
     row = (await session.execute(query)).first()
     if row is None:
         raise NotFound(f"no payment {public_id!r}", code="payment_not_found")
-    return _view(row)
+    [view] = await _views(session, city_id, [(row[0], row[1])])
+    return view
 
 
 async def get_view_by_id(*, session: AsyncSession, city_id: int, payment_id: int) -> PaymentView:
     """A payment by its row id (for the outbox and flows)."""
-    row = (await session.execute(_views(city_id).where(Payment.id == payment_id))).first()
+    row = (await session.execute(_rows(city_id).where(Payment.id == payment_id))).first()
     if row is None:
         raise NotFound(f"no payment {payment_id}", code="payment_not_found")
-    return _view(row)
+    [view] = await _views(session, city_id, [(row[0], row[1])])
+    return view
 
 
 async def get_all(
@@ -128,11 +148,17 @@ async def get_all(
 ) -> list[tuple[int, PaymentView]]:
     """A city's payments (a channel's own, when given; of these providers' services, when
     given), newest first, with their row ids."""
-    query = _views(city_id).order_by(Payment.id.desc()).limit(limit)
+    query = _rows(city_id).order_by(Payment.id.desc()).limit(limit)
     if channel_id is not None:
         query = query.where(Payment.channel_id == channel_id)
     if providers is not None:
-        query = query.where(Service.provider.in_(sorted(providers)))
+        query = query.where(
+            Payment.service_id.in_(
+                await cities.service_ids_of_providers(
+                    session=session, city_id=city_id, providers=providers
+                )
+            )
+        )
     if status == PaymentStatus.EXPIRED:
         query = query.where(
             (Payment.status == PaymentStatus.EXPIRED)
@@ -144,17 +170,19 @@ async def get_all(
         query = query.where(Payment.status == status)
     if after:
         query = query.where(Payment.id < after)
-    return [(row[0].id, _view(row)) for row in (await session.execute(query)).all()]
+    rows = [(payment, bill) for payment, bill in (await session.execute(query)).all()]
+    views = await _views(session, city_id, rows)
+    return [(payment.id, view) for (payment, _), view in zip(rows, views, strict=True)]
 
 
 async def create(
     *, session: AsyncSession, city: City, channel_id: int, payment_in: PaymentCreate
 ) -> PaymentView:
     """Quote a payment of a bill that was shown: the amount to charge and until when."""
-    service, terms = await bill_lookup.usable_service(
+    service = await bill_lookup.granted_service(
         session=session, city=city, channel_id=channel_id, code=payment_in.service
     )
-    bill = await bill_lookup.get_kept_or_raise(
+    bill, terms = await bill_lookup.get_kept_with_terms_or_raise(
         session=session, city_id=city.id, service_id=service.id, bill_ref=payment_in.bill_id
     )
     if payment_in.currency != bill.currency:
@@ -284,26 +312,16 @@ async def confirm(
     confirm_in: PaymentConfirm,
 ) -> PaymentView:
     """The channel charged its user: post to the ledger and have the biller paid, once."""
-    view = await get_view_or_raise(
-        session=session, city_id=city.id, public_id=public_id, channel_id=channel_id
-    )
-    payment = view.payment
-    if confirm_in.currency != payment.currency:
-        raise Unprocessable(
-            f"the payment is in {payment.currency}", code="currency_mismatch", field="currency"
-        )
-    if confirm_in.amount_fen != payment.total_fen:
-        raise Unprocessable(
-            f"the payment's amount to charge is {payment.total_fen}, not {confirm_in.amount_fen}",
-            code="amount_mismatch",
-            field="amount_fen",
-        )
     now = utcnow()
     try:
-        changed = await session.execute(
+        payment = await session.scalar(
             update(Payment)
             .where(
-                Payment.id == payment.id,
+                Payment.city_id == city.id,
+                Payment.public_id == public_id,
+                Payment.channel_id == channel_id,
+                Payment.currency == confirm_in.currency,
+                Payment.total_fen == confirm_in.amount_fen,
                 Payment.status == PaymentStatus.QUOTED,
                 Payment.quote_expires_at > now,
             )
@@ -312,6 +330,7 @@ async def confirm(
                 channel_txn_id=confirm_in.channel_txn_id,
                 confirmed_at=now,
             )
+            .returning(Payment)
             .execution_options(synchronize_session=False)
         )
     except IntegrityError:  # the unique (channel, transaction id): the request rolls back
@@ -320,11 +339,9 @@ async def confirm(
             code="channel_txn_id_used",
             field="channel_txn_id",
         ) from None
-    if changed.rowcount != 1:  # type: ignore[attr-defined]
-        await session.refresh(payment)
-        raise _why_not_confirmed(payment, now)
-    if payment.holds_bill:
-        await _hold_bill(session, view)
+    if payment is None:  # nothing was written: say why
+        raise await _why_not_confirmed(session, city, channel_id, public_id, confirm_in)
+    bill = await _bill_of(session, payment)
     await ledger.post(
         session=session,
         city_id=city.id,
@@ -344,30 +361,61 @@ async def confirm(
         city_id=city.id,
         payload={"payment_id": payment.id, "channel_id": channel_id, "attempt": 1},
     )
-    # What the UPDATE wrote, without reading the row back (nor writing it again at the flush).
-    set_committed_value(payment, "status", PaymentStatus.CONFIRMED)
-    set_committed_value(payment, "channel_txn_id", confirm_in.channel_txn_id)
-    set_committed_value(payment, "confirmed_at", now)
-    return view
+    service = await _service(session, city.id, payment.service_id)
+    return PaymentView(payment, bill, service, city.slug)
 
 
-async def _hold_bill(session: AsyncSession, view: PaymentView) -> None:
-    """An exact-amount bill is held by the one payment confirmed for it."""
-    held = await session.execute(
-        update(Bill)
-        .where(Bill.id == view.bill.id, Bill.paying_payment_id.is_(None))
-        .values(paying_payment_id=view.payment.id)
-        .execution_options(synchronize_session=False)
-    )
-    if held.rowcount != 1:  # type: ignore[attr-defined]
+async def _bill_of(session: AsyncSession, payment: Payment) -> Bill:
+    """The payment's bill; an exact-amount bill is held by the one payment confirmed for it."""
+    if payment.holds_bill:
+        held = await session.scalar(
+            update(Bill)
+            .where(Bill.id == payment.bill_id, Bill.paying_payment_id.is_(None))
+            .values(paying_payment_id=payment.id)
+            .returning(Bill)
+            .execution_options(synchronize_session=False)
+        )
+        if held is not None:
+            return held
+    bill = await session.get(Bill, payment.bill_id)
+    assert bill is not None
+    if payment.holds_bill:
         raise Conflict(
-            f"bill {view.bill.bill_ref} is being paid by another payment",
+            f"bill {bill.bill_ref} is being paid by another payment",
             code="bill_being_paid",
             field="bill_id",
         )
+    return bill
 
 
-def _why_not_confirmed(payment: Payment, now: dt.datetime) -> Conflict:
+async def _why_not_confirmed(
+    session: AsyncSession,
+    city: City,
+    channel_id: int,
+    public_id: str,
+    confirm_in: PaymentConfirm,
+) -> Exception:
+    """Why a confirmation changed nothing, checked in the order a reader expects: no such
+    payment, another currency or amount, then its state."""
+    payment = await session.scalar(
+        select(Payment).where(
+            Payment.city_id == city.id,
+            Payment.public_id == public_id,
+            Payment.channel_id == channel_id,
+        )
+    )
+    if payment is None:
+        return NotFound(f"no payment {public_id!r}", code="payment_not_found")
+    if confirm_in.currency != payment.currency:
+        return Unprocessable(
+            f"the payment is in {payment.currency}", code="currency_mismatch", field="currency"
+        )
+    if confirm_in.amount_fen != payment.total_fen:
+        return Unprocessable(
+            f"the payment's amount to charge is {payment.total_fen}, not {confirm_in.amount_fen}",
+            code="amount_mismatch",
+            field="amount_fen",
+        )
     if payment.status == PaymentStatus.QUOTED or payment.status == PaymentStatus.EXPIRED:
         return Conflict(
             f"the quote expired at {payment.quote_expires_at.isoformat()}; create a new payment",

@@ -22,9 +22,9 @@ from cityhub.billing import ledger
 from cityhub.billing.models import Entry, LedgerAccount, Posting, SettlementBatch
 from cityhub.billing.schemas import BatchRead
 from cityhub.billing.service import expire_quotes
-from cityhub.cities.models import Service
+from cityhub.cities import service as cities
 from cityhub.identity import audit
-from cityhub.identity.models import Channel
+from cityhub.identity import service as identity
 from cityhub.platform.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ async def settle(
         assert party is not None
         await _settle_account(session, city, day, end, account, party)
         progress(advance=1)
+    await ledger.roll_up(session=session, city_id=city.id)
     return await batches(session=session, city_id=city.id, day=day)
 
 
@@ -168,12 +169,10 @@ async def batches(
 async def party_names(*, session: AsyncSession, city_id: int) -> dict[tuple[str, int], str]:
     """Display names of a city's parties: service codes and channel slugs."""
     names: dict[tuple[str, int], str] = {}
-    for id_, code in (
-        await session.execute(select(Service.id, Service.code).where(Service.city_id == city_id))
-    ).all():
-        names[("biller", int(id_))] = str(code)
-    for id_, slug in (await session.execute(select(Channel.id, Channel.slug))).all():
-        names[("channel", int(id_))] = str(slug)
+    for id_, code in await cities.service_codes(session=session, city_id=city_id):
+        names[("biller", id_)] = code
+    for channel in await identity.get_all_channels(session=session):
+        names[("channel", channel.id)] = channel.slug
     return names
 
 

@@ -374,5 +374,21 @@ async def get_city_slug(*, session: AsyncSession, city_id: int) -> str | None:
     return await session.scalar(select(City.slug).where(City.id == city_id))
 
 
+async def service_ids_of_providers(
+    *, session: AsyncSession, city_id: int, providers: frozenset[str]
+) -> list[int]:
+    """The ids of a city's services run by these providers (what their staff may see)."""
+    query = select(Service.id).where(
+        Service.city_id == city_id, Service.provider.in_(sorted(providers))
+    )
+    return [int(i) for i in await session.scalars(query)]
+
+
+async def service_codes(*, session: AsyncSession, city_id: int) -> list[tuple[int, str]]:
+    """(id, code) of every service of a city, the hidden and retired too (names on records)."""
+    query = select(Service.id, Service.code).where(Service.city_id == city_id)
+    return [(int(i), str(c)) for i, c in (await session.execute(query)).all()]
+
+
 scheduler.name_cities(live_cities)
 events.name_cities(get_city_slug)
