@@ -139,6 +139,8 @@ class TenantMixin:
         super().__init_subclass__(**kwargs)
         table = cls.__dict__.get("__table__")
         if isinstance(table, Table):
+            if table.c.id.autoincrement is not True:
+                raise TypeError(f"{cls.__name__} declares an id: use the TenantMixin's")
             table.append_constraint(UniqueConstraint("city_id", "id").ddl_if(dialect="sqlite"))
 
 
