@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import column, func, insert, inspect, select, table, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from cityhub import migrations
 from cityhub.app import create_app
@@ -142,3 +145,115 @@ async def test_0021_keeps_the_balances_of_a_ledger_with_entries(empty: Database)
         assert await ledger.roll_up(session=session) == 0
     await migrations.downgrade(empty, "0019")
     await migrations.upgrade(empty)
+
+
+def _rows() -> list[tuple[str, list[dict[str, Any]]]]:
+    """Two cities' linked rows, each kind of tenant key among them: a service with a bill, a
+    payment and its refund and postings, and a department that goes with its service (ON
+    DELETE CASCADE, which must not fire while SQLite rebuilds the tables)."""
+    now = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
+    names = {"name_zh_hans": "n", "name_zh_hant": "n", "name_en": "n"}
+    return [
+        ("cities", [
+            {"id": c, "slug": f"c{c}", "timezone": "Asia/Shanghai", "currency": "CNY",
+             "status": "active", **names}
+            for c in (1, 2)
+        ]),
+        ("channels", [
+            {"id": 1, "slug": "ch", "name": "ch", "client_id": "ch", "client_secret_hash": "x",
+             "scopes": "payments:write", "status": "active"}
+        ]),
+        ("services", [
+            {"id": 10 + c, "city_id": c, "code": "water", "category_code": "payments",
+             "kind": "bill", "provider": "p", "connector": "simulated", "status": "active",
+             **names}
+            for c in (1, 2)
+        ]),
+        ("appt_departments", [
+            {"id": 20 + c, "city_id": c, "service_id": 10 + c, "code": "d", "name": "d"}
+            for c in (1, 2)
+        ]),
+        ("bills", [
+            {"id": 30 + c, "city_id": c, "service_id": 10 + c, "account": "a", "bill_ref": "b",
+             "period": "2026-11", "amount_fen": 100, "currency": "CNY", "status": "paid"}
+            for c in (1, 2)
+        ]),
+        ("payments", [
+            {"id": 40 + c, "city_id": c, "public_id": f"pay_{c}", "channel_id": 1,
+             "service_id": 10 + c, "bill_id": 30 + c, "amount_fen": 100, "total_fen": 100,
+             "currency": "CNY", "status": "completed", "quote_expires_at": now}
+            for c in (1, 2)
+        ]),
+        ("refunds", [
+            {"id": 50 + c, "city_id": c, "public_id": f"ref_{c}", "payment_id": 40 + c,
+             "amount_fen": 100, "total_fen": 100, "currency": "CNY", "source": "staff",
+             "reason": "r", "requested_by": "s"}
+            for c in (1, 2)
+        ]),
+        ("ledger_accounts", [
+            {"id": 60 + c, "city_id": c, "code": "channel:1", "kind": "asset", "currency": "CNY"}
+            for c in (1, 2)
+        ]),
+        ("ledger_postings", [
+            {"id": 70 + c, "city_id": c, "kind": "payment", "payment_id": 40 + c}
+            for c in (1, 2)
+        ]),
+        ("ledger_entries", [
+            {"id": 80 + c, "city_id": c, "posting_id": 70 + c, "account_id": 60 + c,
+             "amount_fen": 100, "currency": "CNY"}
+            for c in (1, 2)
+        ]),
+    ]  # fmt: skip
+
+
+async def _insert_as_of_now(connection: Any, name: str, values: list[dict[str, Any]]) -> None:
+    """Insert rows into a table as the database has it now (an older revision): the model's
+    defaults fill the columns it had then, not the ones later migrations add."""
+    live = await connection.run_sync(
+        lambda sync: {c["name"] for c in inspect(sync).get_columns(name)}
+    )
+    model = metadata.tables[name]
+    filled = []
+    for row in values:
+        full = dict(row)
+        for col in model.columns:
+            if col.name in full or col.name not in live or col.default is None:
+                continue
+            default: Any = col.default
+            full[col.name] = default.arg(None) if default.is_callable else default.arg
+        filled.append(full)
+    columns = [column(c, model.c[c].type) for c in filled[0]]
+    await connection.execute(insert(table(name, *columns)), filled)
+
+
+async def _counts(db: Database, names: list[str]) -> dict[str, int]:
+    async with db.engine.connect() as connection:
+        return {
+            name: (await connection.execute(select(func.count()).select_from(table(name)))).one()[0]
+            for name in names
+        }
+
+
+async def test_0020_keeps_every_row_up_and_down_and_keeps_a_city_to_its_own_rows(
+    empty: Database,
+) -> None:
+    await migrations.upgrade(empty, "0019")
+    rows = _rows()
+    async with empty.engine.begin() as connection:
+        for name, values in rows:
+            await _insert_as_of_now(connection, name, values)
+    expected = {name: len(values) for name, values in rows}
+
+    await migrations.upgrade(empty, "0020")
+    assert await _counts(empty, list(expected)) == expected
+    # A payment of city 2 cannot point at a bill of city 1 any more.
+    stray = {**rows[5][1][1], "id": 49, "public_id": "pay_stray", "bill_id": 31}
+    with pytest.raises(IntegrityError):
+        async with empty.engine.begin() as connection:
+            await connection.execute(insert(metadata.tables["payments"]), [stray])
+
+    await migrations.downgrade(empty, "0019")
+    assert await _counts(empty, list(expected)) == expected
+    await migrations.upgrade(empty)
+    assert await _counts(empty, list(expected)) == expected
+    assert await migrations.differences(empty) == []

@@ -25,17 +25,19 @@ from cityhub.appointments.enums import (
 )
 
 # isort: on
-from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, utcnow
+from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, tenant_fk, utcnow
 
 
 class Department(TenantMixin, Base):
     """A department of a hospital."""
 
     __tablename__ = "appt_departments"
-    __table_args__ = (UniqueConstraint("city_id", "service_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("city_id", "service_id", "code"),
+        tenant_fk("service_id", "services", ondelete="CASCADE"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(BigId)
     code: Mapped[str] = mapped_column(String(80))
     name: Mapped[str] = mapped_column(String(120))
 
@@ -44,11 +46,14 @@ class Practitioner(TenantMixin, Base):
     """A doctor of a hospital."""
 
     __tablename__ = "appt_practitioners"
-    __table_args__ = (UniqueConstraint("city_id", "service_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("city_id", "service_id", "code"),
+        tenant_fk("service_id", "services", ondelete="CASCADE"),
+        tenant_fk("department_id", "appt_departments"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id", ondelete="CASCADE"))
-    department_id: Mapped[int] = mapped_column(BigId, ForeignKey("appt_departments.id"))
+    service_id: Mapped[int] = mapped_column(BigId)
+    department_id: Mapped[int] = mapped_column(BigId)
     code: Mapped[str] = mapped_column(String(80))
     name: Mapped[str] = mapped_column(String(120))
     title: Mapped[str | None] = mapped_column(String(120), default=None)
@@ -62,13 +67,16 @@ class ClinicSession(TenantMixin, Base):
     __table_args__ = (
         UniqueConstraint("city_id", "practitioner_id", "day", "period"),
         Index("ix_appt_sessions_city_day", "city_id", "day"),
+        UniqueConstraint("city_id", "public_id"),
+        tenant_fk("service_id", "services", ondelete="CASCADE"),
+        tenant_fk("department_id", "appt_departments"),
+        tenant_fk("practitioner_id", "appt_practitioners"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(40), unique=True)
-    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id", ondelete="CASCADE"))
-    department_id: Mapped[int] = mapped_column(BigId, ForeignKey("appt_departments.id"))
-    practitioner_id: Mapped[int] = mapped_column(BigId, ForeignKey("appt_practitioners.id"))
+    public_id: Mapped[str] = mapped_column(String(40))
+    service_id: Mapped[int] = mapped_column(BigId)
+    department_id: Mapped[int] = mapped_column(BigId)
+    practitioner_id: Mapped[int] = mapped_column(BigId)
     day: Mapped[dt.date] = mapped_column()  # in the city's time
     period: Mapped[Period] = mapped_column(str_enum(Period, "appt_period"))
     fee_fen: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -84,11 +92,14 @@ class Slot(TenantMixin, Base):
     """A time window of a session with its own capacity; `taken` counts places held."""
 
     __tablename__ = "appt_slots"
-    __table_args__ = (Index("ix_appt_slots_session", "city_id", "session_id", "starts_at"),)
+    __table_args__ = (
+        Index("ix_appt_slots_session", "city_id", "session_id", "starts_at"),
+        UniqueConstraint("city_id", "public_id"),
+        tenant_fk("session_id", "appt_sessions"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(40), unique=True)
-    session_id: Mapped[int] = mapped_column(BigId, ForeignKey("appt_sessions.id"))
+    public_id: Mapped[str] = mapped_column(String(40))
+    session_id: Mapped[int] = mapped_column(BigId)
     starts_at: Mapped[dt.datetime] = mapped_column()
     ends_at: Mapped[dt.datetime] = mapped_column()
     capacity: Mapped[int] = mapped_column()
@@ -120,7 +131,6 @@ class PatientStanding(TenantMixin, Base):
     __tablename__ = "appt_patients"
     __table_args__ = (UniqueConstraint("city_id", "patient_hash"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     patient_hash: Mapped[str] = mapped_column(String(64))
     active: Mapped[int] = mapped_column(default=0)
     no_shows: Mapped[int] = mapped_column(default=0)
@@ -136,13 +146,18 @@ class Booking(TenantMixin, Base):
         Index("ix_appt_bookings_patient", "city_id", "patient_hash", "status"),
         Index("ix_appt_bookings_slot", "city_id", "slot_id", "status"),
         Index("ix_appt_bookings_user", "city_id", "channel_id", "user_id", "id"),
+        UniqueConstraint("city_id", "public_id"),
+        tenant_fk("session_id", "appt_sessions"),
+        tenant_fk("slot_id", "appt_slots"),
+        tenant_fk("department_id", "appt_departments"),
+        tenant_fk("payment_id", "payments"),
+        UniqueConstraint("city_id", "checkin_code"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(40), unique=True)
-    session_id: Mapped[int] = mapped_column(BigId, ForeignKey("appt_sessions.id"))
-    slot_id: Mapped[int] = mapped_column(BigId, ForeignKey("appt_slots.id"))
-    department_id: Mapped[int] = mapped_column(BigId, ForeignKey("appt_departments.id"))
+    public_id: Mapped[str] = mapped_column(String(40))
+    session_id: Mapped[int] = mapped_column(BigId)
+    slot_id: Mapped[int] = mapped_column(BigId)
+    department_id: Mapped[int] = mapped_column(BigId)
     day: Mapped[dt.date] = mapped_column()
     channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
     user_id: Mapped[str] = mapped_column(String(128))  # the channel's user who booked
@@ -153,10 +168,8 @@ class Booking(TenantMixin, Base):
     patient_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[BookingStatus] = mapped_column(str_enum(BookingStatus, "appt_booking_status"))
     hold_expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
-    payment_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("payments.id"), default=None, index=True
-    )
-    checkin_code: Mapped[str] = mapped_column(String(16), unique=True)
+    payment_id: Mapped[int | None] = mapped_column(BigId, default=None, index=True)
+    checkin_code: Mapped[str] = mapped_column(String(16))
     hospital_ref: Mapped[str | None] = mapped_column(String(120), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     booked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
@@ -168,11 +181,14 @@ class WaitlistEntry(TenantMixin, Base):
     """A patient waiting for a place in a full session; served first come, first served."""
 
     __tablename__ = "appt_waitlist"
-    __table_args__ = (Index("ix_appt_waitlist_session", "city_id", "session_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_appt_waitlist_session", "city_id", "session_id", "status", "id"),
+        UniqueConstraint("city_id", "public_id"),
+        tenant_fk("session_id", "appt_sessions"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(40), unique=True)
-    session_id: Mapped[int] = mapped_column(BigId, ForeignKey("appt_sessions.id"))
+    public_id: Mapped[str] = mapped_column(String(40))
+    session_id: Mapped[int] = mapped_column(BigId)
     channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
     user_id: Mapped[str] = mapped_column(String(128))
     resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"))
@@ -191,7 +207,6 @@ class BookingRules(TenantMixin, Base):
     __tablename__ = "appt_rules"
     __table_args__ = (UniqueConstraint("city_id"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     one_per_department_day: Mapped[bool] = mapped_column(default=True)
     max_active: Mapped[int] = mapped_column(default=3)
     window_days: Mapped[int] = mapped_column(default=7)

@@ -20,7 +20,7 @@ from cityhub.billing.enums import (
 )
 
 # isort: on
-from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, utcnow
+from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, tenant_fk, utcnow
 
 Fen = BigInteger
 
@@ -29,10 +29,12 @@ class BillerTerms(TenantMixin, Base):
     """How a biller takes payments: the terms are data a city edits, not code."""
 
     __tablename__ = "biller_terms"
-    __table_args__ = (UniqueConstraint("city_id", "service_id"),)
+    __table_args__ = (
+        UniqueConstraint("city_id", "service_id"),
+        tenant_fk("service_id", "services", ondelete="CASCADE"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(BigId)
     account_pattern: Mapped[str] = mapped_column(String(200))
     amount_rule: Mapped[AmountRule] = mapped_column(str_enum(AmountRule, "amount_rule"))
     min_fen: Mapped[int] = mapped_column(Fen, default=1)
@@ -49,10 +51,12 @@ class Bill(TenantMixin, Base):
     """A bill as the biller showed it to a channel; payments are made against it."""
 
     __tablename__ = "bills"
-    __table_args__ = (UniqueConstraint("city_id", "service_id", "bill_ref"),)
+    __table_args__ = (
+        UniqueConstraint("city_id", "service_id", "bill_ref"),
+        tenant_fk("service_id", "services"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id"))
+    service_id: Mapped[int] = mapped_column(BigId)
     account: Mapped[str] = mapped_column(String(80))
     bill_ref: Mapped[str] = mapped_column(String(80))  # the biller's id of the bill
     period: Mapped[str] = mapped_column(String(20))
@@ -74,17 +78,19 @@ class Payment(TenantMixin, Base):
 
     __tablename__ = "payments"
     __table_args__ = (
-        UniqueConstraint("channel_id", "channel_txn_id"),
+        UniqueConstraint("city_id", "channel_id", "channel_txn_id"),
         Index("ix_payments_city_channel", "city_id", "channel_id", "id"),
         Index("ix_payments_city_confirmed", "city_id", "confirmed_at"),
         Index("ix_payments_city_completed", "city_id", "completed_at"),
+        UniqueConstraint("city_id", "public_id"),
+        tenant_fk("service_id", "services"),
+        tenant_fk("bill_id", "bills"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    public_id: Mapped[str] = mapped_column(String(40))
     channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
-    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id"))
-    bill_id: Mapped[int] = mapped_column(BigId, ForeignKey("bills.id"))
+    service_id: Mapped[int] = mapped_column(BigId)
+    bill_id: Mapped[int] = mapped_column(BigId)
     user_id: Mapped[str | None] = mapped_column(String(128), default=None)
     amount_fen: Mapped[int] = mapped_column(Fen)  # what the biller gets
     fee_fen: Mapped[int] = mapped_column(Fen, default=0)  # what the hub keeps
@@ -110,10 +116,13 @@ class Refund(TenantMixin, Base):
     """Money given back to the channel's user for a completed payment."""
 
     __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("city_id", "public_id"),
+        tenant_fk("payment_id", "payments"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(40), unique=True)
-    payment_id: Mapped[int] = mapped_column(BigId, ForeignKey("payments.id"), index=True)
+    public_id: Mapped[str] = mapped_column(String(40))
+    payment_id: Mapped[int] = mapped_column(BigId, index=True)
     amount_fen: Mapped[int] = mapped_column(Fen)  # of the bill's part
     fee_fen: Mapped[int] = mapped_column(Fen, default=0)  # the fee, returned with the last part
     total_fen: Mapped[int] = mapped_column(Fen)  # what the channel gives back to its user
@@ -134,7 +143,6 @@ class LedgerAccount(TenantMixin, Base):
     __tablename__ = "ledger_accounts"
     __table_args__ = (UniqueConstraint("city_id", "code", "currency"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(120))
     kind: Mapped[str] = mapped_column(String(12))  # asset | liability | revenue | clearing
     currency: Mapped[str] = mapped_column(String(3))
@@ -146,14 +154,15 @@ class Posting(TenantMixin, Base):
     """One balanced movement: its entries sum to zero in their currency."""
 
     __tablename__ = "ledger_postings"
-    __table_args__ = (Index("ix_ledger_postings_city_created", "city_id", "created_at"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    payment_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("payments.id"), default=None, index=True
+    __table_args__ = (
+        Index("ix_ledger_postings_city_created", "city_id", "created_at"),
+        tenant_fk("payment_id", "payments"),
+        tenant_fk("refund_id", "refunds"),
     )
-    refund_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("refunds.id"), default=None)
+
+    kind: Mapped[str] = mapped_column(String(40))
+    payment_id: Mapped[int | None] = mapped_column(BigId, default=None, index=True)
+    refund_id: Mapped[int | None] = mapped_column(BigId, default=None)
     memo: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -173,11 +182,12 @@ class Entry(TenantMixin, Base):
             postgresql_where=text("NOT rolled_up"),
             sqlite_where=text("NOT rolled_up"),
         ),
+        tenant_fk("posting_id", "ledger_postings"),
+        tenant_fk("account_id", "ledger_accounts"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    posting_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_postings.id"), index=True)
-    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_accounts.id"))
+    posting_id: Mapped[int] = mapped_column(BigId, index=True)
+    account_id: Mapped[int] = mapped_column(BigId)
     amount_fen: Mapped[int] = mapped_column(Fen)
     currency: Mapped[str] = mapped_column(String(3))
     # The settlement batch that paid this entry out (None: not settled yet).
@@ -191,20 +201,21 @@ class SettlementBatch(TenantMixin, Base):
     """What one biller or channel is owed or owes for the entries up to the end of a day."""
 
     __tablename__ = "settlement_batches"
-    __table_args__ = (UniqueConstraint("city_id", "day", "party", "party_id", "currency"),)
+    __table_args__ = (
+        UniqueConstraint("city_id", "day", "party", "party_id", "currency"),
+        tenant_fk("account_id", "ledger_accounts"),
+        tenant_fk("posting_id", "ledger_postings"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     day: Mapped[dt.date] = mapped_column()
     party: Mapped[str] = mapped_column(String(10))  # biller | channel
     party_id: Mapped[int] = mapped_column(BigInteger)  # the service or the channel
-    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_accounts.id"))
+    account_id: Mapped[int] = mapped_column(BigId)
     currency: Mapped[str] = mapped_column(String(3))
     entries: Mapped[int] = mapped_column(default=0)
     net_fen: Mapped[int] = mapped_column(Fen, default=0)  # > 0: the hub pays the party
     breakdown: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    posting_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("ledger_postings.id"), default=None
-    )
+    posting_id: Mapped[int | None] = mapped_column(BigId, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -214,7 +225,6 @@ class ChannelStatement(TenantMixin, Base):
     __tablename__ = "channel_statements"
     __table_args__ = (Index("ix_channel_statements_day", "city_id", "channel_id", "day"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
     day: Mapped[dt.date] = mapped_column()
     lines: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"lines": [...]}
@@ -227,7 +237,6 @@ class ReconciliationItem(TenantMixin, Base):
     __tablename__ = "reconciliation_items"
     __table_args__ = (Index("ix_reconciliation_items_day", "city_id", "day", "party", "party_id"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     day: Mapped[dt.date] = mapped_column()
     party: Mapped[str] = mapped_column(String(10))  # biller | channel
     party_id: Mapped[int] = mapped_column(BigInteger)

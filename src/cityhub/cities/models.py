@@ -18,7 +18,7 @@ from cityhub.cities.enums import (
 
 # isort: on
 from cityhub.identity.enums import IdentityLevel
-from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, utcnow
+from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, tenant_fk, utcnow
 
 
 class City(Base):
@@ -82,7 +82,6 @@ class Service(TenantMixin, Base):
     __tablename__ = "services"
     __table_args__ = (UniqueConstraint("city_id", "code"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(60))
     category_code: Mapped[str] = mapped_column(ForeignKey("service_categories.code"))
     kind: Mapped[ServiceKind] = mapped_column(str_enum(ServiceKind, "service_kind"))
@@ -115,10 +114,10 @@ class Grant(TenantMixin, Base):
     __table_args__ = (
         UniqueConstraint("city_id", "channel_id", "service_id"),
         Index("ix_grants_channel", "channel_id", "city_id"),
+        tenant_fk("service_id", "services", ondelete="CASCADE"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
-    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(BigId)
     granted_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("staff_users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -18,7 +18,6 @@ class ConnectorDefinition(TenantMixin, Base):
     __tablename__ = "connector_definitions"
     __table_args__ = (UniqueConstraint("city_id", "name"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(60))
     kind: Mapped[str] = mapped_column(String(20))
     definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -26,10 +25,11 @@ class ConnectorDefinition(TenantMixin, Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class ConnectorSecret(TenantMixin, Base):
+class ConnectorSecret(Base):
     """A credential a city's connectors use (`{"secret": name}` in a description), encrypted
     with the hub's data key. Written, rotated and deleted, never read back by anyone: only its
-    name and times are shown."""
+    name and times are shown. A tenant table keyed by (city_id, name), so it has no `id` of
+    the `TenantMixin`."""
 
     __tablename__ = "connector_secrets"
 

@@ -16,18 +16,20 @@ from cityhub.lottery.enums import (
 )
 
 # isort: on
-from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, utcnow
+from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, tenant_fk, utcnow
 
 
 class LotteryRound(TenantMixin, Base):
     """One round of a lottery service: its window, quota, rules and verifiable draw."""
 
     __tablename__ = "lottery_rounds"
-    __table_args__ = (UniqueConstraint("city_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("city_id", "code"),
+        tenant_fk("service_id", "services"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(60))
-    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id"))
+    service_id: Mapped[int] = mapped_column(BigId)
     kind: Mapped[str] = mapped_column(String(40))  # what the provider calls it: car-plate
     title: Mapped[str] = mapped_column(String(200))
     opens_at: Mapped[dt.datetime] = mapped_column()
@@ -54,15 +56,17 @@ class LotteryApplication(TenantMixin, Base):
 
     __tablename__ = "lottery_applications"
     __table_args__ = (
-        UniqueConstraint("round_id", "resident_id"),
+        UniqueConstraint("city_id", "round_id", "resident_id"),
         Index("ix_lottery_applications_round_status", "city_id", "round_id", "status"),
         Index("ix_lottery_applications_failures", "city_id", "resident_id", "service_id", "status"),
+        tenant_fk("round_id", "lottery_rounds"),
+        tenant_fk("service_id", "services"),
+        UniqueConstraint("city_id", "application_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    round_id: Mapped[int] = mapped_column(BigId, ForeignKey("lottery_rounds.id"))
-    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id"))
-    application_id: Mapped[str] = mapped_column(String(32), unique=True)
+    round_id: Mapped[int] = mapped_column(BigId)
+    service_id: Mapped[int] = mapped_column(BigId)
+    application_id: Mapped[str] = mapped_column(String(32))
     resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"))
     channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
     status: Mapped[ApplicationStatus] = mapped_column(

@@ -28,21 +28,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.identity import residents
-from cityhub.platform.db import Base, BigId, TenantMixin, utcnow
+from cityhub.platform.db import Base, BigId, TenantMixin, tenant_fk, utcnow
 
 
 class GovAccount(TenantMixin, Base):
     """An agency's account in one city (the water company, the traffic police)."""
 
     __tablename__ = "notice_accounts"
-    __table_args__ = (UniqueConstraint("city_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("city_id", "code"),
+        tenant_fk("service_id", "services"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(60))
     name: Mapped[str] = mapped_column(String(120))
     agency: Mapped[str] = mapped_column(String(120))
     # The bill service this account speaks for (bill reminders, audiences of its customers).
-    service_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("services.id"), default=None)
+    service_id: Mapped[int | None] = mapped_column(BigId, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -50,10 +52,12 @@ class NoticeTopic(TenantMixin, Base):
     """A topic of an account ("water outages, Pudong")."""
 
     __tablename__ = "notice_topics"
-    __table_args__ = (UniqueConstraint("city_id", "account_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("city_id", "account_id", "code"),
+        tenant_fk("account_id", "notice_accounts"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("notice_accounts.id"))
+    account_id: Mapped[int] = mapped_column(BigId)
     code: Mapped[str] = mapped_column(String(60))
     name: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -67,10 +71,10 @@ class Follow(TenantMixin, Base):
         UniqueConstraint("city_id", "account_id", "resident_id", "topic"),
         Index("ix_notice_follows_fanout", "city_id", "account_id", "resident_id"),
         Index("ix_notice_follows_resident", "resident_id", "city_id"),
+        tenant_fk("account_id", "notice_accounts"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("notice_accounts.id"))
+    account_id: Mapped[int] = mapped_column(BigId)
     topic: Mapped[str] = mapped_column(String(60), default="")
     resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -80,10 +84,12 @@ class NoticeTemplate(TenantMixin, Base):
     """An account's template: texts per language and typed placeholders."""
 
     __tablename__ = "notice_templates"
-    __table_args__ = (UniqueConstraint("city_id", "account_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("city_id", "account_id", "code"),
+        tenant_fk("account_id", "notice_accounts"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("notice_accounts.id"))
+    account_id: Mapped[int] = mapped_column(BigId)
     code: Mapped[str] = mapped_column(String(60))
     placeholders: Mapped[dict[str, Any]] = mapped_column(default=dict)  # name -> type
     texts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # lang -> {title, body}
@@ -96,7 +102,6 @@ class NoticeSettings(TenantMixin, Base):
     __tablename__ = "notice_settings"
     __table_args__ = (UniqueConstraint("city_id"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     quiet_start: Mapped[int] = mapped_column(default=22 * 60)  # minutes after local midnight
     quiet_end: Mapped[int] = mapped_column(default=8 * 60)
     daily_cap: Mapped[int] = mapped_column(default=3)
@@ -110,11 +115,12 @@ class Notice(TenantMixin, Base):
     __table_args__ = (
         UniqueConstraint("city_id", "dedupe_key"),
         Index("ix_notices_city_ref", "city_id", "ref"),
+        UniqueConstraint("city_id", "public_id"),
+        tenant_fk("account_id", "notice_accounts"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(40), unique=True)
-    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("notice_accounts.id"))
+    public_id: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[int] = mapped_column(BigId)
     kind: Mapped[str] = mapped_column(String(20))  # broadcast | targeted | transactional
     urgent: Mapped[bool] = mapped_column(default=False)
     template: Mapped[str] = mapped_column(String(60))
@@ -135,12 +141,12 @@ class NoticeRecipient(TenantMixin, Base):
 
     __tablename__ = "notice_inbox"
     __table_args__ = (
-        UniqueConstraint("notice_id", "resident_id"),
+        UniqueConstraint("city_id", "notice_id", "resident_id"),
         Index("ix_notice_inbox_resident", "resident_id", "id"),
+        tenant_fk("notice_id", "notices"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    notice_id: Mapped[int] = mapped_column(BigId, ForeignKey("notices.id"))
+    notice_id: Mapped[int] = mapped_column(BigId)
     resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     read_at: Mapped[dt.datetime | None] = mapped_column(default=None)
@@ -155,14 +161,15 @@ class NoticeDelivery(TenantMixin, Base):
 
     __tablename__ = "notice_deliveries"
     __table_args__ = (
-        UniqueConstraint("recipient_id", "route"),
+        UniqueConstraint("city_id", "recipient_id", "route"),
         Index("ix_notice_deliveries_status", "city_id", "status", "id"),
         Index("ix_notice_deliveries_notice", "city_id", "notice_id", "status"),
+        tenant_fk("notice_id", "notices"),
+        tenant_fk("recipient_id", "notice_inbox"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    notice_id: Mapped[int] = mapped_column(BigId, ForeignKey("notices.id"))
-    recipient_id: Mapped[int] = mapped_column(BigId, ForeignKey("notice_inbox.id"))
+    notice_id: Mapped[int] = mapped_column(BigId)
+    recipient_id: Mapped[int] = mapped_column(BigId)
     route: Mapped[str] = mapped_column(String(40))
     # pending | sent | failed (fell back, or nothing left: a dead letter) | capped
     status: Mapped[str] = mapped_column(String(10), default="pending")
@@ -178,7 +185,6 @@ class PushCount(TenantMixin, Base):
     __tablename__ = "notice_push_counts"
     __table_args__ = (UniqueConstraint("city_id", "resident_id", "day"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"))
     day: Mapped[dt.date] = mapped_column()
     pushes: Mapped[int] = mapped_column(default=0)
@@ -206,10 +212,10 @@ class SavedBillerAccount(TenantMixin, Base):
     __table_args__ = (
         UniqueConstraint("city_id", "service_id", "account", "resident_id"),
         Index("ix_notice_biller_accounts_audience", "city_id", "service_id", "district"),
+        tenant_fk("service_id", "services"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    service_id: Mapped[int] = mapped_column(BigId, ForeignKey("services.id"))
+    service_id: Mapped[int] = mapped_column(BigId)
     account: Mapped[str] = mapped_column(String(80))
     district: Mapped[str] = mapped_column(String(60), default="")
     resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"))

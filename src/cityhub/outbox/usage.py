@@ -5,26 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import String, UniqueConstraint, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.cities import service as cities
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
-from cityhub.platform.db import Base, BigId
+from cityhub.platform.db import Base, BigId, TenantMixin
 
 KEY = ("city_id", "day", "metric", "channel_id")
 
 
-class UsageDaily(Base):
+class UsageDaily(TenantMixin, Base):
     """How many events of a kind a city saw on a day (its own day), per channel (0: none)."""
 
     __tablename__ = "usage_daily"
     __table_args__ = (UniqueConstraint(*KEY),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    city_id: Mapped[int] = mapped_column(BigId, ForeignKey("cities.id"))
     day: Mapped[dt.date] = mapped_column()
     metric: Mapped[str] = mapped_column(String(80))
     channel_id: Mapped[int] = mapped_column(BigId, default=0)

@@ -8,7 +8,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Integer, MetaData, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Constraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    MetaData,
+    Table,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -24,11 +37,21 @@ from cityhub.platform import uow
 from cityhub.platform.clock import clock
 from cityhub.platform.config import Settings
 
-NAMING = {
+
+def _fk_column(constraint: Constraint, _table: Table) -> str:
+    """The column a foreign key is named after: its own column, the one beside `city_id` in a
+    key between two tenant tables (`fk_payments_bill_id_bills` for (city_id, bill_id))."""
+    assert isinstance(constraint, ForeignKeyConstraint)
+    names = [c.name for c in constraint.columns] or list(constraint.column_keys)
+    return next((n for n in names if n != "city_id"), names[0])
+
+
+NAMING: dict[str, Any] = {
+    "fk_column": _fk_column,
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "fk": "fk_%(table_name)s_%(fk_column)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
 
@@ -89,11 +112,55 @@ class Base(DeclarativeBase):
 
 
 class TenantMixin:
-    """A table whose rows belong to one city: `city_id` comes first in its keys and indexes."""
+    """A table whose rows belong to one city, ready to be distributed by `city_id` on a sharded
+    PostgreSQL (Citus, docs/scaling.md): `city_id` comes first in its keys and indexes.
+
+    The primary key is (city_id, id); `id` still comes from the database's sequence alone and
+    is unique on its own, so the ORM knows a row by `id` (`session.get(Model, id)`). SQLite
+    generates ids only for a one-column INTEGER PRIMARY KEY, so there the key stays `id` and a
+    UNIQUE (city_id, id), declared for SQLite only, stands in for it as the target of the
+    composite foreign keys (`tenant_fk`)."""
 
     @declared_attr
     def city_id(cls) -> Mapped[int]:  # noqa: N805
-        return mapped_column(BigId, ForeignKey("cities.id"), nullable=False, index=True)
+        return mapped_column(
+            BigId, ForeignKey("cities.id"), primary_key=True, index=True, sort_order=-2
+        )
+
+    @declared_attr
+    def id(cls) -> Mapped[int]:  # noqa: N805
+        return mapped_column(BigId, primary_key=True, autoincrement=True, sort_order=-1)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805
+        return {"primary_key": [cls.__table__.c.id]}  # type: ignore[attr-defined]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = cls.__dict__.get("__table__")
+        if isinstance(table, Table):
+            if table.c.id.autoincrement is not True:
+                raise TypeError(f"{cls.__name__} declares an id: use the TenantMixin's")
+            table.append_constraint(UniqueConstraint("city_id", "id").ddl_if(dialect="sqlite"))
+
+
+def tenant_fk(column: str, target: str, *, ondelete: str | None = None) -> ForeignKeyConstraint:
+    """A foreign key from a tenant table to another tenant table, carrying `city_id` on both
+    sides: (city_id, column) -> target (city_id, id). A row can only point at a row of its own
+    city, and a sharded database keeps both on the same node."""
+    return ForeignKeyConstraint(
+        ["city_id", column], [f"{target}.city_id", f"{target}.id"], ondelete=ondelete
+    )
+
+
+def declared_for(item: object, dialect: str) -> bool:
+    """Whether a constraint or index of the models exists on this dialect (one declared with
+    `ddl_if(dialect=...)` for another is not there, and must not be looked for)."""
+    condition = getattr(item, "_ddl_if", None)
+    wanted = getattr(condition, "dialect", None)
+    if wanted is None:
+        return True
+    return dialect == wanted if isinstance(wanted, str) else dialect in wanted
 
 
 # The largest id a BIGINT holds: a larger number (in a path, a query, a token) is no row, and

@@ -17,7 +17,7 @@ from cityhub.requests.enums import (
 )
 
 # isort: on
-from cityhub.platform.db import Base, BigId, JsonType, TenantMixin, str_enum, utcnow
+from cityhub.platform.db import Base, BigId, JsonType, TenantMixin, str_enum, tenant_fk, utcnow
 
 
 class RequestSettings(TenantMixin, Base):
@@ -27,7 +27,6 @@ class RequestSettings(TenantMixin, Base):
     __tablename__ = "request_settings"
     __table_args__ = (UniqueConstraint("city_id"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # ISO weekdays (1 = Monday) that are working days, and the working periods of such a day
     # as [["09:00", "12:00"], ["13:30", "17:30"]] in the city's time.
     workdays: Mapped[list[int]] = mapped_column(JsonType)
@@ -51,7 +50,6 @@ class Department(TenantMixin, Base):
     __tablename__ = "request_departments"
     __table_args__ = (UniqueConstraint("city_id", "code"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(60))
     names: Mapped[dict[str, Any]] = mapped_column()
     head_staff_id: Mapped[int | None] = mapped_column(
@@ -64,12 +62,12 @@ class DepartmentMember(TenantMixin, Base):
     """A staff member who handles a department's requests."""
 
     __tablename__ = "request_department_members"
-    __table_args__ = (UniqueConstraint("city_id", "department_id", "staff_id"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    department_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("request_departments.id", ondelete="CASCADE")
+    __table_args__ = (
+        UniqueConstraint("city_id", "department_id", "staff_id"),
+        tenant_fk("department_id", "request_departments", ondelete="CASCADE"),
     )
+
+    department_id: Mapped[int] = mapped_column(BigId)
     staff_id: Mapped[int] = mapped_column(BigId, ForeignKey("staff_users.id"))
 
 
@@ -78,15 +76,17 @@ class RequestType(TenantMixin, Base):
     hours), and the attributes asked."""
 
     __tablename__ = "request_types"
-    __table_args__ = (UniqueConstraint("city_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("city_id", "code"),
+        tenant_fk("department_id", "request_departments"),
+    )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(60))
     group: Mapped[str] = mapped_column(String(60))
     keywords: Mapped[str] = mapped_column(String(400), default="")
     names: Mapped[dict[str, Any]] = mapped_column()
     descriptions: Mapped[dict[str, Any]] = mapped_column()
-    department_id: Mapped[int] = mapped_column(BigId, ForeignKey("request_departments.id"))
+    department_id: Mapped[int] = mapped_column(BigId)
     sla_hours: Mapped[int] = mapped_column()
     # [{"code", "datatype", "required", "order", "descriptions": {lang: text},
     #   "values": [{"key", "names": {lang: text}}]}]
@@ -105,12 +105,14 @@ class ServiceRequest(TenantMixin, Base):
         Index("ix_service_requests_status", "city_id", "status", "due_at"),
         Index("ix_service_requests_type", "city_id", "type_id", "status"),
         Index("ix_service_requests_resident", "city_id", "resident_id"),
+        tenant_fk("type_id", "request_types"),
+        tenant_fk("department_id", "request_departments"),
+        tenant_fk("merged_into_id", "service_requests"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(24))
-    type_id: Mapped[int] = mapped_column(BigId, ForeignKey("request_types.id"))
-    department_id: Mapped[int] = mapped_column(BigId, ForeignKey("request_departments.id"))
+    type_id: Mapped[int] = mapped_column(BigId)
+    department_id: Mapped[int] = mapped_column(BigId)
     status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus, "request_status"))
     description: Mapped[str] = mapped_column(Text)
     lat: Mapped[float | None] = mapped_column(default=None)
@@ -125,9 +127,7 @@ class ServiceRequest(TenantMixin, Base):
     assignee_staff_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("staff_users.id"), default=None
     )
-    merged_into_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("service_requests.id"), default=None
-    )
+    merged_into_id: Mapped[int | None] = mapped_column(BigId, default=None)
     hold_reason: Mapped[str | None] = mapped_column(String(500), default=None)
     held_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     triage_due_at: Mapped[dt.datetime] = mapped_column()
@@ -148,12 +148,12 @@ class RequestEvent(TenantMixin, Base):
     """One step of a request's timeline; public steps are what the resident and Open311 see."""
 
     __tablename__ = "request_events"
-    __table_args__ = (Index("ix_request_events_request", "city_id", "request_id", "id"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    request_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("service_requests.id", ondelete="CASCADE")
+    __table_args__ = (
+        Index("ix_request_events_request", "city_id", "request_id", "id"),
+        tenant_fk("request_id", "service_requests", ondelete="CASCADE"),
     )
+
+    request_id: Mapped[int] = mapped_column(BigId)
     kind: Mapped[str] = mapped_column(String(30))
     public: Mapped[bool] = mapped_column()
     status: Mapped[str] = mapped_column(String(20))
@@ -168,13 +168,13 @@ class RequestPhoto(TenantMixin, Base):
     """A photo of a request, stored in the data folder."""
 
     __tablename__ = "request_photos"
-    __table_args__ = (UniqueConstraint("city_id", "public_id"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(40))
-    request_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("service_requests.id", ondelete="CASCADE")
+    __table_args__ = (
+        UniqueConstraint("city_id", "public_id"),
+        tenant_fk("request_id", "service_requests", ondelete="CASCADE"),
     )
+
+    public_id: Mapped[str] = mapped_column(String(40))
+    request_id: Mapped[int] = mapped_column(BigId)
     content_type: Mapped[str] = mapped_column(String(40))
     size: Mapped[int] = mapped_column()
     sha256: Mapped[str] = mapped_column(String(64))
@@ -187,12 +187,12 @@ class RequestFollower(TenantMixin, Base):
     """A resident told of a request's steps: its reporter, and those who said "same problem"."""
 
     __tablename__ = "request_followers"
-    __table_args__ = (UniqueConstraint("city_id", "request_id", "resident_id"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    request_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("service_requests.id", ondelete="CASCADE")
+    __table_args__ = (
+        UniqueConstraint("city_id", "request_id", "resident_id"),
+        tenant_fk("request_id", "service_requests", ondelete="CASCADE"),
     )
+
+    request_id: Mapped[int] = mapped_column(BigId)
     resident_id: Mapped[int] = mapped_column(BigId, ForeignKey("residents.id"))
     channel_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("channels.id"), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -202,9 +202,8 @@ class Open311Key(TenantMixin, Base):
     """An Open311 `api_key` the city issued to a channel (only its SHA-256 is kept)."""
 
     __tablename__ = "request_api_keys"
-    __table_args__ = (UniqueConstraint("key_hash"),)
+    __table_args__ = (UniqueConstraint("city_id", "key_hash"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
     key_hash: Mapped[str] = mapped_column(String(64))
     prefix: Mapped[str] = mapped_column(String(12))
