@@ -346,3 +346,14 @@ async def delete_grant(
         city_id=city.id,
         payload={"channel_id": grant.channel_id, "city": city.slug, "service": service.code},
     )
+
+
+async def granted_services(
+    *, session: AsyncSession, channel_id: int, city_id: int | None = None
+) -> dict[int, int]:
+    """The services granted to the channel (in one city, when given), each with its city's id
+    (whatever their status)."""
+    query = select(Grant.service_id, Grant.city_id).where(Grant.channel_id == channel_id)
+    if city_id is not None:
+        query = query.where(Grant.city_id == city_id)
+    return dict((await session.execute(query)).all())

@@ -371,3 +371,13 @@ async def encrypted_id_numbers(
         )
         found.update({rid: enc for rid, enc in rows.all() if enc})
     return found
+
+
+async def is_channel_user(*, session: AsyncSession, channel_id: int, resident_id: int) -> bool:
+    """Whether the resident is one of the channel's users."""
+    found = await session.scalar(
+        select(ChannelUser.id)
+        .where(ChannelUser.channel_id == channel_id, ChannelUser.resident_id == resident_id)
+        .limit(1)
+    )
+    return found is not None
