@@ -15,12 +15,15 @@ from cityhub.appointments.api import router as appointments_router
 from cityhub.appointments.fhir import router as fhir_router
 from cityhub.billing.api import router as billing_router
 from cityhub.cities.api import router as cities_router
+from cityhub.cities.jobs_api import router as jobs_router
 from cityhub.connectors.api import router as connectors_router
 from cityhub.connectors.registry import ConnectorHub
+from cityhub.identity import deps as identity_deps
 from cityhub.identity.admin_api import channels_router as channel_admin_router
 from cityhub.identity.admin_api import router as staff_admin_router
 from cityhub.identity.api import router as identity_router
-from cityhub.identity.pii import Vault
+from cityhub.identity.pii import Vault, scrub
+from cityhub.identity.residents_api import router as residents_router
 from cityhub.lottery.api import router as lottery_router
 from cityhub.notices.api import router as notices_router
 from cityhub.notices.channel_api import router as notices_channel_router
@@ -34,7 +37,6 @@ from cityhub.platform.db import Database, database_for
 from cityhub.platform.deps import DbDep, SessionDep
 from cityhub.platform.errors import install_error_handlers, problem
 from cityhub.platform.idempotency import IdempotentReplay
-from cityhub.platform.jobs_api import router as jobs_router
 from cityhub.platform.logs import configure as configure_logs
 from cityhub.platform.middleware import BodyLimit, JsonDepthLimit, RequestContext
 from cityhub.platform.throttle import throttle_for
@@ -91,11 +93,19 @@ async def prometheus(request: Request, session: SessionDep) -> Response:
     return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
 
+async def _replay(request: Request, exc: Exception) -> JSONResponse:
+    """The first answer given to the key, again."""
+    assert isinstance(exc, IdempotentReplay)
+    return JSONResponse(
+        exc.body, status_code=exc.status_code, headers={"Idempotent-Replay": "true"}
+    )
+
+
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
     """A configured hub application. Refuses unsafe production settings."""
     settings = settings or get_settings()
     settings.check_safe()
-    configure_logs(level=settings.log_level, json=settings.log_json)
+    configure_logs(level=settings.log_level, json=settings.log_json, mask=scrub)
     database = db or database_for(settings)
     owns_db = db is None
 
@@ -139,15 +149,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.connectors = ConnectorHub(settings)
     app.state.throttle = throttle_for(settings, database)
     install_error_handlers(app)
-
-    @app.exception_handler(IdempotentReplay)
-    async def _replay(request: Request, exc: IdempotentReplay) -> JSONResponse:
-        return JSONResponse(
-            exc.body, status_code=exc.status_code, headers={"Idempotent-Replay": "true"}
-        )
+    app.add_exception_handler(IdempotentReplay, _replay)
+    identity_deps.install(app)
 
     app.include_router(health)
     app.include_router(identity_router)
+    app.include_router(residents_router)
     app.include_router(staff_admin_router)
     app.include_router(channel_admin_router)
     app.include_router(cities_router)

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from cityhub.cities import jobs_admin
 from cityhub.cities.models import City
 from cityhub.identity import audit
-from cityhub.platform import jobs_admin
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.platform.job_models import JobRun

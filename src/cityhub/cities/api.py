@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from cityhub.cities import categories, service
+from cityhub.cities.deps import CityDep
 from cityhub.cities.models import CityStatus, ServiceKind
 from cityhub.cities.schemas import (
     CategoryCreate,
@@ -24,16 +25,9 @@ from cityhub.cities.schemas import (
     ServiceUpdate,
 )
 from cityhub.identity import service as identity
+from cityhub.identity.deps import CurrentCaller, CurrentStaff, StaffCaller, require_staff_role
 from cityhub.identity.enums import Role
-from cityhub.platform.deps import (
-    CityDep,
-    CurrentCaller,
-    CurrentStaff,
-    RowId,
-    SessionDep,
-    StaffCaller,
-    require_staff_role,
-)
+from cityhub.platform.deps import RowId, SessionDep
 from cityhub.platform.errors import Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep

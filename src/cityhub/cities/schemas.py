@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -17,7 +17,10 @@ from cityhub.cities.models import (
     ServiceKind,
     ServiceStatus,
 )
-from cityhub.identity.models import Channel, IdentityLevel
+from cityhub.identity.enums import IdentityLevel
+
+if TYPE_CHECKING:
+    from cityhub.identity.models import Channel
 
 SLUG = r"^[a-z][a-z0-9-]{1,39}$"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,11 @@ from cityhub.cities.models import (
 from cityhub.cities.schemas import CityCreate, CityUpdate, ServiceCreate, ServiceUpdate
 from cityhub.connectors.config import check_config
 from cityhub.identity import audit
-from cityhub.identity.models import Channel
+from cityhub.identity import service as identity
+from cityhub.platform import events, scheduler
+
+if TYPE_CHECKING:
+    from cityhub.identity.models import Channel
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
 
 
@@ -259,8 +263,7 @@ async def get_all_grants(
 ) -> list[tuple[Grant, Channel, Service]]:
     """A city's grants with their channel and service."""
     query = (
-        select(Grant, Channel, Service)
-        .join(Channel, Channel.id == Grant.channel_id)
+        select(Grant, Service)
         .join(Service, Service.id == Grant.service_id)
         .where(Grant.city_id == city_id)
         .order_by(Grant.id)
@@ -268,7 +271,11 @@ async def get_all_grants(
     )
     if after:
         query = query.where(Grant.id > after)
-    return [(g, c, s) for g, c, s in (await session.execute(query)).all()]
+    rows = (await session.execute(query)).all()
+    channels = await identity.get_channels_by_id(
+        session=session, channel_ids={g.channel_id for g, _ in rows}
+    )
+    return [(g, channels[g.channel_id], s) for g, s in rows if g.channel_id in channels]
 
 
 async def create_grant(
@@ -357,3 +364,20 @@ async def granted_services(
     if city_id is not None:
         query = query.where(Grant.city_id == city_id)
     return dict((await session.execute(query)).all())
+
+
+async def live_cities(*, session: AsyncSession) -> list[City]:
+    """Every city that is not suspended, by id (what the per-city jobs run for)."""
+    found = await session.scalars(
+        select(City).where(City.status != CityStatus.SUSPENDED).order_by(City.id)
+    )
+    return list(found.all())
+
+
+async def get_city_slug(*, session: AsyncSession, city_id: int) -> str | None:
+    """The slug of the city with this id, if any (what published events are filed under)."""
+    return await session.scalar(select(City.slug).where(City.id == city_id))
+
+
+scheduler.name_cities(live_cities)
+events.name_cities(get_city_slug)

@@ -24,11 +24,11 @@ def jobs_list(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
 ) -> None:
     """Each job of a city (or the hub): schedule, last run and its outcome, next run."""
+    from cityhub.cities import jobs_admin
     from cityhub.cities import service as cities
+    from cityhub.cities.jobs_api import JobRead
     from cityhub.cli.helpers import out, run_domain, run_with_db
-    from cityhub.platform import jobs_admin
     from cityhub.platform.db import utcnow
-    from cityhub.platform.jobs_api import JobRead
     from cityhub.platform.scheduler import load_jobs
 
     async def work(db: Database, settings: Settings) -> list[dict[str, Any]]:
@@ -66,9 +66,9 @@ def jobs_set(
     default: Annotated[bool, typer.Option(help="back to the job's own schedule")] = False,
 ) -> None:
     """Give a city its own schedule of a job, or switch the job off or on there."""
+    from cityhub.cities import jobs_admin
     from cityhub.cities import service as cities
     from cityhub.cli.helpers import cli_actor, console, run_domain, run_with_db
-    from cityhub.platform import jobs_admin
     from cityhub.platform.errors import Unprocessable
     from cityhub.platform.scheduler import load_jobs
 

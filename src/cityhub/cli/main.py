@@ -99,10 +99,12 @@ def worker(
 ) -> None:
     """Run the outbox dispatcher and the recurring jobs of every city (several workers may
     run at once on PostgreSQL: each event and each job run is taken by one)."""
+    from cityhub.identity.pii import scrub
     from cityhub.platform import worker as running
 
     async def work(db: Database, settings: Settings) -> None:
-        await running.run(db, settings, once=once, jobs=(not once) if jobs is None else jobs)
+        wanted = (not once) if jobs is None else jobs
+        await running.run(db, settings, once=once, jobs=wanted, mask=scrub)
 
     run_with_db(work)
 

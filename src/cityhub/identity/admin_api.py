@@ -25,16 +25,10 @@ from cityhub.identity.admin_schemas import (
     StaffCreated,
     StaffUpdate,
 )
+from cityhub.identity.deps import CurrentStaff, StaffCaller, VaultDep, require_staff_role
 from cityhub.identity.models import Role
 from cityhub.identity.schemas import ChannelRead, RoleRead
-from cityhub.platform.deps import (
-    CurrentStaff,
-    SessionDep,
-    SettingsDep,
-    StaffCaller,
-    VaultDep,
-    require_staff_role,
-)
+from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import Forbidden
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.outbound import OutboundPolicy

@@ -203,6 +203,14 @@ async def get_channel(*, session: AsyncSession, channel_id: int) -> Channel | No
     return await session.get(Channel, channel_id)
 
 
+async def get_channels_by_id(*, session: AsyncSession, channel_ids: set[int]) -> dict[int, Channel]:
+    """The channels with these ids, by id (those that exist)."""
+    if not channel_ids:
+        return {}
+    found = await session.scalars(select(Channel).where(Channel.id.in_(channel_ids)))
+    return {c.id: c for c in found}
+
+
 async def get_channel_slug(*, session: AsyncSession, channel_id: int) -> str | None:
     """The slug of the channel with this id, if any (what the payment counters are named by)."""
     return await session.scalar(select(Channel.slug).where(Channel.id == channel_id))

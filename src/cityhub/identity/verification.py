@@ -16,11 +16,12 @@ vouching for its own real-name check. The portal vouches for nothing: it always 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service, ServiceKind
+from cityhub.cities.enums import ServiceKind
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.sms import SmsGateway
 from cityhub.connectors.types import IdentityAuthority, IdentityCheck
@@ -31,6 +32,9 @@ from cityhub.platform.config import Settings
 from cityhub.platform.errors import Conflict, Unprocessable
 from cityhub.platform.throttle import Throttle
 from cityhub.platform.uow import between_transactions, keep
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse, Response
 
 from cityhub.cities import service as cities
+from cityhub.cities.deps import CityDep
 from cityhub.connectors.deps import HubDep
+from cityhub.identity.deps import CurrentChannel, CurrentStaff, VaultDep, require_staff_role
 from cityhub.identity.enums import Role
 from cityhub.lottery import applications, flows, publish, service
 from cityhub.lottery.models import LotteryRound, RoundStatus
@@ -21,14 +23,7 @@ from cityhub.lottery.schemas import (
     RoundRead,
     ScoreRead,
 )
-from cityhub.platform.deps import (
-    CityDep,
-    CurrentChannel,
-    CurrentStaff,
-    SessionDep,
-    VaultDep,
-    require_staff_role,
-)
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep

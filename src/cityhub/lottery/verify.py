@@ -166,6 +166,36 @@ def verify_results(
     if reference is not None and reference.info is not None:
         commitment = commitment or reference.info.commitment
         pinned_hash = pinned_hash or reference.info.applicants_hash
+    _check_commitment(report, results, commitment)
+    _order(report, results.ids)
+    seed = draw.seed_of(
+        commitment=info.commitment,
+        applicants_hash=info.applicants_hash,
+        secret=results.secret,
+        public_value=results.public_value,
+    )
+    scores = draw.Scorer(seed).best_scores(results.ids, results.tickets)
+    hexes = [s.hex() for s in scores]
+    altered = [i for i, a, b in zip(results.ids, hexes, results.scores, strict=True) if a != b]
+    _check_applicant_list(report, results, reference, pinned_hash, altered)
+    if seed.hex() != results.seed:
+        report.add(
+            "seed", False, f"seed mismatch: recomputed {seed.hex()}, published {results.seed}"
+        )
+    else:
+        report.add("seed", True, f"seed {results.seed}")
+    if altered:
+        report.add("scores", False, f"score mismatch for {len(altered)}: {_names(altered)}")
+    else:
+        report.add("scores", True, f"{len(scores)} scores recomputed")
+    ranked = draw.rank(scores, max(info.quota, 0), tickets=sum(results.tickets))
+    _winners(report, results, ranked)
+
+
+def _check_commitment(report: Report, results: Results, commitment: str | None) -> None:
+    """The published secret hashes to the files' commitment, and that to the one published
+    at opening (when it is given)."""
+    info = results.info
     committed = draw.commitment_of(results.secret)
     if committed != info.commitment:
         report.add(
@@ -184,57 +214,44 @@ def verify_results(
     else:
         report.add("commitment", True, "the secret hashes to the published commitment")
 
-    _order(report, results.ids)
-    listed = hash_rows(results.ids, results.tickets)
-    hash_ok = listed == info.applicants_hash and pinned_hash in (None, info.applicants_hash)
-    seed = draw.seed_of(
-        commitment=info.commitment,
-        applicants_hash=info.applicants_hash,
-        secret=results.secret,
-        public_value=results.public_value,
-    )
-    scores = draw.Scorer(seed).best_scores(results.ids, results.tickets)
-    hexes = [s.hex() for s in scores]
-    altered = [i for i, a, b in zip(results.ids, hexes, results.scores, strict=True) if a != b]
-    if hash_ok:
-        report.add("applicant list", True, f"{len(results.ids)} applicants, hash {listed}")
-    else:
-        published = pinned_hash if pinned_hash not in (None, info.applicants_hash) else None
-        detail = (
-            f"the files say {info.applicants_hash}, the list published at close {published}"
-            if published
-            else f"the list hashes to {listed}, the published hash is {info.applicants_hash}"
-        )
-        report.add("applicant list", False, f"list hash mismatch: {detail}")
-        if reference is not None:
-            _diff(report, reference, results.ids, results.tickets)
-        elif altered:
-            report.add(
-                "applicant list",
-                False,
-                f"tickets or score altered for: {_names(altered)} (their scores do not follow "
-                "from their ticket counts)",
-            )
-        else:
-            report.add(
-                "applicant list",
-                False,
-                "give the list published at close (applicants.json or .csv) to name the "
-                "applicants added, removed or changed",
-            )
 
-    if seed.hex() != results.seed:
+def _check_applicant_list(
+    report: Report,
+    results: Results,
+    reference: ApplicantList | None,
+    pinned_hash: str | None,
+    altered: list[str],
+) -> None:
+    """The applicants and tickets hash to the published hash (and to the one published at
+    close); if not, who was added, removed or changed, as far as the files tell."""
+    info = results.info
+    listed = hash_rows(results.ids, results.tickets)
+    if listed == info.applicants_hash and pinned_hash in (None, info.applicants_hash):
+        report.add("applicant list", True, f"{len(results.ids)} applicants, hash {listed}")
+        return
+    published = pinned_hash if pinned_hash not in (None, info.applicants_hash) else None
+    detail = (
+        f"the files say {info.applicants_hash}, the list published at close {published}"
+        if published
+        else f"the list hashes to {listed}, the published hash is {info.applicants_hash}"
+    )
+    report.add("applicant list", False, f"list hash mismatch: {detail}")
+    if reference is not None:
+        _diff(report, reference, results.ids, results.tickets)
+    elif altered:
         report.add(
-            "seed", False, f"seed mismatch: recomputed {seed.hex()}, published {results.seed}"
+            "applicant list",
+            False,
+            f"tickets or score altered for: {_names(altered)} (their scores do not follow "
+            "from their ticket counts)",
         )
     else:
-        report.add("seed", True, f"seed {results.seed}")
-    if altered:
-        report.add("scores", False, f"score mismatch for {len(altered)}: {_names(altered)}")
-    else:
-        report.add("scores", True, f"{len(scores)} scores recomputed")
-    ranked = draw.rank(scores, max(info.quota, 0), tickets=sum(results.tickets))
-    _winners(report, results, ranked)
+        report.add(
+            "applicant list",
+            False,
+            "give the list published at close (applicants.json or .csv) to name the "
+            "applicants added, removed or changed",
+        )
 
 
 def _winners(report: Report, results: Results, ranked: list[int]) -> None:

@@ -1,36 +1,28 @@
-"""FastAPI dependencies as `Annotated` aliases: the session, the caller, the city in the path."""
+"""FastAPI dependencies as `Annotated` aliases: the settings, the database, the request's unit
+of work, the caller's stable name, a row id in the path.
+
+Who is calling is the identity domain's (`identity/deps.py`: `CurrentChannel`, `CurrentStaff`,
+`VaultDep`, the role checks); the city in the path is the cities domain's (`cities/deps.py`:
+`CityDep`). The platform names neither: the identity domain answers `CallerKey` when the app
+starts (`identity.deps.install`), and a refusal it must keep on record after the rollback is a
+`RecordedRefusal`.
+"""
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Annotated, Any
+import importlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Path, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Path, Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities import service as cities
-from cityhub.cities.models import City, Service
-from cityhub.identity import audit
-from cityhub.identity import service as identity
-from cityhub.identity.models import Channel, ChannelStatus, Role, StaffRole, StaffSession, StaffUser
-from cityhub.identity.pii import Vault
-from cityhub.identity.security import decode_channel_token
 from cityhub.platform import uow
 from cityhub.platform.config import Settings
 from cityhub.platform.db import MAX_ROW_ID, Database
-from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
+from cityhub.platform.errors import Conflict, NotFound
 from cityhub.platform.throttle import Throttle
-
-SESSION_COOKIE = "cityhub_session"
-CSRF_HEADER = "X-CSRF-Token"
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-# What a member whose password was reset may still do: see who they are, choose a new
-# password, sign out.
-PASSWORD_CHANGE_PATHS = {"/v1/staff/me", "/v1/staff/me/password", "/v1/staff/session"}
 
 
 def get_settings(request: Request) -> Settings:
@@ -45,12 +37,6 @@ def get_db(request: Request) -> Database:
     return db
 
 
-def get_vault(request: Request) -> Vault:
-    """The app's personal-data vault."""
-    vault: Vault = request.app.state.vault
-    return vault
-
-
 def get_throttle(request: Request) -> Throttle:
     """The app's attempt counters (limits on guessing)."""
     throttle: Throttle = request.app.state.throttle
@@ -59,46 +45,29 @@ def get_throttle(request: Request) -> Throttle:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_db)]
-VaultDep = Annotated[Vault, Depends(get_vault)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 
 
-class ProviderRefused(NotFound):
-    """Provider staff reached for another provider's object: it does not exist for them
-    (404, as another city's object), and the attempt is audited after the rollback."""
+class RecordedRefusal(NotFound):
+    """A refusal that must stay on record although the request's work is rolled back (what
+    the record is, is the raiser's: `record_in`)."""
 
-    def __init__(
-        self, detail: str, *, code: str, actor: audit.Actor, city_id: int, record: dict[str, Any]
-    ) -> None:
-        super().__init__(detail, code=code)
-        self.actor = actor
-        self.city_id = city_id
-        self.record = record
-
-
-async def _audit_refusal(session: AsyncSession, exc: ProviderRefused) -> None:
-    """The refused attempt (written in a unit of work of its own: the request's rolled back)."""
-    await audit.append(
-        session=session,
-        actor=exc.actor,
-        action="staff.provider_refused",
-        object_type=str(exc.record.get("object_type", "object")),
-        object_id=str(exc.record.get("object_id", "")),
-        city_id=exc.city_id,
-        details={**exc.record, "status": exc.status, "code": exc.code},
-    )
+    async def record_in(self, session: AsyncSession) -> None:
+        """Write the record, in a unit of work of its own."""
+        raise NotImplementedError
 
 
 async def get_session(db: DbDep) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the route returns, rolled back if it raises.
     A unique key raced by a concurrent request is 409; any other violation is a bug (500).
-    A provider's member refused another provider's object is audited in a unit of its own."""
+    A recorded refusal (a provider's member refused another provider's object) is written in
+    a unit of its own."""
     try:
         async with uow.unit_of_work(db.sessions) as work:
             yield work.session
-    except ProviderRefused as exc:
+    except RecordedRefusal as exc:
         async with uow.unit_of_work(db.sessions) as work:
-            await _audit_refusal(work.session, exc)
+            await exc.record_in(work.session)
         raise
     except IntegrityError as exc:
         if not uow.is_concurrent_change(exc):
@@ -112,267 +81,77 @@ async def get_session(db: DbDep) -> AsyncIterator[AsyncSession]:
 # answer (a problem), never a success that did not stick.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
-_bearer = HTTPBearer(auto_error=False)
+
+async def caller_key() -> str:
+    """The calling channel's or staff member's stable name (idempotency keys are theirs).
+    The identity domain answers it (`identity.deps.install(app)`, at app start)."""
+    raise RuntimeError("no caller resolution installed: call identity.deps.install(app)")
 
 
-@dataclass(frozen=True)
-class ChannelCaller:
-    """A channel calling with a valid bearer token."""
-
-    channel: Channel
-    scopes: frozenset[str]
-
-    @property
-    def actor(self) -> audit.Actor:
-        """The channel as an audit actor."""
-        return audit.Actor(type="channel", id=self.channel.slug, name=self.channel.name)
-
-    @property
-    def key(self) -> str:
-        """A stable name for idempotency and rate limits."""
-        return f"channel:{self.channel.id}"
-
-    def require(self, scope: str) -> None:
-        """Forbidden unless the token carries the scope."""
-        if scope not in self.scopes:
-            raise Forbidden(f"the token lacks the scope {scope!r}", code="insufficient_scope")
-
-
-@dataclass(frozen=True)
-class StaffCaller:
-    """A staff member with a live console session."""
-
-    staff: StaffUser
-    roles: tuple[StaffRole, ...]
-    session: StaffSession
-
-    @property
-    def actor(self) -> audit.Actor:
-        """The staff member as an audit actor."""
-        return audit.Actor(type="staff", id=self.staff.username, name=self.staff.display_name)
-
-    @property
-    def key(self) -> str:
-        """A stable name for idempotency and rate limits."""
-        return f"staff:{self.staff.id}"
-
-    @property
-    def is_operator(self) -> bool:
-        """Whether the staff member runs the hub (every city)."""
-        return any(r.role == Role.OPERATOR for r in self.roles)
-
-    def city_ids(self, *roles: Role) -> set[int] | None:
-        """Cities where the staff member has one of the roles (any role if none is named);
-        None means every city (the operator)."""
-        if self.is_operator:
-            return None
-        return {r.city_id for r in self.roles if r.city_id and (not roles or r.role in roles)}
-
-    def in_city(self, city_id: int, *roles: Role) -> bool:
-        """Whether the staff member holds one of the roles in the city."""
-        ids = self.city_ids(*roles)
-        return ids is None or city_id in ids
-
-    def providers_in(self, city_id: int) -> frozenset[str] | None:
-        """The providers whose objects the member sees in the city: None for every one (the
-        operator, the city's admins and auditors), else their provider_staff roles'."""
-        if self.in_city(city_id, Role.CITY_ADMIN, Role.AUDITOR):
-            return None
-        return frozenset(
-            r.provider
-            for r in self.roles
-            if r.city_id == city_id and r.role == Role.PROVIDER_STAFF and r.provider
-        )
-
-
-Caller = ChannelCaller | StaffCaller
-
-
-async def _channel_caller(
-    request: Request, session: AsyncSession, settings: Settings
-) -> ChannelCaller | None:
-    credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
-    if credentials is None:
-        return None
-    token = decode_channel_token(settings=settings, token=credentials.credentials)
-    channel = await session.get(Channel, token.channel_id)
-    if channel is None or channel.status != ChannelStatus.ACTIVE:
-        raise Unauthorized(
-            "this client is no longer active",
-            code="invalid_token",
-            headers={"WWW-Authenticate": 'Bearer realm="cityhub", error="invalid_token"'},
-        )
-    request.state.caller = f"channel:{channel.slug}"
-    # A scope taken from the channel since the token was issued stops working at once.
-    allowed = frozenset(channel.scopes.split())
-    return ChannelCaller(channel=channel, scopes=token.scopes & allowed)
-
-
-async def _staff_caller(request: Request, session: AsyncSession) -> StaffCaller | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    caller = await staff_caller_for_token(session=session, token=token)
-    if caller is None:
-        raise Unauthorized("your session has ended; sign in again", code="session_expired")
-    if request.method not in SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent.encode(), caller.session.csrf_token.encode()):
-            raise Forbidden(
-                f"missing or wrong {CSRF_HEADER} header", code="csrf_failed", field=CSRF_HEADER
-            )
-    request.state.caller = f"staff:{caller.staff.username}"
-    if caller.staff.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
-        raise Forbidden(
-            "your password was reset: choose a new one first (POST /v1/staff/me/password)",
-            code="password_change_required",
-        )
-    return caller
-
-
-async def staff_caller_for_token(*, session: AsyncSession, token: str) -> StaffCaller | None:
-    """The staff member of a live console session token, with their roles (API and pages)."""
-    found = await identity.get_session_by_token(session=session, token=token)
-    if found is None:
-        return None
-    staff_session, staff = found
-    roles = await identity.roles_of(session=session, staff_id=staff.id)
-    return StaffCaller(staff=staff, roles=tuple(roles), session=staff_session)
-
-
-def set_session_cookie(response: Response, *, token: str, settings: Settings) -> None:
-    """Hand the console session token to the browser (the API and the console pages alike)."""
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=settings.session_ttl_seconds,
-        httponly=True,
-        samesite="strict",
-        secure=settings.is_production,
-        path="/",
-    )
-
-
-def clear_session_cookie(response: Response) -> None:
-    """Tell the browser to forget the console session token."""
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
-
-
-_UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="cityhub"'}
-
-
-async def current_channel(
-    request: Request, session: SessionDep, settings: SettingsDep
-) -> ChannelCaller:
-    """The calling channel, or 401."""
-    caller = await _channel_caller(request, session, settings)
-    if caller is None:
-        raise Unauthorized("send a bearer token from /v1/oauth/token", headers=_UNAUTHORIZED)
-    return caller
-
-
-async def current_staff(request: Request, session: SessionDep) -> StaffCaller:
-    """The signed-in staff member, or 401."""
-    caller = await _staff_caller(request, session)
-    if caller is None:
-        raise Unauthorized("sign in first", code="not_signed_in")
-    return caller
-
-
-async def current_caller(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
-    """A channel (bearer token) or a staff member (session cookie), or 401."""
-    caller: Caller | None = await _channel_caller(request, session, settings)
-    if caller is None:
-        caller = await _staff_caller(request, session)
-    if caller is None:
-        raise Unauthorized("send a bearer token or sign in to the console", headers=_UNAUTHORIZED)
-    return caller
-
-
-CurrentChannel = Annotated[ChannelCaller, Depends(current_channel)]
-CurrentStaff = Annotated[StaffCaller, Depends(current_staff)]
-CurrentCaller = Annotated[Caller, Depends(current_caller)]
-
-
-async def city_for_caller(
-    session: SessionDep,
-    caller: CurrentCaller,
-    city: Annotated[str, Path(description="the city's slug", max_length=40)],
-) -> City:
-    """The city in the path as the caller may see it: a channel needs a grant there (else
-    403); staff need a role there (else 404, as if it did not exist)."""
-    found = await cities.get_city_by_slug(session=session, slug=city)
-    if isinstance(caller, StaffCaller):
-        if found is None or not caller.in_city(found.id):
-            raise NotFound(f"no city {city!r}", code="city_not_found")
-        return found
-    if found is None:
-        raise NotFound(f"no city {city!r}", code="city_not_found")
-    caller.require("catalogue:read")
-    await cities.require_city_granted(session=session, channel_id=caller.channel.id, city=found)
-    return found
-
-
-CityDep = Annotated[City, Depends(city_for_caller)]
+CallerKey = Annotated[str, Depends(caller_key)]
 
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the object's id")]
 
 
-def require_provider(
-    caller: Caller,
-    service: Service | None,
-    *,
-    city_id: int,
-    object_type: str,
-    object_id: str,
-    code: str,
-) -> None:
-    """Provider staff reach only their own provider's objects (`StaffCaller.providers_in`;
-    `service` None: the city's own, not theirs); another provider's object answers 404 `code`
-    and the attempt is audited. The operator, city admins and auditors pass (what they may
-    do is `require_staff_role`'s), and so do channels: their own checks apply."""
-    if not isinstance(caller, StaffCaller):
-        return
-    providers = caller.providers_in(city_id)
-    if providers is None or (service is not None and service.provider in providers):
-        return
-    raise ProviderRefused(
-        f"no {object_type} {object_id!r} among your provider's",
-        code=code,
-        actor=caller.actor,
-        city_id=city_id,
-        record={
-            "object_type": object_type,
-            "object_id": object_id,
-            "service": service.code if service else None,
-            "provider": service.provider if service else None,
-        },
-    )
+# -- the old home of the caller and the city (until every domain imports the new one) -------
+# These names moved to identity/deps.py and cities/deps.py. Modules of other branches still
+# import them from here; they are handed on at first use, so the platform imports no domain.
+# Remove once nothing imports them from cityhub.platform.deps.
+
+_MOVED = {
+    "cityhub.identity.deps": (
+        "SESSION_COOKIE",
+        "CSRF_HEADER",
+        "VaultDep",
+        "get_vault",
+        "ProviderRefused",
+        "ChannelCaller",
+        "StaffCaller",
+        "Caller",
+        "staff_caller_for_token",
+        "set_session_cookie",
+        "clear_session_cookie",
+        "current_channel",
+        "current_staff",
+        "current_caller",
+        "CurrentChannel",
+        "CurrentStaff",
+        "CurrentCaller",
+        "require_provider",
+        "provider_guard",
+        "require_staff_role",
+    ),
+    "cityhub.cities.deps": ("city_for_caller", "CityDep"),
+}
+_HOME = {name: module for module, names in _MOVED.items() for name in names}
+
+if TYPE_CHECKING:
+    from cityhub.cities.deps import CityDep as CityDep
+    from cityhub.cities.deps import city_for_caller as city_for_caller
+    from cityhub.identity.deps import CSRF_HEADER as CSRF_HEADER
+    from cityhub.identity.deps import SESSION_COOKIE as SESSION_COOKIE
+    from cityhub.identity.deps import Caller as Caller
+    from cityhub.identity.deps import ChannelCaller as ChannelCaller
+    from cityhub.identity.deps import CurrentCaller as CurrentCaller
+    from cityhub.identity.deps import CurrentChannel as CurrentChannel
+    from cityhub.identity.deps import CurrentStaff as CurrentStaff
+    from cityhub.identity.deps import ProviderRefused as ProviderRefused
+    from cityhub.identity.deps import StaffCaller as StaffCaller
+    from cityhub.identity.deps import VaultDep as VaultDep
+    from cityhub.identity.deps import clear_session_cookie as clear_session_cookie
+    from cityhub.identity.deps import current_caller as current_caller
+    from cityhub.identity.deps import current_channel as current_channel
+    from cityhub.identity.deps import current_staff as current_staff
+    from cityhub.identity.deps import get_vault as get_vault
+    from cityhub.identity.deps import provider_guard as provider_guard
+    from cityhub.identity.deps import require_provider as require_provider
+    from cityhub.identity.deps import require_staff_role as require_staff_role
+    from cityhub.identity.deps import set_session_cookie as set_session_cookie
+    from cityhub.identity.deps import staff_caller_for_token as staff_caller_for_token
 
 
-def provider_guard(
-    caller: Caller, *, city_id: int, object_type: str, code: str
-) -> Callable[[Service | None], None]:
-    """`require_provider` for a service a domain function resolves itself (a CSV's hospital,
-    a notice account's biller)."""
-
-    def guard(service: Service | None) -> None:
-        require_provider(
-            caller,
-            service,
-            city_id=city_id,
-            object_type=object_type,
-            object_id=service.code if service else "city",
-            code=code,
-        )
-
-    return guard
-
-
-def require_staff_role(caller: StaffCaller, city_id: int | None, *roles: Role) -> None:
-    """Forbidden unless the staff member holds one of the roles in the city (or is operator)."""
-    if caller.is_operator:
-        return
-    if city_id is None or not caller.in_city(city_id, *roles):
-        wanted = " or ".join(r.value for r in roles) or "operator"
-        raise Forbidden(f"this needs the {wanted} role", code="role_required")
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -6,12 +6,15 @@ selects. Each event goes to `<prefix>.<city slug or hub>.<topic>` with the event
 `Nats-Msg-Id`: a publisher that dies after the broker stored an event but before the outbox
 recorded it as handled publishes it again, and JetStream drops the duplicate (within the
 stream's duplicate window, which the hub sets to `DUPLICATE_WINDOW` when it creates the
-stream). The outbox stays the source of truth; consumers see each event once.
+stream). The outbox stays the source of truth; consumers see each event once. City slugs come
+from the function the cities domain names (`name_cities`): the platform reads no domain's
+tables.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,15 +23,20 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-from sqlalchemy import select
 
-from cityhub.cities.models import City
 from cityhub.outbox import HandlerContext, OutboxEvent, Registry
 from cityhub.platform.config import Settings
 
 log = structlog.get_logger("cityhub.events")
 HANDLER = "events.nats"
 DUPLICATE_WINDOW = 15 * 60.0  # seconds: above a lease and a few retries
+CitySlug = Callable[..., Awaitable[str | None]]  # (*, session, city_id) -> slug or None
+_city_slug: list[CitySlug] = []
+
+
+def name_cities(slug_of: CitySlug) -> None:
+    """Name the function that gives a city's slug (the cities domain's service)."""
+    _city_slug[:] = [slug_of]
 
 
 def topics_of(settings: Settings) -> list[str]:
@@ -74,8 +82,10 @@ class Publisher:
         if event.city_id is None:
             return "hub"
         if event.city_id not in self.slugs:
+            if not _city_slug:
+                raise RuntimeError("no function names the cities: cityhub.cities.service does")
             async with ctx.db.unit_of_work() as session:
-                slug = await session.scalar(select(City.slug).where(City.id == event.city_id))
+                slug = await _city_slug[0](session=session, city_id=event.city_id)
             self.slugs[event.city_id] = slug or str(event.city_id)
         return self.slugs[event.city_id]
 

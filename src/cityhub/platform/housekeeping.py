@@ -1,26 +1,44 @@
 """The hub's own recurring jobs: forget what has served its time (expired idempotency keys,
-ended sessions and sign-in codes, carried-out outbox events, old job runs)."""
+ended sessions and sign-in codes, carried-out outbox events, old job runs).
+
+What a session or a code is, is its domain's: each names its purge here (`purges`), from the
+modules the scheduler loads (`identity/jobs.py`, `web/jobs.py`), so the platform reads no
+domain's tables."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import delete
 
-from cityhub.identity.models import StaffSession
 from cityhub.outbox import admin as outbox_admin
 from cityhub.platform import idempotency
 from cityhub.platform.job_models import JobRun
 from cityhub.platform.scheduler import JobContext, job
-from cityhub.web.models import ResidentSession, SignInCode
 
 JOB_RUNS_KEPT = dt.timedelta(days=30)
 BATCHES = 1000  # at most this many batches of deletions per run: the rest waits for the next
 
 
+Purge = Callable[..., Awaitable[int]]  # (*, session, now) -> how many rows went
+_purges: dict[str, Purge] = {}
+
+
 def _count(result: object) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def purges(what: str) -> Callable[[Purge], Purge]:
+    """Decorator: the function deletes what ended by `now` (sessions, codes); the
+    `purge-sessions` job calls it and reports its count under `what`."""
+
+    def register(fn: Purge) -> Purge:
+        _purges[what] = fn
+        return fn
+
+    return register
 
 
 @job(
@@ -43,18 +61,8 @@ async def purge_idempotency_keys(ctx: JobContext) -> dict[str, Any]:
 )
 async def purge_sessions(ctx: JobContext) -> dict[str, Any]:
     """What no cookie can use any more."""
-    now = ctx.due_at
     async with ctx.db.unit_of_work() as session:
-        staff = await session.execute(delete(StaffSession).where(StaffSession.expires_at <= now))
-        residents = await session.execute(
-            delete(ResidentSession).where(ResidentSession.expires_at <= now)
-        )
-        codes = await session.execute(delete(SignInCode).where(SignInCode.expires_at <= now))
-    return {
-        "staff_sessions": _count(staff),
-        "portal_sessions": _count(residents),
-        "sign_in_codes": _count(codes),
-    }
+        return {what: await fn(session=session, now=ctx.due_at) for what, fn in _purges.items()}
 
 
 @job(

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.platform import uow
 from cityhub.platform.db import Base, BigId, utcnow
-from cityhub.platform.deps import CurrentCaller, SessionDep
+from cityhub.platform.deps import CallerKey, SessionDep
 from cityhub.platform.errors import CityHubError, Conflict, Unprocessable
 
 RETENTION = dt.timedelta(hours=48)
@@ -96,7 +96,7 @@ class Idempotency:
 async def idempotency(
     request: Request,
     session: SessionDep,
-    caller: CurrentCaller,
+    owner: CallerKey,
     key: Annotated[
         str | None,
         Header(
@@ -113,22 +113,22 @@ async def idempotency(
     request_hash = hashlib.sha256(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
     ).hexdigest()
-    idem = Idempotency(session=session, owner=caller.key, key=key, request_hash=request_hash)
+    idem = Idempotency(session=session, owner=owner, key=key, request_hash=request_hash)
     if key is None:
         yield idem
         return
-    await _claim(session, caller.key, key, request_hash)
+    await _claim(session, owner, key, request_hash)
     work = uow.of(session)
     claimed_at = work.commits
 
     async def release(session: AsyncSession) -> None:
         if work.commits > claimed_at:  # a step in between committed the claim: let go of it
-            await session.execute(_delete_claim(caller.key, key))
+            await session.execute(_delete_claim(owner, key))
 
     work.after_failure(release)
     yield idem
     if not idem.answered:  # the route answered without remembering: nothing to replay
-        await session.execute(_delete_claim(caller.key, key))
+        await session.execute(_delete_claim(owner, key))
 
 
 def _delete_claim(owner: str, key: str) -> Any:

@@ -9,7 +9,9 @@ again later (a few times). A worker that was stopped catches up on start: the pe
 missed since the job's last run, up to the job's `catch_up` (a job that acts on a day, like
 settlement, catches up every day; a reminder only the latest).
 
-Time comes from `clock`, which tests set, never from the wall inside the loop.
+Time comes from `clock`, which tests set, never from the wall inside the loop. The cities the
+per-city jobs run for come from the function the cities domain names (`name_cities`): the
+platform reads no domain's tables.
 """
 
 from __future__ import annotations
@@ -20,23 +22,26 @@ import importlib
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import structlog
 from croniter import croniter
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.cities.models import City, CityStatus
 from cityhub.platform import metrics
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database, utcnow
 from cityhub.platform.errors import NotFound, Unprocessable
 from cityhub.platform.job_models import JobRun, JobSetting
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 log = structlog.get_logger("cityhub.jobs")
 HUB = "hub"
@@ -48,8 +53,24 @@ JOB_MODULES = (
     "cityhub.appointments.jobs",
     "cityhub.requests.jobs",
     "cityhub.platform.housekeeping",
+    "cityhub.identity.jobs",
+    "cityhub.web.jobs",
 )
 Clock = Callable[[], dt.datetime]
+LiveCities = Callable[..., Awaitable[Sequence["City"]]]  # (*, session) -> cities, by id
+_live_cities: list[LiveCities] = []
+
+
+def name_cities(live: LiveCities) -> None:
+    """Name the function that gives the cities the per-city jobs run for (the cities domain's
+    service: every city not suspended)."""
+    _live_cities[:] = [live]
+
+
+async def _cities(session: AsyncSession) -> list[City]:
+    if not _live_cities:
+        raise RuntimeError("no function names the cities: cityhub.cities.service names them")
+    return list(await _live_cities[0](session=session))
 
 
 @dataclass(frozen=True)
@@ -215,13 +236,7 @@ class Scheduler:
         last run (up to its `catch_up`), and failed or abandoned runs whose retry is due."""
         now = self.clock()
         async with self.db.unit_of_work() as session:
-            cities = list(
-                (
-                    await session.scalars(
-                        select(City).where(City.status != CityStatus.SUSPENDED).order_by(City.id)
-                    )
-                ).all()
-            )
+            cities = await _cities(session)
             overrides = {
                 (s.scope, s.job): s for s in (await session.scalars(select(JobSetting))).all()
             }

@@ -19,7 +19,7 @@ from cityhub.outbox import admin as outbox_admin
 from cityhub.platform import events, metrics
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
-from cityhub.platform.logs import configure
+from cityhub.platform.logs import Mask, configure
 from cityhub.platform.scheduler import Scheduler
 
 log = structlog.get_logger("cityhub.worker")
@@ -51,9 +51,10 @@ def serve_metrics(settings: Settings) -> None:
     log.info("worker_metrics_serving", host=settings.host, port=port)
 
 
-async def run(db: Database, settings: Settings, *, once: bool, jobs: bool) -> None:
-    """Carry out outbox events and due jobs until SIGINT or SIGTERM (or once)."""
-    configure(level=settings.log_level, json=settings.log_json)
+async def run(db: Database, settings: Settings, *, once: bool, jobs: bool, mask: Mask) -> None:
+    """Carry out outbox events and due jobs until SIGINT or SIGTERM (or once); `mask` hides
+    personal numbers in the logs."""
+    configure(level=settings.log_level, json=settings.log_json, mask=mask)
     registry, publisher = events.with_publisher(load_handlers(), settings)
     dispatcher = Dispatcher(db, settings, registry=registry)
     scheduler = Scheduler(db, settings) if jobs else None

@@ -24,6 +24,7 @@ from cityhub.web.portal import notices as portal_notices
 from cityhub.web.portal import requests as portal_requests
 from cityhub.web.portal import services as portal_services
 from cityhub.web.portal import signin as portal_signin
+from cityhub.web.portal import verify as portal_verify
 from cityhub.web.portal.visitor import ResidentSignInRequired, sign_in_url
 
 
@@ -31,6 +32,7 @@ def mount(app: FastAPI) -> None:
     """Add the pages, their static files and their HTML error pages to the app."""
     app.include_router(portal.router)
     app.include_router(portal_signin.router)
+    app.include_router(portal_verify.router)
     app.include_router(portal_bills.router)
     app.include_router(portal_notices.router)
     app.include_router(portal_requests.router)

@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from cityhub.cities import jobs_admin
 from cityhub.cities import service as cities
 from cityhub.identity import channels, security
 from cityhub.identity import service as identity
 from cityhub.identity import staff as staff_admin
 from cityhub.identity.enums import ChannelStatus, Role
-from cityhub.platform import jobs_admin
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep, StaffCaller, require_staff_role
 from cityhub.platform.errors import CityHubError, Forbidden, Unprocessable

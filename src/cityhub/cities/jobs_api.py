@@ -1,5 +1,5 @@
-"""Routes of the recurring jobs: a city's jobs (schedule, last and next run) and its own
-schedule of each (city admin); the hub's jobs (operator)."""
+"""Routes of the recurring jobs (cities/jobs_admin.py): a city's jobs (schedule, last and next
+run) and its own schedule of each (city admin); the hub's jobs (operator)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
+from cityhub.cities import jobs_admin
+from cityhub.cities.deps import CityDep
 from cityhub.cities.schemas import Update
-from cityhub.identity.models import Role
-from cityhub.platform import jobs_admin
+from cityhub.identity.deps import CurrentStaff, require_staff_role
+from cityhub.identity.enums import Role
 from cityhub.platform.db import utcnow
-from cityhub.platform.deps import CityDep, CurrentStaff, SessionDep, SettingsDep, require_staff_role
+from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import NotFound
 from cityhub.platform.scheduler import load_jobs
 

@@ -1,5 +1,6 @@
-"""Looking after the recurring jobs: each job's schedule, last run and next run for a scope,
-and a city's own schedule of a job (or the job switched off there)."""
+"""Looking after the recurring jobs (platform/scheduler.py runs them): each job's schedule,
+last run and next run for a city or the hub, and a city's own schedule of a job (or the job
+switched off there), audited. The API, the console and the CLI call these."""
 
 from __future__ import annotations
 
