@@ -41,21 +41,21 @@ from cityhub.appointments.schemas import (
     WaitlistRead,
 )
 from cityhub.cities import service as cities
+from cityhub.cities.deps import CityDep
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit
-from cityhub.identity.enums import Role
-from cityhub.platform.clock import today_in
-from cityhub.platform.deps import (
+from cityhub.identity.deps import (
     Caller,
     ChannelCaller,
-    CityDep,
     CurrentCaller,
     CurrentChannel,
     CurrentStaff,
-    SessionDep,
     VaultDep,
     require_staff_role,
 )
+from cityhub.identity.enums import Role
+from cityhub.platform.clock import today_in
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep

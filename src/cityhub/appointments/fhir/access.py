@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.appointments.fhir.resources import Where
 from cityhub.appointments.models import ClinicSession, Department, Practitioner, Slot
 from cityhub.cities import service as cities
-from cityhub.platform.deps import ChannelCaller, CurrentChannel, SessionDep
+from cityhub.identity.deps import ChannelCaller, CurrentChannel
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound
 
 if TYPE_CHECKING:

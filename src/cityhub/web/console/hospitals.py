@@ -23,9 +23,10 @@ from cityhub.appointments import access, clinics, desk, family, schedules, views
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.enums import BookingStatus
 from cityhub.identity import residents
+from cityhub.identity.deps import ProviderRefused, StaffCaller, require_staff_role
 from cityhub.identity.enums import Role
 from cityhub.platform.clock import today_in
-from cityhub.platform.deps import ProviderRefused, SessionDep, StaffCaller, require_staff_role
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import CityHubError, Conflict, NotFound
 from cityhub.web.console.home import CSRF_FIELD, ConsoleStaff
 from cityhub.web.console.pages import _city, _page

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.appointments import family
 from cityhub.appointments.schemas import FamilyMemberCreate
-from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
+from cityhub.identity.deps import VaultDep
+from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import Conflict, Forbidden
 from cityhub.web import signin
 from cityhub.web.pages import redirect
