@@ -287,7 +287,7 @@ async def test_the_evening_before_a_booking_is_reminded_once_and_a_cancelled_one
 
 
 def test_the_reminder_is_the_evening_before_or_at_once_when_that_has_passed() -> None:
-    from cityhub.appointments.flows import REMIND_LATE_MIN, reminder_at
+    from cityhub.appointments.events import REMIND_LATE_MIN, reminder_at
 
     tz = "Asia/Shanghai"
     starts = dt.datetime(2026, 12, 3, 9, 0, tzinfo=CHINA)

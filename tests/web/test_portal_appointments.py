@@ -178,7 +178,7 @@ async def test_a_full_session_offers_its_waitlist_and_a_freed_place_is_offered(
             .where(Booking.public_id == first)
             .values(hold_expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
         )
-    from cityhub.appointments import service
+    from cityhub.appointments import flows
     from cityhub.cities.models import City
 
     async with db.unit_of_work() as session:
@@ -190,7 +190,7 @@ async def test_a_full_session_offers_its_waitlist_and_a_freed_place_is_offered(
             .where(Payment.id == row.payment_id)
             .values(quote_expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
         )
-        assert await service.release_hold(session=session, city=city, booking_id=row.id)
+        assert await flows.release_hold(session=session, city=city, booking_id=row.id)
     offered = await browser.get("/c/webtown/appointments")
     offer = re.search(r"/c/webtown/appointments/(bk-[0-9a-f]+)", offered.response.text)
     assert offer is not None

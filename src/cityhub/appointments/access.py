@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.appointments import schedules
 from cityhub.appointments.models import Booking
-from cityhub.platform.deps import Caller, StaffCaller, provider_guard, require_provider
+from cityhub.identity.deps import Caller, StaffCaller, provider_guard, require_provider
 
 
 def hospital_guard(caller: Caller, city_id: int) -> schedules.HospitalGuard:

@@ -4,14 +4,25 @@ members (channels); schedules, sync, rules, check-in (staff)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import segno
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
-from cityhub.appointments import access, desk, family, schedules, service, views, waitlist
+from cityhub.appointments import (
+    access,
+    clinics,
+    desk,
+    family,
+    flows,
+    schedules,
+    service,
+    sync,
+    views,
+    waitlist,
+)
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.models import Booking, WaitlistEntry
 from cityhub.appointments.schemas import (
@@ -29,26 +40,29 @@ from cityhub.appointments.schemas import (
     WaitlistCreate,
     WaitlistRead,
 )
-from cityhub.cities.models import City, Grant
+from cityhub.cities import service as cities
+from cityhub.cities.deps import CityDep
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit
-from cityhub.identity.enums import Role
-from cityhub.platform.clock import today_in
-from cityhub.platform.deps import (
+from cityhub.identity.deps import (
     Caller,
     ChannelCaller,
-    CityDep,
     CurrentCaller,
     CurrentChannel,
     CurrentStaff,
-    SessionDep,
     VaultDep,
     require_staff_role,
 )
+from cityhub.identity.enums import Role
+from cityhub.platform.clock import today_in
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
 from cityhub.platform.uow import between_transactions
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 router = APIRouter(prefix="/v1", tags=["appointments"])
 SCOPE = "appointments:write"
@@ -69,12 +83,10 @@ async def _granted(session: SessionDep, caller: Caller, city: City) -> set[int] 
     """The hospital services the caller may see (None: staff, every one)."""
     if not isinstance(caller, ChannelCaller):
         return None
-    rows = await session.scalars(
-        select(Grant.service_id).where(
-            Grant.city_id == city.id, Grant.channel_id == caller.channel.id
-        )
+    granted = await cities.granted_services(
+        session=session, channel_id=caller.channel.id, city_id=city.id
     )
-    return set(rows.all())
+    return set(granted)
 
 
 # -- sessions --------------------------------------------------------------------------------
@@ -92,7 +104,7 @@ async def list_sessions(
     day_to: Annotated[dt.date | None, Query(alias="to")] = None,
 ) -> Page[SessionRead]:
     """Sessions of the hospitals the caller may see, with their slots and places left."""
-    found = await schedules.search(
+    found = await clinics.search(
         session=session,
         city_id=city.id,
         service_ids=await _granted(session, caller, city),
@@ -112,7 +124,7 @@ async def get_session(
     session: SessionDep, caller: CurrentCaller, city: CityDep, session_id: PublicId
 ) -> SessionRead:
     """One session."""
-    view = await schedules.get_view_or_raise(session=session, city_id=city.id, public_id=session_id)
+    view = await clinics.get_view_or_raise(session=session, city_id=city.id, public_id=session_id)
     granted = await _granted(session, caller, city)
     if granted is not None and view.service.id not in granted:
         raise NotFound(f"no session {session_id!r}", code="session_not_found")
@@ -144,7 +156,7 @@ async def create_session(
         object_id=clinic.public_id,
         details={"service": session_in.service, "day": str(session_in.day)},
     )
-    view = await schedules.get_view_or_raise(
+    view = await clinics.get_view_or_raise(
         session=session, city_id=city.id, public_id=clinic.public_id
     )
     rules = await booking_rules.get(session=session, city_id=city.id)
@@ -189,8 +201,8 @@ async def sync_hospital(
     connector = await hub.hospital(session=session, service=found)
     today = today_in(city.timezone)
     async with between_transactions(session):
-        fetched = await schedules.fetch(connector, start=today, days=days + 1)
-    result = await schedules.apply(session=session, city=city, service=found, fetched=fetched)
+        fetched = await sync.fetch(connector, start=today, days=days + 1)
+    result = await sync.apply(session=session, city=city, service=found, fetched=fetched)
     await audit.append(
         session=session,
         city_id=city.id,
@@ -245,7 +257,7 @@ async def create_booking(
     """Book a slot for the user or their family member. With a fee, the answer's `fee.payment`
     is a payment to confirm (`POST .../payments/{id}/confirmation`) before `hold_expires_at`."""
     caller.require(SCOPE)
-    booked = await service.book(
+    booked = await flows.book(
         session=session,
         city=city,
         channel_id=caller.channel.id,
@@ -319,7 +331,7 @@ async def cancel_booking(
     if not isinstance(caller, ChannelCaller):
         require_staff_role(caller, city.id, *DESK)
     name = caller.key
-    booking = await service.cancel(session=session, city=city, booking=booking, by=name)
+    booking = await flows.cancel(session=session, city=city, booking=booking, by=name)
     return await views.booking_read(session=session, city=city, booking=booking)
 
 
@@ -329,7 +341,7 @@ async def accept_offer(
 ) -> BookingRead:
     """Take a place the waitlist offered (`status: offered`) before it passes on."""
     booking = await _booking(session, caller, city, booking_id)
-    booking = await service.accept_offer(session=session, city=city, booking=booking)
+    booking = await flows.accept_offer(session=session, city=city, booking=booking)
     return await views.booking_read(session=session, city=city, booking=booking)
 
 

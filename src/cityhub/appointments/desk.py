@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.models import Booking, BookingStatus, PatientStanding
-from cityhub.appointments.service import _release_patient, _rows
+from cityhub.appointments.service import changed_rows, release_patient
 from cityhub.identity import audit
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound
@@ -48,13 +48,13 @@ async def check_in(*, session: AsyncSession, actor: audit.Actor, city: City, cod
         .values(status=BookingStatus.CHECKED_IN, checked_in_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if _rows(changed) != 1:
+    if changed_rows(changed) != 1:
         raise Conflict(
             f"booking {booking.public_id} is {booking.status.value}; it cannot be checked in",
             code="not_checkable",
             status_now=booking.status.value,
         )
-    await _release_patient(session, city.id, booking.patient_hash)
+    await release_patient(session=session, city_id=city.id, patient_hash=booking.patient_hash)
     await session.refresh(booking)
     await audit.append(
         session=session,
@@ -93,7 +93,7 @@ async def mark_no_shows(*, session: AsyncSession, city: City, day: dt.date) -> t
             .values(status=BookingStatus.NO_SHOW)
             .execution_options(synchronize_session=False)
         )
-        if _rows(changed) != 1:
+        if changed_rows(changed) != 1:
             continue
         count += 1
         mine = (PatientStanding.city_id == city.id) & (
@@ -117,5 +117,5 @@ async def mark_no_shows(*, session: AsyncSession, city: City, day: dt.date) -> t
             .values(no_shows=0, blocked_until=now + dt.timedelta(days=rules.no_show_block_days))
             .execution_options(synchronize_session=False)
         )
-        blocked += _rows(block)
+        blocked += changed_rows(block)
     return count, blocked

@@ -5,6 +5,7 @@ so one person booked by two relatives is still one patient."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,10 +16,12 @@ from cityhub.appointments.schemas import FamilyMemberCreate, FamilyMemberRead
 from cityhub.connectors.types import Subject
 from cityhub.identity import residents
 from cityhub.identity.enums import IdentityLevel
-from cityhub.identity.models import Resident
 from cityhub.identity.pii import Vault, mask_id_number, mask_name
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
+
+if TYPE_CHECKING:
+    from cityhub.identity.models import Resident
 
 SELF = "self"
 
@@ -167,7 +170,7 @@ async def subject(
         return Subject(
             id_number=vault.decrypt(member.id_number_enc), name=vault.decrypt(member.name_enc)
         )
-    resident = await session.get(Resident, resident_id)
+    resident = await residents.get(session=session, resident_id=resident_id)
     assert resident is not None and resident.id_number_enc is not None
     name = vault.decrypt(resident.name_enc) if resident.name_enc else None
     return Subject(id_number=vault.decrypt(resident.id_number_enc), name=name)

@@ -8,52 +8,65 @@ in the handler's transaction; no answer is not a failure of the event but a late
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
-from cityhub.appointments import family, flows, service
-from cityhub.appointments.models import Booking, BookingStatus, Slot
+from cityhub.appointments import events, family, flows, waitlist
+from cityhub.appointments.models import Booking, BookingStatus, ClinicSession, Slot
+from cityhub.billing import service as payments
 from cityhub.billing.handlers import RETRY_CAP_SECONDS, hub_for
-from cityhub.billing.models import Payment
-from cityhub.cities.models import City, Service
+from cityhub.cities import service as cities
 from cityhub.connectors.types import Subject
 from cityhub.identity.pii import Vault
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
-from cityhub.platform.errors import BadGateway, CityHubError, Unavailable
+from cityhub.platform.errors import BadGateway, CityHubError, NotFound, Unavailable
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
 
 log = structlog.get_logger("cityhub.appointments")
 
 
 async def _city(ctx: HandlerContext, event: OutboxEvent) -> City:
     assert event.city_id is not None
-    city = await ctx.session.get(City, event.city_id)
+    city = await cities.get_city(session=ctx.session, city_id=event.city_id)
     assert city is not None
     return city
 
 
-@registry.on(service.HOLD_EXPIRY, "appointments.hold_expiry")
+@registry.on(events.HOLD_EXPIRY, "appointments.hold_expiry")
 async def hold_expiry(ctx: HandlerContext, event: OutboxEvent) -> None:
     """Let a held place go if its fee was not paid in time."""
     city = await _city(ctx, event)
-    await service.release_hold(
+    await flows.release_hold(
         session=ctx.session, city=city, booking_id=int(event.payload["booking_id"])
     )
 
 
-@registry.on(service.OFFER_EXPIRY, "appointments.offer_expiry")
+@registry.on(events.OFFER_EXPIRY, "appointments.offer_expiry")
 async def offer_expiry(ctx: HandlerContext, event: OutboxEvent) -> None:
     """Pass an offer that was not taken in time to the next in line."""
     city = await _city(ctx, event)
-    await service.expire_offer(
+    await waitlist.expire_offer(
         session=ctx.session, city=city, booking_id=int(event.payload["booking_id"])
     )
 
 
 async def _payment_id(ctx: HandlerContext, event: OutboxEvent) -> int | None:
     public_id = (event.payload.get("payment") or {}).get("id")
-    return await ctx.session.scalar(select(Payment.id).where(Payment.public_id == public_id))
+    if not isinstance(public_id, str) or event.city_id is None:
+        return None
+    try:
+        view = await payments.get_view_or_raise(
+            session=ctx.session, city_id=event.city_id, public_id=public_id, channel_id=None
+        )
+    except NotFound:
+        return None
+    return view.payment.id
 
 
 @registry.on("payment.completed", "appointments.fee_paid")
@@ -61,7 +74,7 @@ async def fee_paid(ctx: HandlerContext, event: OutboxEvent) -> None:
     """A payment completed: if it was a booking's fee, the booking stands."""
     payment_id = await _payment_id(ctx, event)
     if payment_id is not None:
-        await service.fee_paid(
+        await flows.fee_paid(
             session=ctx.session, city=await _city(ctx, event), payment_id=payment_id
         )
 
@@ -71,7 +84,7 @@ async def fee_failed(ctx: HandlerContext, event: OutboxEvent) -> None:
     """A payment failed: if it was a booking's fee, its place is let go."""
     payment_id = await _payment_id(ctx, event)
     if payment_id is not None:
-        await service.fee_failed(
+        await flows.fee_failed(
             session=ctx.session, city=await _city(ctx, event), payment_id=payment_id
         )
 
@@ -88,7 +101,7 @@ async def _again(ctx: HandlerContext, event: OutboxEvent, why: Exception) -> Non
     )
 
 
-@registry.on(flows.BOOK_AT_HOSPITAL, "appointments.book_at_hospital")
+@registry.on(events.BOOK_AT_HOSPITAL, "appointments.book_at_hospital")
 async def book_at_hospital(ctx: HandlerContext, event: OutboxEvent) -> None:
     """Book the synced slot in the hospital's own system (idempotent by our booking id)."""
     booking_id = int(event.payload["booking_id"])
@@ -124,13 +137,13 @@ async def book_at_hospital(ctx: HandlerContext, event: OutboxEvent) -> None:
     if status == BookingStatus.CANCELLED and not ref.startswith("refused:"):
         await outbox.enqueue(
             session=ctx.session,
-            topic=flows.CANCEL_AT_HOSPITAL,
+            topic=events.CANCEL_AT_HOSPITAL,
             city_id=event.city_id,
             payload={"booking_id": booking_id, "attempt": 1},
         )
 
 
-@registry.on(flows.CANCEL_AT_HOSPITAL, "appointments.cancel_at_hospital")
+@registry.on(events.CANCEL_AT_HOSPITAL, "appointments.cancel_at_hospital")
 async def cancel_at_hospital(ctx: HandlerContext, event: OutboxEvent) -> None:
     """Cancel the appointment in the hospital's own system once it was booked there."""
     booking_id = int(event.payload["booking_id"])
@@ -158,14 +171,11 @@ async def cancel_at_hospital(ctx: HandlerContext, event: OutboxEvent) -> None:
         log.warning("hospital_refused_cancellation", appointment=ref, code=exc.code)
 
 
-async def _hospital_service(session: object, slot: Slot) -> Service:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from cityhub.appointments.models import ClinicSession
-
-    assert isinstance(session, AsyncSession)
+async def _hospital_service(session: AsyncSession, slot: Slot) -> Service:
     clinic = await session.get(ClinicSession, slot.session_id)
     assert clinic is not None
-    found = await session.get(Service, clinic.service_id)
+    found = await cities.get_service(
+        session=session, city_id=clinic.city_id, service_id=clinic.service_id
+    )
     assert found is not None
     return found

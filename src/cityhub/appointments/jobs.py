@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
-from cityhub.appointments import desk, flows, schedules, service
+from cityhub.appointments import desk, events, flows, sync
 from cityhub.appointments.models import (
     Booking,
     BookingStatus,
@@ -19,7 +19,7 @@ from cityhub.appointments.models import (
     Practitioner,
     Slot,
 )
-from cityhub.cities.models import Service
+from cityhub.cities import service as cities
 from cityhub.platform.db import utcnow
 from cityhub.platform.scheduler import JobContext, job
 
@@ -36,7 +36,7 @@ SYNC_DAYS = 7
 )
 async def sync_schedules(ctx: JobContext) -> dict[str, Any]:
     """Every hospital of the city, each fetched outside a transaction."""
-    results = await schedules.sync_city(
+    results = await sync.sync_city(
         ctx.db, ctx.settings, city=ctx.require_city().slug, days=SYNC_DAYS
     )
     return {
@@ -59,10 +59,9 @@ async def remind_appointments(ctx: JobContext) -> dict[str, Any]:
     async with ctx.db.unit_of_work() as session:
         rows = (
             await session.execute(
-                select(Booking, Slot, Service, Department, Practitioner)
+                select(Booking, Slot, ClinicSession.service_id, Department, Practitioner)
                 .join(Slot, Slot.id == Booking.slot_id)
                 .join(ClinicSession, ClinicSession.id == Slot.session_id)
-                .join(Service, Service.id == ClinicSession.service_id)
                 .join(Department, Department.id == ClinicSession.department_id)
                 .join(Practitioner, Practitioner.id == ClinicSession.practitioner_id)
                 .where(
@@ -73,12 +72,17 @@ async def remind_appointments(ctx: JobContext) -> dict[str, Any]:
                 .order_by(Booking.id)
             )
         ).all()
-        for booking, slot, hospital, department, doctor in rows:
+        for booking, slot, service_id, department, doctor in rows:
+            # One read per hospital: the session keeps each once it is read.
+            hospital = await cities.get_service(
+                session=session, city_id=city.id, service_id=service_id
+            )
+            assert hospital is not None
             await outbox.enqueue(
                 session=session,
-                topic=flows.REMINDER,
+                topic=events.REMINDER,
                 city_id=city.id,
-                payload=flows.reminder_payload(city, booking, slot, hospital, department, doctor),
+                payload=events.reminder_payload(city, booking, slot, hospital, department, doctor),
             )
     return {"day": tomorrow.isoformat(), "reminders": len(rows)}
 
@@ -111,7 +115,7 @@ async def release_expired(*, session: AsyncSession, city: City) -> int:
     ).all()
     released = 0
     for booking_id in ids:
-        released += await service.release_hold(session=session, city=city, booking_id=booking_id)
+        released += await flows.release_hold(session=session, city=city, booking_id=booking_id)
     return released
 
 

@@ -1,5 +1,6 @@
-"""Bookings: take a place fairly, hold it for the fee, cancel, the waitlist's offers, check-in
-and no-shows.
+"""Bookings: a place taken fairly, the patient's standing under the real-name rules, and the
+bookings read back. The use cases built on these (book, cancel, a hold and its fee) are in
+`flows`; the waitlist's offers of freed places in `waitlist`.
 
 No place is ever given twice: a place is taken by one conditional `UPDATE appt_slots SET taken
 = taken + 1 WHERE taken < capacity`, and a freed place is either handed on to the first in line
@@ -14,15 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub import outbox
-from cityhub.appointments import family, flows, schedules
-from cityhub.appointments import rules as booking_rules
+from cityhub.appointments import family
 from cityhub.appointments.models import (
     ACTIVE,
     Booking,
@@ -32,28 +31,22 @@ from cityhub.appointments.models import (
     PatientStanding,
     Practitioner,
     Slot,
-    WaitlistEntry,
-    WaitStatus,
 )
 from cityhub.appointments.schemas import RulesRead
-from cityhub.billing.service import PaymentView
 from cityhub.cities import service as cities
-from cityhub.cities.models import Service
-from cityhub.platform import metrics
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
 
 if TYPE_CHECKING:
-    from cityhub.cities.models import City
+    from cityhub.cities.models import Service
 
 CHECKIN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-OFFER_EXPIRY = "appointments.offer_expiry"
-HOLD_EXPIRY = "appointments.hold_expiry"
 # Taken by a booking's patient that day in that department (a check-in still counts).
 SAME_DAY = (BookingStatus.HELD, BookingStatus.BOOKED, BookingStatus.CHECKED_IN)
 
 
-def _rows(result: object) -> int:
+def changed_rows(result: object) -> int:
+    """How many rows a conditional UPDATE changed."""
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -73,27 +66,45 @@ class Place:
     doctor: Practitioner
 
 
-async def place_or_raise(*, session: AsyncSession, city_id: int, slot_public_id: str) -> Place:
-    """A slot of the city and its session, or NotFound (a slot of another city is none)."""
+async def _place(session: AsyncSession, city_id: int, where: Any) -> Place | None:
     row = (
         await session.execute(
-            select(Slot, ClinicSession, Service, Department, Practitioner)
+            select(Slot, ClinicSession, Department, Practitioner)
             .join(ClinicSession, ClinicSession.id == Slot.session_id)
-            .join(Service, Service.id == ClinicSession.service_id)
             .join(Department, Department.id == ClinicSession.department_id)
             .join(Practitioner, Practitioner.id == ClinicSession.practitioner_id)
-            .where(Slot.city_id == city_id, Slot.public_id == slot_public_id)
+            .where(Slot.city_id == city_id, where)
         )
     ).first()
-    if row is None or not row[1].active:
+    if row is None:
+        return None
+    slot, clinic, department, doctor = row
+    hospital = await cities.get_service(
+        session=session, city_id=city_id, service_id=clinic.service_id
+    )
+    assert hospital is not None  # a session's hospital is of its city
+    return Place(slot, clinic, hospital, department, doctor)
+
+
+async def place_or_raise(*, session: AsyncSession, city_id: int, slot_public_id: str) -> Place:
+    """A slot of the city and its session, or NotFound (a slot of another city is none)."""
+    place = await _place(session, city_id, Slot.public_id == slot_public_id)
+    if place is None or not place.clinic.active:
         raise NotFound(
             f"no slot {slot_public_id!r} in this city", code="slot_not_found", field="slot"
         )
-    return Place(*row)
+    return place
 
 
-async def _lock_patient(
-    session: AsyncSession, city_id: int, patient: family.Patient, rules: RulesRead
+async def place_of(*, session: AsyncSession, booking: Booking) -> Place:
+    """The place a booking is for."""
+    place = await _place(session, booking.city_id, Slot.id == booking.slot_id)
+    assert place is not None  # a booking's slot always exists
+    return place
+
+
+async def lock_patient(
+    *, session: AsyncSession, city_id: int, patient: family.Patient, rules: RulesRead
 ) -> None:
     """Count one more active booking for the patient, within the rules, holding their row
     until the transaction ends; Conflict or Forbidden when a rule says no."""
@@ -118,7 +129,7 @@ async def _lock_patient(
         .values(active=PatientStanding.active + 1)
         .execution_options(synchronize_session=False)
     )
-    if _rows(changed) == 1:
+    if changed_rows(changed) == 1:
         return
     standing = (await session.execute(select(PatientStanding).where(mine))).scalar_one()
     if standing.blocked_until is not None and standing.blocked_until > now:
@@ -134,7 +145,8 @@ async def _lock_patient(
     )
 
 
-async def _release_patient(session: AsyncSession, city_id: int, patient_hash: str) -> None:
+async def release_patient(*, session: AsyncSession, city_id: int, patient_hash: str) -> None:
+    """Count one active booking less for the patient (a booking ended or was checked in)."""
     await session.execute(
         update(PatientStanding)
         .where(
@@ -147,9 +159,11 @@ async def _release_patient(session: AsyncSession, city_id: int, patient_hash: st
     )
 
 
-async def _check_same_day(
-    session: AsyncSession, city_id: int, patient_hash: str, place: Place, rules: RulesRead
+async def check_same_day(
+    *, session: AsyncSession, city_id: int, patient_hash: str, place: Place, rules: RulesRead
 ) -> None:
+    """Conflict when the rules allow one booking per department and day and the patient has
+    one there that day."""
     if not rules.one_per_department_day:
         return
     other = await session.scalar(
@@ -170,7 +184,7 @@ async def _check_same_day(
         )
 
 
-async def _take(session: AsyncSession, slot: Slot) -> None:
+async def take(*, session: AsyncSession, slot: Slot) -> None:
     """Take one place of the slot, or Conflict: the one statement fairness rests on."""
     changed = await session.execute(
         update(Slot)
@@ -178,11 +192,12 @@ async def _take(session: AsyncSession, slot: Slot) -> None:
         .values(taken=Slot.taken + 1)
         .execution_options(synchronize_session=False)
     )
-    if _rows(changed) != 1:
-        raise _full()
+    if changed_rows(changed) != 1:
+        raise full()
 
 
-def _full() -> Conflict:
+def full() -> Conflict:
+    """The refusal of a slot with no place left."""
     return Conflict(
         "this slot has no place left; pick another or join the session's waitlist",
         code="slot_full",
@@ -190,352 +205,7 @@ def _full() -> Conflict:
     )
 
 
-@dataclass(frozen=True)
-class Booked:
-    """A booking just made, with its place and its fee's payment (for the answer)."""
-
-    booking: Booking
-    place: Place
-    fee: PaymentView | None
-    family_member: str | None
-
-
-async def book(
-    *,
-    session: AsyncSession,
-    city: City,
-    channel_id: int,
-    user_id: str,
-    slot_public_id: str,
-    family_member: str | None,
-    hold: bool = False,
-) -> Booked:
-    """Book a slot for the user or their family member: within the window, the rules and the
-    places left. With a fee (or when `hold` is asked) the place is held until it is paid (or
-    confirmed by `confirm_hold`).
-
-    The place is taken last, just before the commit: the slot's row is the one every
-    concurrent booking of it waits for, so it is locked for as short a time as can be."""
-    place = await place_or_raise(session=session, city_id=city.id, slot_public_id=slot_public_id)
-    if place.slot.taken >= place.slot.capacity:
-        raise _full()  # full when read: no need to lock anything to say so
-    await cities.require_service_granted(
-        session=session, channel_id=channel_id, service=place.service
-    )
-    patient = await family.patient(
-        session=session,
-        channel_id=channel_id,
-        user_id=user_id,
-        family_member=family_member,
-        required=place.service.required_level,
-    )
-    rules = await booking_rules.get(session=session, city_id=city.id)
-    booking_rules.check_window(rules, place.clinic, place.slot, city.timezone, None)
-    await _lock_patient(session, city.id, patient, rules)
-    await _check_same_day(session, city.id, patient.patient_hash, place, rules)
-    now = utcnow()
-    booking = Booking(
-        city_id=city.id,
-        public_id=schedules.new_id("bk"),
-        session_id=place.clinic.id,
-        slot_id=place.slot.id,
-        department_id=place.department.id,
-        day=place.clinic.day,
-        channel_id=channel_id,
-        user_id=user_id,
-        resident_id=patient.resident_id,
-        family_member_id=patient.family_member_id,
-        patient_hash=patient.patient_hash,
-        status=BookingStatus.BOOKED,
-        checkin_code=checkin_code(),
-        created_at=now,
-    )
-    fee = await _hold_or_confirm(session, city, place, booking, rules, hold=hold)
-    await _take(session, place.slot)
-    metrics.BOOKINGS.labels(city.slug, booking.status.value).inc()
-    return Booked(booking, place, fee, patient.family_public_id)
-
-
-async def _hold_or_confirm(
-    session: AsyncSession,
-    city: City,
-    place: Place,
-    booking: Booking,
-    rules: RulesRead,
-    *,
-    hold: bool = False,
-) -> PaymentView | None:
-    """Hold the place for the fee (quoted as a payment) or for a confirmation, or make it the
-    patient's."""
-    fee = None
-    if place.clinic.fee_fen > 0 or hold:
-        booking.status = BookingStatus.HELD
-        booking.hold_expires_at = utcnow() + dt.timedelta(minutes=rules.hold_minutes)
-        if place.clinic.fee_fen > 0:
-            fee = await flows.quote_fee(session=session, city=city, place=place, booking=booking)
-            booking.payment_id = fee.payment.id
-        session.add(booking)
-        await session.flush()
-        await outbox.enqueue(
-            session=session,
-            topic=HOLD_EXPIRY,
-            city_id=city.id,
-            payload={"booking_id": booking.id},
-            delay=booking.hold_expires_at - utcnow() + dt.timedelta(seconds=flows.GRACE_SECONDS),
-        )
-    else:
-        booking.status = BookingStatus.BOOKED
-        booking.booked_at = utcnow()
-        session.add(booking)
-        await session.flush()
-        await flows.booked(session=session, city=city, booking=booking, place=place)
-    return fee
-
-
-# -- freeing places: cancellation, expiry, and the waitlist's offers ---------------------------
-
-
-async def _free_place(session: AsyncSession, city: City, slot_id: int) -> None:
-    """A place of the slot is free again: offer it to the first in line of its session's
-    waitlist (the place stays taken, for them), or give it back."""
-    slot = await session.get(Slot, slot_id)
-    assert slot is not None
-    rules = await booking_rules.get(session=session, city_id=city.id)
-    while True:
-        first = await session.scalar(
-            select(WaitlistEntry)
-            .where(
-                WaitlistEntry.city_id == city.id,
-                WaitlistEntry.session_id == slot.session_id,
-                WaitlistEntry.status == WaitStatus.WAITING,
-            )
-            .order_by(WaitlistEntry.id)
-            .limit(1)
-        )
-        if first is None or slot.starts_at <= utcnow():
-            await session.execute(
-                update(Slot)
-                .where(Slot.id == slot.id, Slot.taken > 0)
-                .values(taken=Slot.taken - 1)
-                .execution_options(synchronize_session=False)
-            )
-            return
-        claimed = await session.execute(
-            update(WaitlistEntry)
-            .where(WaitlistEntry.id == first.id, WaitlistEntry.status == WaitStatus.WAITING)
-            .values(status=WaitStatus.OFFERED)
-            .execution_options(synchronize_session=False)
-        )
-        if _rows(claimed) == 1:
-            break
-    clinic = await session.get(ClinicSession, slot.session_id)
-    assert clinic is not None
-    offer = Booking(
-        city_id=city.id,
-        public_id=schedules.new_id("bk"),
-        session_id=clinic.id,
-        slot_id=slot.id,
-        department_id=clinic.department_id,
-        day=clinic.day,
-        channel_id=first.channel_id,
-        user_id=first.user_id,
-        resident_id=first.resident_id,
-        family_member_id=first.family_member_id,
-        patient_hash=first.patient_hash,
-        status=BookingStatus.OFFERED,
-        hold_expires_at=utcnow() + dt.timedelta(minutes=rules.offer_minutes),
-        checkin_code=checkin_code(),
-        created_at=utcnow(),
-    )
-    session.add(offer)
-    await session.flush()
-    await session.execute(
-        update(WaitlistEntry)
-        .where(WaitlistEntry.id == first.id)
-        .values(booking_id=offer.id)
-        .execution_options(synchronize_session=False)
-    )
-    assert offer.hold_expires_at is not None
-    await outbox.enqueue(
-        session=session,
-        topic=OFFER_EXPIRY,
-        city_id=city.id,
-        payload={"booking_id": offer.id},
-        delay=offer.hold_expires_at - utcnow() + dt.timedelta(seconds=1),
-    )
-    await flows.tell_channel(session=session, city=city, booking=offer, topic="appointment.offered")
-
-
-async def cancel(*, session: AsyncSession, city: City, booking: Booking, by: str) -> Booking:
-    """Cancel a held or booked appointment before the cut-off: the fee (if paid) is refunded
-    and the place goes to the waitlist or back to the pool."""
-    slot = await session.get(Slot, booking.slot_id)
-    assert slot is not None
-    rules = await booking_rules.get(session=session, city_id=city.id)
-    if booking.status == BookingStatus.OFFERED:
-        return await decline(session=session, city=city, booking=booking)
-    booking_rules.check_cutoff(rules, slot)
-    was = booking.status
-    now = utcnow()
-    changed = await session.execute(
-        update(Booking)
-        .where(Booking.id == booking.id, Booking.status.in_(ACTIVE))
-        .values(status=BookingStatus.CANCELLED, cancelled_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if _rows(changed) != 1:
-        await session.refresh(booking)
-        raise Conflict(
-            f"booking {booking.public_id} is {booking.status.value}; it cannot be cancelled",
-            code="not_cancellable",
-            status_now=booking.status.value,
-        )
-    await session.refresh(booking)
-    await _release_patient(session, city.id, booking.patient_hash)
-    await flows.cancelled(session=session, city=city, booking=booking, was=was, by=by)
-    await _free_place(session, city, booking.slot_id)
-    return booking
-
-
-async def release_hold(*, session: AsyncSession, city: City, booking_id: int) -> bool:
-    """Let a held place go once its hold expired and its fee was not paid (the payment's quote
-    is expired first, so a confirmation can no longer land); whether this call did it."""
-    booking = await session.get(Booking, booking_id)
-    if booking is None or booking.city_id != city.id or booking.status != BookingStatus.HELD:
-        return False
-    assert booking.hold_expires_at is not None
-    if booking.hold_expires_at > utcnow():
-        return False
-    if booking.payment_id is not None and not await flows.expire_fee(
-        session=session, city=city, payment_id=booking.payment_id
-    ):
-        return False  # the fee was confirmed in time: the booking stands
-    changed = await session.execute(
-        update(Booking)
-        .where(Booking.id == booking.id, Booking.status == BookingStatus.HELD)
-        .values(status=BookingStatus.EXPIRED)
-        .execution_options(synchronize_session=False)
-    )
-    if _rows(changed) != 1:
-        return False
-    await _release_patient(session, city.id, booking.patient_hash)
-    await _free_place(session, city, booking.slot_id)
-    return True
-
-
-async def expire_offer(*, session: AsyncSession, city: City, booking_id: int) -> bool:
-    """An offer not taken in time passes to the next in line; whether this call did it."""
-    changed = await session.execute(
-        update(Booking)
-        .where(
-            Booking.city_id == city.id,
-            Booking.id == booking_id,
-            Booking.status == BookingStatus.OFFERED,
-            Booking.hold_expires_at <= utcnow(),
-        )
-        .values(status=BookingStatus.EXPIRED)
-        .execution_options(synchronize_session=False)
-    )
-    if _rows(changed) != 1:
-        return False
-    await _offer_done(session, booking_id)
-    booking = await session.get(Booking, booking_id)
-    assert booking is not None
-    await _free_place(session, city, booking.slot_id)
-    return True
-
-
-async def decline(*, session: AsyncSession, city: City, booking: Booking) -> Booking:
-    """The patient lets an offered place pass to the next in line."""
-    changed = await session.execute(
-        update(Booking)
-        .where(Booking.id == booking.id, Booking.status == BookingStatus.OFFERED)
-        .values(status=BookingStatus.CANCELLED, cancelled_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if _rows(changed) != 1:
-        raise Conflict("the offer is no longer open", code="offer_closed")
-    await _offer_done(session, booking.id)
-    await _free_place(session, city, booking.slot_id)
-    await session.refresh(booking)
-    return booking
-
-
-async def _offer_done(session: AsyncSession, booking_id: int) -> None:
-    await session.execute(
-        update(WaitlistEntry)
-        .where(WaitlistEntry.booking_id == booking_id)
-        .values(status=WaitStatus.DONE)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def accept_offer(*, session: AsyncSession, city: City, booking: Booking) -> Booking:
-    """Take an offered place (within the offer's time and the patient's rules)."""
-    if booking.status != BookingStatus.OFFERED:
-        raise Conflict(
-            f"booking {booking.public_id} is {booking.status.value}, not an offer",
-            code="offer_closed",
-        )
-    assert booking.hold_expires_at is not None
-    if booking.hold_expires_at <= utcnow():
-        raise Conflict("the offer expired", code="offer_expired")
-    slot = await session.get(Slot, booking.slot_id)
-    assert slot is not None
-    place = await place_or_raise(session=session, city_id=city.id, slot_public_id=slot.public_id)
-    rules = await booking_rules.get(session=session, city_id=city.id)
-    patient = family.Patient(
-        booking.resident_id, booking.family_member_id, None, booking.patient_hash
-    )
-    await _lock_patient(session, city.id, patient, rules)
-    await _check_same_day(session, city.id, patient.patient_hash, place, rules)
-    changed = await session.execute(
-        update(Booking)
-        .where(
-            Booking.id == booking.id,
-            Booking.status == BookingStatus.OFFERED,
-            Booking.hold_expires_at > utcnow(),
-        )
-        .values(status=BookingStatus.HELD)
-        .execution_options(synchronize_session=False)
-    )
-    if _rows(changed) != 1:
-        raise Conflict("the offer expired or was taken back", code="offer_expired")
-    await _offer_done(session, booking.id)
-    await session.refresh(booking)
-    await _hold_or_confirm(session, city, place, booking, rules)
-    return booking
-
-
-async def confirm_hold(*, session: AsyncSession, city: City, booking: Booking) -> Booking:
-    """Make a place held without a fee the patient's, before its hold expires (a fee's hold is
-    confirmed by its payment instead)."""
-    if booking.status == BookingStatus.BOOKED:
-        return booking
-    if booking.payment_id is not None:
-        raise Conflict(
-            "this place is held for its fee: it is booked when the fee is paid",
-            code="fee_unpaid",
-        )
-    changed = await session.execute(
-        update(Booking)
-        .where(
-            Booking.id == booking.id,
-            Booking.status == BookingStatus.HELD,
-            Booking.hold_expires_at > utcnow(),
-        )
-        .values(status=BookingStatus.BOOKED, booked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(booking)
-    if _rows(changed) != 1:
-        raise Conflict(
-            f"booking {booking.public_id} is {booking.status.value}; it cannot be booked",
-            code="hold_closed",
-            status_now=booking.status.value,
-        )
-    await flows.booked(session=session, city=city, booking=booking)
-    return booking
+# -- reading ---------------------------------------------------------------------------------
 
 
 async def booking_is_active(session: AsyncSession, public_id: str) -> bool:
@@ -558,48 +228,11 @@ async def get_or_raise(
     return booking
 
 
-async def fee_paid(*, session: AsyncSession, city: City, payment_id: int) -> Booking | None:
-    """The fee's payment completed: the held place becomes the patient's. A booking that was
-    cancelled or let go meanwhile gets its fee back instead."""
-    booking = await session.scalar(
-        select(Booking).where(Booking.city_id == city.id, Booking.payment_id == payment_id)
+async def get_by_payment(*, session: AsyncSession, city_id: int, payment_id: int) -> Booking | None:
+    """The booking whose fee is this payment, if any."""
+    return await session.scalar(
+        select(Booking).where(Booking.city_id == city_id, Booking.payment_id == payment_id)
     )
-    if booking is None:
-        return None
-    changed = await session.execute(
-        update(Booking)
-        .where(Booking.id == booking.id, Booking.status == BookingStatus.HELD)
-        .values(status=BookingStatus.BOOKED, booked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(booking)
-    if _rows(changed) == 1:
-        await flows.booked(session=session, city=city, booking=booking)
-    elif booking.status in (BookingStatus.CANCELLED, BookingStatus.EXPIRED):
-        await flows.refund_fee(
-            session=session, city=city, booking=booking, by="hub: booking no longer held"
-        )
-    return booking
-
-
-async def fee_failed(*, session: AsyncSession, city: City, payment_id: int) -> bool:
-    """The fee's payment failed for good (the channel refunds its user): the place is let go."""
-    booking = await session.scalar(
-        select(Booking).where(Booking.city_id == city.id, Booking.payment_id == payment_id)
-    )
-    if booking is None:
-        return False
-    changed = await session.execute(
-        update(Booking)
-        .where(Booking.id == booking.id, Booking.status == BookingStatus.HELD)
-        .values(status=BookingStatus.EXPIRED)
-        .execution_options(synchronize_session=False)
-    )
-    if _rows(changed) != 1:
-        return False
-    await _release_patient(session, city.id, booking.patient_hash)
-    await _free_place(session, city, booking.slot_id)
-    return True
 
 
 async def get_all(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,16 +12,16 @@ from cityhub.appointments.models import (
     Booking,
     BookingStatus,
     ClinicSession,
-    Department,
     FamilyMember,
-    Practitioner,
-    Slot,
     WaitlistEntry,
 )
 from cityhub.appointments.schemas import BookingRead, FeeRead, WaitlistRead
 from cityhub.billing import service as payments
-from cityhub.billing.service import PaymentView
-from cityhub.cities.models import City, Service
+
+if TYPE_CHECKING:
+    from cityhub.appointments.flows import Booked
+    from cityhub.billing.service import PaymentView
+    from cityhub.cities.models import City
 
 # A code to scan is shown only while it can be used.
 SHOWS_CODE = (BookingStatus.BOOKED, BookingStatus.CHECKED_IN)
@@ -27,16 +29,7 @@ SHOWS_CODE = (BookingStatus.BOOKED, BookingStatus.CHECKED_IN)
 
 async def booking_read(*, session: AsyncSession, city: City, booking: Booking) -> BookingRead:
     """The API shape of a booking, with its fee's payment."""
-    slot, clinic, hospital, department, doctor = (
-        await session.execute(
-            select(Slot, ClinicSession, Service, Department, Practitioner)
-            .join(ClinicSession, ClinicSession.id == Slot.session_id)
-            .join(Service, Service.id == ClinicSession.service_id)
-            .join(Department, Department.id == ClinicSession.department_id)
-            .join(Practitioner, Practitioner.id == ClinicSession.practitioner_id)
-            .where(Slot.id == booking.slot_id)
-        )
-    ).one()
+    place = await service.place_of(session=session, booking=booking)
     fee = None
     if booking.payment_id is not None:
         fee = await payments.get_view_by_id(
@@ -47,11 +40,10 @@ async def booking_read(*, session: AsyncSession, city: City, booking: Booking) -
         member = await session.scalar(
             select(FamilyMember.public_id).where(FamilyMember.id == booking.family_member_id)
         )
-    place = service.Place(slot, clinic, hospital, department, doctor)
     return read_of(city, booking, place, fee, member)
 
 
-def booked_read(city: City, booked: service.Booked) -> BookingRead:
+def booked_read(city: City, booked: Booked) -> BookingRead:
     """The answer to a booking just made, from what the booking already holds (no reads)."""
     return read_of(city, booked.booking, booked.place, booked.fee, booked.family_member)
 

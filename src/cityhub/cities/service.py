@@ -361,6 +361,17 @@ async def granted_channel_ids(*, session: AsyncSession, city_id: int) -> set[int
     return set((await session.scalars(query)).all())
 
 
+async def granted_services(
+    *, session: AsyncSession, channel_id: int, city_id: int | None = None
+) -> dict[int, int]:
+    """The services granted to the channel (in one city, when given), each with its city's id
+    (whatever their status)."""
+    query = select(Grant.service_id, Grant.city_id).where(Grant.channel_id == channel_id)
+    if city_id is not None:
+        query = query.where(Grant.city_id == city_id)
+    return dict((await session.execute(query)).all())
+
+
 async def live_cities(*, session: AsyncSession) -> list[City]:
     """Every city that is not suspended, by id (what the per-city jobs run for)."""
     found = await session.scalars(

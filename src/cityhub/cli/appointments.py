@@ -28,12 +28,12 @@ def sync(
     days: Annotated[int, typer.Option(help="days ahead to sync", min=1, max=31)] = 7,
 ) -> None:
     """Sync hospitals' sessions from their own systems (run it from cron for "on a schedule")."""
-    from cityhub.appointments import schedules
+    from cityhub.appointments import sync as schedule_sync
     from cityhub.appointments.schemas import SyncRead
     from cityhub.cli.helpers import out, run_domain, run_with_db
 
     async def work(db: Database, settings: Settings) -> list[SyncRead]:
-        return await schedules.sync_city(db, settings, city=city, hospital=hospital, days=days)
+        return await schedule_sync.sync_city(db, settings, city=city, hospital=hospital, days=days)
 
     for r in run_domain(lambda: run_with_db(work)):
         out.print(

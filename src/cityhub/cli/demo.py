@@ -78,7 +78,7 @@ async def sync_hospitals(settings: Settings) -> tuple[int, list[str]]:
     """Fill the demo hospitals' coming week from the simulated hospital systems (at every
     start: a sync adds the days that came into view and changes only what changed). The
     number of sessions synced, and the hospitals that could not be reached."""
-    from cityhub.appointments import schedules
+    from cityhub.appointments import sync as schedule_sync
 
     db = database_for(settings)
     sessions, failed = 0, []
@@ -87,7 +87,7 @@ async def sync_hospitals(settings: Settings) -> tuple[int, list[str]]:
             if not city.hospitals:
                 continue
             try:
-                results = await schedules.sync_city(db, settings, city=city.slug, days=7)
+                results = await schedule_sync.sync_city(db, settings, city=city.slug, days=7)
             except Exception as exc:  # one unreachable hospital must not stop the demo
                 failed.append(f"{city.slug}: {exc}")
                 continue

@@ -376,3 +376,13 @@ async def encrypted_id_numbers(
 async def get_all_ids(*, session: AsyncSession, limit: int) -> list[int]:
     """The first residents' ids, oldest first (the demo's followers)."""
     return list(await session.scalars(select(Resident.id).order_by(Resident.id).limit(limit)))
+
+
+async def is_channel_user(*, session: AsyncSession, channel_id: int, resident_id: int) -> bool:
+    """Whether the resident is one of the channel's users."""
+    found = await session.scalar(
+        select(ChannelUser.id)
+        .where(ChannelUser.channel_id == channel_id, ChannelUser.resident_id == resident_id)
+        .limit(1)
+    )
+    return found is not None

@@ -17,6 +17,8 @@ from cityhub.web.console import requests as console_requests
 from cityhub.web.pages import STATIC, install_error_pages, redirect
 from cityhub.web.portal import appointments as portal_appointments
 from cityhub.web.portal import bills as portal_bills
+from cityhub.web.portal import bookings as portal_bookings
+from cityhub.web.portal import family as portal_family
 from cityhub.web.portal import home as portal
 from cityhub.web.portal import notices as portal_notices
 from cityhub.web.portal import requests as portal_requests
@@ -43,6 +45,8 @@ def mount(app: FastAPI) -> None:
     app.include_router(console_people.router)
     app.include_router(console_requests.router)
     app.include_router(portal_appointments.router)
+    app.include_router(portal_bookings.router)
+    app.include_router(portal_family.router)
     app.include_router(console_hospitals.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)

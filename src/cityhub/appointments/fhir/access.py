@@ -4,9 +4,9 @@ that granted it some (`/fhir/r4`) or in one (`/fhir/r4/cities/{slug}`, the city 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Path, Request
 from sqlalchemy import func, select
@@ -15,9 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.appointments.fhir.resources import Where
 from cityhub.appointments.models import ClinicSession, Department, Practitioner, Slot
 from cityhub.cities import service as cities
-from cityhub.cities.models import City, Grant, Service
-from cityhub.platform.deps import ChannelCaller, CurrentChannel, SessionDep
+from cityhub.identity.deps import ChannelCaller, CurrentChannel
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
 
 SCOPE = "appointments:write"
 ResourceId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9\-.]{1,64}$")]
@@ -28,36 +31,37 @@ class Scope:
     """The calling channel, the hospitals it may see here and the city selected (if any)."""
 
     caller: ChannelCaller
-    services: frozenset[int]
+    services: Mapping[int, int]  # the hospitals it may see, each with its city's id
     city: City | None
 
     def sessions(self) -> Any:
         """Where a session is one the caller may see."""
-        clause = ClinicSession.service_id.in_(self.services)
+        clause = ClinicSession.service_id.in_(sorted(self.services))
         return clause if self.city is None else clause & (ClinicSession.city_id == self.city.id)
 
 
 async def scope(request: Request, session: SessionDep, caller: CurrentChannel) -> Scope:
     """The caller's scope under the base URL it called."""
     caller.require(SCOPE)
-    query = select(Grant.service_id).where(Grant.channel_id == caller.channel.id)
     city = None
     slug = request.path_params.get("city")
     if slug is not None:
         city = await cities.get_city_or_raise(session=session, slug=slug)
         await cities.require_city_granted(session=session, channel_id=caller.channel.id, city=city)
-        query = query.where(Grant.city_id == city.id)
-    return Scope(caller, frozenset((await session.scalars(query)).all()), city)
+    services = await cities.granted_services(
+        session=session, channel_id=caller.channel.id, city_id=city.id if city else None
+    )
+    return Scope(caller, services, city)
 
 
 ScopeDep = Annotated[Scope, Depends(scope)]
 
 
 def parents() -> Any:
-    """A select of sessions joined to their hospital, department and doctor."""
+    """A select of sessions joined to their department and doctor (their hospital is read
+    through the cities domain: `where_in`)."""
     return (
-        select(ClinicSession, Service, Department, Practitioner)
-        .join(Service, Service.id == ClinicSession.service_id)
+        select(ClinicSession, Department, Practitioner)
         .join(Department, Department.id == ClinicSession.department_id)
         .join(Practitioner, Practitioner.id == ClinicSession.practitioner_id)
     )
@@ -98,13 +102,28 @@ async def session_of(
     ).first()
     if row is None:
         raise NotFound(f"no Schedule/{public_id}", code="session_not_found")
-    return row[0], Where(row[1], row[2], row[3])
+    return row[0], await where_in(session, row[0], row[1], row[2])
+
+
+async def hospital_of(session: AsyncSession, clinic: ClinicSession) -> Service:
+    """A session's hospital (read once per session: the session keeps it)."""
+    service = await cities.get_service(
+        session=session, city_id=clinic.city_id, service_id=clinic.service_id
+    )
+    assert service is not None
+    return service
+
+
+async def where_in(
+    session: AsyncSession, clinic: ClinicSession, department: Department, doctor: Practitioner
+) -> Where:
+    """A session's parents, from the department and doctor read with it."""
+    return Where(await hospital_of(session, clinic), department, doctor)
 
 
 async def where_of(session: AsyncSession, clinic: ClinicSession) -> Where:
     """A session's parents."""
-    service = await session.get(Service, clinic.service_id)
     department = await session.get(Department, clinic.department_id)
     doctor = await session.get(Practitioner, clinic.practitioner_id)
-    assert service is not None and department is not None and doctor is not None
-    return Where(service, department, doctor)
+    assert department is not None and doctor is not None
+    return await where_in(session, clinic, department, doctor)

@@ -3,22 +3,25 @@ functions as /v1 book and cancel, so the same rules hold."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.appointments import service, views
+from cityhub.appointments import flows, views
 from cityhub.appointments.fhir import filters, resources, search
 from cityhub.appointments.fhir.access import ResourceId, Scope, ScopeDep, where_of
 from cityhub.appointments.fhir.resources import STATUS, Where
 from cityhub.appointments.fhir.search import Keyset, Param
 from cityhub.appointments.fhir.wire import FhirRoute, base, fhir, read_json, read_resource
 from cityhub.appointments.models import Booking, BookingStatus, ClinicSession, FamilyMember, Slot
-from cityhub.cities.models import City
+from cityhub.cities import service as cities
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import BadRequest, NotFound, Unprocessable
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import City
 
 router = APIRouter(route_class=FhirRoute)
 APPOINTMENT_PARAMS = (
@@ -37,7 +40,7 @@ for _ours, _theirs in STATUS.items():
 
 
 async def _city(session: AsyncSession, city_id: int) -> City:
-    city = await session.get(City, city_id)
+    city = await cities.get_city(session=session, city_id=city_id)
     assert city is not None
     return city
 
@@ -155,7 +158,7 @@ async def book(
         raise NotFound(f"no Slot/{slot_id}", code="slot_not_found", field="slot")
     city_id = row[0]
     city = await _city(session, city_id)
-    booked = await service.book(
+    booked = await flows.book(
         session=session,
         city=city,
         channel_id=scope.caller.channel.id,
@@ -207,7 +210,7 @@ async def _cancel(session: AsyncSession, scope: Scope, appointment_id: str, stat
         )
     if booking.status != BookingStatus.CANCELLED:
         city = await _city(session, booking.city_id)
-        booking = await service.cancel(
+        booking = await flows.cancel(
             session=session, city=city, booking=booking, by=scope.caller.key
         )
     return fhir(await appointment_of(session, booking))

@@ -5,7 +5,7 @@ own users and their family members)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
@@ -16,11 +16,13 @@ from cityhub.appointments.fhir.access import ResourceId, Scope, ScopeDep
 from cityhub.appointments.fhir.resources import Where, number_of
 from cityhub.appointments.fhir.wire import FhirRoute, fhir
 from cityhub.appointments.models import Department, FamilyMember, Practitioner
-from cityhub.cities.models import Service
+from cityhub.cities import service as cities
 from cityhub.identity import residents
-from cityhub.identity.models import ChannelUser
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import Service
 
 router = APIRouter(route_class=FhirRoute)
 READABLE = ("Practitioner", "PractitionerRole", "HealthcareService", "Location", "Organization")
@@ -48,8 +50,11 @@ def _missing(kind: str, fhir_id: str) -> NotFound:
 
 async def _hospital(session: AsyncSession, scope: Scope, kind: str, fhir_id: str) -> Service:
     number = number_of(kind, fhir_id)
-    service = None if number is None else await session.get(Service, number)
-    if service is None or service.id not in scope.services:
+    city_id = None if number is None else scope.services.get(number)
+    service = None
+    if number is not None and city_id is not None:
+        service = await cities.get_service(session=session, city_id=city_id, service_id=number)
+    if service is None:
         raise _missing(kind, fhir_id)
     if scope.city is not None and service.city_id != scope.city.id:
         raise _missing(kind, fhir_id)
@@ -63,7 +68,9 @@ async def _doctor(session: AsyncSession, scope: Scope, kind: str, fhir_id: str) 
         raise _missing(kind, fhir_id)
     if scope.city is not None and doctor.city_id != scope.city.id:
         raise _missing(kind, fhir_id)
-    service = await session.get(Service, doctor.service_id)
+    service = await cities.get_service(
+        session=session, city_id=doctor.city_id, service_id=doctor.service_id
+    )
     department = await session.get(Department, doctor.department_id)
     assert service is not None and department is not None
     return Where(service, department, doctor)
@@ -93,7 +100,9 @@ async def read_healthcare_service(session: SessionDep, scope: ScopeDep, fhir_id:
         raise _missing("HealthcareService", fhir_id)
     if scope.city is not None and department.city_id != scope.city.id:
         raise _missing("HealthcareService", fhir_id)
-    service = await session.get(Service, department.service_id)
+    service = await cities.get_service(
+        session=session, city_id=department.city_id, service_id=department.service_id
+    )
     assert service is not None
     return fhir(resources.healthcare_service(department, service))
 
@@ -115,13 +124,10 @@ async def read_patient(session: SessionDep, scope: ScopeDep, fhir_id: ResourceId
     """One of the channel's users (or a family member one of them added); nobody else's."""
     channel_id = scope.caller.channel.id
     if fhir_id.startswith("fm-"):
-        member = await session.scalar(
-            select(FamilyMember)
-            .join(ChannelUser, ChannelUser.resident_id == FamilyMember.resident_id)
-            .where(FamilyMember.public_id == fhir_id, ChannelUser.channel_id == channel_id)
-            .limit(1)
-        )
-        if member is None:
+        member = await session.scalar(select(FamilyMember).where(FamilyMember.public_id == fhir_id))
+        if member is None or not await residents.is_channel_user(
+            session=session, channel_id=channel_id, resident_id=member.resident_id
+        ):
             raise _missing("Patient", fhir_id)
         return fhir(resources.patient(fhir_id, member.id_number_masked))
     try:

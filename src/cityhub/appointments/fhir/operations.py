@@ -11,13 +11,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.appointments import service
+from cityhub.appointments import flows
 from cityhub.appointments.fhir import appointments, resources, search, slots
-from cityhub.appointments.fhir.access import Scope, ScopeDep
-from cityhub.appointments.fhir.resources import Where
+from cityhub.appointments.fhir.access import Scope, ScopeDep, where_in
 from cityhub.appointments.fhir.search import Param
 from cityhub.appointments.fhir.wire import FhirRoute, base, fhir, read_json
-from cityhub.cities.models import City
+from cityhub.cities import service as cities
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import BadRequest, Unprocessable
 
@@ -105,7 +104,9 @@ async def _find(request: Request, session: AsyncSession, scope: Scope) -> Any:
     found = await search.page(session, slots.slot_query(scope, args), slots.SLOT_KEYS, args)
     kept = [(n, v) for n, v in pairs if n in _AS_SLOT or n in ("_count", "_total")]
     url = f"{base(request)}/Appointment/$find"
-    proposals = [resources.proposed(r[4], Where(r[1], r[2], r[3])) for r in found.rows]
+    proposals = [
+        resources.proposed(r[3], await where_in(session, r[0], r[1], r[2])) for r in found.rows
+    ]
     return search.bundle(request, proposals, found, url=f"{url}?{urlencode(kept)}")
 
 
@@ -151,9 +152,9 @@ async def hold(request: Request, session: SessionDep, scope: ScopeDep) -> Any:
 
 async def _confirm(session: AsyncSession, scope: Scope, appointment_id: str) -> dict[str, Any]:
     booking = await appointments.booking_of(session, scope, appointment_id)
-    city = await session.get(City, booking.city_id)
+    city = await cities.get_city(session=session, city_id=booking.city_id)
     assert city is not None
-    booking = await service.confirm_hold(session=session, city=city, booking=booking)
+    booking = await flows.confirm_hold(session=session, city=city, booking=booking)
     return await appointments.appointment_of(session, booking)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cityhub.appointments.models import (
     BookingStatus,
@@ -17,7 +17,10 @@ from cityhub.appointments.models import (
     Slot,
 )
 from cityhub.appointments.schemas import BookingRead
-from cityhub.cities.models import Service, ServiceStatus
+from cityhub.cities.enums import ServiceStatus
+
+if TYPE_CHECKING:
+    from cityhub.cities.models import Service
 
 BOOKING_SYSTEM = "urn:cityhub:booking"
 DEPARTMENT_SYSTEM = "urn:cityhub:department"

@@ -17,8 +17,8 @@ from cityhub.appointments.fhir.access import (
     horizons,
     parents,
     session_of,
+    where_in,
 )
-from cityhub.appointments.fhir.resources import Where
 from cityhub.appointments.fhir.search import Keyset, Param
 from cityhub.appointments.fhir.wire import FhirRoute, fhir
 from cityhub.appointments.models import ClinicSession, Slot
@@ -76,9 +76,12 @@ SCHEDULE_KEYS = Keyset(
 
 
 async def schedules_of(session: AsyncSession, rows: list[Any]) -> list[dict[str, Any]]:
-    """Schedules of (session, hospital, department, doctor) rows."""
+    """Schedules of (session, department, doctor) rows."""
     spans = await horizons(session, [r[0].id for r in rows])
-    return [resources.schedule(r[0], Where(r[1], r[2], r[3]), spans.get(r[0].id)) for r in rows]
+    return [
+        resources.schedule(r[0], await where_in(session, r[0], r[1], r[2]), spans.get(r[0].id))
+        for r in rows
+    ]
 
 
 @router.get("/Schedule")
@@ -89,7 +92,7 @@ async def search_schedules(request: Request, session: SessionDep, scope: ScopeDe
     included: list[dict[str, Any]] = []
     if args.includes:
         kinds = {i.removeprefix("Schedule:actor").lstrip(":") or "*" for i in args.includes}
-        wheres = [Where(r[1], r[2], r[3]) for r in found.rows]
+        wheres = [await where_in(session, r[0], r[1], r[2]) for r in found.rows]
         included = directory.actor_resources(wheres, kinds)
     return search.bundle(request, await schedules_of(session, found.rows), found, included)
 
@@ -142,12 +145,12 @@ def _typed_actor(kind: str) -> Callable[[str], Any]:
     return lambda value: filters.actor(value, kind)
 
 
-SLOT_KEYS = Keyset((Slot.starts_at, Slot.id), lambda r: (r[4].starts_at, r[4].id), ("dt", "int"))
+SLOT_KEYS = Keyset((Slot.starts_at, Slot.id), lambda r: (r[3].starts_at, r[3].id), ("dt", "int"))
 
 
-def slot_rows(rows: list[Any]) -> list[dict[str, Any]]:
-    """Slots of (session, hospital, department, doctor, slot) rows."""
-    return [resources.slot(r[4], r[0], Where(r[1], r[2], r[3])) for r in rows]
+async def slot_rows(session: AsyncSession, rows: list[Any]) -> list[dict[str, Any]]:
+    """Slots of (session, department, doctor, slot) rows."""
+    return [resources.slot(r[3], r[0], await where_in(session, r[0], r[1], r[2])) for r in rows]
 
 
 @router.get("/Slot")
@@ -157,9 +160,9 @@ async def search_slots(request: Request, session: SessionDep, scope: ScopeDep) -
     found = await search.page(session, slot_query(scope, args), SLOT_KEYS, args)
     included: list[dict[str, Any]] = []
     if args.includes:
-        unique = {r[0].id: r[:4] for r in found.rows}
+        unique = {r[0].id: r[:3] for r in found.rows}
         included = await schedules_of(session, list(unique.values()))
-    return search.bundle(request, slot_rows(found.rows), found, included)
+    return search.bundle(request, await slot_rows(session, found.rows), found, included)
 
 
 @router.get("/Slot/{slot_id}")
@@ -175,4 +178,4 @@ async def read_slot(session: SessionDep, scope: ScopeDep, slot_id: ResourceId) -
     ).first()
     if row is None:
         raise NotFound(f"no Slot/{slot_id}", code="slot_not_found")
-    return fhir(slot_rows([row])[0])
+    return fhir((await slot_rows(session, [row]))[0])

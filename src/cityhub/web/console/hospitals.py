@@ -19,13 +19,14 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
-from cityhub.appointments import access, desk, family, schedules, views, waitlist
+from cityhub.appointments import access, clinics, desk, family, schedules, views, waitlist
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.enums import BookingStatus
 from cityhub.identity import residents
+from cityhub.identity.deps import ProviderRefused, StaffCaller, require_staff_role
 from cityhub.identity.enums import Role
 from cityhub.platform.clock import today_in
-from cityhub.platform.deps import ProviderRefused, SessionDep, StaffCaller, require_staff_role
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import CityHubError, Conflict, NotFound
 from cityhub.web.console.home import CSRF_FIELD, ConsoleStaff
 from cityhub.web.console.pages import _city, _page
@@ -72,7 +73,7 @@ async def _schedules_page(
     error: CityHubError | None = None,
 ) -> Response:
     city = await _desk_city(session, staff, slug)
-    found = await schedules.search(
+    found = await clinics.search(
         session=session,
         city_id=city.id,
         service_ids=None,
@@ -146,8 +147,8 @@ async def waitlists(
         )
     groups = []
     for clinic_id, reads in by_session.items():
-        clinic = await schedules.get_clinic(session=session, city_id=city.id, clinic_id=clinic_id)
-        view = (await schedules.views(session=session, city_id=city.id, clinics=[clinic]))[0]
+        clinic = await clinics.get_clinic(session=session, city_id=city.id, clinic_id=clinic_id)
+        view = (await clinics.views(session=session, city_id=city.id, clinics=[clinic]))[0]
         groups.append((view, reads))
     return _page(request, staff, "console/waitlists.html", city, groups=groups)
 
