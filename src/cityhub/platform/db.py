@@ -8,21 +8,32 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Integer, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Result
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+)
 from sqlalchemy.types import TypeDecorator
 
 from cityhub.platform import uow
 from cityhub.platform.clock import clock
 from cityhub.platform.config import Settings
+
+log = structlog.get_logger("cityhub.platform.db")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -102,20 +113,41 @@ MAX_ROW_ID = 2**63 - 1
 
 
 class Database:
-    """An engine and its session factory, for one database URL."""
+    """An engine and its session factory, for one database URL.
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
-        kwargs: dict[str, Any] = {"echo": echo}
+    No `pool_pre_ping` (a round trip before every checkout): connections are recycled after
+    `pool_recycle` seconds, and a transaction whose first statement finds its connection
+    dropped (a database restart, an idle connection cut by a firewall) is retried once on a
+    fresh one (`_retry_on_dropped_connection`). Waiting longer than `pool_timeout` for a
+    connection raises `sqlalchemy.exc.TimeoutError`, which the hub answers with 503."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 10,
+        max_overflow: int | None = None,
+        pool_timeout: float = 10.0,
+        pool_recycle: float = 1800.0,
+    ) -> None:
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "pool_size": pool_size,
+            "max_overflow": pool_size if max_overflow is None else max_overflow,
+            "pool_timeout": pool_timeout,
+            "pool_recycle": pool_recycle,
+        }
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
-        else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=RetryingSession
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -132,6 +164,27 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+class RetryingSession(Session):
+    """The sessions of the hub: a transaction whose first statement fails because its pooled
+    connection was dropped is retried once on a fresh connection (nothing ran in it yet, so
+    nothing is lost or done twice)."""
+
+
+@event.listens_for(RetryingSession, "do_orm_execute")
+def _retry_on_dropped_connection(state: ORMExecuteState) -> Result[Any] | None:
+    session = state.session
+    if session.in_transaction() or session.new or session.dirty or session.deleted:
+        return None  # a statement of a transaction under way (or a flush first): no retry
+    try:
+        return state.invoke_statement()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.info("db_connection_dropped_retrying", error=type(exc.orig).__name__)
+        session.rollback()
+        return state.invoke_statement()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -152,7 +205,14 @@ def _sqlite_begin_immediate(conn: Any) -> None:
 
 
 def database_for(settings: Settings) -> Database:
-    """The database the settings name, creating the data folder for SQLite."""
+    """The database the settings name (with their pool sizes), creating the data folder for
+    SQLite."""
     if settings.url.startswith("sqlite"):
         settings.data.mkdir(parents=True, exist_ok=True)
-    return Database(settings.url)
+    return Database(
+        settings.url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_recycle=settings.db_pool_recycle_seconds,
+    )
