@@ -14,7 +14,10 @@ from contextlib import asynccontextmanager
 
 import structlog
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cityhub.platform.errors import Overloaded
 
 _KEY = "cityhub.unit_of_work"
 log = structlog.get_logger("cityhub.platform.uow")
@@ -61,12 +64,15 @@ class UnitOfWork:
 @asynccontextmanager
 async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
     """One unit of work on a new session: committed when the block ends normally, rolled back
-    otherwise."""
+    otherwise. Waiting too long for a pooled connection is `Overloaded` (503, Retry-After)."""
     async with sessions() as session:
         uow = UnitOfWork(session)
         try:
             yield uow
             await uow.commit()
+        except PoolTimeout:
+            await uow.rollback()
+            raise Overloaded() from None
         except BaseException:
             await uow.rollback()
             raise
