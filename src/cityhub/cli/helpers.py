@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from collections.abc import Awaitable, Callable
+import os
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -46,22 +51,53 @@ def run_with_db(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def serve_app(settings: Settings) -> None:
-    """Run the hub's HTTP server in this process (with the embedded outbox worker)."""
+def default_workers() -> int:
+    """How many server processes `cityhub serve` runs unless told: one per core."""
+    return max(1, os.cpu_count() or 1)
+
+
+def serve_app(settings: Settings, *, workers: int = 1) -> None:
+    """Run the hub's HTTP server (with the embedded outbox worker unless switched off): in this
+    process, or in `workers` processes sharing the port, whose Prometheus figures are added
+    up across them (multiprocess mode, in `PROMETHEUS_MULTIPROC_DIR`)."""
     import uvicorn
 
-    from cityhub.app import create_app
-
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
         # The app believes X-Forwarded-For from CITYHUB_TRUSTED_PROXIES only (see
         # platform/clients.py); uvicorn's own handling would believe 127.0.0.1 as well.
-        proxy_headers=False,
-        server_header=False,
-    )
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if workers <= 1:
+        from cityhub.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Each worker process builds its app from the environment: say there what was chosen here.
+    os.environ["CITYHUB_HOST"], os.environ["CITYHUB_PORT"] = settings.host, str(settings.port)
+    with multiprocess_metrics():
+        uvicorn.run("cityhub.app:create_app", factory=True, workers=workers, **options)
+
+
+@contextmanager
+def multiprocess_metrics() -> Iterator[Path]:
+    """The folder where the server processes keep their Prometheus figures: the operator's
+    `PROMETHEUS_MULTIPROC_DIR` (emptied: figures of an earlier run must not count), else a
+    fresh one removed afterwards. Set before the workers start, so that they all use it."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="cityhub-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def cli_actor() -> audit.Actor:
