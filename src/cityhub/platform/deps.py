@@ -25,6 +25,8 @@ from cityhub.platform.db import MAX_ROW_ID, Database
 from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cityhub.platform.throttle import Throttle
 
+# Dependencies are `async def` even when they only read app state: FastAPI runs a plain `def`
+# dependency on its thread pool, a hop per dependency per request.
 SESSION_COOKIE = "cityhub_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -33,25 +35,25 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 PASSWORD_CHANGE_PATHS = {"/v1/staff/me", "/v1/staff/me/password", "/v1/staff/session"}
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     """The app's database."""
     db: Database = request.app.state.db
     return db
 
 
-def get_vault(request: Request) -> Vault:
+async def get_vault(request: Request) -> Vault:
     """The app's personal-data vault."""
     vault: Vault = request.app.state.vault
     return vault
 
 
-def get_throttle(request: Request) -> Throttle:
+async def get_throttle(request: Request) -> Throttle:
     """The app's attempt counters (limits on guessing)."""
     throttle: Throttle = request.app.state.throttle
     return throttle
@@ -188,7 +190,23 @@ class StaffCaller:
 Caller = ChannelCaller | StaffCaller
 
 
+_CHANNEL_CALLER = "cityhub_channel_caller"
+
+
 async def _channel_caller(
+    request: Request, session: AsyncSession, settings: Settings
+) -> ChannelCaller | None:
+    """The bearer token's channel, checked once per request however many dependencies ask
+    (`CurrentChannel` and `CityDep` both do)."""
+    if _CHANNEL_CALLER in request.scope:
+        known: ChannelCaller | None = request.scope[_CHANNEL_CALLER]
+        return known
+    caller = await _check_bearer(request, session, settings)
+    request.scope[_CHANNEL_CALLER] = caller
+    return caller
+
+
+async def _check_bearer(
     request: Request, session: AsyncSession, settings: Settings
 ) -> ChannelCaller | None:
     credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
