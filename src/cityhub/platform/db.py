@@ -8,32 +8,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import structlog
 from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Integer, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect, Result
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import (
-    DeclarativeBase,
-    Mapped,
-    ORMExecuteState,
-    Session,
-    declared_attr,
-    mapped_column,
-)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from cityhub.platform import uow
 from cityhub.platform.clock import clock
 from cityhub.platform.config import Settings
-
-log = structlog.get_logger("cityhub.platform.db")
+from cityhub.platform.uow import RetryingSession
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -118,7 +108,7 @@ class Database:
     No `pool_pre_ping` (a round trip before every checkout): connections are recycled after
     `pool_recycle` seconds, and a transaction whose first statement finds its connection
     dropped (a database restart, an idle connection cut by a firewall) is retried once on a
-    fresh one (`_retry_on_dropped_connection`). Waiting longer than `pool_timeout` for a
+    fresh one (`uow.RetryingSession`). Waiting longer than `pool_timeout` for a
     connection raises `sqlalchemy.exc.TimeoutError`, which the hub answers with 503."""
 
     def __init__(
@@ -130,6 +120,7 @@ class Database:
         max_overflow: int | None = None,
         pool_timeout: float = 10.0,
         pool_recycle: float = 1800.0,
+        caches: bool = True,
     ) -> None:
         kwargs: dict[str, Any] = {
             "echo": echo,
@@ -145,8 +136,15 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
+        from cityhub.platform.cache import CACHES_KEY, Caches
+
+        # This process's caches of rows read on every request (`platform/cache.py`).
+        self.caches = Caches() if caches else None
         self.sessions = async_sessionmaker(
-            self.engine, expire_on_commit=False, sync_session_class=RetryingSession
+            self.engine,
+            expire_on_commit=False,
+            sync_session_class=RetryingSession,
+            info={CACHES_KEY: self.caches} if caches else None,
         )
 
     @property
@@ -164,27 +162,6 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
-
-
-class RetryingSession(Session):
-    """The sessions of the hub: a transaction whose first statement fails because its pooled
-    connection was dropped is retried once on a fresh connection (nothing ran in it yet, so
-    nothing is lost or done twice)."""
-
-
-@event.listens_for(RetryingSession, "do_orm_execute")
-def _retry_on_dropped_connection(state: ORMExecuteState) -> Result[Any] | None:
-    session = state.session
-    if session.in_transaction() or session.new or session.dirty or session.deleted:
-        return None  # a statement of a transaction under way (or a flush first): no retry
-    try:
-        return state.invoke_statement()
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-        log.info("db_connection_dropped_retrying", error=type(exc.orig).__name__)
-        session.rollback()
-        return state.invoke_statement()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

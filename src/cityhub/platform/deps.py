@@ -213,7 +213,7 @@ async def _check_bearer(
     if credentials is None:
         return None
     token = decode_channel_token(settings=settings, token=credentials.credentials)
-    channel = await session.get(Channel, token.channel_id)
+    channel = await identity.get_channel(session=session, channel_id=token.channel_id)
     if channel is None or channel.status != ChannelStatus.ACTIVE:
         raise Unauthorized(
             "this client is no longer active",

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import event
+from sqlalchemy.engine import Result
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from cityhub.platform.errors import Overloaded
 
@@ -76,6 +80,27 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
         except BaseException:
             await uow.rollback()
             raise
+
+
+class RetryingSession(Session):
+    """The sessions of the hub: a transaction whose first statement fails because its pooled
+    connection was dropped is retried once on a fresh connection (nothing ran in it yet, so
+    nothing is lost or done twice)."""
+
+
+@event.listens_for(RetryingSession, "do_orm_execute")
+def _retry_on_dropped_connection(state: ORMExecuteState) -> Result[Any] | None:
+    session = state.session
+    if session.in_transaction() or session.new or session.dirty or session.deleted:
+        return None  # a statement of a transaction under way (or a flush first): no retry
+    try:
+        return state.invoke_statement()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.info("db_connection_dropped_retrying", error=type(exc.orig).__name__)
+        session.rollback()
+        return state.invoke_statement()
 
 
 def of(session: AsyncSession) -> UnitOfWork:
