@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Integer, MetaData, event
@@ -135,7 +136,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         from cityhub.platform.cache import CACHES_KEY, Caches
 
         # This process's caches of rows read on every request (`platform/cache.py`).
@@ -166,8 +167,8 @@ class Database:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own transaction handling is switched off so that BEGIN IMMEDIATE (below)
-    # takes the write lock at the start of every transaction: two writers then queue on the
-    # busy timeout instead of failing with "database is locked" half-way.
+    # takes the write lock at the start of every transaction that may write: two writers then
+    # queue on the busy timeout instead of failing with "database is locked" half-way.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -177,8 +178,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+# How an SQLite transaction begins in this task: IMMEDIATE (the write lock, taken at once)
+# unless a read-only request said otherwise (`reads_first`).
+_sqlite_begin_mode: ContextVar[str] = ContextVar("cityhub_sqlite_begin", default="IMMEDIATE")
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql(f"BEGIN {_sqlite_begin_mode.get()}")
+
+
+@contextmanager
+def reads_first() -> Iterator[None]:
+    """SQLite transactions begun in the block are DEFERRED: they read without the write lock
+    (alongside a writer, in WAL mode), and take it only if they write. For requests whose
+    method is safe (GET, HEAD): most only read, and one that writes (an audited look-up)
+    upgrades; if a writer committed in between, SQLite refuses the upgrade, which is answered
+    503 `overloaded` (`uow.is_busy`). No effect on PostgreSQL."""
+    token = _sqlite_begin_mode.set("DEFERRED")
+    try:
+        yield
+    finally:
+        _sqlite_begin_mode.reset(token)
 
 
 def database_for(settings: Settings) -> Database:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from cityhub.identity.pii import Vault
 from cityhub.identity.security import decode_channel_token
 from cityhub.platform import uow
 from cityhub.platform.config import Settings
-from cityhub.platform.db import MAX_ROW_ID, Database
+from cityhub.platform.db import MAX_ROW_ID, Database, reads_first
 from cityhub.platform.errors import Conflict, Forbidden, NotFound, Unauthorized
 from cityhub.platform.throttle import Throttle
 
@@ -91,13 +92,15 @@ async def _audit_refusal(session: AsyncSession, exc: ProviderRefused) -> None:
     )
 
 
-async def get_session(db: DbDep) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request, db: DbDep) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the route returns, rolled back if it raises.
     A unique key raced by a concurrent request is 409; any other violation is a bug (500).
-    A provider's member refused another provider's object is audited in a unit of its own."""
+    A provider's member refused another provider's object is audited in a unit of its own.
+    On SQLite a GET or HEAD reads without taking the write lock (`db.reads_first`)."""
     try:
-        async with uow.unit_of_work(db.sessions) as work:
-            yield work.session
+        with reads_first() if request.method in SAFE_METHODS else nullcontext():
+            async with uow.unit_of_work(db.sessions) as work:
+                yield work.session
     except ProviderRefused as exc:
         async with uow.unit_of_work(db.sessions) as work:
             await _audit_refusal(work.session, exc)

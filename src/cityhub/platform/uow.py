@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import Result
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -77,6 +77,11 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
         except PoolTimeout:
             await uow.rollback()
             raise Overloaded() from None
+        except OperationalError as exc:
+            await uow.rollback()
+            if is_busy(exc):
+                raise Overloaded("the database is busy; retry in a moment") from None
+            raise
         except BaseException:
             await uow.rollback()
             raise
@@ -143,3 +148,14 @@ def is_concurrent_change(exc: IntegrityError) -> bool:
         return str(sqlstate) == "23505"  # PostgreSQL: unique_violation
     name = getattr(orig, "sqlite_errorname", "")
     return name in {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+
+
+# SQLITE_BUSY and its extended codes (a lock not free within the busy timeout; a read snapshot
+# too old to write from, SQLITE_BUSY_SNAPSHOT).
+_SQLITE_BUSY = 5
+
+
+def is_busy(exc: OperationalError) -> bool:
+    """Whether SQLite refused for a lock held by another writer (an overload, not a bug)."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == _SQLITE_BUSY
