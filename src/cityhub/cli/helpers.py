@@ -4,9 +4,12 @@ serving the app, and turning a domain error into a message."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import getpass
 import os
 import shutil
+import signal
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -78,8 +81,27 @@ def serve_app(settings: Settings, *, workers: int = 1) -> None:
         return
     # Each worker process builds its app from the environment: say there what was chosen here.
     os.environ["CITYHUB_HOST"], os.environ["CITYHUB_PORT"] = settings.host, str(settings.port)
+    os.environ[_SUPERVISOR_PID] = str(os.getpid())
     with multiprocess_metrics():
-        uvicorn.run("cityhub.app:create_app", factory=True, workers=workers, **options)
+        uvicorn.run("cityhub.cli.helpers:worker_app", factory=True, workers=workers, **options)
+
+
+_SUPERVISOR_PID = "CITYHUB_SERVE_SUPERVISOR_PID"
+
+
+def worker_app() -> Any:
+    """The app of one of `serve`'s worker processes. A worker ends with its supervisor even
+    when that is killed outright (SIGKILL, the OOM killer): an orphan would keep the port and
+    go on taking outbox events nobody watches (Linux: PR_SET_PDEATHSIG)."""
+    from cityhub.app import create_app
+
+    supervisor = int(os.environ.get(_SUPERVISOR_PID, "0"))
+    if sys.platform.startswith("linux") and supervisor:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != supervisor:  # it died before the line above
+            os._exit(1)
+    return create_app()
 
 
 @contextmanager

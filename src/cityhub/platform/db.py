@@ -119,7 +119,7 @@ class Database:
         echo: bool = False,
         pool_size: int = 10,
         max_overflow: int | None = None,
-        pool_timeout: float = 10.0,
+        pool_timeout: float = 30.0,
         pool_recycle: float = 1800.0,
         caches: bool = True,
     ) -> None:
