@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             await app.state.throttle.aclose()
             if owns_db:
                 await database.dispose()
+            metrics.process_stopped()
 
     app = FastAPI(
         title="CityHub",

@@ -13,6 +13,7 @@ from cityhub.identity import models as _identity  # noqa: F401
 from cityhub.lottery import models as _lottery  # noqa: F401
 from cityhub.notices import models as _notices  # noqa: F401
 from cityhub.outbox import usage as _usage  # noqa: F401
+from cityhub.platform import cache as _cache  # noqa: F401
 from cityhub.platform import idempotency as _idempotency  # noqa: F401
 from cityhub.platform import job_models as _jobs  # noqa: F401
 from cityhub.platform import throttle_sql as _throttle  # noqa: F401

@@ -1,28 +1,47 @@
-"""The platform's request dependencies name no domain: the names that moved to the domains'
-own deps.py are still handed on from the old path, as the very same objects."""
+"""The request dependencies: the platform's name no domain (the caller is the identity domain's,
+installed at app start), and the bearer token is checked once per request, however many
+dependencies ask for the caller."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from cityhub.cities import deps as cities_deps
+from cityhub.cities.deps import CityDep
 from cityhub.identity import deps as identity_deps
+from cityhub.identity import security
+from cityhub.identity.deps import CurrentCaller, CurrentChannel
 from cityhub.platform import deps
-
-
-def test_moved_names_are_handed_on_from_the_old_path() -> None:
-    from cityhub.platform.deps import CityDep, CurrentStaff, require_staff_role
-
-    assert CurrentStaff is identity_deps.CurrentStaff
-    assert require_staff_role is identity_deps.require_staff_role
-    assert CityDep is cities_deps.CityDep
-
-
-def test_a_name_that_never_was_there_is_still_an_error() -> None:
-    with pytest.raises(AttributeError):
-        _ = deps.NoSuchThing  # type: ignore[attr-defined]
+from cityhub.platform.db import Database
+from tests.cities.factories import create_city, create_grant, create_service
+from tests.client import Api
+from tests.identity.factories import create_channel
 
 
 async def test_the_caller_key_needs_the_identity_domain_installed() -> None:
     with pytest.raises(RuntimeError, match="identity.deps.install"):
         await deps.caller_key()
+
+
+async def test_the_token_is_verified_once_per_request(
+    app: Any, api: Api, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @app.get("/v1/cities/{city}/deps-probe")
+    async def probe(channel: CurrentChannel, caller: CurrentCaller, city: CityDep) -> Any:
+        return {"channel": channel.channel.slug, "city": city.slug}
+
+    city = await create_city(db)
+    login = await create_channel(db)
+    await create_grant(db, channel=login.channel, service=await create_service(db, city=city))
+    channel = await api.as_channel(login.client_id, login.secret)
+    decoded: list[str] = []
+
+    def counting(*, settings: Any, token: str) -> security.ChannelToken:
+        decoded.append(token)
+        return security.decode_channel_token(settings=settings, token=token)
+
+    monkeypatch.setattr(identity_deps, "decode_channel_token", counting)
+    answer = await channel.get(f"/v1/cities/{city.slug}/deps-probe")
+    assert answer == {"channel": login.channel.slug, "city": city.slug}
+    assert len(decoded) == 1

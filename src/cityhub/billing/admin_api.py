@@ -18,15 +18,11 @@ from cityhub.billing.schemas import (
     SettleCreate,
     StatementRead,
 )
+from cityhub.cities.deps import CityDep
 from cityhub.connectors.deps import HubDep
+from cityhub.identity.deps import CurrentChannel, CurrentStaff, require_staff_role
 from cityhub.identity.enums import Role
-from cityhub.platform.deps import (
-    CityDep,
-    CurrentChannel,
-    CurrentStaff,
-    SessionDep,
-    require_staff_role,
-)
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import Unprocessable
 
 router = APIRouter(tags=["settlement"])

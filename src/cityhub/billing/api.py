@@ -24,21 +24,21 @@ from cityhub.billing.schemas import (
     TermsRead,
 )
 from cityhub.cities import service as cities
+from cityhub.cities.deps import CityDep
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit
-from cityhub.identity.enums import Role
-from cityhub.platform.deps import (
+from cityhub.identity.deps import (
     Caller,
     ChannelCaller,
-    CityDep,
     CurrentCaller,
     CurrentChannel,
     CurrentStaff,
-    SessionDep,
     StaffCaller,
     require_provider,
     require_staff_role,
 )
+from cityhub.identity.enums import Role
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import BadRequest
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep

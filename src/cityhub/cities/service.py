@@ -20,7 +20,7 @@ from cityhub.cities.schemas import CityCreate, CityUpdate, ServiceCreate, Servic
 from cityhub.connectors.config import check_config
 from cityhub.identity import audit
 from cityhub.identity import service as identity
-from cityhub.platform import events, scheduler
+from cityhub.platform import cache, events, scheduler
 
 if TYPE_CHECKING:
     from cityhub.identity.models import Channel
@@ -45,8 +45,11 @@ async def get_city(*, session: AsyncSession, city_id: int) -> City | None:
 
 
 async def get_city_by_slug(*, session: AsyncSession, slug: str) -> City | None:
-    """The city with this slug, if any."""
-    return await session.scalar(select(City).where(City.slug == slug))
+    """The city with this slug, if any (cached in process: every request in a city asks;
+    `platform/cache.py` drops it when any city changes)."""
+    return await cache.cached_row(
+        session, "city", slug, lambda: session.scalar(select(City).where(City.slug == slug))
+    )
 
 
 async def get_city_or_raise(*, session: AsyncSession, slug: str) -> City:
@@ -220,17 +223,31 @@ async def update_service(
     return service
 
 
+async def _grants_of(session: AsyncSession, channel_id: int) -> dict[int, frozenset[int]]:
+    """The services granted to the channel, by city (cached in process: every call of a channel
+    checks a grant; `platform/cache.py` drops it when any grant changes, so a revoked grant is
+    refused by the next request in every process)."""
+
+    async def load() -> dict[int, frozenset[int]]:
+        rows = await session.execute(
+            select(Grant.city_id, Grant.service_id).where(Grant.channel_id == channel_id)
+        )
+        by_city: dict[int, set[int]] = {}
+        for city_id, service_id in rows:
+            by_city.setdefault(city_id, set()).add(service_id)
+        return {city_id: frozenset(ids) for city_id, ids in by_city.items()}
+
+    return await cache.cached(session, "grants", channel_id, load)
+
+
 async def granted_city_ids(*, session: AsyncSession, channel_id: int) -> set[int]:
     """The cities in which the channel may offer at least one service."""
-    query = select(Grant.city_id).where(Grant.channel_id == channel_id).distinct()
-    return set((await session.scalars(query)).all())
+    return set(await _grants_of(session, channel_id))
 
 
 async def require_city_granted(*, session: AsyncSession, channel_id: int, city: City) -> None:
     """Forbidden unless the city granted the channel some service."""
-    granted = await session.scalar(
-        select(exists().where(Grant.city_id == city.id, Grant.channel_id == channel_id))
-    )
+    granted = city.id in await _grants_of(session, channel_id)
     if not granted:
         raise Forbidden(
             f"this channel has no grant in {city.slug}", code="city_not_granted", field="city"
@@ -241,15 +258,7 @@ async def require_service_granted(
     *, session: AsyncSession, channel_id: int, service: Service
 ) -> None:
     """Forbidden unless the city granted this service to the channel."""
-    granted = await session.scalar(
-        select(
-            exists().where(
-                Grant.city_id == service.city_id,
-                Grant.channel_id == channel_id,
-                Grant.service_id == service.id,
-            )
-        )
-    )
+    granted = service.id in (await _grants_of(session, channel_id)).get(service.city_id, ())
     if not granted:
         raise Forbidden(
             f"service {service.code!r} is not granted to this channel",

@@ -15,7 +15,14 @@ from cityhub.cli.billing import ledger_app, reconcile_app, settle
 from cityhub.cli.cities import categories_app, cities_app
 from cityhub.cli.connectors import connectors_app, simulate
 from cityhub.cli.demo import demo_app
-from cityhub.cli.helpers import checked_settings, console, out, run_with_db, serve_app
+from cityhub.cli.helpers import (
+    checked_settings,
+    console,
+    default_workers,
+    out,
+    run_with_db,
+    serve_app,
+)
 from cityhub.cli.identity import channels_app, staff_app
 from cityhub.cli.jobs import jobs_app
 from cityhub.cli.lottery import lottery_app
@@ -79,14 +86,18 @@ def db_current() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="overrides CITYHUB_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="overrides CITYHUB_PORT")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="server processes sharing the port [default: one per core]"),
+    ] = None,
 ) -> None:
-    """Serve the API, the portal and the console."""
+    """Serve the API, the portal and the console (in one process per core unless told)."""
     settings = checked_settings()
     if host:
         settings.host = host
     if port:
         settings.port = port
-    serve_app(settings)
+    serve_app(settings, workers=workers or default_workers())
 
 
 @app.command()

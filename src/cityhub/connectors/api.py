@@ -10,18 +10,13 @@ from fastapi import APIRouter, Body, Path, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from cityhub.cities.deps import CityDep
 from cityhub.connectors import definitions, secrets, service
 from cityhub.connectors.deps import HubDep
 from cityhub.connectors.models import ConnectorDefinition, ConnectorSecret
+from cityhub.identity.deps import CurrentStaff, VaultDep, require_staff_role
 from cityhub.identity.enums import Role
-from cityhub.platform.deps import (
-    CityDep,
-    CurrentStaff,
-    SessionDep,
-    SettingsDep,
-    VaultDep,
-    require_staff_role,
-)
+from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.uow import between_transactions
 
 router = APIRouter(prefix="/v1", tags=["connectors"])

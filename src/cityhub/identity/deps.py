@@ -21,7 +21,7 @@ from cityhub.identity.pii import Vault
 from cityhub.identity.security import decode_channel_token
 from cityhub.platform import deps
 from cityhub.platform.config import Settings
-from cityhub.platform.deps import SessionDep, SettingsDep
+from cityhub.platform.deps import SAFE_METHODS, SessionDep, SettingsDep
 from cityhub.platform.errors import Forbidden, Unauthorized
 
 if TYPE_CHECKING:
@@ -29,13 +29,12 @@ if TYPE_CHECKING:
 
 SESSION_COOKIE = "cityhub_session"
 CSRF_HEADER = "X-CSRF-Token"
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # What a member whose password was reset may still do: see who they are, choose a new
 # password, sign out.
 PASSWORD_CHANGE_PATHS = {"/v1/staff/me", "/v1/staff/me/password", "/v1/staff/session"}
 
 
-def get_vault(request: Request) -> Vault:
+async def get_vault(request: Request) -> Vault:
     """The app's personal-data vault."""
     vault: Vault = request.app.state.vault
     return vault
@@ -145,7 +144,23 @@ class StaffCaller:
 Caller = ChannelCaller | StaffCaller
 
 
+_CHANNEL_CALLER = "cityhub_channel_caller"
+
+
 async def _channel_caller(
+    request: Request, session: AsyncSession, settings: Settings
+) -> ChannelCaller | None:
+    """The bearer token's channel, checked once per request however many dependencies ask
+    (`CurrentChannel` and `CityDep` both do)."""
+    if _CHANNEL_CALLER in request.scope:
+        known: ChannelCaller | None = request.scope[_CHANNEL_CALLER]
+        return known
+    caller = await _check_bearer(request, session, settings)
+    request.scope[_CHANNEL_CALLER] = caller
+    return caller
+
+
+async def _check_bearer(
     request: Request, session: AsyncSession, settings: Settings
 ) -> ChannelCaller | None:
     credentials: HTTPAuthorizationCredentials | None = await _bearer(request)

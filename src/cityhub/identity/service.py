@@ -19,7 +19,7 @@ from cityhub.identity.models import (
     StaffUser,
 )
 from cityhub.identity.pii import Vault
-from cityhub.platform import business_metrics
+from cityhub.platform import business_metrics, cache
 from cityhub.platform.config import Settings
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unauthorized, Unprocessable
@@ -199,8 +199,11 @@ async def get_active_channel_of_kind(*, session: AsyncSession, kind: str) -> Cha
 
 
 async def get_channel(*, session: AsyncSession, channel_id: int) -> Channel | None:
-    """The channel with this id, if any."""
-    return await session.get(Channel, channel_id)
+    """The channel with this id, if any (cached in process: the token check asks on every
+    request; `platform/cache.py` drops it when any channel changes)."""
+    return await cache.cached_row(
+        session, "channel", channel_id, lambda: session.get(Channel, channel_id)
+    )
 
 
 async def get_channels_by_id(*, session: AsyncSession, channel_ids: set[int]) -> dict[int, Channel]:

@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from cityhub.cities.deps import CityDep
 from cityhub.identity import audit
+from cityhub.identity.deps import (
+    CurrentCaller,
+    CurrentStaff,
+    StaffCaller,
+    VaultDep,
+    provider_guard,
+    require_provider,
+    require_staff_role,
+)
 from cityhub.identity.enums import Role
 from cityhub.notices import delivery, inboxes, preferences, sending, service
 from cityhub.notices.models import GovAccount, Notice, NoticeSettings, NoticeTemplate
@@ -29,17 +39,7 @@ from cityhub.notices.schemas import (
     TopicCreate,
     TopicRead,
 )
-from cityhub.platform.deps import (
-    CityDep,
-    CurrentCaller,
-    CurrentStaff,
-    SessionDep,
-    StaffCaller,
-    VaultDep,
-    provider_guard,
-    require_provider,
-    require_staff_role,
-)
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from cityhub.cities import service as cities
 from cityhub.identity import residents
 from cityhub.identity import service as identity
+from cityhub.identity.deps import ChannelCaller, CurrentChannel, VaultDep
 from cityhub.notices import inboxes, preferences
 from cityhub.notices.render import LANGUAGES, in_language
 from cityhub.notices.schemas import (
@@ -24,7 +25,7 @@ from cityhub.notices.schemas import (
     PreferencesUpdate,
 )
 from cityhub.platform.db import MAX_ROW_ID
-from cityhub.platform.deps import ChannelCaller, CurrentChannel, SessionDep, VaultDep
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep

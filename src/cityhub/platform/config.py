@@ -60,6 +60,21 @@ class Settings(BaseSettings):
         default=DEFAULT_HASH_KEY, description="keys the look-up hash of personal data"
     )
 
+    # The database connection pool of each process (PostgreSQL; SQLite too, where only one
+    # writer runs at a time anyway). See docs/operations.md#several-processes.
+    db_pool_size: int = Field(default=10, ge=1, description="connections each process keeps")
+    db_max_overflow: int = Field(
+        default=10, ge=0, description="connections opened beyond the pool under a peak"
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="how long a request waits for a free connection before it is answered 503",
+    )
+    db_pool_recycle_seconds: float = Field(
+        default=1800.0, gt=0, description="connections older than this are replaced"
+    )
+
     token_ttl_seconds: int = 900
     session_ttl_seconds: int = 8 * 3600
     max_body_bytes: int = 1_000_000

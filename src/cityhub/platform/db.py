@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import (
@@ -36,6 +37,7 @@ from sqlalchemy.types import TypeDecorator
 from cityhub.platform import uow
 from cityhub.platform.clock import clock
 from cityhub.platform.config import Settings
+from cityhub.platform.uow import RetryingSession
 
 
 def _fk_column(constraint: Constraint, _table: Table) -> str:
@@ -169,20 +171,49 @@ MAX_ROW_ID = 2**63 - 1
 
 
 class Database:
-    """An engine and its session factory, for one database URL."""
+    """An engine and its session factory, for one database URL.
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
-        kwargs: dict[str, Any] = {"echo": echo}
+    No `pool_pre_ping` (a round trip before every checkout): connections are recycled after
+    `pool_recycle` seconds, and a transaction whose first statement finds its connection
+    dropped (a database restart, an idle connection cut by a firewall) is retried once on a
+    fresh one (`uow.RetryingSession`). Waiting longer than `pool_timeout` for a
+    connection raises `sqlalchemy.exc.TimeoutError`, which the hub answers with 503."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 10,
+        max_overflow: int | None = None,
+        pool_timeout: float = 30.0,
+        pool_recycle: float = 1800.0,
+        caches: bool = True,
+    ) -> None:
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "pool_size": pool_size,
+            "max_overflow": pool_size if max_overflow is None else max_overflow,
+            "pool_timeout": pool_timeout,
+            "pool_recycle": pool_recycle,
+        }
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
-        else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        from cityhub.platform.cache import CACHES_KEY, Caches
+
+        # This process's caches of rows read on every request (`platform/cache.py`).
+        self.caches = Caches() if caches else None
+        self.sessions = async_sessionmaker(
+            self.engine,
+            expire_on_commit=False,
+            sync_session_class=RetryingSession,
+            info={CACHES_KEY: self.caches} if caches else None,
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -203,8 +234,8 @@ class Database:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own transaction handling is switched off so that BEGIN IMMEDIATE (below)
-    # takes the write lock at the start of every transaction: two writers then queue on the
-    # busy timeout instead of failing with "database is locked" half-way.
+    # takes the write lock at the start of every transaction that may write: two writers then
+    # queue on the busy timeout instead of failing with "database is locked" half-way.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -214,12 +245,38 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+# How an SQLite transaction begins in this task: IMMEDIATE (the write lock, taken at once)
+# unless a read-only request said otherwise (`reads_first`).
+_sqlite_begin_mode: ContextVar[str] = ContextVar("cityhub_sqlite_begin", default="IMMEDIATE")
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql(f"BEGIN {_sqlite_begin_mode.get()}")
+
+
+@contextmanager
+def reads_first() -> Iterator[None]:
+    """SQLite transactions begun in the block are DEFERRED: they read without the write lock
+    (alongside a writer, in WAL mode), and take it only if they write. For requests whose
+    method is safe (GET, HEAD): most only read, and one that writes (an audited look-up)
+    upgrades; if a writer committed in between, SQLite refuses the upgrade, which is answered
+    503 `overloaded` (`uow.is_busy`). No effect on PostgreSQL."""
+    token = _sqlite_begin_mode.set("DEFERRED")
+    try:
+        yield
+    finally:
+        _sqlite_begin_mode.reset(token)
 
 
 def database_for(settings: Settings) -> Database:
-    """The database the settings name, creating the data folder for SQLite."""
+    """The database the settings name (with their pool sizes), creating the data folder for
+    SQLite."""
     if settings.url.startswith("sqlite"):
         settings.data.mkdir(parents=True, exist_ok=True)
-    return Database(settings.url)
+    return Database(
+        settings.url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_recycle=settings.db_pool_recycle_seconds,
+    )

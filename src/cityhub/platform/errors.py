@@ -115,6 +115,21 @@ class Unavailable(CityHubError):
     title = "Service unavailable"
 
 
+class Overloaded(Unavailable):
+    """No database connection came free in time (`CITYHUB_DB_POOL_TIMEOUT_SECONDS`): the hub
+    sheds the request instead of queueing it for ever; the client retries after a moment."""
+
+    code = "overloaded"
+    title = "Too busy; try again shortly"
+    RETRY_AFTER_SECONDS = 1
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail or "every database connection is busy; retry in a moment",
+            headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)},
+        )
+
+
 def problem(
     status: int,
     code: str,

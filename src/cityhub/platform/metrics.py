@@ -1,6 +1,9 @@
-"""Prometheus metrics of the hub, on a registry of its own."""
+"""Prometheus metrics of the hub, on a registry of its own; added up across the server's
+processes when `cityhub serve --workers N` runs several (Prometheus multiprocess mode)."""
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -11,7 +14,12 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Each metric below opens its file there as it is made.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 # The process's own figures (memory, CPU, open files, garbage collection, Python version).
@@ -30,16 +38,25 @@ LATENCY = Histogram(
     ["route"],
     registry=REGISTRY,
 )
+# Gauges say how several processes' values combine: the outbox figures are read from the
+# database (the latest reading wins), the connectors' are each process's own.
 OUTBOX_PENDING = Gauge(
-    "cityhub_outbox_pending", "Outbox events waiting to be carried out", registry=REGISTRY
+    "cityhub_outbox_pending",
+    "Outbox events waiting to be carried out",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 OUTBOX_DEAD = Gauge(
-    "cityhub_outbox_dead", "Outbox events that failed every retry", registry=REGISTRY
+    "cityhub_outbox_dead",
+    "Outbox events that failed every retry",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 OUTBOX_LAG = Gauge(
     "cityhub_outbox_lag_seconds",
     "How long the oldest due outbox event has waited",
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 OUTBOX_EVENTS = Counter(
     "cityhub_outbox_events_total",
@@ -64,9 +81,14 @@ CONNECTOR_BREAKER = Gauge(
     "Circuit breaker per provider: 0 closed, 1 half-open, 2 open",
     ["provider"],
     registry=REGISTRY,
+    multiprocess_mode="livemax",
 )
 CONNECTOR_IN_FLIGHT = Gauge(
-    "cityhub_connector_in_flight", "Calls in flight per provider", ["provider"], registry=REGISTRY
+    "cityhub_connector_in_flight",
+    "Calls in flight per provider",
+    ["provider"],
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
 )
 CONNECTOR_CALLS = Counter(
     "cityhub_connector_calls_total",
@@ -129,6 +151,22 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     LATENCY.labels(route).observe(seconds)
 
 
+def is_multiprocess() -> bool:
+    """Whether this process is one of several server processes sharing their figures."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
 def render() -> bytes:
-    """The metrics in Prometheus text format."""
-    return generate_latest(REGISTRY)
+    """The metrics in Prometheus text format: this process's, or the sum over every server
+    process in multiprocess mode (where per-process `process_*` figures are not exported)."""
+    if not is_multiprocess():
+        return generate_latest(REGISTRY)
+    combined = CollectorRegistry()
+    multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+    return generate_latest(combined)
+
+
+def process_stopped() -> None:
+    """Drop a stopping server process's live gauges from the shared figures."""
+    if is_multiprocess():
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

@@ -33,7 +33,7 @@ class PageParams(BaseModel):
         return Page[T](items=items, next_cursor=str(key) if full else None)
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = 50,
     cursor: Annotated[
         str | None, Query(max_length=20, description="next_cursor of the previous page")

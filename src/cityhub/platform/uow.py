@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import event
+from sqlalchemy.engine import Result
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from cityhub.platform.errors import Overloaded
 
 _KEY = "cityhub.unit_of_work"
 log = structlog.get_logger("cityhub.platform.uow")
@@ -61,15 +68,44 @@ class UnitOfWork:
 @asynccontextmanager
 async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
     """One unit of work on a new session: committed when the block ends normally, rolled back
-    otherwise."""
+    otherwise. Waiting too long for a pooled connection is `Overloaded` (503, Retry-After)."""
     async with sessions() as session:
         uow = UnitOfWork(session)
         try:
             yield uow
             await uow.commit()
+        except PoolTimeout:
+            await uow.rollback()
+            raise Overloaded() from None
+        except OperationalError as exc:
+            await uow.rollback()
+            if is_busy(exc):
+                raise Overloaded("the database is busy; retry in a moment") from None
+            raise
         except BaseException:
             await uow.rollback()
             raise
+
+
+class RetryingSession(Session):
+    """The sessions of the hub: a transaction whose first statement fails because its pooled
+    connection was dropped is retried once on a fresh connection (nothing ran in it yet, so
+    nothing is lost or done twice)."""
+
+
+@event.listens_for(RetryingSession, "do_orm_execute")
+def _retry_on_dropped_connection(state: ORMExecuteState) -> Result[Any] | None:
+    session = state.session
+    if session.in_transaction() or session.new or session.dirty or session.deleted:
+        return None  # a statement of a transaction under way (or a flush first): no retry
+    try:
+        return state.invoke_statement()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.info("db_connection_dropped_retrying", error=type(exc.orig).__name__)
+        session.rollback()
+        return state.invoke_statement()
 
 
 def of(session: AsyncSession) -> UnitOfWork:
@@ -112,3 +148,14 @@ def is_concurrent_change(exc: IntegrityError) -> bool:
         return str(sqlstate) == "23505"  # PostgreSQL: unique_violation
     name = getattr(orig, "sqlite_errorname", "")
     return name in {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+
+
+# SQLITE_BUSY and its extended codes (a lock not free within the busy timeout; a read snapshot
+# too old to write from, SQLITE_BUSY_SNAPSHOT).
+_SQLITE_BUSY = 5
+
+
+def is_busy(exc: OperationalError) -> bool:
+    """Whether SQLite refused for a lock held by another writer (an overload, not a bug)."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == _SQLITE_BUSY

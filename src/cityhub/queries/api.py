@@ -9,15 +9,10 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from cityhub.cities import service as cities
+from cityhub.cities.deps import CityDep
 from cityhub.connectors.deps import HubDep
-from cityhub.platform.deps import (
-    CityDep,
-    CurrentCaller,
-    CurrentChannel,
-    SessionDep,
-    StaffCaller,
-    VaultDep,
-)
+from cityhub.identity.deps import CurrentCaller, CurrentChannel, StaffCaller, VaultDep
+from cityhub.platform.deps import SessionDep
 from cityhub.queries import service
 from cityhub.queries.catalogue import resolve
 

@@ -12,17 +12,16 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
-from cityhub.identity.residents import get_for_channel_or_raise
-from cityhub.platform.deps import (
+from cityhub.cities.deps import CityDep
+from cityhub.identity.deps import (
     ChannelCaller,
-    CityDep,
     CurrentCaller,
     CurrentChannel,
-    SessionDep,
-    SettingsDep,
     StaffCaller,
     VaultDep,
 )
+from cityhub.identity.residents import get_for_channel_or_raise
+from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import BadRequest, NotFound, Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.requests import catalogue, handling, keys, queue, reports, service, staff_api

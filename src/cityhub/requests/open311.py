@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
 from cityhub.identity import audit
+from cityhub.identity.deps import VaultDep
 from cityhub.identity.residents import get_for_channel_or_raise
-from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
+from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import BadRequest, NotFound, Unprocessable
 from cityhub.requests import catalogue, keys, public, queue, reports, service
 from cityhub.requests import open311_wire as wire

@@ -13,11 +13,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.identity import audit
+from cityhub.identity.deps import StaffCaller
 from cityhub.identity.enums import Role
 from cityhub.identity.residents import on_resident_merged
 from cityhub.notices.sending import send_to_residents, system_account
 from cityhub.platform.db import utcnow
-from cityhub.platform.deps import StaffCaller
 from cityhub.platform.errors import NotFound
 from cityhub.requests import catalogue
 from cityhub.requests.models import (

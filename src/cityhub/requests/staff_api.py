@@ -10,9 +10,11 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub.cities.deps import CityDep
+from cityhub.identity.deps import CurrentStaff, StaffCaller, require_staff_role
 from cityhub.identity.enums import Role
 from cityhub.platform.db import utcnow
-from cityhub.platform.deps import CityDep, CurrentStaff, SessionDep, StaffCaller, require_staff_role
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.requests import catalogue, handling, keys, queue, service, sla
 from cityhub.requests.models import ServiceRequest

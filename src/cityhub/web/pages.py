@@ -29,8 +29,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cityhub import __version__
+from cityhub.identity.deps import SESSION_COOKIE, clear_session_cookie
 from cityhub.platform.config import Settings
-from cityhub.platform.deps import SESSION_COOKIE, clear_session_cookie
 from cityhub.platform.errors import CityHubError
 from cityhub.web import i18n
 

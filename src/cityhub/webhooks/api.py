@@ -15,8 +15,9 @@ from pydantic import BaseModel
 from sqlalchemy import exists, select
 
 from cityhub import outbox
+from cityhub.identity.deps import CurrentChannel
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
-from cityhub.platform.deps import CurrentChannel, SessionDep
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound
 from cityhub.platform.paging import Page, PageDep
 from cityhub.webhooks import WebhookDelivery, deliver

@@ -17,8 +17,9 @@ from cityhub.connectors import secrets
 from cityhub.connectors import service as connectors
 from cityhub.connectors.deps import HubDep
 from cityhub.connectors.resilience import guard_name
+from cityhub.identity.deps import VaultDep, require_staff_role
 from cityhub.platform import metrics
-from cityhub.platform.deps import SessionDep, VaultDep, require_staff_role
+from cityhub.platform.deps import SessionDep
 from cityhub.web.console.home import MAX_ROWS, ConsoleStaff
 from cityhub.web.console.ops import ADMINS, _form, _is_admin, _page
 from cityhub.web.console.pages import _city

@@ -18,19 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.cities import service as cities
 from cityhub.identity import flows
 from cityhub.identity import service as identity
-from cityhub.identity.enums import Role
-from cityhub.platform.clients import client_address
-from cityhub.platform.deps import (
+from cityhub.identity.deps import (
     SESSION_COOKIE,
-    DbDep,
-    SessionDep,
-    SettingsDep,
     StaffCaller,
-    ThrottleDep,
     clear_session_cookie,
     set_session_cookie,
     staff_caller_for_token,
 )
+from cityhub.identity.enums import Role
+from cityhub.platform.clients import client_address
+from cityhub.platform.deps import DbDep, SessionDep, SettingsDep, ThrottleDep
 from cityhub.platform.errors import TooManyRequests, Unauthorized
 from cityhub.web.pages import PageError, SignInRequired, redirect, render
 

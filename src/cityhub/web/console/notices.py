@@ -21,12 +21,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub.identity.deps import StaffCaller, provider_guard, require_staff_role
 from cityhub.identity.enums import Role
 from cityhub.notices import sending
 from cityhub.notices import service as notices
 from cityhub.notices.render import in_language
 from cityhub.notices.schemas import NoticeCreate
-from cityhub.platform.deps import SessionDep, StaffCaller, provider_guard, require_staff_role
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound, Unprocessable
 from cityhub.web.console.home import NO_STORE, ConsoleStaff, _same
 from cityhub.web.console.pages import _city

@@ -23,13 +23,14 @@ from cityhub.cities import service as cities
 from cityhub.cities.enums import CityStatus, ServiceKind
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import service as identity
+from cityhub.identity.deps import StaffCaller, VaultDep, require_staff_role
 from cityhub.identity.enums import Role
 from cityhub.lottery import flows as lottery_flows
 from cityhub.lottery import service as lotteries
 from cityhub.lottery.schemas import DrawCreate, RoundCreate
 from cityhub.platform import csvsafe, uow
 from cityhub.platform.clock import today_in
-from cityhub.platform.deps import SessionDep, StaffCaller, VaultDep, require_staff_role
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import CityHubError
 from cityhub.web.console.home import MAX_ROWS, NO_STORE, ConsoleStaff, _same
 from cityhub.web.console.pages import _city

@@ -24,10 +24,11 @@ from cityhub.billing.enums import PaymentStatus
 from cityhub.cities import service as cities
 from cityhub.identity import audit
 from cityhub.identity import service as identity
+from cityhub.identity.deps import StaffCaller
 from cityhub.notices import service as notices
 from cityhub.outbox import usage
 from cityhub.platform.clock import today_in
-from cityhub.platform.deps import SessionDep, StaffCaller
+from cityhub.platform.deps import SessionDep
 from cityhub.queries.service import ANSWERED
 from cityhub.web.console.home import NO_STORE, ConsoleStaff
 from cityhub.web.pages import PageError, render

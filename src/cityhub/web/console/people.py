@@ -21,9 +21,10 @@ from cityhub.cities import service as cities
 from cityhub.identity import channels, security
 from cityhub.identity import service as identity
 from cityhub.identity import staff as staff_admin
+from cityhub.identity.deps import StaffCaller, require_staff_role
 from cityhub.identity.enums import ChannelStatus, Role
 from cityhub.platform.db import utcnow
-from cityhub.platform.deps import SessionDep, StaffCaller, require_staff_role
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import CityHubError, Forbidden, Unprocessable
 from cityhub.platform.outbound import OutboundPolicy
 from cityhub.platform.scheduler import load_jobs

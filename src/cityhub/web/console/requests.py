@@ -14,8 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub.identity.deps import StaffCaller
 from cityhub.platform.db import utcnow
-from cityhub.platform.deps import SessionDep, StaffCaller
+from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import CityHubError, NotFound
 from cityhub.requests import catalogue, handling, queue, service, sla
 from cityhub.web.console.home import NO_STORE, ConsoleStaff, _same

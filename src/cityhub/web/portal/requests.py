@@ -18,8 +18,9 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.identity import audit
+from cityhub.identity.deps import VaultDep
 from cityhub.platform.db import utcnow
-from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
+from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import CityHubError, NotFound
 from cityhub.requests import catalogue, handling, public, queue, reports, service
 from cityhub.requests.enums import OPEN_STATUSES

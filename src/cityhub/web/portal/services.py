@@ -24,13 +24,14 @@ from cityhub.cities import service as cities
 from cityhub.cities.enums import ServiceKind
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit, residents
+from cityhub.identity.deps import VaultDep
 from cityhub.lottery import applications
 from cityhub.lottery import flows as lottery_flows
 from cityhub.lottery import service as lotteries
 from cityhub.lottery.enums import RoundStatus
 from cityhub.lottery.publish import FILE_NAMES
 from cityhub.lottery.schemas import ApplicationRead
-from cityhub.platform.deps import SessionDep, SettingsDep, VaultDep
+from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import Forbidden, NotFound, Unprocessable
 from cityhub.queries import service as queries
 from cityhub.queries.catalogue import QueryType, resolve

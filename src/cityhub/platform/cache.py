@@ -1,0 +1,181 @@
+"""In-process caches of rows that change rarely and are read on every request (a channel, a
+city by slug, a channel's grants), kept right across processes by a version counter.
+
+Every change to a watched table (`cities`, `channels`, `grants`) bumps `cache_versions` in the
+same transaction, by a database trigger (migration 0022), however the change is made (the API,
+the console, the CLI, a test's factory, SQL by hand). A session reads the counter once, at its
+first cached look-up (one primary-key read, instead of the three or four look-ups it
+replaces); when it moved, everything cached is dropped. So a change committed before a request
+starts is seen by that request in every process: a revoked grant is refused at once.
+
+A session that writes a watched table (or has such a change pending) reads past the cache for
+the rest of its life: it must see its own change, and what it reads must not be cached before
+it is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
+
+from sqlalchemy import String, event, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
+from sqlalchemy.orm import make_transient_to_detached as _detached
+
+from cityhub.platform.db import Base
+from cityhub.platform.uow import RetryingSession
+
+# The tables whose changes bump the version (each has the trigger of migration 0022).
+WATCHED_TABLES = frozenset({"cities", "channels", "grants"})
+VERSION_NAME = "access"
+CACHES_KEY = "cityhub.caches"
+_SEEN = "cityhub.cache_version_seen"
+_BYPASS = "cityhub.cache_bypass"
+T = TypeVar("T")
+B = TypeVar("B", bound=Base)
+
+
+class CacheVersion(Base):
+    """A counter bumped, by triggers, in the transaction of every change to cached tables."""
+
+    __tablename__ = "cache_versions"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
+
+
+class Caches:
+    """One process's caches (one per `Database`), each a bounded dictionary."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self.version: int | None = None
+        self._stores: dict[str, dict[Hashable, Any]] = {}
+
+    def clear(self) -> None:
+        """Forget everything (the version moved)."""
+        self._stores = {}
+
+    async def _version(self, session: AsyncSession) -> int:
+        """The counter as this session sees it, read at its first look-up only."""
+        seen: int | None = session.info.get(_SEEN)
+        if seen is not None:
+            return seen
+        current = await session.scalar(
+            select(CacheVersion.version).where(CacheVersion.name == VERSION_NAME)
+        )
+        seen = int(current or 0)
+        if seen != self.version:
+            self.clear()
+            self.version = seen
+        session.info[_SEEN] = seen
+        return seen
+
+    async def get(
+        self, session: AsyncSession, kind: str, key: Hashable, load: Callable[[], Awaitable[T]]
+    ) -> T:
+        """The cached value of (kind, key), or what `load` reads (kept unless it is None)."""
+        if bypassed(session):
+            return await load()
+        seen = await self._version(session)
+        store = self._stores.setdefault(kind, {})
+        if key in store:
+            found: T = store[key]
+            return found
+        value = await load()
+        # Kept only if no newer version was seen meanwhile (what was read may predate it).
+        if value is not None and self.version == seen and not bypassed(session):
+            if len(store) >= self.max_entries:
+                store.clear()
+            store[key] = value
+        return value
+
+
+def caches_of(session: AsyncSession) -> Caches | None:
+    """The caches of the session's process, if its database has them."""
+    found = session.info.get(CACHES_KEY)
+    return found if isinstance(found, Caches) else None
+
+
+async def cached(
+    session: AsyncSession, kind: str, key: Hashable, load: Callable[[], Awaitable[T]]
+) -> T:
+    """`load()` through the session's caches (straight to the database without them)."""
+    found = caches_of(session)
+    if found is None:
+        return await load()
+    return await found.get(session, kind, key, load)
+
+
+async def cached_row(
+    session: AsyncSession, kind: str, key: Hashable, load: Callable[[], Awaitable[B | None]]
+) -> B | None:
+    """An ORM row through the caches: `load()` on a miss, else the cached row attached to this
+    session (`attach`); a row that is not there is not cached."""
+    if caches_of(session) is None or bypassed(session):
+        return await load()
+    loaded: list[B] = []
+
+    async def load_snapshot() -> tuple[type[B], dict[str, Any]] | None:
+        row = await load()
+        if row is None:
+            return None
+        loaded.append(row)
+        return snapshot(row)
+
+    found = await cached(session, kind, key, load_snapshot)
+    if found is None:
+        return None
+    if loaded:
+        return loaded[0]  # read just now: already this session's
+    return await attach(session, found)
+
+
+def snapshot(row: B) -> tuple[type[B], dict[str, Any]]:
+    """What is cached of an ORM row: its class and column values (never the row itself,
+    which belongs to one session)."""
+    mapper = row.__mapper__
+    return type(row), {attr.key: getattr(row, attr.key) for attr in mapper.column_attrs}
+
+
+async def attach(session: AsyncSession, cached_row: tuple[type[B], dict[str, Any]]) -> B:
+    """A cached row as a clean instance of this session (no SQL): a change to it is written
+    by the session's flush like any loaded row's."""
+    cls, values = cached_row
+    row = cls(**values)
+    _detached(row)
+    return await session.merge(row, load=False)
+
+
+def bypassed(session: AsyncSession) -> bool:
+    """Whether the session wrote, or is about to write, a watched table."""
+    if session.info.get(_BYPASS):
+        return True
+    sync = session.sync_session
+    pending = (*sync.new, *sync.dirty, *sync.deleted)
+    if any(_table_of(obj) in WATCHED_TABLES for obj in pending):
+        session.info[_BYPASS] = True
+        return True
+    return False
+
+
+def _table_of(obj: Any) -> str | None:
+    table = getattr(obj, "__table__", None)
+    return getattr(table, "name", None)
+
+
+@event.listens_for(RetryingSession, "after_flush")
+def _flushed(session: Session, _context: Any) -> None:
+    if any(
+        _table_of(obj) in WATCHED_TABLES for obj in (*session.new, *session.dirty, *session.deleted)
+    ):
+        session.info[_BYPASS] = True
+
+
+@event.listens_for(RetryingSession, "do_orm_execute")
+def _statement(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if getattr(table, "name", None) in WATCHED_TABLES:
+            state.session.info[_BYPASS] = True
