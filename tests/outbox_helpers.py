@@ -26,7 +26,7 @@ from cityhub import outbox, webhooks
 from cityhub.cli import app as cli
 from cityhub.outbox import OutboxEvent, OutboxHandled
 from cityhub.outbox.usage import UsageDaily
-from cityhub.platform.config import get_settings
+from cityhub.platform.config import Settings, get_settings
 from cityhub.platform.db import Database, utcnow
 
 
@@ -153,6 +153,16 @@ async def add_events(
             for _ in range(n)
         ]
     return [e.event_id for e in events]
+
+
+async def drain(db: Database, settings: Settings) -> None:
+    """Carry out every due outbox event with the hub's own handlers (the biller and hospital
+    calls, the webhooks, the notices)."""
+    dispatcher = outbox.Dispatcher(db, settings, registry=outbox.load_handlers())
+    try:
+        await dispatcher.drain()
+    finally:
+        await dispatcher.close()
 
 
 async def make_due(db: Database) -> None:

@@ -13,7 +13,7 @@ from cityhub.cities import service as cities
 from cityhub.identity import audit
 from cityhub.identity import service as identity
 from cityhub.identity.models import Channel
-from cityhub.outbox import Dispatcher, OutboxEvent
+from cityhub.outbox import OutboxEvent
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.platform.errors import Unprocessable
@@ -23,6 +23,7 @@ from tests.cities.factories import create_city, create_service
 from tests.identity.factories import create_channel, vault
 from tests.outbox_helpers import (
     Receiver,
+    drain,
     event,
     free_port,
     handled,
@@ -74,15 +75,6 @@ async def deliveries(db: Database) -> list[WebhookDelivery]:
     """The delivery log, oldest first."""
     async with db.unit_of_work() as session:
         return list((await session.scalars(select(WebhookDelivery).order_by("id"))).all())
-
-
-async def drain(db: Database, settings: Settings) -> None:
-    """Carry out what is due with the hub's own handlers."""
-    dispatcher = Dispatcher(db, settings, registry=outbox.load_handlers())
-    try:
-        await dispatcher.drain()
-    finally:
-        await dispatcher.close()
 
 
 async def test_a_new_grant_reaches_the_channel_as_a_signed_webhook(

@@ -15,8 +15,6 @@ from cityhub.appointments.models import Booking, BookingStatus, Slot
 from cityhub.cities.models import City, Service, ServiceKind
 from cityhub.identity.models import ChannelUser, Resident, Role
 from cityhub.identity.pii import mask_id_number
-from cityhub.outbox import Dispatcher, load_handlers
-from cityhub.platform.config import Settings
 from cityhub.platform.db import Database, utcnow
 from tests.cities.factories import create_city, create_grant
 from tests.client import Api
@@ -158,15 +156,6 @@ async def verified_users(db: Database, login: ChannelLogin, count: int) -> list[
             ],
         )
     return users
-
-
-async def drain(db: Database, settings: Settings) -> None:
-    """Carry out every due outbox event."""
-    dispatcher = Dispatcher(db, settings, registry=load_handlers())
-    try:
-        await dispatcher.drain()
-    finally:
-        await dispatcher.close()
 
 
 async def expire_now(db: Database, booking_id: str) -> None:

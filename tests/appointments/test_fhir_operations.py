@@ -11,7 +11,6 @@ from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from tests.appointments.factories import (
     appt_world,
-    drain,
     expire_now,
     slot_counts,
     status_of,
@@ -20,6 +19,7 @@ from tests.appointments.factories import (
 )
 from tests.appointments.fhir_client import fhir_call, fhir_get, next_link, outcome_code
 from tests.client import Api
+from tests.outbox_helpers import drain
 
 
 def _parameters(appointment: dict[str, Any]) -> dict[str, Any]:

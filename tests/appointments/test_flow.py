@@ -16,7 +16,6 @@ from cityhub.platform.db import Database
 from tests.appointments.factories import (
     CHINA,
     appt_world,
-    drain,
     expire_now,
     id_number,
     slot_counts,
@@ -26,7 +25,7 @@ from tests.appointments.factories import (
 )
 from tests.billing.factories import ledger_ok
 from tests.client import Api
-from tests.outbox_helpers import invoke
+from tests.outbox_helpers import drain, invoke
 
 
 async def test_a_free_session_is_booked_and_reminded_the_evening_before(

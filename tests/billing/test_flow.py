@@ -11,9 +11,9 @@ from cityhub.billing.models import Bill
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
-from tests.billing.factories import balances, drain, events, ledger_ok, pay_world
+from tests.billing.factories import balances, events, ledger_ok, pay_world
 from tests.client import Api
-from tests.outbox_helpers import Receiver, make_due
+from tests.outbox_helpers import Receiver, drain, make_due
 from tests.simulators.fixtures import Sim
 
 

@@ -13,9 +13,9 @@ from cityhub.identity.models import Role
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
-from tests.billing.factories import PayWorld, balances, drain, events, ledger_ok, pay_world
+from tests.billing.factories import PayWorld, balances, events, ledger_ok, pay_world
 from tests.client import Api
-from tests.outbox_helpers import Receiver
+from tests.outbox_helpers import Receiver, drain
 from tests.simulators.fixtures import Sim
 
 

@@ -11,11 +11,10 @@ from typing import Any
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.webhooks import signature
-from tests.billing.conftest import HOOK_SECRET
-from tests.billing.factories import drain, events, pay_world
+from tests.billing.factories import HOOK_SECRET, events, pay_world
 from tests.client import Api
 from tests.identity.factories import create_channel
-from tests.outbox_helpers import Receiver, make_due
+from tests.outbox_helpers import Receiver, drain, make_due
 from tests.simulators.fixtures import Sim
 
 DOCS = Path(__file__).parents[2] / "docs" / "payments.md"

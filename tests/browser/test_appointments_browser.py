@@ -16,8 +16,7 @@ from sqlalchemy import select, update
 
 from cityhub.appointments.models import Booking
 from cityhub.platform.db import Database
-from tests.browser.test_console_browser import staff_sign_in
-from tests.browser.test_portal_browser import no_full_numbers, sign_in
+from tests.browser.helpers import no_full_numbers, sign_in, staff_sign_in
 from tests.browser.world import WebWorld
 
 HOSPITAL = "/c/webtown/book/hospital"

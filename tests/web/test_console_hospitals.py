@@ -20,7 +20,7 @@ from tests.browser.world import WebWorld, web_world
 from tests.identity.factories import PASSWORD, create_staff
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_portal_appointments import book, booking_id, verified
+from tests.web.helpers import book, booking_id, verified
 
 __all__ = ["sim", "simulator"]
 BASE = "/console/c/webtown"

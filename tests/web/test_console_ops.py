@@ -17,10 +17,10 @@ from cityhub.simulators import RunningServer
 from tests.browser.world import WebWorld, web_world
 from tests.identity.factories import PASSWORD, create_channel, create_staff
 from tests.lottery.factories import end_window
+from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_portal_notices import drain
-from tests.web.test_portal_pay import quote, signed_in
+from tests.web.helpers import quote, signed_in
 
 __all__ = ["sim", "simulator"]
 BASE = "/console/c/webtown"

@@ -16,16 +16,15 @@ from cityhub.billing.models import Payment, PaymentStatus
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
-from tests.appointments.factories import drain, id_number
+from tests.appointments.factories import id_number
 from tests.browser.world import FEE_FEN, WebWorld, web_world
 from tests.identity.factories import PASSWORD
+from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
-from tests.web.browser import Browser, Page
-from tests.web.test_portal_pay import signed_in
+from tests.web.browser import Browser
+from tests.web.helpers import HOSPITAL, book, booking_id, signed_in, verified
 
 __all__ = ["sim", "simulator"]
-HOSPITAL = "/c/webtown/book/hospital"
-BOOKING = re.compile(r"^/c/webtown/appointments/(bk-[0-9a-f]+)$")
 
 
 @pytest.fixture
@@ -38,46 +37,10 @@ async def world(db: Database, sim: Sim) -> WebWorld:
     return await web_world(db, sim)
 
 
-async def verified(browser: Browser, sim: Sim, phone: str, serial: int) -> None:
-    """Sign in and verify one's identity through the portal's own form."""
-    await signed_in(browser, sim, phone)
-    asked = await browser.get(HOSPITAL, expect=303)
-    assert asked.response.headers["location"].startswith("/verify?next=/c/webtown/book/hospital")
-    form = (await browser.get(asked.response.headers["location"])).form("/verify")
-    data = {
-        **form.fields,
-        "name": sim.world.people[serial].name,  # the registry holds the simulated people
-        "id_number": sim.world.people[serial].id_number,
-        "consent": "yes",
-    }
-    back = await browser.post("/verify", data=data)
-    assert back.response.headers["location"] == HOSPITAL
-
-
 async def add_member(browser: Browser, serial: int, relation: str) -> None:
     form = (await browser.get("/c/webtown/family")).form("/c/webtown/family")
     data = {**form.fields, "name": f"家人{serial}", "id_number": id_number(serial)}
     await browser.post("/c/webtown/family", data={**data, "relation": relation})
-
-
-def slots_of(page: Page) -> list[str]:
-    return re.findall(r'name="slot" value="(sl-[0-9a-f]+)"', page.response.text)
-
-
-async def book(
-    browser: Browser, session_id: str, *, slot: int = 0, patient: str = "", expect: int = 303
-) -> Page:
-    url = f"{HOSPITAL}/{session_id}"
-    page = await browser.get(url)
-    form = page.form(url)
-    data = {**form.fields, "slot": slots_of(page)[slot], "patient": patient}
-    return await browser.post(url, data=data, expect=expect)
-
-
-def booking_id(answer: Page) -> str:
-    found = BOOKING.match(answer.response.headers["location"])
-    assert found, answer.response.headers["location"]
-    return found.group(1)
 
 
 async def test_a_resident_books_pays_sees_the_code_and_cancels(

@@ -13,7 +13,7 @@ from cityhub.simulators import RunningServer
 from tests.browser.world import WebWorld, web_world
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_sign_in import ask_code, enter, last_code
+from tests.web.helpers import quote, signed_in
 
 __all__ = ["sim", "simulator"]
 
@@ -26,20 +26,6 @@ def settings(settings: Settings, simulator: RunningServer) -> Settings:
 @pytest.fixture
 async def world(db: Database, sim: Sim) -> WebWorld:
     return await web_world(db, sim)
-
-
-async def signed_in(browser: Browser, sim: Sim, phone: str) -> None:
-    page = await ask_code(browser, phone)
-    await enter(browser, page, last_code(sim, phone), expect=303)
-
-
-async def quote(browser: Browser, world: WebWorld) -> str:
-    bill = world.unpaid("water")
-    page = await browser.get(f"/c/webtown/pay/water?account={bill.account}")
-    form = next(f for f in page.forms if f.fields.get("bill_id") == bill.bill_id)
-    quoted = await browser.post("/c/webtown/pay/water", data=form.fields)
-    location: str = quoted.response.headers["location"]
-    return location
 
 
 async def test_a_biller_that_is_down_gets_a_clear_page(

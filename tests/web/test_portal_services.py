@@ -15,10 +15,10 @@ from tests.browser.world import WebWorld, web_world
 from tests.client import Api
 from tests.identity.factories import PASSWORD
 from tests.lottery.factories import SECRET, commitment, end_window
+from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_portal_notices import drain
-from tests.web.test_portal_pay import signed_in
+from tests.web.helpers import signed_in
 
 __all__ = ["sim", "simulator"]
 AIR = "/c/webtown/query/air-quality"

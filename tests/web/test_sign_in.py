@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
 from collections import Counter
 
 import httpx
@@ -20,11 +19,10 @@ from cityhub.web import signin
 from cityhub.web.models import ResidentSession, SignInCode
 from tests.identity.factories import create_channel
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
-from tests.web.browser import Browser, Page
+from tests.web.browser import Browser
+from tests.web.helpers import PHONE, ask_code, enter, last_code
 
 __all__ = ["sim", "simulator"]
-PHONE = "13800138000"
-CODE = re.compile(r"\b(\d{6})\b")
 
 
 @pytest.fixture
@@ -39,23 +37,6 @@ async def portal(db: Database) -> None:
         await session.execute(
             update(Channel).where(Channel.id == login.channel.id).values(kind="portal")
         )
-
-
-async def ask_code(browser: Browser, phone: str = PHONE, *, expect: int = 200) -> Page:
-    form = (await browser.get("/sign-in?next=/me")).form("/sign-in/code")
-    return await browser.post("/sign-in/code", data={**form.fields, "phone": phone}, expect=expect)
-
-
-def last_code(sim: Sim, phone: str = PHONE) -> str:
-    texts = sim.control.get("/sms/sim-sms/messages", params={"to": phone}).json()["messages"]
-    found = CODE.search(texts[0]["text"])
-    assert found
-    return found.group(1)
-
-
-async def enter(browser: Browser, page: Page, code: str, *, expect: int) -> Page:
-    form = page.form("/sign-in/verify")
-    return await browser.post("/sign-in/verify", data={**form.fields, "code": code}, expect=expect)
 
 
 async def test_the_right_code_signs_in_once_and_no_page_shows_the_number(
