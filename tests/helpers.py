@@ -1,16 +1,25 @@
-"""Helpers shared by the fixtures and the tests that make databases of their own: where the test
-PostgreSQL server is, and a statement run on it outside any database (CREATE/DROP DATABASE)."""
+"""Helpers shared across the tests: time that passes on the hub's clock (`move_past`), where the
+test PostgreSQL server is, and a statement run on it outside any database (CREATE/DROP
+DATABASE)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from cityhub.platform.clock import Clock
 from cityhub.platform.db import Database
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def move_past(clock: Clock, moment: dt.datetime, *, by: float = 1.0) -> None:
+    """Time passes: move the hub's clock to `by` seconds after `moment` (never back), instead of
+    rewriting the timestamps of rows."""
+    clock.advance(seconds=max(0.0, (moment - clock.now()).total_seconds() + by))
 
 
 def postgres_server_url() -> str:

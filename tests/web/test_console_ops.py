@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cityhub.identity.models import Role, StaffUser
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
@@ -138,7 +139,7 @@ async def test_settlement_and_reconciliation_with_csv_export(
 
 
 async def test_a_round_from_creation_to_publication(
-    browser: Browser, world: WebWorld, db: Database
+    browser: Browser, world: WebWorld, db: Database, hub_clock: Clock
 ) -> None:
     token = await as_staff(browser, world.admin)
     page = await browser.get(f"{BASE}/lotteries")
@@ -162,7 +163,7 @@ async def test_a_round_from_creation_to_publication(
     await browser.post(f"{BASE}/lotteries", data=body)
     listed = await browser.get(f"{BASE}/lotteries")
     assert "Plates, this month" in listed.text and "accepting" in listed.text
-    await end_window(db, "plates-web")
+    await end_window(db, "plates-web", hub_clock)
 
     step = f"{BASE}/lotteries/plates-web"
     await browser.post(f"{step}/close", data={"csrf_token": token})
