@@ -156,6 +156,16 @@ async def pay_world(
     )
 
 
+async def quote_expires_at(db: Database, payment_id: str) -> dt.datetime:
+    """When a payment's quote runs out (a test moves the hub's clock past it)."""
+    async with db.unit_of_work() as session:
+        found = await session.scalar(
+            select(Payment.quote_expires_at).where(Payment.public_id == payment_id)
+        )
+    assert found is not None, payment_id
+    return found
+
+
 async def ledger_ok(db: Database) -> ledger.LedgerReport:
     """The ledger check, asserted clean."""
     async with db.unit_of_work() as session:

@@ -4,13 +4,14 @@ another resident's payment."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
 
-from cityhub.billing.models import Payment
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
-from cityhub.platform.db import Database, utcnow
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
+from tests.billing.factories import quote_expires_at
 from tests.browser.world import WebWorld, web_world
+from tests.helpers import move_past
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
 from tests.web.helpers import quote, signed_in
@@ -40,13 +41,12 @@ async def test_a_biller_that_is_down_gets_a_clear_page(
 
 
 async def test_an_expired_quote_gets_a_clear_page_and_no_charge(
-    browser: Browser, sim: Sim, world: WebWorld, db: Database
+    browser: Browser, sim: Sim, world: WebWorld, db: Database, hub_clock: Clock
 ) -> None:
     await signed_in(browser, sim, world.phones[0])
     payment_url = await quote(browser, world)
     page = await browser.get(payment_url)
-    async with db.unit_of_work() as session:
-        await session.execute(update(Payment).values(quote_expires_at=utcnow()))
+    move_past(hub_clock, await quote_expires_at(db, payment_url.rsplit("/", 1)[-1]))
 
     refused = await browser.post(
         payment_url + "/pay", data=page.form(payment_url + "/pay").fields, expect=409

@@ -4,7 +4,6 @@ client (a 429 page), the demo shows the code marked as demo, and no page shows t
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections import Counter
 
 import httpx
@@ -12,11 +11,13 @@ import pytest
 from sqlalchemy import func, select, update
 
 from cityhub.identity.models import Channel
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
-from cityhub.platform.db import Database, utcnow
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from cityhub.web import signin
 from cityhub.web.models import ResidentSession, SignInCode
+from tests.helpers import move_past
 from tests.identity.factories import create_channel
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
@@ -75,12 +76,14 @@ async def test_wrong_codes_use_up_the_attempts(browser: Browser, sim: Sim) -> No
     )
 
 
-async def test_an_expired_code_does_not_sign_in(browser: Browser, sim: Sim, db: Database) -> None:
+async def test_an_expired_code_does_not_sign_in(
+    browser: Browser, sim: Sim, db: Database, hub_clock: Clock
+) -> None:
     page = await ask_code(browser)
     async with db.unit_of_work() as session:
-        await session.execute(
-            update(SignInCode).values(expires_at=utcnow() - dt.timedelta(seconds=1))
-        )
+        expires_at = await session.scalar(select(SignInCode.expires_at))
+    assert expires_at is not None
+    move_past(hub_clock, expires_at)
 
     await enter(browser, page, last_code(sim), expect=422)
 
