@@ -13,11 +13,13 @@ from sqlalchemy import select, update
 
 from cityhub.appointments.models import Booking, BookingStatus, ClinicSession, Slot
 from cityhub.billing.models import Payment, PaymentStatus
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from tests.appointments.factories import id_number
 from tests.browser.world import FEE_FEN, WebWorld, web_world
+from tests.helpers import move_past
 from tests.identity.factories import PASSWORD
 from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
@@ -98,7 +100,7 @@ async def test_a_resident_books_pays_sees_the_code_and_cancels(
 
 
 async def test_a_full_session_offers_its_waitlist_and_a_freed_place_is_offered(
-    browser: Browser, sim: Sim, world: WebWorld, db: Database
+    browser: Browser, sim: Sim, world: WebWorld, db: Database, hub_clock: Clock
 ) -> None:
     await verified(browser, sim, world.phones[0], 1)
     await add_member(browser, 2, "child")
@@ -135,24 +137,20 @@ async def test_a_full_session_offers_its_waitlist_and_a_freed_place_is_offered(
     # Another resident's booking does not exist for this one.
     await browser.get(f"/c/webtown/appointments/{first}", expect=404)
 
-    async with db.unit_of_work() as session:  # the first resident's hold ends unpaid
-        await session.execute(
-            update(Booking)
-            .where(Booking.public_id == first)
-            .values(hold_expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
-        )
     from cityhub.appointments import service
     from cityhub.cities.models import City
 
+    async with db.unit_of_work() as session:  # the first resident's hold ends unpaid
+        row = await session.scalar(select(Booking).where(Booking.public_id == first))
+        assert row is not None and row.hold_expires_at is not None
+        quote = await session.scalar(
+            select(Payment.quote_expires_at).where(Payment.id == row.payment_id)
+        )
+    assert quote is not None
+    move_past(hub_clock, max(row.hold_expires_at, quote))
     async with db.unit_of_work() as session:
         city = await session.get(City, world.city.id)
-        row = await session.scalar(select(Booking).where(Booking.public_id == first))
-        assert city is not None and row is not None
-        await session.execute(
-            update(Payment)
-            .where(Payment.id == row.payment_id)
-            .values(quote_expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
-        )
+        assert city is not None
         assert await service.release_hold(session=session, city=city, booking_id=row.id)
     offered = await browser.get("/c/webtown/appointments")
     offer = re.search(r"/c/webtown/appointments/(bk-[0-9a-f]+)", offered.response.text)
