@@ -43,7 +43,7 @@ async def test_an_event_enqueued_in_a_rolled_back_transaction_leaves_nothing(db:
 
 
 async def test_a_committed_event_is_carried_out_once_by_each_handler(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     city = await create_city(db)
     login = await create_channel(db)  # no webhook URL: the webhook handler has nothing to do
@@ -53,7 +53,7 @@ async def test_a_committed_event_is_carried_out_once_by_each_handler(
     dispatcher = Dispatcher(db, settings, registry=outbox.load_handlers())
     try:
         await dispatcher.drain()
-        await make_due(db)
+        await make_due(db, hub_clock)
         await dispatcher.drain()  # a second pass finds nothing left to do
     finally:
         await dispatcher.close()
@@ -83,7 +83,7 @@ def flaky_registry(failures: int, calls: list[str]) -> Registry:
 
 
 async def test_a_failing_handler_backs_off_and_finished_handlers_are_not_rerun(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     city = await create_city(db)
     [event_id] = await add_events(db, 1, topic="test.flaky", city_id=city.id)
@@ -102,13 +102,13 @@ async def test_a_failing_handler_backs_off_and_finished_handlers_are_not_rerun(
         await dispatcher.drain()  # not due yet: nothing runs
         assert calls == ["usage", "flaky"]
 
-        await make_due(db)
+        await make_due(db, hub_clock)
         await dispatcher.drain()
         second = await event(db, event_id)
         assert (second.attempts, second.last_error) == (2, "RuntimeError: boom 2")
         assert calls == ["usage", "flaky", "flaky"]  # usage finished on the first run
 
-        await make_due(db)
+        await make_due(db, hub_clock)
         await dispatcher.drain()
     finally:
         await dispatcher.close()
@@ -120,7 +120,7 @@ async def test_a_failing_handler_backs_off_and_finished_handlers_are_not_rerun(
 
 
 async def test_an_event_is_dead_after_max_attempts_and_can_be_requeued(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     city = await create_city(db)
     [event_id] = await add_events(db, 1, topic="test.flaky", city_id=city.id)
@@ -132,7 +132,7 @@ async def test_an_event_is_dead_after_max_attempts_and_can_be_requeued(
     )
     try:
         for _ in range(5):  # two more rounds than allowed: a dead event stays dead
-            await make_due(db)
+            await make_due(db, hub_clock)
             await dispatcher.drain()
         dead = await event(db, event_id)
         assert (dead.status, dead.attempts, dead.last_error) == ("dead", 3, "RuntimeError: boom 3")

@@ -14,6 +14,7 @@ from cityhub.identity import audit
 from cityhub.identity import service as identity
 from cityhub.identity.models import Channel
 from cityhub.outbox import OutboxEvent
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.platform.errors import Unprocessable
@@ -113,7 +114,7 @@ async def test_a_new_grant_reaches_the_channel_as_a_signed_webhook(
 
 
 async def test_a_refused_delivery_is_logged_and_retried_until_taken(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     with Receiver(secret=SECRET, answers=[500, 302]) as receiver:
         city = await create_city(db)
@@ -124,7 +125,7 @@ async def test_a_refused_delivery_is_logged_and_retried_until_taken(
         assert (first.status, first.attempts) == ("pending", 1)
         assert first.last_error == f"WebhookFailed: channel {login.channel.id} webhook: HTTP 500"
         for _ in range(2):  # a redirect is not followed: it fails too, then the third is taken
-            await make_due(db)
+            await make_due(db, hub_clock)
             await drain(db, settings)
         assert receiver.ids() == {event_id: 3}  # the same event id each time: de-duplicable
     logged = await deliveries(db)

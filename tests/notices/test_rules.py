@@ -66,7 +66,7 @@ async def test_a_notice_waits_out_quiet_hours_but_an_urgent_one_does_not(
     assert [d.status for d in await deliveries(world.db)] == ["sent"]
 
     await world.no_quiet_hours()  # quiet hours are over
-    await make_due(world.db)
+    await make_due(world.db, hub_clock)
     await world.drain()
     assert [d.status for d in await deliveries(world.db)] == ["sent", "sent"]
 
