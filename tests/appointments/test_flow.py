@@ -279,6 +279,11 @@ async def test_the_evening_before_a_booking_is_reminded_once_and_a_cancelled_one
         )
     move_past(hub_clock, first.available_at)
     await drain(db, settings)
+    async with db.unit_of_work() as session:  # both reminder events were carried out...
+        done = await session.scalars(
+            select(OutboxEvent.status).where(OutboxEvent.topic == "appointment.reminder")
+        )
+        assert set(done.all()) == {"done"}
     inbox = await world.channel.get(f"/v1/residents/{kept}/notices", params={"lang": "en"})
     [reminder] = inbox["items"]
     assert reminder["body"].startswith("Your appointment at ") and booking["status"] == "booked"
