@@ -173,6 +173,15 @@ async def expire_now(db: Database, booking_id: str, clock: Clock) -> None:
     move_past(clock, ends, by=GRACE_SECONDS + 1)
 
 
+async def the_day_comes(db: Database, booking_id: str, clock: Clock) -> dt.date:
+    """Time passes: the hub's clock moves to 09:00, city time, on a booking's day; that day."""
+    async with db.unit_of_work() as session:
+        day = await session.scalar(select(Booking.day).where(Booking.public_id == booking_id))
+    assert day is not None, booking_id
+    move_past(clock, dt.datetime.combine(day, dt.time(9), CHINA))
+    return day
+
+
 async def slot_counts(db: Database, slot_public_id: str) -> tuple[int, int]:
     async with db.unit_of_work() as session:
         slot = await session.scalar(select(Slot).where(Slot.public_id == slot_public_id))

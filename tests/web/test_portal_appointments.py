@@ -5,7 +5,6 @@ city page; another resident's booking does not exist."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
@@ -17,7 +16,7 @@ from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
-from tests.appointments.factories import id_number
+from tests.appointments.factories import id_number, the_day_comes
 from tests.browser.world import FEE_FEN, WebWorld, web_world
 from tests.helpers import move_past
 from tests.identity.factories import PASSWORD
@@ -199,15 +198,15 @@ async def test_a_session_not_open_yet_says_when_and_refuses_a_booking(
 
 
 async def test_todays_appointment_needs_attention_on_the_city_page(
-    browser: Browser, sim: Sim, world: WebWorld, db: Database
+    browser: Browser, sim: Sim, world: WebWorld, db: Database, hub_clock: Clock
 ) -> None:
     await verified(browser, sim, world.phones[0], 1)
     bk = booking_id(await book(browser, world.sessions["open"]))
     city = await browser.get("/c/webtown")
     assert f"/c/webtown/appointments/{bk}" not in city.response.text  # tomorrow is not today
-    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
-    async with db.unit_of_work() as session:
-        await session.execute(update(Booking).where(Booking.public_id == bk).values(day=today))
+    await the_day_comes(db, bk, hub_clock)
+    browser.client.cookies.clear()  # the session of the day before has run out: sign in again
+    await signed_in(browser, sim, world.phones[0])
     city = await browser.get("/c/webtown")
     assert f"/c/webtown/appointments/{bk}" in city.response.text
     assert "今天的预约" in city.text
