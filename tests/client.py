@@ -30,9 +30,7 @@ class Api:
 
     async def call(self, method: str, url: str, *, expect: int = 200, **kwargs: Any) -> Any:
         """Send a request; fail the test unless the status is `expect`."""
-        if self._credentials is not None and utcnow() >= self._renew_at:
-            await self._renew()
-        headers = {**self.headers, **kwargs.pop("headers", {})}
+        headers = {**await self.current_headers(), **kwargs.pop("headers", {})}
         response = await self.client.request(method, url, headers=headers, **kwargs)
         self.last = response
         assert response.status_code == expect, (
@@ -73,6 +71,13 @@ class Api:
         channel._credentials = data
         await channel._renew()
         return channel
+
+    async def current_headers(self) -> dict[str, str]:
+        """The headers to send now (a channel's token renewed first if it has run out), for a
+        request sent around `call`."""
+        if self._credentials is not None and utcnow() >= self._renew_at:
+            await self._renew()
+        return self.headers
 
     async def _renew(self) -> None:
         token = await Api(self.client).post("/v1/oauth/token", data=self._credentials, expect=200)
