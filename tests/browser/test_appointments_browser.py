@@ -22,6 +22,8 @@ from tests.browser.world import WebWorld
 HOSPITAL = "/c/webtown/book/hospital"
 DESK_PAGES = ["/hospitals", "/hospitals/waitlists", "/check-in"]
 
+pytestmark = pytest.mark.slow  # a real browser: seconds a test
+
 
 async def verify(page: Page, world: WebWorld, serial: int) -> None:
     """The portal sends an unverified resident to the identity form first, then back."""

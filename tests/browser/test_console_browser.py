@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.helpers import pay_a_bill, staff_sign_in
@@ -23,6 +24,8 @@ PAGES = [
     "/settlement",
     "/lotteries",
 ]
+
+pytestmark = pytest.mark.slow  # a real browser: seconds a test
 
 
 def paid_day(world: WebWorld) -> str:

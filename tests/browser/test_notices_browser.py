@@ -16,6 +16,8 @@ from tests.browser.helpers import no_full_numbers, sign_in, staff_sign_in
 from tests.browser.world import WebWorld, send_notice
 from tests.outbox_helpers import eventually
 
+pytestmark = pytest.mark.slow  # a real browser: seconds a test
+
 
 async def inbox_rows(db: Database) -> int:
     async with db.unit_of_work() as session:

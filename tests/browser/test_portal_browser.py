@@ -11,6 +11,8 @@ from playwright.async_api import Page, expect
 from tests.browser.helpers import no_full_numbers, sign_in
 from tests.browser.world import WebWorld
 
+pytestmark = pytest.mark.slow  # a real browser: seconds a test
+
 
 @pytest.mark.parametrize(
     ("lang", "words"),

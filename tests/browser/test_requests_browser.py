@@ -15,6 +15,8 @@ from tests.browser.world import WebWorld, web_world
 from tests.requests.factories import INSIDE, jpeg, setup_city
 from tests.simulators.fixtures import Sim
 
+pytestmark = pytest.mark.slow  # a real browser: seconds a test
+
 
 @pytest.fixture
 async def world(db: Database, sim: Sim) -> WebWorld:
