@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
+
+from cityhub.platform.clock import utcnow
 
 PROBLEM = "application/problem+json"
 
@@ -16,6 +19,10 @@ class Api:
         self.client = client
         self.headers = headers or {}
         self.last: httpx.Response | None = None
+        # A channel's credentials and when its token runs out (on the hub's clock): a channel
+        # asks for a new token once it has, as a real one does (tests move the clock).
+        self._credentials: dict[str, str] | None = None
+        self._renew_at = dt.datetime.max.replace(tzinfo=dt.UTC)
 
     def with_headers(self, **headers: str) -> Api:
         """A client sending these headers too (sharing cookies with this one)."""
@@ -23,7 +30,7 @@ class Api:
 
     async def call(self, method: str, url: str, *, expect: int = 200, **kwargs: Any) -> Any:
         """Send a request; fail the test unless the status is `expect`."""
-        headers = {**self.headers, **kwargs.pop("headers", {})}
+        headers = {**await self.current_headers(), **kwargs.pop("headers", {})}
         response = await self.client.request(method, url, headers=headers, **kwargs)
         self.last = response
         assert response.status_code == expect, (
@@ -54,13 +61,28 @@ class Api:
         return await self.call("DELETE", url, expect=expect, **kwargs)
 
     async def as_channel(self, client_id: str, secret: str, scope: str | None = None) -> Api:
-        """A client carrying a fresh bearer token of this channel."""
+        """A client carrying a fresh bearer token of this channel, and a new one whenever the
+        hub's clock says the last has run out."""
         data = {"grant_type": "client_credentials", "client_id": client_id}
         data["client_secret"] = secret
         if scope:
             data["scope"] = scope
-        token = await self.post("/v1/oauth/token", data=data, expect=200)
-        return Api(self.client, {"Authorization": f"Bearer {token['access_token']}"})
+        channel = Api(self.client)
+        channel._credentials = data
+        await channel._renew()
+        return channel
+
+    async def current_headers(self) -> dict[str, str]:
+        """The headers to send now (a channel's token renewed first if it has run out), for a
+        request sent around `call`."""
+        if self._credentials is not None and utcnow() >= self._renew_at:
+            await self._renew()
+        return self.headers
+
+    async def _renew(self) -> None:
+        token = await Api(self.client).post("/v1/oauth/token", data=self._credentials, expect=200)
+        self.headers["Authorization"] = f"Bearer {token['access_token']}"
+        self._renew_at = utcnow() + dt.timedelta(seconds=int(token["expires_in"]))
 
     async def as_staff(self, username: str, password: str) -> Api:
         """A client with a console session cookie and its CSRF header (own cookie jar)."""

@@ -28,8 +28,7 @@ from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from tests.client import Api
-
-DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+from tests.helpers import postgres_admin, postgres_server_url
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,22 +42,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"cityhub database: {config.getoption('--db')}"
-
-
-def postgres_server_url() -> str:
-    """The URL of the PostgreSQL server tests create their databases on."""
-    url = os.environ.get("CITYHUB_TEST_POSTGRES_URL", DEFAULT_PG)
-    return url.replace("postgresql://", "postgresql+asyncpg://", 1)
-
-
-async def _admin(url: str, statement: str) -> None:
-    admin = Database(make_url(url).set(database="postgres").render_as_string(False))
-    try:
-        async with admin.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(statement))
-    finally:
-        await admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +62,7 @@ async def template(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> As
         return
     server = postgres_server_url()
     name = f"cityhub_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    await _admin(server, f'CREATE DATABASE "{name}"')
+    await postgres_admin(server, f'CREATE DATABASE "{name}"')
     url = make_url(server).set(database=name).render_as_string(False)
     db = Database(url)
     await migrations.upgrade(db)
@@ -87,7 +70,7 @@ async def template(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> As
     try:
         yield url
     finally:
-        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await postgres_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -19,15 +19,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from cityhub import outbox, webhooks
 from cityhub.cli import app as cli
 from cityhub.outbox import OutboxEvent, OutboxHandled
 from cityhub.outbox.usage import UsageDaily
-from cityhub.platform.config import get_settings
-from cityhub.platform.db import Database, utcnow
+from cityhub.platform.clock import Clock
+from cityhub.platform.config import Settings, get_settings
+from cityhub.platform.db import Database
+from tests.helpers import move_past
 
 
 async def eventually(
@@ -155,12 +157,25 @@ async def add_events(
     return [e.event_id for e in events]
 
 
-async def make_due(db: Database) -> None:
-    """Time travel: make every pending event due now (instead of waiting out its backoff)."""
+async def drain(db: Database, settings: Settings) -> None:
+    """Carry out every due outbox event with the hub's own handlers (the biller and hospital
+    calls, the webhooks, the notices)."""
+    dispatcher = outbox.Dispatcher(db, settings, registry=outbox.load_handlers())
+    try:
+        await dispatcher.drain()
+    finally:
+        await dispatcher.close()
+
+
+async def make_due(db: Database, clock: Clock) -> None:
+    """Time passes: the hub's clock moves to when the last pending event is due (instead of
+    waiting out its backoff), so every pending event is."""
     async with db.unit_of_work() as session:
-        await session.execute(
-            update(OutboxEvent).where(OutboxEvent.status == "pending").values(available_at=utcnow())
+        latest = await session.scalar(
+            select(func.max(OutboxEvent.available_at)).where(OutboxEvent.status == "pending")
         )
+    if latest is not None:
+        move_past(clock, latest)
 
 
 async def event(db: Database, event_id: str) -> OutboxEvent:

@@ -8,7 +8,7 @@ import sys
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from tests.conftest import postgres_server_url
+from tests.helpers import postgres_server_url
 
 
 async def main() -> int:

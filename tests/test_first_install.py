@@ -26,7 +26,7 @@ from cityhub.cities.models import ServiceCategory
 from cityhub.identity.audit import AuditEntry
 from cityhub.identity.models import StaffUser
 from cityhub.platform.db import Database
-from tests.conftest import _admin, postgres_server_url
+from tests.helpers import postgres_admin, postgres_server_url
 from tests.outbox_helpers import free_port
 
 DOC = Path(__file__).parent.parent / "docs" / "operations.md"
@@ -139,4 +139,4 @@ def _check_database(url: str) -> None:
 def _drop(server: str, name: str) -> None:
     import asyncio
 
-    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(postgres_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -22,7 +22,7 @@ from cityhub.models import metadata
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from tests.client import Api
-from tests.conftest import _admin, postgres_server_url
+from tests.helpers import postgres_admin, postgres_server_url
 from tests.outbox_helpers import invoke
 
 
@@ -36,13 +36,13 @@ async def empty(db_kind: str, tmp_path: Path) -> AsyncIterator[Database]:
         return
     server = postgres_server_url()
     name = f"cityhub_empty_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    await _admin(server, f'CREATE DATABASE "{name}"')
+    await postgres_admin(server, f'CREATE DATABASE "{name}"')
     database = Database(make_url(server).set(database=name).render_as_string(False))
     try:
         yield database
     finally:
         await database.dispose()
-        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await postgres_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def tables(db: Database) -> set[str]:

@@ -11,6 +11,7 @@ from sqlalchemy import inspect, select, text, update
 from cityhub import outbox
 from cityhub.outbox import Dispatcher, HandlerContext, OutboxEvent, Registry, usage
 from cityhub.outbox import admin as outbox_admin
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database, utcnow
 from tests.cities.factories import create_city
@@ -42,7 +43,7 @@ async def test_an_event_enqueued_in_a_rolled_back_transaction_leaves_nothing(db:
 
 
 async def test_a_committed_event_is_carried_out_once_by_each_handler(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     city = await create_city(db)
     login = await create_channel(db)  # no webhook URL: the webhook handler has nothing to do
@@ -52,7 +53,7 @@ async def test_a_committed_event_is_carried_out_once_by_each_handler(
     dispatcher = Dispatcher(db, settings, registry=outbox.load_handlers())
     try:
         await dispatcher.drain()
-        await make_due(db)
+        await make_due(db, hub_clock)
         await dispatcher.drain()  # a second pass finds nothing left to do
     finally:
         await dispatcher.close()
@@ -82,7 +83,7 @@ def flaky_registry(failures: int, calls: list[str]) -> Registry:
 
 
 async def test_a_failing_handler_backs_off_and_finished_handlers_are_not_rerun(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     city = await create_city(db)
     [event_id] = await add_events(db, 1, topic="test.flaky", city_id=city.id)
@@ -101,13 +102,13 @@ async def test_a_failing_handler_backs_off_and_finished_handlers_are_not_rerun(
         await dispatcher.drain()  # not due yet: nothing runs
         assert calls == ["usage", "flaky"]
 
-        await make_due(db)
+        await make_due(db, hub_clock)
         await dispatcher.drain()
         second = await event(db, event_id)
         assert (second.attempts, second.last_error) == (2, "RuntimeError: boom 2")
         assert calls == ["usage", "flaky", "flaky"]  # usage finished on the first run
 
-        await make_due(db)
+        await make_due(db, hub_clock)
         await dispatcher.drain()
     finally:
         await dispatcher.close()
@@ -119,7 +120,7 @@ async def test_a_failing_handler_backs_off_and_finished_handlers_are_not_rerun(
 
 
 async def test_an_event_is_dead_after_max_attempts_and_can_be_requeued(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     city = await create_city(db)
     [event_id] = await add_events(db, 1, topic="test.flaky", city_id=city.id)
@@ -131,7 +132,7 @@ async def test_an_event_is_dead_after_max_attempts_and_can_be_requeued(
     )
     try:
         for _ in range(5):  # two more rounds than allowed: a dead event stays dead
-            await make_due(db)
+            await make_due(db, hub_clock)
             await dispatcher.drain()
         dead = await event(db, event_id)
         assert (dead.status, dead.attempts, dead.last_error) == ("dead", 3, "RuntimeError: boom 3")
@@ -336,7 +337,7 @@ async def test_usage_counts_on_the_citys_own_calendar_day(db: Database, settings
     )
 
 
-async def test_metrics_report_the_outbox(db: Database, api: Api) -> None:
+async def test_metrics_report_the_outbox(db: Database, api: Api, hub_clock: Clock) -> None:
     city = await create_city(db)
     ids = await add_events(db, 3, topic="test.nothing", city_id=city.id)
     async with db.unit_of_work() as session:
@@ -345,11 +346,7 @@ async def test_metrics_report_the_outbox(db: Database, api: Api) -> None:
             .where(OutboxEvent.event_id == ids[0])
             .values(status="dead", available_at=utcnow())
         )
-        await session.execute(
-            update(OutboxEvent)
-            .where(OutboxEvent.event_id == ids[1])
-            .values(available_at=utcnow() - dt.timedelta(seconds=90))
-        )
+    hub_clock.advance(seconds=90)  # the two pending events have waited that long
     body = await api.get("/metrics")
     values = {
         line.split()[0]: float(line.split()[1])

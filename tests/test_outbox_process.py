@@ -10,15 +10,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from cityhub import outbox
 from cityhub.outbox import Dispatcher, OutboxEvent
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
-from cityhub.platform.db import Database, utcnow
+from cityhub.platform.db import Database
 from tests.cities.factories import create_city
 from tests.identity.factories import create_channel
 from tests.outbox_helpers import (
     Hub,
     Receiver,
     add_events,
+    event,
     eventually,
     handled,
     invoke,
@@ -91,27 +94,24 @@ async def test_dead_events_are_counted_and_requeued_from_the_command_line(db: Da
 
 
 async def test_pruning_deletes_only_events_done_before_the_cutoff(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     city = await create_city(db)
-    old, recent, waiting = await add_events(db, 3, topic="test.nothing", city_id=city.id)
-    async with db.unit_of_work() as session:
-        await session.execute(  # due tomorrow: still pending when the others are done
-            update(OutboxEvent)
-            .where(OutboxEvent.event_id == waiting)
-            .values(available_at=utcnow() + dt.timedelta(days=1))
-        )
+    [old] = await add_events(db, 1, topic="test.nothing", city_id=city.id)
     dispatcher = Dispatcher(db, settings)
     try:
         await dispatcher.drain()
+        hub_clock.advance(days=8)  # `old` was done eight days ago
+        [recent] = await add_events(db, 1, topic="test.nothing", city_id=city.id)
+        async with db.unit_of_work() as session:  # due tomorrow: still pending when pruned
+            waiting = await outbox.enqueue(
+                session=session, topic="test.nothing", city_id=city.id, payload={},
+                delay=dt.timedelta(days=1),
+            )  # fmt: skip
+        await dispatcher.drain()
     finally:
         await dispatcher.close()
-    async with db.unit_of_work() as session:
-        await session.execute(
-            update(OutboxEvent)
-            .where(OutboxEvent.event_id == old)
-            .values(done_at=utcnow() - dt.timedelta(days=8))
-        )
+    assert (await event(db, waiting.event_id)).status == "pending"
     code, output = await invoke(db.url, "outbox", "prune", "--days", "7")
     assert (code, output.strip()) == (0, "1 done event(s) pruned")
     assert await statuses(db) == {"done": 1, "pending": 1}

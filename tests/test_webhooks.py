@@ -13,7 +13,8 @@ from cityhub.cities import service as cities
 from cityhub.identity import audit
 from cityhub.identity import service as identity
 from cityhub.identity.models import Channel
-from cityhub.outbox import Dispatcher, OutboxEvent
+from cityhub.outbox import OutboxEvent
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.platform.errors import Unprocessable
@@ -23,6 +24,7 @@ from tests.cities.factories import create_city, create_service
 from tests.identity.factories import create_channel, vault
 from tests.outbox_helpers import (
     Receiver,
+    drain,
     event,
     free_port,
     handled,
@@ -76,15 +78,6 @@ async def deliveries(db: Database) -> list[WebhookDelivery]:
         return list((await session.scalars(select(WebhookDelivery).order_by("id"))).all())
 
 
-async def drain(db: Database, settings: Settings) -> None:
-    """Carry out what is due with the hub's own handlers."""
-    dispatcher = Dispatcher(db, settings, registry=outbox.load_handlers())
-    try:
-        await dispatcher.drain()
-    finally:
-        await dispatcher.close()
-
-
 async def test_a_new_grant_reaches_the_channel_as_a_signed_webhook(
     db: Database, settings: Settings
 ) -> None:
@@ -121,7 +114,7 @@ async def test_a_new_grant_reaches_the_channel_as_a_signed_webhook(
 
 
 async def test_a_refused_delivery_is_logged_and_retried_until_taken(
-    db: Database, settings: Settings
+    db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     with Receiver(secret=SECRET, answers=[500, 302]) as receiver:
         city = await create_city(db)
@@ -132,7 +125,7 @@ async def test_a_refused_delivery_is_logged_and_retried_until_taken(
         assert (first.status, first.attempts) == ("pending", 1)
         assert first.last_error == f"WebhookFailed: channel {login.channel.id} webhook: HTTP 500"
         for _ in range(2):  # a redirect is not followed: it fails too, then the third is taken
-            await make_due(db)
+            await make_due(db, hub_clock)
             await drain(db, settings)
         assert receiver.ids() == {event_id: 3}  # the same event id each time: de-duplicable
     logged = await deliveries(db)

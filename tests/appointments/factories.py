@@ -9,18 +9,19 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
+from cityhub.appointments.flows import GRACE_SECONDS
 from cityhub.appointments.models import Booking, BookingStatus, Slot
 from cityhub.cities.models import City, Service, ServiceKind
 from cityhub.identity.models import ChannelUser, Resident, Role
 from cityhub.identity.pii import mask_id_number
-from cityhub.outbox import Dispatcher, load_handlers
-from cityhub.platform.config import Settings
+from cityhub.platform.clock import Clock, today_in
 from cityhub.platform.db import Database, utcnow
 from tests.cities.factories import create_city, create_grant
 from tests.client import Api
 from tests.connectors.factories import connected_service
+from tests.helpers import move_past
 from tests.identity.factories import PASSWORD, ChannelLogin, create_channel, create_staff, vault
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -38,7 +39,8 @@ def id_number(serial: int) -> str:
 
 
 def tomorrow() -> dt.date:
-    return dt.datetime.now(CHINA).date() + dt.timedelta(days=1)
+    """Tomorrow in the test city (on the hub's clock)."""
+    return today_in("Asia/Shanghai") + dt.timedelta(days=1)
 
 
 @dataclass
@@ -160,27 +162,24 @@ async def verified_users(db: Database, login: ChannelLogin, count: int) -> list[
     return users
 
 
-async def drain(db: Database, settings: Settings) -> None:
-    """Carry out every due outbox event."""
-    dispatcher = Dispatcher(db, settings, registry=load_handlers())
-    try:
-        await dispatcher.drain()
-    finally:
-        await dispatcher.close()
-
-
-async def expire_now(db: Database, booking_id: str) -> None:
-    """Move a booking's hold (or offer) and its outbox timers into the past."""
-    from cityhub.outbox import OutboxEvent
-
-    past = utcnow() - dt.timedelta(minutes=5)
+async def expire_now(db: Database, booking_id: str, clock: Clock) -> None:
+    """Time passes: the hub's clock moves past a booking's hold (or offer) and the grace its
+    expiry job waits."""
     async with db.unit_of_work() as session:
-        await session.execute(
-            update(Booking).where(Booking.public_id == booking_id).values(hold_expires_at=past)
+        ends = await session.scalar(
+            select(Booking.hold_expires_at).where(Booking.public_id == booking_id)
         )
-        await session.execute(
-            update(OutboxEvent).where(OutboxEvent.status == "pending").values(available_at=past)
-        )
+    assert ends is not None, booking_id
+    move_past(clock, ends, by=GRACE_SECONDS + 1)
+
+
+async def the_day_comes(db: Database, booking_id: str, clock: Clock) -> dt.date:
+    """Time passes: the hub's clock moves to 09:00, city time, on a booking's day; that day."""
+    async with db.unit_of_work() as session:
+        day = await session.scalar(select(Booking.day).where(Booking.public_id == booking_id))
+    assert day is not None, booking_id
+    move_past(clock, dt.datetime.combine(day, dt.time(9), CHINA))
+    return day
 
 
 async def slot_counts(db: Database, slot_public_id: str) -> tuple[int, int]:

@@ -26,7 +26,7 @@ async def fhir_call(
 ) -> dict[str, Any]:
     """A FHIR answer with the expected status, validated; an error is an OperationOutcome."""
     answer = await api.client.request(
-        method, url, headers={**api.headers, **kwargs.pop("headers", {})}, **kwargs
+        method, url, headers={**await api.current_headers(), **kwargs.pop("headers", {})}, **kwargs
     )
     assert answer.status_code == expect, answer.text
     assert answer.headers["content-type"].startswith(FHIR), answer.headers["content-type"]

@@ -8,6 +8,7 @@ import random
 from collections import Counter
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from cityhub.appointments.models import HOLDS_PLACE, Booking, Slot
@@ -55,6 +56,7 @@ async def _invariants(db: Database, capacity: int) -> dict[str, int]:
     return {str(k): int(v) for k, v in statuses.items()}
 
 
+@pytest.mark.slow
 async def test_1000_patients_race_for_100_places_and_get_exactly_100(
     api: Api, db: Database
 ) -> None:
@@ -85,6 +87,7 @@ async def test_one_patient_booking_many_times_at_once_gets_one_booking(
     assert count == 1
 
 
+@pytest.mark.slow
 async def test_cancellations_and_waitlist_offers_interleaved_never_give_a_place_twice(
     api: Api, db: Database
 ) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fhir.resources.R4B.appointment import Appointment as R4Appointment
 from fhir.resources.R4B.bundle import Bundle as R4Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
@@ -142,6 +143,7 @@ def _fhirclient_walks_books_and_cancels(
     }
 
 
+@pytest.mark.slow
 async def test_fhirclient_walks_slots_books_and_cancels_against_a_running_hub(
     api: Api, db: Database, tmp_path: Path
 ) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from tests.appointments.factories import (
     appt_world,
-    drain,
     expire_now,
     slot_counts,
     status_of,
@@ -20,6 +20,7 @@ from tests.appointments.factories import (
 )
 from tests.appointments.fhir_client import fhir_call, fhir_get, next_link, outcome_code
 from tests.client import Api
+from tests.outbox_helpers import drain
 
 
 def _parameters(appointment: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +164,7 @@ async def test_a_hold_for_a_fee_is_booked_by_its_payment_not_by_book(
 
 
 async def test_a_hold_not_booked_in_time_is_let_go(
-    api: Api, db: Database, settings: Settings
+    api: Api, db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     world = await appt_world(db, api)
     [user] = await verified_users(db, world.login, 1)
@@ -179,7 +180,7 @@ async def test_a_hold_not_booked_in_time_is_let_go(
         world.channel, "POST", "/fhir/r4/Appointment/$hold", json=_parameters(offer)
     )
     appointment = held["entry"][0]["resource"]
-    await expire_now(db, appointment["id"])
+    await expire_now(db, appointment["id"], hub_clock)
     await drain(db, settings)
     assert (await status_of(db, appointment["id"])).value == "expired"
     assert await slot_counts(db, slot) == (0, 1)

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from cityhub import outbox
 from cityhub.appointments import service
-from cityhub.appointments.models import Booking, BookingStatus, ClinicSession
+from cityhub.appointments.models import BookingStatus
 from cityhub.billing.models import Payment, PaymentStatus
+from cityhub.identity.models import Role
 from cityhub.outbox import OutboxEvent
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from tests.appointments.factories import (
     CHINA,
     appt_world,
-    drain,
     expire_now,
     id_number,
     slot_counts,
@@ -26,7 +27,9 @@ from tests.appointments.factories import (
 )
 from tests.billing.factories import ledger_ok
 from tests.client import Api
-from tests.outbox_helpers import invoke
+from tests.helpers import move_past
+from tests.identity.factories import PASSWORD, create_staff
+from tests.outbox_helpers import drain, invoke
 
 
 async def test_a_free_session_is_booked_and_reminded_the_evening_before(
@@ -141,7 +144,7 @@ async def test_the_window_and_the_cut_off(api: Api, db: Database) -> None:
 
 
 async def test_a_fee_holds_the_place_until_paid_through_billing(
-    api: Api, db: Database, settings: Settings
+    api: Api, db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     world = await appt_world(db, api)
     [user, late] = await verified_users(db, world.login, 2)
@@ -162,7 +165,7 @@ async def test_a_fee_holds_the_place_until_paid_through_billing(
     # A hold not paid in time is let go, and its quote can no longer be confirmed.
     unpaid = await world.book(late, slot)
     assert (await slot_counts(db, slot)) == (2, 2)
-    await expire_now(db, unpaid["id"])
+    await expire_now(db, unpaid["id"], hub_clock)
     await drain(db, settings)
     assert await status_of(db, unpaid["id"]) == BookingStatus.EXPIRED
     assert (await slot_counts(db, slot)) == (1, 2)
@@ -181,7 +184,7 @@ async def test_a_fee_holds_the_place_until_paid_through_billing(
 
 
 async def test_a_freed_place_goes_to_the_waitlist_in_order(
-    api: Api, db: Database, settings: Settings
+    api: Api, db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     world = await appt_world(db, api)
     [holder, first, second] = await verified_users(db, world.login, 3)
@@ -199,7 +202,7 @@ async def test_a_freed_place_goes_to_the_waitlist_in_order(
     assert offered["status"] == "offered" and offered["offer"]
     assert (await slot_counts(db, slot)) == (1, 1)  # the place is kept for the offer
     # The first lets the offer lapse: it passes to the second, who takes it.
-    await expire_now(db, offered["offer"])
+    await expire_now(db, offered["offer"], hub_clock)
     await drain(db, settings)
     passed = await world.channel.get(world.url(f"/waitlist/{two['id']}"))
     assert passed["status"] == "offered"
@@ -211,7 +214,7 @@ async def test_a_freed_place_goes_to_the_waitlist_in_order(
 
 
 async def test_check_in_on_the_day_and_no_shows_block_after_the_limit(
-    api: Api, db: Database
+    api: Api, db: Database, hub_clock: Clock
 ) -> None:
     world = await appt_world(db, api)
     [user, absent] = await verified_users(db, world.login, 2)
@@ -223,10 +226,11 @@ async def test_check_in_on_the_day_and_no_shows_block_after_the_limit(
         world.url("/check-ins"), json={"code": here["checkin_code"]}, expect=409
     )
     assert wrong_day["code"] == "wrong_day"
-    today = dt.datetime.now(CHINA).date()
-    async with db.unit_of_work() as session:  # the day of the session comes
-        await session.execute(update(ClinicSession).values(day=today))
-        await session.execute(update(Booking).values(day=today))
+    today = dt.date.fromisoformat(created["day"])
+    move_past(hub_clock, dt.datetime.combine(today, dt.time(9), CHINA))  # the session's day comes
+    # The staff session of the day before has run out: the desk signs in that morning.
+    desk = await create_staff(db, city=world.city, role=Role.CITY_ADMIN)
+    world.staff = await api.as_staff(desk.username, PASSWORD)
     checked = await world.staff.post(
         world.url("/check-ins"), json={"code": here["checkin_code"]}, expect=200
     )
@@ -251,7 +255,7 @@ async def test_check_in_on_the_day_and_no_shows_block_after_the_limit(
 
 
 async def test_the_evening_before_a_booking_is_reminded_once_and_a_cancelled_one_not_at_all(
-    api: Api, db: Database, settings: Settings
+    api: Api, db: Database, settings: Settings, hub_clock: Clock
 ) -> None:
     world = await appt_world(db, api)
     [kept, dropped] = await verified_users(db, world.login, 2)
@@ -273,12 +277,13 @@ async def test_the_evening_before_a_booking_is_reminded_once_and_a_cancelled_one
         await outbox.enqueue(
             session=session, topic=first.topic, city_id=first.city_id, payload=first.payload
         )
-        await session.execute(
-            update(OutboxEvent)
-            .where(OutboxEvent.topic == "appointment.reminder")
-            .values(available_at=OutboxEvent.created_at)
-        )
+    move_past(hub_clock, first.available_at)
     await drain(db, settings)
+    async with db.unit_of_work() as session:  # both reminder events were carried out...
+        done = await session.scalars(
+            select(OutboxEvent.status).where(OutboxEvent.topic == "appointment.reminder")
+        )
+        assert set(done.all()) == {"done"}
     inbox = await world.channel.get(f"/v1/residents/{kept}/notices", params={"lang": "en"})
     [reminder] = inbox["items"]
     assert reminder["body"].startswith("Your appointment at ") and booking["status"] == "booked"

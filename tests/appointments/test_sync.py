@@ -9,9 +9,9 @@ from sqlalchemy import select
 from cityhub.appointments.models import Booking, Slot
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
-from tests.appointments.factories import appt_world, drain, verified_users
+from tests.appointments.factories import appt_world, verified_users
 from tests.client import Api
-from tests.outbox_helpers import invoke
+from tests.outbox_helpers import drain, invoke
 from tests.simulators.fixtures import Sim
 
 

@@ -10,11 +10,11 @@ import pytest
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.platform.config import Settings
 from cityhub.simulators import RunningServer
+from tests.billing.factories import HOOK_SECRET
 from tests.outbox_helpers import Receiver
 from tests.simulators.fixtures import connector_settings, sim, simulator
 
 __all__ = ["sim", "simulator"]
-HOOK_SECRET = "whsec-billing-tests"
 
 
 @pytest.fixture

@@ -15,11 +15,8 @@ from cityhub.billing import ledger
 from cityhub.billing.models import Payment
 from cityhub.cities.models import City, Service
 from cityhub.identity.models import Role
-from cityhub.outbox import Dispatcher, load_handlers
-from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
-from tests.billing.conftest import HOOK_SECRET
 from tests.cities.factories import create_city, create_grant
 from tests.client import Api
 from tests.connectors.factories import connected_service
@@ -28,6 +25,7 @@ from tests.outbox_helpers import Delivery
 from tests.simulators.fixtures import Sim
 
 BILLERS = {"water": "sh-water", "power": "sh-power", "gas": "sh-gas"}
+HOOK_SECRET = "whsec-billing-tests"  # the secret of the channel's webhook endpoint
 _keys = itertools.count(1)
 
 
@@ -158,13 +156,14 @@ async def pay_world(
     )
 
 
-async def drain(db: Database, settings: Settings) -> None:
-    """Carry out every due outbox event (the biller calls, the webhooks)."""
-    dispatcher = Dispatcher(db, settings, registry=load_handlers())
-    try:
-        await dispatcher.drain()
-    finally:
-        await dispatcher.close()
+async def quote_expires_at(db: Database, payment_id: str) -> dt.datetime:
+    """When a payment's quote runs out (a test moves the hub's clock past it)."""
+    async with db.unit_of_work() as session:
+        found = await session.scalar(
+            select(Payment.quote_expires_at).where(Payment.public_id == payment_id)
+        )
+    assert found is not None, payment_id
+    return found
 
 
 async def ledger_ok(db: Database) -> ledger.LedgerReport:

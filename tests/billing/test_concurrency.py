@@ -39,6 +39,7 @@ from tests.simulators.fixtures import Sim
 PAYMENTS = {"postgres": 1000, "sqlite": 200}
 
 
+@pytest.mark.slow
 async def test_200_concurrent_confirmations_of_one_payment_post_it_exactly_once(
     api: Api, db: Database, sim: Sim
 ) -> None:

@@ -8,12 +8,13 @@ from sqlalchemy import select
 
 from cityhub.billing import ledger
 from cityhub.billing.models import Bill
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
-from tests.billing.factories import balances, drain, events, ledger_ok, pay_world
+from tests.billing.factories import balances, events, ledger_ok, pay_world
 from tests.client import Api
-from tests.outbox_helpers import Receiver, make_due
+from tests.outbox_helpers import Receiver, drain, make_due
 from tests.simulators.fixtures import Sim
 
 
@@ -111,7 +112,7 @@ async def test_a_biller_refusal_fails_the_payment_reverses_the_ledger_and_asks_f
 
 
 async def test_a_biller_that_does_not_answer_is_asked_again_until_it_does(
-    api: Api, db: Database, sim: Sim, settings: Settings
+    api: Api, db: Database, sim: Sim, settings: Settings, hub_clock: Clock
 ) -> None:
     world = await pay_world(db, api, sim)
     bill = world.unpaid("water")[0]
@@ -120,10 +121,10 @@ async def test_a_biller_that_does_not_answer_is_asked_again_until_it_does(
     sim.set("water/sh-water", down=True)
     for _ in range(3):
         await drain(db, settings)
-        await make_due(db)
+        await make_due(db, hub_clock)
     assert (await world.get(payment["id"]))["status"] == "confirmed"
     sim.set("water/sh-water", down=False)
-    await make_due(db)
+    await make_due(db, hub_clock)
     await drain(db, settings)
     assert (await world.get(payment["id"]))["status"] == "completed"
     statement = sim.control.get("/water/sh-water/statements/" + _today()).json()

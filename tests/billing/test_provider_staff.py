@@ -10,8 +10,9 @@ from cityhub.identity.audit import AuditEntry
 from cityhub.identity.models import Role
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
-from tests.billing.factories import drain, pay_world
+from tests.billing.factories import pay_world
 from tests.client import Api
+from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim
 
 

@@ -17,9 +17,9 @@ from cityhub.platform import csvsafe
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
-from tests.billing.factories import drain, pay_world
+from tests.billing.factories import pay_world
 from tests.client import Api
-from tests.outbox_helpers import invoke
+from tests.outbox_helpers import drain, invoke
 from tests.simulators.fixtures import Sim
 
 

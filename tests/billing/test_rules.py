@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
@@ -12,11 +11,12 @@ from cityhub.billing.models import Payment, Posting
 from cityhub.identity.models import Role
 from cityhub.outbox import OutboxEvent
 from cityhub.platform.clock import Clock
-from cityhub.platform.db import Database, utcnow
+from cityhub.platform.db import Database
 from cityhub.platform.idempotency import IdempotencyKey
-from tests.billing.factories import PayWorld, pay_world
+from tests.billing.factories import PayWorld, pay_world, quote_expires_at
 from tests.cities.factories import create_city, create_grant
 from tests.client import Api
+from tests.helpers import move_past
 from tests.identity.factories import PASSWORD, create_channel, create_staff
 from tests.simulators.fixtures import Sim
 
@@ -143,7 +143,7 @@ async def test_concurrent_requests_with_one_key_make_one_payment(
 
 
 async def test_confirming_twice_after_expiry_or_with_another_amount_is_a_clear_4xx(
-    api: Api, db: Database, sim: Sim
+    api: Api, db: Database, sim: Sim, hub_clock: Clock
 ) -> None:
     world, bill = await _world(db, api, sim)
     payment = await world.quote(bill)
@@ -160,19 +160,14 @@ async def test_confirming_twice_after_expiry_or_with_another_amount_is_a_clear_4
     late = await world.quote(other)
     problem = await world.confirm(late, txn="t-1", expect=409)
     assert (problem["code"], problem["field"]) == ("channel_txn_id_used", "channel_txn_id")
-    async with db.unit_of_work() as session:
-        await session.execute(
-            update(Payment)
-            .where(Payment.public_id == late["id"])
-            .values(quote_expires_at=utcnow() - dt.timedelta(seconds=1))
-        )
+    move_past(hub_clock, await quote_expires_at(db, late["id"]))
     assert (await world.get(late["id"]))["status"] == "expired"
     problem = await world.confirm(late, txn="t-2", expect=409)
     assert problem["code"] == "quote_expired"
 
 
 async def test_a_refused_confirmation_leaves_nothing_behind(
-    api: Api, db: Database, sim: Sim
+    api: Api, db: Database, sim: Sim, hub_clock: Clock
 ) -> None:
     world, bill = await _world(db, api, sim)
     payment = await world.quote(bill)
@@ -199,12 +194,7 @@ async def test_a_refused_confirmation_leaves_nothing_behind(
     await world.look_up(other)
     late = await world.quote(other)
     before = await written()
-    async with db.unit_of_work() as session:
-        await session.execute(
-            update(Payment)
-            .where(Payment.public_id == late["id"])
-            .values(quote_expires_at=utcnow() - dt.timedelta(seconds=1))
-        )
+    move_past(hub_clock, await quote_expires_at(db, late["id"]))
     body = {"channel_txn_id": "t-2", "amount_fen": late["total_fen"], "currency": "CNY"}
     problem = await world.channel.post(
         world.url(f"/payments/{late['id']}/confirmation"),

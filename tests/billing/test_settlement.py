@@ -12,9 +12,9 @@ from cityhub.identity.models import Role
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
-from tests.billing.factories import balances, drain, ledger_ok, pay_world
+from tests.billing.factories import balances, ledger_ok, pay_world
 from tests.client import Api
-from tests.outbox_helpers import invoke
+from tests.outbox_helpers import drain, invoke
 from tests.simulators.fixtures import Sim
 
 

@@ -13,10 +13,11 @@ from sqlalchemy import select, update
 from cityhub.billing.models import Bill, Payment, PaymentStatus
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database, utcnow
-from tests.billing.factories import PayWorld, UnpaidBill, drain, ledger_ok, pay_world
+from tests.billing.factories import PayWorld, UnpaidBill, ledger_ok, pay_world
 from tests.cities.factories import create_grant
 from tests.client import Api
 from tests.identity.factories import create_channel
+from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim
 
 

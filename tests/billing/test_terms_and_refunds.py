@@ -10,12 +10,14 @@ from sqlalchemy import select
 from cityhub.billing import ledger
 from cityhub.billing.models import Refund
 from cityhub.identity.models import Role
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
-from tests.billing.factories import PayWorld, balances, drain, events, ledger_ok, pay_world
+from tests.billing.factories import PayWorld, balances, events, ledger_ok, pay_world
 from tests.client import Api
-from tests.outbox_helpers import Receiver
+from tests.helpers import at_local_time
+from tests.outbox_helpers import Receiver, drain
 from tests.simulators.fixtures import Sim
 
 
@@ -86,10 +88,10 @@ async def test_partial_and_advance_amounts_stay_within_their_bounds_and_fees_are
 
 
 async def test_a_biller_closed_at_this_hour_refuses_new_payments(
-    api: Api, db: Database, sim: Sim
+    api: Api, db: Database, sim: Sim, hub_clock: Clock
 ) -> None:
     world = await pay_world(db, api, sim)
-    now = dt.datetime.now(CHINA)
+    now = at_local_time(hub_clock, "Asia/Shanghai", 10)  # whatever the hour the test runs at
     start, end = (now + dt.timedelta(hours=1)).time(), (now + dt.timedelta(hours=2)).time()
     await _terms(
         world, "gas", accept_from=start.strftime("%H:%M"), accept_until=end.strftime("%H:%M")

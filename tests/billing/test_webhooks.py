@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.webhooks import signature
-from tests.billing.conftest import HOOK_SECRET
-from tests.billing.factories import drain, events, pay_world
+from tests.billing.factories import HOOK_SECRET, events, pay_world
 from tests.client import Api
 from tests.identity.factories import create_channel
-from tests.outbox_helpers import Receiver, make_due
+from tests.outbox_helpers import Receiver, drain, make_due
 from tests.simulators.fixtures import Sim
 
 DOCS = Path(__file__).parents[2] / "docs" / "payments.md"
@@ -60,7 +60,7 @@ async def test_payment_webhooks_pass_the_documented_recipe_and_fail_it_when_forg
 
 
 async def test_a_channel_reads_its_delivery_log_and_replays_an_event(
-    api: Api, db: Database, sim: Sim, settings: Settings
+    api: Api, db: Database, sim: Sim, settings: Settings, hub_clock: Clock
 ) -> None:
     with Receiver(secret=HOOK_SECRET, answers=[503]) as receiver:
         world = await pay_world(db, api, sim, webhook_url=receiver.url)
@@ -69,7 +69,7 @@ async def test_a_channel_reads_its_delivery_log_and_replays_an_event(
         log = await world.channel.get("/v1/webhooks/deliveries")
         [failed] = log["items"]
         assert (failed["status_code"], failed["error"]) == (503, "HTTP 503")
-        await make_due(db)
+        await make_due(db, hub_clock)
         await drain(db, settings)
         log = await world.channel.get("/v1/webhooks/deliveries")
         assert [d["status_code"] for d in log["items"]] == [200, 503]

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
@@ -141,12 +140,3 @@ def accessible(axe_source: str) -> Any:
         return list(result["violations"])
 
     return check
-
-
-def sms_texts(sim: Sim, phone: str) -> list[str]:
-    """The texts the simulated SMS gateway delivered to `phone`, newest first."""
-    answer = httpx.get(
-        f"{sim.url}/sms/sim-sms/messages", params={"to": phone}, timeout=10, trust_env=False
-    )
-    answer.raise_for_status()
-    return [m["text"] for m in answer.json()["messages"]]

@@ -5,23 +5,24 @@ the patient in; another city's staff find none of the hospital pages."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from cityhub.appointments.models import Booking
+from cityhub.platform.clock import Clock
 from cityhub.platform.db import Database
-from tests.browser.test_console_browser import staff_sign_in
-from tests.browser.test_portal_browser import no_full_numbers, sign_in
+from tests.appointments.factories import the_day_comes
+from tests.browser.helpers import no_full_numbers, sign_in, staff_sign_in
 from tests.browser.world import WebWorld
 
 HOSPITAL = "/c/webtown/book/hospital"
 DESK_PAGES = ["/hospitals", "/hospitals/waitlists", "/check-in"]
+
+pytestmark = pytest.mark.slow  # a real browser: seconds a test
 
 
 async def verify(page: Page, world: WebWorld, serial: int) -> None:
@@ -134,12 +135,12 @@ async def test_the_desk_checks_in_and_another_citys_staff_see_no_hospital_page(
     hub: str,
     screenshot: Any,
     accessible: Any,
+    hub_clock: Clock,
 ) -> None:
     resident = await context.new_page()
     booking = await book_and_pay(resident, world, world.phones[1], 2)
-    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
-    async with db.unit_of_work() as session:  # the patient comes on the day
-        await session.execute(update(Booking).where(Booking.public_id == booking).values(day=today))
+    await the_day_comes(db, booking, hub_clock)  # the patient comes on the day
+    async with db.unit_of_work() as session:
         code = await session.scalar(
             select(Booking.checkin_code).where(Booking.public_id == booking)
         )

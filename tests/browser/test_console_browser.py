@@ -7,11 +7,11 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.test_portal_browser import pay_a_bill
+from tests.browser.helpers import pay_a_bill, staff_sign_in
 from tests.browser.world import WebWorld
-from tests.identity.factories import PASSWORD
 
 PAGES = [
     "",
@@ -25,18 +25,12 @@ PAGES = [
     "/lotteries",
 ]
 
+pytestmark = pytest.mark.slow  # a real browser: seconds a test
+
 
 def paid_day(world: WebWorld) -> str:
     """Today in the city's time (the day the bill was paid)."""
     return dt.datetime.now(ZoneInfo(world.city.timezone)).date().isoformat()
-
-
-async def staff_sign_in(page: Page, username: str) -> None:
-    await page.goto("/console")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.locator("form[action='/console/sign-in'] button").click()
-    await expect(page.locator("form[action='/console/sign-out']")).to_have_count(1)
 
 
 async def test_staff_see_figures_payments_and_audit_of_their_city_only(

@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 
 from cityhub.notices.models import NoticeRecipient
 from cityhub.platform.db import Database
-from tests.browser.test_console_browser import staff_sign_in
-from tests.browser.test_portal_browser import no_full_numbers, sign_in
+from tests.browser.helpers import no_full_numbers, sign_in, staff_sign_in
 from tests.browser.world import WebWorld, send_notice
 from tests.outbox_helpers import eventually
+
+pytestmark = pytest.mark.slow  # a real browser: seconds a test
 
 
 async def inbox_rows(db: Database) -> int:

@@ -3,49 +3,15 @@ pays a bill with the demo wallet and sees the receipt, in Simplified Chinese and
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import sms_texts
+from tests.browser.helpers import no_full_numbers, sign_in
 from tests.browser.world import WebWorld
 
-CODE = re.compile(r"\b(\d{6})\b")
-
-
-async def sign_in(page: Page, world: WebWorld, phone: str, next_url: str = "/") -> None:
-    """Ask for a code, read it from the phone's text messages, enter it."""
-    await page.goto(f"/sign-in?next={next_url}")
-    await page.fill("#phone", phone)
-    await page.locator("form[action='/sign-in/code'] button[type=submit]").click()
-    await expect(page.locator("#code")).to_be_visible()
-    texts = sms_texts(world.sim, phone)
-    assert texts, "no text message reached the phone"
-    found = CODE.search(texts[0])
-    assert found, texts[0]
-    await page.fill("#code", found.group(1))
-    await page.locator("form[action='/sign-in/verify'] button[type=submit]").click()
-
-
-async def pay_a_bill(page: Page, world: WebWorld, phone: str) -> str:
-    """Sign in, pay an unpaid water bill and wait for the receipt; the payment's id."""
-    bill = world.unpaid("water")
-    await sign_in(page, world, phone, next_url=f"/c/webtown/pay/water?account={bill.account}")
-    row = page.locator("tr", has=page.locator(f"input[name=bill_id][value='{bill.bill_id}']"))
-    await row.locator("button").click()
-    await page.locator("form[action$='/pay'] button").click()
-    status = page.locator("[data-testid=payment-status]")
-    await expect(status).to_have_attribute("data-status", "completed")
-    return page.url.rsplit("/", 1)[-1]
-
-
-async def no_full_numbers(page: Page, *numbers: str) -> None:
-    """The page's HTML (source, hidden fields included) holds none of the numbers."""
-    html = await page.content()
-    for number in numbers:
-        assert number not in html, f"{page.url} shows {number}"
+pytestmark = pytest.mark.slow  # a real browser: seconds a test
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,12 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from cityhub.platform.db import Database
-from tests.browser.test_console_browser import staff_sign_in
-from tests.browser.test_portal_browser import sign_in
+from tests.browser.helpers import sign_in, staff_sign_in
 from tests.browser.world import WebWorld, web_world
 from tests.requests.factories import INSIDE, jpeg, setup_city
 from tests.simulators.fixtures import Sim
+
+pytestmark = pytest.mark.slow  # a real browser: seconds a test
 
 
 @pytest.fixture

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.world import WebWorld
+
+pytestmark = pytest.mark.slow  # a real browser: seconds a test
 
 
 async def test_a_visitor_looks_up_air_quality_and_sees_a_lottery(

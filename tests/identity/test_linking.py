@@ -20,12 +20,11 @@ from cityhub.outbox import OutboxEvent
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators import Person
-from tests.billing.factories import drain
 from tests.cities.factories import create_grant
 from tests.client import Api
 from tests.identity.factories import create_channel, last_code, prove_link
 from tests.lottery.factories import LotteryWorld, create_round, eligible, lottery_world
-from tests.outbox_helpers import Receiver
+from tests.outbox_helpers import Receiver, drain
 from tests.queries.factories import query_world
 from tests.simulators.fixtures import Sim
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import func, select
 
 from cityhub.cities.models import Grant, Service
 from cityhub.identity.audit import AuditEntry
 from cityhub.identity.models import Role, StaffSession, StaffUser
+from cityhub.platform.clock import Clock
 from cityhub.platform.db import Database
 from tests.cities.factories import create_category, create_city, create_grant, create_service
 from tests.client import Api
+from tests.helpers import move_past
 from tests.identity.factories import PASSWORD, create_channel, create_staff
 
 SERVICE = {
@@ -199,13 +199,13 @@ async def test_city_staff_may_list_channels_to_grant_them(db: Database, api: Api
     await channel.get("/v1/channels", expect=401)
 
 
-async def test_an_expired_session_is_refused(db: Database, api: Api) -> None:
+async def test_an_expired_session_is_refused(db: Database, api: Api, hub_clock: Clock) -> None:
     admin = await create_staff(db, city=await create_city(db))
     staff = await api.as_staff(admin.username, PASSWORD)
     await staff.get("/v1/staff/me")
     async with db.unit_of_work() as session:
         record = await session.scalar(select(StaffSession))
-        assert record is not None
-        record.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    assert record is not None
+    move_past(hub_clock, record.expires_at)
     problem = await staff.get("/v1/staff/me", expect=401)
     assert problem["code"] == "session_expired"

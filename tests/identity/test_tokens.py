@@ -9,6 +9,7 @@ import jwt
 
 from cityhub.identity.models import Channel, ChannelStatus
 from cityhub.identity.security import TOKEN_AUDIENCE
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from tests.cities.factories import create_grant, create_service, get_city
@@ -79,6 +80,28 @@ async def test_a_suspended_channel_loses_access(db: Database, api: Api) -> None:
         "/v1/oauth/token", data={**FORM, "client_id": login.client_id, "client_secret": SECRET},
         expect=401,
     )  # fmt: skip
+
+
+async def test_a_token_runs_out_after_its_lifetime_on_the_hubs_clock(
+    db: Database, api: Api, hub_clock: Clock
+) -> None:
+    login = await create_channel(db)
+    token = await api.post(
+        "/v1/oauth/token", data={**FORM, "client_id": login.client_id, "client_secret": SECRET},
+        expect=200,
+    )  # fmt: skip
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    hub_clock.advance(seconds=token["expires_in"] - 1)
+    await api.get("/v1/channel", headers=bearer)
+    hub_clock.advance(seconds=1)
+    problem = await api.get("/v1/channel", headers=bearer, expect=401)
+    assert problem["code"] == "token_expired"
+    # A token issued on a clock moved forward is good from then on.
+    fresh = await api.post(
+        "/v1/oauth/token", data={**FORM, "client_id": login.client_id, "client_secret": SECRET},
+        expect=200,
+    )  # fmt: skip
+    await api.get("/v1/channel", headers={"Authorization": f"Bearer {fresh['access_token']}"})
 
 
 async def test_expired_forged_and_narrow_tokens(db: Database, api: Api, settings: Settings) -> None:

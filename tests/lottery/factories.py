@@ -9,16 +9,18 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select
 
 from cityhub.cities.models import City, Service, ServiceKind
 from cityhub.identity.models import Role
 from cityhub.lottery.models import LotteryRound
-from cityhub.platform.db import Database
+from cityhub.platform.clock import Clock
+from cityhub.platform.db import Database, utcnow
 from cityhub.simulators import Person, World
 from tests.cities.factories import create_city, create_grant
 from tests.client import Api
 from tests.connectors.factories import connected_service
+from tests.helpers import move_past
 from tests.identity.factories import (
     PASSWORD,
     ChannelLogin,
@@ -84,7 +86,7 @@ async def lottery_world(
 
 def round_body(**changes: Any) -> dict[str, Any]:
     """A round open from a minute ago for an hour, quota 3, committed to `SECRET`."""
-    now = dt.datetime.now(dt.UTC)
+    now = utcnow()
     body: dict[str, Any] = {
         "code": f"plates-{next(_seq)}",
         "service": "car-plates",
@@ -105,14 +107,14 @@ async def create_round(world: LotteryWorld, **changes: Any) -> dict[str, Any]:
     return created
 
 
-async def end_window(db: Database, code: str) -> None:
-    """Time passes: the round's application window is over."""
+async def end_window(db: Database, code: str, clock: Clock) -> None:
+    """Time passes: the hub's clock moves past the end of the round's application window."""
     async with db.unit_of_work() as session:
-        await session.execute(
-            update(LotteryRound)
-            .where(LotteryRound.code == code)
-            .values(closes_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        closes_at = await session.scalar(
+            select(LotteryRound.closes_at).where(LotteryRound.code == code)
         )
+    assert closes_at is not None, code
+    move_past(clock, closes_at)
 
 
 def eligible(world: World, count: int, *, skip: int = 0) -> list[Person]:

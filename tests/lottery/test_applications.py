@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from cityhub.identity.models import DataAccess
 from cityhub.lottery.models import LotteryApplication
+from cityhub.platform.clock import Clock
 from cityhub.platform.db import Database
 from tests.client import Api
 from tests.identity.factories import create_channel
@@ -69,7 +70,9 @@ async def test_an_ineligible_person_gets_422_with_the_providers_reason(
     assert any("checked eligibility" in a.purpose and a.actor_type == "provider" for a in access)
 
 
-async def test_applications_outside_the_window_are_409(api: Api, db: Database, sim: Sim) -> None:
+async def test_applications_outside_the_window_are_409(
+    api: Api, db: Database, sim: Sim, hub_clock: Clock
+) -> None:
     world = await lottery_world(db, api)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     upcoming = (
@@ -84,7 +87,7 @@ async def test_applications_outside_the_window_are_409(api: Api, db: Database, s
     assert problem["code"] == "round_not_open"
     assert (await api.get(world.url(upcoming)))["phase"] == "upcoming"
     current = (await create_round(world))["code"]
-    await end_window(db, current)
+    await end_window(db, current, hub_clock)
     problem = await apply(world, current, "early", expect=409)
     assert problem["code"] == "round_closed"
     assert (await api.get(world.url(current)))["phase"] == "awaiting_close"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from cityhub.lottery.models import LotteryRound, RoundStatus
+from cityhub.platform.clock import Clock
 from cityhub.platform.db import Database
 from tests.client import Api
 from tests.lottery.factories import (
@@ -21,13 +22,15 @@ from tests.outbox_helpers import invoke
 from tests.simulators.fixtures import Sim
 
 
-async def test_a_closed_round_is_drawn_from_the_shell(api: Api, db: Database, sim: Sim) -> None:
+async def test_a_closed_round_is_drawn_from_the_shell(
+    api: Api, db: Database, sim: Sim, hub_clock: Clock
+) -> None:
     world = await lottery_world(db, api)
     code = (await create_round(world, quota=2))["code"]
     for n, person in enumerate(eligible(sim.world, 5)):
         await resident(world.channel, f"u{n}", person)
         await apply(world, code, f"u{n}")
-    await end_window(db, code)
+    await end_window(db, code, hub_clock)
     args = ["lottery", "draw", "--city", world.city.slug, "--round", code]
 
     early = await invoke(db.url, *args, "--public-value", "3412.56", "--secret", SECRET)

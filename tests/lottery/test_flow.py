@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from cityhub.cli import app as cli
 from cityhub.identity.audit import AuditEntry
 from cityhub.outbox import OutboxEvent
+from cityhub.platform.clock import Clock
 from cityhub.platform.db import Database
 from tests.client import Api
 from tests.lottery.factories import (
@@ -30,7 +31,7 @@ from tests.simulators.fixtures import Sim
 
 
 async def test_a_round_from_commitment_to_verified_results(
-    api: Api, db: Database, sim: Sim, tmp_path: Path
+    api: Api, db: Database, sim: Sim, tmp_path: Path, hub_clock: Clock
 ) -> None:
     world = await lottery_world(db, api)
     created = await create_round(world, quota=3)
@@ -52,7 +53,7 @@ async def test_a_round_from_commitment_to_verified_results(
 
     withdrawn = await world.channel.delete(world.url(code, "/applications/u6"), expect=200)
     assert withdrawn["status"] == "withdrawn"
-    await end_window(db, code)
+    await end_window(db, code, hub_clock)
     problem = await apply(world, code, "u6", expect=409)
     assert problem["code"] == "round_closed"
     problem = await world.channel.delete(world.url(code, "/applications/u5"), expect=409)
@@ -149,7 +150,7 @@ async def test_a_round_from_commitment_to_verified_results(
 
 
 async def test_the_hub_can_keep_the_secret_sealed_and_the_cli_writes_the_files(
-    api: Api, db: Database, sim: Sim, tmp_path: Path
+    api: Api, db: Database, sim: Sim, tmp_path: Path, hub_clock: Clock
 ) -> None:
     world = await lottery_world(db, api)
     out = tmp_path / "files"
@@ -159,7 +160,7 @@ async def test_the_hub_can_keep_the_secret_sealed_and_the_cli_writes_the_files(
     for n, person in enumerate(eligible(sim.world, 3)):
         await resident(world.channel, f"s{n}", person)
         await apply(world, code, f"s{n}")
-    await end_window(db, code)
+    await end_window(db, code, hub_clock)
     await world.staff.post(world.url(code, "/close"), expect=200)
     args = ("lottery", "files", "--city", world.city.slug, "--round", code, "--out", str(out))
     exit_code, output = await invoke(db.url, *args)

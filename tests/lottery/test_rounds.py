@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from cityhub.cities.models import Service, ServiceKind
 from cityhub.identity.models import Role
 from cityhub.lottery.models import LotteryApplication
+from cityhub.platform.clock import Clock
 from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from tests.cities.factories import create_city, create_service
@@ -97,7 +98,7 @@ async def test_only_the_citys_admins_run_rounds(api: Api, db: Database) -> None:
 
 
 async def test_close_waits_for_the_window_and_draw_for_the_close(
-    api: Api, db: Database, sim: Sim
+    api: Api, db: Database, sim: Sim, hub_clock: Clock
 ) -> None:
     world = await lottery_world(db, api)
     code = (await create_round(world))["code"]
@@ -108,7 +109,7 @@ async def test_close_waits_for_the_window_and_draw_for_the_close(
     assert problem["code"] == "round_not_closed"
     problem = await world.staff.post(world.url(code, "/publish"), expect=409)
     assert problem["code"] == "round_not_drawn"
-    await end_window(db, code)
+    await end_window(db, code, hub_clock)
     closed = await world.staff.post(world.url(code, "/close"), expect=200)
     assert closed["applicant_count"] == 0 and closed["files"] == [
         "applicants.json",
@@ -125,7 +126,7 @@ async def test_close_waits_for_the_window_and_draw_for_the_close(
 
 
 async def test_eligibility_is_checked_again_at_close_and_the_ineligible_are_excluded(
-    api: Api, db: Database, sim: Sim, other_simulator: RunningServer
+    api: Api, db: Database, sim: Sim, other_simulator: RunningServer, hub_clock: Clock
 ) -> None:
     world = await lottery_world(db, api)
     code = (await create_round(world))["code"]
@@ -142,7 +143,7 @@ async def test_eligibility_is_checked_again_at_close_and_the_ineligible_are_excl
                 connector_config={"provider_id": "sh-vehicles", "base_url": other_simulator.url}
             )
         )
-    await end_window(db, code)
+    await end_window(db, code, hub_clock)
     closed = await world.staff.post(world.url(code, "/close"), expect=200)
     assert (closed["applicant_count"], closed["excluded_count"]) == (0, 3)
     mine = await world.channel.get(world.url(code, "/applications/u0"))
@@ -151,7 +152,7 @@ async def test_eligibility_is_checked_again_at_close_and_the_ineligible_are_excl
 
 
 async def test_failures_in_earlier_rounds_give_more_tickets(
-    api: Api, db: Database, sim: Sim
+    api: Api, db: Database, sim: Sim, hub_clock: Clock
 ) -> None:
     world = await lottery_world(db, api)
     rules = {
@@ -163,7 +164,7 @@ async def test_failures_in_earlier_rounds_give_more_tickets(
     first = (await create_round(world, quota=1, rules=rules))["code"]
     for n in range(4):
         await apply(world, first, f"u{n}")
-    await _draw(world, db, first)
+    await _draw(world, db, first, hub_clock)
     outcome = [await world.channel.get(world.url(first, f"/applications/u{n}")) for n in range(4)]
     losers = [n for n, a in enumerate(outcome) if a["status"] == "lost"]
     assert len(losers) == 3
@@ -172,20 +173,20 @@ async def test_failures_in_earlier_rounds_give_more_tickets(
     assert all((made[n]["failures"], made[n]["tickets"]) == (1, 3) for n in losers)
     winner = next(n for n in range(4) if n not in losers)
     assert (made[winner]["failures"], made[winner]["tickets"]) == (0, 1)
-    closed = await _draw(world, db, second)
+    closed = await _draw(world, db, second, hub_clock)
     listing = await api.get(world.url(second, "/files/applicants.csv"))
     assert sorted(int(r.split(",")[1]) for r in listing.split()[1:]) == [1, 3, 3, 3]
     assert closed["applicants_hash"]
 
 
 async def test_a_list_changed_after_close_is_refused_at_the_draw(
-    api: Api, db: Database, sim: Sim
+    api: Api, db: Database, sim: Sim, hub_clock: Clock
 ) -> None:
     world = await lottery_world(db, api)
     code = (await create_round(world))["code"]
     await resident(world.channel, "u0", eligible(sim.world, 1)[0])
     await apply(world, code, "u0")
-    await end_window(db, code)
+    await end_window(db, code, hub_clock)
     await world.staff.post(world.url(code, "/close"), expect=200)
     async with db.unit_of_work() as session:
         await session.execute(update(LotteryApplication).values(tickets=9))
@@ -198,8 +199,8 @@ async def test_a_list_changed_after_close_is_refused_at_the_draw(
     assert app is not None and app.score is None
 
 
-async def _draw(world: LotteryWorld, db: Database, code: str) -> dict[str, Any]:
-    await end_window(db, code)
+async def _draw(world: LotteryWorld, db: Database, code: str, hub_clock: Clock) -> dict[str, Any]:
+    await end_window(db, code, hub_clock)
     closed: dict[str, Any] = await world.staff.post(world.url(code, "/close"), expect=200)
     await world.staff.post(
         world.url(code, "/draw"), json={"secret": SECRET, "public_value": "7"}, expect=200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from cityhub import webhooks
+from cityhub.platform.clock import Clock
 from tests.client import Api
 from tests.identity.factories import create_channel
 from tests.notices.factories import HOOK_SECRET, NoticeWorld, batches, deliveries, inbox_rows, key
@@ -143,7 +144,7 @@ async def test_reading_and_opening_count_and_a_bill_paid_after_is_attributed(
 
 
 async def test_a_failing_channel_falls_back_to_sms_once(
-    world: NoticeWorld, receiver: Receiver, sim: object
+    world: NoticeWorld, receiver: Receiver, sim: object, hub_clock: Clock
 ) -> None:
     await world.resident("fay")
     await world.follow("fay")
@@ -151,7 +152,7 @@ async def test_a_failing_channel_falls_back_to_sms_once(
     notice = await world.send(urgent=True)
     for _ in range(6):
         await world.drain()
-        await make_due(world.db)  # time travel past each backoff
+        await make_due(world.db, hub_clock)  # time travel past each backoff
     rows = await deliveries(world.db)
     assert [(d.route, d.status) for d in rows] == [
         (f"channel:{world.login.channel.id}", "failed"),
@@ -194,7 +195,7 @@ async def test_the_batch_signature_verifies_and_a_replay_is_detectable(
 
 
 async def test_a_recipient_every_route_failed_for_is_a_dead_letter(
-    world: NoticeWorld, receiver: Receiver, sim: object
+    world: NoticeWorld, receiver: Receiver, sim: object, hub_clock: Clock
 ) -> None:
     from tests.simulators.fixtures import Sim
 
@@ -206,7 +207,7 @@ async def test_a_recipient_every_route_failed_for_is_a_dead_letter(
     notice = await world.send(urgent=True)
     for _ in range(12):
         await world.drain()
-        await make_due(world.db)
+        await make_due(world.db, hub_clock)
     rows = await deliveries(world.db)
     assert [(d.route, d.status, d.attempts) for d in rows] == [
         (f"channel:{world.login.channel.id}", "failed", 4),

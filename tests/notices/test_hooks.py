@@ -25,6 +25,7 @@ from cityhub.lottery.models import (
     RoundStatus,
 )
 from cityhub.notices.models import Notice
+from cityhub.platform.clock import Clock
 from tests.notices.factories import NoticeWorld, deliveries, key
 from tests.outbox_helpers import Receiver, free_port, invoke, make_due
 
@@ -209,7 +210,7 @@ def smtp() -> Iterator[tuple[_Mailbox, int]]:
 
 
 async def test_when_the_channel_fails_a_notice_falls_back_to_email_not_sms(
-    world: NoticeWorld, receiver: Receiver, smtp: tuple[_Mailbox, int]
+    world: NoticeWorld, receiver: Receiver, smtp: tuple[_Mailbox, int], hub_clock: Clock
 ) -> None:
     mailbox, port = smtp
     world.settings.smtp_host = "127.0.0.1"
@@ -226,7 +227,7 @@ async def test_when_the_channel_fails_a_notice_falls_back_to_email_not_sms(
     await world.send()  # not urgent: no SMS
     for _ in range(6):
         await world.drain()
-        await make_due(world.db)
+        await make_due(world.db, hub_clock)
     routes = [(d.route, d.status) for d in await deliveries(world.db)]
     assert routes == [(f"channel:{world.login.channel.id}", "failed"), ("email", "sent")]
     (message,) = mailbox.messages

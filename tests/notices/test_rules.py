@@ -10,6 +10,8 @@ from sqlalchemy import select
 from cityhub.notices.delivery import PUSH, quiet_wait
 from cityhub.notices.models import NoticeSettings
 from cityhub.outbox import OutboxEvent
+from cityhub.platform.clock import Clock
+from tests.helpers import at_local_time
 from tests.notices.factories import NoticeWorld, deliveries
 from tests.outbox_helpers import Receiver, make_due
 
@@ -37,19 +39,13 @@ def test_quiet_hours_are_read_in_the_citys_timezone() -> None:
     assert quiet_wait("UTC", _rules(2 * 60, 4 * 60), day) == dt.timedelta(hours=1)
 
 
-def _around_now() -> tuple[str, str]:
-    now = dt.datetime.now(SHANGHAI)
-    start = (now - dt.timedelta(hours=1)).strftime("%H:%M")
-    end = (now + dt.timedelta(hours=2)).strftime("%H:%M")
-    return start, end
-
-
 async def test_a_notice_waits_out_quiet_hours_but_an_urgent_one_does_not(
-    world: NoticeWorld, receiver: Receiver
+    world: NoticeWorld, receiver: Receiver, hub_clock: Clock
 ) -> None:
     await world.resident("ivy")
     await world.follow("ivy")
-    start, end = _around_now()
+    at_local_time(hub_clock, "Asia/Shanghai", 10)  # whatever the hour the test runs at
+    start, end = "09:00", "12:00"
     await world.staff.patch(
         world.url("/notice-settings"), json={"quiet_start": start, "quiet_end": end}
     )
@@ -70,7 +66,7 @@ async def test_a_notice_waits_out_quiet_hours_but_an_urgent_one_does_not(
     assert [d.status for d in await deliveries(world.db)] == ["sent"]
 
     await world.no_quiet_hours()  # quiet hours are over
-    await make_due(world.db)
+    await make_due(world.db, hub_clock)
     await world.drain()
     assert [d.status for d in await deliveries(world.db)] == ["sent", "sent"]
 

@@ -13,13 +13,15 @@ from typing import Any
 
 import nats
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select
 
 from cityhub.outbox import Dispatcher, OutboxEvent, Registry, load_handlers
 from cityhub.platform import events
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
-from cityhub.platform.db import Database, utcnow
+from cityhub.platform.db import Database
 from tests.cities.factories import create_city
+from tests.helpers import move_past
 from tests.outbox_helpers import add_events, handled, statuses
 
 NATS_URL = "nats://127.0.0.1:4222"
@@ -89,7 +91,7 @@ async def consume(settings: Settings, durable: str) -> list[dict[str, Any]]:
 
 
 async def test_each_event_is_consumed_once_across_a_publisher_crash(
-    db: Database, nats_settings: Settings, stream: str
+    db: Database, nats_settings: Settings, stream: str, hub_clock: Clock
 ) -> None:
     city = await create_city(db, slug="nats-city")
     ids = await add_events(db, 12, topic="payment.completed", city_id=city.id, amount=1)
@@ -110,7 +112,9 @@ async def test_each_event_is_consumed_once_across_a_publisher_crash(
 
     # The dead dispatcher's leases run out; another worker takes the events over.
     async with db.unit_of_work() as session:
-        await session.execute(update(OutboxEvent).values(locked_until=utcnow()))
+        lease = await session.scalar(select(func.max(OutboxEvent.locked_until)))
+    assert lease is not None
+    move_past(hub_clock, lease)
     second_publisher = events.Publisher(nats_settings)
     registry, _ = events.with_publisher(Registry(), nats_settings, second_publisher)
     second = Dispatcher(db, nats_settings, registry=registry)

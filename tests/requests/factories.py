@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
+from sqlalchemy import func, select
 
 from cityhub.cities.models import City, ServiceKind
 from cityhub.identity.models import Role
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
+from cityhub.requests.models import RequestEvent, RequestPhoto, ServiceRequest
 from tests.cities.factories import create_city, create_grant, create_service
 from tests.client import Api
 from tests.identity.factories import PASSWORD, ChannelLogin, create_channel, create_staff
@@ -234,3 +236,15 @@ async def setup_city(db: Database, city: City, *, head: str, member: str) -> Non
             city=city,
             type_in=RequestTypeCreate.model_validate(STREETLIGHT),
         )
+
+
+async def stored(world: RequestWorld) -> tuple[int, int, int, int]:
+    """Requests, photos, timeline rows and photo files stored."""
+    async with world.db.unit_of_work() as session:
+        counts = [
+            int(await session.scalar(select(func.count()).select_from(t)) or 0)
+            for t in (ServiceRequest, RequestPhoto, RequestEvent)
+        ]
+    folder = world.settings.data / "requests"
+    files = len(list(folder.rglob("*.*"))) if folder.exists() else 0
+    return counts[0], counts[1], counts[2], files

@@ -3,6 +3,7 @@ its hotline is reachable from the portal channel and through Open311."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from cityhub.demo import loader
@@ -12,6 +13,7 @@ from tests.client import Api
 from tests.identity.factories import vault
 
 
+@pytest.mark.slow
 async def test_every_demo_city_can_take_reports(db: Database, api: Api) -> None:
     async with db.unit_of_work() as session:
         await loader.load(session=session, vault=vault(), residents=20)

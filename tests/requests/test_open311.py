@@ -14,8 +14,7 @@ from georeport import GeoReport
 from cityhub.app import create_app
 from cityhub.platform.config import Settings
 from cityhub.simulators import serve_app_in_background
-from tests.requests.factories import INSIDE, OUTSIDE, RequestWorld, key
-from tests.requests.test_reports import stored
+from tests.requests.factories import INSIDE, OUTSIDE, RequestWorld, key, stored
 
 
 @pytest.fixture

@@ -8,22 +8,8 @@ import json
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import func, select
 
-from cityhub.requests.models import RequestEvent, RequestPhoto, ServiceRequest
-from tests.requests.factories import INSIDE, OUTSIDE, RequestWorld, jpeg, key
-
-
-async def stored(world: RequestWorld) -> tuple[int, int, int, int]:
-    """Requests, photos, timeline rows and photo files stored."""
-    async with world.db.unit_of_work() as session:
-        counts = [
-            int(await session.scalar(select(func.count()).select_from(t)) or 0)
-            for t in (ServiceRequest, RequestPhoto, RequestEvent)
-        ]
-    folder = world.settings.data / "requests"
-    files = len(list(folder.rglob("*.*"))) if folder.exists() else 0
-    return counts[0], counts[1], counts[2], files
+from tests.requests.factories import INSIDE, OUTSIDE, RequestWorld, jpeg, key, stored
 
 
 async def post_with_photos(

@@ -13,14 +13,16 @@ from sqlalchemy import func, select, update
 from cityhub.appointments.models import Booking, BookingStatus, ClinicSession, Slot
 from cityhub.identity.audit import AuditEntry
 from cityhub.identity.models import Role
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
+from tests.appointments.factories import the_day_comes
 from tests.browser.world import WebWorld, web_world
 from tests.identity.factories import PASSWORD, create_staff
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_portal_appointments import book, booking_id, verified
+from tests.web.helpers import book, booking_id, verified
 
 __all__ = ["sim", "simulator"]
 BASE = "/console/c/webtown"
@@ -97,7 +99,7 @@ async def test_staff_see_the_schedules_and_upload_a_csv_all_or_nothing(
 
 
 async def test_the_desk_checks_a_patient_in_on_the_day_only_once(
-    browser: Browser, sim: Sim, world: WebWorld, db: Database
+    browser: Browser, sim: Sim, world: WebWorld, db: Database, hub_clock: Clock
 ) -> None:
     await verified(browser, sim, world.phones[0], 1)
     bk = booking_id(await book(browser, world.sessions["open"]))
@@ -121,9 +123,9 @@ async def test_the_desk_checks_a_patient_in_on_the_day_only_once(
     )
     assert 'data-code="wrong_day"' in wrong_day.response.text
 
-    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
-    async with db.unit_of_work() as session:
-        await session.execute(update(Booking).where(Booking.public_id == bk).values(day=today))
+    await the_day_comes(db, bk, hub_clock)
+    browser.client.cookies.clear()  # the desk signs in on the day
+    await browser.sign_in(world.clerk.username, PASSWORD)
     desk = await browser.get(f"{BASE}/check-in?code={code}")
     form = next(f for f in desk.forms if f.method == "post" and f.action == f"{BASE}/check-in")
     done = await browser.post(f"{BASE}/check-in", data=form.fields)

@@ -13,10 +13,10 @@ from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from tests.browser.world import WebWorld, web_world
 from tests.identity.factories import PASSWORD, create_staff
+from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_portal_notices import drain, follow
-from tests.web.test_portal_pay import signed_in
+from tests.web.helpers import follow, signed_in
 
 __all__ = ["sim", "simulator"]
 NEW = "/console/c/webtown/notices/new"

@@ -11,16 +11,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cityhub.identity.models import Role, StaffUser
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from tests.browser.world import WebWorld, web_world
 from tests.identity.factories import PASSWORD, create_channel, create_staff
 from tests.lottery.factories import end_window
+from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_portal_notices import drain
-from tests.web.test_portal_pay import quote, signed_in
+from tests.web.helpers import quote, signed_in
 
 __all__ = ["sim", "simulator"]
 BASE = "/console/c/webtown"
@@ -138,7 +139,7 @@ async def test_settlement_and_reconciliation_with_csv_export(
 
 
 async def test_a_round_from_creation_to_publication(
-    browser: Browser, world: WebWorld, db: Database
+    browser: Browser, world: WebWorld, db: Database, hub_clock: Clock
 ) -> None:
     token = await as_staff(browser, world.admin)
     page = await browser.get(f"{BASE}/lotteries")
@@ -162,7 +163,7 @@ async def test_a_round_from_creation_to_publication(
     await browser.post(f"{BASE}/lotteries", data=body)
     listed = await browser.get(f"{BASE}/lotteries")
     assert "Plates, this month" in listed.text and "accepting" in listed.text
-    await end_window(db, "plates-web")
+    await end_window(db, "plates-web", hub_clock)
 
     step = f"{BASE}/lotteries/plates-web"
     await browser.post(f"{step}/close", data={"csrf_token": token})

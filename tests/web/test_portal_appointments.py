@@ -5,7 +5,6 @@ city page; another resident's booking does not exist."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
@@ -13,19 +12,20 @@ from sqlalchemy import select, update
 
 from cityhub.appointments.models import Booking, BookingStatus, ClinicSession, Slot
 from cityhub.billing.models import Payment, PaymentStatus
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
-from tests.appointments.factories import drain, id_number
+from tests.appointments.factories import id_number, the_day_comes
 from tests.browser.world import FEE_FEN, WebWorld, web_world
+from tests.helpers import move_past
 from tests.identity.factories import PASSWORD
+from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
-from tests.web.browser import Browser, Page
-from tests.web.test_portal_pay import signed_in
+from tests.web.browser import Browser
+from tests.web.helpers import HOSPITAL, book, booking_id, signed_in, verified
 
 __all__ = ["sim", "simulator"]
-HOSPITAL = "/c/webtown/book/hospital"
-BOOKING = re.compile(r"^/c/webtown/appointments/(bk-[0-9a-f]+)$")
 
 
 @pytest.fixture
@@ -38,46 +38,10 @@ async def world(db: Database, sim: Sim) -> WebWorld:
     return await web_world(db, sim)
 
 
-async def verified(browser: Browser, sim: Sim, phone: str, serial: int) -> None:
-    """Sign in and verify one's identity through the portal's own form."""
-    await signed_in(browser, sim, phone)
-    asked = await browser.get(HOSPITAL, expect=303)
-    assert asked.response.headers["location"].startswith("/verify?next=/c/webtown/book/hospital")
-    form = (await browser.get(asked.response.headers["location"])).form("/verify")
-    data = {
-        **form.fields,
-        "name": sim.world.people[serial].name,  # the registry holds the simulated people
-        "id_number": sim.world.people[serial].id_number,
-        "consent": "yes",
-    }
-    back = await browser.post("/verify", data=data)
-    assert back.response.headers["location"] == HOSPITAL
-
-
 async def add_member(browser: Browser, serial: int, relation: str) -> None:
     form = (await browser.get("/c/webtown/family")).form("/c/webtown/family")
     data = {**form.fields, "name": f"家人{serial}", "id_number": id_number(serial)}
     await browser.post("/c/webtown/family", data={**data, "relation": relation})
-
-
-def slots_of(page: Page) -> list[str]:
-    return re.findall(r'name="slot" value="(sl-[0-9a-f]+)"', page.response.text)
-
-
-async def book(
-    browser: Browser, session_id: str, *, slot: int = 0, patient: str = "", expect: int = 303
-) -> Page:
-    url = f"{HOSPITAL}/{session_id}"
-    page = await browser.get(url)
-    form = page.form(url)
-    data = {**form.fields, "slot": slots_of(page)[slot], "patient": patient}
-    return await browser.post(url, data=data, expect=expect)
-
-
-def booking_id(answer: Page) -> str:
-    found = BOOKING.match(answer.response.headers["location"])
-    assert found, answer.response.headers["location"]
-    return found.group(1)
 
 
 async def test_a_resident_books_pays_sees_the_code_and_cancels(
@@ -135,7 +99,7 @@ async def test_a_resident_books_pays_sees_the_code_and_cancels(
 
 
 async def test_a_full_session_offers_its_waitlist_and_a_freed_place_is_offered(
-    browser: Browser, sim: Sim, world: WebWorld, db: Database
+    browser: Browser, sim: Sim, world: WebWorld, db: Database, hub_clock: Clock
 ) -> None:
     await verified(browser, sim, world.phones[0], 1)
     await add_member(browser, 2, "child")
@@ -172,24 +136,20 @@ async def test_a_full_session_offers_its_waitlist_and_a_freed_place_is_offered(
     # Another resident's booking does not exist for this one.
     await browser.get(f"/c/webtown/appointments/{first}", expect=404)
 
-    async with db.unit_of_work() as session:  # the first resident's hold ends unpaid
-        await session.execute(
-            update(Booking)
-            .where(Booking.public_id == first)
-            .values(hold_expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
-        )
     from cityhub.appointments import flows
     from cityhub.cities.models import City
 
+    async with db.unit_of_work() as session:  # the first resident's hold ends unpaid
+        row = await session.scalar(select(Booking).where(Booking.public_id == first))
+        assert row is not None and row.hold_expires_at is not None
+        quote = await session.scalar(
+            select(Payment.quote_expires_at).where(Payment.id == row.payment_id)
+        )
+    assert quote is not None
+    move_past(hub_clock, max(row.hold_expires_at, quote))
     async with db.unit_of_work() as session:
         city = await session.get(City, world.city.id)
-        row = await session.scalar(select(Booking).where(Booking.public_id == first))
-        assert city is not None and row is not None
-        await session.execute(
-            update(Payment)
-            .where(Payment.id == row.payment_id)
-            .values(quote_expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
-        )
+        assert city is not None
         assert await flows.release_hold(session=session, city=city, booking_id=row.id)
     offered = await browser.get("/c/webtown/appointments")
     offer = re.search(r"/c/webtown/appointments/(bk-[0-9a-f]+)", offered.response.text)
@@ -238,15 +198,15 @@ async def test_a_session_not_open_yet_says_when_and_refuses_a_booking(
 
 
 async def test_todays_appointment_needs_attention_on_the_city_page(
-    browser: Browser, sim: Sim, world: WebWorld, db: Database
+    browser: Browser, sim: Sim, world: WebWorld, db: Database, hub_clock: Clock
 ) -> None:
     await verified(browser, sim, world.phones[0], 1)
     bk = booking_id(await book(browser, world.sessions["open"]))
     city = await browser.get("/c/webtown")
     assert f"/c/webtown/appointments/{bk}" not in city.response.text  # tomorrow is not today
-    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
-    async with db.unit_of_work() as session:
-        await session.execute(update(Booking).where(Booking.public_id == bk).values(day=today))
+    await the_day_comes(db, bk, hub_clock)
+    browser.client.cookies.clear()  # the session of the day before has run out: sign in again
+    await signed_in(browser, sim, world.phones[0])
     city = await browser.get("/c/webtown")
     assert f"/c/webtown/appointments/{bk}" in city.response.text
     assert "今天的预约" in city.text

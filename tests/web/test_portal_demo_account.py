@@ -12,7 +12,7 @@ from cityhub.simulators import RunningServer, World
 from tests.browser.world import web_world
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_portal_pay import signed_in
+from tests.web.helpers import signed_in
 
 __all__ = ["sim", "simulator"]
 

@@ -7,14 +7,14 @@ import pytest
 from sqlalchemy import select
 
 from cityhub.identity.models import Consent
-from cityhub.outbox import Dispatcher, load_handlers
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from tests.browser.world import WebWorld, send_notice, web_world
+from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_portal_pay import signed_in
+from tests.web.helpers import follow, signed_in
 
 __all__ = ["sim", "simulator"]
 
@@ -27,21 +27,6 @@ def settings(settings: Settings, simulator: RunningServer) -> Settings:
 @pytest.fixture
 async def world(db: Database, sim: Sim) -> WebWorld:
     return await web_world(db, sim)
-
-
-async def drain(db: Database, settings: Settings) -> None:
-    dispatcher = Dispatcher(db, settings, registry=load_handlers())
-    try:
-        await dispatcher.drain()
-    finally:
-        await dispatcher.close()
-
-
-async def follow(browser: Browser, city: str = "webtown", topic: str | None = None) -> None:
-    page = await browser.get(f"/c/{city}/notices")
-    forms = [f for f in page.forms if f.action == f"/c/{city}/notices/follow"]
-    form = next(f for f in forms if f.fields.get("topic") == topic)
-    await browser.post(f"/c/{city}/notices/follow", data=form.fields)
 
 
 async def test_a_follower_gets_the_notice_unread_then_reads_it(

@@ -4,16 +4,17 @@ another resident's payment."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
 
-from cityhub.billing.models import Payment
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
-from cityhub.platform.db import Database, utcnow
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
+from tests.billing.factories import quote_expires_at
 from tests.browser.world import WebWorld, web_world
+from tests.helpers import move_past
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_sign_in import ask_code, enter, last_code
+from tests.web.helpers import quote, signed_in
 
 __all__ = ["sim", "simulator"]
 
@@ -28,20 +29,6 @@ async def world(db: Database, sim: Sim) -> WebWorld:
     return await web_world(db, sim)
 
 
-async def signed_in(browser: Browser, sim: Sim, phone: str) -> None:
-    page = await ask_code(browser, phone)
-    await enter(browser, page, last_code(sim, phone), expect=303)
-
-
-async def quote(browser: Browser, world: WebWorld) -> str:
-    bill = world.unpaid("water")
-    page = await browser.get(f"/c/webtown/pay/water?account={bill.account}")
-    form = next(f for f in page.forms if f.fields.get("bill_id") == bill.bill_id)
-    quoted = await browser.post("/c/webtown/pay/water", data=form.fields)
-    location: str = quoted.response.headers["location"]
-    return location
-
-
 async def test_a_biller_that_is_down_gets_a_clear_page(
     browser: Browser, sim: Sim, world: WebWorld
 ) -> None:
@@ -54,13 +41,12 @@ async def test_a_biller_that_is_down_gets_a_clear_page(
 
 
 async def test_an_expired_quote_gets_a_clear_page_and_no_charge(
-    browser: Browser, sim: Sim, world: WebWorld, db: Database
+    browser: Browser, sim: Sim, world: WebWorld, db: Database, hub_clock: Clock
 ) -> None:
     await signed_in(browser, sim, world.phones[0])
     payment_url = await quote(browser, world)
     page = await browser.get(payment_url)
-    async with db.unit_of_work() as session:
-        await session.execute(update(Payment).values(quote_expires_at=utcnow()))
+    move_past(hub_clock, await quote_expires_at(db, payment_url.rsplit("/", 1)[-1]))
 
     refused = await browser.post(
         payment_url + "/pay", data=page.form(payment_url + "/pay").fields, expect=409

@@ -16,7 +16,7 @@ from tests.identity.factories import PASSWORD
 from tests.requests.factories import INSIDE, OUTSIDE, jpeg, setup_city
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_portal_pay import signed_in
+from tests.web.helpers import signed_in
 
 __all__ = ["sim", "simulator"]
 

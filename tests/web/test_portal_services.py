@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators import Person, RunningServer
@@ -15,10 +16,10 @@ from tests.browser.world import WebWorld, web_world
 from tests.client import Api
 from tests.identity.factories import PASSWORD
 from tests.lottery.factories import SECRET, commitment, end_window
+from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_portal_notices import drain
-from tests.web.test_portal_pay import signed_in
+from tests.web.helpers import signed_in
 
 __all__ = ["sim", "simulator"]
 AIR = "/c/webtown/query/air-quality"
@@ -100,7 +101,7 @@ async def test_a_personal_query_needs_verification_and_consent(
 
 
 async def test_a_resident_applies_withdraws_and_sees_the_published_result(
-    browser: Browser, sim: Sim, world: WebWorld, api: Api, db: Database
+    browser: Browser, sim: Sim, world: WebWorld, api: Api, db: Database, hub_clock: Clock
 ) -> None:
     staff = await api.as_staff(world.admin.username, PASSWORD)
     now = dt.datetime.now(dt.UTC)
@@ -136,7 +137,7 @@ async def test_a_resident_applies_withdraws_and_sees_the_published_result(
     assert "已撤回" in (await browser.get(PLATES)).text
     await browser.post(apply_url, data=page.form(apply_url).fields)
 
-    await end_window(db, "plates-1")
+    await end_window(db, "plates-1", hub_clock)
     closed = await browser.get(PLATES)
     assert "申请已截止" in closed.text and not [f for f in closed.forms if "apply" in f.action]
     await staff.post(f"{rounds}/plates-1/close", json={}, expect=200)

@@ -17,7 +17,7 @@ from tests.client import Api
 from tests.identity.factories import create_channel, last_code
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.test_portal_pay import signed_in
+from tests.web.helpers import signed_in
 
 __all__ = ["sim", "simulator"]
 TRAFFIC = "/c/webtown/query/traffic-violations"

@@ -4,8 +4,6 @@ client (a 429 page), the demo shows the code marked as demo, and no page shows t
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import re
 from collections import Counter
 
 import httpx
@@ -13,18 +11,19 @@ import pytest
 from sqlalchemy import func, select, update
 
 from cityhub.identity.models import Channel
+from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
-from cityhub.platform.db import Database, utcnow
+from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from cityhub.web import signin
 from cityhub.web.models import ResidentSession, SignInCode
+from tests.helpers import move_past
 from tests.identity.factories import create_channel
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
-from tests.web.browser import Browser, Page
+from tests.web.browser import Browser
+from tests.web.helpers import PHONE, ask_code, enter, last_code
 
 __all__ = ["sim", "simulator"]
-PHONE = "13800138000"
-CODE = re.compile(r"\b(\d{6})\b")
 
 
 @pytest.fixture
@@ -39,23 +38,6 @@ async def portal(db: Database) -> None:
         await session.execute(
             update(Channel).where(Channel.id == login.channel.id).values(kind="portal")
         )
-
-
-async def ask_code(browser: Browser, phone: str = PHONE, *, expect: int = 200) -> Page:
-    form = (await browser.get("/sign-in?next=/me")).form("/sign-in/code")
-    return await browser.post("/sign-in/code", data={**form.fields, "phone": phone}, expect=expect)
-
-
-def last_code(sim: Sim, phone: str = PHONE) -> str:
-    texts = sim.control.get("/sms/sim-sms/messages", params={"to": phone}).json()["messages"]
-    found = CODE.search(texts[0]["text"])
-    assert found
-    return found.group(1)
-
-
-async def enter(browser: Browser, page: Page, code: str, *, expect: int) -> Page:
-    form = page.form("/sign-in/verify")
-    return await browser.post("/sign-in/verify", data={**form.fields, "code": code}, expect=expect)
 
 
 async def test_the_right_code_signs_in_once_and_no_page_shows_the_number(
@@ -94,12 +76,14 @@ async def test_wrong_codes_use_up_the_attempts(browser: Browser, sim: Sim) -> No
     )
 
 
-async def test_an_expired_code_does_not_sign_in(browser: Browser, sim: Sim, db: Database) -> None:
+async def test_an_expired_code_does_not_sign_in(
+    browser: Browser, sim: Sim, db: Database, hub_clock: Clock
+) -> None:
     page = await ask_code(browser)
     async with db.unit_of_work() as session:
-        await session.execute(
-            update(SignInCode).values(expires_at=utcnow() - dt.timedelta(seconds=1))
-        )
+        expires_at = await session.scalar(select(SignInCode.expires_at))
+    assert expires_at is not None
+    move_past(hub_clock, expires_at)
 
     await enter(browser, page, last_code(sim), expect=422)
 
