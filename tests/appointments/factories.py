@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
-from cityhub.appointments.flows import GRACE_SECONDS
+from cityhub.appointments.events import GRACE_SECONDS
 from cityhub.appointments.models import Booking, BookingStatus, Slot
 from cityhub.cities.models import City, Service, ServiceKind
 from cityhub.identity.models import ChannelUser, Resident, Role
