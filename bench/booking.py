@@ -78,7 +78,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         users = world.users[COUNTING_USERS:]
         popular = [s for slots in world.slots[2:] for s in slots]
         plans = deal(users[WARM : WARM + args.attempts], popular, args.clients)
-        with Hub(url, folder) as hub:
+        with Hub(url, folder, workers=args.workers) as hub:
             token = hub.token(world.client_id, world.secret)
             attempts(
                 hub, folder / "warm", world, token, deal(users[:WARM], world.slots[1], args.clients)
@@ -99,6 +99,12 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="hub processes (cityhub serve --workers)",
+    )
     parser.add_argument("--attempts", type=int, default=5000)
     args = parser.parse_args()
     started_load = load_average()
@@ -118,8 +124,8 @@ def main() -> None:
     share = won / max(made, 1)
     p99 = loadgen.latency_ms(run.records, 0.99)
     report.machine(started_load)
-    print(f"{made} attempts by {args.clients} clients for {places} places in {run.elapsed:.1f} s: "
-          f"{answers}; wrk socket errors: {run.socket_errors}")  # fmt: skip
+    print(f"{made} attempts by {args.clients} clients ({args.workers} hub process(es)) for "
+          f"{places} places in {run.elapsed:.1f} s: {answers}; wrk socket errors: {run.socket_errors}")  # fmt: skip
     print(f"hub:       {value:.1f} attempts/s, {won / run.elapsed:.1f} bookings/s; p50 "
           f"{loadgen.latency_ms(run.records, 0.5):.1f} ms, p99 {p99:.1f} ms")  # fmt: skip
     for when, r in zip(("before the hub's run", "after the hub's run"), m["refs"], strict=True):

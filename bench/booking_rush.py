@@ -106,7 +106,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         users = world.users[COUNTING_USERS:]
         warm = [[(u, world.slots[1][0], f"warm-{u}")] for u in users[:WARM]]
         plans = plan(world.slots[2:], users[WARM:], args.clients)
-        with Hub(url, folder) as hub:
+        with Hub(url, folder, workers=args.workers) as hub:
             token = hub.token(world.client_id, world.secret)
             attempts(hub, folder / "warm", world, token, warm)
             spent = hub_module.timed(
@@ -158,6 +158,12 @@ def check(m: dict[str, Any]) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="hub processes (cityhub serve --workers)",
+    )
     parser.add_argument("--patients", type=int, default=10_000, help="two attempts each")
     args = parser.parse_args()
     started_load = load_average()
@@ -177,7 +183,8 @@ def main() -> None:
     answers = loadgen.statuses(run.records)
     share = answers.get("201", 0) / max(made, 1)
     report.machine(started_load)
-    print(f"{made} attempts by {args.patients} patients from {args.clients} clients for "
+    print(f"{made} attempts by {args.patients} patients from {args.clients} clients "
+          f"({args.workers} hub process(es)) for "
           f"{len(rush_slots) * PLACES} places in {run.elapsed:.1f} s: {answers}; "
           f"wrk socket errors: {run.socket_errors}")  # fmt: skip
     print(f"hub:       {value:.1f} attempts/s; p50 {loadgen.latency_ms(run.records, 0.5):.1f} ms, "

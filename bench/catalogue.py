@@ -67,6 +67,12 @@ async def prepare(url: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="hub processes (cityhub serve --workers)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     started_load = load_average()
@@ -91,7 +97,7 @@ def main() -> None:
 
         runs: dict[str, loadgen.Run] = {}
         cpu: dict[str, tuple[float, float, bool]] = {}
-        with Hub(url, folder) as hub:
+        with Hub(url, folder, workers=args.workers) as hub:
             token = hub.token(world["client_id"], world["secret"])
             for label, path in (("warm", CATALOGUE), ("healthz-1", "/healthz"),
                                 ("catalogue", CATALOGUE), ("healthz-2", "/healthz")):  # fmt: skip
@@ -111,7 +117,7 @@ def main() -> None:
     health = max(("healthz-1", "healthz-2"), key=lambda k: rate(runs[k]))
     value, ref = rate(runs["catalogue"]), rate(runs[health])
     report.machine(started_load)
-    print(f"{args.clients} clients, {args.seconds:g} s each; one hub process")
+    print(f"{args.clients} clients, {args.seconds:g} s each; {args.workers} hub process(es)")
     for label in ("healthz-1", "catalogue", "healthz-2"):
         r = runs[label]
         p50, p99 = loadgen.latency_ms(r.records, 0.5), loadgen.latency_ms(r.records, 0.99)

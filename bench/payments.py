@@ -151,7 +151,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         reference.load(ref_url, *schemas)
         ref_counts = reference.counted(ref_url, floor, 20)
         ref_before = reference.pgbench(ref_url, floor, args.clients, seconds=args.seconds)
-        with Hub(url, folder) as hub:
+        with Hub(url, folder, workers=args.workers) as hub:
             options["token"] = hub.token(world["client_id"], world["secret"])
             warm = {**options, "first": 21 + args.count, "last": first - 1}
             loadgen.run(hub.base_url, "pay", args.clients, warm, seconds=3)
@@ -169,6 +169,12 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="hub processes (cityhub serve --workers)",
+    )
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--bills", type=int, default=400_000)
     parser.add_argument("--count", type=int, default=30, help="payments counted on the wire")
@@ -187,7 +193,7 @@ def main() -> None:
     call_p99 = loadgen.latency_ms(calls, 0.99)
     lasted = [end - start for start, end in payments]
     report.machine(started_load)
-    print(f"{args.clients} clients, {args.seconds:g} s; one hub process; answers "
+    print(f"{args.clients} clients, {args.seconds:g} s; {args.workers} hub process(es); answers "
           f"{loadgen.statuses(calls)}; wrk socket errors: {run.socket_errors}")  # fmt: skip
     print(f"hub:       {value:.1f} payments/s (over the last {window:.1f} s, all clients in "
           f"their stride; {len(payments)} payments in all); per call p50 "

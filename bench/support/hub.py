@@ -23,7 +23,10 @@ from support.procstat import ServerCpu, tree_cpu
 class Hub:
     """A `cityhub serve` process (no embedded outbox worker unless told), stopped on exit."""
 
-    def __init__(self, url: str, folder: Path, name: str = "hub", **env: str) -> None:
+    def __init__(
+        self, url: str, folder: Path, name: str = "hub", *, workers: int = 1, **env: str
+    ) -> None:
+        self.workers = workers  # `cityhub serve --workers`: the benches say how many they ran
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = folder / f"{name}.log"
@@ -44,7 +47,10 @@ class Hub:
     def __enter__(self) -> Hub:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "cityhub", "serve"], env=self.env, stdout=out, stderr=out
+                [sys.executable, "-m", "cityhub", "serve", "--workers", str(self.workers)],
+                env=self.env,
+                stdout=out,
+                stderr=out,
             )
         deadline = time.monotonic() + 120  # a busy shared machine imports slowly
         with httpx.Client(base_url=self.base_url, timeout=5, trust_env=False) as client:
