@@ -57,11 +57,9 @@ async def book(
 
     The place is taken last, just before the commit: the slot's row is the one every
     concurrent booking of it waits for, so it is locked for as short a time as can be."""
-    place = await service.place_or_raise(
+    place, rules = await service.place_to_book(
         session=session, city_id=city.id, slot_public_id=slot_public_id
     )
-    if place.slot.taken >= place.slot.capacity:
-        raise service.full()  # full when read: no need to lock anything to say so
     await cities.require_service_granted(
         session=session, channel_id=channel_id, service=place.service
     )
@@ -72,7 +70,6 @@ async def book(
         family_member=family_member,
         required=place.service.required_level,
     )
-    rules = await booking_rules.get(session=session, city_id=city.id)
     booking_rules.check_window(rules, place.clinic, place.slot, city.timezone, None)
     await service.lock_patient(session=session, city_id=city.id, patient=patient, rules=rules)
     await service.check_same_day(

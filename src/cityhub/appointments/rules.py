@@ -18,7 +18,11 @@ DEFAULTS = RulesRead()
 
 async def get(*, session: AsyncSession, city_id: int) -> RulesRead:
     """The city's rules, or the defaults."""
-    row = await session.scalar(select(BookingRules).where(BookingRules.city_id == city_id))
+    return of_row(await session.scalar(select(BookingRules).where(BookingRules.city_id == city_id)))
+
+
+def of_row(row: BookingRules | None) -> RulesRead:
+    """The rules a city's row says (the defaults when it has none)."""
     return DEFAULTS if row is None else RulesRead.model_validate(row, from_attributes=True)
 
 

@@ -5,9 +5,9 @@ bookings read back. The use cases built on these (book, cancel, a hold and its f
 No place is ever given twice: a place is taken by one conditional `UPDATE appt_slots SET taken
 = taken + 1 WHERE taken < capacity`, and a freed place is either handed on to the first in line
 of the waitlist (it stays taken, as an offer) or given back by `taken - 1`. A patient's booking
-first locks their `appt_patients` row (a conditional UPDATE of its counter), so the real-name
-rules (one per department and day, at most N active, blocked after no-shows) are checked by one
-transaction at a time per patient, on SQLite and PostgreSQL alike.
+first locks their `appt_patients` row (one upsert of its counter, conditional on the rules), so
+the real-name rules (one per department and day, at most N active, blocked after no-shows) are
+checked by one transaction at a time per patient, on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.appointments import family
+from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.models import (
     ACTIVE,
     Booking,
+    BookingRules,
     BookingStatus,
     ClinicSession,
     Department,
@@ -66,19 +68,18 @@ class Place:
     doctor: Practitioner
 
 
-async def _place(session: AsyncSession, city_id: int, where: Any) -> Place | None:
-    row = (
-        await session.execute(
-            select(Slot, ClinicSession, Department, Practitioner)
-            .join(ClinicSession, ClinicSession.id == Slot.session_id)
-            .join(Department, Department.id == ClinicSession.department_id)
-            .join(Practitioner, Practitioner.id == ClinicSession.practitioner_id)
-            .where(Slot.city_id == city_id, where)
-        )
-    ).first()
-    if row is None:
-        return None
-    slot, clinic, department, doctor = row
+def _place_query(city_id: int, where: Any) -> Any:
+    return (
+        select(Slot, ClinicSession, Department, Practitioner)
+        .join(ClinicSession, ClinicSession.id == Slot.session_id)
+        .join(Department, Department.id == ClinicSession.department_id)
+        .join(Practitioner, Practitioner.id == ClinicSession.practitioner_id)
+        .where(Slot.city_id == city_id, where)
+    )
+
+
+async def _with_service(session: AsyncSession, city_id: int, row: Any) -> Place:
+    slot, clinic, department, doctor = row[:4]
     hospital = await cities.get_service(
         session=session, city_id=city_id, service_id=clinic.service_id
     )
@@ -86,14 +87,39 @@ async def _place(session: AsyncSession, city_id: int, where: Any) -> Place | Non
     return Place(slot, clinic, hospital, department, doctor)
 
 
+async def _place(session: AsyncSession, city_id: int, where: Any) -> Place | None:
+    row = (await session.execute(_place_query(city_id, where))).first()
+    return None if row is None else await _with_service(session, city_id, row)
+
+
+def _no_slot(slot_public_id: str) -> NotFound:
+    return NotFound(f"no slot {slot_public_id!r} in this city", code="slot_not_found", field="slot")
+
+
 async def place_or_raise(*, session: AsyncSession, city_id: int, slot_public_id: str) -> Place:
     """A slot of the city and its session, or NotFound (a slot of another city is none)."""
     place = await _place(session, city_id, Slot.public_id == slot_public_id)
     if place is None or not place.clinic.active:
-        raise NotFound(
-            f"no slot {slot_public_id!r} in this city", code="slot_not_found", field="slot"
-        )
+        raise _no_slot(slot_public_id)
     return place
+
+
+async def place_to_book(
+    *, session: AsyncSession, city_id: int, slot_public_id: str
+) -> tuple[Place, RulesRead]:
+    """A slot of the city with a place left when read, and the city's rules, in one query;
+    NotFound, or Conflict (`full`) before anything else is read: a sold-out attempt costs
+    one statement."""
+    query = _place_query(city_id, Slot.public_id == slot_public_id)
+    query = query.add_columns(BookingRules).outerjoin(
+        BookingRules, BookingRules.city_id == Slot.city_id
+    )
+    row = (await session.execute(query)).first()
+    if row is None or not row[1].active:
+        raise _no_slot(slot_public_id)
+    if row[0].taken >= row[0].capacity:
+        raise full()  # full when read: no need to lock anything to say so
+    return await _with_service(session, city_id, row), booking_rules.of_row(row[4])
 
 
 async def place_of(*, session: AsyncSession, booking: Booking) -> Place:
@@ -108,29 +134,27 @@ async def lock_patient(
 ) -> None:
     """Count one more active booking for the patient, within the rules, holding their row
     until the transaction ends; Conflict or Forbidden when a rule says no."""
+    # One statement: a first booking makes the row, a later one counts on it if the rules let
+    # it (the row stays locked either way); no row back means a rule said no.
     dialect = session.get_bind().dialect.name
     maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(
-        maker(PatientStanding)
-        .values(city_id=city_id, patient_hash=patient.patient_hash, active=0, no_shows=0)
-        .on_conflict_do_nothing(index_elements=["city_id", "patient_hash"])
-    )
     now = utcnow()
+    counted = await session.scalar(
+        maker(PatientStanding)
+        .values(city_id=city_id, patient_hash=patient.patient_hash, active=1, no_shows=0)
+        .on_conflict_do_update(
+            index_elements=["city_id", "patient_hash"],
+            set_={"active": PatientStanding.active + 1},
+            where=(PatientStanding.active < rules.max_active)
+            & (PatientStanding.blocked_until.is_(None) | (PatientStanding.blocked_until <= now)),
+        )
+        .returning(PatientStanding.id)
+    )
+    if counted is not None:
+        return
     mine = (PatientStanding.city_id == city_id) & (
         PatientStanding.patient_hash == patient.patient_hash
     )
-    changed = await session.execute(
-        update(PatientStanding)
-        .where(
-            mine,
-            PatientStanding.active < rules.max_active,
-            PatientStanding.blocked_until.is_(None) | (PatientStanding.blocked_until <= now),
-        )
-        .values(active=PatientStanding.active + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if changed_rows(changed) == 1:
-        return
     standing = (await session.execute(select(PatientStanding).where(mine))).scalar_one()
     if standing.blocked_until is not None and standing.blocked_until > now:
         raise Forbidden(

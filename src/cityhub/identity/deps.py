@@ -145,6 +145,7 @@ Caller = ChannelCaller | StaffCaller
 
 
 _CHANNEL_CALLER = "cityhub_channel_caller"
+_STAFF_CALLER = "cityhub_staff_caller"
 
 
 async def _channel_caller(
@@ -181,6 +182,17 @@ async def _check_bearer(
 
 
 async def _staff_caller(request: Request, session: AsyncSession) -> StaffCaller | None:
+    """The console session's staff member, checked once per request however many
+    dependencies ask."""
+    if _STAFF_CALLER in request.scope:
+        known: StaffCaller | None = request.scope[_STAFF_CALLER]
+        return known
+    caller = await _check_staff(request, session)
+    request.scope[_STAFF_CALLER] = caller
+    return caller
+
+
+async def _check_staff(request: Request, session: AsyncSession) -> StaffCaller | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
@@ -266,15 +278,16 @@ CurrentStaff = Annotated[StaffCaller, Depends(current_staff)]
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
 
 
-async def caller_key(caller: CurrentCaller) -> str:
-    """The caller's stable name: what `platform.deps.CallerKey` answers once installed."""
-    return caller.key
+async def caller_key(request: Request, session: AsyncSession, settings: Settings) -> str:
+    """The caller's stable name: what `platform.deps.CallerKey` answers once installed (the
+    caller is checked once per request however many dependencies ask)."""
+    return (await current_caller(request, session, settings)).key
 
 
 def install(app: FastAPI) -> None:
     """Answer the platform's `CallerKey` (idempotency keys are the caller's) with the caller of
     the request, so the platform names no caller type."""
-    app.dependency_overrides[deps.caller_key] = caller_key
+    app.state.caller_key = caller_key
 
 
 def require_provider(

@@ -10,7 +10,7 @@ starts (`identity.deps.install`), and a refusal it must keep on record after the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import nullcontext
 from typing import Annotated
 
@@ -88,10 +88,20 @@ async def get_session(request: Request, db: DbDep) -> AsyncIterator[AsyncSession
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def caller_key() -> str:
-    """The calling channel's or staff member's stable name (idempotency keys are theirs).
-    The identity domain answers it (`identity.deps.install(app)`, at app start)."""
-    raise RuntimeError("no caller resolution installed: call identity.deps.install(app)")
+# How the caller's stable name is found: set on the app's state by the identity domain
+# (`identity.deps.install`), so the platform names no caller type. Not a FastAPI dependency
+# override: with any override installed, FastAPI rebuilds every dependency's signature on
+# every request (a quarter of a booking attempt's CPU).
+CallerKeyResolver = Callable[[Request, AsyncSession, Settings], Awaitable[str]]
+
+
+async def caller_key(request: Request, session: SessionDep, settings: SettingsDep) -> str:
+    """The calling channel's or staff member's stable name (idempotency keys are theirs),
+    as the identity domain answers it (`identity.deps.install(app)`, at app start)."""
+    resolve: CallerKeyResolver | None = getattr(request.app.state, "caller_key", None)
+    if resolve is None:
+        raise RuntimeError("no caller resolution installed: call identity.deps.install(app)")
+    return await resolve(request, session, settings)
 
 
 CallerKey = Annotated[str, Depends(caller_key)]
