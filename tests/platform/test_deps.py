@@ -4,6 +4,7 @@ dependencies ask for the caller."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,8 +21,14 @@ from tests.identity.factories import create_channel
 
 
 async def test_the_caller_key_needs_the_identity_domain_installed() -> None:
+    bare = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace()))
     with pytest.raises(RuntimeError, match="identity.deps.install"):
-        await deps.caller_key()
+        await deps.caller_key(bare, None)  # type: ignore[arg-type]
+
+
+def test_the_app_overrides_no_dependency(app: Any) -> None:
+    # Any entry makes FastAPI re-read every dependency's signature on every request.
+    assert app.dependency_overrides == {}
 
 
 async def test_the_token_is_verified_once_per_request(

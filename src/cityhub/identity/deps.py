@@ -266,15 +266,16 @@ CurrentStaff = Annotated[StaffCaller, Depends(current_staff)]
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
 
 
-async def caller_key(caller: CurrentCaller) -> str:
+async def caller_key(request: Request, session: AsyncSession) -> str:
     """The caller's stable name: what `platform.deps.CallerKey` answers once installed."""
-    return caller.key
+    settings = await deps.get_settings(request)
+    return (await current_caller(request, session, settings)).key
 
 
 def install(app: FastAPI) -> None:
     """Answer the platform's `CallerKey` (idempotency keys are the caller's) with the caller of
     the request, so the platform names no caller type."""
-    app.dependency_overrides[deps.caller_key] = caller_key
+    app.state.caller_key = caller_key
 
 
 def require_provider(

@@ -10,7 +10,7 @@ starts (`identity.deps.install`), and a refusal it must keep on record after the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import nullcontext
 from typing import Annotated
 
@@ -88,10 +88,19 @@ async def get_session(request: Request, db: DbDep) -> AsyncIterator[AsyncSession
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def caller_key() -> str:
+CallerResolver = Callable[[Request, AsyncSession], Awaitable[str]]
+
+
+async def caller_key(request: Request, session: SessionDep) -> str:
     """The calling channel's or staff member's stable name (idempotency keys are theirs).
-    The identity domain answers it (`identity.deps.install(app)`, at app start)."""
-    raise RuntimeError("no caller resolution installed: call identity.deps.install(app)")
+    The identity domain answers it: `identity.deps.install(app)` puts its resolver in the
+    app's state at start. (Not `app.dependency_overrides`: with any override in place,
+    FastAPI re-reads the signature of every dependency of every request, a third of the
+    catalogue read's CPU.)"""
+    resolve: CallerResolver | None = getattr(request.app.state, "caller_key", None)
+    if resolve is None:
+        raise RuntimeError("no caller resolution installed: call identity.deps.install(app)")
+    return await resolve(request, session)
 
 
 CallerKey = Annotated[str, Depends(caller_key)]
