@@ -196,7 +196,7 @@ class ServiceRead(BaseModel):
     @staticmethod
     def dump_row(row: Row[Any], city_slug: str) -> dict[str, Any]:
         """What `of(...).model_dump(mode="json", by_alias=True)` answers, straight from a row
-        of `service.CATALOGUE_COLUMNS` (columns the model's types already hold)."""
+        of `queries.CATALOGUE_COLUMNS` (columns the model's types already hold)."""
         return {
             "code": row.code,
             "city": city_slug,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, Select, exists, select
+from sqlalchemy import Row, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
+from cityhub.cities import queries
 from cityhub.cities.models import (
     City,
     CityStatus,
@@ -144,15 +145,11 @@ async def get_all_services(
     limit: int = 50,
 ) -> list[Service]:
     """A city's services; only those granted to `channel_id` (and active) when it is given."""
-    query = _services_query((Service,), city_id, channel_id, category, kind, after, limit)
-    return list((await session.scalars(query)).all())
-
-
-# What the catalogue answers of a service (`ServiceRead.dump_row`), and its id (the cursor).
-CATALOGUE_COLUMNS = (
-    Service.id, Service.code, Service.category_code, Service.kind, Service.name_zh_hans,
-    Service.name_zh_hant, Service.name_en, Service.provider, Service.status, Service.identity_level
-)  # fmt: skip
+    query, params = queries.services(
+        False, city_id=city_id, channel_id=channel_id, category=category, kind=kind,
+        after=after, limit=limit,
+    )  # fmt: skip
+    return list((await session.scalars(query, params)).all())
 
 
 async def get_catalogue_rows(
@@ -165,34 +162,13 @@ async def get_catalogue_rows(
     after: int | None = None,
     limit: int = 50,
 ) -> list[Row[Any]]:
-    """The services `get_all_services` finds, as rows of `CATALOGUE_COLUMNS` only: the
+    """The services `get_all_services` finds, as rows of `queries.CATALOGUE_COLUMNS` only: the
     catalogue read loads no ORM entities for an answer that changes nothing."""
-    query = _services_query(CATALOGUE_COLUMNS, city_id, channel_id, category, kind, after, limit)
-    return list((await session.execute(query)).all())
-
-
-def _services_query(
-    columns: tuple[Any, ...],
-    city_id: int,
-    channel_id: int | None,
-    category: str | None,
-    kind: str | None,
-    after: int | None,
-    limit: int,
-) -> Select[Any]:
-    query = select(*columns).where(Service.city_id == city_id).order_by(Service.id).limit(limit)
-    if channel_id is not None:
-        granted = select(Grant.service_id).where(
-            Grant.city_id == city_id, Grant.channel_id == channel_id
-        )
-        query = query.where(Service.id.in_(granted), Service.status == ServiceStatus.ACTIVE)
-    if category:
-        query = query.where(Service.category_code == category)
-    if kind:
-        query = query.where(Service.kind == kind)
-    if after:
-        query = query.where(Service.id > after)
-    return query
+    query, params = queries.services(
+        True, city_id=city_id, channel_id=channel_id, category=category, kind=kind,
+        after=after, limit=limit,
+    )  # fmt: skip
+    return list((await session.execute(query, params)).all())
 
 
 async def _category_or_raise(session: AsyncSession, code: str) -> None:
