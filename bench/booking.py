@@ -125,7 +125,8 @@ def main() -> None:
     p99 = loadgen.latency_ms(run.records, 0.99)
     report.machine(started_load)
     print(f"{made} attempts by {args.clients} clients ({args.workers} hub process(es)) for "
-          f"{places} places in {run.elapsed:.1f} s: {answers}; wrk socket errors: {run.socket_errors}")  # fmt: skip
+          f"{places} places in {run.elapsed:.1f} s: {answers}; "
+          f"wrk socket errors: {run.socket_errors}")  # fmt: skip
     print(f"hub:       {value:.1f} attempts/s, {won / run.elapsed:.1f} bookings/s; p50 "
           f"{loadgen.latency_ms(run.records, 0.5):.1f} ms, p99 {p99:.1f} ms")  # fmt: skip
     for when, r in zip(("before the hub's run", "after the hub's run"), m["refs"], strict=True):
