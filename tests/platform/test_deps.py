@@ -26,6 +26,11 @@ async def test_the_caller_key_needs_the_identity_domain_installed() -> None:
         await deps.caller_key(bare, bare, bare)
 
 
+def test_the_app_overrides_no_dependency(app: Any) -> None:
+    # Any entry makes FastAPI re-read every dependency's signature on every request.
+    assert app.dependency_overrides == {}
+
+
 async def test_the_token_is_verified_once_per_request(
     app: Any, api: Api, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

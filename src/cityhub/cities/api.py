@@ -120,10 +120,10 @@ async def list_services(
     page: PageDep,
     category: Annotated[str | None, Query(max_length=40)] = None,
     kind: ServiceKind | None = None,
-) -> Page[ServiceRead]:
+) -> Response:
     """A city's services: for a channel, those granted to it; for staff, all of them."""
     channel_id = None if isinstance(caller, StaffCaller) else caller.channel.id
-    found = await service.get_all_services(
+    found = await service.get_catalogue_rows(
         session=session,
         city_id=city.id,
         channel_id=channel_id,
@@ -132,7 +132,8 @@ async def list_services(
         after=page.after,
         limit=page.limit,
     )
-    return page.page([ServiceRead.of(s, city) for s in found], found[-1].id if found else None)
+    items = [ServiceRead.dump_row(row, city.slug) for row in found]
+    return page.json_page(items, found[-1].id if found else None)
 
 
 @router.get("/cities/{city}/services/{code}", response_model=ServiceRead | ServiceAdminRead)

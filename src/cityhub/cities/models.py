@@ -102,9 +102,14 @@ class Service(TenantMixin, Base):
     @property
     def required_level(self) -> IdentityLevel:
         """The identity level a resident needs for this service."""
-        if self.identity_level is not None:
-            return IdentityLevel(self.identity_level)
-        return DEFAULT_LEVELS.get(ServiceKind(self.kind), IdentityLevel.NONE)
+        return required_level(self.kind, self.identity_level)
+
+
+def required_level(kind: str, identity_level: str | None) -> IdentityLevel:
+    """The identity level a resident needs for a service of this kind and set level."""
+    if identity_level is not None:
+        return IdentityLevel(identity_level)
+    return DEFAULT_LEVELS.get(ServiceKind(kind), IdentityLevel.NONE)
 
 
 class Grant(TenantMixin, Base):

@@ -16,10 +16,13 @@ from cityhub.cities.models import (
     ServiceCategory,
     ServiceKind,
     ServiceStatus,
+    required_level,
 )
 from cityhub.identity.enums import IdentityLevel
 
 if TYPE_CHECKING:
+    from sqlalchemy import Row
+
     from cityhub.identity.models import Channel
 
 SLUG = r"^[a-z][a-z0-9-]{1,39}$"
@@ -189,6 +192,21 @@ class ServiceRead(BaseModel):
             status=service.status,
             identity_level=service.required_level,
         )
+
+    @staticmethod
+    def dump_row(row: Row[Any], city_slug: str) -> dict[str, Any]:
+        """What `of(...).model_dump(mode="json", by_alias=True)` answers, straight from a row
+        of `queries.CATALOGUE_COLUMNS` (columns the model's types already hold)."""
+        return {
+            "code": row.code,
+            "city": city_slug,
+            "category": row.category_code,
+            "kind": ServiceKind(row.kind).value,
+            "names": {"zh-Hans": row.name_zh_hans, "zh-Hant": row.name_zh_hant, "en": row.name_en},
+            "provider": row.provider,
+            "status": ServiceStatus(row.status).value,
+            "identity_level": required_level(row.kind, row.identity_level).value,
+        }
 
 
 class ServiceAdminRead(ServiceRead):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import Row, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
+from cityhub.cities import queries
 from cityhub.cities.models import (
     City,
     CityStatus,
@@ -144,19 +145,30 @@ async def get_all_services(
     limit: int = 50,
 ) -> list[Service]:
     """A city's services; only those granted to `channel_id` (and active) when it is given."""
-    query = select(Service).where(Service.city_id == city_id).order_by(Service.id).limit(limit)
-    if channel_id is not None:
-        granted = select(Grant.service_id).where(
-            Grant.city_id == city_id, Grant.channel_id == channel_id
-        )
-        query = query.where(Service.id.in_(granted), Service.status == ServiceStatus.ACTIVE)
-    if category:
-        query = query.where(Service.category_code == category)
-    if kind:
-        query = query.where(Service.kind == kind)
-    if after:
-        query = query.where(Service.id > after)
-    return list((await session.scalars(query)).all())
+    query, params = queries.services(
+        False, city_id=city_id, channel_id=channel_id, category=category, kind=kind,
+        after=after, limit=limit,
+    )  # fmt: skip
+    return list((await session.scalars(query, params)).all())
+
+
+async def get_catalogue_rows(
+    *,
+    session: AsyncSession,
+    city_id: int,
+    channel_id: int | None = None,
+    category: str | None = None,
+    kind: str | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> list[Row[Any]]:
+    """The services `get_all_services` finds, as rows of `queries.CATALOGUE_COLUMNS` only: the
+    catalogue read loads no ORM entities for an answer that changes nothing."""
+    query, params = queries.services(
+        True, city_id=city_id, channel_id=channel_id, category=category, kind=kind,
+        after=after, limit=limit,
+    )  # fmt: skip
+    return list((await session.execute(query, params)).all())
 
 
 async def _category_or_raise(session: AsyncSession, code: str) -> None:

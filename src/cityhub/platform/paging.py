@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Query
+import pydantic_core
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel
 
 from cityhub.platform.errors import Unprocessable
@@ -29,8 +30,18 @@ class PageParams(BaseModel):
 
     def page(self, items: list[T], key: int | None = None) -> Page[T]:
         """A page of these items; `key` is the last item's id when the page is full."""
-        full = len(items) == self.limit and key is not None
-        return Page[T](items=items, next_cursor=str(key) if full else None)
+        return Page[T](items=items, next_cursor=self.next_cursor(len(items), key))
+
+    def next_cursor(self, count: int, key: int | None) -> str | None:
+        """The cursor after a page of `count` items whose last has id `key` (none unless full)."""
+        return str(key) if count == self.limit and key is not None else None
+
+    def json_page(self, items: list[dict[str, Any]], key: int | None = None) -> Response:
+        """`page(...)` as the JSON answer, serialised once, for items already dumped in the
+        shape the route's `response_model` documents: FastAPI neither validates nor converts
+        a returned `Response` again (a second pass over every item otherwise)."""
+        body = {"items": items, "next_cursor": self.next_cursor(len(items), key)}
+        return Response(pydantic_core.to_json(body), media_type="application/json")
 
 
 async def page_params(
