@@ -63,6 +63,7 @@ def deal(users: list[str], slots: list[str], clients: int) -> list[list[tuple[st
 
 def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Every run of the bench, on its two fresh databases."""
+    # The fixed floors of ../shared/bench/ (or $CITYHUB_BENCH_REFERENCES), never the hub's SQL.
     take, reset = reference.script("book_take.sql"), reference.script("book_reset.sql")
     schemas = [reference.script(n) for n in ("pay_schema.sql", "book_schema.sql", "book_reset.sql")]
     clinics = [Clinic("counting", [100, 1]), Clinic("warm-up", [WARM // 2])]
@@ -148,8 +149,9 @@ def main() -> None:
           f"{p99:.0f} ms (target < {P99_TARGET_MS:.0f} ms: "
           f"{'met' if p99 < P99_TARGET_MS else 'not met'})")  # fmt: skip
     report.result(
-        "booking_attempts_per_second", value, "attempts/s", ref.per_second, TARGET, True,
-        reference.label(m["take"]),
+        name="booking_attempts_per_second", value=value, unit="attempts/s",
+        reference=ref.per_second, ratio=value / ref.per_second, target=TARGET,
+        higher_is_better=True, reference_script=reference.label(m["take"]),
     )  # fmt: skip
     if not fine:
         raise SystemExit("the bookings do not add up: answers, places taken and slots differ")

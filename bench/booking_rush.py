@@ -87,6 +87,7 @@ def plan(
 
 def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Every run of the bench, on its two fresh databases."""
+    # The fixed floors of ../shared/bench/ (or $CITYHUB_BENCH_REFERENCES), never the hub's SQL.
     take, reset = reference.script("book_take.sql"), reference.script("book_reset.sql")
     schemas = [reference.script(n) for n in ("pay_schema.sql", "book_schema.sql", "book_reset.sql")]
     clinics = [Clinic("counting", [100, 1]), Clinic("warm-up", [WARM // 2])]
@@ -209,8 +210,9 @@ def main() -> None:
     print(f"after: {taken} places taken, {free} left free; "
           + "; ".join(f"{k}: {v}" for k, v in checks.items()))  # fmt: skip
     report.result(
-        "booking_rush_attempts_per_second", value, "attempts/s", ref.per_second, TARGET, True,
-        reference.label(m["take"]),
+        name="booking_rush_attempts_per_second", value=value, unit="attempts/s",
+        reference=ref.per_second, ratio=value / ref.per_second, target=TARGET,
+        higher_is_better=True, reference_script=reference.label(m["take"]),
     )  # fmt: skip
     if any(checks.values()):
         raise SystemExit("the rush was not fair: " + ", ".join(k for k, v in checks.items() if v))

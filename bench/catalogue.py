@@ -135,8 +135,9 @@ def main() -> None:
             "wrk": 1000 * runs[label].client_cpu / n,
         })  # fmt: skip
     report.result(
-        "catalogue_read_per_second", value, "requests/s", ref, TARGET, True,
-        "GET /healthz (the same hub, the same wrk clients)",
+        name="catalogue_read_per_second", value=value, unit="requests/s", reference=ref,
+        ratio=value / ref, target=TARGET, higher_is_better=True,
+        reference_script="GET /healthz (the same hub, the same wrk clients)",
     )  # fmt: skip
 
 

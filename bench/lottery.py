@@ -206,8 +206,10 @@ def main() -> None:
     )
     report.machine(started_load)
     report.result(
-        "lottery_draw_1m", value, "s", ref, TARGET, False,
-        "bench/lottery.py: bare HMAC-SHA256 from pre-keyed states over the same tickets",
+        name="lottery_draw_1m", value=value, unit="s", reference=ref, ratio=ratio,
+        target=TARGET, higher_is_better=False,
+        reference_script="bench/lottery.py: bare HMAC-SHA256 from pre-keyed states over the "
+        "same tickets",
     )  # fmt: skip
 
 

@@ -138,6 +138,7 @@ def count(url: str, folder: Path, world: dict[str, Any], options: dict[str, Any]
 
 def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Every run of the bench, on its two fresh databases."""
+    # The fixed floors of ../shared/bench/ (or $CITYHUB_BENCH_REFERENCES), never the hub's SQL.
     floor = reference.script("pay_quote_confirm.sql")
     schemas = [reference.script(n) for n in ("pay_schema.sql", "book_schema.sql", "book_reset.sql")]
     names = [f"cityhub_bench_pay_{os.getpid()}", f"cityhub_bench_pay_ref_{os.getpid()}"]
@@ -213,8 +214,9 @@ def main() -> None:
           f"confirmed in all; p99 of a call {call_p99:.0f} ms (target < {P99_TARGET_MS:.0f} ms: "
           f"{'met' if call_p99 < P99_TARGET_MS else 'not met'})")  # fmt: skip
     report.result(
-        "payments_quote_confirm_per_second", value, "payments/s", ref.per_second, TARGET, True,
-        reference.label(m["floor"]),
+        name="payments_quote_confirm_per_second", value=value, unit="payments/s",
+        reference=ref.per_second, ratio=value / ref.per_second, target=TARGET,
+        higher_is_better=True, reference_script=reference.label(m["floor"]),
     )  # fmt: skip
     if not m["books"].ok:
         raise SystemExit("the ledger does not balance")

@@ -74,16 +74,18 @@ def cpu(operation: str, figures: dict[str, float | None]) -> None:
 
 
 def result(
+    *,
     name: str,
     value: float,
     unit: str,
     reference: float,
+    ratio: float,
     target: float,
     higher_is_better: bool,
     reference_script: str,
 ) -> None:
-    """The last line: the one JSON object every bench ends with."""
-    ratio = value / reference if reference else 0.0
+    """The last line: the one JSON object every bench ends with (its fields are the
+    arguments' names)."""
     print(
         json.dumps(
             {
