@@ -386,11 +386,14 @@ async def granted_services(
     *, session: AsyncSession, channel_id: int, city_id: int | None = None
 ) -> dict[int, int]:
     """The services granted to the channel (in one city, when given), each with its city's id
-    (whatever their status)."""
-    query = select(Grant.service_id, Grant.city_id).where(Grant.channel_id == channel_id)
-    if city_id is not None:
-        query = query.where(Grant.city_id == city_id)
-    return dict((await session.execute(query)).all())
+    (whatever their status); from the same per-process cache as the grant checks."""
+    by_city = await _grants_of(session, channel_id)
+    return {
+        service_id: granted_city
+        for granted_city, service_ids in by_city.items()
+        if city_id is None or granted_city == city_id
+        for service_id in service_ids
+    }
 
 
 async def live_cities(*, session: AsyncSession) -> list[City]:
