@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from cityhub.identity.enums import ChannelStatus
 from cityhub.identity.models import Channel, ChannelUser, Consent, Resident
@@ -18,21 +19,33 @@ from cityhub.identity.models import Channel, ChannelUser, Consent, Resident
 RESIDENT_BATCH = 5000  # ids in one IN list
 
 
-async def encrypted_phones(
-    *, session: AsyncSession, resident_ids: Sequence[int]
+async def encrypted_values(
+    *,
+    session: AsyncSession,
+    resident_ids: Sequence[int],
+    column: InstrumentedAttribute[bytes | None],
 ) -> dict[int, bytes]:
-    """The residents' encrypted phone numbers (those who have one), for an SMS."""
+    """One encrypted column of these residents (`Resident.phone_enc`, `Resident.id_number_enc`),
+    for those who have a value, `RESIDENT_BATCH` ids at a time."""
     found: dict[int, bytes] = {}
     ids = list(dict.fromkeys(resident_ids))
     for start in range(0, len(ids), RESIDENT_BATCH):
         rows = await session.execute(
-            select(Resident.id, Resident.phone_enc).where(
-                Resident.id.in_(ids[start : start + RESIDENT_BATCH]),
-                Resident.phone_enc.is_not(None),
+            select(Resident.id, column).where(
+                Resident.id.in_(ids[start : start + RESIDENT_BATCH]), column.is_not(None)
             )
         )
-        found.update({rid: enc for rid, enc in rows.all() if enc is not None})
+        found.update({rid: enc for rid, enc in rows.all() if enc})
     return found
+
+
+async def encrypted_phones(
+    *, session: AsyncSession, resident_ids: Sequence[int]
+) -> dict[int, bytes]:
+    """The residents' encrypted phone numbers (those who have one), for an SMS."""
+    return await encrypted_values(
+        session=session, resident_ids=resident_ids, column=Resident.phone_enc
+    )
 
 
 async def reachable_by_webhook(

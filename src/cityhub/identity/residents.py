@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
-from cityhub.identity import audit
+from cityhub.identity import audit, contact
 from cityhub.identity.models import (
     Channel,
     ChannelUser,
@@ -361,16 +361,9 @@ async def encrypted_id_numbers(
     *, session: AsyncSession, resident_ids: Sequence[int]
 ) -> dict[int, bytes]:
     """The residents' encrypted identity numbers (those who have one), for a provider check."""
-    found: dict[int, bytes] = {}
-    ids = list(dict.fromkeys(resident_ids))
-    for start in range(0, len(ids), 5000):  # bound the IN list
-        rows = await session.execute(
-            select(Resident.id, Resident.id_number_enc).where(
-                Resident.id.in_(ids[start : start + 5000])
-            )
-        )
-        found.update({rid: enc for rid, enc in rows.all() if enc})
-    return found
+    return await contact.encrypted_values(
+        session=session, resident_ids=resident_ids, column=Resident.id_number_enc
+    )
 
 
 async def get_all_ids(*, session: AsyncSession, limit: int) -> list[int]:
