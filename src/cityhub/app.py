@@ -14,6 +14,8 @@ from cityhub import __version__, migrations
 from cityhub.appointments.api import router as appointments_router
 from cityhub.appointments.fhir import router as fhir_router
 from cityhub.billing.api import router as billing_router
+from cityhub.billing.channel_api import router as billing_channel_router
+from cityhub.billing.channel_api import staff_router as refund_requests_router
 from cityhub.cities.api import router as cities_router
 from cityhub.cities.jobs_api import router as jobs_router
 from cityhub.connectors.api import router as connectors_router
@@ -24,6 +26,7 @@ from cityhub.identity.admin_api import router as staff_admin_router
 from cityhub.identity.api import router as identity_router
 from cityhub.identity.pii import Vault, scrub
 from cityhub.identity.residents_api import router as residents_router
+from cityhub.identity.self_api import router as channel_self_router
 from cityhub.lottery.api import router as lottery_router
 from cityhub.notices.api import router as notices_router
 from cityhub.notices.channel_api import router as notices_channel_router
@@ -46,6 +49,7 @@ from cityhub.requests.open311 import router as open311_router
 from cityhub.requests.photos import UPLOAD_ROUTES
 from cityhub.web import mount as mount_web
 from cityhub.webhooks.api import router as webhooks_router
+from cityhub.webhooks.channel_api import router as webhooks_channel_router
 
 health = APIRouter(tags=["health"])
 
@@ -170,6 +174,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(appointments_router)
     app.include_router(fhir_router)
     app.include_router(requests_router)
+    app.include_router(channel_self_router)
+    app.include_router(webhooks_channel_router)
+    app.include_router(billing_channel_router)
+    app.include_router(refund_requests_router)
     app.include_router(open311_router)
     app.include_router(jobs_router)
     mount_web(app)

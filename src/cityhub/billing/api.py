@@ -330,6 +330,8 @@ def _terms_read(code: str, t: terms.Terms, *, stored: bool) -> TermsRead:
         accept_from=t.accept_from,
         accept_until=t.accept_until,
         quote_seconds=t.quote_seconds,
+        refund_rule=t.refund_rule,
+        refund_days=t.refund_days,
     )
 
 

@@ -24,3 +24,18 @@ class PaymentStatus(enum.StrEnum):
 class RefundSource(enum.StrEnum):
     STAFF = "staff"  # city staff decided
     BILLER_REVERSAL = "biller_reversal"  # the biller reversed the payment on its side
+    CHANNEL = "channel"  # the channel asked, and the biller's terms let it refund on its own
+
+
+class RefundRule(enum.StrEnum):
+    """Who decides a channel's refund request (a biller's terms)."""
+
+    STAFF = "staff"  # the request waits for the city's staff or the biller
+    CHANNEL = "channel"  # refunded at once, within the terms' days
+    NONE = "none"  # the biller takes no refund requests
+
+
+class RefundRequestStatus(enum.StrEnum):
+    PENDING = "pending"  # waits for the city's staff or the biller
+    REFUNDED = "refunded"  # a refund was made
+    DECLINED = "declined"  # the staff or the biller said no

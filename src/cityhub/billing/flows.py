@@ -163,7 +163,7 @@ async def refund(
         source=source,
         reason=reason,
         requested_by=requested_by,
-        told_biller=last and source == RefundSource.STAFF,
+        told_biller=last and source in (RefundSource.STAFF, RefundSource.CHANNEL),
     )
     if not payment.holds_bill:  # every refunded fen of a shared bill may be paid again
         await allowance.release(session=session, amounts=[(payment.bill_id, amount_fen)])

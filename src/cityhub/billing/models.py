@@ -16,6 +16,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cityhub.billing.enums import (
     AmountRule as AmountRule,
     PaymentStatus as PaymentStatus,
+    RefundRequestStatus as RefundRequestStatus,
+    RefundRule as RefundRule,
     RefundSource as RefundSource,
 )
 
@@ -44,6 +46,11 @@ class BillerTerms(TenantMixin, Base):
     accept_from: Mapped[dt.time | None] = mapped_column(Time(), default=None)  # city's time
     accept_until: Mapped[dt.time | None] = mapped_column(Time(), default=None)
     quote_seconds: Mapped[int] = mapped_column(default=900)
+    # Refunds a channel asks for: who decides, and for how many days after completion.
+    refund_rule: Mapped[RefundRule] = mapped_column(
+        str_enum(RefundRule, "refund_rule"), default=RefundRule.STAFF, server_default="staff"
+    )
+    refund_days: Mapped[int] = mapped_column(default=30, server_default="30")
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -134,6 +141,32 @@ class Refund(TenantMixin, Base):
     # refused.
     biller_status: Mapped[str] = mapped_column(String(10), default="none")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RefundRequest(TenantMixin, Base):
+    """A channel asks for a refund; the biller's terms say who decides (see `terms`)."""
+
+    __tablename__ = "refund_requests"
+    __table_args__ = (
+        UniqueConstraint("city_id", "public_id"),
+        Index("ix_refund_requests_status", "city_id", "status", "id"),
+        tenant_fk("payment_id", "payments"),
+    )
+
+    public_id: Mapped[str] = mapped_column(String(40))
+    payment_id: Mapped[int] = mapped_column(BigId, index=True)
+    channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
+    amount_fen: Mapped[int] = mapped_column(Fen)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(200))
+    status: Mapped[RefundRequestStatus] = mapped_column(
+        str_enum(RefundRequestStatus, "refund_request_status")
+    )
+    refund_public_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    decision_note: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class LedgerAccount(TenantMixin, Base):

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from cityhub.billing.models import AmountRule, PaymentStatus, RefundSource
+from cityhub.billing.models import (
+    AmountRule,
+    PaymentStatus,
+    RefundRequestStatus,
+    RefundRule,
+    RefundSource,
+)
 from cityhub.platform import patterns
 
 CURRENCY = r"^[A-Z]{3}$"
@@ -38,6 +44,14 @@ class TermsIn(Input):
     accept_from: dt.time | None = Field(default=None, description="HH:MM in the city's time")
     accept_until: dt.time | None = None
     quote_seconds: Annotated[StrictInt, Field(ge=30, le=86_400)] = 900
+    refund_rule: RefundRule = Field(
+        default=RefundRule.STAFF,
+        description="who decides a channel's refund request: `staff` (the city's staff or the "
+        "biller), `channel` (refunded at once), `none` (no requests)",
+    )
+    refund_days: Annotated[StrictInt, Field(ge=0, le=3650)] = Field(
+        default=30, description="days after completion a channel may ask for a refund"
+    )
 
     @field_validator("account_pattern")
     @classmethod
@@ -203,3 +217,27 @@ class AccountRead(BaseModel):
     kind: str
     currency: str
     balance_fen: int
+
+
+class RefundRequestCreate(Input):
+    amount_fen: Fen = Field(description="of the bill's amount; the fee follows a full refund")
+    currency: Currency
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class RefundDecision(Input):
+    approve: bool
+    note: str = Field(default="", max_length=200)
+
+
+class RefundRequestRead(BaseModel):
+    id: str
+    payment_id: str
+    amount_fen: int
+    currency: str
+    reason: str
+    status: RefundRequestStatus = Field(description="pending: waits for the staff or the biller")
+    refund_id: str | None = Field(description="the refund made, once refunded")
+    decision_note: str | None
+    created_at: dt.datetime
+    decided_at: dt.datetime | None

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.billing.models import AmountRule, BillerTerms
+from cityhub.billing.models import AmountRule, BillerTerms, RefundRule
 from cityhub.platform import patterns
 from cityhub.platform.errors import Conflict, Unavailable, Unprocessable
 
@@ -30,6 +30,8 @@ class Terms:
     accept_from: dt.time | None = None
     accept_until: dt.time | None = None
     quote_seconds: int = DEFAULT_QUOTE_SECONDS
+    refund_rule: RefundRule = RefundRule.STAFF
+    refund_days: int = 30
 
     @classmethod
     def of(cls, row: BillerTerms | None) -> Terms:
@@ -46,6 +48,8 @@ class Terms:
             accept_from=row.accept_from,
             accept_until=row.accept_until,
             quote_seconds=row.quote_seconds,
+            refund_rule=row.refund_rule,
+            refund_days=row.refund_days,
         )
 
     def check_account(self, account: str) -> None:
@@ -158,5 +162,7 @@ async def save(
     row.accept_from = terms.accept_from
     row.accept_until = terms.accept_until
     row.quote_seconds = terms.quote_seconds
+    row.refund_rule = terms.refund_rule
+    row.refund_days = terms.refund_days
     await session.flush()
     return row

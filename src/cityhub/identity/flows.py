@@ -88,7 +88,12 @@ async def authenticate_channel(
     async with db.unit_of_work() as session:  # read, and let go before the slow check
         channel = await identity.get_channel_by_client_id(session=session, client_id=client_id)
     stored = channel.client_secret_hash if channel else _dummy_hash()
-    if not await security.verify_password_async(stored, client_secret) or channel is None:
+    right = await security.verify_password_async(stored, client_secret)
+    if not right and channel and channel.old_secret_hash:
+        # A rotated secret works until the end of its window, then is revoked.
+        if identity.old_secret_live(channel.old_secret_until):
+            right = await security.verify_password_async(channel.old_secret_hash, client_secret)
+    if not right or channel is None:
         raise Unauthorized("unknown client or wrong secret", code="invalid_client")
     await throttle.clear(by_account, client_id)
     await throttle.give_back(by_address, address)

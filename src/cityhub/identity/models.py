@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
@@ -83,6 +84,14 @@ class Channel(Base):
     webhook_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     status: Mapped[ChannelStatus] = mapped_column(str_enum(ChannelStatus, "channel_status"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # A rotated secret keeps working until the end of its overlap window (then it is revoked):
+    # the old client secret's hash, the old webhook secret encrypted, and when each stops.
+    old_secret_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    old_secret_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    old_webhook_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    old_webhook_secret_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # Deep links into the channel's app, one template per service kind ({"bill": "...{id}"}).
+    link_templates: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 class Resident(Base):

@@ -250,3 +250,17 @@ async def usernames_of(*, session: AsyncSession, staff_ids: Sequence[int]) -> di
         select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(list(staff_ids)))
     )
     return dict(rows.all())
+
+
+def old_secret_live(until: dt.datetime | None, now: dt.datetime | None = None) -> bool:
+    """Whether a rotated secret is still inside its overlap window."""
+    return until is not None and (now or utcnow()) < until
+
+
+def webhook_secrets(channel: Channel, vault: Vault) -> list[str]:
+    """The secrets a delivery is signed with now: the current one, and the old one while its
+    window lasts."""
+    found = [vault.decrypt(channel.webhook_secret_enc)] if channel.webhook_secret_enc else []
+    if channel.old_webhook_secret_enc and old_secret_live(channel.old_webhook_secret_until):
+        found.append(vault.decrypt(channel.old_webhook_secret_enc))
+    return found

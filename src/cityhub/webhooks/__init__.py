@@ -39,6 +39,8 @@ CHANNEL_TOPICS = (
     "payment.failed",
     "refund.succeeded",
     "appointment.offered",
+    "webhook.test",
+    "refund_request.declined",
 )
 
 
@@ -58,9 +60,11 @@ class WebhookDelivery(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-def signature(secret: str, body: bytes, timestamp: int) -> str:
-    """The `CityHub-Signature` header value for a body sent at `timestamp`."""
-    return f"t={timestamp},v1={_mac(secret, body, timestamp)}"
+def signature(secret: str, body: bytes, timestamp: int, *also: str) -> str:
+    """The `CityHub-Signature` header value for a body sent at `timestamp`: one `v1=` per
+    secret (a rotated secret's old one too, while its window lasts)."""
+    macs = ",".join(f"v1={_mac(s, body, timestamp)}" for s in (secret, *also))
+    return f"t={timestamp},{macs}"
 
 
 def _mac(secret: str, body: bytes, timestamp: int) -> str:
@@ -117,13 +121,13 @@ async def deliver(ctx: HandlerContext, event: OutboxEvent) -> None:
         if channel is None or not channel.webhook_url or channel.webhook_secret_enc is None:
             return
         channel_id, url = channel.id, channel.webhook_url
-        secret = Vault.from_settings(ctx.settings).decrypt(channel.webhook_secret_enc)
+        secrets = identity.webhook_secrets(channel, Vault.from_settings(ctx.settings))
     body = json.dumps(envelope(event), separators=(",", ":"), ensure_ascii=False).encode()
     headers = {
         "Content-Type": "application/json",
         "CityHub-Event-Id": event.event_id,
         "CityHub-Event-Type": event.topic,
-        "CityHub-Signature": signature(secret, body, int(time.time())),
+        "CityHub-Signature": signature(secrets[0], body, int(time.time()), *secrets[1:]),
     }
     attempt = WebhookDelivery(
         channel_id=channel_id, event_id=event.event_id, topic=event.topic, url=url
