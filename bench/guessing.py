@@ -114,6 +114,7 @@ def main() -> None:
             CITYHUB_LOG_LEVEL="WARNING",
             CITYHUB_SIGN_IN_ATTEMPTS="1000000",
             CITYHUB_SIGN_IN_ATTEMPTS_PER_ADDRESS="1000000",
+            CITYHUB_RATE_LIMITS="false",  # the guessing back-off is measured, not the limits
         )
         subprocess.run([CITYHUB, "db", "upgrade"], env=env, check=True, capture_output=True)
         made = subprocess.run(

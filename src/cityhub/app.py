@@ -33,7 +33,7 @@ from cityhub.notices.channel_api import router as notices_channel_router
 from cityhub.notices.console import router as notices_console_router
 from cityhub.outbox import Dispatcher, load_handlers
 from cityhub.outbox import admin as outbox_admin
-from cityhub.platform import events, metrics
+from cityhub.platform import events, metrics, ratelimit
 from cityhub.platform.clients import TrustedProxies
 from cityhub.platform.config import Settings, get_settings
 from cityhub.platform.db import Database, database_for
@@ -153,6 +153,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.vault = Vault.from_settings(settings)
     app.state.connectors = ConnectorHub(settings)
     app.state.throttle = throttle_for(settings, database)
+    app.state.rate_limiter = ratelimit.RateLimiter(settings)
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, _replay)
     identity_deps.install(app)
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(open311_router)
     app.include_router(jobs_router)
     mount_web(app)
+    app.add_middleware(ratelimit.RateLimitHeaders)  # on every answer, problems included
     app.add_middleware(JsonDepthLimit)  # inside BodyLimit: it holds at most the limit
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=UPLOAD_ROUTES)
     app.add_middleware(RequestContext)

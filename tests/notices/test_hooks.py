@@ -97,6 +97,8 @@ async def test_an_appointment_reminder_is_sent_once_however_often_it_comes(
 
 async def test_bill_reminders_are_sent_once_with_a_link_to_pay(world: NoticeWorld) -> None:
     await world.resident("lee")
+    template = "superapp://pay?city={city}&service={service}&bill={id}"
+    await world.channel.call("PUT", "/v1/channel/links", json={"templates": {"bill": template}})
     await world.channel.post(
         "/v1/residents/lee/biller-accounts",
         json={"city": world.city.slug, "service": "water", "account": "W-100"},
@@ -130,9 +132,13 @@ async def test_bill_reminders_are_sent_once_with_a_link_to_pay(world: NoticeWorl
     (item,) = (await world.inbox("lee", lang="en"))["items"]
     assert item["account"] == "water-co"
     assert item["body"] == f"Your water account W-100 has a bill of 88.50 due on {due}."
-    assert item["link"].endswith(f"/c/{world.city.slug}/pay/water?account=W-100&bill=B-1")
+    # Into the channel's app, not the hub's portal (the portal's link is for its own users).
+    assert item["link"] == f"superapp://pay?city={world.city.slug}&service=water&bill=B-1"
     (notice,) = await _notices(world)
     assert notice.ref == "bill:water:B-1"
+    assert notice.link and notice.link.endswith(
+        f"/c/{world.city.slug}/pay/water?account=W-100&bill=B-1"
+    )
 
 
 async def test_everyone_drawn_in_a_lottery_hears_the_result(world: NoticeWorld) -> None:

@@ -33,6 +33,7 @@ from cityhub.identity.deps import (
     CurrentCaller,
     CurrentChannel,
     CurrentStaff,
+    Expensive,
     StaffCaller,
     require_provider,
     require_staff_role,
@@ -60,7 +61,7 @@ def _channel_id(caller: Caller) -> int | None:
     return None
 
 
-@router.get("/services/{code}/bills", response_model=BillsRead)
+@router.get("/services/{code}/bills", response_model=BillsRead, dependencies=[Expensive])
 async def look_up_bills(
     session: SessionDep,
     hub: HubDep,
@@ -130,7 +131,9 @@ async def create_payment(
     return await idem.respond(201, view.read())
 
 
-@router.post("/payments/{payment_id}/confirmation", response_model=PaymentRead)
+@router.post(
+    "/payments/{payment_id}/confirmation", response_model=PaymentRead, dependencies=[Expensive]
+)
 async def confirm_payment(
     session: SessionDep,
     caller: CurrentChannel,

@@ -30,7 +30,7 @@ from cityhub.identity.schemas import (
     TokenRead,
     staff_read,
 )
-from cityhub.platform import jsonbody
+from cityhub.platform import jsonbody, ratelimit
 from cityhub.platform.clients import client_address
 from cityhub.platform.deps import DbDep, SessionDep, SettingsDep, ThrottleDep
 from cityhub.platform.errors import BadRequest, Unauthorized
@@ -91,6 +91,8 @@ async def token(
             field="grant_type",
         )
     credentials = _basic_auth(request) or (form.get("client_id", ""), form.get("client_secret", ""))
+    limited = credentials[0] or client_address(request)
+    await ratelimit.of(request).hit(request, "token", limited[:128])
     if not all(credentials):
         raise Unauthorized("send client_id and client_secret", code="invalid_client")
     channel = await flows.authenticate_channel(

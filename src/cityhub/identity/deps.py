@@ -19,7 +19,7 @@ from cityhub.identity.enums import ChannelStatus, Role
 from cityhub.identity.models import Channel, StaffRole, StaffSession, StaffUser
 from cityhub.identity.pii import Vault
 from cityhub.identity.security import decode_channel_token
-from cityhub.platform import deps
+from cityhub.platform import deps, ratelimit
 from cityhub.platform.config import Settings
 from cityhub.platform.deps import SAFE_METHODS, SessionDep, SettingsDep
 from cityhub.platform.errors import Forbidden, Unauthorized
@@ -176,6 +176,7 @@ async def _check_bearer(
             headers={"WWW-Authenticate": 'Bearer realm="cityhub", error="invalid_token"'},
         )
     request.state.caller = f"channel:{channel.slug}"
+    await ratelimit.of(request).hit(request, "default", f"channel:{channel.id}")
     # A scope taken from the channel since the token was issued stops working at once.
     allowed = frozenset(channel.scopes.split())
     return ChannelCaller(channel=channel, scopes=token.scopes & allowed)
@@ -274,6 +275,15 @@ async def current_caller(request: Request, session: SessionDep, settings: Settin
 
 
 CurrentChannel = Annotated[ChannelCaller, Depends(current_channel)]
+
+
+async def expensive_call(request: Request, caller: CurrentChannel) -> None:
+    """Count the call against the channel's tighter `expensive` limit too."""
+    await ratelimit.of(request).hit(request, "expensive", caller.key)
+
+
+# On a route's `dependencies=`: an operation that costs the hub or a provider more.
+Expensive = Depends(expensive_call)
 CurrentStaff = Annotated[StaffCaller, Depends(current_staff)]
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
 

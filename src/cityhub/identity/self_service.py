@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import string
-from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,13 +22,12 @@ from cityhub.cities.enums import ServiceKind
 from cityhub.identity import audit, security
 from cityhub.identity.models import Channel
 from cityhub.identity.pii import Vault
+from cityhub.identity.service import LINK_FIELDS
 from cityhub.identity.service import old_secret_live as old_secret_live
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Unprocessable
 from cityhub.platform.outbound import OutboundPolicy, check_url
 
-# The values a link template may name, each filled URL-encoded.
-LINK_FIELDS = ("city", "service", "id", "notice")
 # An app's own scheme (alipays://, weixin://, myapp://) or https; never script or data URLs.
 _SCHEME = re.compile(r"^(?!(?:javascript|data|vbscript|file|http):)[a-z][a-z0-9+.-]{1,30}://", re.I)
 
@@ -126,11 +124,6 @@ def check_link_template(kind: str, template: str) -> str:
             field=field,
         )
     return template
-
-
-def render_link(template: str, **values: str) -> str:
-    """The template filled with the values, each URL-encoded (a missing one is empty)."""
-    return template.format(**{k: quote(values.get(k, ""), safe="") for k in LINK_FIELDS})
 
 
 async def set_link_templates(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Mapping, Sequence
+from urllib.parse import quote
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -264,3 +265,16 @@ def webhook_secrets(channel: Channel, vault: Vault) -> list[str]:
     if channel.old_webhook_secret_enc and old_secret_live(channel.old_webhook_secret_until):
         found.append(vault.decrypt(channel.old_webhook_secret_enc))
     return found
+
+
+# The values a channel's link template may name, each filled URL-encoded.
+LINK_FIELDS = ("city", "service", "id", "notice")
+
+
+def channel_link(channel: Channel, kind: str | None, **values: str) -> str | None:
+    """The deep link into the channel's app for an object of a service kind, from the
+    template the channel registered (self_service.py); None when it registered none."""
+    template = (channel.link_templates or {}).get(kind or "")
+    if not template:
+        return None
+    return str(template).format(**{k: quote(values.get(k, ""), safe="") for k in LINK_FIELDS})

@@ -13,7 +13,7 @@ from cityhub.cities import service as cities
 from cityhub.identity import residents
 from cityhub.identity import service as identity
 from cityhub.identity.deps import ChannelCaller, CurrentChannel, VaultDep
-from cityhub.notices import inboxes, preferences
+from cityhub.notices import inboxes, links, preferences
 from cityhub.notices.render import LANGUAGES, in_language
 from cityhub.notices.schemas import (
     BillerAccountCreate,
@@ -138,7 +138,7 @@ async def inbox(
             city=e.city,
             account=e.account,
             urgent=e.notice.urgent,
-            link=e.notice.link,
+            link=links.link_for(caller.channel, e.notice, e.city),
             tracking=inboxes.tracking_of(vault, e.recipient.id),
             created_at=e.recipient.created_at,
             read_at=e.recipient.read_at,

@@ -23,7 +23,7 @@ from cityhub.identity import contact
 from cityhub.identity import service as identity
 from cityhub.identity.enums import ChannelStatus
 from cityhub.identity.pii import Vault, mask_phone
-from cityhub.notices import inboxes, preferences
+from cityhub.notices import inboxes, links, preferences
 from cityhub.notices.delivery import (
     BATCH_TOPIC,
     CHANNEL_BATCH,
@@ -148,7 +148,7 @@ async def channel_batch(ctx: HandlerContext, event: OutboxEvent) -> None:
             "urgent": n.urgent,
             "texts": n.texts,
             "language": p.language if p else "zh-Hans",
-            "link": n.link,
+            "link": links.link_for(channel, n, names[n.account_id][0]) if channel else None,
             "tracking": inboxes.tracking_of(vault, d.recipient_id),
         }
         for d, n, r, p in pending

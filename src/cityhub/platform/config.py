@@ -175,7 +175,8 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None,
-        description="redis://... where attempt counters are kept; unset: in the database",
+        description="redis://... where attempt counters and rate-limit counters are kept; "
+        "unset: in the database (attempts) and in each process (rate limits)",
     )
     sign_in_attempts: int = Field(
         default=5, ge=1, description="wrong secrets per client id or username before back-off"
@@ -185,6 +186,21 @@ class Settings(BaseSettings):
     )
     sign_in_max_wait_seconds: int = Field(
         default=900, ge=1, description="the longest back-off; the wait doubles up to it"
+    )
+    # Rate limits per channel (platform/ratelimit.py): `limits` strings, e.g. 100/second;5000/hour.
+    rate_limits: bool = Field(default=True, description="false: no rate limit at all")
+    rate_limit: str = Field(
+        default="6000/minute", description="every call of a channel (empty: none)"
+    )
+    rate_limit_expensive: str = Field(
+        default="1200/minute",
+        description="a channel's expensive calls, besides: payment confirmations, bill look-ups",
+    )
+    rate_limit_token: str = Field(
+        default="120/minute", description="token requests per client id (or address)"
+    )
+    rate_limit_prefix: str = Field(
+        default="cityhub-rl", max_length=60, description="the counters' key prefix in Redis"
     )
 
     @field_validator("trusted_proxies")
@@ -196,6 +212,20 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(
                     f"CITYHUB_TRUSTED_PROXIES: {entry!r} is not an IP address or network"
+                ) from None
+        return value
+
+    @field_validator("rate_limit", "rate_limit_expensive", "rate_limit_token")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse_many  # imported when a limit is set, not by every command
+
+        if value.strip():
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a rate limit such as 6000/minute or 10/second;500/hour"
                 ) from None
         return value
 
