@@ -154,6 +154,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.connectors = ConnectorHub(settings)
     app.state.throttle = throttle_for(settings, database)
     app.state.rate_limiter = ratelimit.RateLimiter(settings)
+    app.state.problem_base = f"{settings.base_url.rstrip('/')}/problems/"
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, _replay)
     identity_deps.install(app)

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+# Where a problem type points when the app does not say (`type_uri`); the app serves its own.
+DEFAULT_PROBLEM_BASE = "https://cityhub.dev/problems/"
 log = structlog.get_logger("cityhub.platform.errors")
 
 
@@ -140,8 +142,15 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    """An RFC 9457 answer with our `code`, the request path as `instance` and the request id."""
-    body: dict[str, Any] = {"type": f"https://cityhub.dev/problems/{code}", "title": title}
+    """An RFC 9457 answer with our `code`, the request path as `instance` and the request id,
+    its title and detail in the caller's language (`Content-Language`)."""
+    headers = dict(headers or {})
+    if request is not None:
+        lang, title, detail = localize(request.app, request.headers, code, status, title, detail)
+        if lang:
+            headers["Content-Language"] = lang
+    body: dict[str, Any] = {"type": type_uri(request.app if request else None, code)}
+    body["title"] = title
     body["status"] = status
     body["code"] = code
     if detail:
@@ -152,7 +161,25 @@ def problem(
         if request_id:
             body["request_id"] = request_id
     body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
+
+
+def type_uri(app: Any, code: str) -> str:
+    """A problem's `type`: the page of the error catalogue the hub serves for its code."""
+    base = getattr(getattr(app, "state", None), "problem_base", None) or DEFAULT_PROBLEM_BASE
+    return f"{base}{code}"
+
+
+def localize(
+    app: Any, headers: Any, code: str, status: int, title: str, detail: str | None
+) -> tuple[str | None, str, str | None]:
+    """The title and detail in the language the request's `Accept-Language` asks for, through
+    the translator the pages install (`web/problems.py`); as they are without one."""
+    translate = getattr(getattr(app, "state", None), "problem_language", None)
+    if translate is None:
+        return None, title, detail
+    lang, title, detail = translate(headers.get("accept-language"), code, status, title, detail)
+    return lang, title, detail
 
 
 def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhub.platform import jsonbody, metrics
-from cityhub.platform.errors import PROBLEM_JSON
+from cityhub.platform.errors import PROBLEM_JSON, localize, type_uri
 
 log = structlog.get_logger("cityhub.http")
 REQUEST_ID_HEADER = "x-request-id"
@@ -179,9 +180,14 @@ async def send_problem(
     detail: str,
     **extra: Any,
 ) -> None:
-    """An RFC 9457 answer sent from middleware (outside FastAPI's error mapping)."""
+    """An RFC 9457 answer sent from middleware (outside FastAPI's error mapping), in the
+    caller's language as every problem is."""
+    app = scope.get("app")
+    asked = Headers(scope=scope)
+    lang, title, said = localize(app, asked, code, status, title, detail)
+    detail = said or detail
     body: dict[str, Any] = {
-        "type": f"https://cityhub.dev/problems/{code}",
+        "type": type_uri(app, code),
         "title": title,
         "status": status,
         "code": code,
@@ -204,6 +210,7 @@ async def send_problem(
             "headers": [
                 (b"content-type", media.encode()),
                 (b"content-length", str(len(payload)).encode()),
+                *([(b"content-language", lang.encode())] if lang else []),
             ],
         }
     )

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
+from cityhub.web import problems
 from cityhub.web.console import connectors as console_connectors
 from cityhub.web.console import home as console
 from cityhub.web.console import hospitals as console_hospitals
@@ -48,6 +49,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(portal_bookings.router)
     app.include_router(portal_family.router)
     app.include_router(console_hospitals.router)
+    problems.install(app)  # problems in the caller's language, and their catalogue
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
 
