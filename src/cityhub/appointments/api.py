@@ -92,7 +92,12 @@ async def _granted(session: SessionDep, caller: Caller, city: City) -> set[int] 
 # -- sessions --------------------------------------------------------------------------------
 
 
-@router.get(BASE + "/sessions", response_model=Page[SessionRead])
+@router.get(
+    BASE + "/sessions",
+    operation_id="listAppointmentSessions",
+    summary="List appointment sessions",
+    response_model=Page[SessionRead],
+)
 async def list_sessions(
     session: SessionDep,
     caller: CurrentCaller,
@@ -119,7 +124,12 @@ async def list_sessions(
     return page.page([v.read(city, rules) for v in found], found[-1].clinic.id if found else None)
 
 
-@router.get(BASE + "/sessions/{session_id}", response_model=SessionRead)
+@router.get(
+    BASE + "/sessions/{session_id}",
+    operation_id="getAppointmentSession",
+    summary="Get an appointment session",
+    response_model=SessionRead,
+)
 async def get_session(
     session: SessionDep, caller: CurrentCaller, city: CityDep, session_id: PublicId
 ) -> SessionRead:
@@ -131,7 +141,13 @@ async def get_session(
     return view.read(city, await booking_rules.get(session=session, city_id=city.id))
 
 
-@router.post(BASE + "/sessions", status_code=201, response_model=SessionRead)
+@router.post(
+    BASE + "/sessions",
+    operation_id="createAppointmentSession",
+    summary="Enter a session and its slots",
+    status_code=201,
+    response_model=SessionRead,
+)
 async def create_session(
     session: SessionDep,
     caller: CurrentStaff,
@@ -165,6 +181,8 @@ async def create_session(
 
 @router.post(
     BASE + "/sessions.csv",
+    operation_id="uploadAppointmentSessions",
+    summary="Enter sessions from CSV",
     status_code=201,
     response_model=CsvRead,
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
@@ -185,7 +203,12 @@ async def upload_sessions(
     )
 
 
-@router.post(BASE + "/sync", response_model=SyncRead)
+@router.post(
+    BASE + "/sync",
+    operation_id="syncHospital",
+    summary="Sync a hospital's schedule",
+    response_model=SyncRead,
+)
 async def sync_hospital(
     session: SessionDep,
     hub: HubDep,
@@ -218,13 +241,23 @@ async def sync_hospital(
 # -- rules -----------------------------------------------------------------------------------
 
 
-@router.get(BASE + "/rules", response_model=RulesRead)
+@router.get(
+    BASE + "/rules",
+    operation_id="getBookingRules",
+    summary="Get the booking rules",
+    response_model=RulesRead,
+)
 async def get_rules(session: SessionDep, caller: CurrentCaller, city: CityDep) -> RulesRead:
     """The city's booking rules."""
     return await booking_rules.get(session=session, city_id=city.id)
 
 
-@router.patch(BASE + "/rules", response_model=RulesRead)
+@router.patch(
+    BASE + "/rules",
+    operation_id="updateBookingRules",
+    summary="Change the booking rules",
+    response_model=RulesRead,
+)
 async def change_rules(
     session: SessionDep, caller: CurrentStaff, city: CityDep, rules_in: RulesIn
 ) -> RulesRead:
@@ -246,7 +279,13 @@ async def change_rules(
 # -- bookings --------------------------------------------------------------------------------
 
 
-@router.post(BASE + "/bookings", status_code=201, response_model=BookingRead)
+@router.post(
+    BASE + "/bookings",
+    operation_id="createBooking",
+    summary="Book a slot",
+    status_code=201,
+    response_model=BookingRead,
+)
 async def create_booking(
     session: SessionDep,
     caller: CurrentChannel,
@@ -268,7 +307,12 @@ async def create_booking(
     return await idem.respond(201, views.booked_read(city, booked))
 
 
-@router.get(BASE + "/bookings", response_model=Page[BookingRead])
+@router.get(
+    BASE + "/bookings",
+    operation_id="listBookings",
+    summary="List bookings",
+    response_model=Page[BookingRead],
+)
 async def list_bookings(
     session: SessionDep,
     caller: CurrentCaller,
@@ -300,7 +344,12 @@ async def _booking(session: SessionDep, caller: Caller, city: City, booking_id: 
     return booking
 
 
-@router.get(BASE + "/bookings/{booking_id}", response_model=BookingRead)
+@router.get(
+    BASE + "/bookings/{booking_id}",
+    operation_id="getBooking",
+    summary="Get a booking",
+    response_model=BookingRead,
+)
 async def get_booking(
     session: SessionDep, caller: CurrentCaller, city: CityDep, booking_id: PublicId
 ) -> BookingRead:
@@ -309,7 +358,12 @@ async def get_booking(
     return await views.booking_read(session=session, city=city, booking=booking)
 
 
-@router.get(BASE + "/bookings/{booking_id}/qr.svg", response_class=Response)
+@router.get(
+    BASE + "/bookings/{booking_id}/qr.svg",
+    operation_id="getBookingQrCode",
+    summary="A booking's check-in QR code",
+    response_class=Response,
+)
 async def booking_qr(
     session: SessionDep, caller: CurrentCaller, city: CityDep, booking_id: PublicId
 ) -> Response:
@@ -321,7 +375,12 @@ async def booking_qr(
     return Response(svg, media_type="image/svg+xml")
 
 
-@router.post(BASE + "/bookings/{booking_id}/cancellation", response_model=BookingRead)
+@router.post(
+    BASE + "/bookings/{booking_id}/cancellation",
+    operation_id="cancelBooking",
+    summary="Cancel a booking",
+    response_model=BookingRead,
+)
 async def cancel_booking(
     session: SessionDep, caller: CurrentCaller, city: CityDep, booking_id: PublicId
 ) -> BookingRead:
@@ -335,7 +394,12 @@ async def cancel_booking(
     return await views.booking_read(session=session, city=city, booking=booking)
 
 
-@router.post(BASE + "/bookings/{booking_id}/acceptance", response_model=BookingRead)
+@router.post(
+    BASE + "/bookings/{booking_id}/acceptance",
+    operation_id="acceptWaitlistOffer",
+    summary="Take a waitlist offer",
+    response_model=BookingRead,
+)
 async def accept_offer(
     session: SessionDep, caller: CurrentChannel, city: CityDep, booking_id: PublicId
 ) -> BookingRead:
@@ -345,7 +409,13 @@ async def accept_offer(
     return await views.booking_read(session=session, city=city, booking=booking)
 
 
-@router.post(BASE + "/sessions/{session_id}/waitlist", status_code=201, response_model=WaitlistRead)
+@router.post(
+    BASE + "/sessions/{session_id}/waitlist",
+    operation_id="joinWaitlist",
+    summary="Join a session's waitlist",
+    status_code=201,
+    response_model=WaitlistRead,
+)
 async def join_waitlist(
     session: SessionDep,
     caller: CurrentChannel,
@@ -368,7 +438,12 @@ async def join_waitlist(
     return await idem.respond(201, await views.waitlist_read(session=session, entry=entry))
 
 
-@router.get(BASE + "/waitlist/{entry_id}", response_model=WaitlistRead)
+@router.get(
+    BASE + "/waitlist/{entry_id}",
+    operation_id="getWaitlistEntry",
+    summary="Get a waitlist entry",
+    response_model=WaitlistRead,
+)
 async def get_waitlist_entry(
     session: SessionDep, caller: CurrentChannel, city: CityDep, entry_id: PublicId
 ) -> WaitlistRead:
@@ -386,7 +461,12 @@ async def get_waitlist_entry(
     return await views.waitlist_read(session=session, entry=entry)
 
 
-@router.post(BASE + "/check-ins", response_model=BookingRead)
+@router.post(
+    BASE + "/check-ins",
+    operation_id="checkIn",
+    summary="Check a patient in",
+    response_model=BookingRead,
+)
 async def check_in(
     session: SessionDep, caller: CurrentStaff, city: CityDep, check_in: CheckIn = Body()
 ) -> BookingRead:
@@ -405,6 +485,8 @@ async def check_in(
 
 @router.post(
     "/residents/{user_id}/family-members",
+    operation_id="addFamilyMember",
+    summary="Add a family member",
     status_code=201,
     response_model=FamilyMemberRead,
     tags=["residents"],
@@ -430,6 +512,8 @@ async def add_family_member(
 
 @router.get(
     "/residents/{user_id}/family-members",
+    operation_id="listFamilyMembers",
+    summary="List a user's family members",
     response_model=list[FamilyMemberRead],
     tags=["residents"],
 )

@@ -30,7 +30,13 @@ READERS = (Role.CITY_ADMIN, Role.AUDITOR)
 Day = Annotated[dt.date, Path(description="the day, in the city's time: YYYY-MM-DD")]
 
 
-@router.post("/settlements", status_code=201, response_model=list[BatchRead])
+@router.post(
+    "/settlements",
+    operation_id="createSettlement",
+    summary="Settle a day",
+    status_code=201,
+    response_model=list[BatchRead],
+)
 async def settle(
     session: SessionDep, staff: CurrentStaff, city: CityDep, settle_in: SettleCreate
 ) -> list[BatchRead]:
@@ -42,7 +48,12 @@ async def settle(
     return [settlement.batch_read(b, names) for b in made]
 
 
-@router.get("/settlements", response_model=list[BatchRead])
+@router.get(
+    "/settlements",
+    operation_id="listSettlementBatches",
+    summary="List settlement batches",
+    response_model=list[BatchRead],
+)
 async def list_batches(
     session: SessionDep,
     staff: CurrentStaff,
@@ -56,7 +67,12 @@ async def list_batches(
     return [settlement.batch_read(b, names) for b in found]
 
 
-@router.put("/statements/{day}", response_model=StatementRead)
+@router.put(
+    "/statements/{day}",
+    operation_id="putChannelStatement",
+    summary="Upload the channel's statement of a day",
+    response_model=StatementRead,
+)
 async def upload_statement(
     request: Request, session: SessionDep, caller: CurrentChannel, city: CityDep, day: Day
 ) -> StatementRead:
@@ -75,7 +91,13 @@ async def upload_statement(
     )
 
 
-@router.post("/reconciliations", status_code=201, response_model=ReconciliationRead)
+@router.post(
+    "/reconciliations",
+    operation_id="createReconciliation",
+    summary="Reconcile a day",
+    status_code=201,
+    response_model=ReconciliationRead,
+)
 async def reconcile(
     session: SessionDep,
     hub: HubDep,
@@ -91,7 +113,12 @@ async def reconcile(
     )
 
 
-@router.get("/reconciliations/{day}", response_model=ReconciliationRead)
+@router.get(
+    "/reconciliations/{day}",
+    operation_id="getReconciliation",
+    summary="Get a day's reconciliation report",
+    response_model=ReconciliationRead,
+)
 async def reconciliation_report(
     session: SessionDep,
     staff: CurrentStaff,
@@ -112,7 +139,12 @@ async def reconciliation_report(
     return found
 
 
-@router.get("/ledger/accounts", response_model=list[AccountRead])
+@router.get(
+    "/ledger/accounts",
+    operation_id="listLedgerAccounts",
+    summary="List ledger accounts",
+    response_model=list[AccountRead],
+)
 async def accounts(session: SessionDep, staff: CurrentStaff, city: CityDep) -> list[AccountRead]:
     """The city's ledger accounts and their balances (city admin, auditor)."""
     require_staff_role(staff, city.id, *READERS)

@@ -63,7 +63,12 @@ class JobUpdate(Update):
     default: bool | None = Field(default=None, description="true: back to the job's schedule")
 
 
-@router.get("/cities/{city}/jobs", response_model=list[JobRead])
+@router.get(
+    "/cities/{city}/jobs",
+    operation_id="listCityJobs",
+    summary="List a city's jobs",
+    response_model=list[JobRead],
+)
 async def list_city_jobs(session: SessionDep, staff: CurrentStaff, city: CityDep) -> list[JobRead]:
     """The city's recurring jobs: schedule, last run and its outcome, next run (staff)."""
     found = await jobs_admin.status_of(
@@ -72,7 +77,12 @@ async def list_city_jobs(session: SessionDep, staff: CurrentStaff, city: CityDep
     return [JobRead.of(s) for s in found]
 
 
-@router.patch("/cities/{city}/jobs/{job}", response_model=JobRead)
+@router.patch(
+    "/cities/{city}/jobs/{job}",
+    operation_id="updateCityJob",
+    summary="Change a city's job schedule",
+    response_model=JobRead,
+)
 async def update_city_job(
     session: SessionDep, staff: CurrentStaff, city: CityDep, job: JobName, job_in: JobUpdate
 ) -> JobRead:
@@ -97,7 +107,9 @@ async def update_city_job(
     return JobRead.of(next(s for s in statuses if s.job.name == job))
 
 
-@router.get("/jobs", response_model=list[JobRead])
+@router.get(
+    "/jobs", operation_id="listHubJobs", summary="List the hub's jobs", response_model=list[JobRead]
+)
 async def list_hub_jobs(
     session: SessionDep, settings: SettingsDep, staff: CurrentStaff
 ) -> list[JobRead]:

@@ -80,19 +80,33 @@ class ConnectorTry(BaseModel):
     params: dict[str, Any] | None = None
 
 
-@router.get("/connectors/schema", response_class=JSONResponse)
+@router.get(
+    "/connectors/schema",
+    operation_id="getConnectorSchema",
+    summary="JSON Schema of connector descriptions",
+    response_class=JSONResponse,
+)
 async def connector_schema() -> JSONResponse:
     """The JSON Schema that connector descriptions are validated against (public)."""
     return JSONResponse(definitions.schema(), media_type="application/schema+json")
 
 
-@router.get("/connectors/status")
+@router.get(
+    "/connectors/status",
+    operation_id="getConnectorStatus",
+    summary="Circuit breakers and calls in flight",
+)
 async def connector_status(staff: CurrentStaff, hub: HubDep) -> dict[str, Any]:
     """Each provider's circuit breaker and calls in flight, in this process (staff)."""
     return {"providers": hub.snapshot()}
 
 
-@router.get("/cities/{city}/connectors", response_model=list[ConnectorRead])
+@router.get(
+    "/cities/{city}/connectors",
+    operation_id="listConnectors",
+    summary="List connector descriptions",
+    response_model=list[ConnectorRead],
+)
 async def list_connectors(
     session: SessionDep, staff: CurrentStaff, city: CityDep
 ) -> list[ConnectorRead]:
@@ -102,7 +116,13 @@ async def list_connectors(
     return [ConnectorRead.of(r) for r in rows]
 
 
-@router.post("/cities/{city}/connectors", status_code=201, response_model=ConnectorRead)
+@router.post(
+    "/cities/{city}/connectors",
+    operation_id="saveConnector",
+    summary="Create or replace a connector",
+    status_code=201,
+    response_model=ConnectorRead,
+)
 async def save_connector(
     session: SessionDep,
     staff: CurrentStaff,
@@ -130,7 +150,12 @@ async def save_connector(
     return JSONResponse(body, status_code=201 if created else 200)
 
 
-@router.get("/cities/{city}/connectors/{name}", response_model=ConnectorRead)
+@router.get(
+    "/cities/{city}/connectors/{name}",
+    operation_id="getConnector",
+    summary="Get a connector description",
+    response_model=ConnectorRead,
+)
 async def get_connector(
     session: SessionDep, staff: CurrentStaff, city: CityDep, name: Name
 ) -> ConnectorRead:
@@ -140,7 +165,11 @@ async def get_connector(
     return ConnectorRead.of(row)
 
 
-@router.post("/cities/{city}/connectors/{name}/test")
+@router.post(
+    "/cities/{city}/connectors/{name}/test",
+    operation_id="testConnector",
+    summary="Try a connector's read operation",
+)
 async def try_connector(
     session: SessionDep,
     staff: CurrentStaff,
@@ -164,7 +193,12 @@ async def try_connector(
         return await service.try_operation(trial)
 
 
-@router.get("/cities/{city}/connector-secrets", response_model=list[ConnectorSecretRead])
+@router.get(
+    "/cities/{city}/connector-secrets",
+    operation_id="listConnectorSecrets",
+    summary="List connector secrets",
+    response_model=list[ConnectorSecretRead],
+)
 async def list_secrets(
     session: SessionDep, staff: CurrentStaff, city: CityDep
 ) -> list[ConnectorSecretRead]:
@@ -176,6 +210,8 @@ async def list_secrets(
 
 @router.put(
     "/cities/{city}/connector-secrets/{name}",
+    operation_id="putConnectorSecret",
+    summary="Set or rotate a connector secret",
     status_code=201,
     response_model=ConnectorSecretRead,
     responses={200: {"model": ConnectorSecretRead, "description": "rotated"}},
@@ -203,7 +239,12 @@ async def put_secret(
     return JSONResponse(body, status_code=201 if created else 200)
 
 
-@router.delete("/cities/{city}/connector-secrets/{name}", status_code=204)
+@router.delete(
+    "/cities/{city}/connector-secrets/{name}",
+    operation_id="deleteConnectorSecret",
+    summary="Delete a connector secret",
+    status_code=204,
+)
 async def delete_secret(
     session: SessionDep, staff: CurrentStaff, city: CityDep, name: SecretName
 ) -> Response:

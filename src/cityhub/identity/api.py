@@ -77,7 +77,14 @@ TOO_MANY: dict[int | str, dict[str, Any]] = {
 
 
 # No request transaction here: the secret is checked with none open (see identity/flows.py).
-@router.post("/oauth/token", response_model=TokenRead, tags=["oauth"], responses=TOO_MANY)
+@router.post(
+    "/oauth/token",
+    operation_id="createToken",
+    summary="Get an access token (client credentials)",
+    response_model=TokenRead,
+    tags=["oauth"],
+    responses=TOO_MANY,
+)
 async def token(
     request: Request, db: DbDep, throttle: ThrottleDep, settings: SettingsDep
 ) -> TokenRead:
@@ -118,7 +125,14 @@ async def _staff_read(
     return staff_read(staff.username, staff.display_name, pairs)
 
 
-@router.post("/staff/session", response_model=StaffSessionRead, tags=["staff"], responses=TOO_MANY)
+@router.post(
+    "/staff/session",
+    operation_id="signIn",
+    summary="Sign in to the console",
+    response_model=StaffSessionRead,
+    tags=["staff"],
+    responses=TOO_MANY,
+)
 async def sign_in(
     request: Request,
     session: SessionDep,
@@ -150,7 +164,13 @@ async def sign_in(
     )
 
 
-@router.delete("/staff/session", status_code=204, tags=["staff"])
+@router.delete(
+    "/staff/session",
+    operation_id="signOut",
+    summary="Sign out of the console",
+    status_code=204,
+    tags=["staff"],
+)
 async def sign_out(session: SessionDep, staff: CurrentStaff) -> Response:
     """Sign out of the console."""
     await identity.end_session(session=session, session_id=staff.session.id)
@@ -159,13 +179,25 @@ async def sign_out(session: SessionDep, staff: CurrentStaff) -> Response:
     return response
 
 
-@router.get("/staff/me", response_model=StaffRead, tags=["staff"])
+@router.get(
+    "/staff/me",
+    operation_id="getMe",
+    summary="The signed-in staff member",
+    response_model=StaffRead,
+    tags=["staff"],
+)
 async def me(session: SessionDep, staff: CurrentStaff) -> StaffRead:
     """The signed-in staff member and their roles."""
     return await _staff_read(session, staff.staff, staff.roles)
 
 
-@router.get("/channel", response_model=ChannelRead, tags=["channels"])
+@router.get(
+    "/channel",
+    operation_id="getOwnChannel",
+    summary="The calling channel",
+    response_model=ChannelRead,
+    tags=["channels"],
+)
 async def own_channel(session: SessionDep, caller: CurrentChannel) -> ChannelRead:
     """The calling channel and the cities it has grants in."""
     ids = await cities.granted_city_ids(session=session, channel_id=caller.channel.id)
@@ -173,7 +205,13 @@ async def own_channel(session: SessionDep, caller: CurrentChannel) -> ChannelRea
     return ChannelRead.of(caller.channel, [c.slug for c in found])
 
 
-@router.get("/channels", response_model=list[ChannelRead], tags=["channels"])
+@router.get(
+    "/channels",
+    operation_id="listChannels",
+    summary="List channels",
+    response_model=list[ChannelRead],
+    tags=["channels"],
+)
 async def list_channels(session: SessionDep, staff: CurrentStaff) -> list[ChannelRead]:
     """Every channel (staff: needed to grant services)."""
     # A city admin grants services to channels, so must see them; the operator sees all.
@@ -182,7 +220,13 @@ async def list_channels(session: SessionDep, staff: CurrentStaff) -> list[Channe
     return [ChannelRead.of(c, []) for c in await identity.get_all_channels(session=session)]
 
 
-@router.get("/audit", response_model=Page[AuditRead], tags=["audit"])
+@router.get(
+    "/audit",
+    operation_id="listAuditEntries",
+    summary="List audit log entries",
+    response_model=Page[AuditRead],
+    tags=["audit"],
+)
 async def list_audit(
     session: SessionDep,
     staff: CurrentStaff,

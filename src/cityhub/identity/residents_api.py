@@ -52,7 +52,14 @@ def _resident_read(
     )
 
 
-@router.post("/residents", response_model=ResidentRead, status_code=201, tags=["residents"])
+@router.post(
+    "/residents",
+    operation_id="registerResident",
+    summary="Register a channel user",
+    response_model=ResidentRead,
+    status_code=201,
+    tags=["residents"],
+)
 async def register_resident(
     session: SessionDep,
     vault: VaultDep,
@@ -72,7 +79,13 @@ async def register_resident(
     return await idem.respond(201 if created else 200, _resident_read(vault, found))
 
 
-@router.get("/residents/{user_id}", response_model=ResidentRead, tags=["residents"])
+@router.get(
+    "/residents/{user_id}",
+    operation_id="getResident",
+    summary="Get a channel user",
+    response_model=ResidentRead,
+    tags=["residents"],
+)
 async def get_resident(
     session: SessionDep, vault: VaultDep, caller: CurrentChannel, user_id: UserId
 ) -> ResidentRead:
@@ -107,6 +120,8 @@ LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/residents/{user_id}/verification",
+    operation_id="verifyResident",
+    summary="Verify a user's identity",
     response_model=ResidentRead,
     tags=["residents"],
     responses=LINK_RESPONSES,
@@ -161,6 +176,8 @@ async def verify_resident(
 
 @router.post(
     "/residents/{user_id}/link-requests/{request_id}/code",
+    operation_id="proveLink",
+    summary="Prove a link with the code sent",
     response_model=ResidentRead,
     tags=["residents"],
 )
@@ -193,6 +210,8 @@ async def prove_link(
 
 @router.get(
     "/residents/{user_id}/link-requests",
+    operation_id="listPendingLinks",
+    summary="List pending link requests",
     response_model=list[PendingLinkRead],
     tags=["residents"],
 )
@@ -221,6 +240,8 @@ async def pending_links(
 
 @router.post(
     "/residents/{user_id}/link-requests/{request_id}/confirmation",
+    operation_id="confirmLink",
+    summary="Confirm another channel's link request",
     response_model=PendingLinkRead,
     tags=["residents"],
 )
@@ -245,7 +266,13 @@ async def confirm_link(
     )
 
 
-@router.get("/residents/{user_id}/consents", response_model=list[ConsentRead], tags=["residents"])
+@router.get(
+    "/residents/{user_id}/consents",
+    operation_id="listConsents",
+    summary="List a user's consents",
+    response_model=list[ConsentRead],
+    tags=["residents"],
+)
 async def list_consents(
     session: SessionDep, caller: CurrentChannel, user_id: UserId
 ) -> list[ConsentRead]:
@@ -262,6 +289,8 @@ async def list_consents(
 
 @router.post(
     "/residents/{user_id}/consents",
+    operation_id="giveConsent",
+    summary="Record a consent",
     response_model=ConsentRead,
     status_code=201,
     tags=["residents"],
@@ -289,7 +318,11 @@ async def give_consent(
 
 
 @router.delete(
-    "/residents/{user_id}/consents/{consent_id}", response_model=ConsentRead, tags=["residents"]
+    "/residents/{user_id}/consents/{consent_id}",
+    operation_id="withdrawConsent",
+    summary="Withdraw a consent",
+    response_model=ConsentRead,
+    tags=["residents"],
 )
 async def withdraw_consent(
     session: SessionDep, caller: CurrentChannel, user_id: UserId, consent_id: RowId
@@ -309,7 +342,11 @@ async def withdraw_consent(
 
 
 @router.get(
-    "/residents/{user_id}/data-access", response_model=Page[DataAccessRead], tags=["residents"]
+    "/residents/{user_id}/data-access",
+    operation_id="listDataAccess",
+    summary="List accesses to a user's personal data",
+    response_model=Page[DataAccessRead],
+    tags=["residents"],
 )
 async def list_data_access(
     session: SessionDep, caller: CurrentChannel, user_id: UserId, page: PageDep

@@ -71,7 +71,12 @@ async def _resident_id(session: AsyncSession, caller: ChannelCaller, user_id: st
 # -- request types (public) -------------------------------------------------------------------
 
 
-@router.get("/cities/{city}/request-types", response_model=list[RequestTypeRead])
+@router.get(
+    "/cities/{city}/request-types",
+    operation_id="listRequestTypes",
+    summary="List request types",
+    response_model=list[RequestTypeRead],
+)
 async def list_types(session: SessionDep, city: CitySlug) -> list[RequestTypeRead]:
     """What can be reported in the city (public)."""
     found_city = await cities.get_city_or_raise(session=session, slug=city)
@@ -79,7 +84,12 @@ async def list_types(session: SessionDep, city: CitySlug) -> list[RequestTypeRea
     return [await service.type_read_of(session=session, request_type=t) for t in found]
 
 
-@router.get("/cities/{city}/request-types/{code}", response_model=RequestTypeRead)
+@router.get(
+    "/cities/{city}/request-types/{code}",
+    operation_id="getRequestType",
+    summary="Get a request type",
+    response_model=RequestTypeRead,
+)
 async def get_type(session: SessionDep, city: CitySlug, code: TypeCode) -> RequestTypeRead:
     """One request type and the attributes it asks (public)."""
     found_city = await cities.get_city_or_raise(session=session, slug=city)
@@ -141,6 +151,8 @@ async def read_report(request: Request) -> tuple[ReportCreate, list[bytes]]:
 
 @router.post(
     "/cities/{city}/requests",
+    operation_id="createServiceRequest",
+    summary="Report a problem",
     status_code=201,
     response_model=RequestRead,
     openapi_extra=REPORT_BODY,
@@ -176,7 +188,12 @@ async def report(
     return await idem.respond(201 if done.created else 200, read)
 
 
-@router.get("/cities/{city}/requests/nearby", response_model=list[NearbyRead])
+@router.get(
+    "/cities/{city}/requests/nearby",
+    operation_id="listNearbyRequests",
+    summary="List open requests nearby",
+    response_model=list[NearbyRead],
+)
 async def nearby(
     session: SessionDep,
     caller: CurrentCaller,
@@ -209,7 +226,12 @@ async def _visible(
     return found, False
 
 
-@router.get("/cities/{city}/requests/{request_id}", response_model=RequestRead)
+@router.get(
+    "/cities/{city}/requests/{request_id}",
+    operation_id="getServiceRequest",
+    summary="Get a request and its timeline",
+    response_model=RequestRead,
+)
 async def get_request(
     session: SessionDep, caller: CurrentCaller, city: CityDep, request_id: RequestId
 ) -> RequestRead:
@@ -221,7 +243,11 @@ async def get_request(
     )
 
 
-@router.get("/cities/{city}/requests/{request_id}/photos/{photo_id}")
+@router.get(
+    "/cities/{city}/requests/{request_id}/photos/{photo_id}",
+    operation_id="getRequestPhoto",
+    summary="Get a request's photo",
+)
 async def get_photo(
     session: SessionDep,
     settings: SettingsDep,
@@ -238,7 +264,12 @@ async def get_photo(
     raise NotFound(f"no photo {photo_id!r}", code="photo_not_found", field="photo_id")
 
 
-@router.get("/cities/{city}/requests", response_model=list[RequestRead])
+@router.get(
+    "/cities/{city}/requests",
+    operation_id="listServiceRequests",
+    summary="List requests",
+    response_model=list[RequestRead],
+)
 async def list_requests(
     session: SessionDep,
     caller: CurrentCaller,
@@ -277,7 +308,12 @@ async def _own(
     return found, await _resident_id(session, caller, user_id)
 
 
-@router.post("/cities/{city}/requests/{request_id}/reopen", response_model=RequestRead)
+@router.post(
+    "/cities/{city}/requests/{request_id}/reopen",
+    operation_id="reopenServiceRequest",
+    summary="Reopen a request",
+    response_model=RequestRead,
+)
 async def reopen(
     session: SessionDep,
     caller: CurrentChannel,
@@ -296,7 +332,12 @@ async def reopen(
     return await service.read_of(session=session, city=city, request=found, timeline=True)
 
 
-@router.post("/cities/{city}/requests/{request_id}/rating", response_model=RequestRead)
+@router.post(
+    "/cities/{city}/requests/{request_id}/rating",
+    operation_id="rateServiceRequest",
+    summary="Rate a request's handling",
+    response_model=RequestRead,
+)
 async def rate(
     session: SessionDep,
     caller: CurrentChannel,
