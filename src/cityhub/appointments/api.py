@@ -15,7 +15,6 @@ from cityhub.appointments import (
     access,
     clinics,
     desk,
-    family,
     flows,
     schedules,
     service,
@@ -30,10 +29,6 @@ from cityhub.appointments.schemas import (
     BookingRead,
     CheckIn,
     CsvRead,
-    FamilyMemberCreate,
-    FamilyMemberRead,
-    RulesIn,
-    RulesRead,
     SessionCreate,
     SessionRead,
     SyncRead,
@@ -50,7 +45,6 @@ from cityhub.identity.deps import (
     CurrentCaller,
     CurrentChannel,
     CurrentStaff,
-    VaultDep,
     require_staff_role,
 )
 from cityhub.identity.enums import Role
@@ -236,44 +230,6 @@ async def sync_hospital(
         details=result.model_dump(),
     )
     return result
-
-
-# -- rules -----------------------------------------------------------------------------------
-
-
-@router.get(
-    BASE + "/rules",
-    operation_id="getBookingRules",
-    summary="Get the booking rules",
-    response_model=RulesRead,
-)
-async def get_rules(session: SessionDep, caller: CurrentCaller, city: CityDep) -> RulesRead:
-    """The city's booking rules."""
-    return await booking_rules.get(session=session, city_id=city.id)
-
-
-@router.patch(
-    BASE + "/rules",
-    operation_id="updateBookingRules",
-    summary="Change the booking rules",
-    response_model=RulesRead,
-)
-async def change_rules(
-    session: SessionDep, caller: CurrentStaff, city: CityDep, rules_in: RulesIn
-) -> RulesRead:
-    """Change the city's booking rules (city admins)."""
-    require_staff_role(caller, city.id, Role.CITY_ADMIN)
-    changed = await booking_rules.update(session=session, city_id=city.id, rules_in=rules_in)
-    await audit.append(
-        session=session,
-        city_id=city.id,
-        actor=caller.actor,
-        action="appointments.rules.update",
-        object_type="appointment",
-        object_id=city.slug,
-        details=rules_in.model_dump(mode="json", exclude_unset=True),
-    )
-    return changed
 
 
 # -- bookings --------------------------------------------------------------------------------
@@ -478,49 +434,3 @@ async def check_in(
         session=session, actor=caller.actor, city=city, code=check_in.code
     )
     return await views.booking_read(session=session, city=city, booking=booking)
-
-
-# -- family members --------------------------------------------------------------------------
-
-
-@router.post(
-    "/residents/{user_id}/family-members",
-    operation_id="addFamilyMember",
-    summary="Add a family member",
-    status_code=201,
-    response_model=FamilyMemberRead,
-    tags=["residents"],
-)
-async def add_family_member(
-    session: SessionDep,
-    vault: VaultDep,
-    caller: CurrentChannel,
-    user_id: UserId,
-    member_in: FamilyMemberCreate,
-) -> FamilyMemberRead:
-    """Add a family member the user books for (their identity number is checked)."""
-    caller.require(SCOPE)
-    member = await family.add(
-        session=session,
-        vault=vault,
-        channel_id=caller.channel.id,
-        user_id=user_id,
-        member_in=member_in,
-    )
-    return family.read(vault, member)
-
-
-@router.get(
-    "/residents/{user_id}/family-members",
-    operation_id="listFamilyMembers",
-    summary="List a user's family members",
-    response_model=list[FamilyMemberRead],
-    tags=["residents"],
-)
-async def list_family_members(
-    session: SessionDep, vault: VaultDep, caller: CurrentChannel, user_id: UserId
-) -> list[FamilyMemberRead]:
-    """The user's family members (masked)."""
-    caller.require(SCOPE)
-    rows = await family.get_all(session=session, channel_id=caller.channel.id, user_id=user_id)
-    return [family.read(vault, m) for m in rows]

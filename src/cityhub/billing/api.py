@@ -215,15 +215,15 @@ async def get_payment(
     "/payments/{payment_id}/refunds",
     operation_id="listRefunds",
     summary="List a payment's refunds",
-    response_model=list[RefundRead],
+    response_model=Page[RefundRead],
 )
 async def list_refunds(
-    session: SessionDep, caller: CurrentCaller, city: CityDep, payment_id: PaymentId
-) -> list[RefundRead]:
+    session: SessionDep, caller: CurrentCaller, city: CityDep, payment_id: PaymentId, page: PageDep
+) -> Page[RefundRead]:
     """A payment's refunds, oldest first."""
     view = await _payment_view(session, caller, city, payment_id)
     rows = await flows.refunds_of(session=session, payment=view.payment)
-    return [flows.refund_read(r, view.payment) for r in rows]
+    return page.slice([flows.refund_read(r, view.payment) for r in rows], key=lambda x: x.id)
 
 
 @router.post(

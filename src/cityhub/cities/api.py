@@ -90,15 +90,16 @@ async def update_city(
     "/categories",
     operation_id="listCategories",
     summary="List service categories",
-    response_model=list[CategoryRead],
+    response_model=Page[CategoryRead],
 )
 async def list_categories(
     session: SessionDep,
+    page: PageDep,
     include_disabled: Annotated[bool, Query(description="also the disabled ones")] = False,
-) -> list[CategoryRead]:
+) -> Page[CategoryRead]:
     """The catalogue's categories (public), in display order."""
     found = await categories.get_all(session=session, include_disabled=include_disabled)
-    return [CategoryRead.of(c) for c in found]
+    return page.slice([CategoryRead.of(c) for c in found], key=lambda x: x.code)
 
 
 @router.post(

@@ -18,6 +18,7 @@ from cityhub.identity.enums import Role
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import NotFound
+from cityhub.platform.paging import Page, PageDep
 from cityhub.platform.scheduler import load_jobs
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -67,14 +68,16 @@ class JobUpdate(Update):
     "/cities/{city}/jobs",
     operation_id="listCityJobs",
     summary="List a city's jobs",
-    response_model=list[JobRead],
+    response_model=Page[JobRead],
 )
-async def list_city_jobs(session: SessionDep, staff: CurrentStaff, city: CityDep) -> list[JobRead]:
+async def list_city_jobs(
+    session: SessionDep, staff: CurrentStaff, city: CityDep, page: PageDep
+) -> Page[JobRead]:
     """The city's recurring jobs: schedule, last run and its outcome, next run (staff)."""
     found = await jobs_admin.status_of(
         session=session, jobs=load_jobs(), city=city, zone=ZoneInfo(city.timezone), now=utcnow()
     )
-    return [JobRead.of(s) for s in found]
+    return page.slice([JobRead.of(s) for s in found], key=lambda x: x.job)
 
 
 @router.patch(
@@ -108,15 +111,15 @@ async def update_city_job(
 
 
 @router.get(
-    "/jobs", operation_id="listHubJobs", summary="List the hub's jobs", response_model=list[JobRead]
+    "/jobs", operation_id="listHubJobs", summary="List the hub's jobs", response_model=Page[JobRead]
 )
 async def list_hub_jobs(
-    session: SessionDep, settings: SettingsDep, staff: CurrentStaff
-) -> list[JobRead]:
+    session: SessionDep, settings: SettingsDep, staff: CurrentStaff, page: PageDep
+) -> Page[JobRead]:
     """The hub's own recurring jobs (operator)."""
     require_staff_role(staff, None)
     zone = ZoneInfo(settings.hub_timezone)
     found = await jobs_admin.status_of(
         session=session, jobs=load_jobs(), city=None, zone=zone, now=utcnow()
     )
-    return [JobRead.of(s) for s in found]
+    return page.slice([JobRead.of(s) for s in found], key=lambda x: x.job)

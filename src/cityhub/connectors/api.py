@@ -17,6 +17,7 @@ from cityhub.connectors.models import ConnectorDefinition, ConnectorSecret
 from cityhub.identity.deps import CurrentStaff, VaultDep, require_staff_role
 from cityhub.identity.enums import Role
 from cityhub.platform.deps import SessionDep, SettingsDep
+from cityhub.platform.paging import Page, PageDep
 from cityhub.platform.uow import between_transactions
 
 router = APIRouter(prefix="/v1", tags=["connectors"])
@@ -105,15 +106,15 @@ async def connector_status(staff: CurrentStaff, hub: HubDep) -> dict[str, Any]:
     "/cities/{city}/connectors",
     operation_id="listConnectors",
     summary="List connector descriptions",
-    response_model=list[ConnectorRead],
+    response_model=Page[ConnectorRead],
 )
 async def list_connectors(
-    session: SessionDep, staff: CurrentStaff, city: CityDep
-) -> list[ConnectorRead]:
+    session: SessionDep, staff: CurrentStaff, city: CityDep, page: PageDep
+) -> Page[ConnectorRead]:
     """The city's stored connector descriptions (city admin)."""
     require_staff_role(staff, city.id, *ADMINS)
     rows = await service.get_all_definitions(session=session, city_id=city.id)
-    return [ConnectorRead.of(r) for r in rows]
+    return page.slice([ConnectorRead.of(r) for r in rows], key=lambda x: x.name)
 
 
 @router.post(
@@ -197,15 +198,15 @@ async def try_connector(
     "/cities/{city}/connector-secrets",
     operation_id="listConnectorSecrets",
     summary="List connector secrets",
-    response_model=list[ConnectorSecretRead],
+    response_model=Page[ConnectorSecretRead],
 )
 async def list_secrets(
-    session: SessionDep, staff: CurrentStaff, city: CityDep
-) -> list[ConnectorSecretRead]:
+    session: SessionDep, staff: CurrentStaff, city: CityDep, page: PageDep
+) -> Page[ConnectorSecretRead]:
     """The city's connector secrets: names and times only (city admin)."""
     require_staff_role(staff, city.id, *ADMINS)
     rows = await secrets.get_all(session=session, city_id=city.id)
-    return [ConnectorSecretRead.of(r) for r in rows]
+    return page.slice([ConnectorSecretRead.of(r) for r in rows], key=lambda x: x.name)
 
 
 @router.put(

@@ -32,6 +32,7 @@ from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import Forbidden
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.outbound import OutboundPolicy
+from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["staff"])
 Username = Annotated[str, Path(max_length=80)]
@@ -113,19 +114,20 @@ async def change_password(
     "/staff",
     operation_id="listStaff",
     summary="List staff members",
-    response_model=list[StaffAdminRead],
+    response_model=Page[StaffAdminRead],
 )
 async def list_staff(
     session: SessionDep,
     caller: CurrentStaff,
+    page: PageDep,
     include_inactive: Annotated[bool, Query(description="also disabled accounts")] = True,
-) -> list[StaffAdminRead]:
+) -> Page[StaffAdminRead]:
     """Staff: every member for the operator, those of their cities for a city admin."""
     found = await staff.get_all(
         session=session, admin_cities=admin_cities(caller), include_inactive=include_inactive
     )
     names = await slugs(session)
-    return [member_read(m, names) for m in found]
+    return page.slice([member_read(m, names) for m in found], key=lambda x: x.username)
 
 
 @router.post(

@@ -209,15 +209,20 @@ async def own_channel(session: SessionDep, caller: CurrentChannel) -> ChannelRea
     "/channels",
     operation_id="listChannels",
     summary="List channels",
-    response_model=list[ChannelRead],
+    response_model=Page[ChannelRead],
     tags=["channels"],
 )
-async def list_channels(session: SessionDep, staff: CurrentStaff) -> list[ChannelRead]:
+async def list_channels(
+    session: SessionDep, staff: CurrentStaff, page: PageDep
+) -> Page[ChannelRead]:
     """Every channel (staff: needed to grant services)."""
     # A city admin grants services to channels, so must see them; the operator sees all.
     if staff.city_ids(Role.CITY_ADMIN, Role.AUDITOR) == set():
         require_staff_role(staff, None)
-    return [ChannelRead.of(c, []) for c in await identity.get_all_channels(session=session)]
+    return page.slice(
+        [ChannelRead.of(c, []) for c in await identity.get_all_channels(session=session)],
+        key=lambda x: x.slug,
+    )
 
 
 @router.get(

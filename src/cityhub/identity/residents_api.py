@@ -212,12 +212,12 @@ async def prove_link(
     "/residents/{user_id}/link-requests",
     operation_id="listPendingLinks",
     summary="List pending link requests",
-    response_model=list[PendingLinkRead],
+    response_model=Page[PendingLinkRead],
     tags=["residents"],
 )
 async def pending_links(
-    session: SessionDep, caller: CurrentChannel, user_id: UserId
-) -> list[PendingLinkRead]:
+    session: SessionDep, caller: CurrentChannel, user_id: UserId, page: PageDep
+) -> Page[PendingLinkRead]:
     """Other channels' live requests to be linked to this user's person, for the person to
     confirm here (where they are known) or ignore."""
     caller.require("residents:read")
@@ -226,16 +226,19 @@ async def pending_links(
     )
     rows = await linking.pending_for(session=session, resident_id=found.resident.id)
     names = {c.id: c.name for c in await identity.get_all_channels(session=session)}
-    return [
-        PendingLinkRead(
-            id=r.id,
-            channel=names.get(r.channel_id, "?"),
-            created_at=r.created_at,
-            expires_at=r.expires_at,
-        )
-        for r in rows
-        if r.channel_id != caller.channel.id
-    ]
+    return page.slice(
+        [
+            PendingLinkRead(
+                id=r.id,
+                channel=names.get(r.channel_id, "?"),
+                created_at=r.created_at,
+                expires_at=r.expires_at,
+            )
+            for r in rows
+            if r.channel_id != caller.channel.id
+        ],
+        key=lambda x: x.id,
+    )
 
 
 @router.post(
@@ -270,12 +273,12 @@ async def confirm_link(
     "/residents/{user_id}/consents",
     operation_id="listConsents",
     summary="List a user's consents",
-    response_model=list[ConsentRead],
+    response_model=Page[ConsentRead],
     tags=["residents"],
 )
 async def list_consents(
-    session: SessionDep, caller: CurrentChannel, user_id: UserId
-) -> list[ConsentRead]:
+    session: SessionDep, caller: CurrentChannel, user_id: UserId, page: PageDep
+) -> Page[ConsentRead]:
     """What the user consented to on this channel, withdrawn consents included."""
     caller.require("residents:read")
     found = await residents.get_for_channel_or_raise(
@@ -284,7 +287,7 @@ async def list_consents(
     rows = await residents.list_consents(
         session=session, resident_id=found.resident.id, channel_id=caller.channel.id
     )
-    return [ConsentRead.of(c) for c in rows]
+    return page.slice([ConsentRead.of(c) for c in rows], key=lambda x: x.id)
 
 
 @router.post(

@@ -125,17 +125,19 @@ def _settings_read(city: City, rules: NoticeSettings) -> SettingsRead:
     "/cities/{city}/notice-accounts",
     operation_id="listNoticeAccounts",
     summary="List government accounts",
-    response_model=list[AccountRead],
+    response_model=Page[AccountRead],
 )
 async def list_accounts(
-    session: SessionDep, caller: CurrentCaller, city: CityDep
-) -> list[AccountRead]:
+    session: SessionDep, caller: CurrentCaller, city: CityDep, page: PageDep
+) -> Page[AccountRead]:
     """The city's government accounts and their topics (channels granted the city, staff)."""
     staff = isinstance(caller, StaffCaller)
     if not staff:
         caller.require("notices:read")  # type: ignore[union-attr]
     found = await service.list_accounts(session=session, city_id=city.id)
-    return [await _account_read(session, city, a, staff=staff) for a in found]
+    return page.slice(
+        [await _account_read(session, city, a, staff=staff) for a in found], key=lambda x: x.code
+    )
 
 
 @router.post(
@@ -192,17 +194,20 @@ async def create_topic(
     "/cities/{city}/notice-accounts/{account}/templates",
     operation_id="listNoticeTemplates",
     summary="List an account's templates",
-    response_model=list[TemplateRead],
+    response_model=Page[TemplateRead],
 )
 async def list_templates(
-    session: SessionDep, staff: CurrentStaff, city: CityDep, account: AccountCode
-) -> list[TemplateRead]:
+    session: SessionDep, staff: CurrentStaff, city: CityDep, account: AccountCode, page: PageDep
+) -> Page[TemplateRead]:
     """An account's templates (staff)."""
     found = await service.get_account_or_raise(session=session, city_id=city.id, code=account)
-    return [
-        _template_read(found, t)
-        for t in await service.list_templates(session=session, account=found)
-    ]
+    return page.slice(
+        [
+            _template_read(found, t)
+            for t in await service.list_templates(session=session, account=found)
+        ],
+        key=lambda x: x.code,
+    )
 
 
 @router.post(

@@ -60,18 +60,18 @@ def _follow_read(view: inboxes.FollowView) -> FollowRead:
     "/follows",
     operation_id="listFollows",
     summary="List a user's follows",
-    response_model=list[FollowRead],
+    response_model=Page[FollowRead],
 )
 async def list_follows(
-    session: SessionDep, caller: CurrentChannel, user_id: UserId
-) -> list[FollowRead]:
+    session: SessionDep, caller: CurrentChannel, user_id: UserId, page: PageDep
+) -> Page[FollowRead]:
     """What the user follows, in the cities that granted this channel something."""
     found = await _user(session, caller, user_id)
     granted = await cities.granted_city_ids(session=session, channel_id=caller.channel.id)
     views = await inboxes.list_follows(
         session=session, resident_id=found.resident.id, city_ids=granted
     )
-    return [_follow_read(v) for v in views]
+    return page.slice([_follow_read(v) for v in views], key=lambda x: x.id)
 
 
 @router.post(

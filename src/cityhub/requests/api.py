@@ -24,6 +24,7 @@ from cityhub.identity.residents import get_for_channel_or_raise
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import BadRequest, NotFound, Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.paging import Page, PageDep
 from cityhub.requests import catalogue, handling, keys, queue, reports, service, staff_api
 from cityhub.requests.models import ServiceRequest
 from cityhub.requests.photos import MAX_PHOTOS
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/v1", tags=["requests"])
 SCOPE = "requests:write"
+# A user's requests or a queue are read whole up to this many, then paged in their order.
+QUEUE_READ = 500
 
 
 async def require_channel(session: AsyncSession, caller: ChannelCaller, city: City) -> None:
@@ -75,13 +78,16 @@ async def _resident_id(session: AsyncSession, caller: ChannelCaller, user_id: st
     "/cities/{city}/request-types",
     operation_id="listRequestTypes",
     summary="List request types",
-    response_model=list[RequestTypeRead],
+    response_model=Page[RequestTypeRead],
 )
-async def list_types(session: SessionDep, city: CitySlug) -> list[RequestTypeRead]:
+async def list_types(session: SessionDep, city: CitySlug, page: PageDep) -> Page[RequestTypeRead]:
     """What can be reported in the city (public)."""
     found_city = await cities.get_city_or_raise(session=session, slug=city)
     found = await catalogue.get_all_types(session=session, city_id=found_city.id)
-    return [await service.type_read_of(session=session, request_type=t) for t in found]
+    return page.slice(
+        [await service.type_read_of(session=session, request_type=t) for t in found],
+        key=lambda x: x.code,
+    )
 
 
 @router.get(
@@ -192,7 +198,7 @@ async def report(
     "/cities/{city}/requests/nearby",
     operation_id="listNearbyRequests",
     summary="List open requests nearby",
-    response_model=list[NearbyRead],
+    response_model=Page[NearbyRead],
 )
 async def nearby(
     session: SessionDep,
@@ -201,11 +207,15 @@ async def nearby(
     type: Annotated[str, Query(max_length=60, description="the request type's code")],
     lat: Annotated[float, Query(ge=-90, le=90)],
     lon: Annotated[float, Query(ge=-180, le=180)],
-) -> list[NearbyRead]:
+    page: PageDep,
+) -> Page[NearbyRead]:
     """ "The same problem?": open requests of the type near the point, to follow instead."""
     if isinstance(caller, ChannelCaller):
         await require_channel(session, caller, city)
-    return await reports.same_problem(session=session, city=city, type_code=type, lat=lat, lon=lon)
+    return page.slice(
+        await reports.same_problem(session=session, city=city, type_code=type, lat=lat, lon=lon),
+        key=lambda x: x.id,
+    )
 
 
 async def _visible(
@@ -268,17 +278,17 @@ async def get_photo(
     "/cities/{city}/requests",
     operation_id="listServiceRequests",
     summary="List requests",
-    response_model=list[RequestRead],
+    response_model=Page[RequestRead],
 )
 async def list_requests(
     session: SessionDep,
     caller: CurrentCaller,
     city: CityDep,
+    page: PageDep,
     user_id: Annotated[str | None, Query(max_length=128)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
     department: Annotated[str | None, Query(max_length=60)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-) -> list[RequestRead]:
+) -> Page[RequestRead]:
     """A channel's user's requests (`user_id`), or a department's queue as its staff see it."""
     if isinstance(caller, ChannelCaller):
         await require_channel(session, caller, city)
@@ -286,7 +296,7 @@ async def list_requests(
             raise Unprocessable("name the channel's user", field="user_id")
         resident_id = await _resident_id(session, caller, user_id)
         found = await queue.of_resident(
-            session=session, city_id=city.id, resident_id=resident_id, limit=limit
+            session=session, city_id=city.id, resident_id=resident_id, limit=QUEUE_READ
         )
     else:
         handler = await service.handler_of(session=session, city=city, caller=caller)
@@ -296,9 +306,12 @@ async def list_requests(
             handler=handler,
             status=status,
             department=department,
-            limit=limit,
+            limit=QUEUE_READ,
         )
-    return [await service.read_of(session=session, city=city, request=r) for r in found]
+    return page.slice(
+        [await service.read_of(session=session, city=city, request=r) for r in found],
+        key=lambda x: x.id,
+    )
 
 
 async def _own(

@@ -16,6 +16,7 @@ from cityhub.identity.enums import Role
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.paging import Page, PageDep
 from cityhub.requests import catalogue, handling, keys, queue, service, sla
 from cityhub.requests.models import ServiceRequest
 from cityhub.requests.schemas import (
@@ -258,14 +259,14 @@ async def department_read(session: AsyncSession, department: Any) -> DepartmentR
     "/cities/{city}/request-departments",
     operation_id="listRequestDepartments",
     summary="List departments",
-    response_model=list[DepartmentRead],
+    response_model=Page[DepartmentRead],
 )
 async def list_departments(
-    session: SessionDep, staff: CurrentStaff, city: CityDep
-) -> list[DepartmentRead]:
+    session: SessionDep, staff: CurrentStaff, city: CityDep, page: PageDep
+) -> Page[DepartmentRead]:
     """The departments that handle the city's requests."""
     found = await catalogue.get_all_departments(session=session, city_id=city.id)
-    return [await department_read(session, d) for d in found]
+    return page.slice([await department_read(session, d) for d in found], key=lambda x: x.code)
 
 
 @router.post(
