@@ -162,7 +162,7 @@ async def test_secrets_are_written_rotated_and_deleted_but_never_read_back(
         f"/v1/cities/{city.slug}/connectors/pudong-water/test", json={}, expect=200
     )
     assert tried["ok"], tried  # the rotated value is used at once
-    listed = await admin.get(secrets_url)
+    listed = (await admin.get(secrets_url))["items"]
     assert [s["name"] for s in listed] == ["water-key"]
     everything = json.dumps([listed, written, rotated, await admin.get("/v1/audit?limit=100")])
     assert "first-value" not in everything and providers.API_KEY not in everything

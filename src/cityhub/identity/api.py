@@ -33,7 +33,8 @@ from cityhub.identity.schemas import (
 from cityhub.platform import jsonbody
 from cityhub.platform.clients import client_address
 from cityhub.platform.deps import DbDep, SessionDep, SettingsDep, ThrottleDep
-from cityhub.platform.errors import BadRequest, Unauthorized
+from cityhub.platform.errors import BadRequest, CityHubError, Unauthorized
+from cityhub.platform.openapi import route_meta
 from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["identity"])
@@ -76,6 +77,58 @@ TOO_MANY: dict[int | str, dict[str, Any]] = {
 }
 
 
+# RFC 6749 5.2: the `error` an OAuth2 client library reads, for each of our codes.
+OAUTH_ERRORS = {
+    "invalid_client": "invalid_client",
+    "unsupported_grant_type": "unsupported_grant_type",
+    "invalid_scope": "invalid_scope",
+    "too_many_attempts": "temporarily_unavailable",
+    "throttle_unavailable": "temporarily_unavailable",
+    "overloaded": "temporarily_unavailable",
+}
+TOKEN_FORM = {
+    "required": True,
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "title": "TokenRequest",
+                "required": ["grant_type"],
+                "properties": {
+                    "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                    "client_id": {"type": "string", "description": "or send HTTP Basic"},
+                    "client_secret": {"type": "string", "description": "or send HTTP Basic"},
+                    "scope": {
+                        "type": "string",
+                        "description": "space-separated; without it, every allowed scope",
+                    },
+                },
+            },
+            "example": {
+                "grant_type": "client_credentials",
+                "client_id": "ch_paylink",
+                "client_secret": "...",
+                "scope": "catalogue:read payments:write",
+            },
+        }
+    },
+}
+
+
+def _as_oauth_error(exc: CityHubError) -> CityHubError:
+    """The problem with RFC 6749's `error` and `error_description` beside it, at the status
+    the RFC gives: 401 with `WWW-Authenticate` for the client, 400 for the rest."""
+    error = OAUTH_ERRORS.get(exc.code, "invalid_request")
+    if error == "invalid_client":
+        exc.status = 401
+        exc.headers.setdefault("WWW-Authenticate", 'Basic realm="cityhub", error="invalid_client"')
+    elif error != "temporarily_unavailable":
+        exc.status = 400
+    exc.extra.setdefault("error", error)
+    exc.extra.setdefault("error_description", exc.detail or exc.title)
+    return exc
+
+
 # No request transaction here: the secret is checked with none open (see identity/flows.py).
 @router.post(
     "/oauth/token",
@@ -84,12 +137,25 @@ TOO_MANY: dict[int | str, dict[str, Any]] = {
     response_model=TokenRead,
     tags=["oauth"],
     responses=TOO_MANY,
+    openapi_extra=route_meta(
+        problems=[400, 401, 429], problem_schema="OAuthProblem", requestBody=TOKEN_FORM
+    ),
 )
 async def token(
     request: Request, db: DbDep, throttle: ThrottleDep, settings: SettingsDep
 ) -> TokenRead:
     """OAuth2 client credentials (RFC 6749 4.4): form fields or HTTP Basic for the client.
-    Wrong secrets are limited per client id and per address (429 with `Retry-After`)."""
+    Wrong secrets are limited per client id and per address (429 with `Retry-After`).
+    Errors carry RFC 6749's `error` and `error_description` beside the problem's fields."""
+    try:
+        return await _issue_token(request, db, throttle, settings)
+    except CityHubError as exc:
+        raise _as_oauth_error(exc) from None
+
+
+async def _issue_token(
+    request: Request, db: DbDep, throttle: ThrottleDep, settings: SettingsDep
+) -> TokenRead:
     form = await _token_form(request)
     if form.get("grant_type") != "client_credentials":
         raise BadRequest(

@@ -16,7 +16,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
@@ -172,11 +172,12 @@ def install(app: FastAPI, contract: Contract) -> None:
 
 
 def api_routes(app: FastAPI) -> Iterator[tuple[str, routing.APIRoute]]:
-    """Every route in the description, with its full path."""
+    """Every route in the description, with its full path (as included: a router included
+    with `include_in_schema=False` is left out)."""
     for context in routing.iter_route_contexts(app.routes):
-        route = context.original_route
-        if isinstance(route, routing.APIRoute) and route.include_in_schema:
-            yield context.path or route.path, route
+        # The context answers the route's attributes as its inclusion made them.
+        if isinstance(context.original_route, routing.APIRoute) and context.include_in_schema:
+            yield context.path or "", cast(routing.APIRoute, context)
 
 
 def lacking_operation_ids(app: FastAPI) -> list[str]:
@@ -218,6 +219,7 @@ def finish(app: FastAPI, spec: dict[str, Any], contract: Contract) -> None:
             route = routes.get(operation.get("operationId"))
             if route is not None:
                 _operation(operation, route, callers)
+    spec["components"]["responses"] = _problem_responses(spec)
     _rename_schemas(spec, contract.renames)
     for name, examples in contract.examples.items():
         if name in schemas:
@@ -270,7 +272,9 @@ def _operation(operation: dict[str, Any], route: routing.APIRoute, callers: Call
     by_staff = callers.staff in calls
     if not (by_channel or by_staff) and callers.either in calls:
         by_channel = by_staff = True
+    # Error answers a route declares itself (`responses=`) become problems like the rest.
     statuses = set(meta.get("problems", []))
+    statuses |= {int(s) for s in operation.get("responses", {}) if s.isdigit() and int(s) >= 400}
     security: list[dict[str, list[str]]] = []
     if by_channel:
         scopes = set(meta["scopes"]) if "scopes" in meta else _required_scopes(calls)
@@ -298,17 +302,32 @@ def _operation(operation: dict[str, Any], route: routing.APIRoute, callers: Call
                 parameter["schema"] = {"type": "string", "minLength": 1, "maxLength": 200}
                 statuses.add(400)
     statuses.add(503)
-    ref = {"$ref": "#/components/schemas/" + meta.get("problem_schema", "Problem")}
+    schema = meta.get("problem_schema", "Problem")
     responses = operation.setdefault("responses", {})
     for status in sorted(statuses):
-        responses[str(status)] = {
-            "description": STATUS_TEXT.get(status, "A problem"),
-            "content": {PROBLEM_JSON: {"schema": ref}},
+        responses[str(status)] = {"$ref": f"#/components/responses/{schema}{status}"}
+    responses["default"] = {"$ref": "#/components/responses/ProblemDefault"}
+
+
+def _problem_responses(spec: dict[str, Any]) -> dict[str, Any]:
+    """The problem answers the operations refer to, one per schema and status used."""
+    used: set[str] = set()
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            for answer in operation.get("responses", {}).values():
+                ref = answer.get("$ref", "")
+                if ref.startswith("#/components/responses/"):
+                    used.add(ref.rsplit("/", 1)[-1])
+    found: dict[str, Any] = {}
+    for name in sorted(used):
+        schema, status = re.fullmatch(r"([A-Za-z]+?)(\d+|Default)", name).groups()  # type: ignore[union-attr]
+        found[name] = {
+            "description": STATUS_TEXT.get(int(status), "A problem")
+            if status.isdigit()
+            else "Any other problem (500 `internal_error`: quote the `request_id`)",
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/" + schema}}},
         }
-    responses["default"] = {
-        "description": "Any other problem (500 `internal_error`: quote the `request_id`)",
-        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
+    return found
 
 
 def _schema_name(name: str, schema: dict[str, Any], renames: dict[str, str]) -> str:
