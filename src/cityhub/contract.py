@@ -10,6 +10,7 @@ from typing import Any
 from cityhub.identity import deps as identity_deps
 from cityhub.identity.security import SCOPES
 from cityhub.platform.openapi import Callers, Contract
+from cityhub.requests.schemas import ReportCreate
 from cityhub.webhooks.catalogue import webhooks
 
 _PAYMENT = {
@@ -116,5 +117,10 @@ def contract() -> Contract:
     )
     events, schemas = webhooks()
     return Contract(
-        callers=callers, examples=EXAMPLES, webhooks=events, schemas=schemas, renames=RENAMES
+        callers=callers,
+        examples=EXAMPLES,
+        webhooks=events,
+        schemas=schemas,
+        models=[ReportCreate],  # the report's JSON body, read by hand beside multipart
+        renames=RENAMES,
     )

@@ -20,6 +20,8 @@ from typing import Any, cast
 
 from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 PROBLEM_JSON = "application/problem+json"
 _META = "x-cityhub"
@@ -153,6 +155,8 @@ class Contract:
     examples: dict[str, list[Any]] = field(default_factory=dict)
     webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Models a route reads itself (a body parsed by hand) that FastAPI therefore never saw.
+    models: list[type[BaseModel]] = field(default_factory=list)
     renames: dict[str, str] = field(default_factory=dict)
 
 
@@ -196,6 +200,13 @@ def finish(app: FastAPI, spec: dict[str, Any], contract: Contract) -> None:
         schemas.pop(name, None)
     schemas.update(Problem=PROBLEM, ProblemError=PROBLEM_ERROR, OAuthProblem=OAUTH_PROBLEM)
     schemas.update(contract.schemas)
+    if contract.models:
+        _, found = models_json_schema(
+            [(m, "validation") for m in contract.models],
+            ref_template="#/components/schemas/{model}",
+        )
+        for name, schema in found.get("$defs", {}).items():
+            schemas.setdefault(name, schema)
     callers = contract.callers
     spec["components"]["securitySchemes"] = {
         "oauth2": {
