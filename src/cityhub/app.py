@@ -12,9 +12,7 @@ from sqlalchemy import text
 
 from cityhub import __version__, migrations
 from cityhub.appointments.api import router as appointments_router
-from cityhub.appointments.family_api import router as family_router
 from cityhub.appointments.fhir import router as fhir_router
-from cityhub.appointments.rules_api import router as booking_rules_router
 from cityhub.billing.api import router as billing_router
 from cityhub.cities.api import router as cities_router
 from cityhub.cities.jobs_api import router as jobs_router
@@ -171,11 +169,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(notices_channel_router)
     app.include_router(notices_console_router)
     app.include_router(appointments_router)
-    app.include_router(booking_rules_router)
-    app.include_router(family_router)
-    # FHIR R4 and Open311 are described by their own standards (a CapabilityStatement at
-    # /fhir/r4/metadata, Open311 discovery): /openapi.json is the contract of /v1.
-    app.include_router(fhir_router, include_in_schema=False)
+    app.include_router(fhir_router, include_in_schema=False)  # FHIR and Open311: see contract.py
     app.include_router(requests_router)
     app.include_router(open311_router, include_in_schema=False)
     app.include_router(jobs_router)

@@ -1,7 +1,11 @@
 """What the API's description adds to FastAPI's: who calls (the identity domain's caller
 dependencies and scopes), examples of the main requests and answers, the schema names chosen
 for models that share one, and the webhooks a channel receives. `platform.openapi` applies it;
-`openapi.json` at the root of the repository is the result (`cityhub openapi` writes it)."""
+`openapi.json` at the root of the repository is the result (`cityhub openapi` writes it).
+
+FHIR R4 and Open311 are left out of it (app.py includes them with `include_in_schema=False`):
+their own standards describe them (a CapabilityStatement at /fhir/r4/metadata, Open311
+discovery), and their errors are theirs (OperationOutcome, Open311 errors), not problems."""
 
 from __future__ import annotations
 

@@ -23,7 +23,9 @@ from cityhub.appointments import (
     waitlist,
 )
 from cityhub.appointments import rules as booking_rules
+from cityhub.appointments.family_api import router as family_router
 from cityhub.appointments.models import Booking, WaitlistEntry
+from cityhub.appointments.rules_api import router as rules_router
 from cityhub.appointments.schemas import (
     BookingCreate,
     BookingRead,
@@ -434,3 +436,7 @@ async def check_in(
         session=session, actor=caller.actor, city=city, code=check_in.code
     )
     return await views.booking_read(session=session, city=city, booking=booking)
+
+
+router.include_router(rules_router)
+router.include_router(family_router)

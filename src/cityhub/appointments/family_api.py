@@ -12,7 +12,8 @@ from cityhub.identity.deps import CurrentChannel, VaultDep
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.paging import Page, PageDep
 
-router = APIRouter(prefix="/v1", tags=["appointments"])
+# Included by appointments.api under its /v1 prefix.
+router = APIRouter(tags=["appointments"])
 SCOPE = "appointments:write"
 UserId = Annotated[str, Path(max_length=128, description="the channel's own id for its user")]
 

@@ -12,7 +12,8 @@ from cityhub.identity.deps import CurrentCaller, CurrentStaff, require_staff_rol
 from cityhub.identity.enums import Role
 from cityhub.platform.deps import SessionDep
 
-router = APIRouter(prefix="/v1", tags=["appointments"])
+# Included by appointments.api under its /v1 prefix.
+router = APIRouter(tags=["appointments"])
 BASE = "/cities/{city}/appointments"
 
 
