@@ -12,6 +12,7 @@ is this document; `cityhub openapi` writes it again.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -198,8 +199,13 @@ def finish(app: FastAPI, spec: dict[str, Any], contract: Contract) -> None:
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
-    schemas.update(Problem=PROBLEM, ProblemError=PROBLEM_ERROR, OAuthProblem=OAUTH_PROBLEM)
-    schemas.update(contract.schemas)
+    # Copies: the document is rewritten in place below (refs renamed), the constants are not.
+    schemas.update(
+        copy.deepcopy(
+            {"Problem": PROBLEM, "ProblemError": PROBLEM_ERROR, "OAuthProblem": OAUTH_PROBLEM}
+        )
+    )
+    schemas.update(copy.deepcopy(contract.schemas))
     if contract.models:
         _, found = models_json_schema(
             [(m, "validation") for m in contract.models],
@@ -234,9 +240,9 @@ def finish(app: FastAPI, spec: dict[str, Any], contract: Contract) -> None:
     _rename_schemas(spec, contract.renames)
     for name, examples in contract.examples.items():
         if name in schemas:
-            schemas[name]["examples"] = examples
+            schemas[name]["examples"] = copy.deepcopy(examples)
     if contract.webhooks:
-        spec["webhooks"] = contract.webhooks
+        spec["webhooks"] = copy.deepcopy(contract.webhooks)
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
