@@ -17,6 +17,7 @@ from cityhub.connectors.models import ConnectorDefinition, ConnectorSecret
 from cityhub.identity.deps import CurrentStaff, VaultDep, require_staff_role
 from cityhub.identity.enums import Role
 from cityhub.platform.deps import SessionDep, SettingsDep
+from cityhub.platform.openapi import route_meta
 from cityhub.platform.paging import Page, PageDep
 from cityhub.platform.uow import between_transactions
 
@@ -86,6 +87,7 @@ class ConnectorTry(BaseModel):
     operation_id="getConnectorSchema",
     summary="JSON Schema of connector descriptions",
     response_class=JSONResponse,
+    openapi_extra=route_meta(media_type="application/schema+json"),
 )
 async def connector_schema() -> JSONResponse:
     """The JSON Schema that connector descriptions are validated against (public)."""
@@ -123,6 +125,7 @@ async def list_connectors(
     summary="Create or replace a connector",
     status_code=201,
     response_model=ConnectorRead,
+    openapi_extra=route_meta(also_succeeds={200: "replaced (`replace=true`)"}),
 )
 async def save_connector(
     session: SessionDep,

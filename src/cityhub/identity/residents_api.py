@@ -29,6 +29,7 @@ from cityhub.identity.schemas import (
 from cityhub.platform.deps import RowId, SessionDep, SettingsDep, ThrottleDep
 from cityhub.platform.errors import Unavailable, Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.openapi import route_meta
 from cityhub.platform.paging import Page, PageDep
 from cityhub.platform.uow import keep
 
@@ -59,6 +60,7 @@ def _resident_read(
     response_model=ResidentRead,
     status_code=201,
     tags=["residents"],
+    openapi_extra=route_meta(also_succeeds={200: "the user was known: updated"}),
 )
 async def register_resident(
     session: SessionDep,

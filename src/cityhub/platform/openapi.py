@@ -119,12 +119,16 @@ def route_meta(
     idempotency_required: bool = False,
     problem_schema: str | None = None,
     scopes: Iterable[str] | None = None,
+    also_succeeds: dict[int, str] | None = None,
+    media_type: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """A route's `openapi_extra`: the statuses it answers beyond those its parameters and
     callers imply, an `Idempotency-Key` it refuses to go without (400), the schema of its
     problems (`OAuthProblem` on the token endpoint), scopes its code requires beyond those
-    read from it; `extra` is merged into the operation as is (a `requestBody`)."""
+    read from it; other statuses its success may take, with the same body (`{200: "updated"}`
+    beside a 201), and the media type of that body when it is not JSON; `extra` is merged into
+    the operation as is (a `requestBody`)."""
     meta: dict[str, Any] = {"problems": sorted(problems)}
     if idempotency_required:
         meta["idempotency_required"] = True
@@ -132,6 +136,10 @@ def route_meta(
         meta["problem_schema"] = problem_schema
     if scopes is not None:
         meta["scopes"] = sorted(scopes)
+    if also_succeeds:
+        meta["also_succeeds"] = {str(k): v for k, v in also_succeeds.items()}
+    if media_type:
+        meta["media_type"] = media_type
     return {_META: meta, **extra}
 
 
@@ -238,6 +246,7 @@ def finish(app: FastAPI, spec: dict[str, Any], contract: Contract) -> None:
                 _operation(operation, route, callers)
     spec["components"]["responses"] = _problem_responses(spec)
     _rename_schemas(spec, contract.renames)
+    _local_times(spec["components"]["schemas"])
     for name, examples in contract.examples.items():
         if name in schemas:
             schemas[name]["examples"] = copy.deepcopy(examples)
@@ -319,11 +328,24 @@ def _operation(operation: dict[str, Any], route: routing.APIRoute, callers: Call
                 parameter["schema"] = {"type": "string", "minLength": 1, "maxLength": 200}
                 statuses.add(400)
     statuses.add(503)
-    schema = meta.get("problem_schema", "Problem")
     responses = operation.setdefault("responses", {})
+    _successes(responses, meta)
+    schema = meta.get("problem_schema", "Problem")
     for status in sorted(statuses):
         responses[str(status)] = {"$ref": f"#/components/responses/{schema}{status}"}
     responses["default"] = {"$ref": "#/components/responses/ProblemDefault"}
+
+
+def _successes(responses: dict[str, Any], meta: dict[str, Any]) -> None:
+    """The success answer under each other status it may take, in its media type."""
+    first = next((k for k in sorted(responses) if k.startswith("2")), None)
+    if first is None:
+        return
+    if "media_type" in meta:
+        content = responses[first].get("content", {})
+        responses[first]["content"] = {meta["media_type"]: next(iter(content.values()), {})}
+    for status, description in meta.get("also_succeeds", {}).items():
+        responses[status] = {**copy.deepcopy(responses[first]), "description": description}
 
 
 def _problem_responses(spec: dict[str, Any]) -> dict[str, Any]:
@@ -345,6 +367,21 @@ def _problem_responses(spec: dict[str, Any]) -> dict[str, Any]:
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/" + schema}}},
         }
     return found
+
+
+def _local_times(node: Any) -> None:
+    """JSON Schema's `time` is RFC 3339's, with an offset; the hub's times of day (quiet
+    hours, booking windows) are local to the city and carry none: say so with a pattern."""
+    if isinstance(node, dict):
+        if node.get("format") == "time":
+            del node["format"]
+            node["pattern"] = r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$"
+            node.setdefault("description", "a time of day in the city's time zone")
+        for value in node.values():
+            _local_times(value)
+    elif isinstance(node, list):
+        for value in node:
+            _local_times(value)
 
 
 def _schema_name(name: str, schema: dict[str, Any], renames: dict[str, str]) -> str:

@@ -24,6 +24,7 @@ from cityhub.identity.residents import get_for_channel_or_raise
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import BadRequest, NotFound, Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.openapi import route_meta
 from cityhub.platform.paging import Page, PageDep
 from cityhub.requests import catalogue, handling, keys, queue, reports, service, staff_api
 from cityhub.requests.models import ServiceRequest
@@ -161,8 +162,10 @@ async def read_report(request: Request) -> tuple[ReportCreate, list[bytes]]:
     summary="Report a problem",
     status_code=201,
     response_model=RequestRead,
-    openapi_extra=REPORT_BODY,
-    responses={200: {"description": "the report joined the same open request (`same_as`)"}},
+    openapi_extra=route_meta(
+        also_succeeds={200: "the report joined the same open request (`same_as`)"},
+        requestBody=REPORT_BODY["requestBody"],
+    ),
 )
 async def report(
     request: Request,
