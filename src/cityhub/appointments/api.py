@@ -27,6 +27,7 @@ from cityhub.appointments.family_api import router as family_router
 from cityhub.appointments.models import Booking, WaitlistEntry
 from cityhub.appointments.rules_api import router as rules_router
 from cityhub.appointments.schemas import (
+    SESSIONS_CSV_EXAMPLE,
     BookingCreate,
     BookingRead,
     CheckIn,
@@ -54,6 +55,7 @@ from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound
 from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.openapi import csv_body, route_meta
 from cityhub.platform.paging import Page, PageDep
 from cityhub.platform.uow import between_transactions
 
@@ -181,7 +183,11 @@ async def create_session(
     summary="Enter sessions from CSV",
     status_code=201,
     response_model=CsvRead,
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    openapi_extra=route_meta(
+        requestBody=csv_body(
+            "UTF-8 CSV, one row per slot (docs/appointments.md)", SESSIONS_CSV_EXAMPLE
+        )
+    ),
 )
 async def upload_sessions(
     request: Request, session: SessionDep, caller: CurrentStaff, city: CityDep

@@ -24,6 +24,7 @@ from cityhub.identity.deps import CurrentChannel, CurrentStaff, require_staff_ro
 from cityhub.identity.enums import Role
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import Unprocessable
+from cityhub.platform.openapi import csv_body, route_meta
 from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(tags=["settlement"])
@@ -74,6 +75,13 @@ async def list_batches(
     operation_id="putChannelStatement",
     summary="Upload the channel's statement of a day",
     response_model=StatementRead,
+    openapi_extra=route_meta(
+        requestBody=csv_body(
+            "UTF-8 CSV: payment_id,channel_txn_id,amount_fen,currency,kind",
+            "payment_id,channel_txn_id,amount_fen,currency,kind\n"
+            "pay_8f3k2m,wx-20261201-000123,8650,CNY,charge\n",
+        )
+    ),
 )
 async def upload_statement(
     request: Request, session: SessionDep, caller: CurrentChannel, city: CityDep, day: Day

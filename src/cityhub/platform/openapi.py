@@ -113,6 +113,19 @@ STATUS_TEXT = {
 }
 
 
+def csv_body(description: str, example: str) -> dict[str, Any]:
+    """A CSV request body, as `text/csv` and as bytes (`application/octet-stream`, what
+    client generators that know no CSV send): the hub reads the text either way."""
+    return {
+        "required": True,
+        "description": description,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}, "example": example},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+
+
 def route_meta(
     *,
     problems: Iterable[int] = (),
