@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?= -q
 
-.PHONY: install browser loadgen demo test test-fast test-sqlite test-postgres lint format bench clean
+.PHONY: install browser loadgen demo test test-fast test-sqlite test-postgres lint format bench clean openapi
 
 # The browser tests drive Debian's Chromium (never a browser download); installed once, quietly.
 CHROMIUM := /usr/bin/chromium
@@ -85,6 +85,10 @@ bench: install
 		echo "== $$script"; \
 		$(BIN)/python "$$script" || exit 1; \
 	done
+
+# The API's description, as the hub serves it, into the committed openapi.json (a test compares).
+openapi: install
+	$(BIN)/cityhub openapi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -20,6 +20,7 @@ from cityhub.cities.api import router as cities_router
 from cityhub.cities.jobs_api import router as jobs_router
 from cityhub.connectors.api import router as connectors_router
 from cityhub.connectors.registry import ConnectorHub
+from cityhub.contract import contract
 from cityhub.identity import deps as identity_deps
 from cityhub.identity.admin_api import channels_router as channel_admin_router
 from cityhub.identity.admin_api import router as staff_admin_router
@@ -33,7 +34,7 @@ from cityhub.notices.channel_api import router as notices_channel_router
 from cityhub.notices.console import router as notices_console_router
 from cityhub.outbox import Dispatcher, load_handlers
 from cityhub.outbox import admin as outbox_admin
-from cityhub.platform import events, metrics, ratelimit
+from cityhub.platform import events, metrics, openapi, ratelimit
 from cityhub.platform.clients import TrustedProxies
 from cityhub.platform.config import Settings, get_settings
 from cityhub.platform.db import Database, database_for
@@ -54,13 +55,13 @@ from cityhub.webhooks.channel_api import router as webhooks_channel_router
 health = APIRouter(tags=["health"])
 
 
-@health.get("/healthz")
+@health.get("/healthz", operation_id="getHealth", summary="Liveness")
 async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok", "version": __version__}
 
 
-@health.get("/readyz")
+@health.get("/readyz", operation_id="getReadiness", summary="Readiness: database and migrations")
 async def readyz(request: Request, db: DbDep) -> JSONResponse:
     """Ready to serve: the database answers and its schema is current. The providers'
     breaker states are shown under `connectors` but never make the hub unready: a provider
@@ -122,14 +123,15 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(notices_channel_router)
     app.include_router(notices_console_router)
     app.include_router(appointments_router)
-    app.include_router(fhir_router)
+    app.include_router(fhir_router, include_in_schema=False)  # FHIR and Open311: see contract.py
     app.include_router(requests_router)
     app.include_router(channel_self_router)
     app.include_router(webhooks_channel_router)
     app.include_router(billing_channel_router)
     app.include_router(refund_requests_router)
-    app.include_router(open311_router)
+    app.include_router(open311_router, include_in_schema=False)
     app.include_router(jobs_router)
+    openapi.install(app, contract())
     mount_web(app)
 
 

@@ -37,7 +37,9 @@ async def test_a_day_settles_into_one_batch_per_biller_and_channel_once(
         json={"amount_fen": 500, "currency": "CNY", "reason": "overcharge"},
     )
     today = dt.datetime.now(CHINA).date()
-    batches = await admin.post(world.url("/settlements"), json={"day": today.isoformat()})
+    batches = (await admin.post(world.url("/settlements"), json={"day": today.isoformat()}))[
+        "items"
+    ]
     by_party = {(b["party"], b["party_name"]): b for b in batches}
     water_net = water[0].amount_fen + water[1].amount_fen - 500
     assert by_party[("biller", "water")]["net_fen"] == water_net
@@ -53,10 +55,12 @@ async def test_a_day_settles_into_one_batch_per_biller_and_channel_once(
     await ledger_ok(db)
 
     posted = await _postings(db)
-    again = await admin.post(world.url("/settlements"), json={"day": today.isoformat()})
+    again = (await admin.post(world.url("/settlements"), json={"day": today.isoformat()}))["items"]
     assert [b["id"] for b in again] == [b["id"] for b in batches]
     assert await _postings(db) == posted
-    listed = await admin.get(world.url("/settlements"), params={"day": today.isoformat()})
+    listed = (await admin.get(world.url("/settlements"), params={"day": today.isoformat()}))[
+        "items"
+    ]
     assert len(listed) == 3
 
     code, output = await invoke(
@@ -73,7 +77,7 @@ async def test_a_day_settles_into_one_batch_per_biller_and_channel_once(
         world.url("/settlements"), json={"day": today.isoformat()}, expect=403
     )
     assert problem["code"] == "role_required"
-    assert len(await auditor.get(world.url("/settlements"))) == 3
+    assert len((await auditor.get(world.url("/settlements")))["items"]) == 3
     for client in (admin, auditor):
         await client.client.aclose()
 
@@ -90,10 +94,14 @@ async def test_later_payments_go_to_the_next_batch(
     await admin.post(world.url("/settlements"), json={"day": today.isoformat()})
     await world.pay(second)
     await drain(db, settings)
-    batches = await admin.post(world.url("/settlements"), json={"day": today.isoformat()})
+    batches = (await admin.post(world.url("/settlements"), json={"day": today.isoformat()}))[
+        "items"
+    ]
     assert {b["net_fen"] for b in batches if b["party"] == "biller"} == {first.amount_fen}
     tomorrow = today + dt.timedelta(days=1)
-    later = await admin.post(world.url("/settlements"), json={"day": tomorrow.isoformat()})
+    later = (await admin.post(world.url("/settlements"), json={"day": tomorrow.isoformat()}))[
+        "items"
+    ]
     assert {b["net_fen"] for b in later if b["party"] == "biller"} == {second.amount_fen}
     await ledger_ok(db)
     await admin.client.aclose()

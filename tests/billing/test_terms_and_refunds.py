@@ -164,7 +164,7 @@ async def test_staff_refund_part_then_the_rest_with_the_fee_and_the_biller_is_to
     async with db.unit_of_work() as session:
         told = await session.scalar(select(Refund.biller_status).where(Refund.fee_fen == 150))
     assert told == "reversed"
-    listed = await world.channel.get(world.url(f"/payments/{payment['id']}/refunds"))
+    listed = (await world.channel.get(world.url(f"/payments/{payment['id']}/refunds")))["items"]
     assert [r["amount_fen"] for r in listed] == [1000, rest]
     await staff.client.aclose()
 

@@ -24,7 +24,7 @@ WATER = {
 async def test_a_fresh_database_has_the_standard_categories_and_a_city_can_use_them(
     db: Database, api: Api
 ) -> None:
-    listed = await api.get("/v1/categories")
+    listed = (await api.get("/v1/categories"))["items"]
     assert [c["code"] for c in listed] == [c[0] for c in STANDARD_CATEGORIES]
     city = await create_city(db)
     admin = await create_staff(db, city=city)
@@ -45,9 +45,9 @@ async def test_the_operator_adds_renames_and_disables_a_category(db: Database, a
     await chief.post("/v1/categories", json={"code": "education", "names": names}, expect=409)
     await chief.patch("/v1/categories/education", json={"names": {**names, "en": "Schools"}})
     await chief.patch("/v1/categories/payments", json={"active": False})
-    public = [c["code"] for c in await api.get("/v1/categories")]
+    public = [c["code"] for c in (await api.get("/v1/categories"))["items"]]
     assert "payments" not in public and public[-1] == "education"
-    every = await api.get("/v1/categories?include_disabled=true")
+    every = (await api.get("/v1/categories?include_disabled=true"))["items"]
     assert {c["code"]: c["active"] for c in every}["payments"] is False
     refused = await chief.post(f"/v1/cities/{city.slug}/services", json=WATER, expect=422)
     assert (refused["code"], refused["field"]) == ("category_disabled", "category")

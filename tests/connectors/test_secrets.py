@@ -70,7 +70,7 @@ async def test_every_hub_setting_is_refused_as_a_connector_secret(
         as_header["auth"] = {"type": "none"}
         problem = await admin.post(url, json=as_header, expect=422)
         assert problem["field"] == "headers.X-Partner.env", problem
-    assert await admin.get(url) == []  # nothing half-written
+    assert (await admin.get(url))["items"] == []  # nothing half-written
 
 
 async def test_a_setting_named_in_a_stored_description_is_not_read_when_it_is_called(
@@ -162,7 +162,7 @@ async def test_secrets_are_written_rotated_and_deleted_but_never_read_back(
         f"/v1/cities/{city.slug}/connectors/pudong-water/test", json={}, expect=200
     )
     assert tried["ok"], tried  # the rotated value is used at once
-    listed = await admin.get(secrets_url)
+    listed = (await admin.get(secrets_url))["items"]
     assert [s["name"] for s in listed] == ["water-key"]
     everything = json.dumps([listed, written, rotated, await admin.get("/v1/audit?limit=100")])
     assert "first-value" not in everything and providers.API_KEY not in everything
@@ -173,7 +173,7 @@ async def test_secrets_are_written_rotated_and_deleted_but_never_read_back(
     assert {"connector_secret.create", "connector_secret.rotate"} <= set(actions)
 
     await admin.delete(f"{secrets_url}/water-key")
-    assert await admin.get(secrets_url) == []
+    assert (await admin.get(secrets_url))["items"] == []
     problem = await admin.post(
         f"/v1/cities/{city.slug}/connectors/pudong-water/test", json={}, expect=503
     )
@@ -245,9 +245,9 @@ async def test_no_answer_or_page_shows_a_stored_secret(
     answers = [
         added,
         tried,
-        await admin.get(f"/v1/cities/{city.slug}/connectors"),
+        (await admin.get(f"/v1/cities/{city.slug}/connectors"))["items"],
         await admin.get(f"/v1/cities/{city.slug}/connectors/pudong-water"),
-        await admin.get(f"/v1/cities/{city.slug}/connector-secrets"),
+        (await admin.get(f"/v1/cities/{city.slug}/connector-secrets"))["items"],
         await admin.get("/v1/audit?limit=100"),
     ]
     page = await admin.get(f"/console/c/{city.slug}/connectors")

@@ -113,7 +113,7 @@ async def test_a_webhook_secret_rotation_signs_with_both_in_the_window_then_the_
     with Receiver(secret=OLD_HOOK) as receiver:
         login = await create_channel(db, webhook_url=receiver.url, webhook_secret=OLD_HOOK)
         channel = await api.as_channel(login.client_id, SECRET)
-        types = await channel.get("/v1/channel/event-types")
+        types = (await channel.get("/v1/channel/event-types"))["items"]
         assert {"payment.completed", "webhook.test", "notices.batch"} <= {t["type"] for t in types}
         rotated = await channel.post(
             "/v1/channel/webhook-secret/rotations", json={"overlap_seconds": 600}

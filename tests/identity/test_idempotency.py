@@ -48,7 +48,7 @@ async def test_same_key_other_body_is_refused(db: Database, api: Api) -> None:
     )
     assert other_route["code"] == "idempotency_mismatch"
     assert await _count(db, ChannelUser) == 1
-    assert await channel.get("/v1/residents/u1/consents") == []
+    assert (await channel.get("/v1/residents/u1/consents"))["items"] == []
 
 
 async def test_keys_belong_to_their_caller(db: Database, api: Api) -> None:

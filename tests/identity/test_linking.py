@@ -285,7 +285,7 @@ async def test_a_channel_where_the_person_is_linked_confirms_a_link(
     assert problem["code"] == "link_needs_channel"
     # The asking channel cannot confirm for itself, nor find the person's other users.
     await other.post(f"/v1/residents/new/link-requests/{request_id}/confirmation", expect=404)
-    pending = await world.channel.get("/v1/residents/known/link-requests")
+    pending = (await world.channel.get("/v1/residents/known/link-requests"))["items"]
     assert [p["id"] for p in pending] == [request_id]
     await world.channel.post(
         f"/v1/residents/known/link-requests/{request_id}/confirmation", expect=200
@@ -295,7 +295,7 @@ async def test_a_channel_where_the_person_is_linked_confirms_a_link(
     async with db.unit_of_work() as session:
         proofs = (await session.scalars(select(ChannelUser.link_proof))).all()
     assert LinkProof.CHANNEL_CONFIRMATION in proofs
-    assert await world.channel.get("/v1/residents/known/link-requests") == []
+    assert (await world.channel.get("/v1/residents/known/link-requests"))["items"] == []
 
 
 async def test_levels_come_from_the_registry_or_the_channels_word(

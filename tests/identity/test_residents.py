@@ -84,7 +84,7 @@ async def test_consent_and_the_access_log(db: Database, api: Api) -> None:
         "/v1/residents/u1/consents", json={"scope": "everything", "purpose": "all"}, expect=422
     )
     assert bad["field"] == "scope"
-    consents = await channel.get("/v1/residents/u1/consents")
+    consents = (await channel.get("/v1/residents/u1/consents"))["items"]
     assert {c["scope"] for c in consents} == {"identity", "records"}
     withdrawn = await channel.delete(f"/v1/residents/u1/consents/{given['id']}", expect=200)
     assert withdrawn["withdrawn_at"]
@@ -129,7 +129,7 @@ async def test_every_answer_is_masked(db: Database, api: Api) -> None:
     for answer in answers:
         assert PHONE not in str(answer) and ID not in str(answer) and "张三" not in str(answer)
     log = await channel.get("/v1/residents/u1/data-access")
-    consents = await channel.get("/v1/residents/u1/consents")
+    consents = (await channel.get("/v1/residents/u1/consents"))["items"]
     assert PHONE not in str(log) + str(consents) and ID not in str(log) + str(consents)
 
 
@@ -194,7 +194,7 @@ async def test_consents_belong_to_their_channel(db: Database, api: Api) -> None:
     assert again["id"] == given["id"]  # a live consent is kept as it is
     problem = await second.delete(f"/v1/residents/u1/consents/{given['id']}", expect=404)
     assert problem["code"] == "consent_not_found"
-    assert await second.get("/v1/residents/u1/consents") == []
+    assert (await second.get("/v1/residents/u1/consents"))["items"] == []
     for bad in ("99999999999999999999999", "0"):
         problem = await first.delete(f"/v1/residents/u1/consents/{bad}", expect=422)
         assert problem["field"] == "consent_id"
@@ -205,7 +205,7 @@ async def test_consents_belong_to_their_channel(db: Database, api: Api) -> None:
     assert [(e.topic, e.payload["consent_id"], e.payload["scope"]) for e in events] == [
         ("consent.withdrawn", given["id"], "notices")
     ]  # told once
-    listed = await first.get("/v1/residents/u1/consents")
+    listed = (await first.get("/v1/residents/u1/consents"))["items"]
     assert [(c["id"], bool(c["withdrawn_at"])) for c in listed] == [(given["id"], True)]
 
 

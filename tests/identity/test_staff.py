@@ -189,7 +189,7 @@ async def test_city_staff_may_list_channels_to_grant_them(db: Database, api: Api
     for role in (Role.CITY_ADMIN, Role.AUDITOR, Role.OPERATOR):
         member = await create_staff(db, city=city, role=role)
         staff = await api.as_staff(member.username, PASSWORD)
-        listed = await staff.get("/v1/channels")
+        listed = (await staff.get("/v1/channels"))["items"]
         assert [c["slug"] for c in listed] == [login.channel.slug]
         assert "client_secret" not in str(listed)
     provider = await create_staff(db, city=city, role=Role.PROVIDER_STAFF)

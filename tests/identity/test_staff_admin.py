@@ -96,7 +96,7 @@ async def test_a_city_admin_manages_only_the_staff_of_their_cities(db: Database,
         f"/v1/staff/{both.username}/roles", json={"city": there.slug, "role": "auditor"}
     )
 
-    listed = {m["username"] for m in await boss.get("/v1/staff")}
+    listed = {m["username"] for m in (await boss.get("/v1/staff"))["items"]}
     assert listed == {admin.username, both.username}
     assert (await boss.get(f"/v1/staff/{elsewhere.username}", expect=404))["code"] == (
         "staff_not_found"
@@ -117,7 +117,7 @@ async def test_a_city_admin_manages_only_the_staff_of_their_cities(db: Database,
     )
     own = await boss.patch(f"/v1/staff/{admin.username}", json={"active": False}, expect=403)
     assert own["code"] == "own_account"
-    everyone = {m["username"] for m in await chief.get("/v1/staff")}
+    everyone = {m["username"] for m in (await chief.get("/v1/staff"))["items"]}
     assert {admin.username, both.username, elsewhere.username, operator.username} <= everyone
 
 
@@ -142,8 +142,8 @@ async def test_disabling_ends_sessions_at_once_and_enabling_lets_the_member_back
     back = await api.as_staff(member.username, PASSWORD)
     await back.get("/v1/staff/me")
     await boss.delete(f"/v1/staff/{member.username}/roles/provider_staff?city={city.slug}")
-    assert (await boss.get("/v1/staff")) and member.username not in {
-        m["username"] for m in await boss.get("/v1/staff")
+    assert ((await boss.get("/v1/staff"))["items"]) and member.username not in {
+        m["username"] for m in (await boss.get("/v1/staff"))["items"]
     }
     actions = await _actions(db)
     assert {"staff.disable", "staff.enable", "staff.role_remove"} <= set(actions)

@@ -73,7 +73,7 @@ async def test_what_a_user_followed_before_verifying_moves_with_them_to_the_know
     await world.follow("lin-b", channel=other, topic="outages-pudong")
     await linked_by_confirmation(world.channel, "lin-a", other, "lin-b")
 
-    follows = await other.get("/v1/residents/lin-b/follows")
+    follows = (await other.get("/v1/residents/lin-b/follows"))["items"]
     assert sorted((f["account"], f["topic"] or "") for f in follows) == [
         ("water-co", ""),
         ("water-co", "outages-pudong"),

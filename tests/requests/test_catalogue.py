@@ -69,7 +69,7 @@ def test_working_time_between_start_and_deadline_is_the_sla(
 async def test_types_are_public_in_three_languages_with_ordered_attributes(
     world: RequestWorld,
 ) -> None:
-    found = await world.api.get(world.url("/request-types"))
+    found = (await world.api.get(world.url("/request-types")))["items"]
     assert [t["code"] for t in found] == ["streetlight"]
     light = await world.api.get(world.url("/request-types/streetlight"))
     assert light["names"]["zh-Hant"] == "Street light out（繁）"
@@ -100,7 +100,7 @@ async def test_type_checks(world: RequestWorld) -> None:
         world.url("/request-types"), json={**STREETLIGHT, "code": "x"}, headers=key(), expect=403
     )
     await world.admin.post(world.url("/request-types"), json=STREETLIGHT, headers=key(), expect=409)
-    assert len(await world.api.get(world.url("/request-types"))) == 1
+    assert len((await world.api.get(world.url("/request-types")))["items"]) == 1
 
 
 async def test_settings_refuse_a_bad_calendar(world: RequestWorld) -> None:
@@ -117,6 +117,6 @@ async def test_settings_refuse_a_bad_calendar(world: RequestWorld) -> None:
 
 
 async def test_departments_list_head_and_members(world: RequestWorld) -> None:
-    found = await world.admin.get(world.url("/request-departments"))
+    found = (await world.admin.get(world.url("/request-departments")))["items"]
     roads = next(d for d in found if d["code"] == "roads")
     assert roads["head"] in roads["members"] and world.member_name in roads["members"]

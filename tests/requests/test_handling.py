@@ -36,9 +36,9 @@ async def test_a_report_is_handled_to_closure_reopened_and_rated(world: RequestW
     await world.resident("u-1")
     made = await world.report(user_id="u-1")
     rid = made["id"]
-    queue = await world.member.get(world.url("/requests"))
+    queue = (await world.member.get(world.url("/requests")))["items"]
     assert [r["id"] for r in queue] == [rid]
-    assert await world.outsider.get(world.url("/requests")) == []
+    assert (await world.outsider.get(world.url("/requests")))["items"] == []
     await world.outsider.get(world.url(f"/requests/{rid}"), expect=404)
     await world.step(rid, "resolve", note="too soon", expect=409)
 

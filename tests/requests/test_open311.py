@@ -95,7 +95,7 @@ async def test_post_with_an_api_key_and_read_back_in_full(world: RequestWorld) -
     ).json()
     assert full[0]["description"] == "Dark corner" and full[0]["lat"] == INSIDE["lat"]
     assert full[0]["agency_responsible"]
-    mine = await world.channel.get(world.url("/requests"), params={"user_id": "u-9"})
+    mine = (await world.channel.get(world.url("/requests"), params={"user_id": "u-9"}))["items"]
     assert [r["id"] for r in mine] == [rid]
     xml = await client.get(o311(world, "requests.xml"), params={"api_key": secret})
     root = ET.fromstring(xml.content)

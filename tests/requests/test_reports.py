@@ -34,7 +34,7 @@ async def test_anonymous_and_signed_in_reports(world: RequestWorld) -> None:
     assert anonymous["due_at"] > anonymous["triage_due_at"] > anonymous["created_at"]
     mine = await world.report(user_id="u-1", attributes={"kind": "flicker", "count": "2"})
     assert mine["attributes"] == {"kind": "flicker", "count": 2}
-    listed = await world.channel.get(world.url("/requests"), params={"user_id": "u-1"})
+    listed = (await world.channel.get(world.url("/requests"), params={"user_id": "u-1"}))["items"]
     assert [r["id"] for r in listed] == [mine["id"]]
     problem = await world.report(user_id="nobody", expect=422)
     assert problem["field"] == "user_id"
@@ -121,18 +121,22 @@ async def test_same_problem_is_offered_and_joined(world: RequestWorld) -> None:
     await world.resident("u-2")
     first = await world.report()
     near = {"lat": INSIDE["lat"] + 0.0005, "lon": INSIDE["lon"]}  # about 55 m north
-    offered = await world.channel.get(
-        world.url("/requests/nearby"), params={"type": "streetlight", **near}
-    )
+    offered = (
+        await world.channel.get(
+            world.url("/requests/nearby"), params={"type": "streetlight", **near}
+        )
+    )["items"]
     assert [o["id"] for o in offered] == [first["id"]] and 40 < offered[0]["distance_m"] < 70
-    far = await world.channel.get(
-        world.url("/requests/nearby"),
-        params={"type": "streetlight", "lat": INSIDE["lat"] + 0.01, "lon": INSIDE["lon"]},
-    )
+    far = (
+        await world.channel.get(
+            world.url("/requests/nearby"),
+            params={"type": "streetlight", "lat": INSIDE["lat"] + 0.01, "lon": INSIDE["lon"]},
+        )
+    )["items"]
     assert far == []
     joined = await world.report(expect=200, user_id="u-2", same_as=first["id"], **near)
     assert joined["id"] == first["id"]
-    mine = await world.channel.get(world.url("/requests"), params={"user_id": "u-2"})
+    mine = (await world.channel.get(world.url("/requests"), params={"user_id": "u-2"}))["items"]
     assert [r["id"] for r in mine] == [first["id"]]
     problem = await world.report(expect=422, same_as="000000000000")
     assert problem["field"] == "same_as"

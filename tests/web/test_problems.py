@@ -67,7 +67,7 @@ async def test_a_problem_type_is_a_page_of_the_catalogue_in_html_and_in_json(api
         "meaning": "No valid credentials came with the request.",
         "what_to_do": "Ask for a token at /v1/oauth/token (or sign in) and send it.",
     }
-    listed = await api.get("/problems", headers={"Accept": "application/json"})
+    listed = (await api.get("/problems", headers={"Accept": "application/json"}))["items"]
     assert [e["code"] for e in listed] == sorted(CODES)
     assert all(e["meaning"] and e["what_to_do"] for e in listed)
     unknown = await api.get(

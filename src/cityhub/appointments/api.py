@@ -15,7 +15,6 @@ from cityhub.appointments import (
     access,
     clinics,
     desk,
-    family,
     flows,
     schedules,
     service,
@@ -24,16 +23,15 @@ from cityhub.appointments import (
     waitlist,
 )
 from cityhub.appointments import rules as booking_rules
+from cityhub.appointments.family_api import router as family_router
 from cityhub.appointments.models import Booking, WaitlistEntry
+from cityhub.appointments.rules_api import router as rules_router
 from cityhub.appointments.schemas import (
+    SESSIONS_CSV_EXAMPLE,
     BookingCreate,
     BookingRead,
     CheckIn,
     CsvRead,
-    FamilyMemberCreate,
-    FamilyMemberRead,
-    RulesIn,
-    RulesRead,
     SessionCreate,
     SessionRead,
     SyncRead,
@@ -50,7 +48,6 @@ from cityhub.identity.deps import (
     CurrentCaller,
     CurrentChannel,
     CurrentStaff,
-    VaultDep,
     require_staff_role,
 )
 from cityhub.identity.enums import Role
@@ -58,6 +55,7 @@ from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound
 from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.openapi import csv_body, route_meta
 from cityhub.platform.paging import Page, PageDep
 from cityhub.platform.uow import between_transactions
 
@@ -92,7 +90,12 @@ async def _granted(session: SessionDep, caller: Caller, city: City) -> set[int] 
 # -- sessions --------------------------------------------------------------------------------
 
 
-@router.get(BASE + "/sessions", response_model=Page[SessionRead])
+@router.get(
+    BASE + "/sessions",
+    operation_id="listAppointmentSessions",
+    summary="List appointment sessions",
+    response_model=Page[SessionRead],
+)
 async def list_sessions(
     session: SessionDep,
     caller: CurrentCaller,
@@ -119,7 +122,12 @@ async def list_sessions(
     return page.page([v.read(city, rules) for v in found], found[-1].clinic.id if found else None)
 
 
-@router.get(BASE + "/sessions/{session_id}", response_model=SessionRead)
+@router.get(
+    BASE + "/sessions/{session_id}",
+    operation_id="getAppointmentSession",
+    summary="Get an appointment session",
+    response_model=SessionRead,
+)
 async def get_session(
     session: SessionDep, caller: CurrentCaller, city: CityDep, session_id: PublicId
 ) -> SessionRead:
@@ -131,7 +139,13 @@ async def get_session(
     return view.read(city, await booking_rules.get(session=session, city_id=city.id))
 
 
-@router.post(BASE + "/sessions", status_code=201, response_model=SessionRead)
+@router.post(
+    BASE + "/sessions",
+    operation_id="createAppointmentSession",
+    summary="Enter a session and its slots",
+    status_code=201,
+    response_model=SessionRead,
+)
 async def create_session(
     session: SessionDep,
     caller: CurrentStaff,
@@ -165,9 +179,15 @@ async def create_session(
 
 @router.post(
     BASE + "/sessions.csv",
+    operation_id="uploadAppointmentSessions",
+    summary="Enter sessions from CSV",
     status_code=201,
     response_model=CsvRead,
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    openapi_extra=route_meta(
+        requestBody=csv_body(
+            "UTF-8 CSV, one row per slot (docs/appointments.md)", SESSIONS_CSV_EXAMPLE
+        )
+    ),
 )
 async def upload_sessions(
     request: Request, session: SessionDep, caller: CurrentStaff, city: CityDep
@@ -185,7 +205,12 @@ async def upload_sessions(
     )
 
 
-@router.post(BASE + "/sync", response_model=SyncRead)
+@router.post(
+    BASE + "/sync",
+    operation_id="syncHospital",
+    summary="Sync a hospital's schedule",
+    response_model=SyncRead,
+)
 async def sync_hospital(
     session: SessionDep,
     hub: HubDep,
@@ -215,38 +240,16 @@ async def sync_hospital(
     return result
 
 
-# -- rules -----------------------------------------------------------------------------------
-
-
-@router.get(BASE + "/rules", response_model=RulesRead)
-async def get_rules(session: SessionDep, caller: CurrentCaller, city: CityDep) -> RulesRead:
-    """The city's booking rules."""
-    return await booking_rules.get(session=session, city_id=city.id)
-
-
-@router.patch(BASE + "/rules", response_model=RulesRead)
-async def change_rules(
-    session: SessionDep, caller: CurrentStaff, city: CityDep, rules_in: RulesIn
-) -> RulesRead:
-    """Change the city's booking rules (city admins)."""
-    require_staff_role(caller, city.id, Role.CITY_ADMIN)
-    changed = await booking_rules.update(session=session, city_id=city.id, rules_in=rules_in)
-    await audit.append(
-        session=session,
-        city_id=city.id,
-        actor=caller.actor,
-        action="appointments.rules.update",
-        object_type="appointment",
-        object_id=city.slug,
-        details=rules_in.model_dump(mode="json", exclude_unset=True),
-    )
-    return changed
-
-
 # -- bookings --------------------------------------------------------------------------------
 
 
-@router.post(BASE + "/bookings", status_code=201, response_model=BookingRead)
+@router.post(
+    BASE + "/bookings",
+    operation_id="createBooking",
+    summary="Book a slot",
+    status_code=201,
+    response_model=BookingRead,
+)
 async def create_booking(
     session: SessionDep,
     caller: CurrentChannel,
@@ -268,7 +271,12 @@ async def create_booking(
     return await idem.respond(201, views.booked_read(city, booked))
 
 
-@router.get(BASE + "/bookings", response_model=Page[BookingRead])
+@router.get(
+    BASE + "/bookings",
+    operation_id="listBookings",
+    summary="List bookings",
+    response_model=Page[BookingRead],
+)
 async def list_bookings(
     session: SessionDep,
     caller: CurrentCaller,
@@ -300,7 +308,12 @@ async def _booking(session: SessionDep, caller: Caller, city: City, booking_id: 
     return booking
 
 
-@router.get(BASE + "/bookings/{booking_id}", response_model=BookingRead)
+@router.get(
+    BASE + "/bookings/{booking_id}",
+    operation_id="getBooking",
+    summary="Get a booking",
+    response_model=BookingRead,
+)
 async def get_booking(
     session: SessionDep, caller: CurrentCaller, city: CityDep, booking_id: PublicId
 ) -> BookingRead:
@@ -309,7 +322,12 @@ async def get_booking(
     return await views.booking_read(session=session, city=city, booking=booking)
 
 
-@router.get(BASE + "/bookings/{booking_id}/qr.svg", response_class=Response)
+@router.get(
+    BASE + "/bookings/{booking_id}/qr.svg",
+    operation_id="getBookingQrCode",
+    summary="A booking's check-in QR code",
+    response_class=Response,
+)
 async def booking_qr(
     session: SessionDep, caller: CurrentCaller, city: CityDep, booking_id: PublicId
 ) -> Response:
@@ -321,7 +339,12 @@ async def booking_qr(
     return Response(svg, media_type="image/svg+xml")
 
 
-@router.post(BASE + "/bookings/{booking_id}/cancellation", response_model=BookingRead)
+@router.post(
+    BASE + "/bookings/{booking_id}/cancellation",
+    operation_id="cancelBooking",
+    summary="Cancel a booking",
+    response_model=BookingRead,
+)
 async def cancel_booking(
     session: SessionDep, caller: CurrentCaller, city: CityDep, booking_id: PublicId
 ) -> BookingRead:
@@ -335,7 +358,12 @@ async def cancel_booking(
     return await views.booking_read(session=session, city=city, booking=booking)
 
 
-@router.post(BASE + "/bookings/{booking_id}/acceptance", response_model=BookingRead)
+@router.post(
+    BASE + "/bookings/{booking_id}/acceptance",
+    operation_id="acceptWaitlistOffer",
+    summary="Take a waitlist offer",
+    response_model=BookingRead,
+)
 async def accept_offer(
     session: SessionDep, caller: CurrentChannel, city: CityDep, booking_id: PublicId
 ) -> BookingRead:
@@ -345,7 +373,13 @@ async def accept_offer(
     return await views.booking_read(session=session, city=city, booking=booking)
 
 
-@router.post(BASE + "/sessions/{session_id}/waitlist", status_code=201, response_model=WaitlistRead)
+@router.post(
+    BASE + "/sessions/{session_id}/waitlist",
+    operation_id="joinWaitlist",
+    summary="Join a session's waitlist",
+    status_code=201,
+    response_model=WaitlistRead,
+)
 async def join_waitlist(
     session: SessionDep,
     caller: CurrentChannel,
@@ -368,7 +402,12 @@ async def join_waitlist(
     return await idem.respond(201, await views.waitlist_read(session=session, entry=entry))
 
 
-@router.get(BASE + "/waitlist/{entry_id}", response_model=WaitlistRead)
+@router.get(
+    BASE + "/waitlist/{entry_id}",
+    operation_id="getWaitlistEntry",
+    summary="Get a waitlist entry",
+    response_model=WaitlistRead,
+)
 async def get_waitlist_entry(
     session: SessionDep, caller: CurrentChannel, city: CityDep, entry_id: PublicId
 ) -> WaitlistRead:
@@ -386,7 +425,12 @@ async def get_waitlist_entry(
     return await views.waitlist_read(session=session, entry=entry)
 
 
-@router.post(BASE + "/check-ins", response_model=BookingRead)
+@router.post(
+    BASE + "/check-ins",
+    operation_id="checkIn",
+    summary="Check a patient in",
+    response_model=BookingRead,
+)
 async def check_in(
     session: SessionDep, caller: CurrentStaff, city: CityDep, check_in: CheckIn = Body()
 ) -> BookingRead:
@@ -400,43 +444,5 @@ async def check_in(
     return await views.booking_read(session=session, city=city, booking=booking)
 
 
-# -- family members --------------------------------------------------------------------------
-
-
-@router.post(
-    "/residents/{user_id}/family-members",
-    status_code=201,
-    response_model=FamilyMemberRead,
-    tags=["residents"],
-)
-async def add_family_member(
-    session: SessionDep,
-    vault: VaultDep,
-    caller: CurrentChannel,
-    user_id: UserId,
-    member_in: FamilyMemberCreate,
-) -> FamilyMemberRead:
-    """Add a family member the user books for (their identity number is checked)."""
-    caller.require(SCOPE)
-    member = await family.add(
-        session=session,
-        vault=vault,
-        channel_id=caller.channel.id,
-        user_id=user_id,
-        member_in=member_in,
-    )
-    return family.read(vault, member)
-
-
-@router.get(
-    "/residents/{user_id}/family-members",
-    response_model=list[FamilyMemberRead],
-    tags=["residents"],
-)
-async def list_family_members(
-    session: SessionDep, vault: VaultDep, caller: CurrentChannel, user_id: UserId
-) -> list[FamilyMemberRead]:
-    """The user's family members (masked)."""
-    caller.require(SCOPE)
-    rows = await family.get_all(session=session, channel_id=caller.channel.id, user_id=user_id)
-    return [family.read(vault, m) for m in rows]
+router.include_router(rules_router)
+router.include_router(family_router)

@@ -203,3 +203,11 @@ class BookingRead(BaseModel):
 
 class CheckIn(Input):
     code: str = Field(min_length=4, max_length=16, description="the code the desk scanned")
+
+
+# What POST .../appointments/sessions.csv reads (docs/appointments.md), as the API shows it.
+SESSIONS_CSV_EXAMPLE = (
+    "service,department,department_name,practitioner,practitioner_name,practitioner_title,"
+    "day,period,fee_fen,slot_start,slot_end,capacity\n"
+    "renji,cardiology,心内科,dr-wang,王医生,主任医师,2026-12-02,am,5000,08:00,08:30,3\n"
+)

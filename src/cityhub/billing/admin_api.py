@@ -24,39 +24,65 @@ from cityhub.identity.deps import CurrentChannel, CurrentStaff, require_staff_ro
 from cityhub.identity.enums import Role
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import Unprocessable
+from cityhub.platform.openapi import csv_body, route_meta
+from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(tags=["settlement"])
 READERS = (Role.CITY_ADMIN, Role.AUDITOR)
 Day = Annotated[dt.date, Path(description="the day, in the city's time: YYYY-MM-DD")]
 
 
-@router.post("/settlements", status_code=201, response_model=list[BatchRead])
+@router.post(
+    "/settlements",
+    operation_id="createSettlement",
+    summary="Settle a day",
+    status_code=201,
+    response_model=Page[BatchRead],
+)
 async def settle(
     session: SessionDep, staff: CurrentStaff, city: CityDep, settle_in: SettleCreate
-) -> list[BatchRead]:
+) -> Page[BatchRead]:
     """Make the day's settlement batches per biller and per channel (city admin); running it
     again answers the same batches."""
     require_staff_role(staff, city.id, Role.CITY_ADMIN)
     made = await settlement.run(session=session, actor=staff.actor, city=city, day=settle_in.day)
     names = await settlement.party_names(session=session, city_id=city.id)
-    return [settlement.batch_read(b, names) for b in made]
+    return Page[BatchRead](items=[settlement.batch_read(b, names) for b in made])
 
 
-@router.get("/settlements", response_model=list[BatchRead])
+@router.get(
+    "/settlements",
+    operation_id="listSettlementBatches",
+    summary="List settlement batches",
+    response_model=Page[BatchRead],
+)
 async def list_batches(
     session: SessionDep,
     staff: CurrentStaff,
     city: CityDep,
+    page: PageDep,
     day: Annotated[dt.date | None, Query(description="only this day")] = None,
-) -> list[BatchRead]:
+) -> Page[BatchRead]:
     """The city's settlement batches (city admin, auditor)."""
     require_staff_role(staff, city.id, *READERS)
     found = await settlement.batches(session=session, city_id=city.id, day=day)
     names = await settlement.party_names(session=session, city_id=city.id)
-    return [settlement.batch_read(b, names) for b in found]
+    return page.slice([settlement.batch_read(b, names) for b in found], key=lambda x: x.id)
 
 
-@router.put("/statements/{day}", response_model=StatementRead)
+@router.put(
+    "/statements/{day}",
+    operation_id="putChannelStatement",
+    summary="Upload the channel's statement of a day",
+    response_model=StatementRead,
+    openapi_extra=route_meta(
+        requestBody=csv_body(
+            "UTF-8 CSV: payment_id,channel_txn_id,amount_fen,currency,kind",
+            "payment_id,channel_txn_id,amount_fen,currency,kind\n"
+            "pay_8f3k2m,wx-20261201-000123,8650,CNY,charge\n",
+        )
+    ),
+)
 async def upload_statement(
     request: Request, session: SessionDep, caller: CurrentChannel, city: CityDep, day: Day
 ) -> StatementRead:
@@ -75,7 +101,13 @@ async def upload_statement(
     )
 
 
-@router.post("/reconciliations", status_code=201, response_model=ReconciliationRead)
+@router.post(
+    "/reconciliations",
+    operation_id="createReconciliation",
+    summary="Reconcile a day",
+    status_code=201,
+    response_model=ReconciliationRead,
+)
 async def reconcile(
     session: SessionDep,
     hub: HubDep,
@@ -91,7 +123,12 @@ async def reconcile(
     )
 
 
-@router.get("/reconciliations/{day}", response_model=ReconciliationRead)
+@router.get(
+    "/reconciliations/{day}",
+    operation_id="getReconciliation",
+    summary="Get a day's reconciliation report",
+    response_model=ReconciliationRead,
+)
 async def reconciliation_report(
     session: SessionDep,
     staff: CurrentStaff,
@@ -112,12 +149,22 @@ async def reconciliation_report(
     return found
 
 
-@router.get("/ledger/accounts", response_model=list[AccountRead])
-async def accounts(session: SessionDep, staff: CurrentStaff, city: CityDep) -> list[AccountRead]:
+@router.get(
+    "/ledger/accounts",
+    operation_id="listLedgerAccounts",
+    summary="List ledger accounts",
+    response_model=Page[AccountRead],
+)
+async def accounts(
+    session: SessionDep, staff: CurrentStaff, city: CityDep, page: PageDep
+) -> Page[AccountRead]:
     """The city's ledger accounts and their balances (city admin, auditor)."""
     require_staff_role(staff, city.id, *READERS)
     found = await ledger.balances(session=session, city_id=city.id)
-    return [
-        AccountRead(code=a.code, kind=a.kind, currency=a.currency, balance_fen=a.balance_fen)
-        for a in found
-    ]
+    return page.slice(
+        [
+            AccountRead(code=a.code, kind=a.kind, currency=a.currency, balance_fen=a.balance_fen)
+            for a in found
+        ],
+        key=lambda x: x.code,
+    )

@@ -42,6 +42,7 @@ from cityhub.identity.enums import Role
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import BadRequest
 from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.openapi import route_meta
 from cityhub.platform.paging import Page, PageDep
 
 if TYPE_CHECKING:
@@ -61,7 +62,13 @@ def _channel_id(caller: Caller) -> int | None:
     return None
 
 
-@router.get("/services/{code}/bills", response_model=BillsRead, dependencies=[Expensive])
+@router.get(
+    "/services/{code}/bills",
+    operation_id="lookUpBills",
+    summary="Look up an account's bills",
+    response_model=BillsRead,
+    dependencies=[Expensive],
+)
 async def look_up_bills(
     session: SessionDep,
     hub: HubDep,
@@ -108,7 +115,14 @@ async def look_up_bills(
     )
 
 
-@router.post("/payments", status_code=201, response_model=PaymentRead)
+@router.post(
+    "/payments",
+    operation_id="createPayment",
+    summary="Quote a payment",
+    status_code=201,
+    response_model=PaymentRead,
+    openapi_extra=route_meta(idempotency_required=True),
+)
 async def create_payment(
     session: SessionDep,
     caller: CurrentChannel,
@@ -132,7 +146,11 @@ async def create_payment(
 
 
 @router.post(
-    "/payments/{payment_id}/confirmation", response_model=PaymentRead, dependencies=[Expensive]
+    "/payments/{payment_id}/confirmation",
+    operation_id="confirmPayment",
+    summary="Confirm a payment",
+    response_model=PaymentRead,
+    dependencies=[Expensive],
 )
 async def confirm_payment(
     session: SessionDep,
@@ -155,7 +173,12 @@ async def confirm_payment(
     return await idem.respond(200, view.read())
 
 
-@router.get("/payments", response_model=Page[PaymentRead])
+@router.get(
+    "/payments",
+    operation_id="listPayments",
+    summary="List payments",
+    response_model=Page[PaymentRead],
+)
 async def list_payments(
     session: SessionDep,
     caller: CurrentCaller,
@@ -177,7 +200,12 @@ async def list_payments(
     return page.page([v.read() for _, v in rows], rows[-1][0] if rows else None)
 
 
-@router.get("/payments/{payment_id}", response_model=PaymentRead)
+@router.get(
+    "/payments/{payment_id}",
+    operation_id="getPayment",
+    summary="Get a payment",
+    response_model=PaymentRead,
+)
 async def get_payment(
     session: SessionDep, caller: CurrentCaller, city: CityDep, payment_id: PaymentId
 ) -> PaymentRead:
@@ -186,17 +214,28 @@ async def get_payment(
     return view.read()
 
 
-@router.get("/payments/{payment_id}/refunds", response_model=list[RefundRead])
+@router.get(
+    "/payments/{payment_id}/refunds",
+    operation_id="listRefunds",
+    summary="List a payment's refunds",
+    response_model=Page[RefundRead],
+)
 async def list_refunds(
-    session: SessionDep, caller: CurrentCaller, city: CityDep, payment_id: PaymentId
-) -> list[RefundRead]:
+    session: SessionDep, caller: CurrentCaller, city: CityDep, payment_id: PaymentId, page: PageDep
+) -> Page[RefundRead]:
     """A payment's refunds, oldest first."""
     view = await _payment_view(session, caller, city, payment_id)
     rows = await flows.refunds_of(session=session, payment=view.payment)
-    return [flows.refund_read(r, view.payment) for r in rows]
+    return page.slice([flows.refund_read(r, view.payment) for r in rows], key=lambda x: x.id)
 
 
-@router.post("/payments/{payment_id}/refunds", status_code=201, response_model=RefundRead)
+@router.post(
+    "/payments/{payment_id}/refunds",
+    operation_id="refundPayment",
+    summary="Refund a payment",
+    status_code=201,
+    response_model=RefundRead,
+)
 async def refund_payment(
     session: SessionDep,
     staff: CurrentStaff,
@@ -224,7 +263,13 @@ async def refund_payment(
     return await idem.respond(201, flows.refund_read(row, view.payment))
 
 
-@router.post("/payments/{payment_id}/biller-reversal", status_code=201, response_model=RefundRead)
+@router.post(
+    "/payments/{payment_id}/biller-reversal",
+    operation_id="recordBillerReversal",
+    summary="Record a biller's reversal",
+    status_code=201,
+    response_model=RefundRead,
+)
 async def record_biller_reversal(
     session: SessionDep,
     staff: CurrentStaff,
@@ -285,7 +330,12 @@ async def _audit(
     )
 
 
-@router.get("/services/{code}/biller-terms", response_model=TermsRead)
+@router.get(
+    "/services/{code}/biller-terms",
+    operation_id="getBillerTerms",
+    summary="Get a biller's terms",
+    response_model=TermsRead,
+)
 async def get_terms(
     session: SessionDep, caller: CurrentCaller, city: CityDep, code: ServiceCode
 ) -> TermsRead:
@@ -299,7 +349,12 @@ async def get_terms(
     return _terms_read(service.code, terms.Terms.of(row), stored=row is not None)
 
 
-@router.put("/services/{code}/biller-terms", response_model=TermsRead)
+@router.put(
+    "/services/{code}/biller-terms",
+    operation_id="putBillerTerms",
+    summary="Set a biller's terms",
+    response_model=TermsRead,
+)
 async def put_terms(
     session: SessionDep, staff: CurrentStaff, city: CityDep, code: ServiceCode, terms_in: TermsIn
 ) -> TermsRead:

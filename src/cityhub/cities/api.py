@@ -37,14 +37,22 @@ ServiceCode = Annotated[str, Path(max_length=60)]
 ADMINS = (Role.CITY_ADMIN,)
 
 
-@router.get("/cities", response_model=Page[CityRead])
+@router.get(
+    "/cities", operation_id="listCities", summary="List cities", response_model=Page[CityRead]
+)
 async def list_cities(session: SessionDep, page: PageDep) -> Page[CityRead]:
     """The cities on the hub (public)."""
     found = await service.get_all_cities(session=session, after=page.after, limit=page.limit)
     return page.page([CityRead.of(c) for c in found], found[-1].id if found else None)
 
 
-@router.post("/cities", status_code=201, response_model=CityRead)
+@router.post(
+    "/cities",
+    operation_id="createCity",
+    summary="Add a city",
+    status_code=201,
+    response_model=CityRead,
+)
 async def create_city(
     session: SessionDep, staff: CurrentStaff, city_in: CityCreate, idem: IdempotencyDep
 ) -> JSONResponse:
@@ -54,13 +62,15 @@ async def create_city(
     return await idem.respond(201, CityRead.of(city))
 
 
-@router.get("/cities/{city}", response_model=CityRead)
+@router.get("/cities/{city}", operation_id="getCity", summary="Get a city", response_model=CityRead)
 async def get_city(session: SessionDep, city: Annotated[str, Path(max_length=40)]) -> CityRead:
     """One city (public)."""
     return CityRead.of(await service.get_city_or_raise(session=session, slug=city))
 
 
-@router.patch("/cities/{city}", response_model=CityRead)
+@router.patch(
+    "/cities/{city}", operation_id="updateCity", summary="Change a city", response_model=CityRead
+)
 async def update_city(
     session: SessionDep, staff: CurrentStaff, city: CityDep, city_in: CityUpdate
 ) -> CityRead:
@@ -76,17 +86,29 @@ async def update_city(
     return CityRead.of(updated)
 
 
-@router.get("/categories", response_model=list[CategoryRead])
+@router.get(
+    "/categories",
+    operation_id="listCategories",
+    summary="List service categories",
+    response_model=Page[CategoryRead],
+)
 async def list_categories(
     session: SessionDep,
+    page: PageDep,
     include_disabled: Annotated[bool, Query(description="also the disabled ones")] = False,
-) -> list[CategoryRead]:
+) -> Page[CategoryRead]:
     """The catalogue's categories (public), in display order."""
     found = await categories.get_all(session=session, include_disabled=include_disabled)
-    return [CategoryRead.of(c) for c in found]
+    return page.slice([CategoryRead.of(c) for c in found], key=lambda x: x.code)
 
 
-@router.post("/categories", status_code=201, response_model=CategoryRead)
+@router.post(
+    "/categories",
+    operation_id="createCategory",
+    summary="Add a category",
+    status_code=201,
+    response_model=CategoryRead,
+)
 async def create_category(
     session: SessionDep, staff: CurrentStaff, category_in: CategoryCreate, idem: IdempotencyDep
 ) -> JSONResponse:
@@ -96,7 +118,12 @@ async def create_category(
     return await idem.respond(201, CategoryRead.of(created))
 
 
-@router.patch("/categories/{code}", response_model=CategoryRead)
+@router.patch(
+    "/categories/{code}",
+    operation_id="updateCategory",
+    summary="Change a category",
+    response_model=CategoryRead,
+)
 async def update_category(
     session: SessionDep,
     staff: CurrentStaff,
@@ -112,7 +139,12 @@ async def update_category(
     return CategoryRead.of(updated)
 
 
-@router.get("/cities/{city}/services", response_model=Page[ServiceRead])
+@router.get(
+    "/cities/{city}/services",
+    operation_id="listServices",
+    summary="List a city's services",
+    response_model=Page[ServiceRead],
+)
 async def list_services(
     session: SessionDep,
     caller: CurrentCaller,
@@ -136,7 +168,12 @@ async def list_services(
     return page.json_page(items, found[-1].id if found else None)
 
 
-@router.get("/cities/{city}/services/{code}", response_model=ServiceRead | ServiceAdminRead)
+@router.get(
+    "/cities/{city}/services/{code}",
+    operation_id="getService",
+    summary="Get a service",
+    response_model=ServiceRead | ServiceAdminRead,
+)
 async def get_service(
     session: SessionDep, caller: CurrentCaller, city: CityDep, code: ServiceCode
 ) -> ServiceRead:
@@ -150,7 +187,13 @@ async def get_service(
     return ServiceRead.of(found, city)
 
 
-@router.post("/cities/{city}/services", status_code=201, response_model=ServiceAdminRead)
+@router.post(
+    "/cities/{city}/services",
+    operation_id="createService",
+    summary="Add a service",
+    status_code=201,
+    response_model=ServiceAdminRead,
+)
 async def create_service(
     session: SessionDep,
     staff: CurrentStaff,
@@ -166,7 +209,12 @@ async def create_service(
     return await idem.respond(201, ServiceAdminRead.of(created, city))
 
 
-@router.patch("/cities/{city}/services/{code}", response_model=ServiceAdminRead)
+@router.patch(
+    "/cities/{city}/services/{code}",
+    operation_id="updateService",
+    summary="Change a service",
+    response_model=ServiceAdminRead,
+)
 async def update_service(
     session: SessionDep,
     staff: CurrentStaff,
@@ -183,7 +231,12 @@ async def update_service(
     return ServiceAdminRead.of(updated, city)
 
 
-@router.get("/cities/{city}/grants", response_model=Page[GrantRead])
+@router.get(
+    "/cities/{city}/grants",
+    operation_id="listGrants",
+    summary="List grants",
+    response_model=Page[GrantRead],
+)
 async def list_grants(
     session: SessionDep, staff: CurrentStaff, city: CityDep, page: PageDep
 ) -> Page[GrantRead]:
@@ -195,7 +248,13 @@ async def list_grants(
     return page.page(items, rows[-1][0].id if rows else None)
 
 
-@router.post("/cities/{city}/grants", status_code=201, response_model=GrantRead)
+@router.post(
+    "/cities/{city}/grants",
+    operation_id="createGrant",
+    summary="Grant a service to a channel",
+    status_code=201,
+    response_model=GrantRead,
+)
 async def create_grant(
     session: SessionDep,
     staff: CurrentStaff,
@@ -222,7 +281,12 @@ async def create_grant(
     return await idem.respond(201, GrantRead.of(grant, city, channel, found))
 
 
-@router.delete("/cities/{city}/grants/{grant_id}", status_code=204)
+@router.delete(
+    "/cities/{city}/grants/{grant_id}",
+    operation_id="deleteGrant",
+    summary="Withdraw a grant",
+    status_code=204,
+)
 async def delete_grant(
     session: SessionDep, staff: CurrentStaff, city: CityDep, grant_id: RowId
 ) -> Response:

@@ -18,6 +18,7 @@ from cityhub.identity.enums import Role
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import NotFound
+from cityhub.platform.paging import Page, PageDep
 from cityhub.platform.scheduler import load_jobs
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -63,16 +64,28 @@ class JobUpdate(Update):
     default: bool | None = Field(default=None, description="true: back to the job's schedule")
 
 
-@router.get("/cities/{city}/jobs", response_model=list[JobRead])
-async def list_city_jobs(session: SessionDep, staff: CurrentStaff, city: CityDep) -> list[JobRead]:
+@router.get(
+    "/cities/{city}/jobs",
+    operation_id="listCityJobs",
+    summary="List a city's jobs",
+    response_model=Page[JobRead],
+)
+async def list_city_jobs(
+    session: SessionDep, staff: CurrentStaff, city: CityDep, page: PageDep
+) -> Page[JobRead]:
     """The city's recurring jobs: schedule, last run and its outcome, next run (staff)."""
     found = await jobs_admin.status_of(
         session=session, jobs=load_jobs(), city=city, zone=ZoneInfo(city.timezone), now=utcnow()
     )
-    return [JobRead.of(s) for s in found]
+    return page.slice([JobRead.of(s) for s in found], key=lambda x: x.job)
 
 
-@router.patch("/cities/{city}/jobs/{job}", response_model=JobRead)
+@router.patch(
+    "/cities/{city}/jobs/{job}",
+    operation_id="updateCityJob",
+    summary="Change a city's job schedule",
+    response_model=JobRead,
+)
 async def update_city_job(
     session: SessionDep, staff: CurrentStaff, city: CityDep, job: JobName, job_in: JobUpdate
 ) -> JobRead:
@@ -97,14 +110,16 @@ async def update_city_job(
     return JobRead.of(next(s for s in statuses if s.job.name == job))
 
 
-@router.get("/jobs", response_model=list[JobRead])
+@router.get(
+    "/jobs", operation_id="listHubJobs", summary="List the hub's jobs", response_model=Page[JobRead]
+)
 async def list_hub_jobs(
-    session: SessionDep, settings: SettingsDep, staff: CurrentStaff
-) -> list[JobRead]:
+    session: SessionDep, settings: SettingsDep, staff: CurrentStaff, page: PageDep
+) -> Page[JobRead]:
     """The hub's own recurring jobs (operator)."""
     require_staff_role(staff, None)
     zone = ZoneInfo(settings.hub_timezone)
     found = await jobs_admin.status_of(
         session=session, jobs=load_jobs(), city=None, zone=zone, now=utcnow()
     )
-    return [JobRead.of(s) for s in found]
+    return page.slice([JobRead.of(s) for s in found], key=lambda x: x.job)

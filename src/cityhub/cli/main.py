@@ -27,6 +27,7 @@ from cityhub.cli.identity import channels_app, staff_app
 from cityhub.cli.jobs import jobs_app
 from cityhub.cli.lottery import lottery_app
 from cityhub.cli.notices import notices_app
+from cityhub.cli.openapi import openapi
 from cityhub.cli.requests import requests_app
 from cityhub.cli.services import grants_app, services_app
 from cityhub.platform.config import Settings
@@ -56,6 +57,7 @@ app.command("settle")(settle)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(reconcile_app, name="reconcile")
 app.add_typer(appointments_app, name="appointments")
+app.command("openapi")(openapi)
 
 
 @db_app.command("upgrade")

@@ -17,6 +17,8 @@ from cityhub.connectors.models import ConnectorDefinition, ConnectorSecret
 from cityhub.identity.deps import CurrentStaff, VaultDep, require_staff_role
 from cityhub.identity.enums import Role
 from cityhub.platform.deps import SessionDep, SettingsDep
+from cityhub.platform.openapi import route_meta
+from cityhub.platform.paging import Page, PageDep
 from cityhub.platform.uow import between_transactions
 
 router = APIRouter(prefix="/v1", tags=["connectors"])
@@ -80,29 +82,51 @@ class ConnectorTry(BaseModel):
     params: dict[str, Any] | None = None
 
 
-@router.get("/connectors/schema", response_class=JSONResponse)
+@router.get(
+    "/connectors/schema",
+    operation_id="getConnectorSchema",
+    summary="JSON Schema of connector descriptions",
+    response_class=JSONResponse,
+    openapi_extra=route_meta(media_type="application/schema+json"),
+)
 async def connector_schema() -> JSONResponse:
     """The JSON Schema that connector descriptions are validated against (public)."""
     return JSONResponse(definitions.schema(), media_type="application/schema+json")
 
 
-@router.get("/connectors/status")
+@router.get(
+    "/connectors/status",
+    operation_id="getConnectorStatus",
+    summary="Circuit breakers and calls in flight",
+)
 async def connector_status(staff: CurrentStaff, hub: HubDep) -> dict[str, Any]:
     """Each provider's circuit breaker and calls in flight, in this process (staff)."""
     return {"providers": hub.snapshot()}
 
 
-@router.get("/cities/{city}/connectors", response_model=list[ConnectorRead])
+@router.get(
+    "/cities/{city}/connectors",
+    operation_id="listConnectors",
+    summary="List connector descriptions",
+    response_model=Page[ConnectorRead],
+)
 async def list_connectors(
-    session: SessionDep, staff: CurrentStaff, city: CityDep
-) -> list[ConnectorRead]:
+    session: SessionDep, staff: CurrentStaff, city: CityDep, page: PageDep
+) -> Page[ConnectorRead]:
     """The city's stored connector descriptions (city admin)."""
     require_staff_role(staff, city.id, *ADMINS)
     rows = await service.get_all_definitions(session=session, city_id=city.id)
-    return [ConnectorRead.of(r) for r in rows]
+    return page.slice([ConnectorRead.of(r) for r in rows], key=lambda x: x.name)
 
 
-@router.post("/cities/{city}/connectors", status_code=201, response_model=ConnectorRead)
+@router.post(
+    "/cities/{city}/connectors",
+    operation_id="saveConnector",
+    summary="Create or replace a connector",
+    status_code=201,
+    response_model=ConnectorRead,
+    openapi_extra=route_meta(also_succeeds={200: "replaced (`replace=true`)"}),
+)
 async def save_connector(
     session: SessionDep,
     staff: CurrentStaff,
@@ -130,7 +154,12 @@ async def save_connector(
     return JSONResponse(body, status_code=201 if created else 200)
 
 
-@router.get("/cities/{city}/connectors/{name}", response_model=ConnectorRead)
+@router.get(
+    "/cities/{city}/connectors/{name}",
+    operation_id="getConnector",
+    summary="Get a connector description",
+    response_model=ConnectorRead,
+)
 async def get_connector(
     session: SessionDep, staff: CurrentStaff, city: CityDep, name: Name
 ) -> ConnectorRead:
@@ -140,7 +169,11 @@ async def get_connector(
     return ConnectorRead.of(row)
 
 
-@router.post("/cities/{city}/connectors/{name}/test")
+@router.post(
+    "/cities/{city}/connectors/{name}/test",
+    operation_id="testConnector",
+    summary="Try a connector's read operation",
+)
 async def try_connector(
     session: SessionDep,
     staff: CurrentStaff,
@@ -164,18 +197,25 @@ async def try_connector(
         return await service.try_operation(trial)
 
 
-@router.get("/cities/{city}/connector-secrets", response_model=list[ConnectorSecretRead])
+@router.get(
+    "/cities/{city}/connector-secrets",
+    operation_id="listConnectorSecrets",
+    summary="List connector secrets",
+    response_model=Page[ConnectorSecretRead],
+)
 async def list_secrets(
-    session: SessionDep, staff: CurrentStaff, city: CityDep
-) -> list[ConnectorSecretRead]:
+    session: SessionDep, staff: CurrentStaff, city: CityDep, page: PageDep
+) -> Page[ConnectorSecretRead]:
     """The city's connector secrets: names and times only (city admin)."""
     require_staff_role(staff, city.id, *ADMINS)
     rows = await secrets.get_all(session=session, city_id=city.id)
-    return [ConnectorSecretRead.of(r) for r in rows]
+    return page.slice([ConnectorSecretRead.of(r) for r in rows], key=lambda x: x.name)
 
 
 @router.put(
     "/cities/{city}/connector-secrets/{name}",
+    operation_id="putConnectorSecret",
+    summary="Set or rotate a connector secret",
     status_code=201,
     response_model=ConnectorSecretRead,
     responses={200: {"model": ConnectorSecretRead, "description": "rotated"}},
@@ -203,7 +243,12 @@ async def put_secret(
     return JSONResponse(body, status_code=201 if created else 200)
 
 
-@router.delete("/cities/{city}/connector-secrets/{name}", status_code=204)
+@router.delete(
+    "/cities/{city}/connector-secrets/{name}",
+    operation_id="deleteConnectorSecret",
+    summary="Delete a connector secret",
+    status_code=204,
+)
 async def delete_secret(
     session: SessionDep, staff: CurrentStaff, city: CityDep, name: SecretName
 ) -> Response:

@@ -32,6 +32,7 @@ from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import Forbidden
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.outbound import OutboundPolicy
+from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["staff"])
 Username = Annotated[str, Path(max_length=80)]
@@ -89,7 +90,12 @@ def member_read(member: staff.Member, names: dict[int, str]) -> StaffAdminRead:
     )
 
 
-@router.post("/staff/me/password", status_code=204)
+@router.post(
+    "/staff/me/password",
+    operation_id="changeOwnPassword",
+    summary="Choose a new password",
+    status_code=204,
+)
 async def change_password(
     session: SessionDep, caller: CurrentStaff, change: PasswordChange
 ) -> Response:
@@ -104,21 +110,33 @@ async def change_password(
     return Response(status_code=204)
 
 
-@router.get("/staff", response_model=list[StaffAdminRead])
+@router.get(
+    "/staff",
+    operation_id="listStaff",
+    summary="List staff members",
+    response_model=Page[StaffAdminRead],
+)
 async def list_staff(
     session: SessionDep,
     caller: CurrentStaff,
+    page: PageDep,
     include_inactive: Annotated[bool, Query(description="also disabled accounts")] = True,
-) -> list[StaffAdminRead]:
+) -> Page[StaffAdminRead]:
     """Staff: every member for the operator, those of their cities for a city admin."""
     found = await staff.get_all(
         session=session, admin_cities=admin_cities(caller), include_inactive=include_inactive
     )
     names = await slugs(session)
-    return [member_read(m, names) for m in found]
+    return page.slice([member_read(m, names) for m in found], key=lambda x: x.username)
 
 
-@router.post("/staff", status_code=201, response_model=StaffCreated)
+@router.post(
+    "/staff",
+    operation_id="createStaff",
+    summary="Add a staff member",
+    status_code=201,
+    response_model=StaffCreated,
+)
 async def create_staff(
     session: SessionDep, caller: CurrentStaff, staff_in: StaffCreate, idem: IdempotencyDep
 ) -> JSONResponse:
@@ -144,7 +162,12 @@ async def _member(session: AsyncSession, caller: StaffCaller, username: str) -> 
     )
 
 
-@router.get("/staff/{username}", response_model=StaffAdminRead)
+@router.get(
+    "/staff/{username}",
+    operation_id="getStaff",
+    summary="Get a staff member",
+    response_model=StaffAdminRead,
+)
 async def get_staff(
     session: SessionDep, caller: CurrentStaff, username: Username
 ) -> StaffAdminRead:
@@ -152,7 +175,12 @@ async def get_staff(
     return member_read(await _member(session, caller, username), await slugs(session))
 
 
-@router.patch("/staff/{username}", response_model=StaffAdminRead)
+@router.patch(
+    "/staff/{username}",
+    operation_id="updateStaff",
+    summary="Change a staff member",
+    response_model=StaffAdminRead,
+)
 async def update_staff(
     session: SessionDep, caller: CurrentStaff, username: Username, staff_in: StaffUpdate
 ) -> StaffAdminRead:
@@ -172,7 +200,12 @@ async def update_staff(
     return member_read(member, await slugs(session))
 
 
-@router.post("/staff/{username}/password-reset", response_model=PasswordResetRead)
+@router.post(
+    "/staff/{username}/password-reset",
+    operation_id="resetStaffPassword",
+    summary="Reset a member's password",
+    response_model=PasswordResetRead,
+)
 async def reset_password(
     session: SessionDep,
     caller: CurrentStaff,
@@ -191,7 +224,13 @@ async def reset_password(
     )
 
 
-@router.post("/staff/{username}/roles", status_code=201, response_model=StaffAdminRead)
+@router.post(
+    "/staff/{username}/roles",
+    operation_id="addStaffRole",
+    summary="Give a member a role",
+    status_code=201,
+    response_model=StaffAdminRead,
+)
 async def add_role(
     session: SessionDep,
     caller: CurrentStaff,
@@ -214,7 +253,12 @@ async def add_role(
     return await idem.respond(201, member_read(member, await slugs(session)))
 
 
-@router.delete("/staff/{username}/roles/{role}", status_code=204)
+@router.delete(
+    "/staff/{username}/roles/{role}",
+    operation_id="removeStaffRole",
+    summary="Take a role away",
+    status_code=204,
+)
 async def remove_role(
     session: SessionDep,
     caller: CurrentStaff,
@@ -239,7 +283,13 @@ async def remove_role(
 channels_router = APIRouter(prefix="/v1", tags=["channels"])
 
 
-@channels_router.post("/channels", status_code=201, response_model=ChannelCreated)
+@channels_router.post(
+    "/channels",
+    operation_id="createChannel",
+    summary="Register a channel",
+    status_code=201,
+    response_model=ChannelCreated,
+)
 async def create_channel(
     session: SessionDep,
     settings: SettingsDep,
@@ -266,7 +316,12 @@ async def create_channel(
     )
 
 
-@channels_router.get("/channels/{slug}", response_model=ChannelRead)
+@channels_router.get(
+    "/channels/{slug}",
+    operation_id="getChannel",
+    summary="Get a channel",
+    response_model=ChannelRead,
+)
 async def get_channel(session: SessionDep, caller: CurrentStaff, slug: ChannelSlug) -> ChannelRead:
     """One channel and the cities it has grants in (staff)."""
     channel = await identity.get_channel_by_slug_or_raise(session=session, slug=slug)
@@ -277,7 +332,12 @@ async def get_channel(session: SessionDep, caller: CurrentStaff, slug: ChannelSl
     return ChannelRead.of(channel, shown)
 
 
-@channels_router.patch("/channels/{slug}", response_model=ChannelRead)
+@channels_router.patch(
+    "/channels/{slug}",
+    operation_id="updateChannel",
+    summary="Change a channel",
+    response_model=ChannelRead,
+)
 async def update_channel(
     session: SessionDep,
     settings: SettingsDep,

@@ -33,7 +33,8 @@ from cityhub.identity.schemas import (
 from cityhub.platform import jsonbody, ratelimit
 from cityhub.platform.clients import client_address
 from cityhub.platform.deps import DbDep, SessionDep, SettingsDep, ThrottleDep
-from cityhub.platform.errors import BadRequest, Unauthorized
+from cityhub.platform.errors import BadRequest, CityHubError, Unauthorized
+from cityhub.platform.openapi import route_meta
 from cityhub.platform.paging import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["identity"])
@@ -76,13 +77,85 @@ TOO_MANY: dict[int | str, dict[str, Any]] = {
 }
 
 
+# RFC 6749 5.2: the `error` an OAuth2 client library reads, for each of our codes.
+OAUTH_ERRORS = {
+    "invalid_client": "invalid_client",
+    "unsupported_grant_type": "unsupported_grant_type",
+    "invalid_scope": "invalid_scope",
+    "too_many_attempts": "temporarily_unavailable",
+    "throttle_unavailable": "temporarily_unavailable",
+    "overloaded": "temporarily_unavailable",
+}
+TOKEN_FORM = {
+    "required": True,
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "title": "TokenRequest",
+                "required": ["grant_type"],
+                "properties": {
+                    "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                    "client_id": {"type": "string", "description": "or send HTTP Basic"},
+                    "client_secret": {"type": "string", "description": "or send HTTP Basic"},
+                    "scope": {
+                        "type": "string",
+                        "description": "space-separated; without it, every allowed scope",
+                    },
+                },
+            },
+            "example": {
+                "grant_type": "client_credentials",
+                "client_id": "ch_paylink",
+                "client_secret": "...",
+                "scope": "catalogue:read payments:write",
+            },
+        }
+    },
+}
+
+
+def _as_oauth_error(exc: CityHubError) -> CityHubError:
+    """The problem with RFC 6749's `error` and `error_description` beside it, at the status
+    the RFC gives: 401 with `WWW-Authenticate` for the client, 400 for the rest."""
+    error = OAUTH_ERRORS.get(exc.code, "invalid_request")
+    if error == "invalid_client":
+        exc.status = 401
+        exc.headers.setdefault("WWW-Authenticate", 'Basic realm="cityhub", error="invalid_client"')
+    elif error != "temporarily_unavailable":
+        exc.status = 400
+    exc.extra.setdefault("error", error)
+    exc.extra.setdefault("error_description", exc.detail or exc.title)
+    return exc
+
+
 # No request transaction here: the secret is checked with none open (see identity/flows.py).
-@router.post("/oauth/token", response_model=TokenRead, tags=["oauth"], responses=TOO_MANY)
+@router.post(
+    "/oauth/token",
+    operation_id="createToken",
+    summary="Get an access token (client credentials)",
+    response_model=TokenRead,
+    tags=["oauth"],
+    responses=TOO_MANY,
+    openapi_extra=route_meta(
+        problems=[400, 401, 429], problem_schema="OAuthProblem", requestBody=TOKEN_FORM
+    ),
+)
 async def token(
     request: Request, db: DbDep, throttle: ThrottleDep, settings: SettingsDep
 ) -> TokenRead:
     """OAuth2 client credentials (RFC 6749 4.4): form fields or HTTP Basic for the client.
-    Wrong secrets are limited per client id and per address (429 with `Retry-After`)."""
+    Wrong secrets are limited per client id and per address (429 with `Retry-After`).
+    Errors carry RFC 6749's `error` and `error_description` beside the problem's fields."""
+    try:
+        return await _issue_token(request, db, throttle, settings)
+    except CityHubError as exc:
+        raise _as_oauth_error(exc) from None
+
+
+async def _issue_token(
+    request: Request, db: DbDep, throttle: ThrottleDep, settings: SettingsDep
+) -> TokenRead:
     form = await _token_form(request)
     if form.get("grant_type") != "client_credentials":
         raise BadRequest(
@@ -120,7 +193,14 @@ async def _staff_read(
     return staff_read(staff.username, staff.display_name, pairs)
 
 
-@router.post("/staff/session", response_model=StaffSessionRead, tags=["staff"], responses=TOO_MANY)
+@router.post(
+    "/staff/session",
+    operation_id="signIn",
+    summary="Sign in to the console",
+    response_model=StaffSessionRead,
+    tags=["staff"],
+    responses=TOO_MANY,
+)
 async def sign_in(
     request: Request,
     session: SessionDep,
@@ -152,7 +232,13 @@ async def sign_in(
     )
 
 
-@router.delete("/staff/session", status_code=204, tags=["staff"])
+@router.delete(
+    "/staff/session",
+    operation_id="signOut",
+    summary="Sign out of the console",
+    status_code=204,
+    tags=["staff"],
+)
 async def sign_out(session: SessionDep, staff: CurrentStaff) -> Response:
     """Sign out of the console."""
     await identity.end_session(session=session, session_id=staff.session.id)
@@ -161,13 +247,25 @@ async def sign_out(session: SessionDep, staff: CurrentStaff) -> Response:
     return response
 
 
-@router.get("/staff/me", response_model=StaffRead, tags=["staff"])
+@router.get(
+    "/staff/me",
+    operation_id="getMe",
+    summary="The signed-in staff member",
+    response_model=StaffRead,
+    tags=["staff"],
+)
 async def me(session: SessionDep, staff: CurrentStaff) -> StaffRead:
     """The signed-in staff member and their roles."""
     return await _staff_read(session, staff.staff, staff.roles)
 
 
-@router.get("/channel", response_model=ChannelRead, tags=["channels"])
+@router.get(
+    "/channel",
+    operation_id="getOwnChannel",
+    summary="The calling channel",
+    response_model=ChannelRead,
+    tags=["channels"],
+)
 async def own_channel(session: SessionDep, caller: CurrentChannel) -> ChannelRead:
     """The calling channel and the cities it has grants in."""
     ids = await cities.granted_city_ids(session=session, channel_id=caller.channel.id)
@@ -175,16 +273,33 @@ async def own_channel(session: SessionDep, caller: CurrentChannel) -> ChannelRea
     return ChannelRead.of(caller.channel, [c.slug for c in found])
 
 
-@router.get("/channels", response_model=list[ChannelRead], tags=["channels"])
-async def list_channels(session: SessionDep, staff: CurrentStaff) -> list[ChannelRead]:
+@router.get(
+    "/channels",
+    operation_id="listChannels",
+    summary="List channels",
+    response_model=Page[ChannelRead],
+    tags=["channels"],
+)
+async def list_channels(
+    session: SessionDep, staff: CurrentStaff, page: PageDep
+) -> Page[ChannelRead]:
     """Every channel (staff: needed to grant services)."""
     # A city admin grants services to channels, so must see them; the operator sees all.
     if staff.city_ids(Role.CITY_ADMIN, Role.AUDITOR) == set():
         require_staff_role(staff, None)
-    return [ChannelRead.of(c, []) for c in await identity.get_all_channels(session=session)]
+    return page.slice(
+        [ChannelRead.of(c, []) for c in await identity.get_all_channels(session=session)],
+        key=lambda x: x.slug,
+    )
 
 
-@router.get("/audit", response_model=Page[AuditRead], tags=["audit"])
+@router.get(
+    "/audit",
+    operation_id="listAuditEntries",
+    summary="List audit log entries",
+    response_model=Page[AuditRead],
+    tags=["audit"],
+)
 async def list_audit(
     session: SessionDep,
     staff: CurrentStaff,

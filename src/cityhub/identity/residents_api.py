@@ -29,6 +29,7 @@ from cityhub.identity.schemas import (
 from cityhub.platform.deps import RowId, SessionDep, SettingsDep, ThrottleDep
 from cityhub.platform.errors import Unavailable, Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.openapi import route_meta
 from cityhub.platform.paging import Page, PageDep
 from cityhub.platform.uow import keep
 
@@ -52,7 +53,15 @@ def _resident_read(
     )
 
 
-@router.post("/residents", response_model=ResidentRead, status_code=201, tags=["residents"])
+@router.post(
+    "/residents",
+    operation_id="registerResident",
+    summary="Register a channel user",
+    response_model=ResidentRead,
+    status_code=201,
+    tags=["residents"],
+    openapi_extra=route_meta(also_succeeds={200: "the user was known: updated"}),
+)
 async def register_resident(
     session: SessionDep,
     vault: VaultDep,
@@ -72,7 +81,13 @@ async def register_resident(
     return await idem.respond(201 if created else 200, _resident_read(vault, found))
 
 
-@router.get("/residents/{user_id}", response_model=ResidentRead, tags=["residents"])
+@router.get(
+    "/residents/{user_id}",
+    operation_id="getResident",
+    summary="Get a channel user",
+    response_model=ResidentRead,
+    tags=["residents"],
+)
 async def get_resident(
     session: SessionDep, vault: VaultDep, caller: CurrentChannel, user_id: UserId
 ) -> ResidentRead:
@@ -107,6 +122,8 @@ LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/residents/{user_id}/verification",
+    operation_id="verifyResident",
+    summary="Verify a user's identity",
     response_model=ResidentRead,
     tags=["residents"],
     responses=LINK_RESPONSES,
@@ -161,6 +178,8 @@ async def verify_resident(
 
 @router.post(
     "/residents/{user_id}/link-requests/{request_id}/code",
+    operation_id="proveLink",
+    summary="Prove a link with the code sent",
     response_model=ResidentRead,
     tags=["residents"],
 )
@@ -193,12 +212,14 @@ async def prove_link(
 
 @router.get(
     "/residents/{user_id}/link-requests",
-    response_model=list[PendingLinkRead],
+    operation_id="listPendingLinks",
+    summary="List pending link requests",
+    response_model=Page[PendingLinkRead],
     tags=["residents"],
 )
 async def pending_links(
-    session: SessionDep, caller: CurrentChannel, user_id: UserId
-) -> list[PendingLinkRead]:
+    session: SessionDep, caller: CurrentChannel, user_id: UserId, page: PageDep
+) -> Page[PendingLinkRead]:
     """Other channels' live requests to be linked to this user's person, for the person to
     confirm here (where they are known) or ignore."""
     caller.require("residents:read")
@@ -207,20 +228,25 @@ async def pending_links(
     )
     rows = await linking.pending_for(session=session, resident_id=found.resident.id)
     names = {c.id: c.name for c in await identity.get_all_channels(session=session)}
-    return [
-        PendingLinkRead(
-            id=r.id,
-            channel=names.get(r.channel_id, "?"),
-            created_at=r.created_at,
-            expires_at=r.expires_at,
-        )
-        for r in rows
-        if r.channel_id != caller.channel.id
-    ]
+    return page.slice(
+        [
+            PendingLinkRead(
+                id=r.id,
+                channel=names.get(r.channel_id, "?"),
+                created_at=r.created_at,
+                expires_at=r.expires_at,
+            )
+            for r in rows
+            if r.channel_id != caller.channel.id
+        ],
+        key=lambda x: x.id,
+    )
 
 
 @router.post(
     "/residents/{user_id}/link-requests/{request_id}/confirmation",
+    operation_id="confirmLink",
+    summary="Confirm another channel's link request",
     response_model=PendingLinkRead,
     tags=["residents"],
 )
@@ -245,10 +271,16 @@ async def confirm_link(
     )
 
 
-@router.get("/residents/{user_id}/consents", response_model=list[ConsentRead], tags=["residents"])
+@router.get(
+    "/residents/{user_id}/consents",
+    operation_id="listConsents",
+    summary="List a user's consents",
+    response_model=Page[ConsentRead],
+    tags=["residents"],
+)
 async def list_consents(
-    session: SessionDep, caller: CurrentChannel, user_id: UserId
-) -> list[ConsentRead]:
+    session: SessionDep, caller: CurrentChannel, user_id: UserId, page: PageDep
+) -> Page[ConsentRead]:
     """What the user consented to on this channel, withdrawn consents included."""
     caller.require("residents:read")
     found = await residents.get_for_channel_or_raise(
@@ -257,11 +289,13 @@ async def list_consents(
     rows = await residents.list_consents(
         session=session, resident_id=found.resident.id, channel_id=caller.channel.id
     )
-    return [ConsentRead.of(c) for c in rows]
+    return page.slice([ConsentRead.of(c) for c in rows], key=lambda x: x.id)
 
 
 @router.post(
     "/residents/{user_id}/consents",
+    operation_id="giveConsent",
+    summary="Record a consent",
     response_model=ConsentRead,
     status_code=201,
     tags=["residents"],
@@ -289,7 +323,11 @@ async def give_consent(
 
 
 @router.delete(
-    "/residents/{user_id}/consents/{consent_id}", response_model=ConsentRead, tags=["residents"]
+    "/residents/{user_id}/consents/{consent_id}",
+    operation_id="withdrawConsent",
+    summary="Withdraw a consent",
+    response_model=ConsentRead,
+    tags=["residents"],
 )
 async def withdraw_consent(
     session: SessionDep, caller: CurrentChannel, user_id: UserId, consent_id: RowId
@@ -309,7 +347,11 @@ async def withdraw_consent(
 
 
 @router.get(
-    "/residents/{user_id}/data-access", response_model=Page[DataAccessRead], tags=["residents"]
+    "/residents/{user_id}/data-access",
+    operation_id="listDataAccess",
+    summary="List accesses to a user's personal data",
+    response_model=Page[DataAccessRead],
+    tags=["residents"],
 )
 async def list_data_access(
     session: SessionDep, caller: CurrentChannel, user_id: UserId, page: PageDep

@@ -77,7 +77,12 @@ async def _read(session: SessionDep, city: City, round_: LotteryRound, *, staff:
 # -- public -------------------------------------------------------------------------------
 
 
-@router.get("/cities/{city}/lotteries", response_model=Page[RoundRead])
+@router.get(
+    "/cities/{city}/lotteries",
+    operation_id="listLotteryRounds",
+    summary="List lottery rounds",
+    response_model=Page[RoundRead],
+)
 async def list_rounds(session: SessionDep, city: CitySlug, page: PageDep) -> Page[RoundRead]:
     """A city's lottery rounds (public: commitments are published from the start)."""
     found_city = await cities.get_city_or_raise(session=session, slug=city)
@@ -88,7 +93,12 @@ async def list_rounds(session: SessionDep, city: CitySlug, page: PageDep) -> Pag
     return page.page(items, found[-1].id if found else None)
 
 
-@router.get("/cities/{city}/lotteries/{code}", response_model=RoundRead)
+@router.get(
+    "/cities/{city}/lotteries/{code}",
+    operation_id="getLotteryRound",
+    summary="Get a lottery round",
+    response_model=RoundRead,
+)
 async def get_round(session: SessionDep, city: CitySlug, code: RoundCode) -> RoundRead:
     """One round (public)."""
     found_city = await cities.get_city_or_raise(session=session, slug=city)
@@ -98,6 +108,8 @@ async def get_round(session: SessionDep, city: CitySlug, code: RoundCode) -> Rou
 
 @router.get(
     "/cities/{city}/lotteries/{code}/files/{name}",
+    operation_id="getLotteryFile",
+    summary="Get a published lottery file",
     responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
 )
 async def get_file(
@@ -130,7 +142,12 @@ async def get_file(
     )
 
 
-@router.get("/cities/{city}/lotteries/{code}/scores/{application_id}", response_model=ScoreRead)
+@router.get(
+    "/cities/{city}/lotteries/{code}/scores/{application_id}",
+    operation_id="getLotteryScore",
+    summary="Get an application's score",
+    response_model=ScoreRead,
+)
 async def get_score(
     session: SessionDep,
     city: CitySlug,
@@ -149,6 +166,8 @@ async def get_score(
 
 @router.post(
     "/cities/{city}/lotteries/{code}/applications",
+    operation_id="applyToLottery",
+    summary="Apply for a lottery",
     status_code=201,
     response_model=ApplicationRead,
 )
@@ -180,7 +199,10 @@ async def apply(
 
 
 @router.get(
-    "/cities/{city}/lotteries/{code}/applications/{user_id}", response_model=ApplicationRead
+    "/cities/{city}/lotteries/{code}/applications/{user_id}",
+    operation_id="getLotteryApplication",
+    summary="Get a user's application",
+    response_model=ApplicationRead,
 )
 async def get_application(
     session: SessionDep, caller: CurrentChannel, city: CitySlug, code: RoundCode, user_id: UserId
@@ -195,7 +217,10 @@ async def get_application(
 
 
 @router.delete(
-    "/cities/{city}/lotteries/{code}/applications/{user_id}", response_model=ApplicationRead
+    "/cities/{city}/lotteries/{code}/applications/{user_id}",
+    operation_id="withdrawLotteryApplication",
+    summary="Withdraw an application",
+    response_model=ApplicationRead,
 )
 async def withdraw(
     session: SessionDep, caller: CurrentChannel, city: CitySlug, code: RoundCode, user_id: UserId
@@ -214,7 +239,13 @@ async def withdraw(
 ADMINS = (Role.CITY_ADMIN,)
 
 
-@router.post("/cities/{city}/lotteries", status_code=201, response_model=RoundRead)
+@router.post(
+    "/cities/{city}/lotteries",
+    operation_id="createLotteryRound",
+    summary="Create a lottery round",
+    status_code=201,
+    response_model=RoundRead,
+)
 async def create_round(
     session: SessionDep,
     vault: VaultDep,
@@ -231,7 +262,12 @@ async def create_round(
     return await idem.respond(201, await _read(session, city, round_, staff=True))
 
 
-@router.post("/cities/{city}/lotteries/{code}/close", response_model=RoundRead)
+@router.post(
+    "/cities/{city}/lotteries/{code}/close",
+    operation_id="closeLotteryRound",
+    summary="Close a lottery round",
+    response_model=RoundRead,
+)
 async def close_round(
     session: SessionDep,
     vault: VaultDep,
@@ -248,7 +284,12 @@ async def close_round(
     return await _read(session, city, round_, staff=True)
 
 
-@router.post("/cities/{city}/lotteries/{code}/draw", response_model=RoundRead)
+@router.post(
+    "/cities/{city}/lotteries/{code}/draw",
+    operation_id="drawLotteryRound",
+    summary="Draw a lottery round",
+    response_model=RoundRead,
+)
 async def draw_round(
     session: SessionDep,
     vault: VaultDep,
@@ -265,7 +306,12 @@ async def draw_round(
     return await _read(session, city, round_, staff=True)
 
 
-@router.post("/cities/{city}/lotteries/{code}/publish", response_model=RoundRead)
+@router.post(
+    "/cities/{city}/lotteries/{code}/publish",
+    operation_id="publishLotteryRound",
+    summary="Publish a round's results",
+    response_model=RoundRead,
+)
 async def publish_round(
     session: SessionDep, staff: CurrentStaff, city: CityDep, code: RoundCode
 ) -> RoundRead:

@@ -121,19 +121,32 @@ def _settings_read(city: City, rules: NoticeSettings) -> SettingsRead:
 # -- accounts, topics, templates -----------------------------------------------------------
 
 
-@router.get("/cities/{city}/notice-accounts", response_model=list[AccountRead])
+@router.get(
+    "/cities/{city}/notice-accounts",
+    operation_id="listNoticeAccounts",
+    summary="List government accounts",
+    response_model=Page[AccountRead],
+)
 async def list_accounts(
-    session: SessionDep, caller: CurrentCaller, city: CityDep
-) -> list[AccountRead]:
+    session: SessionDep, caller: CurrentCaller, city: CityDep, page: PageDep
+) -> Page[AccountRead]:
     """The city's government accounts and their topics (channels granted the city, staff)."""
     staff = isinstance(caller, StaffCaller)
     if not staff:
         caller.require("notices:read")  # type: ignore[union-attr]
     found = await service.list_accounts(session=session, city_id=city.id)
-    return [await _account_read(session, city, a, staff=staff) for a in found]
+    return page.slice(
+        [await _account_read(session, city, a, staff=staff) for a in found], key=lambda x: x.code
+    )
 
 
-@router.post("/cities/{city}/notice-accounts", status_code=201, response_model=AccountRead)
+@router.post(
+    "/cities/{city}/notice-accounts",
+    operation_id="createNoticeAccount",
+    summary="Add a government account",
+    status_code=201,
+    response_model=AccountRead,
+)
 async def create_account(
     session: SessionDep,
     staff: CurrentStaff,
@@ -156,7 +169,11 @@ async def create_account(
 
 
 @router.post(
-    "/cities/{city}/notice-accounts/{account}/topics", status_code=201, response_model=TopicRead
+    "/cities/{city}/notice-accounts/{account}/topics",
+    operation_id="createNoticeTopic",
+    summary="Add a topic to an account",
+    status_code=201,
+    response_model=TopicRead,
 )
 async def create_topic(
     session: SessionDep,
@@ -173,20 +190,30 @@ async def create_topic(
     return await idem.respond(201, TopicRead(code=topic.code, name=topic.name))
 
 
-@router.get("/cities/{city}/notice-accounts/{account}/templates", response_model=list[TemplateRead])
+@router.get(
+    "/cities/{city}/notice-accounts/{account}/templates",
+    operation_id="listNoticeTemplates",
+    summary="List an account's templates",
+    response_model=Page[TemplateRead],
+)
 async def list_templates(
-    session: SessionDep, staff: CurrentStaff, city: CityDep, account: AccountCode
-) -> list[TemplateRead]:
+    session: SessionDep, staff: CurrentStaff, city: CityDep, account: AccountCode, page: PageDep
+) -> Page[TemplateRead]:
     """An account's templates (staff)."""
     found = await service.get_account_or_raise(session=session, city_id=city.id, code=account)
-    return [
-        _template_read(found, t)
-        for t in await service.list_templates(session=session, account=found)
-    ]
+    return page.slice(
+        [
+            _template_read(found, t)
+            for t in await service.list_templates(session=session, account=found)
+        ],
+        key=lambda x: x.code,
+    )
 
 
 @router.post(
     "/cities/{city}/notice-accounts/{account}/templates",
+    operation_id="createNoticeTemplate",
+    summary="Add a template",
     status_code=201,
     response_model=TemplateRead,
 )
@@ -213,6 +240,8 @@ async def create_template(
 
 @router.post(
     "/cities/{city}/notice-accounts/{account}/templates/{code}/preview",
+    operation_id="previewNoticeTemplate",
+    summary="Preview a template",
     response_model=PreviewRead,
 )
 async def preview_template(
@@ -232,7 +261,13 @@ async def preview_template(
 # -- notices -------------------------------------------------------------------------------
 
 
-@router.post("/cities/{city}/notices", status_code=201, response_model=NoticeRead)
+@router.post(
+    "/cities/{city}/notices",
+    operation_id="sendNotice",
+    summary="Send a notice",
+    status_code=201,
+    response_model=NoticeRead,
+)
 async def send_notice(
     session: SessionDep,
     staff: CurrentStaff,
@@ -255,7 +290,12 @@ async def _account_codes(session: SessionDep, city: City) -> dict[int, str]:
     return {a.id: a.code for a in await service.list_accounts(session=session, city_id=city.id)}
 
 
-@router.get("/cities/{city}/notices", response_model=Page[NoticeRead])
+@router.get(
+    "/cities/{city}/notices",
+    operation_id="listNotices",
+    summary="List notices",
+    response_model=Page[NoticeRead],
+)
 async def list_notices(
     session: SessionDep, staff: CurrentStaff, city: CityDep, page: PageDep
 ) -> Page[NoticeRead]:
@@ -268,7 +308,12 @@ async def list_notices(
     return page.page(items, found[-1].id if found else None)
 
 
-@router.get("/cities/{city}/notices/{notice_id}", response_model=NoticeRead)
+@router.get(
+    "/cities/{city}/notices/{notice_id}",
+    operation_id="getNotice",
+    summary="Get a notice and its figures",
+    response_model=NoticeRead,
+)
 async def get_notice(
     session: SessionDep,
     staff: CurrentStaff,
@@ -284,7 +329,12 @@ async def get_notice(
     return notice_read(city, codes.get(notice.account_id, ""), notice, figures)
 
 
-@router.get("/cities/{city}/notice-dead-letters", response_model=Page[DeliveryRead])
+@router.get(
+    "/cities/{city}/notice-dead-letters",
+    operation_id="listNoticeDeadLetters",
+    summary="List dead-letter deliveries",
+    response_model=Page[DeliveryRead],
+)
 async def dead_letters(
     session: SessionDep, staff: CurrentStaff, city: CityDep, page: PageDep
 ) -> Page[DeliveryRead]:
@@ -308,13 +358,23 @@ async def dead_letters(
     return page.page(items, found[-1][0].id if found else None)
 
 
-@router.get("/cities/{city}/notice-settings", response_model=SettingsRead)
+@router.get(
+    "/cities/{city}/notice-settings",
+    operation_id="getNoticeSettings",
+    summary="Get notice settings",
+    response_model=SettingsRead,
+)
 async def get_settings_(session: SessionDep, staff: CurrentStaff, city: CityDep) -> SettingsRead:
     """The city's quiet hours, daily cap and conversion window (staff)."""
     return _settings_read(city, await service.settings_of(session=session, city_id=city.id))
 
 
-@router.patch("/cities/{city}/notice-settings", response_model=SettingsRead)
+@router.patch(
+    "/cities/{city}/notice-settings",
+    operation_id="updateNoticeSettings",
+    summary="Change notice settings",
+    response_model=SettingsRead,
+)
 async def update_settings(
     session: SessionDep, staff: CurrentStaff, city: CityDep, settings_in: SettingsUpdate
 ) -> SettingsRead:
@@ -340,6 +400,8 @@ Tracking = Annotated[str, Path(max_length=64, description="the delivery's tracki
 
 @router.get(
     "/notices/open/{tracking}",
+    operation_id="openNotice",
+    summary="Record an opening and follow the link",
     response_model=OpenRead,
     responses={303: {"description": "to the notice's link"}},
 )
@@ -359,7 +421,11 @@ async def open_notice(
     return JSONResponse(read.model_dump(mode="json"))
 
 
-@router.get("/notices/unsubscribe/{token}")
+@router.get(
+    "/notices/unsubscribe/{token}",
+    operation_id="unsubscribeFromEmail",
+    summary="Stop notices by email",
+)
 async def unsubscribe(
     session: SessionDep, vault: VaultDep, token: Annotated[str, Path(max_length=64)]
 ) -> dict[str, str]:

@@ -56,20 +56,31 @@ def _follow_read(view: inboxes.FollowView) -> FollowRead:
     )
 
 
-@router.get("/follows", response_model=list[FollowRead])
+@router.get(
+    "/follows",
+    operation_id="listFollows",
+    summary="List a user's follows",
+    response_model=Page[FollowRead],
+)
 async def list_follows(
-    session: SessionDep, caller: CurrentChannel, user_id: UserId
-) -> list[FollowRead]:
+    session: SessionDep, caller: CurrentChannel, user_id: UserId, page: PageDep
+) -> Page[FollowRead]:
     """What the user follows, in the cities that granted this channel something."""
     found = await _user(session, caller, user_id)
     granted = await cities.granted_city_ids(session=session, channel_id=caller.channel.id)
     views = await inboxes.list_follows(
         session=session, resident_id=found.resident.id, city_ids=granted
     )
-    return [_follow_read(v) for v in views]
+    return page.slice([_follow_read(v) for v in views], key=lambda x: x.id)
 
 
-@router.post("/follows", status_code=201, response_model=FollowRead)
+@router.post(
+    "/follows",
+    operation_id="createFollow",
+    summary="Follow an account or topic",
+    status_code=201,
+    response_model=FollowRead,
+)
 async def follow(
     session: SessionDep,
     caller: CurrentChannel,
@@ -99,7 +110,9 @@ async def follow(
     return await idem.respond(201, _follow_read(view))
 
 
-@router.delete("/follows/{follow_id}", status_code=204)
+@router.delete(
+    "/follows/{follow_id}", operation_id="deleteFollow", summary="Stop following", status_code=204
+)
 async def unfollow(
     session: SessionDep, caller: CurrentChannel, user_id: UserId, follow_id: ItemId
 ) -> None:
@@ -108,7 +121,12 @@ async def unfollow(
     await inboxes.unfollow(session=session, resident_id=found.resident.id, follow_id=follow_id)
 
 
-@router.get("/notices", response_model=Page[InboxItem])
+@router.get(
+    "/notices",
+    operation_id="listInbox",
+    summary="List a user's inbox",
+    response_model=Page[InboxItem],
+)
 async def inbox(
     session: SessionDep,
     vault: VaultDep,
@@ -149,7 +167,12 @@ async def inbox(
     return page.page(items, entries[-1].recipient.id if entries else None)
 
 
-@router.post("/notices/{entry_id}/read", response_model=dict[str, str])
+@router.post(
+    "/notices/{entry_id}/read",
+    operation_id="markNoticeRead",
+    summary="Mark an inbox entry read",
+    response_model=dict[str, str],
+)
 async def mark_read(
     session: SessionDep, caller: CurrentChannel, user_id: UserId, entry_id: ItemId
 ) -> dict[str, str]:
@@ -180,7 +203,12 @@ async def _prefs_read(session: SessionDep, found: residents.ChannelResident) -> 
     )
 
 
-@router.get("/notice-preferences", response_model=PreferencesRead)
+@router.get(
+    "/notice-preferences",
+    operation_id="getNoticePreferences",
+    summary="Get a user's notice preferences",
+    response_model=PreferencesRead,
+)
 async def get_preferences(
     session: SessionDep, caller: CurrentChannel, user_id: UserId
 ) -> PreferencesRead:
@@ -188,7 +216,12 @@ async def get_preferences(
     return await _prefs_read(session, await _user(session, caller, user_id))
 
 
-@router.patch("/notice-preferences", response_model=PreferencesRead)
+@router.patch(
+    "/notice-preferences",
+    operation_id="updateNoticePreferences",
+    summary="Change a user's notice preferences",
+    response_model=PreferencesRead,
+)
 async def update_preferences(
     session: SessionDep,
     vault: VaultDep,
@@ -208,7 +241,13 @@ async def update_preferences(
     return await _prefs_read(session, found)
 
 
-@router.post("/biller-accounts", status_code=201, response_model=BillerAccountRead)
+@router.post(
+    "/biller-accounts",
+    operation_id="saveBillerAccount",
+    summary="Save a user's biller account",
+    status_code=201,
+    response_model=BillerAccountRead,
+)
 async def save_biller_account(
     session: SessionDep,
     caller: CurrentChannel,

@@ -49,7 +49,12 @@ class QueryRead(BaseModel):
     cached: bool
 
 
-@router.get("/cities/{city}/services/{code}/query-schema", response_model=QuerySchemaRead)
+@router.get(
+    "/cities/{city}/services/{code}/query-schema",
+    operation_id="getQuerySchema",
+    summary="A query's parameters as JSON Schema",
+    response_model=QuerySchemaRead,
+)
 async def query_schema(
     session: SessionDep, caller: CurrentCaller, city: CityDep, code: ServiceCode
 ) -> QuerySchemaRead:
@@ -69,7 +74,12 @@ async def query_schema(
     )
 
 
-@router.post("/cities/{city}/services/{code}/queries", response_model=QueryRead)
+@router.post(
+    "/cities/{city}/services/{code}/queries",
+    operation_id="runQuery",
+    summary="Run a query",
+    response_model=QueryRead,
+)
 async def run_query(
     session: SessionDep,
     vault: VaultDep,

@@ -24,6 +24,8 @@ from cityhub.identity.residents import get_for_channel_or_raise
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import BadRequest, NotFound, Unprocessable
 from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.openapi import route_meta
+from cityhub.platform.paging import Page, PageDep
 from cityhub.requests import catalogue, handling, keys, queue, reports, service, staff_api
 from cityhub.requests.models import ServiceRequest
 from cityhub.requests.photos import MAX_PHOTOS
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/v1", tags=["requests"])
 SCOPE = "requests:write"
+# A user's requests or a queue are read whole up to this many, then paged in their order.
+QUEUE_READ = 500
 
 
 async def require_channel(session: AsyncSession, caller: ChannelCaller, city: City) -> None:
@@ -71,15 +75,28 @@ async def _resident_id(session: AsyncSession, caller: ChannelCaller, user_id: st
 # -- request types (public) -------------------------------------------------------------------
 
 
-@router.get("/cities/{city}/request-types", response_model=list[RequestTypeRead])
-async def list_types(session: SessionDep, city: CitySlug) -> list[RequestTypeRead]:
+@router.get(
+    "/cities/{city}/request-types",
+    operation_id="listRequestTypes",
+    summary="List request types",
+    response_model=Page[RequestTypeRead],
+)
+async def list_types(session: SessionDep, city: CitySlug, page: PageDep) -> Page[RequestTypeRead]:
     """What can be reported in the city (public)."""
     found_city = await cities.get_city_or_raise(session=session, slug=city)
     found = await catalogue.get_all_types(session=session, city_id=found_city.id)
-    return [await service.type_read_of(session=session, request_type=t) for t in found]
+    return page.slice(
+        [await service.type_read_of(session=session, request_type=t) for t in found],
+        key=lambda x: x.code,
+    )
 
 
-@router.get("/cities/{city}/request-types/{code}", response_model=RequestTypeRead)
+@router.get(
+    "/cities/{city}/request-types/{code}",
+    operation_id="getRequestType",
+    summary="Get a request type",
+    response_model=RequestTypeRead,
+)
 async def get_type(session: SessionDep, city: CitySlug, code: TypeCode) -> RequestTypeRead:
     """One request type and the attributes it asks (public)."""
     found_city = await cities.get_city_or_raise(session=session, slug=city)
@@ -141,10 +158,14 @@ async def read_report(request: Request) -> tuple[ReportCreate, list[bytes]]:
 
 @router.post(
     "/cities/{city}/requests",
+    operation_id="createServiceRequest",
+    summary="Report a problem",
     status_code=201,
     response_model=RequestRead,
-    openapi_extra=REPORT_BODY,
-    responses={200: {"description": "the report joined the same open request (`same_as`)"}},
+    openapi_extra=route_meta(
+        also_succeeds={200: "the report joined the same open request (`same_as`)"},
+        requestBody=REPORT_BODY["requestBody"],
+    ),
 )
 async def report(
     request: Request,
@@ -176,7 +197,12 @@ async def report(
     return await idem.respond(201 if done.created else 200, read)
 
 
-@router.get("/cities/{city}/requests/nearby", response_model=list[NearbyRead])
+@router.get(
+    "/cities/{city}/requests/nearby",
+    operation_id="listNearbyRequests",
+    summary="List open requests nearby",
+    response_model=Page[NearbyRead],
+)
 async def nearby(
     session: SessionDep,
     caller: CurrentCaller,
@@ -184,11 +210,15 @@ async def nearby(
     type: Annotated[str, Query(max_length=60, description="the request type's code")],
     lat: Annotated[float, Query(ge=-90, le=90)],
     lon: Annotated[float, Query(ge=-180, le=180)],
-) -> list[NearbyRead]:
+    page: PageDep,
+) -> Page[NearbyRead]:
     """ "The same problem?": open requests of the type near the point, to follow instead."""
     if isinstance(caller, ChannelCaller):
         await require_channel(session, caller, city)
-    return await reports.same_problem(session=session, city=city, type_code=type, lat=lat, lon=lon)
+    return page.slice(
+        await reports.same_problem(session=session, city=city, type_code=type, lat=lat, lon=lon),
+        key=lambda x: x.id,
+    )
 
 
 async def _visible(
@@ -209,7 +239,12 @@ async def _visible(
     return found, False
 
 
-@router.get("/cities/{city}/requests/{request_id}", response_model=RequestRead)
+@router.get(
+    "/cities/{city}/requests/{request_id}",
+    operation_id="getServiceRequest",
+    summary="Get a request and its timeline",
+    response_model=RequestRead,
+)
 async def get_request(
     session: SessionDep, caller: CurrentCaller, city: CityDep, request_id: RequestId
 ) -> RequestRead:
@@ -221,7 +256,11 @@ async def get_request(
     )
 
 
-@router.get("/cities/{city}/requests/{request_id}/photos/{photo_id}")
+@router.get(
+    "/cities/{city}/requests/{request_id}/photos/{photo_id}",
+    operation_id="getRequestPhoto",
+    summary="Get a request's photo",
+)
 async def get_photo(
     session: SessionDep,
     settings: SettingsDep,
@@ -238,16 +277,21 @@ async def get_photo(
     raise NotFound(f"no photo {photo_id!r}", code="photo_not_found", field="photo_id")
 
 
-@router.get("/cities/{city}/requests", response_model=list[RequestRead])
+@router.get(
+    "/cities/{city}/requests",
+    operation_id="listServiceRequests",
+    summary="List requests",
+    response_model=Page[RequestRead],
+)
 async def list_requests(
     session: SessionDep,
     caller: CurrentCaller,
     city: CityDep,
+    page: PageDep,
     user_id: Annotated[str | None, Query(max_length=128)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
     department: Annotated[str | None, Query(max_length=60)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-) -> list[RequestRead]:
+) -> Page[RequestRead]:
     """A channel's user's requests (`user_id`), or a department's queue as its staff see it."""
     if isinstance(caller, ChannelCaller):
         await require_channel(session, caller, city)
@@ -255,7 +299,7 @@ async def list_requests(
             raise Unprocessable("name the channel's user", field="user_id")
         resident_id = await _resident_id(session, caller, user_id)
         found = await queue.of_resident(
-            session=session, city_id=city.id, resident_id=resident_id, limit=limit
+            session=session, city_id=city.id, resident_id=resident_id, limit=QUEUE_READ
         )
     else:
         handler = await service.handler_of(session=session, city=city, caller=caller)
@@ -265,9 +309,12 @@ async def list_requests(
             handler=handler,
             status=status,
             department=department,
-            limit=limit,
+            limit=QUEUE_READ,
         )
-    return [await service.read_of(session=session, city=city, request=r) for r in found]
+    return page.slice(
+        [await service.read_of(session=session, city=city, request=r) for r in found],
+        key=lambda x: x.id,
+    )
 
 
 async def _own(
@@ -277,7 +324,12 @@ async def _own(
     return found, await _resident_id(session, caller, user_id)
 
 
-@router.post("/cities/{city}/requests/{request_id}/reopen", response_model=RequestRead)
+@router.post(
+    "/cities/{city}/requests/{request_id}/reopen",
+    operation_id="reopenServiceRequest",
+    summary="Reopen a request",
+    response_model=RequestRead,
+)
 async def reopen(
     session: SessionDep,
     caller: CurrentChannel,
@@ -296,7 +348,12 @@ async def reopen(
     return await service.read_of(session=session, city=city, request=found, timeline=True)
 
 
-@router.post("/cities/{city}/requests/{request_id}/rating", response_model=RequestRead)
+@router.post(
+    "/cities/{city}/requests/{request_id}/rating",
+    operation_id="rateServiceRequest",
+    summary="Rate a request's handling",
+    response_model=RequestRead,
+)
 async def rate(
     session: SessionDep,
     caller: CurrentChannel,

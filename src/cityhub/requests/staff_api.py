@@ -16,6 +16,7 @@ from cityhub.identity.enums import Role
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.paging import Page, PageDep
 from cityhub.requests import catalogue, handling, keys, queue, service, sla
 from cityhub.requests.models import ServiceRequest
 from cityhub.requests.schemas import (
@@ -88,16 +89,35 @@ def _step_route(step: str) -> None:
 
     route.__name__ = f"{step}_request"
     route.__doc__ = (fn.__doc__ or "").split("\n")[0]
-    router.post(f"/cities/{{city}}/requests/{{request_id}}/{step}", response_model=RequestRead)(
-        route
-    )
+    operation_id, summary = STEP_OPERATIONS[step]
+    router.post(
+        f"/cities/{{city}}/requests/{{request_id}}/{step}",
+        operation_id=operation_id,
+        summary=summary,
+        response_model=RequestRead,
+    )(route)
+
+
+# Each handling step's operationId and summary in the API's description.
+STEP_OPERATIONS = {
+    "triage": ("triageServiceRequest", "Accept a request"),
+    "hold": ("holdServiceRequest", "Put a request on hold"),
+    "resume": ("resumeServiceRequest", "Take a request off hold"),
+    "resolve": ("resolveServiceRequest", "Resolve a request"),
+    "close": ("closeServiceRequest", "Close a request"),
+}
 
 
 for _step in STEPS:
     _step_route(_step)
 
 
-@router.post("/cities/{city}/requests/{request_id}/assign", response_model=RequestRead)
+@router.post(
+    "/cities/{city}/requests/{request_id}/assign",
+    operation_id="assignServiceRequest",
+    summary="Assign a request",
+    response_model=RequestRead,
+)
 async def assign(
     session: SessionDep,
     staff: CurrentStaff,
@@ -113,7 +133,12 @@ async def assign(
     return await _answer(session, city, found)
 
 
-@router.post("/cities/{city}/requests/{request_id}/notes", response_model=RequestRead)
+@router.post(
+    "/cities/{city}/requests/{request_id}/notes",
+    operation_id="addServiceRequestNote",
+    summary="Add a note to a request",
+    response_model=RequestRead,
+)
 async def add_note(
     session: SessionDep,
     staff: CurrentStaff,
@@ -130,7 +155,12 @@ async def add_note(
     return await _answer(session, city, found)
 
 
-@router.post("/cities/{city}/requests/{request_id}/transfer", response_model=RequestRead)
+@router.post(
+    "/cities/{city}/requests/{request_id}/transfer",
+    operation_id="transferServiceRequest",
+    summary="Transfer a request",
+    response_model=RequestRead,
+)
 async def transfer(
     session: SessionDep,
     staff: CurrentStaff,
@@ -147,7 +177,12 @@ async def transfer(
     return await _answer(session, city, found)
 
 
-@router.post("/cities/{city}/requests/{request_id}/merge", response_model=RequestRead)
+@router.post(
+    "/cities/{city}/requests/{request_id}/merge",
+    operation_id="mergeServiceRequest",
+    summary="Merge a duplicate request",
+    response_model=RequestRead,
+)
 async def merge(
     session: SessionDep,
     staff: CurrentStaff,
@@ -164,7 +199,7 @@ async def merge(
     return await _answer(session, city, found)
 
 
-@router.get("/cities/{city}/request-board")
+@router.get("/cities/{city}/request-board", operation_id="getRequestBoard", summary="The SLA board")
 async def sla_board(session: SessionDep, staff: CurrentStaff, city: CityDep) -> dict[str, Any]:
     """The SLA board: per department, open, nearing, overdue and escalated requests, and the
     share resolved within the deadline."""
@@ -183,7 +218,12 @@ def settings_read(rules: Any) -> RequestSettingsRead:
     return RequestSettingsRead.model_validate(rules, from_attributes=True)
 
 
-@router.get("/cities/{city}/request-settings", response_model=RequestSettingsRead)
+@router.get(
+    "/cities/{city}/request-settings",
+    operation_id="getRequestSettings",
+    summary="Get request settings",
+    response_model=RequestSettingsRead,
+)
 async def get_settings(
     session: SessionDep, staff: CurrentStaff, city: CityDep
 ) -> RequestSettingsRead:
@@ -192,7 +232,12 @@ async def get_settings(
     return settings_read(rules)
 
 
-@router.patch("/cities/{city}/request-settings", response_model=RequestSettingsRead)
+@router.patch(
+    "/cities/{city}/request-settings",
+    operation_id="updateRequestSettings",
+    summary="Change request settings",
+    response_model=RequestSettingsRead,
+)
 async def update_settings(
     session: SessionDep, staff: CurrentStaff, city: CityDep, settings_in: RequestSettingsUpdate
 ) -> RequestSettingsRead:
@@ -210,16 +255,27 @@ async def department_read(session: AsyncSession, department: Any) -> DepartmentR
     return DepartmentRead(code=department.code, names=department.names, head=head, members=members)
 
 
-@router.get("/cities/{city}/request-departments", response_model=list[DepartmentRead])
+@router.get(
+    "/cities/{city}/request-departments",
+    operation_id="listRequestDepartments",
+    summary="List departments",
+    response_model=Page[DepartmentRead],
+)
 async def list_departments(
-    session: SessionDep, staff: CurrentStaff, city: CityDep
-) -> list[DepartmentRead]:
+    session: SessionDep, staff: CurrentStaff, city: CityDep, page: PageDep
+) -> Page[DepartmentRead]:
     """The departments that handle the city's requests."""
     found = await catalogue.get_all_departments(session=session, city_id=city.id)
-    return [await department_read(session, d) for d in found]
+    return page.slice([await department_read(session, d) for d in found], key=lambda x: x.code)
 
 
-@router.post("/cities/{city}/request-departments", status_code=201, response_model=DepartmentRead)
+@router.post(
+    "/cities/{city}/request-departments",
+    operation_id="createRequestDepartment",
+    summary="Add a department",
+    status_code=201,
+    response_model=DepartmentRead,
+)
 async def create_department(
     session: SessionDep,
     staff: CurrentStaff,
@@ -235,7 +291,12 @@ async def create_department(
     return await idem.respond(201, await department_read(session, department))
 
 
-@router.post("/cities/{city}/request-departments/{code}/members", response_model=DepartmentRead)
+@router.post(
+    "/cities/{city}/request-departments/{code}/members",
+    operation_id="addRequestDepartmentMember",
+    summary="Add a department member",
+    response_model=DepartmentRead,
+)
 async def add_member(
     session: SessionDep,
     staff: CurrentStaff,
@@ -251,7 +312,13 @@ async def add_member(
     return await department_read(session, department)
 
 
-@router.post("/cities/{city}/request-types", status_code=201, response_model=RequestTypeRead)
+@router.post(
+    "/cities/{city}/request-types",
+    operation_id="createRequestType",
+    summary="Add a request type",
+    status_code=201,
+    response_model=RequestTypeRead,
+)
 async def create_type(
     session: SessionDep,
     staff: CurrentStaff,
@@ -267,7 +334,12 @@ async def create_type(
     return await idem.respond(201, await service.type_read_of(session=session, request_type=found))
 
 
-@router.patch("/cities/{city}/request-types/{code}", response_model=RequestTypeRead)
+@router.patch(
+    "/cities/{city}/request-types/{code}",
+    operation_id="updateRequestType",
+    summary="Change a request type",
+    response_model=RequestTypeRead,
+)
 async def update_type(
     session: SessionDep,
     staff: CurrentStaff,
@@ -283,7 +355,13 @@ async def update_type(
     return await service.type_read_of(session=session, request_type=found)
 
 
-@router.post("/cities/{city}/request-keys", status_code=201, response_model=ApiKeyRead)
+@router.post(
+    "/cities/{city}/request-keys",
+    operation_id="issueOpen311Key",
+    summary="Issue an Open311 api_key",
+    status_code=201,
+    response_model=ApiKeyRead,
+)
 async def issue_key(
     session: SessionDep,
     staff: CurrentStaff,

@@ -48,6 +48,7 @@ CODES: dict[str, int] = {
     "conflict": 409,
     "connector_exists": 409,
     "connector_misconfigured": 503,
+    "cursor_expired": 422,
     "connector_not_found": 404,
     "consent_not_found": 404,
     "consent_required": 403,

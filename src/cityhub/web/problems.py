@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from cityhub.platform import errors
+from cityhub.platform.paging import Page
 from cityhub.web import i18n
 from cityhub.web.pages import language, render
 from cityhub.web.problem_codes import CODES
@@ -103,6 +104,10 @@ BY_CODE: dict[str, tuple[str, str]] = {
     "validation_failed": (
         _("The body, query or path does not match the operation's schema; `errors` lists each."),
         _("Correct each listed field and send the request again."),
+    ),
+    "cursor_expired": (
+        _("The item this cursor points after is no longer in the list."),
+        _("Start the list again without a cursor."),
     ),
     "malformed_json": (_("The body is not valid JSON."), _("Send a valid JSON document.")),
     "idempotency_key_required": (
@@ -212,14 +217,15 @@ def _wants_json(request: Request) -> bool:
 def _answer(request: Request, entries: list[ProblemType], *, single: bool = False) -> Response:
     headers = {"Content-Language": language(request)}
     if _wants_json(request):
-        body: Any = [e.model_dump() for e in entries]
-        return JSONResponse(body[0] if single else body, headers=headers)
+        items: list[Any] = [e.model_dump() for e in entries]
+        body = items[0] if single else {"items": items, "next_cursor": None}
+        return JSONResponse(body, headers=headers)
     return render(request, "problems.html", entries=entries, single=single, headers=headers)
 
 
 @router.get(
     "",
-    response_model=list[ProblemType],
+    response_model=Page[ProblemType],
     operation_id="listProblemTypes",
     summary="The error catalogue",
 )

@@ -43,7 +43,12 @@ class ReplayRead(BaseModel):
     queued: bool
 
 
-@router.get("/deliveries", response_model=Page[DeliveryRead])
+@router.get(
+    "/deliveries",
+    operation_id="listWebhookDeliveries",
+    summary="List webhook deliveries",
+    response_model=Page[DeliveryRead],
+)
 async def list_deliveries(
     session: SessionDep,
     caller: CurrentChannel,
@@ -77,7 +82,13 @@ async def list_deliveries(
     return page.page(items, rows[-1].id if rows else None)
 
 
-@router.post("/events/{event_id}/replay", status_code=202, response_model=ReplayRead)
+@router.post(
+    "/events/{event_id}/replay",
+    operation_id="replayWebhookEvent",
+    summary="Replay a webhook event",
+    status_code=202,
+    response_model=ReplayRead,
+)
 async def replay(session: SessionDep, caller: CurrentChannel, event_id: EventId) -> ReplayRead:
     """Send one of the channel's events again (with its original id, so a channel that did
     get it the first time can drop it)."""

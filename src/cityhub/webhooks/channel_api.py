@@ -9,26 +9,11 @@ from cityhub import outbox
 from cityhub.identity.deps import CurrentChannel
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import Conflict
-from cityhub.webhooks import CHANNEL_TOPICS
+from cityhub.platform.paging import Page
+from cityhub.webhooks.catalogue import DATA
 
 router = APIRouter(prefix="/v1/channel", tags=["channel self-service"])
 TEST = "webhook.test"
-# What each event says; `notices.batch` is the notices' own (see notices/delivery.py).
-MEANINGS = {
-    "grant.created": "the city granted the channel a service",
-    "grant.revoked": "the city took a service grant back",
-    "consent.withdrawn": "a user withdrew a consent given to the channel",
-    "resident.verified": "a user's identity was checked",
-    "resident.linked": "a user was linked to a person the hub knows",
-    "resident.cross_channel_action": "a linked person acted through another channel",
-    "payment.completed": "the biller accepted a payment",
-    "payment.failed": "the biller refused a payment for good: refund the user",
-    "refund.succeeded": "a refund was made: pay the user back",
-    "appointment.offered": "a waitlisted place was offered to a user",
-    "webhook.test": "a test event the channel asked for",
-    "refund_request.declined": "the city's staff or the biller declined a refund request",
-    "notices.batch": "notices for the channel's users to show in its app",
-}
 
 
 class EventTypeRead(BaseModel):
@@ -44,14 +29,15 @@ class TestEventRead(BaseModel):
 
 @router.get(
     "/event-types",
-    response_model=list[EventTypeRead],
+    response_model=Page[EventTypeRead],
     operation_id="listEventTypes",
     summary="List the webhook event types",
 )
-async def list_event_types(caller: CurrentChannel) -> list[EventTypeRead]:
-    """Every event type a channel's webhook may receive, and what it means."""
-    names = (*CHANNEL_TOPICS, "notices.batch")
-    return [EventTypeRead(type=t, description=MEANINGS.get(t, t)) for t in names]
+async def list_event_types(caller: CurrentChannel) -> Page[EventTypeRead]:
+    """Every event type a channel's webhook may receive, and what it means (one page: the
+    descriptions are those of the API description's `webhooks` section)."""
+    types = [EventTypeRead(type=t, description=d["description"]) for t, d in DATA.items()]
+    return Page[EventTypeRead](items=types)
 
 
 @router.post(
