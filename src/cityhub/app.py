@@ -18,6 +18,7 @@ from cityhub.cities.api import router as cities_router
 from cityhub.cities.jobs_api import router as jobs_router
 from cityhub.connectors.api import router as connectors_router
 from cityhub.connectors.registry import ConnectorHub
+from cityhub.figures.api import router as figures_router
 from cityhub.history.api import router as history_router
 from cityhub.identity import deps as identity_deps
 from cityhub.identity.admin_api import channels_router as channel_admin_router
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(open311_router)
     app.include_router(jobs_router)
     app.include_router(history_router)
+    app.include_router(figures_router)
     mount_web(app)
     app.add_middleware(JsonDepthLimit)  # inside BodyLimit: it holds at most the limit
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=UPLOAD_ROUTES)

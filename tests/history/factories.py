@@ -21,7 +21,7 @@ from cityhub.appointments.models import (
 )
 from cityhub.billing.models import Bill, Payment, PaymentStatus
 from cityhub.cities.models import City, Service, ServiceKind
-from cityhub.identity.models import ChannelUser, DataAccess, LinkProof
+from cityhub.identity.models import ChannelUser, DataAccess, LinkProof, Resident
 from cityhub.lottery.models import (
     ApplicationStatus,
     LotteryApplication,
@@ -258,3 +258,19 @@ async def link(db: Database, *, channel_id: int, user_id: str, to_resident: int)
             .where(ChannelUser.channel_id == channel_id, ChannelUser.channel_user_id == user_id)
             .values(resident_id=to_resident, link_proof=LinkProof.SMS_CODE)
         )
+
+
+async def people(db: Database, *, channel_id: int, count: int) -> list[tuple[int, str]]:
+    """`count` residents, each the channel's own user: (resident id, user id)."""
+    made = []
+    async with db.unit_of_work() as session:
+        for _ in range(count):
+            resident = Resident()
+            session.add(resident)
+            await session.flush()
+            user_id = f"u{next(_seq)}"
+            session.add(
+                ChannelUser(channel_id=channel_id, channel_user_id=user_id, resident_id=resident.id)
+            )
+            made.append((resident.id, user_id))
+    return made

@@ -380,4 +380,3 @@ async def is_channel_user(*, session: AsyncSession, channel_id: int, resident_id
         .limit(1)
     )
     return found is not None
-

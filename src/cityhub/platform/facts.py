@@ -69,10 +69,7 @@ class local_day(FunctionElement[str]):  # noqa: N801
 @compiles(local_day, "sqlite")
 def _day_sqlite(element: local_day, compiler: SQLCompiler, **kw: Any) -> str:
     at, offset = list(element.clauses)
-    return (
-        f"date({compiler.process(at, **kw)}, "
-        f"({compiler.process(offset, **kw)}) || ' minutes')"
-    )
+    return f"date({compiler.process(at, **kw)}, ({compiler.process(offset, **kw)}) || ' minutes')"
 
 
 @compiles(local_day, "postgresql")

@@ -61,4 +61,3 @@ def older_than(kind: str, at: Any, row_id: Any, before: Before | None) -> Column
     if kind > before.kind:
         return cast("ColumnElement[bool]", at < before.at)
     return or_(at < before.at, and_(at == before.at, row_id < before.row_id))
-
