@@ -4,16 +4,22 @@ the parity report, the open-data export; for the city's own staff only."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 
 from cityhub.identity.models import Role
 from cityhub.platform.clock import Clock
+from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
+from cityhub.platform.scheduler import JobRegistry, Scheduler, load_jobs
 from tests.cities.factories import create_city
 from tests.client import Api
+from tests.helpers import at_local_time
 from tests.history.factories import Parents, affairs, parents, people
 from tests.identity.factories import PASSWORD, create_channel, create_staff
 
@@ -135,3 +141,21 @@ async def test_only_the_citys_staff_see_its_figures(
     login = await create_channel(db)
     channel = await api.as_channel(login.client_id, login.secret)
     await channel.get(url, expect=401)  # a channel is no staff member
+
+
+async def test_the_nightly_job_writes_the_open_data_files(
+    db: Database, api: Api, hub_clock: Clock, settings: Settings
+) -> None:
+    p, slugs = await _city(db, hub_clock)
+    jobs = JobRegistry()
+    jobs.jobs["export-open-data"] = load_jobs().jobs["export-open-data"]
+    due = at_local_time(hub_clock, "Asia/Shanghai", 3)  # after the 02:30 run
+    await Scheduler(db, settings, jobs=jobs, clock=lambda: due).run_due()
+    out = settings.data / "open-data" / p.city.slug
+    day = (due.astimezone(ZoneInfo("Asia/Shanghai")).date() - dt.timedelta(days=1)).isoformat()
+    rows = list(csv.DictReader(io.StringIO((out / f"figures-{day}.csv").read_text())))
+    parquet = pq.read_table(out / f"figures-{day}.parquet").to_pylist()
+    assert len(rows) == len(parquet) > 0
+    assert [r for r in parquet if r["table"] == "total"][0]["people"] == 30
+    assert json.loads((out / "dictionary.json").read_text())["method"]["threshold_people"] == 10
+    assert not any(r["channel"] == slugs["b"] and r["people"] for r in rows)
