@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +23,12 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    and_,
     case,
     func,
     literal_column,
     null,
+    or_,
     select,
     update,
 )
@@ -310,13 +313,17 @@ async def count_created_since(*, session: AsyncSession, city_id: int, since: dt.
 async def bookings_of(
     *,
     session: AsyncSession,
+    city_ids: Sequence[int],
     resident_id: int,
-    channel_ids: set[int],
+    users: Sequence[tuple[int, str]],
     before: timeline.Before | None,
     limit: int,
 ) -> list[timeline.Entry]:
-    """The person's bookings made through these channels, newest first, in every city (their
-    history)."""
+    """The person's bookings made by these channel users of theirs in these cities, newest
+    first (their history; found by the bookings' channel-user index)."""
+    if not users or not city_ids:
+        return []
+    pairs = or_(*(and_(Booking.channel_id == c, Booking.user_id == u) for c, u in users))
     rows = await session.execute(
         select(Booking, Department.service_id, Department.name)
         .join(
@@ -324,8 +331,9 @@ async def bookings_of(
             (Department.city_id == Booking.city_id) & (Department.id == Booking.department_id),
         )
         .where(
+            Booking.city_id.in_(city_ids),
+            pairs,
             Booking.resident_id == resident_id,
-            Booking.channel_id.in_(channel_ids),
             timeline.older_than("booking", Booking.created_at, Booking.id, before),
         )
         .order_by(Booking.created_at.desc(), Booking.id.desc())

@@ -28,17 +28,19 @@ SUCCEEDED = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)
 async def payments_of(
     *,
     session: AsyncSession,
+    city_ids: Sequence[int],
     users: Sequence[tuple[int, str]],
     before: timeline.Before | None,
     limit: int,
 ) -> list[timeline.Entry]:
-    """The payments these channel users (one person's) made, newest first, in every city."""
-    if not users:
+    """The payments these channel users (one person's) made in these cities, newest first."""
+    if not users or not city_ids:
         return []
     pairs = or_(*(and_(Payment.channel_id == c, Payment.user_id == u) for c, u in users))
     rows = await session.scalars(
         select(Payment)
         .where(
+            Payment.city_id.in_(city_ids),
             pairs,
             Payment.status != PaymentStatus.QUOTED,
             timeline.older_than("payment", Payment.created_at, Payment.id, before),

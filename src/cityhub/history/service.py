@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.appointments import service as appointments
 from cityhub.billing import personal as billing
+from cityhub.cities import service as cities
 from cityhub.identity import service as identity
 from cityhub.identity.pii import Vault
 from cityhub.lottery import service as lottery
@@ -30,6 +31,7 @@ from cityhub.requests import service as requests
 
 KINDS = ("application", "booking", "consent", "notice", "payment", "query", "request")
 MAX_ROW_ID = 2**63 - 1
+MAX_CITIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Scope:
     viewer_channel_id: int
     channel_ids: frozenset[int]
     users: tuple[tuple[int, str], ...]  # the person's channel users in those channels
+    city_ids: tuple[int, ...]  # every city: each domain's look-up is by city first
     viewer_proven: bool  # else the viewer sees only its own items, and no notice
 
 
@@ -51,7 +54,15 @@ async def scope_for(*, session: AsyncSession, resident_id: int, viewer_channel_i
     if viewer_proven:
         allowed |= {link.channel_id for link in links if link.proven}
     users = tuple((link.channel_id, link.user_id) for link in links if link.channel_id in allowed)
-    return Scope(resident_id, viewer_channel_id, frozenset(allowed), users, viewer_proven)
+    every = await cities.get_all_cities(session=session, after=None, limit=MAX_CITIES)
+    return Scope(
+        resident_id,
+        viewer_channel_id,
+        frozenset(allowed),
+        users,
+        tuple(c.id for c in every),
+        viewer_proven,
+    )
 
 
 Source = Callable[
@@ -61,6 +72,23 @@ Source = Callable[
 
 def _sources() -> dict[str, Source]:
     def of_person(fn: Callable[..., Awaitable[list[timeline.Entry]]]) -> Source:
+        async def read(
+            session: AsyncSession, scope: Scope, before: timeline.Before | None, limit: int
+        ) -> list[timeline.Entry]:
+            return await fn(
+                session=session,
+                city_ids=scope.city_ids,
+                resident_id=scope.resident_id,
+                channel_ids=set(scope.channel_ids),
+                before=before,
+                limit=limit,
+            )
+
+        return read
+
+    def of_hub(fn: Callable[..., Awaitable[list[timeline.Entry]]]) -> Source:
+        """A source of hub-wide rows (consents, the data-access log): no city to ask by."""
+
         async def read(
             session: AsyncSession, scope: Scope, before: timeline.Before | None, limit: int
         ) -> list[timeline.Entry]:
@@ -78,7 +106,19 @@ def _sources() -> dict[str, Source]:
         session: AsyncSession, scope: Scope, before: timeline.Before | None, limit: int
     ) -> list[timeline.Entry]:
         return await billing.payments_of(
-            session=session, users=scope.users, before=before, limit=limit
+            session=session, city_ids=scope.city_ids, users=scope.users, before=before, limit=limit
+        )
+
+    async def bookings(
+        session: AsyncSession, scope: Scope, before: timeline.Before | None, limit: int
+    ) -> list[timeline.Entry]:
+        return await appointments.bookings_of(
+            session=session,
+            city_ids=scope.city_ids,
+            resident_id=scope.resident_id,
+            users=scope.users,
+            before=before,
+            limit=limit,
         )
 
     async def inbox(
@@ -92,11 +132,11 @@ def _sources() -> dict[str, Source]:
 
     return {
         "application": of_person(lottery.applications_of),
-        "booking": of_person(appointments.bookings_of),
-        "consent": of_person(identity.consents_of),
+        "booking": bookings,
+        "consent": of_hub(identity.consents_of),
         "notice": inbox,
         "payment": payments,
-        "query": of_person(queries.queries_of),
+        "query": of_hub(queries.queries_of),
         "request": of_person(requests.requests_of),
     }
 

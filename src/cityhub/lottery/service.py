@@ -363,13 +363,14 @@ async def outcomes(
 async def applications_of(
     *,
     session: AsyncSession,
+    city_ids: Sequence[int],
     resident_id: int,
     channel_ids: set[int],
     before: timeline.Before | None,
     limit: int,
 ) -> list[timeline.Entry]:
-    """The person's lottery applications made through these channels, newest first, in every
-    city (their history)."""
+    """The person's lottery applications made through these channels, newest first, in these
+    cities (their history)."""
     app = LotteryApplication
     rows = await session.execute(
         select(app, LotteryRound.code, LotteryRound.title)
@@ -378,6 +379,7 @@ async def applications_of(
             (LotteryRound.city_id == app.city_id) & (LotteryRound.id == app.round_id),
         )
         .where(
+            app.city_id.in_(city_ids),
             app.resident_id == resident_id,
             app.channel_id.in_(channel_ids),
             timeline.older_than("application", app.applied_at, app.id, before),

@@ -346,13 +346,14 @@ async def _move_resident(session: AsyncSession, from_id: int, to_id: int) -> Non
 async def requests_of(
     *,
     session: AsyncSession,
+    city_ids: Sequence[int],
     resident_id: int,
     channel_ids: set[int],
     before: timeline.Before | None,
     limit: int,
 ) -> list[timeline.Entry]:
-    """The person's requests filed through these channels, newest first, in every city (their
-    history)."""
+    """The person's requests filed through these channels, newest first, in these cities
+    (their history)."""
     rows = await session.execute(
         select(ServiceRequest, RequestType.code, RequestType.names)
         .join(
@@ -361,6 +362,7 @@ async def requests_of(
             & (RequestType.id == ServiceRequest.type_id),
         )
         .where(
+            ServiceRequest.city_id.in_(city_ids),
             ServiceRequest.resident_id == resident_id,
             ServiceRequest.channel_id.in_(channel_ids),
             timeline.older_than("request", ServiceRequest.created_at, ServiceRequest.id, before),
