@@ -14,8 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub.cities import service as cities
 from cityhub.history import present
 from cityhub.history import service as history
+from cityhub.history.schemas import HistoryItemRead
 from cityhub.identity import audit, residents
 from cityhub.identity.deps import VaultDep
 from cityhub.platform.deps import SessionDep, SettingsDep
@@ -27,6 +29,16 @@ from cityhub.web.portal.visitor import SignedInVisitor, Visitor, page
 router = APIRouter(include_in_schema=False)
 ROWS = 30
 ITEM = "/history/items/"
+HUB_ZONE = "Asia/Shanghai"  # an item of no city (a consent) is shown in the hub's zone
+
+
+async def _zones(session: AsyncSession, items: list[HistoryItemRead]) -> dict[str | None, str]:
+    """Each item's city's timezone, to show its time as the city keeps it."""
+    zones: dict[str | None, str] = {}
+    for slug in {i.city for i in items if i.city}:
+        city = await cities.get_city_by_slug(session=session, slug=slug)
+        zones[slug] = city.timezone if city else HUB_ZONE
+    return zones
 
 
 async def _scope(
@@ -78,6 +90,8 @@ async def my_history(
         "portal/history.html",
         visitor=visitor,
         items=items,
+        zones=await _zones(session, items),
+        hub_zone=HUB_ZONE,
         next_cursor=history.encode_cursor(next_mark),
     )
 
@@ -106,7 +120,15 @@ async def my_history_item(
         entries=[entry],
         link=lambda token: ITEM + token,
     )
-    return page(request, settings, "portal/history_item.html", visitor=visitor, item=item)
+    return page(
+        request,
+        settings,
+        "portal/history_item.html",
+        visitor=visitor,
+        item=item,
+        zones=await _zones(session, [item]),
+        hub_zone=HUB_ZONE,
+    )
 
 
 @router.get("/history/export.{format}")
