@@ -21,6 +21,8 @@ from cityhub.cities.jobs_api import router as jobs_router
 from cityhub.connectors.api import router as connectors_router
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.contract import contract
+from cityhub.figures.api import router as figures_router
+from cityhub.history.api import router as history_router
 from cityhub.identity import deps as identity_deps
 from cityhub.identity.admin_api import channels_router as channel_admin_router
 from cityhub.identity.admin_api import router as staff_admin_router
@@ -131,6 +133,8 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(refund_requests_router)
     app.include_router(open311_router, include_in_schema=False)
     app.include_router(jobs_router)
+    app.include_router(history_router)
+    app.include_router(figures_router)
     openapi.install(app, contract())
     mount_web(app)
 

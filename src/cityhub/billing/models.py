@@ -87,6 +87,7 @@ class Payment(TenantMixin, Base):
     __table_args__ = (
         UniqueConstraint("city_id", "channel_id", "channel_txn_id"),
         Index("ix_payments_city_channel", "city_id", "channel_id", "id"),
+        Index("ix_payments_city_user", "city_id", "channel_id", "user_id", "id"),
         Index("ix_payments_city_confirmed", "city_id", "confirmed_at"),
         Index("ix_payments_city_completed", "city_id", "completed_at"),
         UniqueConstraint("city_id", "public_id"),

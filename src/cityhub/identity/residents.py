@@ -46,6 +46,7 @@ CONSENT_SCOPES = {
     "records": "look up my own records (violations, social insurance, housing fund)",
     "payments": "pay bills and receive receipts",
     "notices": "send me notices and reminders",
+    "history": "show me one history of my affairs with the city across the channels I linked",
 }
 
 

@@ -5,22 +5,27 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from urllib.parse import quote
 
-from sqlalchemy import delete, select
+from sqlalchemy import Subquery, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.identity import audit, security
 from cityhub.identity.models import (
     Channel,
     ChannelStatus,
+    ChannelUser,
+    Consent,
+    DataAccess,
+    LinkProof,
     Role,
     StaffRole,
     StaffSession,
     StaffUser,
 )
 from cityhub.identity.pii import Vault
-from cityhub.platform import business_metrics, cache
+from cityhub.platform import business_metrics, cache, timeline
 from cityhub.platform.config import Settings
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unauthorized, Unprocessable
@@ -278,3 +283,96 @@ def channel_link(channel: Channel, kind: str | None, **values: str) -> str | Non
     if not template:
         return None
     return str(template).format(**{k: quote(values.get(k, ""), safe="") for k in LINK_FIELDS})
+
+
+@dataclass(frozen=True)
+class PersonLink:
+    """One channel's user standing for the person, and whether the link was proven."""
+
+    channel_id: int
+    user_id: str
+    proven: bool
+
+
+async def links_of(*, session: AsyncSession, resident_id: int) -> list[PersonLink]:
+    """Every channel user linked to the person (a legacy link, on name and number alone, is
+    not proven)."""
+    rows = await session.execute(
+        select(ChannelUser.channel_id, ChannelUser.channel_user_id, ChannelUser.link_proof)
+        .where(ChannelUser.resident_id == resident_id)
+        .order_by(ChannelUser.id)
+    )
+    return [PersonLink(c, u, LinkProof(p) != LinkProof.LEGACY) for c, u, p in rows]
+
+
+async def consents_of(
+    *,
+    session: AsyncSession,
+    resident_id: int,
+    channel_ids: set[int],
+    before: timeline.Before | None,
+    limit: int,
+) -> list[timeline.Entry]:
+    """The person's consents given through these channels, for their history, newest first."""
+    rows = await session.scalars(
+        select(Consent)
+        .where(
+            Consent.resident_id == resident_id,
+            Consent.channel_id.in_(channel_ids),
+            timeline.older_than("consent", Consent.granted_at, Consent.id, before),
+        )
+        .order_by(Consent.granted_at.desc(), Consent.id.desc())
+        .limit(limit)
+    )
+    return [
+        timeline.Entry(
+            kind="consent",
+            row_id=c.id,
+            at=c.granted_at,
+            city_id=None,
+            channel_id=c.channel_id,
+            ref=None,
+            title=c.scope,
+            status="withdrawn" if c.withdrawn_at else "given",
+            details={"purpose": c.purpose, "withdrawn_at": c.withdrawn_at},
+        )
+        for c in rows
+    ]
+
+
+async def channel_accesses_of(
+    *,
+    session: AsyncSession,
+    resident_id: int,
+    channel_ids: set[int],
+    purpose_prefix: str,
+    before: timeline.Before | None,
+    kind: str,
+    limit: int,
+) -> list[tuple[DataAccess, int]]:
+    """The person's data-access entries made by these channels for one kind of purpose, with
+    the channel's id, newest first (the queries they ran, for their history)."""
+    rows = await session.execute(
+        select(DataAccess, Channel.id)
+        .join(Channel, Channel.slug == DataAccess.actor_id)
+        .where(
+            DataAccess.resident_id == resident_id,
+            DataAccess.actor_type == "channel",
+            DataAccess.purpose.startswith(purpose_prefix, autoescape=True),
+            Channel.id.in_(channel_ids),
+            timeline.older_than(kind, DataAccess.at, DataAccess.id, before),
+        )
+        .order_by(DataAccess.at.desc(), DataAccess.id.desc())
+        .limit(limit)
+    )
+    return [(access, channel_id) for access, channel_id in rows]
+
+
+def channel_user_persons() -> Subquery:
+    """(channel_id, user_id, resident_id) of every channel user: the person behind a payment
+    made by a channel's user, for the city's usage figures (joined in the database)."""
+    return select(
+        ChannelUser.channel_id,
+        ChannelUser.channel_user_id.label("user_id"),
+        ChannelUser.resident_id,
+    ).subquery("channel_user_persons")

@@ -9,9 +9,20 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    String,
+    case,
+    func,
+    literal_column,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
@@ -25,6 +36,7 @@ from cityhub.lottery import draw
 from cityhub.lottery.models import ApplicationStatus, LotteryApplication, LotteryRound, RoundStatus
 from cityhub.lottery.publish import ApplicantList, Results, RoundInfo
 from cityhub.lottery.schemas import DrawCreate, RoundCreate
+from cityhub.platform import timeline
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unavailable, Unprocessable
 from cityhub.platform.progress import NO_PROGRESS, Progress
@@ -346,3 +358,65 @@ async def outcomes(
         .order_by(LotteryApplication.resident_id)
     )
     return [(resident_id, status) for resident_id, status in rows.all()]
+
+
+async def applications_of(
+    *,
+    session: AsyncSession,
+    city_ids: Sequence[int],
+    resident_id: int,
+    channel_ids: set[int],
+    before: timeline.Before | None,
+    limit: int,
+) -> list[timeline.Entry]:
+    """The person's lottery applications made through these channels, newest first, in these
+    cities (their history)."""
+    app = LotteryApplication
+    rows = await session.execute(
+        select(app, LotteryRound.code, LotteryRound.title)
+        .join(
+            LotteryRound,
+            (LotteryRound.city_id == app.city_id) & (LotteryRound.id == app.round_id),
+        )
+        .where(
+            app.city_id.in_(city_ids),
+            app.resident_id == resident_id,
+            app.channel_id.in_(channel_ids),
+            timeline.older_than("application", app.applied_at, app.id, before),
+        )
+        .order_by(app.applied_at.desc(), app.id.desc())
+        .limit(limit)
+    )
+    return [
+        timeline.Entry(
+            kind="application",
+            row_id=a.id,
+            at=a.applied_at,
+            city_id=a.city_id,
+            channel_id=a.channel_id,
+            ref=a.application_id,
+            title=title,
+            status=ApplicationStatus(a.status).value,
+            service_id=a.service_id,
+            details={"round": code},
+        )
+        for a, code, title in rows
+    ]
+
+
+def usage_facts(*, city_id: int) -> Select[Any]:
+    """The city's lottery applications as usage facts (`platform.facts.COLUMNS`): one found
+    ineligible did not succeed; no latency is recorded for an application."""
+    app = LotteryApplication
+    ok = app.status != ApplicationStatus.EXCLUDED
+    return select(
+        literal_column("'lottery'", String).label("pillar"),
+        app.service_id.label("service_id"),
+        app.channel_id.label("channel_id"),
+        null().cast(String).label("district"),
+        app.resident_id.label("person"),
+        app.applied_at.label("at"),
+        case((ok, 1), else_=0).label("ok"),
+        null().cast(Float).label("latency_ms"),
+        literal_column("0", Integer).label("fee_fen"),
+    ).where(app.city_id == city_id)

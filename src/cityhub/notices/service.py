@@ -8,7 +8,7 @@ inbox.py, their preferences and saved biller accounts in preferences.py.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,7 @@ from cityhub.notices.models import (
 )
 from cityhub.notices.render import check_template, render
 from cityhub.notices.schemas import AccountCreate, SettingsUpdate, TemplateCreate, TopicCreate
+from cityhub.platform import timeline
 from cityhub.platform.errors import Conflict, NotFound, Unprocessable
 
 if TYPE_CHECKING:
@@ -336,3 +337,41 @@ def local_day(city: City, at: dt.datetime) -> dt.date:
     from zoneinfo import ZoneInfo
 
     return at.astimezone(ZoneInfo(city.timezone)).date()
+
+
+async def inbox_of(
+    *, session: AsyncSession, resident_id: int, before: timeline.Before | None, limit: int
+) -> list[timeline.Entry]:
+    """The notices in the person's inbox, newest first, in every city (their history); a
+    notice reaches the person, not one channel."""
+    rows = await session.execute(
+        select(NoticeRecipient, Notice)
+        .join(
+            Notice,
+            (Notice.city_id == NoticeRecipient.city_id) & (Notice.id == NoticeRecipient.notice_id),
+        )
+        .where(
+            NoticeRecipient.resident_id == resident_id,
+            timeline.older_than("notice", NoticeRecipient.created_at, NoticeRecipient.id, before),
+        )
+        .order_by(NoticeRecipient.created_at.desc(), NoticeRecipient.id.desc())
+        .limit(limit)
+    )
+    entries = []
+    for recipient, notice in rows:
+        texts = notice.texts or {}
+        text: dict[str, Any] = texts.get("en") or next(iter(texts.values()), {})
+        entries.append(
+            timeline.Entry(
+                kind="notice",
+                row_id=recipient.id,
+                at=recipient.created_at,
+                city_id=recipient.city_id,
+                channel_id=None,
+                ref=notice.public_id,
+                title=str(text.get("title") or notice.template),
+                status="read" if recipient.read_at else "unread",
+                details={"texts": {lang: t.get("title") for lang, t in texts.items()}},
+            )
+        )
+    return entries

@@ -55,6 +55,7 @@ JOB_MODULES = (
     "cityhub.platform.housekeeping",
     "cityhub.identity.jobs",
     "cityhub.web.jobs",
+    "cityhub.figures.jobs",
 )
 Clock = Callable[[], dt.datetime]
 LiveCities = Callable[..., Awaitable[Sequence["City"]]]  # (*, session) -> cities, by id

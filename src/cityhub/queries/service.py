@@ -22,8 +22,9 @@ from cityhub.connectors.definitions import error_field, first_error
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Record, RecordQuery, Subject
 from cityhub.identity import audit, residents
+from cityhub.identity import service as identity
 from cityhub.identity.pii import Vault, mask_id_number, mask_name, mask_phone, scrub
-from cityhub.platform import metrics
+from cityhub.platform import metrics, timeline
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import CityHubError, Conflict, Forbidden, NotFound, Unprocessable
 from cityhub.platform.patterns import StaffSchemaValidator
@@ -242,3 +243,38 @@ async def record(
         fields="id_number (to find the records)",
         city_id=service.city_id,
     )
+
+
+async def queries_of(
+    *,
+    session: AsyncSession,
+    resident_id: int,
+    channel_ids: set[int],
+    before: timeline.Before | None,
+    limit: int,
+) -> list[timeline.Entry]:
+    """The record queries the person ran through these channels, newest first (their history):
+    what `record` noted in their data-access log."""
+    found = await identity.channel_accesses_of(
+        session=session,
+        resident_id=resident_id,
+        channel_ids=channel_ids,
+        purpose_prefix="query ",
+        before=before,
+        kind="query",
+        limit=limit,
+    )
+    return [
+        timeline.Entry(
+            kind="query",
+            row_id=access.id,
+            at=access.at,
+            city_id=access.city_id,
+            channel_id=channel_id,
+            ref=None,
+            title=access.purpose.removeprefix("query ").split(":", 1)[0],
+            status="answered",
+            details={"purpose": access.purpose, "fields": access.fields},
+        )
+        for access, channel_id in found
+    ]

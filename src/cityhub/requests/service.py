@@ -7,9 +7,20 @@ import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    Select,
+    String,
+    case,
+    literal_column,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.identity import audit
@@ -17,6 +28,7 @@ from cityhub.identity.deps import StaffCaller
 from cityhub.identity.enums import Role
 from cityhub.identity.residents import on_resident_merged
 from cityhub.notices.sending import send_to_residents, system_account
+from cityhub.platform import timeline
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import NotFound
 from cityhub.requests import catalogue
@@ -329,3 +341,65 @@ async def _move_resident(session: AsyncSession, from_id: int, to_id: int) -> Non
         else:
             await session.delete(row)
     await session.flush()
+
+
+async def requests_of(
+    *,
+    session: AsyncSession,
+    city_ids: Sequence[int],
+    resident_id: int,
+    channel_ids: set[int],
+    before: timeline.Before | None,
+    limit: int,
+) -> list[timeline.Entry]:
+    """The person's requests filed through these channels, newest first, in these cities
+    (their history)."""
+    rows = await session.execute(
+        select(ServiceRequest, RequestType.code, RequestType.names)
+        .join(
+            RequestType,
+            (RequestType.city_id == ServiceRequest.city_id)
+            & (RequestType.id == ServiceRequest.type_id),
+        )
+        .where(
+            ServiceRequest.city_id.in_(city_ids),
+            ServiceRequest.resident_id == resident_id,
+            ServiceRequest.channel_id.in_(channel_ids),
+            timeline.older_than("request", ServiceRequest.created_at, ServiceRequest.id, before),
+        )
+        .order_by(ServiceRequest.created_at.desc(), ServiceRequest.id.desc())
+        .limit(limit)
+    )
+    return [
+        timeline.Entry(
+            kind="request",
+            row_id=r.id,
+            at=r.created_at,
+            city_id=r.city_id,
+            channel_id=r.channel_id,
+            ref=r.public_id,
+            title=str((names or {}).get("en") or code),
+            status=RequestStatus(r.status).value,
+            details={"type": code, "district": r.district},
+        )
+        for r, code, names in rows
+    ]
+
+
+def usage_facts(*, city_id: int) -> Select[Any]:
+    """The city's requests as usage facts (`platform.facts.COLUMNS`): a request has a type,
+    not a catalogue service (`service_id` is empty), and the only district the hub records;
+    one resolved or closed succeeded; an anonymous Open311 report has no person."""
+    sr = ServiceRequest
+    ok = sr.status.in_((RequestStatus.RESOLVED, RequestStatus.CLOSED))
+    return select(
+        literal_column("'requests'", String).label("pillar"),
+        null().cast(BigInteger).label("service_id"),
+        sr.channel_id.label("channel_id"),
+        sr.district.label("district"),
+        sr.resident_id.label("person"),
+        sr.created_at.label("at"),
+        case((ok, 1), else_=0).label("ok"),
+        null().cast(Float).label("latency_ms"),
+        literal_column("0", Integer).label("fee_fen"),
+    ).where(sr.city_id == city_id, sr.status != RequestStatus.MERGED)

@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 from cityhub.web import problems
 from cityhub.web.console import connectors as console_connectors
+from cityhub.web.console import figures as console_figures
 from cityhub.web.console import home as console
 from cityhub.web.console import hospitals as console_hospitals
 from cityhub.web.console import notices as console_notices
@@ -20,6 +21,7 @@ from cityhub.web.portal import appointments as portal_appointments
 from cityhub.web.portal import bills as portal_bills
 from cityhub.web.portal import bookings as portal_bookings
 from cityhub.web.portal import family as portal_family
+from cityhub.web.portal import history as portal_history
 from cityhub.web.portal import home as portal
 from cityhub.web.portal import notices as portal_notices
 from cityhub.web.portal import requests as portal_requests
@@ -50,6 +52,8 @@ def mount(app: FastAPI) -> None:
     app.include_router(portal_family.router)
     app.include_router(console_hospitals.router)
     problems.install(app)  # problems in the caller's language, and their catalogue
+    app.include_router(portal_history.router)
+    app.include_router(console_figures.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
 
