@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cityhub import __version__
 from cityhub.identity.deps import SESSION_COOKIE, clear_session_cookie
+from cityhub.platform import texts
 from cityhub.platform.config import Settings
 from cityhub.platform.errors import CityHubError
 from cityhub.web import i18n
@@ -93,6 +94,8 @@ def environment(lang: str) -> Environment:
         lang=lang,
         languages=[(code, i18n.ENDONYMS[code]) for code in i18n.LANGUAGES],
         name_in=lambda thing: i18n.name_in(thing, lang),
+        # content kept with its translations: `tr(account.names, account.name)`
+        tr=lambda translations, default=None: texts.pick(translations, lang, default),
         when=lambda value, tz: _format_datetime(value, tz, lang),
         money=lambda fen, currency: _money(fen, currency, lang),
         version=__version__,

@@ -31,12 +31,13 @@ from cityhub.lottery import service as lotteries
 from cityhub.lottery.enums import RoundStatus
 from cityhub.lottery.publish import FILE_NAMES
 from cityhub.lottery.schemas import ApplicationRead
+from cityhub.platform import texts
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import Forbidden, NotFound, Unprocessable
 from cityhub.queries import service as queries
 from cityhub.queries.catalogue import QueryType, resolve
 from cityhub.web import signin
-from cityhub.web.pages import PageError, redirect
+from cityhub.web.pages import PageError, language, redirect
 from cityhub.web.portal.home import live_city_or_404
 from cityhub.web.portal.visitor import (
     SERVICE_PAGES,
@@ -285,6 +286,16 @@ async def _mine(
     return ApplicationRead.of(app, found, city.slug, visitor.user_id)
 
 
+def _reasons(exc: Unprocessable, lang: str) -> list[str]:
+    """The provider's reasons in the reader's language, where it gave them so."""
+    reasons = exc.extra.get("reasons") or [exc.detail]
+    translated = exc.extra.get("reason_texts") or []
+    return [
+        texts.pick(translated[n] if n < len(translated) else None, lang, reason)
+        for n, reason in enumerate(reasons)
+    ]
+
+
 @router.get("/c/{slug}/lottery/{code}", response_class=HTMLResponse)
 async def lottery_page(
     request: Request,
@@ -365,7 +376,7 @@ async def apply(
             city=city,
             service=service,
             rounds=rounds,
-            error=exc.extra.get("reasons") or [exc.detail],
+            error=_reasons(exc, language(request)),
         )
     return redirect(back)
 
