@@ -33,6 +33,15 @@ NAMES = {
     "car-plates": ("小客车号牌摇号", "小客車號牌搖號", "Car plate lottery"),
     "hospital": ("第一人民医院", "第一人民醫院", "First People's Hospital"),
 }
+# Who answers for each service, in the three languages.
+PROVIDERS = {
+    "water": ("网城自来水公司", "網城自來水公司", "Webtown Water"),
+    "power": ("网城供电公司", "網城供電公司", "Webtown Power"),
+    "air-quality": ("网城生态环境局", "網城生態環境局", "Webtown Environment Bureau"),
+    "traffic-violations": ("网城交警支队", "網城交警支隊", "Webtown Traffic Police"),
+    "car-plates": ("网城车辆管理所", "網城車輛管理所", "Webtown Vehicle Administration"),
+    "hospital": NAMES["hospital"],
+}
 FEE_FEN = 1500  # the registration fee of the hospital's sessions
 
 
@@ -76,6 +85,10 @@ class WebWorld:
         raise AssertionError(f"no unpaid {service} bill left in the simulated world")
 
 
+def _texts(names: tuple[str, str, str]) -> dict[str, str]:
+    return dict(zip(("zh-Hans", "zh-Hant", "en"), names, strict=True))
+
+
 async def _city(db: Database, slug: str, names: tuple[str, str, str]) -> City:
     city = await create_city(db, slug=slug)
     async with db.unit_of_work() as session:
@@ -102,8 +115,9 @@ async def _bill_service(db: Database, city: City, code: str, provider: str) -> S
         await session.execute(
             update(Service)
             .where(Service.id == service.id)
-            .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en)
-        )
+            .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en,
+                    provider_names=_texts(PROVIDERS[code]))
+        )  # fmt: skip
         await session.execute(
             update(ServiceCategory)
             .where(ServiceCategory.code == "payments")
@@ -145,8 +159,9 @@ async def _other_services(db: Database, city: City) -> dict[str, Service]:
             await session.execute(
                 update(Service)
                 .where(Service.id == found[code].id)
-                .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en)
-            )
+                .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en,
+                        provider_names=_texts(PROVIDERS[code]))
+            )  # fmt: skip
         found[code].name_zh_hans, found[code].name_zh_hant, found[code].name_en = hans, hant, en
     return found
 
@@ -164,12 +179,22 @@ async def notice_account(db: Database, city: City) -> None:
         account = await notices.create_account(
             session=session,
             city_id=city.id,
-            account_in=AccountCreate(code="water-co", name="Water company", agency="Water"),
+            account_in=AccountCreate(
+                code="water-co",
+                name="Water company",
+                agency="Water",
+                names=_texts(("自来水公司", "自來水公司", "Water company")),
+                agency_names=_texts(("供水", "供水", "Water supply")),
+            ),
         )
         await notices.create_topic(
             session=session,
             account=account,
-            topic_in=TopicCreate(code="outages", name="Water outages"),
+            topic_in=TopicCreate(
+                code="outages",
+                name="Water outages",
+                names=_texts(("停水通知", "停水通知", "Water outages")),
+            ),
         )
         await notices.create_template(
             session=session,
@@ -220,8 +245,9 @@ async def _hospital(db: Database, city: City) -> tuple[Service, dict[str, str]]:
         await session.execute(
             update(Service)
             .where(Service.id == service.id)
-            .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en)
-        )
+            .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en,
+                    provider_names=_texts(PROVIDERS["hospital"]))
+        )  # fmt: skip
         for name, day, doctor in [
             ("open", today + dt.timedelta(days=1), "dr-li"),
             ("later", today + dt.timedelta(days=10), "dr-li"),
@@ -232,10 +258,12 @@ async def _hospital(db: Database, city: City) -> tuple[Service, dict[str, str]]:
                 session_in=SessionCreate(
                     service="hospital",
                     department="cardiology",
-                    department_name="心内科 Cardiology",
+                    department_name="心内科",
+                    department_names=_texts(("心内科", "心內科", "Cardiology")),
                     practitioner=doctor,
-                    practitioner_name="李医生 Dr Li",
+                    practitioner_name="李明",
                     practitioner_title="主任医师",
+                    practitioner_titles=_texts(("主任医师", "主任醫師", "Chief physician")),
                     day=day,
                     period="morning",
                     fee_fen=FEE_FEN,

@@ -53,7 +53,7 @@ async def test_a_public_query_needs_nobody_and_answers_with_a_table(
     browser: Browser, sim: Sim, world: WebWorld, db: Database, settings: Settings
 ) -> None:
     form = await browser.get(AIR)
-    assert "District" in form.text  # the field's title, from the schema
+    assert "区" in form.text and "浦东新区" in form.text  # the title and hint, in zh-Hans
     fields = form.form(AIR).fields
     assert "p_district" in fields
 

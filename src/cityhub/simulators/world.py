@@ -34,11 +34,11 @@ PLATE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 EMPLOYERS = ("城市建设集团", "浦江科技有限公司", "市第一人民医院", "东方贸易公司", "个体经营")
 BILL_RANGES = {"water": (3_000, 12_000), "power": (8_000, 45_000), "gas": (4_000, 20_000)}
 OFFENCES = (
-    ("speeding 20-50%", "超速20%以上未达50%", 20_000, 3),
-    ("running a red light", "闯红灯", 20_000, 6),
-    ("illegal parking", "违法停车", 15_000, 0),
-    ("no seat belt", "未系安全带", 5_000, 1),
-    ("wrong lane", "不按导向车道行驶", 10_000, 2),
+    ("speeding 20-50%", "超速20%以上未达50%", "超速20%以上未達50%", 20_000, 3),
+    ("running a red light", "闯红灯", "闖紅燈", 20_000, 6),
+    ("illegal parking", "违法停车", "違法停車", 15_000, 0),
+    ("no seat belt", "未系安全带", "未繫安全帶", 5_000, 1),
+    ("wrong lane", "不按导向车道行驶", "不按導向車道行駛", 10_000, 2),
 )
 LOCATIONS = ("延安高架路", "中山北路", "世纪大道", "南京西路", "沪闵路", "外环高速")
 # Names in zh-Hans, zh-Hant and en: the hospital's system sends the first with the others as
@@ -168,7 +168,7 @@ class World:
             count = max(count, 1)  # the first people always have something to show
         rows = []
         for n in range(count):
-            offence, offence_zh, fine, points = r.choice(OFFENCES)
+            offence, offence_zh, offence_zh_hant, fine, points = r.choice(OFFENCES)
             when = dt.datetime.combine(
                 today - dt.timedelta(days=r.randrange(1, 180)), dt.time(r.randrange(24)), CHINA
             )
@@ -180,6 +180,7 @@ class World:
                     "location": r.choice(LOCATIONS),
                     "offence": offence,
                     "offence_zh": offence_zh,
+                    "offence_zh_hant": offence_zh_hant,
                     "fine_fen": fine,
                     "points": points,
                     "status": "unpaid" if r.random() < 0.6 else "paid",

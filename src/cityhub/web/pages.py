@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import structlog
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.numbers import format_currency
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -78,6 +78,25 @@ def _format_datetime(value: dt.datetime, tz: str, lang: str) -> str:
     return format_datetime(value, "medium", tzinfo=ZoneInfo(tz), locale=i18n.locale_of(lang))
 
 
+def _format_day(value: dt.date | str, lang: str) -> str:
+    """A day (or an ISO date a provider sent) as the language writes it; anything else as it
+    came."""
+    try:
+        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return str(value)
+    return format_date(day, "medium", locale=i18n.locale_of(lang))
+
+
+def _format_period(value: str, lang: str) -> str:
+    """A billing period `2025-10` as the language writes a month (`2025年10月`, `Oct 2025`)."""
+    try:
+        year, month = (int(part) for part in str(value).split("-")[:2])
+        return format_skeleton("yMMM", dt.date(year, month, 1), locale=i18n.locale_of(lang))
+    except ValueError:
+        return str(value)
+
+
 @cache
 def environment(lang: str) -> Environment:
     """The template environment of a language, with its gettext installed."""
@@ -98,6 +117,8 @@ def environment(lang: str) -> Environment:
         tr=lambda translations, default=None: texts.pick(translations, lang, default),
         when=lambda value, tz: _format_datetime(value, tz, lang),
         money=lambda fen, currency: _money(fen, currency, lang),
+        day=lambda value: _format_day(value, lang),
+        period=lambda value: _format_period(value, lang),
         version=__version__,
     )
     return env

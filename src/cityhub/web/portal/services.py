@@ -38,6 +38,7 @@ from cityhub.queries import service as queries
 from cityhub.queries.catalogue import QueryType, resolve
 from cityhub.web import signin
 from cityhub.web.pages import PageError, language, redirect
+from cityhub.web.portal import answers
 from cityhub.web.portal.home import live_city_or_404
 from cityhub.web.portal.visitor import (
     SERVICE_PAGES,
@@ -83,8 +84,9 @@ async def _service(session: SessionDep, city: City, code: str, kind: ServiceKind
 # -- queries -------------------------------------------------------------------------------
 
 
-def form_fields(query: QueryType) -> list[dict[str, Any]]:
-    """The form's fields, from the query's JSON Schema (text inputs with its constraints)."""
+def form_fields(query: QueryType, lang: str = "zh-Hans") -> list[dict[str, Any]]:
+    """The form's fields, from the query's JSON Schema (text inputs with its constraints),
+    labelled in the reader's language (`x-title`, `x-description`)."""
     schema = query.params_schema
     required = set(schema.get("required", []))
     fields = []
@@ -92,8 +94,9 @@ def form_fields(query: QueryType) -> list[dict[str, Any]]:
         fields.append(
             {
                 "name": name,
-                "title": spec.get("title") or name,
-                "description": spec.get("description"),
+                "title": texts.pick(spec.get("x-title"), lang, spec.get("title") or name),
+                "description": texts.pick(spec.get("x-description"), lang, spec.get("description"))
+                or None,
                 "required": name in required,
                 "pattern": spec.get("pattern"),
                 "maxlength": spec.get("maxLength") or 200,
@@ -118,13 +121,6 @@ def _params(query: QueryType, form: dict[str, str]) -> dict[str, Any]:
                 pass
         params[field["name"]] = raw
     return params
-
-
-def _columns(records: list[dict[str, Any]]) -> list[str]:
-    seen: dict[str, None] = {}
-    for record in records:
-        seen.update(dict.fromkeys(record))
-    return list(seen)
 
 
 async def _has_consent(session: SessionDep, visitor: Visitor | None) -> bool:
@@ -155,6 +151,12 @@ def _query_page(
     context.setdefault("error", None)
     context.setdefault("answer", None)
     context.setdefault("consented", False)
+    answer = context.get("answer")
+    lang = language(request)
+    if answer is not None:
+        context["cards"] = answers.cards(
+            answer.records, query.fields, lang=lang, tz=city.timezone, currency=city.currency
+        )
     return page(
         request,
         settings,
@@ -164,7 +166,7 @@ def _query_page(
         city=city,
         service=service,
         query=query,
-        fields=form_fields(query),
+        fields=form_fields(query, lang),
         **context,
     )
 
@@ -246,7 +248,7 @@ async def run_query(
         )  # fmt: skip
     return _query_page(
         request, settings, visitor, city, service, query,
-        form=form, answer=answer, columns=_columns(answer.records), consented=True,
+        form=form, answer=answer, consented=True,
     )  # fmt: skip
 
 
