@@ -12,7 +12,14 @@ from tests.web.browser import Browser, Page
 PHONE = "13800138000"
 CODE = re.compile(r"\b(\d{6})\b")
 HOSPITAL = "/c/webtown/book/hospital"
+PROBLEM = re.compile(r'data-testid="problem" data-code="([a-z_]+)"')
 BOOKING = re.compile(r"^/c/webtown/appointments/(bk-[0-9a-f]+)$")
+
+
+def problem_of(page: Page) -> str | None:
+    """The problem code a page says it met (`data-testid="problem"`), if any."""
+    found = PROBLEM.search(page.response.text)
+    return found.group(1) if found else None
 
 
 # --- signing in ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from tests.lottery.factories import SECRET, commitment, end_window
 from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.helpers import signed_in
+from tests.web.helpers import problem_of, signed_in
 
 __all__ = ["sim", "simulator"]
 AIR = "/c/webtown/query/air-quality"
@@ -58,13 +58,14 @@ async def test_a_public_query_needs_nobody_and_answers_with_a_table(
     assert "p_district" in fields
 
     bad = await browser.post(AIR, data={**fields, "p_district": ""}, expect=422)
-    assert "district" in bad.text
+    assert problem_of(bad) == "invalid_parameter" and "区的格式不对" in bad.text
     answer = await browser.post(AIR, data={**fields, "p_district": "浦东新区"}, expect=200)
     assert 'data-testid="answer"' in answer.response.text and "浦东新区" in answer.text
 
     sim.set("environment/sh-env", down=True)
     down = await browser.post(AIR, data={**fields, "p_district": "黄浦区"}, expect=503)
-    assert "服务暂时无响应" in down.title and "未产生任何扣款" in down.text
+    assert problem_of(down) == "provider_unavailable" and "没有产生任何扣款" in down.text
+    assert down.form(AIR).fields["p_district"] == "黄浦区"  # the form is still filled in
 
     # The answered query (not the failed one) counts on the console's overview.
     await drain(db, settings)
@@ -88,7 +89,7 @@ async def test_a_personal_query_needs_verification_and_consent(
     assert form.pop("consent") == "yes"  # the box, left unticked below
     plate = person.plates[0]
     refused = await browser.post(TRAFFIC, data={**form, "p_plate": plate}, expect=422)
-    assert "勾选同意" in refused.text
+    assert problem_of(refused) == "consent_required" and "勾选下方的同意框" in refused.text
     answer = await browser.post(
         TRAFFIC, data={**form, "p_plate": plate, "consent": "yes"}, expect=200
     )

@@ -20,7 +20,7 @@ from babel.numbers import format_currency, format_decimal
 
 from cityhub.platform import texts
 from cityhub.queries.fields import AnswerField
-from cityhub.web.i18n import locale_of
+from cityhub.web.i18n import SIMPLIFIED_ONLY, TRADITIONAL_ONLY, locale_of
 
 HAN = re.compile(r"[\u3400-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
@@ -37,11 +37,16 @@ class Shown:
 
 
 def language_of(value: str, lang: str) -> str | None:
-    """The language to mark a provider's text with, when it is not the page's."""
-    if lang == "en" and HAN.search(value):
-        return "zh"
-    if lang != "en" and not HAN.search(value) and LATIN_WORD.search(value):
-        return "en"
+    """The language to mark a provider's text with, when it is not the page's (an
+    employer's name in simplified characters on a zh-Hant page is `zh-Hans`)."""
+    if lang == "en":
+        return "zh" if HAN.search(value) else None
+    if not HAN.search(value):
+        return "en" if LATIN_WORD.search(value) else None
+    if lang == "zh-Hant" and not SIMPLIFIED_ONLY.isdisjoint(value):
+        return "zh-Hans"
+    if lang == "zh-Hans" and not TRADITIONAL_ONLY.isdisjoint(value):
+        return "zh-Hant"
     return None
 
 

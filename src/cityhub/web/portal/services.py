@@ -33,7 +33,7 @@ from cityhub.lottery.publish import FILE_NAMES
 from cityhub.lottery.schemas import ApplicationRead
 from cityhub.platform import texts
 from cityhub.platform.deps import SessionDep, SettingsDep
-from cityhub.platform.errors import Forbidden, NotFound, Unprocessable
+from cityhub.platform.errors import CityHubError, Forbidden, NotFound
 from cityhub.queries import service as queries
 from cityhub.queries.catalogue import QueryType, resolve
 from cityhub.web import signin
@@ -47,6 +47,7 @@ from cityhub.web.portal.visitor import (
     Visitor,
     check_csrf,
     page,
+    session_ended,
     sign_in_url,
     verify_url,
 )
@@ -106,6 +107,12 @@ def form_fields(query: QueryType, lang: str = "zh-Hans") -> list[dict[str, Any]]
     return fields
 
 
+def _field_label(query: QueryType, field: str | None, lang: str) -> str | None:
+    """The label of the parameter a problem names (`params.plate` -> 号牌号码)."""
+    name = (field or "").removeprefix("params.")
+    return next((f["title"] for f in form_fields(query, lang) if f["name"] == name), None)
+
+
 def _params(query: QueryType, form: dict[str, str]) -> dict[str, Any]:
     """The filled-in parameters (empty ones left out), numbers as numbers when they parse."""
     params: dict[str, Any] = {}
@@ -149,6 +156,7 @@ def _query_page(
 ) -> HTMLResponse:
     context.setdefault("form", {})
     context.setdefault("error", None)
+    context.setdefault("error_field", None)
     context.setdefault("answer", None)
     context.setdefault("consented", False)
     answer = context.get("answer")
@@ -186,7 +194,7 @@ async def query_form(
     query = resolve(service)
     here = f"/c/{city.slug}/query/{service.code}"
     if query.personal and visitor is None:
-        return redirect(sign_in_url(here))
+        return redirect(sign_in_url(here, expired=session_ended(request)))
     if query.personal and visitor is not None and not visitor.reaches(service.required_level):
         return redirect(verify_url(here, city.slug))
     consented = await _has_consent(session, visitor)
@@ -212,7 +220,8 @@ async def run_query(
     channel = await signin.get_portal_channel_or_raise(session=session)
     if query.personal:
         if visitor is None:
-            return redirect(sign_in_url(f"/c/{city.slug}/query/{service.code}"))
+            back = f"/c/{city.slug}/query/{service.code}"
+            return redirect(sign_in_url(back, expired=session_ended(request)))
         if not await _has_consent(session, visitor):
             if form.get("consent") != "yes":
                 return _query_page(
@@ -238,12 +247,13 @@ async def run_query(
             params=_params(query, form),
             actor=_actor(channel),
         )
-    except (Unprocessable, Forbidden) as exc:
+    except CityHubError as exc:  # said on the form, still filled in
         if isinstance(exc, Forbidden) and exc.code in LEVEL_CODES:
             return redirect(verify_url(f"/c/{city.slug}/query/{service.code}", city.slug))
         return _query_page(
             request, settings, visitor, city, service, query,
-            status=exc.status, form=form, error=exc.code, error_field=exc.field,
+            status=exc.status, form=form, error=exc.code,
+            error_field=_field_label(query, exc.field, language(request)),
             consented=True,
         )  # fmt: skip
     return _query_page(
@@ -288,7 +298,7 @@ async def _mine(
     return ApplicationRead.of(app, found, city.slug, visitor.user_id)
 
 
-def _reasons(exc: Unprocessable, lang: str) -> list[str]:
+def _reasons(exc: CityHubError, lang: str) -> list[str]:
     """The provider's reasons in the reader's language, where it gave them so."""
     reasons = exc.extra.get("reasons") or [exc.detail]
     translated = exc.extra.get("reason_texts") or []
@@ -323,6 +333,7 @@ async def lottery_page(
         service=service,
         rounds=rounds,
         error=None,
+        reasons=None,
     )
 
 
@@ -362,9 +373,7 @@ async def apply(
             channel_id=channel.id,
             user_id=visitor.user_id,
         )
-    except Unprocessable as exc:
-        if exc.code != "not_eligible":
-            raise
+    except CityHubError as exc:  # said on the round's page: not eligible, closed, applied
         rounds = [
             (r, lotteries.phase(r), await _mine(session, city, visitor, r), published_files(r))
             for r in await _rounds(session, city, service)
@@ -373,12 +382,13 @@ async def apply(
             request,
             settings,
             "portal/lottery.html",
-            status=422,
+            status=exc.status,
             visitor=visitor,
             city=city,
             service=service,
             rounds=rounds,
-            error=_reasons(exc, language(request)),
+            error=exc.code,
+            reasons=_reasons(exc, language(request)) if exc.code == "not_eligible" else None,
         )
     return redirect(back)
 
