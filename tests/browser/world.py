@@ -31,6 +31,7 @@ NAMES = {
     "air-quality": ("空气质量", "空氣品質", "Air quality"),
     "traffic-violations": ("交通违法", "交通違法", "Traffic violations"),
     "car-plates": ("小客车号牌摇号", "小客車號牌搖號", "Car plate lottery"),
+    "housing-fund": ("公积金查询", "公積金查詢", "Housing fund"),
     "hospital": ("第一人民医院", "第一人民醫院", "First People's Hospital"),
 }
 # Who answers for each service, in the three languages.
@@ -40,6 +41,7 @@ PROVIDERS = {
     "air-quality": ("网城生态环境局", "網城生態環境局", "Webtown Environment Bureau"),
     "traffic-violations": ("网城交警支队", "網城交警支隊", "Webtown Traffic Police"),
     "car-plates": ("网城车辆管理所", "網城車輛管理所", "Webtown Vehicle Administration"),
+    "housing-fund": ("网城住房公积金中心", "網城住房公積金中心", "Webtown Housing Fund Centre"),
     "hospital": NAMES["hospital"],
 }
 FEE_FEN = 1500  # the registration fee of the hospital's sessions
@@ -137,6 +139,7 @@ OTHER_SERVICES = {
         "traffic_violations",
     ),
     "car-plates": ("simulator:vehicle-admin", "sh-vehicles", ServiceKind.LOTTERY, None),
+    "housing-fund": ("simulator:housing-fund", "sh-hf", ServiceKind.QUERY, "housing_fund"),
 }
 
 

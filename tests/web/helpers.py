@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from cityhub.simulators import Person
 from tests.browser.world import WebWorld
 from tests.simulators.fixtures import Sim
 from tests.web.browser import Browser, Page
@@ -65,6 +66,20 @@ async def verified(browser: Browser, sim: Sim, phone: str, serial: int) -> None:
     }
     back = await browser.post("/verify", data=data)
     assert back.response.headers["location"] == HOSPITAL
+
+
+async def verify(browser: Browser, person: Person, next_url: str) -> None:
+    """Verify the signed-in resident as `person` with webtown's registry, coming back to
+    `next_url`."""
+    form = (await browser.get(f"/verify?next={next_url}")).form("/verify")
+    data = {
+        **form.fields,
+        "city": "webtown",
+        "name": person.name,
+        "id_number": person.id_number,
+        "consent": "yes",
+    }
+    await browser.post("/verify", data=data)
 
 
 # --- paying, notices, appointments --------------------------------------------------------

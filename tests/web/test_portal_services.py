@@ -11,7 +11,7 @@ import pytest
 from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
-from cityhub.simulators import Person, RunningServer
+from cityhub.simulators import RunningServer
 from tests.browser.world import WebWorld, web_world
 from tests.client import Api
 from tests.identity.factories import PASSWORD
@@ -19,7 +19,7 @@ from tests.lottery.factories import SECRET, commitment, end_window
 from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.helpers import problem_of, signed_in
+from tests.web.helpers import problem_of, signed_in, verify
 
 __all__ = ["sim", "simulator"]
 AIR = "/c/webtown/query/air-quality"
@@ -35,18 +35,6 @@ def settings(settings: Settings, simulator: RunningServer) -> Settings:
 @pytest.fixture
 async def world(db: Database, sim: Sim) -> WebWorld:
     return await web_world(db, sim)
-
-
-async def verify(browser: Browser, person: Person, next_url: str) -> None:
-    form = (await browser.get(f"/verify?next={next_url}")).form("/verify")
-    data = {
-        **form.fields,
-        "city": "webtown",
-        "name": person.name,
-        "id_number": person.id_number,
-        "consent": "yes",
-    }
-    await browser.post("/verify", data=data)
 
 
 async def test_a_public_query_needs_nobody_and_answers_with_a_table(

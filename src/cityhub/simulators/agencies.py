@@ -57,7 +57,7 @@ async def social_insurance(request: Request, provider_id: str, id_number: str) -
 async def housing_fund(request: Request, provider_id: str, id_number: str) -> Any:
     """A person's housing provident fund account."""
     person = _world(request).by_id.get(id_number.upper())
-    if person is None:
+    if person is None or not _world(request).has_housing_fund(person):
         return error(404, "depositor_not_found", "no depositor with this identity number")
     return _world(request).housing_fund(provider_id, person)
 

@@ -209,6 +209,11 @@ class World:
         """How many months a person paid into social insurance (the same for every bureau)."""
         return self.rng("months", person.id_number).randrange(6, 300)
 
+    def has_housing_fund(self, person: Person) -> bool:
+        """Whether anyone pays into a housing fund for the person (one in ten works for
+        themselves and has no account)."""
+        return person.index % 10 != 9
+
     def housing_fund(self, provider: str, person: Person) -> dict[str, Any]:
         """A person's housing provident fund account."""
         r = self.rng("housing", provider, person.id_number)

@@ -107,6 +107,18 @@ def form_fields(query: QueryType, lang: str = "zh-Hans") -> list[dict[str, Any]]
     return fields
 
 
+def _problem(query: QueryType, exc: CityHubError) -> tuple[str | None, str | None]:
+    """The problem to tell and the parameter it is about: a provider's "not this person's"
+    (the hub's `not_own_records` about anything but the resident's own identity number) is
+    about what they entered, the first parameter when the provider does not say which."""
+    own = f"params.{query.subject_param}" if query.subject_param else None
+    if exc.code != "not_own_records" or exc.field == own:
+        return exc.code, exc.field
+    named = exc.field if exc.field and exc.field != "params" else None
+    first = next(iter(query.params_schema.get("properties") or {}), None)
+    return "owner_mismatch", named or (f"params.{first}" if first else None)
+
+
 def _field_label(query: QueryType, field: str | None, lang: str) -> str | None:
     """The label of the parameter a problem names (`params.plate` -> 号牌号码)."""
     name = (field or "").removeprefix("params.")
@@ -250,10 +262,11 @@ async def run_query(
     except CityHubError as exc:  # said on the form, still filled in
         if isinstance(exc, Forbidden) and exc.code in LEVEL_CODES:
             return redirect(verify_url(f"/c/{city.slug}/query/{service.code}", city.slug))
+        code, field = _problem(query, exc)
         return _query_page(
             request, settings, visitor, city, service, query,
-            status=exc.status, form=form, error=exc.code,
-            error_field=_field_label(query, exc.field, language(request)),
+            status=exc.status, form=form, error=code,
+            error_field=_field_label(query, field, language(request)),
             consented=True,
         )  # fmt: skip
     return _query_page(
