@@ -262,11 +262,11 @@ async def run_query(
     except CityHubError as exc:  # said on the form, still filled in
         if isinstance(exc, Forbidden) and exc.code in LEVEL_CODES:
             return redirect(verify_url(f"/c/{city.slug}/query/{service.code}", city.slug))
-        code, field = _problem(query, exc)
+        problem, about = _problem(query, exc)
         return _query_page(
             request, settings, visitor, city, service, query,
-            status=exc.status, form=form, error=code,
-            error_field=_field_label(query, field, language(request)),
+            status=exc.status, form=form, error=problem,
+            error_field=_field_label(query, about, language(request)),
             consented=True,
         )  # fmt: skip
     return _query_page(
