@@ -298,6 +298,14 @@ async def web_world(db: Database, sim: Sim) -> WebWorld:
     services |= await _other_services(db, city)
     hospital, sessions = await _hospital(db, city)
     await registry_service(db, city=city)
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(Service)
+            .where(Service.city_id == city.id, Service.code == "population-registry")
+            .values(name_zh_hans="人口信息核验", name_zh_hant="人口資訊核驗",
+                    name_en="Population registry",
+                    provider_names=_texts(("网城公安局", "網城公安局", "Webtown Police")))
+        )  # fmt: skip
     for service in [*services.values(), other_water, hospital]:
         await create_grant(db, channel=portal.channel, service=service)
     await notice_account(db, city)

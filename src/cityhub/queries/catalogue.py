@@ -55,7 +55,7 @@ PLATE = {
     "description": "a plate registered to you, e.g. 沪A12345",
     "x-title": t("号牌号码", "號牌號碼", "Plate number"),
     "x-description": t("登记在您名下的号牌,例如 沪A12345", "登記在您名下的號牌,例如 滬A12345",
-                       "a plate registered to you, e.g. 沪A12345"),
+                       "a plate registered to you, its province's character first"),
 }  # fmt: skip
 MASKS = {"id_number": "id_number", "owner_id_number": "id_number", "name": "name"}
 MASKS |= {"owner_name": "name", "holder": "name", "phone": "phone"}

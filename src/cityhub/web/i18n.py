@@ -10,6 +10,7 @@ bookkeeping (see babel.cfg beside this file).
 from __future__ import annotations
 
 import io
+import re
 from functools import cache
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +39,9 @@ TRADITIONAL_ONLY = frozenset(
     "欄檢歡畢沒滿點狀環現電碼確種積稱筆篩籤類緊約級緯納紙線終經結給統繼續緩編繳網職聯營補見覽計認記設證評訴診試詢該詳語誤說請諾讀調負責敗帳費資車轉輪輛輸邊達過運還這"
     "進連遲選鐘鑰錢鏈錯門閉問間隊陸頁項順須預頻題額駛驗氣質罰違療藥駕險養東燈業廳園館圖畫廣場島漢蘇廈華慶寧樂長鎮縣鄉雜訊尋絡簡匯係併複賬簽"
 )
+
+HAN = re.compile(r"[\u3400-\u9fff]")
+LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 
 # Chinese tags that mean traditional characters when no script is given.
 _HANT_REGIONS = {"tw", "hk", "mo"}
@@ -116,3 +120,17 @@ def name_in(thing: Named, lang: str) -> str:
     if lang == "en":
         return thing.name_en
     return thing.name_zh_hans
+
+
+def language_of(value: str, lang: str) -> str | None:
+    """The language to mark a provider's text with, when it is not the page's (an
+    employer's name in simplified characters on a zh-Hant page is `zh-Hans`)."""
+    if lang == "en":
+        return "zh" if HAN.search(value) else None
+    if not HAN.search(value):
+        return "en" if LATIN_WORD.search(value) else None
+    if lang == "zh-Hant" and not SIMPLIFIED_ONLY.isdisjoint(value):
+        return "zh-Hans"
+    if lang == "zh-Hans" and not TRADITIONAL_ONLY.isdisjoint(value):
+        return "zh-Hant"
+    return None

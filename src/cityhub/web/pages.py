@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cityhub import __version__
@@ -69,9 +70,11 @@ class SignInRequired(Exception):
     """A console page asked for without a live session: the visitor goes to the sign-in form."""
 
 
-def _money(fen: int, currency: str, lang: str) -> str:
-    """An amount of minor units as the language writes it (`¥12.34`, `CN¥12.34`)."""
-    return format_currency(Decimal(fen) / 100, currency, locale=i18n.locale_of(lang))
+def format_money(fen: int, currency: str, lang: str) -> str:
+    """An amount of minor units as the language writes it (`¥12.34`, `CN¥12.34`); yuan are
+    `¥` in both Chinese scripts (Babel's zh-Hant writes `CN¥`, for readers elsewhere)."""
+    locale = "zh_Hans" if currency == "CNY" and lang.startswith("zh") else i18n.locale_of(lang)
+    return format_currency(Decimal(fen) / 100, currency, locale=locale)
 
 
 def _format_datetime(value: dt.datetime, tz: str, lang: str) -> str:
@@ -97,6 +100,14 @@ def _format_period(value: str, lang: str) -> str:
         return str(value)
 
 
+def _part(text: Any, lang: str) -> Markup | str:
+    """A name or text typed by someone else (a doctor's name, a provider's words), marked with
+    its language where it is not the page's."""
+    value = "" if text is None else str(text)
+    mark = i18n.language_of(value, lang)
+    return Markup('<span lang="{}">{}</span>').format(mark, value) if mark else value
+
+
 @cache
 def environment(lang: str) -> Environment:
     """The template environment of a language, with its gettext installed."""
@@ -109,6 +120,7 @@ def environment(lang: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["part"] = lambda text: _part(text, lang)
     env.globals.update(
         lang=lang,
         languages=[(code, i18n.ENDONYMS[code]) for code in i18n.LANGUAGES],
@@ -116,7 +128,7 @@ def environment(lang: str) -> Environment:
         # content kept with its translations: `tr(account.names, account.name)`
         tr=lambda translations, default=None: texts.pick(translations, lang, default),
         when=lambda value, tz: _format_datetime(value, tz, lang),
-        money=lambda fen, currency: _money(fen, currency, lang),
+        money=lambda fen, currency: format_money(fen, currency, lang),
         day=lambda value: _format_day(value, lang),
         period=lambda value: _format_period(value, lang),
         version=__version__,

@@ -9,21 +9,18 @@ is marked with its language (`lang`), as WCAG 3.1.2 asks and the page tests chec
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_skeleton
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_decimal
 
 from cityhub.platform import texts
 from cityhub.queries.fields import AnswerField
-from cityhub.web.i18n import SIMPLIFIED_ONLY, TRADITIONAL_ONLY, locale_of
-
-HAN = re.compile(r"[\u3400-\u9fff]")
-LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
+from cityhub.web.i18n import language_of, locale_of
+from cityhub.web.pages import format_money
 
 
 @dataclass(frozen=True)
@@ -34,20 +31,6 @@ class Shown:
     label: str
     value: str
     lang: str | None = None  # the value's language where it is not the page's
-
-
-def language_of(value: str, lang: str) -> str | None:
-    """The language to mark a provider's text with, when it is not the page's (an
-    employer's name in simplified characters on a zh-Hant page is `zh-Hans`)."""
-    if lang == "en":
-        return "zh" if HAN.search(value) else None
-    if not HAN.search(value):
-        return "en" if LATIN_WORD.search(value) else None
-    if lang == "zh-Hant" and not SIMPLIFIED_ONLY.isdisjoint(value):
-        return "zh-Hans"
-    if lang == "zh-Hans" and not TRADITIONAL_ONLY.isdisjoint(value):
-        return "zh-Hant"
-    return None
 
 
 def _text(field: AnswerField, record: dict[str, Any], lang: str) -> Any:
@@ -71,7 +54,7 @@ def format_value(
     try:
         if field.type == "money":
             money = record.get("currency") if isinstance(record.get("currency"), str) else None
-            return format_currency(Decimal(int(value)) / 100, money or currency, locale=locale)
+            return format_money(int(value), money or currency, lang)
         if field.type == "time":
             when = dt.datetime.fromisoformat(str(value))
             if when.tzinfo is None:
