@@ -73,7 +73,7 @@ async def pay_form(
     """The account form; with an account, the bills the biller shows for it now."""
     city = await live_city_or_404(session, slug)
     channel = await signin.get_portal_channel_or_raise(session=session)
-    service, terms = await bills.usable_service(
+    service, _terms = await bills.usable_service(
         session=session, city=city, channel_id=channel.id, code=code[:60]
     )
     found = None
