@@ -29,6 +29,11 @@ async def test_sync_brings_the_hospitals_sessions_and_bookings_reach_it(
     )
     assert again["slots_added"] == 0  # a second sync adds nothing
     sessions = await world.channel.get(world.url("/sessions"), params={"limit": 100})
+    # The hospital's FHIR translations of departments and titles were kept.
+    first = sessions["items"][0]
+    assert set(first["department_names"]) == {"zh-Hans", "zh-Hant", "en"}
+    assert first["department_names"]["zh-Hans"] == first["department_name"]
+    assert set(first["practitioner_titles"]) == {"zh-Hans", "zh-Hant", "en"}
     free = next(s for session in sessions["items"] for s in session["slots"] if s["left"] == 1)
     booking = await world.book(user, free["id"])
     await drain(db, settings)

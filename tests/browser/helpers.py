@@ -38,11 +38,23 @@ async def sign_in(page: Page, world: WebWorld, phone: str, next_url: str = "/") 
     await page.locator("form[action='/sign-in/verify'] button[type=submit]").click()
 
 
+async def verify(page: Page, world: WebWorld, serial: int) -> None:
+    """The portal sends an unverified resident to the identity form first, then back."""
+    person = world.sim.world.people[serial]  # the population registry holds these people
+    await expect(page.locator("#id_number")).to_be_visible()
+    await page.fill("#name", person.name)
+    await page.fill("#id_number", person.id_number)
+    await page.check("#consent")
+    await page.locator("form[action='/verify'] button[type=submit]").click()
+
+
 async def pay_a_bill(page: Page, world: WebWorld, phone: str) -> str:
     """Sign in, pay an unpaid water bill and wait for the receipt; the payment's id."""
     bill = world.unpaid("water")
     await sign_in(page, world, phone, next_url=f"/c/webtown/pay/water?account={bill.account}")
-    row = page.locator("tr", has=page.locator(f"input[name=bill_id][value='{bill.bill_id}']"))
+    row = page.locator(
+        "[data-testid=bill]", has=page.locator(f"input[name=bill_id][value='{bill.bill_id}']")
+    )
     await row.locator("button").click()
     await page.locator("form[action$='/pay'] button").click()
     status = page.locator("[data-testid=payment-status]")

@@ -16,23 +16,13 @@ from cityhub.appointments.models import Booking
 from cityhub.platform.clock import Clock
 from cityhub.platform.db import Database
 from tests.appointments.factories import the_day_comes
-from tests.browser.helpers import no_full_numbers, sign_in, staff_sign_in
+from tests.browser.helpers import no_full_numbers, sign_in, staff_sign_in, verify
 from tests.browser.world import WebWorld
 
 HOSPITAL = "/c/webtown/book/hospital"
 DESK_PAGES = ["/hospitals", "/hospitals/waitlists", "/check-in"]
 
 pytestmark = pytest.mark.slow  # a real browser: seconds a test
-
-
-async def verify(page: Page, world: WebWorld, serial: int) -> None:
-    """The portal sends an unverified resident to the identity form first, then back."""
-    person = world.sim.world.people[serial]  # the population registry holds these people
-    await expect(page.locator("#id_number")).to_be_visible()
-    await page.fill("#name", person.name)
-    await page.fill("#id_number", person.id_number)
-    await page.check("#consent")
-    await page.locator("form[action='/verify'] button[type=submit]").click()
 
 
 async def book_and_pay(page: Page, world: WebWorld, phone: str, serial: int) -> str:

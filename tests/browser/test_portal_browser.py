@@ -55,7 +55,9 @@ async def test_a_resident_signs_in_and_pays_a_bill(
 
     await page.fill("#account", bill.account)
     await page.locator("#account").press("Enter")
-    row = page.locator("tr", has=page.locator(f"input[name=bill_id][value='{bill.bill_id}']"))
+    row = page.locator(
+        "[data-testid=bill]", has=page.locator(f"input[name=bill_id][value='{bill.bill_id}']")
+    )
     await expect(row).to_have_count(1)
     await screenshot(page, f"portal-bills-{lang}")
     await accessible(page)

@@ -31,7 +31,18 @@ NAMES = {
     "air-quality": ("空气质量", "空氣品質", "Air quality"),
     "traffic-violations": ("交通违法", "交通違法", "Traffic violations"),
     "car-plates": ("小客车号牌摇号", "小客車號牌搖號", "Car plate lottery"),
+    "housing-fund": ("公积金查询", "公積金查詢", "Housing fund"),
     "hospital": ("第一人民医院", "第一人民醫院", "First People's Hospital"),
+}
+# Who answers for each service, in the three languages.
+PROVIDERS = {
+    "water": ("网城自来水公司", "網城自來水公司", "Webtown Water"),
+    "power": ("网城供电公司", "網城供電公司", "Webtown Power"),
+    "air-quality": ("网城生态环境局", "網城生態環境局", "Webtown Environment Bureau"),
+    "traffic-violations": ("网城交警支队", "網城交警支隊", "Webtown Traffic Police"),
+    "car-plates": ("网城车辆管理所", "網城車輛管理所", "Webtown Vehicle Administration"),
+    "housing-fund": ("网城住房公积金中心", "網城住房公積金中心", "Webtown Housing Fund Centre"),
+    "hospital": NAMES["hospital"],
 }
 FEE_FEN = 1500  # the registration fee of the hospital's sessions
 
@@ -76,6 +87,10 @@ class WebWorld:
         raise AssertionError(f"no unpaid {service} bill left in the simulated world")
 
 
+def _texts(names: tuple[str, str, str]) -> dict[str, str]:
+    return dict(zip(("zh-Hans", "zh-Hant", "en"), names, strict=True))
+
+
 async def _city(db: Database, slug: str, names: tuple[str, str, str]) -> City:
     city = await create_city(db, slug=slug)
     async with db.unit_of_work() as session:
@@ -102,8 +117,9 @@ async def _bill_service(db: Database, city: City, code: str, provider: str) -> S
         await session.execute(
             update(Service)
             .where(Service.id == service.id)
-            .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en)
-        )
+            .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en,
+                    provider_names=_texts(PROVIDERS[code]))
+        )  # fmt: skip
         await session.execute(
             update(ServiceCategory)
             .where(ServiceCategory.code == "payments")
@@ -123,6 +139,7 @@ OTHER_SERVICES = {
         "traffic_violations",
     ),
     "car-plates": ("simulator:vehicle-admin", "sh-vehicles", ServiceKind.LOTTERY, None),
+    "housing-fund": ("simulator:housing-fund", "sh-hf", ServiceKind.QUERY, "housing_fund"),
 }
 
 
@@ -145,8 +162,9 @@ async def _other_services(db: Database, city: City) -> dict[str, Service]:
             await session.execute(
                 update(Service)
                 .where(Service.id == found[code].id)
-                .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en)
-            )
+                .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en,
+                        provider_names=_texts(PROVIDERS[code]))
+            )  # fmt: skip
         found[code].name_zh_hans, found[code].name_zh_hant, found[code].name_en = hans, hant, en
     return found
 
@@ -164,12 +182,22 @@ async def notice_account(db: Database, city: City) -> None:
         account = await notices.create_account(
             session=session,
             city_id=city.id,
-            account_in=AccountCreate(code="water-co", name="Water company", agency="Water"),
+            account_in=AccountCreate(
+                code="water-co",
+                name="Water company",
+                agency="Water",
+                names=_texts(("自来水公司", "自來水公司", "Water company")),
+                agency_names=_texts(("供水", "供水", "Water supply")),
+            ),
         )
         await notices.create_topic(
             session=session,
             account=account,
-            topic_in=TopicCreate(code="outages", name="Water outages"),
+            topic_in=TopicCreate(
+                code="outages",
+                name="Water outages",
+                names=_texts(("停水通知", "停水通知", "Water outages")),
+            ),
         )
         await notices.create_template(
             session=session,
@@ -220,8 +248,9 @@ async def _hospital(db: Database, city: City) -> tuple[Service, dict[str, str]]:
         await session.execute(
             update(Service)
             .where(Service.id == service.id)
-            .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en)
-        )
+            .values(name_zh_hans=hans, name_zh_hant=hant, name_en=en,
+                    provider_names=_texts(PROVIDERS["hospital"]))
+        )  # fmt: skip
         for name, day, doctor in [
             ("open", today + dt.timedelta(days=1), "dr-li"),
             ("later", today + dt.timedelta(days=10), "dr-li"),
@@ -232,10 +261,12 @@ async def _hospital(db: Database, city: City) -> tuple[Service, dict[str, str]]:
                 session_in=SessionCreate(
                     service="hospital",
                     department="cardiology",
-                    department_name="心内科 Cardiology",
+                    department_name="心内科",
+                    department_names=_texts(("心内科", "心內科", "Cardiology")),
                     practitioner=doctor,
-                    practitioner_name="李医生 Dr Li",
+                    practitioner_name="李明",
                     practitioner_title="主任医师",
+                    practitioner_titles=_texts(("主任医师", "主任醫師", "Chief physician")),
                     day=day,
                     period="morning",
                     fee_fen=FEE_FEN,
@@ -267,6 +298,14 @@ async def web_world(db: Database, sim: Sim) -> WebWorld:
     services |= await _other_services(db, city)
     hospital, sessions = await _hospital(db, city)
     await registry_service(db, city=city)
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(Service)
+            .where(Service.city_id == city.id, Service.code == "population-registry")
+            .values(name_zh_hans="人口信息核验", name_zh_hant="人口資訊核驗",
+                    name_en="Population registry",
+                    provider_names=_texts(("网城公安局", "網城公安局", "Webtown Police")))
+        )  # fmt: skip
     for service in [*services.values(), other_water, hospital]:
         await create_grant(db, channel=portal.channel, service=service)
     await notice_account(db, city)

@@ -172,3 +172,17 @@ async def test_ids_out_of_range_are_a_422_not_a_crash(db: Database, api: Api) ->
     for cursor in ("99999999999999999999999", "9" * 5000, "１２", "-3"):
         problem = await admin.get(f"/v1/cities?cursor={cursor}", expect=422)
         assert problem["field"] == "cursor"
+
+
+async def test_a_service_names_its_provider_in_three_languages(db: Database, api: Api) -> None:
+    city = await create_city(db)
+    member = await create_staff(db, city=city, role=Role.CITY_ADMIN)
+    admin = await api.as_staff(member.username, PASSWORD)
+    names = {"zh-Hans": "燃气公司", "zh-Hant": "燃氣公司", "en": "Gas Co"}
+    base = f"/v1/cities/{city.slug}/services"
+    made = await admin.post(base, json={**GAS, "provider_names": names}, expect=201)
+    assert made["provider_names"] == names
+    listed = await admin.get(base)  # the catalogue carries them too
+    assert listed["items"][0]["provider_names"] == names
+    changed = await admin.patch(f"{base}/gas", json={"provider_names": {"en": "Gas Ltd"}})
+    assert changed["provider_names"] == {"en": "Gas Ltd"}

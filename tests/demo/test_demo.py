@@ -13,6 +13,7 @@ from cityhub.identity.audit import AuditEntry
 from cityhub.identity.models import Channel, ChannelUser, Consent, Resident, StaffUser
 from cityhub.identity.pii import mask_phone, normalize_id_number, normalize_phone
 from cityhub.lottery.models import LotteryRound
+from cityhub.notices.models import GovAccount, NoticeTopic
 from cityhub.platform.db import Database
 from tests.client import Api
 from tests.identity.factories import vault
@@ -58,6 +59,21 @@ async def test_twelve_cities_once(db: Database) -> None:
     again = await load(db)
     assert not again.loaded
     assert await counts(db) == before
+
+
+async def test_the_demo_worlds_content_is_in_three_languages(db: Database) -> None:
+    await load(db, residents=10)
+    three = {"zh-Hans", "zh-Hant", "en"}
+    async with db.unit_of_work() as session:
+        services = (await session.scalars(select(Service))).all()
+        accounts = (await session.scalars(select(GovAccount))).all()
+        topics = (await session.scalars(select(NoticeTopic))).all()
+        rounds = (await session.scalars(select(LotteryRound))).all()
+    assert services and all(set(s.provider_names) == three for s in services)
+    assert all(s.provider_names["zh-Hans"] != s.provider_names["en"] for s in services)
+    assert accounts and all(set(a.names) == set(a.agency_names) == three for a in accounts)
+    assert topics and all(set(t.names) == three for t in topics)
+    assert rounds and all(set(r.titles) == three for r in rounds)
 
 
 def test_every_city_has_a_realistic_catalogue() -> None:

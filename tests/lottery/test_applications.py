@@ -60,9 +60,11 @@ async def test_an_ineligible_person_gets_422_with_the_providers_reason(
     person = ineligible(sim.world)
     await resident(world.channel, "car-owner", person)
     problem = await apply(world, code, "car-owner", expect=422)
-    reasons = sim.world.car_lottery_reasons(person)
+    texts = sim.world.car_lottery_reasons(person)
+    reasons = [t["en"] for t in texts]
     assert (problem["code"], problem["field"]) == ("not_eligible", "user_id")
     assert problem["reasons"] == reasons and reasons[0] in problem["detail"]
+    assert problem["reason_texts"] == texts  # each reason in the hub's three languages
     async with db.unit_of_work() as session:
         assert (await session.scalars(select(LotteryApplication))).all() == []
         access = (await session.scalars(select(DataAccess))).all()

@@ -56,6 +56,18 @@ async def test_a_malformed_round_is_422_naming_the_field(api: Api, db: Database)
     assert (await api.get(world.url()))["items"] == []
 
 
+async def test_a_round_takes_its_title_in_three_languages(api: Api, db: Database) -> None:
+    world = await lottery_world(db, api)
+    titles = {"zh-Hans": "一月小客车指标", "zh-Hant": "一月小客車指標", "en": "Plates, January"}
+    made = await create_round(world, titles=titles)
+    assert made["titles"] == titles
+    assert (await api.get(world.url()))["items"][0]["titles"] == titles
+    problem = await world.staff.post(
+        world.url(), json=round_body(code="plates-x", titles={"de": "Kennzeichen"}), expect=422
+    )
+    assert problem["field"].startswith("titles")
+
+
 async def test_window_service_and_code_rules(api: Api, db: Database) -> None:
     world = await lottery_world(db, api)
     now = dt.datetime.now(dt.UTC)

@@ -146,3 +146,26 @@ async def test_a_full_phone_or_identity_number_typed_by_staff_is_refused(
     assert (refused["code"], refused["field"]) == ("personal_number", "texts.en.body")
     masked = {"district": "call 138****5678, ID 310***********0051", "hours": 1}
     await world.staff.post(world.url("/notices"), json={**base, "values": masked}, headers=key())
+
+
+async def test_accounts_and_topics_take_their_names_in_three_languages(world: NoticeWorld) -> None:
+    names = {"zh-Hans": "燃气公司", "zh-Hant": "燃氣公司", "en": "Gas company"}
+    made = await world.staff.post(
+        world.url("/notice-accounts"),
+        json={"code": "gas-co", "name": "Gas company", "agency": "Gas", "names": names,
+              "agency_names": {"zh-Hans": "燃气", "en": "Gas"}},
+        headers=key(), expect=201,
+    )  # fmt: skip
+    assert made["names"] == names and made["agency_names"] == {"zh-Hans": "燃气", "en": "Gas"}
+    topic = await world.staff.post(
+        world.url("/notice-accounts/gas-co/topics"),
+        json={"code": "leaks", "name": "Leaks", "names": {"zh-Hans": "漏气", "zh-Hant": "漏氣"}},
+        headers=key(), expect=201,
+    )  # fmt: skip
+    assert topic["names"] == {"zh-Hans": "漏气", "zh-Hant": "漏氣"}
+    refused = await world.staff.post(
+        world.url("/notice-accounts"),
+        json={"code": "x-co", "name": "X", "agency": "X", "names": {"fr": "Société X"}},
+        headers=key(), expect=422,
+    )  # fmt: skip
+    assert "fr" in json.dumps(refused)  # only the hub's languages

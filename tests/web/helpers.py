@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from cityhub.simulators import Person
 from tests.browser.world import WebWorld
 from tests.simulators.fixtures import Sim
 from tests.web.browser import Browser, Page
@@ -12,7 +13,14 @@ from tests.web.browser import Browser, Page
 PHONE = "13800138000"
 CODE = re.compile(r"\b(\d{6})\b")
 HOSPITAL = "/c/webtown/book/hospital"
+PROBLEM = re.compile(r'data-testid="problem" data-code="([a-z_]+)"')
 BOOKING = re.compile(r"^/c/webtown/appointments/(bk-[0-9a-f]+)$")
+
+
+def problem_of(page: Page) -> str | None:
+    """The problem code a page says it met (`data-testid="problem"`), if any."""
+    found = PROBLEM.search(page.response.text)
+    return found.group(1) if found else None
 
 
 # --- signing in ---------------------------------------------------------------------------
@@ -58,6 +66,20 @@ async def verified(browser: Browser, sim: Sim, phone: str, serial: int) -> None:
     }
     back = await browser.post("/verify", data=data)
     assert back.response.headers["location"] == HOSPITAL
+
+
+async def verify(browser: Browser, person: Person, next_url: str) -> None:
+    """Verify the signed-in resident as `person` with webtown's registry, coming back to
+    `next_url`."""
+    form = (await browser.get(f"/verify?next={next_url}")).form("/verify")
+    data = {
+        **form.fields,
+        "city": "webtown",
+        "name": person.name,
+        "id_number": person.id_number,
+        "consent": "yes",
+    }
+    await browser.post("/verify", data=data)
 
 
 # --- paying, notices, appointments --------------------------------------------------------

@@ -14,7 +14,7 @@ from tests.browser.world import WebWorld, web_world
 from tests.helpers import move_past
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.helpers import quote, signed_in
+from tests.web.helpers import problem_of, quote, signed_in
 
 __all__ = ["sim", "simulator"]
 
@@ -37,7 +37,8 @@ async def test_a_biller_that_is_down_gets_a_clear_page(
 
     page = await browser.get("/c/webtown/pay/water?account=123456", expect=503)
 
-    assert "服务暂时无响应" in page.title and "未产生任何扣款" in page.text
+    assert problem_of(page) == "provider_unavailable" and "没有产生任何扣款" in page.text
+    assert page.form("/c/webtown/pay/water").fields["account"] == "123456"
 
 
 async def test_an_expired_quote_gets_a_clear_page_and_no_charge(

@@ -11,7 +11,7 @@ import pytest
 from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
-from cityhub.simulators import Person, RunningServer
+from cityhub.simulators import RunningServer
 from tests.browser.world import WebWorld, web_world
 from tests.client import Api
 from tests.identity.factories import PASSWORD
@@ -19,7 +19,7 @@ from tests.lottery.factories import SECRET, commitment, end_window
 from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser
-from tests.web.helpers import signed_in
+from tests.web.helpers import problem_of, signed_in, verify
 
 __all__ = ["sim", "simulator"]
 AIR = "/c/webtown/query/air-quality"
@@ -37,34 +37,23 @@ async def world(db: Database, sim: Sim) -> WebWorld:
     return await web_world(db, sim)
 
 
-async def verify(browser: Browser, person: Person, next_url: str) -> None:
-    form = (await browser.get(f"/verify?next={next_url}")).form("/verify")
-    data = {
-        **form.fields,
-        "city": "webtown",
-        "name": person.name,
-        "id_number": person.id_number,
-        "consent": "yes",
-    }
-    await browser.post("/verify", data=data)
-
-
 async def test_a_public_query_needs_nobody_and_answers_with_a_table(
     browser: Browser, sim: Sim, world: WebWorld, db: Database, settings: Settings
 ) -> None:
     form = await browser.get(AIR)
-    assert "District" in form.text  # the field's title, from the schema
+    assert "区" in form.text and "浦东新区" in form.text  # the title and hint, in zh-Hans
     fields = form.form(AIR).fields
     assert "p_district" in fields
 
     bad = await browser.post(AIR, data={**fields, "p_district": ""}, expect=422)
-    assert "district" in bad.text
+    assert problem_of(bad) == "invalid_parameter" and "区的格式不对" in bad.text
     answer = await browser.post(AIR, data={**fields, "p_district": "浦东新区"}, expect=200)
     assert 'data-testid="answer"' in answer.response.text and "浦东新区" in answer.text
 
     sim.set("environment/sh-env", down=True)
     down = await browser.post(AIR, data={**fields, "p_district": "黄浦区"}, expect=503)
-    assert "服务暂时无响应" in down.title and "未产生任何扣款" in down.text
+    assert problem_of(down) == "provider_unavailable" and "没有产生任何扣款" in down.text
+    assert down.form(AIR).fields["p_district"] == "黄浦区"  # the form is still filled in
 
     # The answered query (not the failed one) counts on the console's overview.
     await drain(db, settings)
@@ -88,7 +77,7 @@ async def test_a_personal_query_needs_verification_and_consent(
     assert form.pop("consent") == "yes"  # the box, left unticked below
     plate = person.plates[0]
     refused = await browser.post(TRAFFIC, data={**form, "p_plate": plate}, expect=422)
-    assert "勾选同意" in refused.text
+    assert problem_of(refused) == "consent_required" and "勾选下方的同意框" in refused.text
     answer = await browser.post(
         TRAFFIC, data={**form, "p_plate": plate, "consent": "yes"}, expect=200
     )

@@ -10,6 +10,7 @@ rules need.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -40,6 +41,7 @@ class Department(TenantMixin, Base):
     service_id: Mapped[int] = mapped_column(BigId)
     code: Mapped[str] = mapped_column(String(80))
     name: Mapped[str] = mapped_column(String(120))
+    names: Mapped[dict[str, Any]] = mapped_column(default=dict)  # translations of `name`
 
 
 class Practitioner(TenantMixin, Base):
@@ -57,6 +59,7 @@ class Practitioner(TenantMixin, Base):
     code: Mapped[str] = mapped_column(String(80))
     name: Mapped[str] = mapped_column(String(120))
     title: Mapped[str | None] = mapped_column(String(120), default=None)
+    titles: Mapped[dict[str, Any]] = mapped_column(default=dict)  # translations of `title`
 
 
 class ClinicSession(TenantMixin, Base):

@@ -7,8 +7,8 @@ import csv
 import datetime as dt
 import io
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from cityhub.appointments.schemas import CsvRead, SessionCreate
 from cityhub.cities import service as cities
 from cityhub.cities.enums import ServiceKind
 from cityhub.identity import audit
+from cityhub.platform import texts
 from cityhub.platform.errors import Conflict, NotFound, Unprocessable
 
 if TYPE_CHECKING:
@@ -50,9 +51,15 @@ async def hospital_or_raise(*, session: AsyncSession, city_id: int, code: str) -
 
 
 async def get_or_create_department(
-    *, session: AsyncSession, service: Service, code: str, name: str | None
+    *,
+    session: AsyncSession,
+    service: Service,
+    code: str,
+    name: str | None,
+    names: Mapping[Any, str] | None = None,
 ) -> Department:
-    """The hospital's department of this code (made when new; renamed when named anew)."""
+    """The hospital's department of this code (made when new; renamed when named anew, its
+    translations too)."""
     found = await session.scalar(
         select(Department).where(
             Department.city_id == service.city_id,
@@ -68,6 +75,8 @@ async def get_or_create_department(
         await session.flush()
     elif name and found.name != name:
         found.name = name
+    if names and texts.translations(names) != found.names:
+        found.names = texts.translations(names)
     return found
 
 
@@ -79,6 +88,7 @@ async def get_or_create_practitioner(
     code: str,
     name: str | None,
     title: str | None,
+    titles: Mapping[Any, str] | None = None,
 ) -> Practitioner:
     """The hospital's doctor of this code (made when new; moved and renamed as told)."""
     found = await session.scalar(
@@ -103,6 +113,8 @@ async def get_or_create_practitioner(
         found.department_id = department.id
         found.name = name or found.name
         found.title = title or found.title
+    if titles and texts.translations(titles) != found.titles:
+        found.titles = texts.translations(titles)
     return found
 
 
@@ -129,6 +141,7 @@ async def create_session(
         service=service,
         code=session_in.department,
         name=session_in.department_name,
+        names=session_in.department_names,
     )
     doctor = await get_or_create_practitioner(
         session=session,
@@ -137,6 +150,7 @@ async def create_session(
         code=session_in.practitioner,
         name=session_in.practitioner_name,
         title=session_in.practitioner_title,
+        titles=session_in.practitioner_titles,
     )
     taken = await session.scalar(
         select(ClinicSession.id).where(

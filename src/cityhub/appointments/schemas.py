@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cityhub.appointments.models import BookingStatus, Period, WaitStatus
 from cityhub.identity.pii import normalize_id_number
+from cityhub.platform.texts import NameTexts
 
 Text = Field(min_length=1, max_length=120)
 
@@ -61,6 +62,8 @@ class SessionCreate(Input):
     practitioner: str = Field(min_length=1, max_length=80, description="practitioner code")
     practitioner_name: str | None = Field(default=None, max_length=120)
     practitioner_title: str | None = Field(default=None, max_length=120)
+    department_names: NameTexts | None = None
+    practitioner_titles: NameTexts | None = None
     day: dt.date
     period: Period
     fee_fen: int = Field(default=0, ge=0, le=10_000_000)
@@ -93,9 +96,11 @@ class SessionRead(BaseModel):
     hospital_name: str
     department: str
     department_name: str
+    department_names: dict[str, str] = Field(default_factory=dict, description="translations")
     practitioner: str
     practitioner_name: str
     practitioner_title: str | None
+    practitioner_titles: dict[str, str] = Field(default_factory=dict, description="translations")
     day: dt.date
     period: Period
     fee_fen: int
@@ -186,6 +191,7 @@ class BookingRead(BaseModel):
     hospital_name: str
     department: str
     department_name: str
+    department_names: dict[str, str] = Field(default_factory=dict, description="translations")
     practitioner: str
     practitioner_name: str
     session: str

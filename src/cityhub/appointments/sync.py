@@ -68,7 +68,7 @@ async def apply(
     names = {d.id: d.name for d in fetched.departments}
     departments = {
         d.id: await schedules.get_or_create_department(
-            session=session, service=service, code=d.id, name=d.name
+            session=session, service=service, code=d.id, name=d.name, names=d.names
         )
         for d in fetched.departments
     }
@@ -87,6 +87,7 @@ async def apply(
             code=doc.id,
             name=doc.name,
             title=doc.title,
+            titles=doc.titles,
         )
         existing = await _synced_slots(session, city.id, doctor.id)
         for slot in fetched.slots.get(doc.id, []):

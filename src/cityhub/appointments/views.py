@@ -77,6 +77,7 @@ def read_of(
         hospital_name=place.service.name_en,
         department=place.department.code,
         department_name=place.department.name,
+        department_names=place.department.names,
         practitioner=place.doctor.code,
         practitioner_name=place.doctor.name,
         session=place.clinic.public_id,

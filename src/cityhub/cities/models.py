@@ -89,6 +89,7 @@ class Service(TenantMixin, Base):
     name_zh_hant: Mapped[str] = mapped_column(String(120))
     name_en: Mapped[str] = mapped_column(String(120))
     provider: Mapped[str] = mapped_column(String(120))
+    provider_names: Mapped[dict[str, Any]] = mapped_column(default=dict)  # its translations
     connector: Mapped[str] = mapped_column(String(120))
     connector_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[ServiceStatus] = mapped_column(str_enum(ServiceStatus, "service_status"))

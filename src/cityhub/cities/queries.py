@@ -12,7 +12,8 @@ from cityhub.cities.models import Grant, Service, ServiceStatus
 # What the catalogue answers of a service (`ServiceRead.dump_row`), and its id (the cursor).
 CATALOGUE_COLUMNS = (
     Service.id, Service.code, Service.category_code, Service.kind, Service.name_zh_hans,
-    Service.name_zh_hant, Service.name_en, Service.provider, Service.status, Service.identity_level
+    Service.name_zh_hant, Service.name_en, Service.provider, Service.status, Service.identity_level,
+    Service.provider_names,
 )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from cityhub.cities.models import (
     required_level,
 )
 from cityhub.identity.enums import IdentityLevel
+from cityhub.platform.texts import NameTexts
 
 if TYPE_CHECKING:
     from sqlalchemy import Row
@@ -151,6 +152,7 @@ class ServiceCreate(Input):
     kind: ServiceKind
     names: Names
     provider: str = Field(min_length=1, max_length=120)
+    provider_names: NameTexts | None = None
     connector: str = Field(min_length=1, max_length=120)
     connector_config: dict[str, Any] = Field(default_factory=dict)
     identity_level: IdentityLevel | None = Field(
@@ -164,6 +166,7 @@ class ServiceUpdate(Update):
     category: str | None = Field(default=None, min_length=1, max_length=40)
     names: Names | None = None
     provider: str | None = Field(default=None, min_length=1, max_length=120)
+    provider_names: NameTexts | None = None
     connector: str | None = Field(default=None, min_length=1, max_length=120)
     connector_config: dict[str, Any] | None = None
     status: ServiceStatus | None = None
@@ -177,6 +180,9 @@ class ServiceRead(BaseModel):
     kind: ServiceKind
     names: Names
     provider: str
+    provider_names: dict[str, str] = Field(
+        default_factory=dict, description="translations of the provider's name"
+    )
     status: ServiceStatus
     identity_level: IdentityLevel = Field(description="the identity level a resident needs")
 
@@ -189,6 +195,7 @@ class ServiceRead(BaseModel):
             kind=service.kind,
             names=Names.of(service),
             provider=service.provider,
+            provider_names=service.provider_names,
             status=service.status,
             identity_level=service.required_level,
         )
@@ -204,6 +211,7 @@ class ServiceRead(BaseModel):
             "kind": ServiceKind(row.kind).value,
             "names": {"zh-Hans": row.name_zh_hans, "zh-Hant": row.name_zh_hant, "en": row.name_en},
             "provider": row.provider,
+            "provider_names": row.provider_names,
             "status": ServiceStatus(row.status).value,
             "identity_level": required_level(row.kind, row.identity_level).value,
         }

@@ -26,6 +26,7 @@ from cityhub.platform import cache, events, scheduler
 if TYPE_CHECKING:
     from cityhub.identity.models import Channel
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
+from cityhub.platform.texts import translations
 
 
 async def get_all_cities(
@@ -188,9 +189,10 @@ async def create_service(
     )
     if exists_already:
         raise Conflict(f"service {service_in.code!r} exists", code="service_exists", field="code")
-    data = service_in.model_dump(exclude={"category", "names"})
+    data = service_in.model_dump(exclude={"category", "names", "provider_names"})
     service = Service(
         **data,
+        provider_names=translations(service_in.provider_names),
         **service_in.names.columns(),
         city_id=city.id,
         category_code=service_in.category,
@@ -216,6 +218,8 @@ async def update_service(
     changes: dict[str, Any] = service_in.model_dump(exclude_unset=True, exclude={"names"})
     if service_in.names is not None:
         changes.update(service_in.names.columns())
+    if "provider_names" in changes:
+        changes["provider_names"] = translations(service_in.provider_names)
     if changes.get("connector_config") is not None:
         check_config(changes["connector_config"])
     if "category" in changes:

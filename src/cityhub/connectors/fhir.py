@@ -34,6 +34,30 @@ class _Resource(BaseModel):
     id: str
 
 
+TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+
+
+def translations(value: Any, element: Any, language: Any = None) -> dict[str, str]:
+    """A string element's text by language: the value in the resource's language (if it
+    says one) and the standard translation extensions of its `_element`."""
+    found: dict[str, str] = {}
+    if isinstance(value, str) and value and isinstance(language, str):
+        found[language] = value
+    extensions = element.get("extension") if isinstance(element, dict) else None
+    for extension in extensions if isinstance(extensions, list) else []:
+        if not isinstance(extension, dict) or extension.get("url") != TRANSLATION:
+            continue
+        parts = {
+            part.get("url"): part.get("valueCode") or part.get("valueString")
+            for part in extension.get("extension") or []
+            if isinstance(part, dict)
+        }
+        lang, content = parts.get("lang"), parts.get("content")
+        if isinstance(lang, str) and isinstance(content, str) and content:
+            found[lang] = content[:200]
+    return found
+
+
 def _last(reference: str | None) -> str | None:
     return reference.rsplit("/", 1)[-1] if reference else None
 
@@ -69,7 +93,12 @@ class FhirHospital:
 
     async def departments(self) -> list[Department]:
         rows = self._search(await self._get("/HealthcareService"), "HealthcareService")
-        return self._each(rows, lambda r: Department(id=r["id"], name=r.get("name") or r["id"]))
+
+        def one(r: dict[str, Any]) -> Department:
+            names = translations(r.get("name"), r.get("_name"), r.get("language"))
+            return Department(id=r["id"], name=r.get("name") or r["id"], names=names)
+
+        return self._each(rows, one)
 
     async def practitioners(self, *, department_id: str | None = None) -> list[Practitioner]:
         params = {"service": f"HealthcareService/{department_id}"} if department_id else None
@@ -84,6 +113,9 @@ class FhirHospital:
                 name=who.get("display") or _last(who["reference"]) or "",
                 department_id=_last(services[0].get("reference")),
                 title=codes[0].get("text"),
+                titles=translations(
+                    codes[0].get("text"), codes[0].get("_text"), role.get("language")
+                ),
             )
 
         return self._each(rows, one)

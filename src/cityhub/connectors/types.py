@@ -117,6 +117,7 @@ class Biller(Protocol):
 class Department(Value):
     id: str
     name: str
+    names: dict[str, str] = {}  # translations by language (zh-Hans, zh-Hant, en)
 
 
 class Practitioner(Value):
@@ -124,6 +125,7 @@ class Practitioner(Value):
     name: str
     department_id: str | None = None
     title: str | None = None
+    titles: dict[str, str] = {}  # translations of the title by language
 
 
 class Schedule(Value):
@@ -200,6 +202,8 @@ class RecordQuery(Protocol):
 class Eligibility(Value):
     eligible: bool
     reasons: list[str] = Field(default_factory=list)
+    # Each reason by language, in the order of `reasons`, when the agency says them so.
+    reason_texts: list[dict[str, str]] = Field(default_factory=list)
 
 
 class EligibilityChecker(Protocol):

@@ -23,6 +23,7 @@ from cityhub.identity.pii import Vault, id_check_digit, mask_id_number, mask_pho
 from cityhub.lottery import service as lottery
 from cityhub.lottery.schemas import RoundCreate, Rules, Step
 from cityhub.notices import demo as notices_demo
+from cityhub.platform import texts
 from cityhub.platform.db import utcnow
 from cityhub.platform.progress import NO_PROGRESS, Progress
 from cityhub.requests import demo as requests_demo
@@ -140,7 +141,8 @@ async def _catalogue(session: AsyncSession) -> tuple[list[City], dict[str, list[
                 name_zh_hans=s.zh_hans,
                 name_zh_hant=s.zh_hant,
                 name_en=s.en,
-                provider=s.provider,
+                provider=s.provider[0],
+                provider_names=dict(zip(texts.LANGUAGES, s.provider, strict=True)),
                 connector=s.connector,
                 connector_config=s.config,
                 status=ServiceStatus.ACTIVE,
@@ -274,6 +276,11 @@ async def _lotteries(
             service="car-plate-lottery",
             kind="car-plate",
             title=f"{city.name_en} car plates, {opens:%B %Y}",
+            titles={
+                "zh-Hans": f"{city.name_zh_hans}{opens.year}年{opens.month}月小客车指标",
+                "zh-Hant": f"{city.name_zh_hant}{opens.year}年{opens.month}月小客車指標",
+                "en": f"{city.name_en} car plates, {opens:%B %Y}",
+            },
             opens_at=opens,
             closes_at=opens + dt.timedelta(days=30),
             quota=200,

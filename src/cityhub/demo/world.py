@@ -63,6 +63,30 @@ CITIES: tuple[DemoCity, ...] = (
              (("zhongshan-xm", "厦门大学附属中山医院", "廈門大學附屬中山醫院", "Zhongshan Hospital, Xiamen University"),)),
 )  # fmt: skip
 
+# The characters of the demo's provider names that traditional script writes otherwise.
+_HANT = str.maketrans("务国网电气团来华润岛汉广苏门厦东", "務國網電氣團來華潤島漢廣蘇門廈東")
+Texts = tuple[str, str, str]  # zh-Hans, zh-Hant, en
+
+
+def hant(text: str) -> str:
+    """A demo name in traditional characters."""
+    return text.translate(_HANT)
+
+
+def utilities(city: DemoCity) -> dict[str, Texts]:
+    """The city's water, power and gas companies in three languages."""
+    return {
+        "water": (city.water, hant(city.water), f"{city.en} Water"),
+        "power": (city.power, hant(city.power), f"{city.en} Power Supply"),
+        "gas": (city.gas, hant(city.gas), f"{city.en} Gas"),
+    }
+
+
+def agency(city: DemoCity, zh_hans: str, en: str) -> Texts:
+    """A city agency's name in three languages (`交警`, `Traffic Police`)."""
+    return (city.zh_hans + zh_hans, city.zh_hant + hant(zh_hans), f"{city.en} {en}")
+
+
 # The standard categories the migrations write: the demo uses those.
 CATEGORIES = STANDARD_CATEGORIES
 
@@ -75,7 +99,7 @@ class DemoService:
     zh_hans: str
     zh_hant: str
     en: str
-    provider: str
+    provider: Texts
     connector: str
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -84,48 +108,49 @@ def services_of(city: DemoCity) -> list[DemoService]:
     """The catalogue of a demo city, connected to the simulators."""
     s = city.slug
     bill, query = ServiceKind.BILL, ServiceKind.QUERY
+    utility = utilities(city)
     catalogue = [
-        DemoService("water-bill", "payments", bill, "水费", "水費", "Water bill", city.water,
+        DemoService("water-bill", "payments", bill, "水费", "水費", "Water bill", utility["water"],
                     "simulator:water", {"provider_id": f"{s}-water"}),
-        DemoService("power-bill", "payments", bill, "电费", "電費", "Electricity bill", city.power,
+        DemoService("power-bill", "payments", bill, "电费", "電費", "Electricity bill", utility["power"],
                     "simulator:power", {"provider_id": f"{s}-power"}),
-        DemoService("gas-bill", "payments", bill, "燃气费", "燃氣費", "Gas bill", city.gas,
+        DemoService("gas-bill", "payments", bill, "燃气费", "燃氣費", "Gas bill", utility["gas"],
                     "simulator:gas", {"provider_id": f"{s}-gas"}),
         DemoService("traffic-violations", "traffic", query, "交通违法查询", "交通違法查詢",
-                    "Traffic violations", f"{city.en} Traffic Police", "simulator:traffic",
+                    "Traffic violations", agency(city, "交警支队", "Traffic Police"), "simulator:traffic",
                     {"provider_id": f"{s}-traffic", "query": "traffic_violations"}),
         DemoService("social-insurance", "social_security", query, "社保查询", "社保查詢",
-                    "Social insurance", f"{city.en} Social Insurance Bureau",
+                    "Social insurance", agency(city, "社会保险局", "Social Insurance Bureau"),
                     "simulator:social-insurance",
                     {"provider_id": f"{s}-si", "query": "social_insurance"}),
         DemoService("housing-fund", "housing", query, "公积金查询", "公積金查詢",
-                    "Housing fund balance", f"{city.en} Housing Provident Fund Centre",
+                    "Housing fund balance", agency(city, "住房公积金管理中心", "Housing Provident Fund Centre"),
                     "simulator:housing-fund", {"provider_id": f"{s}-hf", "query": "housing_fund"}),
         DemoService("air-quality", "public_info", query, "空气质量", "空氣質量", "Air quality",
-                    f"{city.en} Ecology and Environment Bureau", "simulator:environment",
+                    agency(city, "生态环境局", "Ecology and Environment Bureau"), "simulator:environment",
                     {"provider_id": f"{s}-env", "query": "air_quality"}),
         DemoService("planned-outages", "public_info", query, "停水停电通知", "停水停電通知",
-                    "Planned outages", city.power, "simulator:outages",
+                    "Planned outages", utility["power"], "simulator:outages",
                     {"provider_id": f"{s}-outages", "query": "planned_outages"}),
         DemoService("hotline-12345", "government_affairs", ServiceKind.REQUEST, "12345热线",
-                    "12345熱線", "12345 hotline", f"{city.en} Citizen Hotline", "hub:requests"),
+                    "12345熱線", "12345 hotline", agency(city, "市民服务热线", "Citizen Hotline"), "hub:requests"),
         DemoService("city-notices", "government_affairs", ServiceKind.NOTICE, "政务通知",
-                    "政務通知", "City notices", f"{city.en} Municipal Government", "hub:notices"),
+                    "政務通知", "City notices", agency(city, "人民政府", "Municipal Government"), "hub:notices"),
         DemoService("population-registry", "government_affairs", ServiceKind.IDENTITY,
                     "人口信息核验", "人口資訊核驗", "Population registry",
-                    f"{city.en} Public Security Bureau", "simulator:population-registry",
+                    agency(city, "公安局", "Public Security Bureau"), "simulator:population-registry",
                     {"provider_id": f"{s}-registry"}),
     ]  # fmt: skip
     for code, zh_hans, zh_hant, en in city.hospitals:
         catalogue.append(
             DemoService(f"hospital-{code}", "medical", ServiceKind.APPOINTMENT,
-                        f"{zh_hans}挂号", f"{zh_hant}掛號", f"{en} registration", en,
+                        f"{zh_hans}挂号", f"{zh_hant}掛號", f"{en} registration", (zh_hans, zh_hant, en),
                         "simulator:hospital", {"provider_id": f"{s}-{code}"})
         )  # fmt: skip
     if city.plate_lottery:
         catalogue.append(
             DemoService("car-plate-lottery", "lotteries", ServiceKind.LOTTERY, "小客车指标摇号",
-                        "小客車指標搖號", "Car plate lottery", f"{city.en} Vehicle Administration",
+                        "小客車指標搖號", "Car plate lottery", agency(city, "车辆管理所", "Vehicle Administration"),
                         "simulator:vehicle-admin", {"provider_id": f"{s}-vehicle"})
         )  # fmt: skip
     return catalogue
@@ -182,7 +207,7 @@ def staff() -> list[DemoStaff]:
     water company) and an auditor per city."""
     people = [DemoStaff(None, "operator", "demo-operator", Role.OPERATOR)]
     for city in CITIES:
-        clerk_at = city.hospitals[0][3] if city.hospitals else city.water
+        clerk_at = city.hospitals[0][1] if city.hospitals else city.water
         for suffix, role in (
             ("admin", Role.CITY_ADMIN),
             ("provider", Role.PROVIDER_STAFF),

@@ -53,6 +53,7 @@ async def _read(session: SessionDep, city: City, round_: LotteryRound, *, staff:
         service=service_row.code,
         kind=round_.kind,
         title=round_.title,
+        titles=round_.titles,
         opens_at=round_.opens_at,
         closes_at=round_.closes_at,
         quota=round_.quota,

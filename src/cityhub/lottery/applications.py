@@ -144,6 +144,7 @@ async def create(
             code="not_eligible",
             field="user_id",
             reasons=reasons,
+            reason_texts=eligibility.reason_texts[: len(reasons)],
         )
     round_ = await session.get(LotteryRound, prepared.round.id, populate_existing=True)
     assert round_ is not None

@@ -32,6 +32,7 @@ class LotteryRound(TenantMixin, Base):
     service_id: Mapped[int] = mapped_column(BigId)
     kind: Mapped[str] = mapped_column(String(40))  # what the provider calls it: car-plate
     title: Mapped[str] = mapped_column(String(200))
+    titles: Mapped[dict[str, Any]] = mapped_column(default=dict)  # translations of `title`
     opens_at: Mapped[dt.datetime] = mapped_column()
     closes_at: Mapped[dt.datetime] = mapped_column()
     quota: Mapped[int] = mapped_column()

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from cityhub.cities.schemas import SLUG, Input
 from cityhub.lottery.draw import MAX_TICKETS
 from cityhub.lottery.models import ApplicationStatus, LotteryApplication, LotteryRound, RoundStatus
+from cityhub.platform.texts import TitleTexts
 
 HEX64 = r"^[0-9a-f]{64}$"
 
@@ -63,6 +64,7 @@ class RoundCreate(Input):
         pattern=SLUG, description="what the eligibility provider calls it: car-plate, housing"
     )
     title: str = Field(min_length=1, max_length=200)
+    titles: TitleTexts | None = None
     opens_at: dt.datetime
     closes_at: dt.datetime
     quota: int = Field(ge=1, le=10_000_000)
@@ -107,6 +109,7 @@ class RoundRead(BaseModel):
     service: str
     kind: str
     title: str
+    titles: dict[str, str] = Field(default_factory=dict, description="translations of the title")
     opens_at: dt.datetime
     closes_at: dt.datetime
     quota: int

@@ -40,6 +40,7 @@ from cityhub.platform import timeline
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unavailable, Unprocessable
 from cityhub.platform.progress import NO_PROGRESS, Progress
+from cityhub.platform.texts import translations
 
 if TYPE_CHECKING:
     from cityhub.cities.models import City, Service
@@ -124,6 +125,7 @@ async def create_round(
         service_id=service.id,
         kind=round_in.kind,
         title=round_in.title,
+        titles=translations(round_in.titles),
         opens_at=round_in.opens_at,
         closes_at=round_in.closes_at,
         quota=round_in.quota,

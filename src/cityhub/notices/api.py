@@ -68,8 +68,10 @@ async def _account_read(
         code=account.code,
         name=account.name,
         agency=account.agency,
+        names=account.names,
+        agency_names=account.agency_names,
         service=speaks_for.code if speaks_for else None,
-        topics=[TopicRead(code=t.code, name=t.name) for t in topics],
+        topics=[TopicRead(code=t.code, name=t.name, names=t.names) for t in topics],
         followers=followers,
     )
 
@@ -187,7 +189,7 @@ async def create_topic(
     require_staff_role(staff, city.id, *ADMINS)
     found = await service.get_account_or_raise(session=session, city_id=city.id, code=account)
     topic = await service.create_topic(session=session, account=found, topic_in=topic_in)
-    return await idem.respond(201, TopicRead(code=topic.code, name=topic.name))
+    return await idem.respond(201, TopicRead(code=topic.code, name=topic.name, names=topic.names))
 
 
 @router.get(

@@ -23,9 +23,13 @@ ACCOUNTS: tuple[dict[str, Any], ...] = (
     {
         "code": "water-co",
         "name": "Water company",
+        "names": {"zh-Hans": "自来水公司", "zh-Hant": "自來水公司", "en": "Water company"},
         "agency": "Water supply",
+        "agency_names": {"zh-Hans": "供水", "zh-Hant": "供水", "en": "Water supply"},
         "service": "water-bill",
-        "topics": [("outages", "Water outages")],
+        "topics": [
+            ("outages", {"zh-Hans": "停水通知", "zh-Hant": "停水通知", "en": "Water outages"})
+        ],
         "template": (
             "outage",
             {"district": "text", "hours": "int"},
@@ -39,9 +43,13 @@ ACCOUNTS: tuple[dict[str, Any], ...] = (
     {
         "code": "traffic-police",
         "name": "Traffic police",
+        "names": {"zh-Hans": "交警", "zh-Hant": "交警", "en": "Traffic police"},
         "agency": "Public security",
+        "agency_names": {"zh-Hans": "公安局", "zh-Hant": "公安局", "en": "Public security"},
         "service": None,
-        "topics": [("closures", "Road closures")],
+        "topics": [
+            ("closures", {"zh-Hans": "交通管制", "zh-Hant": "交通管制", "en": "Road closures"})
+        ],
         "template": (
             "closure",
             {"road": "text", "date": "date"},
@@ -55,9 +63,11 @@ ACCOUNTS: tuple[dict[str, Any], ...] = (
     {
         "code": "city-hall",
         "name": "City hall",
+        "names": {"zh-Hans": "市政府", "zh-Hant": "市政府", "en": "City hall"},
         "agency": "People's government",
+        "agency_names": {"zh-Hans": "人民政府", "zh-Hant": "人民政府", "en": "People's government"},
         "service": None,
-        "topics": [("news", "City news")],
+        "topics": [("news", {"zh-Hans": "城市要闻", "zh-Hant": "城市要聞", "en": "City news"})],
         "template": (
             "news",
             {"headline": "text"},
@@ -89,6 +99,8 @@ async def load(*, session: AsyncSession, cities: list[City]) -> int:
                 code=spec["code"],
                 name=spec["name"],
                 agency=spec["agency"],
+                names=spec["names"],
+                agency_names=spec["agency_names"],
                 service_id=services.get(spec["service"]) if spec["service"] else None,
                 created_at=now,
             )
@@ -96,8 +108,10 @@ async def load(*, session: AsyncSession, cities: list[City]) -> int:
             await session.flush()
             made += 1
             session.add_all(
-                NoticeTopic(city_id=city.id, account_id=account.id, code=code, name=name)
-                for code, name in spec["topics"]
+                NoticeTopic(
+                    city_id=city.id, account_id=account.id, code=code, name=names["en"], names=names
+                )
+                for code, names in spec["topics"]
             )
             code, placeholders, texts = spec["template"]
             session.add(

@@ -43,6 +43,9 @@ class GovAccount(TenantMixin, Base):
     code: Mapped[str] = mapped_column(String(60))
     name: Mapped[str] = mapped_column(String(120))
     agency: Mapped[str] = mapped_column(String(120))
+    # translations (cityhub.platform.texts): the plain column is shown when one is missing
+    names: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    agency_names: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The bill service this account speaks for (bill reminders, audiences of its customers).
     service_id: Mapped[int | None] = mapped_column(BigId, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -60,6 +63,7 @@ class NoticeTopic(TenantMixin, Base):
     account_id: Mapped[int] = mapped_column(BigId)
     code: Mapped[str] = mapped_column(String(60))
     name: Mapped[str] = mapped_column(String(120))
+    names: Mapped[dict[str, Any]] = mapped_column(default=dict)  # translations of `name`
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

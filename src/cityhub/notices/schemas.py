@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from cityhub.cities.schemas import SLUG, Input
 from cityhub.notices.render import LANGUAGES, TYPES
+from cityhub.platform.texts import NameTexts
 
 CODE = SLUG.replace("39", "59")
 Language = Literal["zh-Hans", "zh-Hant", "en"]
@@ -18,6 +19,8 @@ class AccountCreate(Input):
     code: str = Field(pattern=CODE, description="unique in the city")
     name: str = Field(min_length=1, max_length=120)
     agency: str = Field(min_length=1, max_length=120)
+    names: NameTexts | None = None
+    agency_names: NameTexts | None = None
     service: str | None = Field(
         default=None, max_length=60, description="the bill service this account speaks for"
     )
@@ -26,6 +29,7 @@ class AccountCreate(Input):
 class TopicRead(BaseModel):
     code: str
     name: str
+    names: dict[str, str] = Field(default_factory=dict, description="translations of the name")
 
 
 class AccountRead(BaseModel):
@@ -33,6 +37,8 @@ class AccountRead(BaseModel):
     code: str
     name: str
     agency: str
+    names: dict[str, str] = Field(default_factory=dict, description="translations of the name")
+    agency_names: dict[str, str] = Field(default_factory=dict)
     service: str | None
     topics: list[TopicRead]
     followers: int | None = Field(default=None, description="staff only")
@@ -41,6 +47,7 @@ class AccountRead(BaseModel):
 class TopicCreate(Input):
     code: str = Field(pattern=CODE)
     name: str = Field(min_length=1, max_length=120)
+    names: NameTexts | None = None
 
 
 class Texts(Input):

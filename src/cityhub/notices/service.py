@@ -28,6 +28,7 @@ from cityhub.notices.render import check_template, render
 from cityhub.notices.schemas import AccountCreate, SettingsUpdate, TemplateCreate, TopicCreate
 from cityhub.platform import timeline
 from cityhub.platform.errors import Conflict, NotFound, Unprocessable
+from cityhub.platform.texts import translations
 
 if TYPE_CHECKING:
     from cityhub.cities.models import City
@@ -67,6 +68,8 @@ async def create_account(
         code=account_in.code,
         name=account_in.name,
         agency=account_in.agency,
+        names=translations(account_in.names),
+        agency_names=translations(account_in.agency_names),
         service_id=service_id,
     )
     session.add(account)
@@ -114,7 +117,11 @@ async def create_topic(
     if exists:
         raise Conflict(f"topic {topic_in.code!r} exists", code="topic_exists", field="code")
     topic = NoticeTopic(
-        city_id=account.city_id, account_id=account.id, code=topic_in.code, name=topic_in.name
+        city_id=account.city_id,
+        account_id=account.id,
+        code=topic_in.code,
+        name=topic_in.name,
+        names=translations(topic_in.names),
     )
     session.add(topic)
     await session.flush()

@@ -26,7 +26,16 @@ class QuerySchemaRead(BaseModel):
     query: str
     personal: bool = Field(description="about the resident: needs verification and consent")
     consent_scope: str | None = Field(description="the consent a personal query needs")
-    params_schema: dict[str, Any] = Field(description="JSON Schema of `params`")
+    params_schema: dict[str, Any] = Field(
+        description="JSON Schema of `params`; `x-title` and `x-description` of a property are "
+        "its label and hint by language"
+    )
+    fields: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="the records' fields for people: name, label by language, type (text, "
+        "number, money in minor units, date, month, time, enum with `values` labelled by "
+        "language), unit, sources (the field to read per language)",
+    )
 
 
 class QueryCreate(BaseModel):
@@ -71,6 +80,7 @@ async def query_schema(
         personal=query.personal,
         consent_scope=service.CONSENT_SCOPE if query.personal else None,
         params_schema=query.params_schema,
+        fields=[f.describe() for f in query.fields],
     )
 
 

@@ -21,23 +21,42 @@ from jsonschema.exceptions import SchemaError
 
 from cityhub.platform import patterns
 from cityhub.platform.errors import Unavailable, Unprocessable
+from cityhub.queries.fields import AnswerField, fields_of, t
 
 if TYPE_CHECKING:
     from cityhub.cities.models import Service
 
+# `x-title` and `x-description`: the parameter's label and hint in the hub's languages (the
+# plain `title` and `description` are what a reader sees when their language is missing).
 ID_NUMBER = {
     "type": "string",
     "pattern": "^[0-9]{17}[0-9Xx]$",
     "title": "Identity number",
     "description": "your own 18-character identity number (leave out: the verified one)",
+    "x-title": t("身份证号码", "身分證號碼", "Identity number"),
+    "x-description": t(
+        "本人的18位身份证号码(不填:用已核验的号码)",
+        "本人的18位身分證號碼(不填:用已核驗的號碼)",
+        "your own 18-character identity number (leave out: the verified one)",
+    ),
 }
-DISTRICT = {"type": "string", "minLength": 1, "maxLength": 40, "title": "District"}
+DISTRICT = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 40,
+    "title": "District",
+    "x-title": t("区", "區", "District"),
+    "x-description": t("例如:浦东新区", "例如:浦東新區", "e.g. Pudong"),
+}
 PLATE = {
     "type": "string",
     "pattern": "^[\u4e00-\u9fff][A-Z][A-HJ-NP-Z0-9]{5,6}$",
     "title": "Plate number",
     "description": "a plate registered to you, e.g. 沪A12345",
-}
+    "x-title": t("号牌号码", "號牌號碼", "Plate number"),
+    "x-description": t("登记在您名下的号牌,例如 沪A12345", "登記在您名下的號牌,例如 滬A12345",
+                       "a plate registered to you, its province's character first"),
+}  # fmt: skip
 MASKS = {"id_number": "id_number", "owner_id_number": "id_number", "name": "name"}
 MASKS |= {"owner_name": "name", "holder": "name", "phone": "phone"}
 
@@ -61,6 +80,7 @@ class QueryType:
     params_schema: dict[str, Any]
     subject_param: str | None = None  # a parameter that may only be the resident's own id
     mask: dict[str, str] = field(default_factory=dict)
+    fields: tuple[AnswerField, ...] = ()  # what its records hold, for people (fields.py)
 
 
 QUERY_TYPES = {
@@ -114,4 +134,5 @@ def resolve(service: Service) -> QueryType:
         params_schema=schema,
         subject_param=config.get("subject_param", known.subject_param if known else None),
         mask=mask,
+        fields=fields_of(name, config, service.code),
     )

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from cityhub.simulators.billers import error
-from cityhub.simulators.world import CHINA, World
+from cityhub.simulators.world import CHINA, UNKNOWN_PERSON, World
 
 router = APIRouter(tags=["agencies"])
 District = Annotated[str, Query(min_length=1, max_length=40)]
@@ -57,7 +57,7 @@ async def social_insurance(request: Request, provider_id: str, id_number: str) -
 async def housing_fund(request: Request, provider_id: str, id_number: str) -> Any:
     """A person's housing provident fund account."""
     person = _world(request).by_id.get(id_number.upper())
-    if person is None:
+    if person is None or not _world(request).has_housing_fund(person):
         return error(404, "depositor_not_found", "no depositor with this identity number")
     return _world(request).housing_fund(provider_id, person)
 
@@ -87,8 +87,9 @@ async def eligibility(
     """Whether a person may enter the car-plate lottery, and why not."""
     person = _world(request).by_id.get(id_number.upper())
     if person is None:
-        return {"eligible": False, "reasons": ["no resident record with this identity number"]}
-    if lottery != "car-plate":
+        texts = [UNKNOWN_PERSON]
+    elif lottery != "car-plate":
         return error(404, "lottery_not_found", f"no lottery {lottery}")
-    reasons = _world(request).car_lottery_reasons(person)
-    return {"eligible": not reasons, "reasons": reasons}
+    else:
+        texts = _world(request).car_lottery_reasons(person)
+    return {"eligible": not texts, "reasons": [t["en"] for t in texts], "reason_texts": texts}

@@ -78,23 +78,39 @@ async def metadata(provider_id: str) -> Any:
     )
 
 
-def _practitioner(p: dict[str, str]) -> dict[str, Any]:
+TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+
+
+def translated(names: tuple[str, str, str]) -> dict[str, Any]:
+    """A FHIR string element in zh-Hans and its `_element` with the zh-Hant and en
+    translations (the standard translation extension)."""
+    extensions = [
+        {"url": TRANSLATION, "extension": [{"url": "lang", "valueCode": lang},
+                                           {"url": "content", "valueString": text}]}
+        for lang, text in (("zh-Hant", names[1]), ("en", names[2]))
+    ]  # fmt: skip
+    return {"value": names[0], "extension": extensions}
+
+
+def _practitioner(p: dict[str, Any]) -> dict[str, Any]:
     return {
         "resourceType": "Practitioner",
         "id": p["id"],
         "active": True,
         "name": [{"text": p["name"], "family": p["name"][0], "given": [p["name"][1:]]}],
-        "qualification": [{"code": {"text": p["title"]}}],
+        "qualification": [{"code": _text(p["titles"])}],
     }
 
 
 @router.get("/HealthcareService")
 async def departments(request: Request, provider_id: str) -> Any:
     """The departments."""
-    rows = [
-        {"resourceType": "HealthcareService", "id": code, "active": True, "name": name}
-        for code, name in DEPARTMENTS
-    ]
+    rows = []
+    for code, names in DEPARTMENTS:
+        name = translated(names)
+        rows.append({"resourceType": "HealthcareService", "id": code, "active": True,
+                     "language": "zh-Hans", "name": name["value"],
+                     "_name": {"extension": name["extension"]}})  # fmt: skip
     return _bundle(request, rows)
 
 
@@ -121,10 +137,11 @@ async def roles(request: Request, provider_id: str, service: str | None = None) 
         {
             "resourceType": "PractitionerRole",
             "id": f"role-{p['id']}",
+            "language": "zh-Hans",
             "active": True,
             "practitioner": {"reference": f"Practitioner/{p['id']}", "display": p["name"]},
             "healthcareService": [{"reference": f"HealthcareService/{p['department']}"}],
-            "code": [{"text": p["title"]}],
+            "code": [_text(p["titles"])],
         }
         for p in _world(request).practitioners(provider_id)
         if wanted is None or p["department"] == wanted
@@ -132,8 +149,14 @@ async def roles(request: Request, provider_id: str, service: str | None = None) 
     return _bundle(request, rows)
 
 
-def _schedule(p: dict[str, str], today: dt.date) -> dict[str, Any]:
-    department = dict(DEPARTMENTS)[p["department"]]
+def _text(names: tuple[str, str, str]) -> dict[str, Any]:
+    """A CodeableConcept's text with its translations."""
+    text = translated(names)
+    return {"text": text["value"], "_text": {"extension": text["extension"]}}
+
+
+def _schedule(p: dict[str, Any], today: dt.date) -> dict[str, Any]:
+    department = dict(DEPARTMENTS)[p["department"]][0]
     return {
         "resourceType": "Schedule",
         "id": f"sched-{p['id']}",

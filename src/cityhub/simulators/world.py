@@ -34,22 +34,35 @@ PLATE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 EMPLOYERS = ("城市建设集团", "浦江科技有限公司", "市第一人民医院", "东方贸易公司", "个体经营")
 BILL_RANGES = {"water": (3_000, 12_000), "power": (8_000, 45_000), "gas": (4_000, 20_000)}
 OFFENCES = (
-    ("speeding 20-50%", "超速20%以上未达50%", 20_000, 3),
-    ("running a red light", "闯红灯", 20_000, 6),
-    ("illegal parking", "违法停车", 15_000, 0),
-    ("no seat belt", "未系安全带", 5_000, 1),
-    ("wrong lane", "不按导向车道行驶", 10_000, 2),
+    ("speeding 20-50%", "超速20%以上未达50%", "超速20%以上未達50%", 20_000, 3),
+    ("running a red light", "闯红灯", "闖紅燈", 20_000, 6),
+    ("illegal parking", "违法停车", "違法停車", 15_000, 0),
+    ("no seat belt", "未系安全带", "未繫安全帶", 5_000, 1),
+    ("wrong lane", "不按导向车道行驶", "不按導向車道行駛", 10_000, 2),
 )
 LOCATIONS = ("延安高架路", "中山北路", "世纪大道", "南京西路", "沪闵路", "外环高速")
+# Names in zh-Hans, zh-Hant and en: the hospital's system sends the first with the others as
+# FHIR translations.
 DEPARTMENTS = (
-    ("internal", "内科 Internal medicine"),
-    ("surgery", "外科 Surgery"),
-    ("pediatrics", "儿科 Pediatrics"),
-    ("obstetrics", "妇产科 Obstetrics and gynaecology"),
-    ("ophthalmology", "眼科 Ophthalmology"),
-    ("dental", "口腔科 Dentistry"),
+    ("internal", ("内科", "內科", "Internal medicine")),
+    ("surgery", ("外科", "外科", "Surgery")),
+    ("pediatrics", ("儿科", "兒科", "Paediatrics")),
+    ("obstetrics", ("妇产科", "婦產科", "Obstetrics and gynaecology")),
+    ("ophthalmology", ("眼科", "眼科", "Ophthalmology")),
+    ("dental", ("口腔科", "口腔科", "Dentistry")),
 )
-TITLES = ("主任医师 Chief physician", "副主任医师 Associate chief physician", "主治医师 Attending")
+TITLES = (
+    ("主任医师", "主任醫師", "Chief physician"),
+    ("副主任医师", "副主任醫師", "Associate chief physician"),
+    ("主治医师", "主治醫師", "Attending physician"),
+)
+OWNS_A_CAR = {"zh-Hans": "名下已有本市登记的小客车", "zh-Hant": "名下已有本市登記的小客車",
+              "en": "already owns a car registered in the city"}  # fmt: skip
+TOO_FEW_MONTHS = {"zh-Hans": "社保缴纳不满36个月", "zh-Hant": "社保繳納不滿36個月",
+                  "en": "fewer than 36 months of social insurance contributions"}  # fmt: skip
+UNKNOWN_PERSON = {"zh-Hans": "没有这个身份证号码的户籍记录",
+                  "zh-Hant": "沒有這個身分證號碼的戶籍記錄",
+                  "en": "no resident record with this identity number"}  # fmt: skip
 SLOT_TIMES = tuple(dt.time(h, m) for h in (8, 9, 10, 11) for m in (0, 30))
 
 
@@ -155,7 +168,7 @@ class World:
             count = max(count, 1)  # the first people always have something to show
         rows = []
         for n in range(count):
-            offence, offence_zh, fine, points = r.choice(OFFENCES)
+            offence, offence_zh, offence_zh_hant, fine, points = r.choice(OFFENCES)
             when = dt.datetime.combine(
                 today - dt.timedelta(days=r.randrange(1, 180)), dt.time(r.randrange(24)), CHINA
             )
@@ -167,6 +180,7 @@ class World:
                     "location": r.choice(LOCATIONS),
                     "offence": offence,
                     "offence_zh": offence_zh,
+                    "offence_zh_hant": offence_zh_hant,
                     "fine_fen": fine,
                     "points": points,
                     "status": "unpaid" if r.random() < 0.6 else "paid",
@@ -194,6 +208,11 @@ class World:
     def contribution_months(self, person: Person) -> int:
         """How many months a person paid into social insurance (the same for every bureau)."""
         return self.rng("months", person.id_number).randrange(6, 300)
+
+    def has_housing_fund(self, person: Person) -> bool:
+        """Whether anyone pays into a housing fund for the person (one in ten works for
+        themselves and has no account)."""
+        return person.index % 10 != 9
 
     def housing_fund(self, provider: str, person: Person) -> dict[str, Any]:
         """A person's housing provident fund account."""
@@ -245,27 +264,28 @@ class World:
             )
         return sorted(rows, key=lambda o: str(o["starts_at"]))
 
-    def car_lottery_reasons(self, person: Person) -> list[str]:
-        """Why a person may not enter the car-plate lottery (nothing: eligible)."""
+    def car_lottery_reasons(self, person: Person) -> list[dict[str, str]]:
+        """Why a person may not enter the car-plate lottery, in three languages (nothing:
+        eligible)."""
         reasons = []
         if person.plates:
-            reasons.append("already owns a car registered in the city")
+            reasons.append(OWNS_A_CAR)
         if self.contribution_months(person) < 36:
-            reasons.append("fewer than 36 months of social insurance contributions")
+            reasons.append(TOO_FEW_MONTHS)
         return reasons
 
     # -- hospitals ---------------------------------------------------------------------------
 
-    def practitioners(self, provider: str) -> list[dict[str, str]]:
+    def practitioners(self, provider: str) -> list[dict[str, Any]]:
         """A hospital's practitioners: two or three per department."""
         rows = []
-        for code, _name in DEPARTMENTS:
+        for code, _names in DEPARTMENTS:
             r = self.rng("practitioners", provider, code)
             for n in range(r.randint(2, 3)):
                 name = r.choice(SURNAMES) + "".join(r.choice(GIVEN) for _ in range(2))
-                rows.append(
-                    {"id": f"{code}-{n + 1}", "name": name, "department": code, "title": TITLES[n]}
-                )
+                title = TITLES[n]
+                rows.append({"id": f"{code}-{n + 1}", "name": name, "department": code,
+                             "title": title[0], "titles": title})  # fmt: skip
         return rows
 
     def slot_busy(self, provider: str, slot_id: str) -> bool:

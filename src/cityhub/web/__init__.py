@@ -28,7 +28,7 @@ from cityhub.web.portal import requests as portal_requests
 from cityhub.web.portal import services as portal_services
 from cityhub.web.portal import signin as portal_signin
 from cityhub.web.portal import verify as portal_verify
-from cityhub.web.portal.visitor import ResidentSignInRequired, sign_in_url
+from cityhub.web.portal.visitor import RESIDENT_COOKIE, ResidentSignInRequired, sign_in_url
 
 
 def mount(app: FastAPI) -> None:
@@ -59,7 +59,10 @@ def mount(app: FastAPI) -> None:
 
     async def resident_sign_in(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ResidentSignInRequired)
-        return redirect(sign_in_url(exc.next_url))
+        response = redirect(sign_in_url(exc.next_url, expired=exc.expired))
+        if exc.expired:  # the cookie names a session that has ended
+            response.delete_cookie(RESIDENT_COOKIE, path="/", httponly=True, samesite="lax")
+        return response
 
     app.add_exception_handler(ResidentSignInRequired, resident_sign_in)
 

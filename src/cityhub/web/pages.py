@@ -20,16 +20,18 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import structlog
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.numbers import format_currency
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cityhub import __version__
 from cityhub.identity.deps import SESSION_COOKIE, clear_session_cookie
+from cityhub.platform import texts
 from cityhub.platform.config import Settings
 from cityhub.platform.errors import CityHubError
 from cityhub.web import i18n
@@ -68,13 +70,42 @@ class SignInRequired(Exception):
     """A console page asked for without a live session: the visitor goes to the sign-in form."""
 
 
-def _money(fen: int, currency: str, lang: str) -> str:
-    """An amount of minor units as the language writes it (`¥12.34`, `CN¥12.34`)."""
-    return format_currency(Decimal(fen) / 100, currency, locale=i18n.locale_of(lang))
+def format_money(fen: int, currency: str, lang: str) -> str:
+    """An amount of minor units as the language writes it (`¥12.34`, `CN¥12.34`); yuan are
+    `¥` in both Chinese scripts (Babel's zh-Hant writes `CN¥`, for readers elsewhere)."""
+    locale = "zh_Hans" if currency == "CNY" and lang.startswith("zh") else i18n.locale_of(lang)
+    return format_currency(Decimal(fen) / 100, currency, locale=locale)
 
 
 def _format_datetime(value: dt.datetime, tz: str, lang: str) -> str:
     return format_datetime(value, "medium", tzinfo=ZoneInfo(tz), locale=i18n.locale_of(lang))
+
+
+def _format_day(value: dt.date | str, lang: str) -> str:
+    """A day (or an ISO date a provider sent) as the language writes it; anything else as it
+    came."""
+    try:
+        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return str(value)
+    return format_date(day, "medium", locale=i18n.locale_of(lang))
+
+
+def _format_period(value: str, lang: str) -> str:
+    """A billing period `2025-10` as the language writes a month (`2025年10月`, `Oct 2025`)."""
+    try:
+        year, month = (int(part) for part in str(value).split("-")[:2])
+        return format_skeleton("yMMM", dt.date(year, month, 1), locale=i18n.locale_of(lang))
+    except ValueError:
+        return str(value)
+
+
+def _part(text: Any, lang: str) -> Markup | str:
+    """A name or text typed by someone else (a doctor's name, a provider's words), marked with
+    its language where it is not the page's."""
+    value = "" if text is None else str(text)
+    mark = i18n.language_of(value, lang)
+    return Markup('<span lang="{}">{}</span>').format(mark, value) if mark else value
 
 
 @cache
@@ -89,12 +120,17 @@ def environment(lang: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["part"] = lambda text: _part(text, lang)
     env.globals.update(
         lang=lang,
         languages=[(code, i18n.ENDONYMS[code]) for code in i18n.LANGUAGES],
         name_in=lambda thing: i18n.name_in(thing, lang),
+        # content kept with its translations: `tr(account.names, account.name)`
+        tr=lambda translations, default=None: texts.pick(translations, lang, default),
         when=lambda value, tz: _format_datetime(value, tz, lang),
-        money=lambda fen, currency: _money(fen, currency, lang),
+        money=lambda fen, currency: format_money(fen, currency, lang),
+        day=lambda value: _format_day(value, lang),
+        period=lambda value: _format_period(value, lang),
         version=__version__,
     )
     return env

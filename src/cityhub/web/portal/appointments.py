@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.appointments import clinics, family, flows, schedules, waitlist
 from cityhub.appointments import rules as booking_rules
 from cityhub.cities import service as cities
+from cityhub.platform import texts
 from cityhub.platform.clock import today_in
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
 from cityhub.web import signin
-from cityhub.web.pages import PageError, redirect
+from cityhub.web.pages import PageError, language, redirect
 from cityhub.web.portal.home import live_city_or_404
 from cityhub.web.portal.visitor import (
     PORTAL_NAV,
@@ -95,7 +96,10 @@ async def hospital_page(
         day_from=today_in(city.timezone),
         limit=SESSIONS_SHOWN,
     )
-    departments = sorted({(v.department.code, v.department.name) for v in found})
+    departments = sorted(
+        {v.department.code: (v.department.code, v.department.name, v.department.names)
+         for v in found}.values(), key=lambda d: d[0]
+    )  # fmt: skip
     days = sorted({v.clinic.day.isoformat() for v in found})
     chosen = [
         v
@@ -156,7 +160,7 @@ async def _clinic_page(
         city=city,
         service=hospital,
         clinic=read,
-        title=view.doctor.title,
+        title=texts.pick(view.doctor.titles, language(request), view.doctor.title),
         slots=future,
         not_open=now < read.opens_at,
         begun=not future,

@@ -23,7 +23,7 @@ from cityhub.connectors.deps import HubDep
 from cityhub.identity.pii import Vault
 from cityhub.platform.config import Settings
 from cityhub.platform.deps import SessionDep, SettingsDep
-from cityhub.platform.errors import NotFound
+from cityhub.platform.errors import CityHubError, NotFound, Unprocessable
 from cityhub.web import signin
 from cityhub.web.pages import PageError, redirect
 from cityhub.web.portal.home import live_city_or_404
@@ -37,6 +37,7 @@ from cityhub.web.portal.visitor import (
 )
 
 if TYPE_CHECKING:
+    from cityhub.billing.models import Bill
     from cityhub.cities.models import City, Service
 
 router = APIRouter(include_in_schema=False)
@@ -72,29 +73,48 @@ async def pay_form(
     """The account form; with an account, the bills the biller shows for it now."""
     city = await live_city_or_404(session, slug)
     channel = await signin.get_portal_channel_or_raise(session=session)
-    service, terms = await bills.usable_service(
+    service, _terms = await bills.usable_service(
         session=session, city=city, channel_id=channel.id, code=code[:60]
     )
     found = None
     if account:
-        _prepared, found = await bills.look_up(
-            session=session,
-            hub=hub,
-            city=city,
-            channel_id=channel.id,
-            code=service.code,
-            account=account.strip(),
-        )
+        try:
+            _prepared, found = await bills.look_up(
+                session=session,
+                hub=hub,
+                city=city,
+                channel_id=channel.id,
+                code=service.code,
+                account=account.strip(),
+            )
+        except CityHubError as exc:  # said on the form, the account still in it
+            return _pay_page(request, settings, visitor, city, service, account, problem=exc)
+    return _pay_page(request, settings, visitor, city, service, account or "", bills=found)
+
+
+def _pay_page(
+    request: Request,
+    settings: Settings,
+    visitor: Visitor,
+    city: City,
+    service: Service,
+    account: str,
+    *,
+    bills: list[Bill] | None = None,
+    problem: CityHubError | None = None,
+) -> HTMLResponse:
+    """The account form (filled in), the bills found, or what went wrong and what to do."""
     return page(
         request,
         settings,
         "portal/pay.html",
+        status=problem.status if problem else 200,
         visitor=visitor,
         city=city,
         service=service,
-        terms=terms,
-        account=account or "",
-        bills=found,
+        account=account,
+        bills=bills,
+        problem=problem.code if problem else None,
         demo_account=_demo_account(request, settings, service, visitor),
     )
 
@@ -117,27 +137,38 @@ def _demo_account(
 async def quote(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     visitor: SignedInVisitor,
     slug: str,
     code: str,
 ) -> Response:
-    """Quote the payment of a bill that was shown; on to the payment page."""
+    """Quote the payment of a bill that was shown; on to the payment page. A refusal is said
+    on the bills page, the account still in its form, and leaves nothing written."""
     form = await check_csrf(request)
     city = await live_city_or_404(session, slug)
     channel = await signin.get_portal_channel_or_raise(session=session)
+    service, _terms = await bills.usable_service(
+        session=session, city=city, channel_id=channel.id, code=code[:60]
+    )
+    account = form.get("account", "")[:80]
     try:
         payment_in = PaymentCreate(
-            service=code[:60],
+            service=service.code,
             bill_id=form.get("bill_id", ""),
             amount_fen=int(form.get("amount_fen", "")),
             currency=form.get("currency", "CNY"),
             user_id=visitor.user_id,
         )
     except ValueError:
-        raise PageError(400, "invalid_payment") from None
-    view = await payments.create(
-        session=session, city=city, channel_id=channel.id, payment_in=payment_in
-    )
+        incomplete = Unprocessable("the payment form is not complete", code="invalid_payment")
+        return _pay_page(request, settings, visitor, city, service, account, problem=incomplete)
+    try:
+        async with session.begin_nested():
+            view = await payments.create(
+                session=session, city=city, channel_id=channel.id, payment_in=payment_in
+            )
+    except CityHubError as exc:
+        return _pay_page(request, settings, visitor, city, service, account, problem=exc)
     return redirect(f"/c/{city.slug}/payments/{view.payment.public_id}")
 
 

@@ -276,7 +276,7 @@ async def _attention(session: AsyncSession, city: City, visitor: Visitor) -> lis
         found.append(
             Attention(
                 kind="appointment",
-                text=read.department_name,
+                text=read.department_name,  # the page shows `extra.booking`'s translation
                 url=f"/c/{city.slug}/appointments/{read.id}",
                 extra={"booking": read},
             )

@@ -31,12 +31,14 @@ from cityhub.lottery import service as lotteries
 from cityhub.lottery.enums import RoundStatus
 from cityhub.lottery.publish import FILE_NAMES
 from cityhub.lottery.schemas import ApplicationRead
+from cityhub.platform import texts
 from cityhub.platform.deps import SessionDep, SettingsDep
-from cityhub.platform.errors import Forbidden, NotFound, Unprocessable
+from cityhub.platform.errors import CityHubError, Forbidden, NotFound
 from cityhub.queries import service as queries
 from cityhub.queries.catalogue import QueryType, resolve
 from cityhub.web import signin
-from cityhub.web.pages import PageError, redirect
+from cityhub.web.pages import PageError, language, redirect
+from cityhub.web.portal import answers
 from cityhub.web.portal.home import live_city_or_404
 from cityhub.web.portal.visitor import (
     SERVICE_PAGES,
@@ -45,6 +47,7 @@ from cityhub.web.portal.visitor import (
     Visitor,
     check_csrf,
     page,
+    session_ended,
     sign_in_url,
     verify_url,
 )
@@ -82,8 +85,9 @@ async def _service(session: SessionDep, city: City, code: str, kind: ServiceKind
 # -- queries -------------------------------------------------------------------------------
 
 
-def form_fields(query: QueryType) -> list[dict[str, Any]]:
-    """The form's fields, from the query's JSON Schema (text inputs with its constraints)."""
+def form_fields(query: QueryType, lang: str = "zh-Hans") -> list[dict[str, Any]]:
+    """The form's fields, from the query's JSON Schema (text inputs with its constraints),
+    labelled in the reader's language (`x-title`, `x-description`)."""
     schema = query.params_schema
     required = set(schema.get("required", []))
     fields = []
@@ -91,8 +95,9 @@ def form_fields(query: QueryType) -> list[dict[str, Any]]:
         fields.append(
             {
                 "name": name,
-                "title": spec.get("title") or name,
-                "description": spec.get("description"),
+                "title": texts.pick(spec.get("x-title"), lang, spec.get("title") or name),
+                "description": texts.pick(spec.get("x-description"), lang, spec.get("description"))
+                or None,
                 "required": name in required,
                 "pattern": spec.get("pattern"),
                 "maxlength": spec.get("maxLength") or 200,
@@ -100,6 +105,24 @@ def form_fields(query: QueryType) -> list[dict[str, Any]]:
             }
         )
     return fields
+
+
+def _problem(query: QueryType, exc: CityHubError) -> tuple[str | None, str | None]:
+    """The problem to tell and the parameter it is about: a provider's "not this person's"
+    (the hub's `not_own_records` about anything but the resident's own identity number) is
+    about what they entered, the first parameter when the provider does not say which."""
+    own = f"params.{query.subject_param}" if query.subject_param else None
+    if exc.code != "not_own_records" or exc.field == own:
+        return exc.code, exc.field
+    named = exc.field if exc.field and exc.field != "params" else None
+    first = next(iter(query.params_schema.get("properties") or {}), None)
+    return "owner_mismatch", named or (f"params.{first}" if first else None)
+
+
+def _field_label(query: QueryType, field: str | None, lang: str) -> str | None:
+    """The label of the parameter a problem names (`params.plate` -> 号牌号码)."""
+    name = (field or "").removeprefix("params.")
+    return next((f["title"] for f in form_fields(query, lang) if f["name"] == name), None)
 
 
 def _params(query: QueryType, form: dict[str, str]) -> dict[str, Any]:
@@ -117,13 +140,6 @@ def _params(query: QueryType, form: dict[str, str]) -> dict[str, Any]:
                 pass
         params[field["name"]] = raw
     return params
-
-
-def _columns(records: list[dict[str, Any]]) -> list[str]:
-    seen: dict[str, None] = {}
-    for record in records:
-        seen.update(dict.fromkeys(record))
-    return list(seen)
 
 
 async def _has_consent(session: SessionDep, visitor: Visitor | None) -> bool:
@@ -152,8 +168,15 @@ def _query_page(
 ) -> HTMLResponse:
     context.setdefault("form", {})
     context.setdefault("error", None)
+    context.setdefault("error_field", None)
     context.setdefault("answer", None)
     context.setdefault("consented", False)
+    answer = context.get("answer")
+    lang = language(request)
+    if answer is not None:
+        context["cards"] = answers.cards(
+            answer.records, query.fields, lang=lang, tz=city.timezone, currency=city.currency
+        )
     return page(
         request,
         settings,
@@ -163,7 +186,7 @@ def _query_page(
         city=city,
         service=service,
         query=query,
-        fields=form_fields(query),
+        fields=form_fields(query, lang),
         **context,
     )
 
@@ -183,7 +206,7 @@ async def query_form(
     query = resolve(service)
     here = f"/c/{city.slug}/query/{service.code}"
     if query.personal and visitor is None:
-        return redirect(sign_in_url(here))
+        return redirect(sign_in_url(here, expired=session_ended(request)))
     if query.personal and visitor is not None and not visitor.reaches(service.required_level):
         return redirect(verify_url(here, city.slug))
     consented = await _has_consent(session, visitor)
@@ -209,7 +232,8 @@ async def run_query(
     channel = await signin.get_portal_channel_or_raise(session=session)
     if query.personal:
         if visitor is None:
-            return redirect(sign_in_url(f"/c/{city.slug}/query/{service.code}"))
+            back = f"/c/{city.slug}/query/{service.code}"
+            return redirect(sign_in_url(back, expired=session_ended(request)))
         if not await _has_consent(session, visitor):
             if form.get("consent") != "yes":
                 return _query_page(
@@ -235,17 +259,19 @@ async def run_query(
             params=_params(query, form),
             actor=_actor(channel),
         )
-    except (Unprocessable, Forbidden) as exc:
+    except CityHubError as exc:  # said on the form, still filled in
         if isinstance(exc, Forbidden) and exc.code in LEVEL_CODES:
             return redirect(verify_url(f"/c/{city.slug}/query/{service.code}", city.slug))
+        problem, about = _problem(query, exc)
         return _query_page(
             request, settings, visitor, city, service, query,
-            status=exc.status, form=form, error=exc.code, error_field=exc.field,
+            status=exc.status, form=form, error=problem,
+            error_field=_field_label(query, about, language(request)),
             consented=True,
         )  # fmt: skip
     return _query_page(
         request, settings, visitor, city, service, query,
-        form=form, answer=answer, columns=_columns(answer.records), consented=True,
+        form=form, answer=answer, consented=True,
     )  # fmt: skip
 
 
@@ -285,6 +311,16 @@ async def _mine(
     return ApplicationRead.of(app, found, city.slug, visitor.user_id)
 
 
+def _reasons(exc: CityHubError, lang: str) -> list[str]:
+    """The provider's reasons in the reader's language, where it gave them so."""
+    reasons = exc.extra.get("reasons") or [exc.detail]
+    translated = exc.extra.get("reason_texts") or []
+    return [
+        texts.pick(translated[n] if n < len(translated) else None, lang, reason)
+        for n, reason in enumerate(reasons)
+    ]
+
+
 @router.get("/c/{slug}/lottery/{code}", response_class=HTMLResponse)
 async def lottery_page(
     request: Request,
@@ -310,6 +346,7 @@ async def lottery_page(
         service=service,
         rounds=rounds,
         error=None,
+        reasons=None,
     )
 
 
@@ -349,9 +386,7 @@ async def apply(
             channel_id=channel.id,
             user_id=visitor.user_id,
         )
-    except Unprocessable as exc:
-        if exc.code != "not_eligible":
-            raise
+    except CityHubError as exc:  # said on the round's page: not eligible, closed, applied
         rounds = [
             (r, lotteries.phase(r), await _mine(session, city, visitor, r), published_files(r))
             for r in await _rounds(session, city, service)
@@ -360,12 +395,13 @@ async def apply(
             request,
             settings,
             "portal/lottery.html",
-            status=422,
+            status=exc.status,
             visitor=visitor,
             city=city,
             service=service,
             rounds=rounds,
-            error=exc.extra.get("reasons") or [exc.detail],
+            error=exc.code,
+            reasons=_reasons(exc, language(request)) if exc.code == "not_eligible" else None,
         )
     return redirect(back)
 

@@ -46,13 +46,19 @@ def _pending_id(vault: Vault, value: str | None) -> int | None:
 
 @router.get("/sign-in", response_class=HTMLResponse)
 async def sign_in_form(
-    request: Request, settings: SettingsDep, visitor: OptionalVisitor, next_: NextParam = None
+    request: Request,
+    settings: SettingsDep,
+    visitor: OptionalVisitor,
+    next_: NextParam = None,
+    reason: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
-    """The phone number form (straight on for a resident already signed in)."""
+    """The phone number form (straight on for a resident already signed in); after a session
+    ended, saying so."""
     target = safe_next(next_)
     if visitor is not None:
         return redirect(target)
-    return page(request, settings, "portal/sign_in.html", next_url=target, error=None, phone="")
+    error = "session_expired" if reason == "session_expired" else None
+    return page(request, settings, "portal/sign_in.html", next_url=target, error=error, phone="")
 
 
 @router.post("/sign-in/code", response_class=HTMLResponse)

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
@@ -23,7 +23,7 @@ from cityhub.identity.enums import IdentityLevel
 from cityhub.platform.config import Settings
 from cityhub.platform.deps import SessionDep
 from cityhub.web import signin
-from cityhub.web.pages import PageError, render
+from cityhub.web.pages import PageError, render, safe_next
 
 if TYPE_CHECKING:
     from cityhub.cities.models import City
@@ -63,9 +63,10 @@ class Visitor:
 class ResidentSignInRequired(Exception):
     """A portal page that needs a signed-in resident: the visitor goes to the sign-in form."""
 
-    def __init__(self, next_url: str) -> None:
+    def __init__(self, next_url: str, *, expired: bool = False) -> None:
         super().__init__(next_url)
         self.next_url = next_url
+        self.expired = expired  # the visitor had a session that has ended
 
 
 async def current_visitor(request: Request, session: AsyncSession) -> Visitor | None:
@@ -94,11 +95,29 @@ async def required_visitor(request: Request, session: SessionDep) -> Visitor:
     """The signed-in resident; anyone else goes to the sign-in form and comes back here."""
     visitor = await current_visitor(request, session)
     if visitor is None:
-        back = request.url.path if request.method == "GET" else "/"
+        back = request.url.path
         if request.method == "GET" and request.url.query:
             back += "?" + request.url.query
-        raise ResidentSignInRequired(back)
+        elif request.method != "GET":  # a form cannot be posted again: back to its page
+            back = _local_referer(request) or "/"
+        raise ResidentSignInRequired(back, expired=session_ended(request))
     return visitor
+
+
+def session_ended(request: Request) -> bool:
+    """Whether the visitor holds a session cookie that names no live session any more."""
+    return bool(request.cookies.get(RESIDENT_COOKIE)) and (
+        getattr(request.state, "visitor", None) is None
+    )
+
+
+def _local_referer(request: Request) -> str | None:
+    """The path of the page a form was sent from, when it is this site's."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return None
+    path = referer.path + (f"?{referer.query}" if referer.query else "")
+    return safe_next(path, default="") or None
 
 
 OptionalVisitor = Annotated[Visitor | None, Depends(optional_visitor)]
@@ -157,9 +176,10 @@ def page(
     return response
 
 
-def sign_in_url(next_url: str) -> str:
-    """The sign-in form, coming back to `next_url`."""
-    return "/sign-in?next=" + quote(next_url, safe="/")
+def sign_in_url(next_url: str, *, expired: bool = False) -> str:
+    """The sign-in form, coming back to `next_url` (saying why, when a session ended)."""
+    url = "/sign-in?next=" + quote(next_url, safe="/")
+    return url + "&reason=session_expired" if expired else url
 
 
 def verify_url(next_url: str, city: str | None = None) -> str:

@@ -1,0 +1,132 @@
+"""Every portal page a resident reads, in each of the three languages, holds no text of
+another (tests/web/languages.py says how that is read): the hub's words, the content the city
+entered (accounts, topics, departments, doctors' titles, lottery titles, providers) and the
+answers of queries (labels, enum values, money and times as the language writes them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from cityhub.platform.config import Settings
+from cityhub.platform.db import Database
+from cityhub.simulators import RunningServer
+from cityhub.web.i18n import LANGUAGES
+from tests.browser.world import WebWorld, send_notice, web_world
+from tests.client import Api
+from tests.identity.factories import PASSWORD
+from tests.lottery.factories import commitment
+from tests.outbox_helpers import drain
+from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
+from tests.web.browser import Browser, Page
+from tests.web.helpers import book, booking_id, follow, quote, verified
+from tests.web.languages import foreign
+
+__all__ = ["sim", "simulator"]
+AIR = "/c/webtown/query/air-quality"
+TRAFFIC = "/c/webtown/query/traffic-violations"
+FUND = "/c/webtown/query/housing-fund"
+# What each language writes for a yuan amount and for a query's labels.
+YUAN = {"zh-Hans": "¥", "zh-Hant": "¥", "en": "CN¥"}
+FINE = {"zh-Hans": "罚款", "zh-Hant": "罰款", "en": "Fine"}
+
+
+@pytest.fixture
+def settings(settings: Settings, simulator: RunningServer) -> Settings:
+    return connector_settings(settings, simulator.url)
+
+
+@pytest.fixture
+async def world(db: Database, sim: Sim) -> WebWorld:
+    return await web_world(db, sim)
+
+
+def clean(page: Page) -> Page:
+    found = foreign(page.response.text)
+    assert found == [], f"{page.response.url} ({page.lang}):\n" + "\n".join(found)
+    return page
+
+
+async def a_round(api: Api, world: WebWorld) -> None:
+    staff = await api.as_staff(world.admin.username, PASSWORD)
+    now = dt.datetime.now(dt.UTC)
+    await staff.post(
+        "/v1/cities/webtown/lotteries",
+        json={
+            "code": "plates-1",
+            "service": "car-plates",
+            "kind": "car-plate",
+            "title": "Car plates, December",
+            "titles": {"zh-Hans": "十二月小客车指标", "zh-Hant": "十二月小客車指標",
+                       "en": "Car plates, December"},
+            "opens_at": (now - dt.timedelta(minutes=1)).isoformat(),
+            "closes_at": (now + dt.timedelta(hours=1)).isoformat(),
+            "quota": 1,
+            "commitment": commitment(),
+        },
+    )  # fmt: skip
+
+
+async def test_every_page_in_each_language_holds_no_other_language(
+    browser: Browser, sim: Sim, world: WebWorld, db: Database, settings: Settings, api: Api
+) -> None:
+    await a_round(api, world)
+    await verified(browser, sim, world.phones[0], 0)  # signed in as the first simulated person
+    await follow(browser)
+    # A value typed once reads the same in every language (a placeholder has no translations).
+    await send_notice(db, world.city, "A3")
+    await drain(db, settings)
+    payment = await quote(browser, world)
+    booking = booking_id(await book(browser, world.sessions["open"]))
+    me = sim.world.people[0]
+    bill = world.unpaid("power")
+    for lang in LANGUAGES:
+        browser.client.cookies.set("cityhub_lang", lang)
+        pages = [
+            "/", "/c/webtown", "/me", "/c/webtown/notices", "/c/webtown/payments", payment,
+            f"/c/webtown/pay/power?account={bill.account}", "/c/webtown/pay/power?account=0",
+            AIR, TRAFFIC, FUND, "/c/webtown/lottery/car-plates", "/c/webtown/book/hospital",
+            f"/c/webtown/book/hospital/{world.sessions['open']}",
+            f"/c/webtown/book/hospital/{world.sessions['later']}",
+            "/c/webtown/appointments", f"/c/webtown/appointments/{booking}",
+            "/c/webtown/family", "/c/webtown/requests", "/c/webtown/requests/new",
+            "/c/nowhere",
+        ]  # fmt: skip
+        for url in pages:
+            status = {"/c/nowhere": 404, "/c/webtown/pay/power?account=0": 404}.get(url, 200)
+            page = clean(await browser.get(url, expect=status))
+            assert page.lang == lang
+        inbox = await browser.get("/c/webtown/notices")
+        entry = re.search(r'href="(/c/webtown/notices/\d+)"', inbox.response.text)
+        assert entry
+        clean(await browser.get(entry.group(1)))
+
+        form = (await browser.get(TRAFFIC)).form(TRAFFIC).fields | {"consent": "yes"}
+        answer = clean(await browser.post(TRAFFIC, data={**form, "p_plate": me.plates[0]},
+                                          expect=200))  # fmt: skip
+        # Labels, not field names; yuan, not fen.
+        assert FINE[lang] in answer.text and YUAN[lang] in answer.text
+        assert "fine_fen" not in answer.text and "occurred_at" not in answer.text
+        fund = (await browser.get(FUND)).form(FUND).fields
+        clean(await browser.post(FUND, data=fund, expect=200))
+        air = (await browser.get(AIR)).form(AIR).fields
+        clean(await browser.post(AIR, data={**air, "p_district": "浦东新区"}, expect=200))
+
+
+async def test_signed_out_pages_in_each_language(browser: Browser, world: WebWorld) -> None:
+    for lang in LANGUAGES:
+        browser.client.cookies.set("cityhub_lang", lang)
+        for url in ("/sign-in", "/c/webtown", AIR, "/c/webtown/lottery/car-plates"):
+            assert clean(await browser.get(url)).lang == lang
+
+
+def test_the_reader_finds_each_kind_of_foreign_text() -> None:
+    page = '<html lang="{}"><body><p>{}</p><p lang="en">English</p><code>cityhub demo</code>'
+    assert foreign(page.format("en", "Pay 水费")) != []
+    assert foreign(page.format("zh-Hans", "缴费 Pay")) != []
+    assert foreign(page.format("zh-Hans", "繳費")) != []  # traditional on a zh-Hans page
+    assert foreign(page.format("zh-Hant", "缴费")) != []  # simplified on a zh-Hant page
+    assert foreign(page.format("zh-Hans", "沪A12345 CityHub 20:30 ¥15.00")) == []
+    assert foreign(page.format("en", "Pay the water bill")) == []
