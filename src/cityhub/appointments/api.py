@@ -58,6 +58,7 @@ from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound
 from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.idempotency_late import LateIdempotencyDep
 from cityhub.platform.paging import Page, PageDep
 from cityhub.platform.uow import between_transactions
 
@@ -252,10 +253,11 @@ async def create_booking(
     caller: CurrentChannel,
     city: CityDep,
     booking_in: BookingCreate,
-    idem: IdempotencyDep,
+    idem: LateIdempotencyDep,
 ) -> JSONResponse:
     """Book a slot for the user or their family member. With a fee, the answer's `fee.payment`
-    is a payment to confirm (`POST .../payments/{id}/confirmation`) before `hold_expires_at`."""
+    is a payment to confirm (`POST .../payments/{id}/confirmation`) before `hold_expires_at`.
+    The key is claimed with the answer: a sold-out attempt writes nothing."""
     caller.require(SCOPE)
     booked = await flows.book(
         session=session,
@@ -264,6 +266,7 @@ async def create_booking(
         user_id=booking_in.user_id,
         slot_public_id=booking_in.slot,
         family_member=booking_in.family_member,
+        key=idem,
     )
     return await idem.respond(201, views.booked_read(city, booked))
 

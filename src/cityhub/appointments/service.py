@@ -13,11 +13,12 @@ checked by one transaction at a time per patient, on SQLite and PostgreSQL alike
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +37,7 @@ from cityhub.appointments.models import (
 )
 from cityhub.appointments.schemas import RulesRead
 from cityhub.cities import service as cities
+from cityhub.platform import idempotency_late
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
 
@@ -68,7 +70,7 @@ class Place:
     doctor: Practitioner
 
 
-def _place_query(city_id: int, where: Any) -> Any:
+def _place_query(city_id: Any, where: Any) -> Any:
     return (
         select(Slot, ClinicSession, Department, Practitioner)
         .join(ClinicSession, ClinicSession.id == Slot.session_id)
@@ -104,19 +106,36 @@ async def place_or_raise(*, session: AsyncSession, city_id: int, slot_public_id:
     return place
 
 
-async def place_to_book(
-    *, session: AsyncSession, city_id: int, slot_public_id: str
-) -> tuple[Place, RulesRead]:
-    """A slot of the city with a place left when read, and the city's rules, in one query;
-    NotFound, or Conflict (`full`) before anything else is read: a sold-out attempt costs
-    one statement."""
-    query = _place_query(city_id, Slot.public_id == slot_public_id)
+@functools.cache
+def _to_book_query(probe: bool) -> Any:
+    """The slot, its session, department and doctor, the city's rules (and, with `probe`,
+    whether the request's idempotency key stands): built once, values bound at execution."""
+    query = _place_query(bindparam("city_id"), Slot.public_id == bindparam("slot"))
     query = query.add_columns(BookingRules).outerjoin(
         BookingRules, BookingRules.city_id == Slot.city_id
     )
-    row = (await session.execute(query)).first()
+    return query.add_columns(idempotency_late.PROBE_COLUMN) if probe else query
+
+
+async def place_to_book(
+    *,
+    session: AsyncSession,
+    city_id: int,
+    slot_public_id: str,
+    key: idempotency_late.LateIdempotency | None = None,
+) -> tuple[Place, RulesRead]:
+    """A slot of the city with a place left when read, and the city's rules, in one query;
+    NotFound, or Conflict (`full`) before anything else is read or written: a sold-out
+    attempt costs one statement. With the request's `key`, the same statement reads whether
+    the key stands, and a standing key is settled (replayed) first."""
+    params: dict[str, Any] = {"city_id": city_id, "slot": slot_public_id}
+    if key is not None:
+        params.update(key.params())
+    row = (await session.execute(_to_book_query(key is not None), params)).first()
     if row is None or not row[1].active:
         raise _no_slot(slot_public_id)
+    if key is not None:
+        await key.settle(bool(row[-1]))
     if row[0].taken >= row[0].capacity:
         raise full()  # full when read: no need to lock anything to say so
     return await _with_service(session, city_id, row), booking_rules.of_row(row[4])
@@ -129,6 +148,29 @@ async def place_of(*, session: AsyncSession, booking: Booking) -> Place:
     return place
 
 
+@functools.cache
+def _count_patient(dialect: str) -> Any:
+    """The patient's conditional count (built once per dialect, values bound)."""
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        maker(PatientStanding)
+        .values(
+            city_id=bindparam("city_id"), patient_hash=bindparam("patient_hash"), active=1,
+            no_shows=0,
+        )
+        .on_conflict_do_update(
+            index_elements=["city_id", "patient_hash"],
+            set_={"active": PatientStanding.active + 1},
+            where=(PatientStanding.active < bindparam("max_active"))
+            & (
+                PatientStanding.blocked_until.is_(None)
+                | (PatientStanding.blocked_until <= bindparam("now"))
+            ),
+        )
+        .returning(PatientStanding.id)
+    )  # fmt: skip
+
+
 async def lock_patient(
     *, session: AsyncSession, city_id: int, patient: family.Patient, rules: RulesRead
 ) -> None:
@@ -136,20 +178,12 @@ async def lock_patient(
     until the transaction ends; Conflict or Forbidden when a rule says no."""
     # One statement: a first booking makes the row, a later one counts on it if the rules let
     # it (the row stays locked either way); no row back means a rule said no.
-    dialect = session.get_bind().dialect.name
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
     counted = await session.scalar(
-        maker(PatientStanding)
-        .values(city_id=city_id, patient_hash=patient.patient_hash, active=1, no_shows=0)
-        .on_conflict_do_update(
-            index_elements=["city_id", "patient_hash"],
-            set_={"active": PatientStanding.active + 1},
-            where=(PatientStanding.active < rules.max_active)
-            & (PatientStanding.blocked_until.is_(None) | (PatientStanding.blocked_until <= now)),
-        )
-        .returning(PatientStanding.id)
-    )
+        _count_patient(session.get_bind().dialect.name),
+        {"city_id": city_id, "patient_hash": patient.patient_hash,
+         "max_active": rules.max_active, "now": now},
+    )  # fmt: skip
     if counted is not None:
         return
     mine = (PatientStanding.city_id == city_id) & (
@@ -183,6 +217,15 @@ async def release_patient(*, session: AsyncSession, city_id: int, patient_hash: 
     )
 
 
+_SAME_DAY = select(Booking.public_id).where(
+    Booking.city_id == bindparam("city_id"),
+    Booking.patient_hash == bindparam("patient_hash"),
+    Booking.department_id == bindparam("department_id"),
+    Booking.day == bindparam("day"),
+    Booking.status.in_(SAME_DAY),
+)
+
+
 async def check_same_day(
     *, session: AsyncSession, city_id: int, patient_hash: str, place: Place, rules: RulesRead
 ) -> None:
@@ -191,14 +234,10 @@ async def check_same_day(
     if not rules.one_per_department_day:
         return
     other = await session.scalar(
-        select(Booking.public_id).where(
-            Booking.city_id == city_id,
-            Booking.patient_hash == patient_hash,
-            Booking.department_id == place.department.id,
-            Booking.day == place.clinic.day,
-            Booking.status.in_(SAME_DAY),
-        )
-    )
+        _SAME_DAY,
+        {"city_id": city_id, "patient_hash": patient_hash,
+         "department_id": place.department.id, "day": place.clinic.day},
+    )  # fmt: skip
     if other is not None:
         raise Conflict(
             f"this patient already has booking {other} in {place.department.name} on "
@@ -208,14 +247,30 @@ async def check_same_day(
         )
 
 
+_INSERT = insert(Booking).returning(Booking.id)
+_INSERTED = tuple(c.key for c in Booking.__mapper__.column_attrs if c.key != "id")
+
+
+async def insert_booking(*, session: AsyncSession, booking: Booking) -> None:
+    """Write a new booking that nothing in this transaction changes again (the answer is read
+    from the object): one Core `INSERT ... RETURNING id`, no flush of the session. The object
+    stays outside the session."""
+    values = {name: getattr(booking, name) for name in _INSERTED}
+    connection = await session.connection()
+    booking.id = (await connection.execute(_INSERT, values)).scalar_one()
+
+
+_TAKE = (
+    update(Slot)
+    .where(Slot.id == bindparam("slot_id"), Slot.taken < Slot.capacity)
+    .values(taken=Slot.taken + 1)
+    .execution_options(synchronize_session=False)
+)
+
+
 async def take(*, session: AsyncSession, slot: Slot) -> None:
     """Take one place of the slot, or Conflict: the one statement fairness rests on."""
-    changed = await session.execute(
-        update(Slot)
-        .where(Slot.id == slot.id, Slot.taken < Slot.capacity)
-        .values(taken=Slot.taken + 1)
-        .execution_options(synchronize_session=False)
-    )
+    changed = await session.execute(_TAKE, {"slot_id": slot.id})
     if changed_rows(changed) != 1:
         raise full()
 
