@@ -33,6 +33,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -123,7 +124,13 @@ class LateIdempotency:
     async def respond(self, status_code: int, body: Any) -> JSONResponse:
         """The answer, and the key claimed with it (or the first answer, if another request
         with the key committed first: this one's work is then rolled back)."""
-        data = jsonable_encoder(body)
+        # A model's own JSON dump: what `jsonable_encoder` answers for it, without its second,
+        # recursive pass over the dump.
+        data = (
+            body.model_dump(mode="json", by_alias=True)
+            if isinstance(body, BaseModel)
+            else jsonable_encoder(body)
+        )
         if self.key is None:
             return JSONResponse(data, status_code=status_code)
         headers = {"Idempotency-Key": self.key}
