@@ -70,7 +70,7 @@ class Place:
     doctor: Practitioner
 
 
-def _place_query(city_id: Any, where: Any) -> Any:
+def _place_query(city_id: int, where: Any) -> Any:
     return (
         select(Slot, ClinicSession, Department, Practitioner)
         .join(ClinicSession, ClinicSession.id == Slot.session_id)
@@ -106,15 +106,42 @@ async def place_or_raise(*, session: AsyncSession, city_id: int, slot_public_id:
     return place
 
 
+# What the booking's read loads, each model's columns labelled "<name>__<attribute>": plain
+# columns, no ORM entities (a sold-out attempt builds none, a booking builds them unattached).
+_TO_BOOK = (
+    (Slot, "slot"), (ClinicSession, "clinic"), (Department, "department"),
+    (Practitioner, "doctor"), (BookingRules, "rules"),
+)  # fmt: skip
+
+
+def _keys(model: Any) -> tuple[str, ...]:
+    return tuple(attr.key for attr in model.__mapper__.column_attrs)
+
+
 @functools.cache
 def _to_book_query(probe: bool) -> Any:
     """The slot, its session, department and doctor, the city's rules (and, with `probe`,
     whether the request's idempotency key stands): built once, values bound at execution."""
-    query = _place_query(bindparam("city_id"), Slot.public_id == bindparam("slot"))
-    query = query.add_columns(BookingRules).outerjoin(
-        BookingRules, BookingRules.city_id == Slot.city_id
+    columns = [
+        getattr(model, key).label(f"{name}__{key}")
+        for model, name in _TO_BOOK
+        for key in _keys(model)
+    ]
+    query = (
+        select(*columns)
+        .select_from(Slot)
+        .join(ClinicSession, ClinicSession.id == Slot.session_id)
+        .join(Department, Department.id == ClinicSession.department_id)
+        .join(Practitioner, Practitioner.id == ClinicSession.practitioner_id)
+        .outerjoin(BookingRules, BookingRules.city_id == Slot.city_id)
+        .where(Slot.city_id == bindparam("city_id"), Slot.public_id == bindparam("slot"))
     )
     return query.add_columns(idempotency_late.PROBE_COLUMN) if probe else query
+
+
+def _unattached(model: Any, name: str, row: Any) -> Any:
+    """A row's columns as an instance of `model` outside the session (read, never changed)."""
+    return model(**{key: row[f"{name}__{key}"] for key in _keys(model)})
 
 
 async def place_to_book(
@@ -127,18 +154,23 @@ async def place_to_book(
     """A slot of the city with a place left when read, and the city's rules, in one query;
     NotFound, or Conflict (`full`) before anything else is read or written: a sold-out
     attempt costs one statement. With the request's `key`, the same statement reads whether
-    the key stands, and a standing key is settled (replayed) first."""
+    the key stands, and a standing key is settled (replayed) first. The place's rows are
+    unattached copies: the place is taken by `take`, never by changing them."""
     params: dict[str, Any] = {"city_id": city_id, "slot": slot_public_id}
     if key is not None:
         params.update(key.params())
-    row = (await session.execute(_to_book_query(key is not None), params)).first()
-    if row is None or not row[1].active:
+    connection = await session.connection()
+    result = await connection.execute(_to_book_query(key is not None), params)
+    row = result.mappings().first()
+    if row is None or not row["clinic__active"]:
         raise _no_slot(slot_public_id)
     if key is not None:
-        await key.settle(bool(row[-1]))
-    if row[0].taken >= row[0].capacity:
+        await key.settle(bool(row[idempotency_late.PROBE]))
+    if row["slot__taken"] >= row["slot__capacity"]:
         raise full()  # full when read: no need to lock anything to say so
-    return await _with_service(session, city_id, row), booking_rules.of_row(row[4])
+    parts = [_unattached(model, name, row) for model, name in _TO_BOOK[:4]]
+    rules = None if row["rules__id"] is None else _unattached(BookingRules, "rules", row)
+    return await _with_service(session, city_id, parts), booking_rules.of_row(rules)
 
 
 async def place_of(*, session: AsyncSession, booking: Booking) -> Place:
