@@ -57,6 +57,25 @@ async def test_the_models_and_the_migrations_agree(db: Database) -> None:
     assert await tables(db) == set(metadata.tables) | {"alembic_version"}
 
 
+# Every table whose change must reach other processes' caches (migrations 0022 and 0031).
+CACHE_VERSIONED = ("cities", "channels", "grants", "services")
+
+
+async def test_every_cached_table_keeps_its_cache_version_trigger(db: Database) -> None:
+    """A later migration that rebuilds a table (SQLite's batch mode copies it) drops its
+    triggers with it; then another process never learns its cache went stale."""
+    if db.engine.dialect.name == "sqlite":
+        found = text("SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger'")
+    else:
+        found = text(
+            "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE NOT t.tgisinternal"
+        )
+    async with db.engine.connect() as connection:
+        triggered = set((await connection.scalars(found)).all())
+    assert set(CACHE_VERSIONED) - triggered == set()
+
+
 async def test_the_migrations_go_down_to_nothing_and_up_again(empty: Database) -> None:
     await migrations.upgrade(empty)
     await migrations.downgrade(empty, "base")

@@ -4,6 +4,7 @@ while a retry of an attempt that booked still gets its first answer."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -85,3 +86,56 @@ async def test_a_patient_booked_that_day_is_refused_with_nothing_written(
     )
     assert problem["code"] == "already_booked_that_day"
     assert await written(db) == before  # the patient's count went back with the claim
+
+
+def writes(sent: list[str]) -> list[str]:
+    """The statements that write."""
+    return [
+        s for s in sent if s.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE")
+    ]
+
+
+async def test_a_sold_out_attempt_writes_nothing_and_a_booking_writes_its_key_once(
+    api: Api, db: Database
+) -> None:
+    world = await appt_world(db, api)
+    [holder, late] = await verified_users(db, world.login, 2)
+    slot = (await world.session(places=1))["slots"][0]["id"]
+    url = world.url("/bookings")
+    with statements(db) as sent:
+        await world.channel.post(
+            url, json={"user_id": holder, "slot": slot}, headers={"Idempotency-Key": "one"}
+        )
+    # The key is claimed by the statement that stores the answer: one write of it.
+    assert [s for s in writes(sent) if "idempotency_keys" in s] == [
+        next(s for s in sent if s.lstrip().startswith("INSERT INTO idempotency_keys"))
+    ]
+    with statements(db) as sent:
+        await world.channel.post(
+            url,
+            json={"user_id": late, "slot": slot},
+            headers={"Idempotency-Key": "two"},
+            expect=409,
+        )
+    assert writes(sent) == []  # the slot's read (with the key's probe) said it all
+
+
+async def test_one_key_sent_many_times_at_once_books_once_and_answers_alike(
+    api: Api, db: Database
+) -> None:
+    world = await appt_world(db, api)
+    [user] = await verified_users(db, world.login, 1)
+    slot = (await world.session(places=5))["slots"][0]["id"]
+
+    async def attempt() -> tuple[int, Any]:
+        answer = await world.channel.client.post(
+            world.url("/bookings"),
+            json={"user_id": user, "slot": slot},
+            headers={**world.channel.headers, "Idempotency-Key": "same"},
+        )
+        return answer.status_code, answer.json()
+
+    answers = await asyncio.gather(*[attempt() for _ in range(12)])
+    assert {status for status, _ in answers} == {201}, answers
+    assert len({body["id"] for _, body in answers}) == 1  # every one the first answer
+    assert (await written(db))[:2] == (1, 1)  # one key, one booking

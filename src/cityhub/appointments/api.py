@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import segno
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 
 from cityhub.appointments import (
     access,
@@ -20,11 +19,10 @@ from cityhub.appointments import (
     service,
     sync,
     views,
-    waitlist,
 )
 from cityhub.appointments import rules as booking_rules
 from cityhub.appointments.family_api import router as family_router
-from cityhub.appointments.models import Booking, WaitlistEntry
+from cityhub.appointments.models import Booking
 from cityhub.appointments.rules_api import router as rules_router
 from cityhub.appointments.schemas import (
     SESSIONS_CSV_EXAMPLE,
@@ -35,9 +33,8 @@ from cityhub.appointments.schemas import (
     SessionCreate,
     SessionRead,
     SyncRead,
-    WaitlistCreate,
-    WaitlistRead,
 )
+from cityhub.appointments.waitlist_api import router as waitlist_router
 from cityhub.cities import service as cities
 from cityhub.cities.deps import CityDep
 from cityhub.connectors.deps import HubDep
@@ -55,6 +52,7 @@ from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound
 from cityhub.platform.idempotency import IdempotencyDep
+from cityhub.platform.idempotency_late import LateIdempotencyDep
 from cityhub.platform.openapi import csv_body, route_meta
 from cityhub.platform.paging import Page, PageDep
 from cityhub.platform.uow import between_transactions
@@ -255,10 +253,11 @@ async def create_booking(
     caller: CurrentChannel,
     city: CityDep,
     booking_in: BookingCreate,
-    idem: IdempotencyDep,
+    idem: LateIdempotencyDep,
 ) -> JSONResponse:
     """Book a slot for the user or their family member. With a fee, the answer's `fee.payment`
-    is a payment to confirm (`POST .../payments/{id}/confirmation`) before `hold_expires_at`."""
+    is a payment to confirm (`POST .../payments/{id}/confirmation`) before `hold_expires_at`.
+    The key is claimed with the answer: a sold-out attempt writes nothing."""
     caller.require(SCOPE)
     booked = await flows.book(
         session=session,
@@ -267,6 +266,7 @@ async def create_booking(
         user_id=booking_in.user_id,
         slot_public_id=booking_in.slot,
         family_member=booking_in.family_member,
+        key=idem,
     )
     return await idem.respond(201, views.booked_read(city, booked))
 
@@ -374,58 +374,6 @@ async def accept_offer(
 
 
 @router.post(
-    BASE + "/sessions/{session_id}/waitlist",
-    operation_id="joinWaitlist",
-    summary="Join a session's waitlist",
-    status_code=201,
-    response_model=WaitlistRead,
-)
-async def join_waitlist(
-    session: SessionDep,
-    caller: CurrentChannel,
-    city: CityDep,
-    session_id: PublicId,
-    wait_in: WaitlistCreate,
-    idem: IdempotencyDep,
-) -> JSONResponse:
-    """Wait for a place in a full session; a freed place is offered to the first in line
-    (webhook `appointment.offered`), who accepts it within the city's offer time."""
-    caller.require(SCOPE)
-    entry = await waitlist.join_waitlist(
-        session=session,
-        city=city,
-        channel_id=caller.channel.id,
-        user_id=wait_in.user_id,
-        session_public_id=session_id,
-        family_member=wait_in.family_member,
-    )
-    return await idem.respond(201, await views.waitlist_read(session=session, entry=entry))
-
-
-@router.get(
-    BASE + "/waitlist/{entry_id}",
-    operation_id="getWaitlistEntry",
-    summary="Get a waitlist entry",
-    response_model=WaitlistRead,
-)
-async def get_waitlist_entry(
-    session: SessionDep, caller: CurrentChannel, city: CityDep, entry_id: PublicId
-) -> WaitlistRead:
-    """A place in a waitlist: the position, or the offer made."""
-    caller.require(SCOPE)
-    entry = await session.scalar(
-        select(WaitlistEntry).where(
-            WaitlistEntry.city_id == city.id,
-            WaitlistEntry.public_id == entry_id,
-            WaitlistEntry.channel_id == caller.channel.id,
-        )
-    )
-    if entry is None:
-        raise NotFound(f"no waitlist entry {entry_id!r}", code="waitlist_entry_not_found")
-    return await views.waitlist_read(session=session, entry=entry)
-
-
-@router.post(
     BASE + "/check-ins",
     operation_id="checkIn",
     summary="Check a patient in",
@@ -446,3 +394,4 @@ async def check_in(
 
 router.include_router(rules_router)
 router.include_router(family_router)
+router.include_router(waitlist_router)

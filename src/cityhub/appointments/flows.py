@@ -24,11 +24,12 @@ from cityhub.cities import service as cities
 from cityhub.connectors import types
 from cityhub.platform import metrics
 from cityhub.platform.db import utcnow
-from cityhub.platform.errors import Conflict
+from cityhub.platform.errors import CityHubError, Conflict
 
 if TYPE_CHECKING:
     from cityhub.appointments.schemas import RulesRead
     from cityhub.cities.models import City
+    from cityhub.platform.idempotency_late import LateIdempotency
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,40 @@ async def book(
     slot_public_id: str,
     family_member: str | None,
     hold: bool = False,
+    key: LateIdempotency | None = None,
 ) -> Booked:
     """Book a slot for the user or their family member: within the window, the rules and the
     places left. With a fee (or when `hold` is asked) the place is held until it is paid (or
-    confirmed by `confirm_hold`).
+    confirmed by `confirm_hold`). With the request's idempotency `key`, the slot's read says
+    whether it stands, and a refusal after that read first asks whether a concurrent request
+    with the key answered meanwhile (`platform/idempotency_late.py`).
 
     The place is taken last, just before the commit: the slot's row is the one every
     concurrent booking of it waits for, so it is locked for as short a time as can be."""
     place, rules = await service.place_to_book(
-        session=session, city_id=city.id, slot_public_id=slot_public_id
+        session=session, city_id=city.id, slot_public_id=slot_public_id, key=key
     )
+    try:
+        return await _book_place(
+            session, city, place, rules, channel_id, user_id, family_member, hold=hold
+        )
+    except CityHubError:
+        if key is not None:
+            await key.refused()
+        raise
+
+
+async def _book_place(
+    session: AsyncSession,
+    city: City,
+    place: Place,
+    rules: RulesRead,
+    channel_id: int,
+    user_id: str,
+    family_member: str | None,
+    *,
+    hold: bool,
+) -> Booked:
     await cities.require_service_granted(
         session=session, channel_id=channel_id, service=place.service
     )
@@ -131,8 +156,11 @@ async def _hold_or_confirm(
     else:
         booking.status = BookingStatus.BOOKED
         booking.booked_at = utcnow()
-        session.add(booking)
-        await session.flush()
+        if booking.id is None:  # a new booking: one INSERT, no flush
+            await service.insert_booking(session=session, booking=booking)
+        else:  # an offer taken
+            session.add(booking)
+            await session.flush()
         await events.booked(session=session, city=city, booking=booking, place=place)
     return fee
 

@@ -13,22 +13,15 @@ checked by one transaction at a time per patient, on SQLite and PostgreSQL alike
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    Float,
-    Integer,
-    Select,
-    String,
-    and_,
-    case,
+    bindparam,
     func,
-    literal_column,
-    null,
-    or_,
+    insert,
     select,
     update,
 )
@@ -50,7 +43,7 @@ from cityhub.appointments.models import (
 )
 from cityhub.appointments.schemas import RulesRead
 from cityhub.cities import service as cities
-from cityhub.platform import timeline
+from cityhub.platform import idempotency_late
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
 
@@ -119,22 +112,71 @@ async def place_or_raise(*, session: AsyncSession, city_id: int, slot_public_id:
     return place
 
 
+# What the booking's read loads, each model's columns labelled "<name>__<attribute>": plain
+# columns, no ORM entities (a sold-out attempt builds none, a booking builds them unattached).
+_TO_BOOK = (
+    (Slot, "slot"), (ClinicSession, "clinic"), (Department, "department"),
+    (Practitioner, "doctor"), (BookingRules, "rules"),
+)  # fmt: skip
+
+
+def _keys(model: Any) -> tuple[str, ...]:
+    return tuple(attr.key for attr in model.__mapper__.column_attrs)
+
+
+@functools.cache
+def _to_book_query(probe: bool) -> Any:
+    """The slot, its session, department and doctor, the city's rules (and, with `probe`,
+    whether the request's idempotency key stands): built once, values bound at execution."""
+    columns = [
+        getattr(model, key).label(f"{name}__{key}")
+        for model, name in _TO_BOOK
+        for key in _keys(model)
+    ]
+    query = (
+        select(*columns)
+        .select_from(Slot)
+        .join(ClinicSession, ClinicSession.id == Slot.session_id)
+        .join(Department, Department.id == ClinicSession.department_id)
+        .join(Practitioner, Practitioner.id == ClinicSession.practitioner_id)
+        .outerjoin(BookingRules, BookingRules.city_id == Slot.city_id)
+        .where(Slot.city_id == bindparam("city_id"), Slot.public_id == bindparam("slot"))
+    )
+    return query.add_columns(idempotency_late.PROBE_COLUMN) if probe else query
+
+
+def _unattached(model: Any, name: str, row: Any) -> Any:
+    """A row's columns as an instance of `model` outside the session (read, never changed)."""
+    return model(**{key: row[f"{name}__{key}"] for key in _keys(model)})
+
+
 async def place_to_book(
-    *, session: AsyncSession, city_id: int, slot_public_id: str
+    *,
+    session: AsyncSession,
+    city_id: int,
+    slot_public_id: str,
+    key: idempotency_late.LateIdempotency | None = None,
 ) -> tuple[Place, RulesRead]:
     """A slot of the city with a place left when read, and the city's rules, in one query;
-    NotFound, or Conflict (`full`) before anything else is read: a sold-out attempt costs
-    one statement."""
-    query = _place_query(city_id, Slot.public_id == slot_public_id)
-    query = query.add_columns(BookingRules).outerjoin(
-        BookingRules, BookingRules.city_id == Slot.city_id
-    )
-    row = (await session.execute(query)).first()
-    if row is None or not row[1].active:
+    NotFound, or Conflict (`full`) before anything else is read or written: a sold-out
+    attempt costs one statement. With the request's `key`, the same statement reads whether
+    the key stands, and a standing key is settled (replayed) first. The place's rows are
+    unattached copies: the place is taken by `take`, never by changing them."""
+    params: dict[str, Any] = {"city_id": city_id, "slot": slot_public_id}
+    if key is not None:
+        params.update(key.params())
+    connection = await session.connection()
+    result = await connection.execute(_to_book_query(key is not None), params)
+    row = result.mappings().first()
+    if row is None or not row["clinic__active"]:
         raise _no_slot(slot_public_id)
-    if row[0].taken >= row[0].capacity:
+    if key is not None:
+        await key.settle(bool(row[idempotency_late.PROBE]))
+    if row["slot__taken"] >= row["slot__capacity"]:
         raise full()  # full when read: no need to lock anything to say so
-    return await _with_service(session, city_id, row), booking_rules.of_row(row[4])
+    parts = [_unattached(model, name, row) for model, name in _TO_BOOK[:4]]
+    rules = None if row["rules__id"] is None else _unattached(BookingRules, "rules", row)
+    return await _with_service(session, city_id, parts), booking_rules.of_row(rules)
 
 
 async def place_of(*, session: AsyncSession, booking: Booking) -> Place:
@@ -144,6 +186,29 @@ async def place_of(*, session: AsyncSession, booking: Booking) -> Place:
     return place
 
 
+@functools.cache
+def _count_patient(dialect: str) -> Any:
+    """The patient's conditional count (built once per dialect, values bound)."""
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        maker(PatientStanding)
+        .values(
+            city_id=bindparam("city_id"), patient_hash=bindparam("patient_hash"), active=1,
+            no_shows=0,
+        )
+        .on_conflict_do_update(
+            index_elements=["city_id", "patient_hash"],
+            set_={"active": PatientStanding.active + 1},
+            where=(PatientStanding.active < bindparam("max_active"))
+            & (
+                PatientStanding.blocked_until.is_(None)
+                | (PatientStanding.blocked_until <= bindparam("now"))
+            ),
+        )
+        .returning(PatientStanding.id)
+    )  # fmt: skip
+
+
 async def lock_patient(
     *, session: AsyncSession, city_id: int, patient: family.Patient, rules: RulesRead
 ) -> None:
@@ -151,20 +216,12 @@ async def lock_patient(
     until the transaction ends; Conflict or Forbidden when a rule says no."""
     # One statement: a first booking makes the row, a later one counts on it if the rules let
     # it (the row stays locked either way); no row back means a rule said no.
-    dialect = session.get_bind().dialect.name
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
     counted = await session.scalar(
-        maker(PatientStanding)
-        .values(city_id=city_id, patient_hash=patient.patient_hash, active=1, no_shows=0)
-        .on_conflict_do_update(
-            index_elements=["city_id", "patient_hash"],
-            set_={"active": PatientStanding.active + 1},
-            where=(PatientStanding.active < rules.max_active)
-            & (PatientStanding.blocked_until.is_(None) | (PatientStanding.blocked_until <= now)),
-        )
-        .returning(PatientStanding.id)
-    )
+        _count_patient(session.get_bind().dialect.name),
+        {"city_id": city_id, "patient_hash": patient.patient_hash,
+         "max_active": rules.max_active, "now": now},
+    )  # fmt: skip
     if counted is not None:
         return
     mine = (PatientStanding.city_id == city_id) & (
@@ -198,6 +255,15 @@ async def release_patient(*, session: AsyncSession, city_id: int, patient_hash: 
     )
 
 
+_SAME_DAY = select(Booking.public_id).where(
+    Booking.city_id == bindparam("city_id"),
+    Booking.patient_hash == bindparam("patient_hash"),
+    Booking.department_id == bindparam("department_id"),
+    Booking.day == bindparam("day"),
+    Booking.status.in_(SAME_DAY),
+)
+
+
 async def check_same_day(
     *, session: AsyncSession, city_id: int, patient_hash: str, place: Place, rules: RulesRead
 ) -> None:
@@ -206,14 +272,10 @@ async def check_same_day(
     if not rules.one_per_department_day:
         return
     other = await session.scalar(
-        select(Booking.public_id).where(
-            Booking.city_id == city_id,
-            Booking.patient_hash == patient_hash,
-            Booking.department_id == place.department.id,
-            Booking.day == place.clinic.day,
-            Booking.status.in_(SAME_DAY),
-        )
-    )
+        _SAME_DAY,
+        {"city_id": city_id, "patient_hash": patient_hash,
+         "department_id": place.department.id, "day": place.clinic.day},
+    )  # fmt: skip
     if other is not None:
         raise Conflict(
             f"this patient already has booking {other} in {place.department.name} on "
@@ -223,14 +285,30 @@ async def check_same_day(
         )
 
 
+_INSERT = insert(Booking).returning(Booking.id)
+_INSERTED = tuple(c.key for c in Booking.__mapper__.column_attrs if c.key != "id")
+
+
+async def insert_booking(*, session: AsyncSession, booking: Booking) -> None:
+    """Write a new booking that nothing in this transaction changes again (the answer is read
+    from the object): one Core `INSERT ... RETURNING id`, no flush of the session. The object
+    stays outside the session."""
+    values = {name: getattr(booking, name) for name in _INSERTED}
+    connection = await session.connection()
+    booking.id = (await connection.execute(_INSERT, values)).scalar_one()
+
+
+_TAKE = (
+    update(Slot)
+    .where(Slot.id == bindparam("slot_id"), Slot.taken < Slot.capacity)
+    .values(taken=Slot.taken + 1)
+    .execution_options(synchronize_session=False)
+)
+
+
 async def take(*, session: AsyncSession, slot: Slot) -> None:
     """Take one place of the slot, or Conflict: the one statement fairness rests on."""
-    changed = await session.execute(
-        update(Slot)
-        .where(Slot.id == slot.id, Slot.taken < Slot.capacity)
-        .values(taken=Slot.taken + 1)
-        .execution_options(synchronize_session=False)
-    )
+    changed = await session.execute(_TAKE, {"slot_id": slot.id})
     if changed_rows(changed) != 1:
         raise full()
 
@@ -308,74 +386,3 @@ async def count_created_since(*, session: AsyncSession, city_id: int, since: dt.
         )
     )
     return int(found or 0)
-
-
-async def bookings_of(
-    *,
-    session: AsyncSession,
-    city_ids: Sequence[int],
-    resident_id: int,
-    users: Sequence[tuple[int, str]],
-    before: timeline.Before | None,
-    limit: int,
-) -> list[timeline.Entry]:
-    """The person's bookings made by these channel users of theirs in these cities, newest
-    first (their history; found by the bookings' channel-user index)."""
-    if not users or not city_ids:
-        return []
-    pairs = or_(*(and_(Booking.channel_id == c, Booking.user_id == u) for c, u in users))
-    rows = await session.execute(
-        select(Booking, Department.service_id, Department.name)
-        .join(
-            Department,
-            (Department.city_id == Booking.city_id) & (Department.id == Booking.department_id),
-        )
-        .where(
-            Booking.city_id.in_(city_ids),
-            pairs,
-            Booking.resident_id == resident_id,
-            timeline.older_than("booking", Booking.created_at, Booking.id, before),
-        )
-        .order_by(Booking.created_at.desc(), Booking.id.desc())
-        .limit(limit)
-    )
-    return [
-        timeline.Entry(
-            kind="booking",
-            row_id=b.id,
-            at=b.created_at,
-            city_id=b.city_id,
-            channel_id=b.channel_id,
-            ref=b.public_id,
-            title=department,
-            status=BookingStatus(b.status).value,
-            service_id=service_id,
-            details={"day": b.day.isoformat()},
-        )
-        for b, service_id, department in rows
-    ]
-
-
-def usage_facts(*, city_id: int) -> Select[Any]:
-    """The city's bookings as usage facts (`platform.facts.COLUMNS`): one that got its place
-    (`booked_at`, whatever came after) succeeded; the hub records no latency of its own for a
-    booking (a hold lasts as long as the patient takes to pay)."""
-    ok = Booking.booked_at.is_not(None)
-    return (
-        select(
-            literal_column("'appointments'", String).label("pillar"),
-            Department.service_id.label("service_id"),
-            Booking.channel_id.label("channel_id"),
-            null().cast(String).label("district"),
-            Booking.resident_id.label("person"),
-            Booking.created_at.label("at"),
-            case((ok, 1), else_=0).label("ok"),
-            null().cast(Float).label("latency_ms"),
-            literal_column("0", Integer).label("fee_fen"),
-        )
-        .join(
-            Department,
-            (Department.city_id == Booking.city_id) & (Department.id == Booking.department_id),
-        )
-        .where(Booking.city_id == city_id, Booking.status != BookingStatus.OFFERED)
-    )

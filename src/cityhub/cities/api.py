@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from cityhub.cities import categories, service
+from cityhub.cities import catalogue, categories, service
 from cityhub.cities.deps import CityDep
 from cityhub.cities.models import CityStatus, ServiceKind
 from cityhub.cities.schemas import (
@@ -146,6 +146,7 @@ async def update_category(
     response_model=Page[ServiceRead],
 )
 async def list_services(
+    request: Request,
     session: SessionDep,
     caller: CurrentCaller,
     city: CityDep,
@@ -153,19 +154,14 @@ async def list_services(
     category: Annotated[str | None, Query(max_length=40)] = None,
     kind: ServiceKind | None = None,
 ) -> Response:
-    """A city's services: for a channel, those granted to it; for staff, all of them."""
+    """A city's services: for a channel, those granted to it; for staff, all of them. The
+    answer carries an `ETag`; a request whose `If-None-Match` names it is answered `304`."""
     channel_id = None if isinstance(caller, StaffCaller) else caller.channel.id
-    found = await service.get_catalogue_rows(
-        session=session,
-        city_id=city.id,
-        channel_id=channel_id,
-        category=category,
-        kind=kind,
-        after=page.after,
-        limit=page.limit,
-    )
-    items = [ServiceRead.dump_row(row, city.slug) for row in found]
-    return page.json_page(items, found[-1].id if found else None)
+    found = await catalogue.page(
+        session=session, city=city, channel_id=channel_id, category=category, kind=kind,
+        page=page,
+    )  # fmt: skip
+    return found.answer(request.headers.get("if-none-match"))
 
 
 @router.get(

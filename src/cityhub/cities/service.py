@@ -8,7 +8,7 @@ from sqlalchemy import Row, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
-from cityhub.cities import queries
+from cityhub.cities import caching, queries
 from cityhub.cities.models import (
     City,
     CityStatus,
@@ -130,8 +130,9 @@ async def get_service_or_raise(*, session: AsyncSession, city_id: int, code: str
 
 
 async def get_service(*, session: AsyncSession, city_id: int, service_id: int) -> Service | None:
-    """A service of the city by id."""
-    found = await session.get(Service, service_id)
+    """A service of the city by id (cached in process: every booking attempt asks for its
+    hospital; `caching` drops it when any service changes)."""
+    found = await caching.service_row(session, service_id, lambda: session.get(Service, service_id))
     return found if found is not None and found.city_id == city_id else None
 
 

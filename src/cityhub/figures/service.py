@@ -18,7 +18,7 @@ from sqlalchemy import Integer, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Subquery
 
-from cityhub.appointments import service as appointments
+from cityhub.appointments import personal as appointments
 from cityhub.billing import personal as billing
 from cityhub.cities import service as cities
 from cityhub.figures.suppression import THRESHOLD, Cell, Key, Table, suppress

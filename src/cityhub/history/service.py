@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.appointments import service as appointments
+from cityhub.appointments import personal as appointments
 from cityhub.billing import personal as billing
 from cityhub.cities import service as cities
 from cityhub.identity import service as identity
