@@ -15,14 +15,14 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
-from cityhub.billing import allowance, ledger
+from cityhub.billing import allowance, ledger, sql
 from cityhub.billing import bills as bill_lookup
 from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate, PaymentRead
@@ -233,7 +233,7 @@ async def _quote(
     holds_bill: bool,
     expires_at: dt.datetime,
 ) -> PaymentView:
-    values = {
+    values: dict[str, Any] = {
         "city_id": city.id,
         "public_id": new_id("pay"),
         "channel_id": channel_id,
@@ -251,9 +251,10 @@ async def _quote(
         "biller_attempts": 0,
         "created_at": utcnow(),
     }
-    # One INSERT ... RETURNING, without the unit of work's bookkeeping (the hot path).
-    payment_id = await session.scalar(insert(Payment).values(values).returning(Payment.id))
-    payment = Payment(id=payment_id, **values)
+    # One INSERT ... RETURNING, compiled once, without the unit of work's bookkeeping.
+    made = await sql.INSERT_PAYMENT.first(session, values)
+    assert made is not None
+    payment = Payment(id=made["id"], **values)
     return PaymentView(payment, bill, service, city.slug)
 
 
@@ -314,24 +315,18 @@ async def confirm(
     """The channel charged its user: post to the ledger and have the biller paid, once."""
     now = utcnow()
     try:
-        payment = await session.scalar(
-            update(Payment)
-            .where(
-                Payment.city_id == city.id,
-                Payment.public_id == public_id,
-                Payment.channel_id == channel_id,
-                Payment.currency == confirm_in.currency,
-                Payment.total_fen == confirm_in.amount_fen,
-                Payment.status == PaymentStatus.QUOTED,
-                Payment.quote_expires_at > now,
-            )
-            .values(
-                status=PaymentStatus.CONFIRMED,
-                channel_txn_id=confirm_in.channel_txn_id,
-                confirmed_at=now,
-            )
-            .returning(Payment)
-            .execution_options(synchronize_session=False)
+        row = await sql.CONFIRM.first(
+            session,
+            {
+                "w_city": city.id,
+                "w_public_id": public_id,
+                "w_channel": channel_id,
+                "w_currency": confirm_in.currency,
+                "w_total": confirm_in.amount_fen,
+                "w_now": now,
+                "channel_txn_id": confirm_in.channel_txn_id,
+                "confirmed_at": now,
+            },
         )
     except IntegrityError:  # the unique (channel, transaction id): the request rolls back
         raise Conflict(
@@ -339,8 +334,9 @@ async def confirm(
             code="channel_txn_id_used",
             field="channel_txn_id",
         ) from None
-    if payment is None:  # nothing was written: say why
+    if row is None:  # nothing was written: say why
         raise await _why_not_confirmed(session, city, channel_id, public_id, confirm_in)
+    payment = Payment(**row)
     bill = await _bill_of(session, payment)
     await ledger.post(
         session=session,
@@ -368,15 +364,11 @@ async def confirm(
 async def _bill_of(session: AsyncSession, payment: Payment) -> Bill:
     """The payment's bill; an exact-amount bill is held by the one payment confirmed for it."""
     if payment.holds_bill:
-        held = await session.scalar(
-            update(Bill)
-            .where(Bill.id == payment.bill_id, Bill.paying_payment_id.is_(None))
-            .values(paying_payment_id=payment.id)
-            .returning(Bill)
-            .execution_options(synchronize_session=False)
+        held = await sql.HOLD_BILL.first(
+            session, {"w_bill": payment.bill_id, "w_payment": payment.id}
         )
         if held is not None:
-            return held
+            return Bill(**held)
     bill = await session.get(Bill, payment.bill_id)
     assert bill is not None
     if payment.holds_bill:
