@@ -92,6 +92,13 @@ class Statement:
             found = self._built[dialect_name] = self._make(dialect_name)
         return found
 
+    def compiled_for(self, dialect: Dialect) -> _Compiled:
+        """The statement compiled for PostgreSQL's driver (once); a `ValueError` if a column
+        it leaves out has a default computed per row."""
+        if self._pg is None:
+            self._pg = _Compiled(self.of(dialect.name), dialect)
+        return self._pg
+
     async def rows(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Row]:
         """The statement's rows (none for a statement that returns nothing)."""
         # A transaction's first statement goes through the session, which retries it on a
@@ -103,9 +110,7 @@ class Statement:
             statement: Any = self.of(dialect.name)
             result: Any = await session.execute(statement, dict(params))
             return [dict(r) for r in result.mappings().all()] if result.returns_rows else []
-        if self._pg is None:
-            self._pg = _Compiled(self.of(dialect.name), dialect)
-        pg = self._pg
+        pg = self.compiled_for(dialect)
         arguments = pg.arguments(params)
         fairy = await connection.get_raw_connection()
         adapter: Any = fairy.dbapi_connection
