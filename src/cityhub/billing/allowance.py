@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import case, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus
@@ -55,10 +55,12 @@ async def reserve(*, session: AsyncSession, bill: Bill, amount_fen: int, terms: 
         session, bill.id, amount_fen, ceiling
     ):
         return
-    await session.refresh(bill, ["paid_fen"])
-    left = max(ceiling - bill.paid_fen, 0)
+    # What stands against the bill now (the bill was read before the quote, maybe not by
+    # this session's unit of work).
+    paid = int(await session.scalar(select(Bill.paid_fen).where(Bill.id == bill.id)) or 0)
+    left = max(ceiling - paid, 0)
     raise Conflict(
-        f"bill {bill.bill_ref} can take {left} fen more (payments of {bill.paid_fen} fen stand"
+        f"bill {bill.bill_ref} can take {left} fen more (payments of {paid} fen stand"
         f" against its {ceiling})",
         code="bill_amount_exceeded",
         field="amount_fen",

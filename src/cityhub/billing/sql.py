@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import BigInteger, String, bindparam, func, insert, literal, select, true, update
 from sqlalchemy.dialects import postgresql
 
-from cityhub.billing.models import Bill, Entry, LedgerAccount, Payment, PaymentStatus, Posting
+from cityhub.billing.models import (
+    Bill,
+    BillerTerms,
+    Entry,
+    LedgerAccount,
+    Payment,
+    PaymentStatus,
+    Posting,
+)
 from cityhub.platform import fastsql
 
 # The columns a quote writes (the rest keep their defaults).
@@ -60,6 +68,23 @@ HOLD_BILL = fastsql.Statement(
     .returning(*_B.c)
 )
 
+
+# A bill that was shown, with its biller's terms in force (none stored: NULLs), in one read.
+_T = fastsql.table(BillerTerms)
+BILL_COLUMNS = tuple(c.key for c in _B.c)
+TERMS_COLUMNS = {c.key: f"terms_{c.key}" for c in _T.c}
+TERMS_ID = TERMS_COLUMNS["id"]
+KEPT_WITH_TERMS = fastsql.Statement(
+    select(*_B.c, *[c.label(TERMS_COLUMNS[c.key]) for c in _T.c])
+    .select_from(
+        _B.outerjoin(_T, (_T.c.city_id == _B.c.city_id) & (_T.c.service_id == _B.c.service_id))
+    )
+    .where(
+        _B.c.city_id == _value("w_city", "city_id", _B),
+        _B.c.service_id == _value("w_service", "service_id", _B),
+        _B.c.bill_ref == _value("w_ref", "bill_ref", _B),
+    )
+)
 
 COLUMNS = [
     "city_id", "posting_id", "account_id", "amount_fen", "currency", "rolled_up", "created_at"
