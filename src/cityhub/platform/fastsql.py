@@ -118,7 +118,10 @@ class Statement:
             try:
                 if adapter._transaction is None:  # the session's transaction, as its cursor does
                     await adapter._start_transaction()
-                prepared, _attributes = await adapter._prepare(pg.sql, 0)
+                # The driver's prepared statements, dropped as SQLAlchemy drops them after a
+                # schema change.
+                asof = getattr(dialect, "_invalidate_schema_cache_asof", 0)
+                prepared, _attributes = await adapter._prepare(pg.sql, asof)
                 records = await prepared.fetch(*arguments)
             except exc.DBAPIError:
                 raise
