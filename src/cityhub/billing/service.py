@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
-from cityhub.billing import allowance, ledger, sql
+from cityhub.billing import allowance, confirming, ledger, sql
 from cityhub.billing import bills as bill_lookup
 from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate, PaymentRead
@@ -315,31 +314,12 @@ async def confirm(
     confirm_in: PaymentConfirm,
 ) -> PaymentView:
     """The channel charged its user: post to the ledger and have the biller paid, once."""
-    now = utcnow()
-    try:
-        row = await sql.CONFIRM.first(
-            session,
-            {
-                "w_city": city.id,
-                "w_public_id": public_id,
-                "w_channel": channel_id,
-                "w_currency": confirm_in.currency,
-                "w_total": confirm_in.amount_fen,
-                "w_now": now,
-                "channel_txn_id": confirm_in.channel_txn_id,
-                "confirmed_at": now,
-            },
-        )
-    except IntegrityError:  # the unique (channel, transaction id): the request rolls back
-        raise Conflict(
-            f"transaction {confirm_in.channel_txn_id!r} already confirmed another payment",
-            code="channel_txn_id_used",
-            field="channel_txn_id",
-        ) from None
-    if row is None:  # nothing was written: say why
+    confirmed = await confirming.confirm_row(
+        session, city=city, channel_id=channel_id, public_id=public_id, confirm_in=confirm_in
+    )
+    if confirmed is None:  # nothing was written: say why
         raise await _why_not_confirmed(session, city, channel_id, public_id, confirm_in)
-    payment = Payment(**row)
-    bill = await _bill_of(session, payment)
+    payment, bill = confirmed
     await ledger.post(
         session=session,
         city_id=city.id,
@@ -361,25 +341,6 @@ async def confirm(
     )
     service = await _service(session, city.id, payment.service_id)
     return PaymentView(payment, bill, service, city.slug)
-
-
-async def _bill_of(session: AsyncSession, payment: Payment) -> Bill:
-    """The payment's bill; an exact-amount bill is held by the one payment confirmed for it."""
-    if payment.holds_bill:
-        held = await sql.HOLD_BILL.first(
-            session, {"w_bill": payment.bill_id, "w_payment": payment.id}
-        )
-        if held is not None:
-            return Bill(**held)
-    bill = await session.get(Bill, payment.bill_id)
-    assert bill is not None
-    if payment.holds_bill:
-        raise Conflict(
-            f"bill {bill.bill_ref} is being paid by another payment",
-            code="bill_being_paid",
-            field="bill_id",
-        )
-    return bill
 
 
 async def _why_not_confirmed(

@@ -6,7 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, String, bindparam, func, insert, literal, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 
 from cityhub.billing.models import (
@@ -42,7 +53,7 @@ INSERT_PAYMENT = fastsql.Statement(
     .returning(_P.c.id)
 )
 # The confirmation: one conditional UPDATE ... RETURNING of the whole row.
-CONFIRM = fastsql.Statement(
+_CONFIRMED = (
     update(_P)
     .where(
         _P.c.city_id == _value("w_city", "city_id"),
@@ -60,6 +71,36 @@ CONFIRM = fastsql.Statement(
     )
     .returning(*_P.c)
 )
+CONFIRM = fastsql.Statement(_CONFIRMED)
+PAYMENT_COLUMNS = tuple(c.key for c in _P.c)
+BILL_LABELS = {c.key: f"bill_{c.key}" for c in _B.c}
+
+
+def _confirm_and_hold() -> Any:
+    """PostgreSQL: the confirmation and the hold on its exact-amount bill in one statement
+    (one round trip). The payment's row, its bill's (as it stood before the statement) and
+    `held`: whether this statement took the bill (false for a shared bill, or one another
+    payment holds)."""
+    confirmed = _CONFIRMED.cte("confirmed")
+    held = (
+        update(_B)
+        .where(
+            _B.c.id == confirmed.c.bill_id,
+            confirmed.c.holds_bill,
+            _B.c.paying_payment_id.is_(None),
+        )
+        .values(paying_payment_id=confirmed.c.id)
+        .returning(_B.c.id)
+        .cte("held")
+    )
+    return select(
+        *confirmed.c,
+        *[c.label(BILL_LABELS[c.key]) for c in _B.c],
+        exists(select(held.c.id)).label("held"),
+    ).select_from(confirmed.join(_B, _B.c.id == confirmed.c.bill_id))
+
+
+CONFIRM_AND_HOLD = fastsql.Statement(_confirm_and_hold())
 # An exact-amount bill is held by the one payment confirmed for it.
 HOLD_BILL = fastsql.Statement(
     update(_B)
