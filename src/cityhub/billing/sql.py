@@ -73,7 +73,8 @@ _CONFIRMED = (
 )
 CONFIRM = fastsql.Statement(_CONFIRMED)
 PAYMENT_COLUMNS = tuple(c.key for c in _P.c)
-BILL_LABELS = {c.key: f"bill_{c.key}" for c in _B.c}
+BILL_LABELS = {c.key: f"b_{c.key}" for c in _B.c}
+assert not set(BILL_LABELS.values()) & set(PAYMENT_COLUMNS)  # one row holds both
 
 
 def _confirm_and_hold() -> Any:
