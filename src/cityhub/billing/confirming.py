@@ -62,7 +62,7 @@ async def bill_of(session: AsyncSession, payment: Payment) -> Bill:
     one payment confirmed for it."""
     if payment.holds_bill:
         held = await sql.HOLD_BILL.first(
-            session, {"w_bill": payment.bill_id, "w_payment": payment.id}
+            session, {"w_city": payment.city_id, "w_bill": payment.bill_id, "w_payment": payment.id}
         )
         if held is not None:
             return Bill(**held)

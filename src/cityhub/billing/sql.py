@@ -86,6 +86,7 @@ def _confirm_and_hold() -> Any:
     held = (
         update(_B)
         .where(
+            _B.c.city_id == confirmed.c.city_id,  # the primary key is (city_id, id)
             _B.c.id == confirmed.c.bill_id,
             confirmed.c.holds_bill,
             _B.c.paying_payment_id.is_(None),
@@ -98,14 +99,20 @@ def _confirm_and_hold() -> Any:
         *confirmed.c,
         *[c.label(BILL_LABELS[c.key]) for c in _B.c],
         exists(select(held.c.id)).label("held"),
-    ).select_from(confirmed.join(_B, _B.c.id == confirmed.c.bill_id))
+    ).select_from(
+        confirmed.join(_B, (_B.c.city_id == confirmed.c.city_id) & (_B.c.id == confirmed.c.bill_id))
+    )
 
 
 CONFIRM_AND_HOLD = fastsql.Statement(_confirm_and_hold())
 # An exact-amount bill is held by the one payment confirmed for it.
 HOLD_BILL = fastsql.Statement(
     update(_B)
-    .where(_B.c.id == _value("w_bill", "id", _B), _B.c.paying_payment_id.is_(None))
+    .where(
+        _B.c.city_id == _value("w_city", "city_id", _B),  # the primary key is (city_id, id)
+        _B.c.id == _value("w_bill", "id", _B),
+        _B.c.paying_payment_id.is_(None),
+    )
     .values(paying_payment_id=_value("w_payment", "paying_payment_id", _B))
     .returning(*_B.c)
 )
