@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import case, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus
@@ -35,10 +35,14 @@ def _rows(result: object) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def _take(session: AsyncSession, bill_id: int, amount_fen: int, ceiling: int) -> bool:
+async def _take(session: AsyncSession, bill: Bill, amount_fen: int, ceiling: int) -> bool:
     taken = await session.execute(
         update(Bill)
-        .where(Bill.id == bill_id, Bill.paid_fen + amount_fen <= ceiling)
+        .where(
+            Bill.city_id == bill.city_id,
+            Bill.id == bill.id,
+            Bill.paid_fen + amount_fen <= ceiling,
+        )
         .values(paid_fen=Bill.paid_fen + amount_fen)
         .execution_options(synchronize_session=False)
     )
@@ -49,16 +53,23 @@ async def reserve(*, session: AsyncSession, bill: Bill, amount_fen: int, terms: 
     """Take `amount_fen` out of what the bill may still take, or 409 `bill_amount_exceeded`
     saying what is left (quotes past their expiry give theirs back first)."""
     ceiling = ceiling_fen(terms, bill.amount_fen)
-    if await _take(session, bill.id, amount_fen, ceiling):
+    if await _take(session, bill, amount_fen, ceiling):
         return
-    if await expire_stale(session=session, bill_id=bill.id) and await _take(
-        session, bill.id, amount_fen, ceiling
+    if await expire_stale(session=session, bill=bill) and await _take(
+        session, bill, amount_fen, ceiling
     ):
         return
-    await session.refresh(bill, ["paid_fen"])
-    left = max(ceiling - bill.paid_fen, 0)
+    # What stands against the bill now (the bill was read before the quote, maybe not by
+    # this session's unit of work).
+    paid = int(
+        await session.scalar(
+            select(Bill.paid_fen).where(Bill.city_id == bill.city_id, Bill.id == bill.id)
+        )
+        or 0
+    )
+    left = max(ceiling - paid, 0)
     raise Conflict(
-        f"bill {bill.bill_ref} can take {left} fen more (payments of {bill.paid_fen} fen stand"
+        f"bill {bill.bill_ref} can take {left} fen more (payments of {paid} fen stand"
         f" against its {ceiling})",
         code="bill_amount_exceeded",
         field="amount_fen",
@@ -66,27 +77,28 @@ async def reserve(*, session: AsyncSession, bill: Bill, amount_fen: int, terms: 
     )
 
 
-async def release(*, session: AsyncSession, amounts: Iterable[tuple[int, int]]) -> None:
-    """Give amounts back to their bills: (bill id, fen) pairs, summed per bill."""
-    per_bill: dict[int, int] = defaultdict(int)
-    for bill_id, fen in amounts:
-        per_bill[bill_id] += fen
-    for bill_id, fen in sorted(per_bill.items()):  # one order: no deadlock between releasers
+async def release(*, session: AsyncSession, amounts: Iterable[tuple[int, int, int]]) -> None:
+    """Give amounts back to their bills: (city id, bill id, fen), summed per bill."""
+    per_bill: dict[tuple[int, int], int] = defaultdict(int)
+    for city_id, bill_id, fen in amounts:
+        per_bill[city_id, bill_id] += fen
+    for (city_id, bill_id), fen in sorted(per_bill.items()):  # one order: no deadlocks
         await session.execute(
             update(Bill)
-            .where(Bill.id == bill_id)
+            .where(Bill.city_id == city_id, Bill.id == bill_id)
             .values(paid_fen=case((Bill.paid_fen > fen, Bill.paid_fen - fen), else_=0))
             .execution_options(synchronize_session=False)
         )
 
 
-async def expire_stale(*, session: AsyncSession, bill_id: int) -> int:
+async def expire_stale(*, session: AsyncSession, bill: Bill) -> int:
     """Expire the bill's shared-bill quotes past their expiry and give their room back; how
     many."""
     expired = await session.execute(
         update(Payment)
         .where(
-            Payment.bill_id == bill_id,
+            Payment.city_id == bill.city_id,
+            Payment.bill_id == bill.id,
             Payment.status == PaymentStatus.QUOTED,
             Payment.quote_expires_at <= utcnow(),
             Payment.holds_bill.is_(False),
@@ -95,6 +107,6 @@ async def expire_stale(*, session: AsyncSession, bill_id: int) -> int:
         .returning(Payment.bill_id, Payment.amount_fen)
         .execution_options(synchronize_session=False)
     )
-    rows = [(r.bill_id, r.amount_fen) for r in expired.all()]
+    rows = [(bill.city_id, r.bill_id, r.amount_fen) for r in expired.all()]
     await release(session=session, amounts=rows)
     return len(rows)

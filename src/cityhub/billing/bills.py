@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub.billing import sql
 from cityhub.billing import terms as biller_terms
 from cityhub.billing.models import Bill, BillerTerms
 from cityhub.billing.terms import Terms
@@ -169,21 +170,16 @@ async def get_kept_with_terms_or_raise(
 ) -> tuple[Bill, Terms]:
     """A bill that was shown to a channel and its biller's terms in force (read together, in
     one statement: a quote's), or NotFound (look it up first)."""
-    row = (
-        await session.execute(
-            select(Bill, BillerTerms)
-            .outerjoin(
-                BillerTerms,
-                (BillerTerms.city_id == Bill.city_id) & (BillerTerms.service_id == Bill.service_id),
-            )
-            .where(
-                Bill.city_id == city_id, Bill.service_id == service_id, Bill.bill_ref == bill_ref
-            )
-        )
-    ).first()
+    row = await sql.KEPT_WITH_TERMS.first(
+        session, {"w_city": city_id, "w_service": service_id, "w_ref": bill_ref}
+    )
     if row is None:
         raise _no_bill(bill_ref)
-    return row[0], Terms.of(row[1])
+    bill = Bill(**{key: row[key] for key in sql.BILL_COLUMNS})
+    if row[sql.TERMS_ID] is None:
+        return bill, Terms()
+    stored = BillerTerms(**{key: row[label] for key, label in sql.TERMS_COLUMNS.items()})
+    return bill, Terms.of(stored)
 
 
 def _no_bill(bill_ref: str) -> NotFound:

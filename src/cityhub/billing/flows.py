@@ -76,7 +76,11 @@ async def complete(*, session: AsyncSession, view: PaymentView, provider_ref: st
     )
     await session.execute(
         update(Bill)
-        .where(Bill.id == payment.bill_id, Bill.paying_payment_id == payment.id)
+        .where(
+            Bill.city_id == payment.city_id,
+            Bill.id == payment.bill_id,
+            Bill.paying_payment_id == payment.id,
+        )
         .values(status="paid")
         .execution_options(synchronize_session=False)
     )
@@ -129,11 +133,17 @@ async def fail(*, session: AsyncSession, view: PaymentView, code: str, detail: s
 
 async def _release_bill(session: AsyncSession, payment: Payment) -> None:
     if not payment.holds_bill:  # a shared bill: the amount is free for other payments
-        await allowance.release(session=session, amounts=[(payment.bill_id, payment.amount_fen)])
+        await allowance.release(
+            session=session, amounts=[(payment.city_id, payment.bill_id, payment.amount_fen)]
+        )
         return
     await session.execute(
         update(Bill)
-        .where(Bill.id == payment.bill_id, Bill.paying_payment_id == payment.id)
+        .where(
+            Bill.city_id == payment.city_id,
+            Bill.id == payment.bill_id,
+            Bill.paying_payment_id == payment.id,
+        )
         .values(paying_payment_id=None, status="unpaid")
         .execution_options(synchronize_session=False)
     )
@@ -166,7 +176,9 @@ async def refund(
         told_biller=last and source in (RefundSource.STAFF, RefundSource.CHANNEL),
     )
     if not payment.holds_bill:  # every refunded fen of a shared bill may be paid again
-        await allowance.release(session=session, amounts=[(payment.bill_id, amount_fen)])
+        await allowance.release(
+            session=session, amounts=[(payment.city_id, payment.bill_id, amount_fen)]
+        )
     elif last:
         await _release_bill(session, payment)
     _wrote(

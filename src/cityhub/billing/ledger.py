@@ -28,11 +28,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Select, case, func, insert, literal, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.billing.models import Entry, LedgerAccount, Posting
+from cityhub.billing.sql import COLUMNS as _COLUMNS
+from cityhub.billing.sql import POST as _POST
 from cityhub.platform.db import utcnow
 
 Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
@@ -137,32 +148,28 @@ async def post(
     if len(amounts) < 2:
         raise Unbalanced(f"{kind}: a posting moves money between at least two accounts")
     now = utcnow()
-    posting = insert(Posting).values(
-        city_id=city_id,
-        kind=kind,
-        payment_id=payment_id,
-        refund_id=refund_id,
-        memo=memo[:200],
-        created_at=now,
-    )
     if session.get_bind().dialect.name == "postgresql":
-        # The posting and its entries in one statement (one round trip): a CTE inserts the
-        # posting, the statement's INSERT ... SELECT writes the entries under its id.
-        made = posting.returning(Posting.id).cte("posting")
-        rows = _entry_rows(city_id, currency, made.c.id, amounts, now)
-        entries = (
-            insert(Entry)
-            .from_select(_COLUMNS, rows.select_from(made.join(LedgerAccount, true())))
-            .returning(Entry.id)
-            .cte("entries")
-        )
-        row = (
-            await session.execute(
-                select(made.c.id, select(func.count()).select_from(entries).scalar_subquery())
-            )
-        ).one()
-        posting_id, written = int(row[0]), int(row[1])
+        # The posting and its entries in one statement (one round trip), compiled once.
+        found = await _POST.first(
+            session,
+            {
+                "p_city": city_id, "p_kind": kind, "p_payment": payment_id,
+                "p_refund": refund_id, "p_memo": memo[:200], "p_now": now,
+                "p_currency": currency, "p_codes": list(amounts),
+                "p_amounts": list(amounts.values()),
+            },
+        )  # fmt: skip
+        assert found is not None
+        posting_id, written = int(found["id"]), int(found["written"])
     else:
+        posting = insert(Posting).values(
+            city_id=city_id,
+            kind=kind,
+            payment_id=payment_id,
+            refund_id=refund_id,
+            memo=memo[:200],
+            created_at=now,
+        )
         posting_id = int(await session.scalar(posting.returning(Posting.id)) or 0)
         written = await _write_entries(session, city_id, currency, posting_id, amounts, now)
     if written < len(amounts):  # an account's first posting: open it, then write the rest
@@ -179,11 +186,6 @@ async def post(
         if written != len(amounts):
             raise Unbalanced(f"{kind}: {len(amounts) - written} entries found no account")
     return posting_id
-
-
-_COLUMNS = [
-    "city_id", "posting_id", "account_id", "amount_fen", "currency", "rolled_up", "created_at"
-]  # fmt: skip
 
 
 def _entry_rows(

@@ -7,10 +7,22 @@ import random
 import uuid
 from typing import Any
 
+from sqlalchemy import bindparam, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.outbox.models import OutboxEvent
+from cityhub.platform import fastsql
 from cityhub.platform.db import utcnow
+
+_EVENTS = fastsql.table(OutboxEvent)
+_WRITTEN = ("event_id", "city_id", "topic", "payload", "created_at", "available_at")
+# The rest of the row is its columns' defaults (`attempts` 0, `status` pending, no lock).
+# One INSERT ... RETURNING compiled once (every payment and booking writes an event).
+_INSERT = fastsql.Statement(
+    insert(_EVENTS)
+    .values({name: bindparam(name, type_=_EVENTS.c[name].type) for name in _WRITTEN})
+    .returning(_EVENTS.c.id)
+)
 
 
 async def enqueue(
@@ -23,17 +35,18 @@ async def enqueue(
 ) -> OutboxEvent:
     """Record an event in the caller's transaction; it is carried out once that commits."""
     now = utcnow()
-    event = OutboxEvent(
-        event_id=str(uuid.uuid4()),
-        city_id=city_id,
-        topic=topic,
-        payload=payload,
-        created_at=now,
-        available_at=now + (delay or dt.timedelta()),
-    )
-    session.add(event)
-    await session.flush()
-    return event
+    values: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "city_id": city_id,
+        "topic": topic,
+        "payload": payload,
+        "created_at": now,
+        "available_at": now + (delay or dt.timedelta()),
+    }
+    made = await _INSERT.first(session, values)
+    assert made is not None
+    # Written already (not through the session's unit of work): the row as it stands.
+    return OutboxEvent(id=made["id"], attempts=0, status="pending", **values)
 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 600.0) -> float:

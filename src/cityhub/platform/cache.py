@@ -45,6 +45,10 @@ class CacheVersion(Base):
     version: Mapped[int] = mapped_column(default=0)
 
 
+# Built once: the statement runs at the start of nearly every request.
+_READ_VERSION = select(CacheVersion.version).where(CacheVersion.name == VERSION_NAME)
+
+
 class Caches:
     """One process's caches (one per `Database`), each a bounded dictionary."""
 
@@ -62,9 +66,7 @@ class Caches:
         seen: int | None = session.info.get(_SEEN)
         if seen is not None:
             return seen
-        current = await session.scalar(
-            select(CacheVersion.version).where(CacheVersion.name == VERSION_NAME)
-        )
+        current = await session.scalar(_READ_VERSION)
         seen = int(current or 0)
         if seen != self.version:
             self.clear()

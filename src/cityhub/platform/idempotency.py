@@ -28,12 +28,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import String, UniqueConstraint, delete, select, update
+from pydantic import BaseModel
+from sqlalchemy import String, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cityhub.platform import uow
+from cityhub.platform import fastsql, uow
 from cityhub.platform.db import Base, BigId, utcnow
 from cityhub.platform.deps import CallerKey, SessionDep
 from cityhub.platform.errors import CityHubError, Conflict, Unprocessable
@@ -79,12 +80,22 @@ class Idempotency:
 
     async def respond(self, status_code: int, body: Any) -> JSONResponse:
         """The answer, remembered under the key when one was sent."""
-        data = jsonable_encoder(body)
+        # A model (the usual answer) straight to JSON types by its own serializer: what
+        # `jsonable_encoder` gives, without its walk over every value.
+        data = (
+            body.model_dump(mode="json", by_alias=True)
+            if isinstance(body, BaseModel)
+            else jsonable_encoder(body)
+        )
         if self.key is not None:
-            await self.session.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.owner == self.owner, IdempotencyKey.key == self.key)
-                .values(status_code=status_code, body=data)
+            await _ANSWER.rows(
+                self.session,
+                {
+                    "of_owner": self.owner,
+                    "of_key": self.key,
+                    "status_code": status_code,
+                    "body": data,
+                },
             )
             self.answered = True
         return JSONResponse(data, status_code=status_code, headers=self._headers())
@@ -139,25 +150,49 @@ def _delete_claim(owner: str, key: str) -> Any:
     )
 
 
+def _param(name: str, column: str | None = None) -> Any:
+    """A value of the keys' table, typed as its column."""
+    return bindparam(name, type_=fastsql.table(IdempotencyKey).c[column or name].type)
+
+
+def _claim_statement(dialect: str) -> Any:
+    """Claim the key unless somebody has it: `INSERT ... ON CONFLICT DO NOTHING RETURNING`."""
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    names = ("owner", "key", "request_hash", "status_code", "body", "created_at")
+    table = fastsql.table(IdempotencyKey)
+    return (
+        maker(table)
+        .values({name: _param(name) for name in names})
+        .on_conflict_do_nothing(index_elements=["owner", "key"])
+        .returning(table.c.id)
+    )
+
+
+_CLAIM = fastsql.Statement(_claim_statement)
+_ANSWER = fastsql.Statement(
+    update(fastsql.table(IdempotencyKey))
+    .where(
+        fastsql.table(IdempotencyKey).c.owner == _param("of_owner", "owner"),
+        fastsql.table(IdempotencyKey).c.key == _param("of_key", "key"),
+    )
+    .values(status_code=_param("status_code"), body=_param("body"))
+)
+
+
 async def _claim(session: AsyncSession, owner: str, key: str, request_hash: str) -> None:
     for _ in range(3):
         now = utcnow()
         # The usual case in one statement: nobody has the key yet.
-        maker = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
-        claimed = await session.scalar(
-            maker(IdempotencyKey)
-            .values(
-                owner=owner,
-                key=key,
-                request_hash=request_hash,
-                status_code=IN_FLIGHT,
-                body={},
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["owner", "key"])
-            .returning(IdempotencyKey.id)
+        claimed = await _CLAIM.first(
+            session,
+            {
+                "owner": owner,
+                "key": key,
+                "request_hash": request_hash,
+                "status_code": IN_FLIGHT,
+                "body": {},
+                "created_at": now,
+            },
         )
         if claimed is not None:
             return
