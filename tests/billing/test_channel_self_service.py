@@ -71,7 +71,7 @@ async def test_the_channel_reads_its_own_settlement_batches_and_statements(
     completed = dt.datetime.fromisoformat(payment["completed_at"])
     day = completed.astimezone(ZoneInfo(world.city.timezone)).date().isoformat()
     staff = await world.staff()
-    made = await staff.post(world.url("/settlements"), json={"day": day})
+    made = (await staff.post(world.url("/settlements"), json={"day": day}))["items"]
     await staff.client.aclose()
     ours = [b for b in made if b["party"] == "channel"]
     assert ours and len(made) > len(ours)  # the billers' batches are not the channel's
@@ -167,7 +167,7 @@ async def test_terms_channel_refund_at_once_within_the_days_and_none_refuses(
     done = await world.channel.post(url, json=whole, headers={"Idempotency-Key": "k1"})
     assert done["status"] == "refunded"
     refunds = await world.channel.get(world.url(f"/payments/{payment['id']}/refunds"))
-    assert [(r["source"], r["biller_status"]) for r in refunds] == [("channel", "pending")]
+    assert [(r["source"], r["biller_status"]) for r in refunds["items"]] == [("channel", "pending")]
     assert set((await balances(db, world.city)).values()) == {0}
 
     late = await _paid(world, db, settings)

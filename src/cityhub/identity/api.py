@@ -85,6 +85,7 @@ OAUTH_ERRORS = {
     "too_many_attempts": "temporarily_unavailable",
     "throttle_unavailable": "temporarily_unavailable",
     "overloaded": "temporarily_unavailable",
+    "rate_limited": "temporarily_unavailable",
 }
 TOKEN_FORM = {
     "required": True,
