@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +19,7 @@ from cityhub.cities import service as cities
 from cityhub.cities.enums import ServiceKind, ServiceStatus
 from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep, SettingsDep
+from cityhub.platform.qr import qr_svg
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
 from cityhub.web import signin
 from cityhub.web.pages import PageError, redirect
@@ -59,13 +59,6 @@ async def _booking(session: AsyncSession, city: City, visitor: Visitor, booking_
     return booking
 
 
-def qr_svg(code: str, label: str) -> str:
-    """The check-in code as an inline SVG QR code (no request, no script: the CSP holds)."""
-    return str(
-        segno.make(code, error="m").svg_inline(scale=1, omitsize=True, title=label, svgclass="qr")
-    )
-
-
 async def _booking_page(
     request: Request,
     session: AsyncSession,
@@ -98,7 +91,7 @@ async def _booking_page(
         patient=await _patient_label(session, booking),
         fee_status=fee_status.value if fee_status else None,
         waiting=waiting,
-        qr=qr_svg(read.checkin_code, read.checkin_code) if read.checkin_code else None,
+        qr=qr_svg(read.checkin_code, title=read.checkin_code) if read.checkin_code else None,
         cancellable=read.status in ACTIVE or read.status == BookingStatus.OFFERED,
         refused=refused,
     )
