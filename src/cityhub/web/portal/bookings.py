@@ -19,8 +19,8 @@ from cityhub.cities import service as cities
 from cityhub.cities.enums import ServiceKind, ServiceStatus
 from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep, SettingsDep
-from cityhub.platform.qr import qr_svg
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
+from cityhub.platform.qr import qr_svg
 from cityhub.web import signin
 from cityhub.web.pages import PageError, redirect
 from cityhub.web.portal.appointments import refusal_status
@@ -140,6 +140,50 @@ async def pay_fee(
     return redirect(f"/c/{city.slug}/appointments/{booking.public_id}")
 
 
+async def _cancel_page(
+    request: Request,
+    session: AsyncSession,
+    settings: Any,
+    visitor: Visitor,
+    city: City,
+    booking: Booking,
+) -> Response:
+    """The question before cancelling: what is cancelled, and what happens to a paid fee."""
+    read = await views.booking_read(session=session, city=city, booking=booking)
+    if not (read.status in ACTIVE or read.status == BookingStatus.OFFERED):
+        return redirect(f"/c/{city.slug}/appointments/{read.id}")  # nothing left to cancel
+    hospital = await cities.get_service_or_raise(
+        session=session, city_id=city.id, code=read.hospital
+    )
+    fee_status = PaymentStatus(read.fee.status) if read.fee else None
+    return page(
+        request,
+        settings,
+        "portal/cancel.html",
+        visitor=visitor,
+        city=city,
+        service=hospital,
+        booking=read,
+        patient=await _patient_label(session, booking),
+        refund=fee_status == PaymentStatus.COMPLETED,
+    )
+
+
+@router.get("/c/{slug}/appointments/{booking_id}/cancel", response_class=HTMLResponse)
+async def confirm_cancel(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    visitor: SignedInVisitor,
+    slug: str,
+    booking_id: str,
+) -> Response:
+    """Ask before cancelling (a page and a form: it works without a script)."""
+    city = await live_city_or_404(session, slug)
+    booking = await _booking(session, city, visitor, booking_id)
+    return await _cancel_page(request, session, settings, visitor, city, booking)
+
+
 @router.post("/c/{slug}/appointments/{booking_id}/cancel", response_class=HTMLResponse)
 async def cancel(
     request: Request,
@@ -149,11 +193,14 @@ async def cancel(
     slug: str,
     booking_id: str,
 ) -> Response:
-    """Cancel before the city's cut-off (a paid fee is refunded); after it, the page says so."""
-    await check_csrf(request)
+    """Cancel, once confirmed, before the city's cut-off (a paid fee is refunded); after it,
+    the page says so. A form that did not confirm is asked the question first."""
+    form = await check_csrf(request)
     user_id = visitor.user_id
     city = await live_city_or_404(session, slug)
     booking = await _booking(session, city, visitor, booking_id)
+    if form.get("confirm") != "yes":
+        return await _cancel_page(request, session, settings, visitor, city, booking)
     public_id = booking.public_id
     try:
         async with session.begin_nested():
