@@ -14,6 +14,7 @@ from cityhub import __version__, migrations
 from cityhub.appointments.api import router as appointments_router
 from cityhub.appointments.fhir import router as fhir_router
 from cityhub.billing.api import router as billing_router
+from cityhub.billing.receipts_api import router as receipts_router
 from cityhub.cities.api import router as cities_router
 from cityhub.cities.jobs_api import router as jobs_router
 from cityhub.connectors.api import router as connectors_router
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(connectors_router)
     app.include_router(queries_router)
     app.include_router(billing_router)
+    app.include_router(receipts_router)
     app.include_router(webhooks_router)
     app.include_router(lottery_router)
     app.include_router(notices_router)
