@@ -20,6 +20,7 @@ from cityhub.web.portal import bills as portal_bills
 from cityhub.web.portal import bookings as portal_bookings
 from cityhub.web.portal import family as portal_family
 from cityhub.web.portal import home as portal
+from cityhub.web.portal import mydata as portal_mydata
 from cityhub.web.portal import notices as portal_notices
 from cityhub.web.portal import receipts as portal_receipts
 from cityhub.web.portal import requests as portal_requests
@@ -50,6 +51,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(portal_family.router)
     app.include_router(console_hospitals.router)
     app.include_router(portal_receipts.router)
+    app.include_router(portal_mydata.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
 
