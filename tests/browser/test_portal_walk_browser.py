@@ -115,3 +115,38 @@ async def test_a_resident_books_pays_checks_the_receipt_cancels_and_sees_their_d
     await expect(accesses).to_have_count(2)  # the verification: the portal, the registry
     await checked(page, accessible, screenshot, f"walk-my-data-{lang}")
     await no_full_numbers(page, phone, person.id_number)
+
+
+# The portal's other pages (those the walk above and the pillars' own browser tests do not
+# reach), each checked the same way once the resident is signed in and verified.
+OTHER_PAGES = [
+    "/sign-in",
+    "/c/webtown/appointments",
+    "/c/webtown/family",
+    "/c/webtown/notices",
+    "/c/webtown/pay/water",
+    "/c/webtown/query/air-quality",
+    "/c/webtown/query/traffic-violations",
+    "/c/webtown/lottery/car-plates",
+    "/c/webtown/requests",
+    "/c/webtown/requests/new",
+    "/c/webtown/requests/public",
+    "/c/webtown/requests/nearby",
+    "/receipts/verify?t=not-a-receipt",
+]
+
+
+@pytest.mark.parametrize("lang", ["zh-Hans", "en"])
+async def test_every_other_portal_page_passes_axe_and_has_big_targets(
+    page: Page, world: WebWorld, screenshot: Any, accessible: Any, lang: str
+) -> None:
+    await page.goto("/")
+    if lang != "zh-Hans":
+        await page.get_by_role("link", name=ENDONYM[lang]).click()
+    await sign_in(page, world, world.phones[0], next_url=HOSPITAL)
+    await verify(page, world, 1)
+    for path in OTHER_PAGES:
+        await page.goto(path)
+        await expect(page.locator("h1").first).to_be_visible()
+        name = path.strip("/").replace("/", "-").split("?")[0] or "home"
+        await checked(page, accessible, screenshot, f"page-{name}-{lang}")
