@@ -72,7 +72,7 @@ async def staff_sign_in(page: Page, username: str) -> None:
 TOO_SMALL = """() => {
   const found = [];
   const inline = el => el.tagName === 'A' && !el.classList.contains('button')
-    && el.closest('p, dd, td, .muted') !== null;
+    && el.closest('p, dd, td, .muted, .demo') !== null;
   for (const el of document.querySelectorAll(
       'a[href], button, select, textarea, input:not([type=hidden])')) {
     const style = getComputedStyle(el);
