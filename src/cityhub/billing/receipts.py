@@ -116,9 +116,15 @@ def sign(settings: Settings, receipt: Receipt) -> str:
     return f"{_b64(payload)}.{_b64(mac)}"
 
 
+def verify_path(settings: Settings, receipt: Receipt) -> str:
+    """The path of the hub's page that verifies this receipt (a link on the hub's own pages)."""
+    return f"{VERIFY_PATH}?t={quote(sign(settings, receipt))}"
+
+
 def verify_url(settings: Settings, receipt: Receipt) -> str:
-    """The hub's page that verifies this receipt: what its QR code opens."""
-    return f"{settings.base_url}{VERIFY_PATH}?t={quote(sign(settings, receipt))}"
+    """The hub's page that verifies this receipt, at the hub's public address: what its QR
+    code opens."""
+    return settings.base_url + verify_path(settings, receipt)
 
 
 def read_token(settings: Settings, token: str) -> dict[str, Any] | None:

@@ -41,7 +41,7 @@ async def receipt_of(
     return {
         "receipt": receipt,
         "receipt_qr": qr_svg(link, title=receipt.number),
-        "receipt_link": link,
+        "receipt_link": receipts.verify_path(settings, receipt),  # on this hub: its own address
     }
 
 
