@@ -16,6 +16,7 @@ from cityhub.appointments.fhir import router as fhir_router
 from cityhub.billing.api import router as billing_router
 from cityhub.billing.channel_api import router as billing_channel_router
 from cityhub.billing.channel_api import staff_router as refund_requests_router
+from cityhub.billing.receipts_api import router as receipts_router
 from cityhub.cities.api import router as cities_router
 from cityhub.cities.jobs_api import router as jobs_router
 from cityhub.connectors.api import router as connectors_router
@@ -119,6 +120,7 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(connectors_router)
     app.include_router(queries_router)
     app.include_router(billing_router)
+    app.include_router(receipts_router)
     app.include_router(webhooks_router)
     app.include_router(lottery_router)
     app.include_router(notices_router)

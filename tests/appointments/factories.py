@@ -104,15 +104,18 @@ class ApptWorld:
         return await self.channel.post(self.url("/bookings"), json=body, expect=expect)
 
 
-async def appt_world(db: Database, api: Api, *, provider_id: str = "test-hospital") -> ApptWorld:
-    """A city, a hospital on the simulator, a channel with every scope granted it, and staff."""
+async def appt_world(
+    db: Database, api: Api, *, provider_id: str = "test-hospital", **config: Any
+) -> ApptWorld:
+    """A city, a hospital on the simulator (its connector `config` beside the provider id), a
+    channel with every scope granted it, and staff."""
     city = await create_city(db)
     hospital = await connected_service(
         db,
         city=city,
         code=f"hospital-{next(_seq)}",
         connector="simulator:hospital",
-        config={"provider_id": provider_id},
+        config={"provider_id": provider_id, **config},
         kind=ServiceKind.APPOINTMENT,
         category="medical",
         provider="Test Hospital",

@@ -57,3 +57,19 @@ async def test_sync_brings_the_hospitals_sessions_and_bookings_reach_it(
     )
     assert code == 0, output
     assert f"{world.hospital.code}:" in output and "0 slots added" in output
+
+
+async def test_a_synced_session_has_its_departments_registration_fee(
+    api: Api, db: Database, sim: Sim
+) -> None:
+    fees = {"pediatrics": 1000, "dental": 2000}
+    world = await appt_world(
+        db, api, provider_id="fees", registration_fee_fen=500, registration_fees_fen=fees
+    )
+    await world.staff.post(
+        world.url("/sync"), params={"hospital": world.hospital.code, "days": 2}, expect=200
+    )
+    sessions = (await world.channel.get(world.url("/sessions"), params={"limit": 100}))["items"]
+    by_department = {s["department"]: s["fee_fen"] for s in sessions}
+    assert by_department["pediatrics"] == 1000 and by_department["dental"] == 2000
+    assert by_department["surgery"] == 500  # no fee of its own: the hospital's

@@ -76,3 +76,41 @@ async def staff_sign_in(page: Page, username: str) -> None:
     await page.fill("#password", PASSWORD)
     await page.locator("form[action='/console/sign-in'] button").click()
     await expect(page.locator("form[action='/console/sign-out']")).to_have_count(1)
+
+
+# What a finger aims at must be 44 x 44 CSS px (WCAG 2.5.5): a radio button or a checkbox
+# through its label; a link inside a sentence (in a paragraph, a definition, a table cell) is
+# as tall as its text and exempt, as WCAG exempts inline targets.
+TOO_SMALL = """() => {
+  const found = [];
+  const inline = el => el.tagName === 'A' && !el.classList.contains('button')
+    && el.closest('p, dd, td, .muted, .demo') !== null;
+  for (const el of document.querySelectorAll(
+      'a[href], button, select, textarea, input:not([type=hidden])')) {
+    const style = getComputedStyle(el);
+    if (el.closest('.skip, .visually-hidden') || style.visibility === 'hidden') continue;
+    let box = el.getBoundingClientRect();
+    if (box.width === 0 && box.height === 0) continue;
+    if (el.type === 'radio' || el.type === 'checkbox') {
+      const label = el.id ? document.querySelector(`label[for="${el.id}"]`) : el.closest('label');
+      if (!label) { found.push('no label: ' + el.outerHTML.slice(0, 80)); continue; }
+      box = label.getBoundingClientRect();
+    } else if (inline(el)) continue;
+    if (box.width < 44 || box.height < 44) {
+      found.push(`${Math.round(box.width)}x${Math.round(box.height)} ${el.outerHTML.slice(0, 90)}`);
+    }
+  }
+  return found;
+}"""
+
+
+async def touch_targets_ok(page: Page) -> None:
+    """Every target on the page is at least 44 x 44 CSS px, and focus is drawn."""
+    small = await page.evaluate(TOO_SMALL)
+    assert not small, f"{page.url}: targets under 44 x 44 px:\n" + "\n".join(small)
+    await page.keyboard.press("Tab")  # the skip link first: focus must be visible on it
+    outline = await page.evaluate(
+        "() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, parseFloat(s.outlineWidth)]; }"
+    )
+    assert outline[0] != "none" and outline[1] >= 2, f"{page.url}: focus not drawn: {outline}"

@@ -105,7 +105,8 @@ async def test_a_resident_books_pays_sees_the_qr_code_and_cancels(
     await accessible(page)
     await no_full_numbers(page, phone, world.sim.world.people[1].id_number)
 
-    await page.locator("[data-testid=cancel]").click()
+    await page.locator("[data-testid=cancel]").click()  # asked first, on a page of its own
+    await page.locator("[data-testid=confirm-cancel]").click()
     await expect(status).to_have_attribute("data-status", "cancelled")
     await expect(status).to_contain_text(words["cancelled"])
     await expect(page.locator("[data-testid=qr]")).to_have_count(0)

@@ -81,7 +81,17 @@ async def test_a_resident_books_pays_sees_the_code_and_cancels(
     mine = await browser.get("/c/webtown/appointments")
     assert bk in mine.response.text
 
-    cancelled = await browser.post(f"{url}/cancel", data=booked.form(f"{url}/cancel").fields)
+    # Cancelling asks first, on a page of its own (no script needed); the fee goes back.
+    assert f"{url}/cancel" in booked.response.text and f"{url}/cancel" not in [
+        f.action for f in booked.forms
+    ]
+    asked = await browser.get(f"{url}/cancel")
+    assert 'data-testid="cancel-what"' in asked.response.text and "¥15.00" in asked.text
+    unconfirmed = {k: v for k, v in asked.form(f"{url}/cancel").fields.items() if k != "confirm"}
+    again = await browser.post(f"{url}/cancel", data=unconfirmed, expect=200)  # asked again
+    assert 'data-testid="confirm-cancel"' in again.response.text
+    assert 'data-status="booked"' in (await browser.get(url)).response.text
+    cancelled = await browser.post(f"{url}/cancel", data=asked.form(f"{url}/cancel").fields)
     assert cancelled.response.headers["location"] == url
     after = await browser.get(url)
     assert 'data-status="cancelled"' in after.response.text and "<svg" not in after.response.text

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated
 
-import segno
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -55,6 +54,7 @@ from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.idempotency_late import LateIdempotencyDep
 from cityhub.platform.openapi import csv_body, route_meta
 from cityhub.platform.paging import Page, PageDep
+from cityhub.platform.qr import qr_svg
 from cityhub.platform.uow import between_transactions
 
 if TYPE_CHECKING:
@@ -335,7 +335,7 @@ async def booking_qr(
     booking = await _booking(session, caller, city, booking_id)
     if booking.status not in views.SHOWS_CODE:
         raise NotFound("this booking has no code to show", code="no_checkin_code")
-    svg = segno.make(booking.checkin_code, error="m").svg_inline(scale=6)
+    svg = qr_svg(booking.checkin_code, scale=6, inline=False)
     return Response(svg, media_type="image/svg+xml")
 
 

@@ -145,6 +145,7 @@ async def search(
     service_ids: set[int] | None,
     hospital: str | None = None,
     department: str | None = None,
+    practitioner: str | None = None,
     day_from: dt.date | None = None,
     day_to: dt.date | None = None,
     after: int | None = None,
@@ -170,6 +171,10 @@ async def search(
     if department:
         query = query.join(Department, Department.id == ClinicSession.department_id).where(
             Department.code == department
+        )
+    if practitioner:
+        query = query.join(Practitioner, Practitioner.id == ClinicSession.practitioner_id).where(
+            Practitioner.code == practitioner
         )
     if day_from:
         query = query.where(ClinicSession.day >= day_from)

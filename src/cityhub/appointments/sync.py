@@ -64,7 +64,10 @@ async def apply(
     slots are added; a slot the hospital says is busy (and nobody booked here) has no place,
     a free one has one. Places taken here are never touched."""
     tz = ZoneInfo(city.timezone)
-    fee = int(service.connector_config.get("registration_fee_fen") or 0)
+    config = service.connector_config
+    fee = int(config.get("registration_fee_fen") or 0)
+    # A department's own registration fee, where the hospital charges one per department.
+    fees = {str(k): int(v) for k, v in (config.get("registration_fees_fen") or {}).items()}
     names = {d.id: d.name for d in fetched.departments}
     departments = {
         d.id: await schedules.get_or_create_department(
@@ -106,7 +109,7 @@ async def apply(
                 doctor,
                 local.date(),
                 period_of(local.time()),
-                fee,
+                fees.get(code, fee),
             )
             sessions.add(clinic.id)
             session.add(

@@ -210,7 +210,7 @@ async def get_payment(
     session: SessionDep, caller: CurrentCaller, city: CityDep, payment_id: PaymentId
 ) -> PaymentRead:
     """One payment (another channel's payments do not exist here)."""
-    view = await _payment_view(session, caller, city, payment_id)
+    view = await payment_view(session, caller, city, payment_id)
     return view.read()
 
 
@@ -224,7 +224,7 @@ async def list_refunds(
     session: SessionDep, caller: CurrentCaller, city: CityDep, payment_id: PaymentId, page: PageDep
 ) -> Page[RefundRead]:
     """A payment's refunds, oldest first."""
-    view = await _payment_view(session, caller, city, payment_id)
+    view = await payment_view(session, caller, city, payment_id)
     rows = await flows.refunds_of(session=session, payment=view.payment)
     return page.slice([flows.refund_read(r, view.payment) for r in rows], key=lambda x: x.id)
 
@@ -281,7 +281,7 @@ async def record_biller_reversal(
     """The biller reversed a completed payment on its side (provider staff or city admin): the
     rest of the payment is refunded and the channel told to pay its user back."""
     require_staff_role(staff, city.id, Role.PROVIDER_STAFF, Role.CITY_ADMIN)
-    view = await _payment_view(session, staff, city, payment_id)
+    view = await payment_view(session, staff, city, payment_id)
     p = view.payment
     row = await flows.refund(
         session=session,
@@ -296,7 +296,7 @@ async def record_biller_reversal(
     return await idem.respond(201, flows.refund_read(row, view.payment))
 
 
-async def _payment_view(
+async def payment_view(
     session: SessionDep, caller: Caller, city: City, payment_id: str
 ) -> payments.PaymentView:
     """A payment as the caller may see it: a channel its own, staff their provider's."""

@@ -241,3 +241,37 @@ class RefundRequestRead(BaseModel):
     decision_note: str | None
     created_at: dt.datetime
     decided_at: dt.datetime | None
+
+
+class ReceiptRead(BaseModel):
+    """A completed payment's electronic receipt."""
+
+    number: str
+    payment_id: str
+    city: str
+    issued_at: dt.datetime = Field(description="when the biller accepted the payment (UTC)")
+    issued_at_local: str = Field(description="the same in the city's time, as printed")
+    timezone: str
+    biller: str = Field(description="the biller's service code")
+    biller_name: dict[str, str] = Field(description="its name by language: zh-Hans, zh-Hant, en")
+    account_masked: str
+    holder_masked: str | None = Field(description="the account holder as the biller masks it")
+    amount_fen: int
+    fee_fen: int
+    total_fen: int
+    currency: str
+    refunded_fen: int
+    channel: str = Field(description="the channel the payment was made through")
+    provider_ref: str | None = Field(description="the biller's reference of the payment")
+    verify_url: str = Field(description="the hub's verification page (what the QR code opens)")
+    pdf_url: str
+
+
+class ReceiptVerificationRead(BaseModel):
+    """What verifying a receipt found."""
+
+    valid: bool
+    reason: str = Field(description="valid | forged | malformed | unknown | differs")
+    receipt: ReceiptRead | None = Field(
+        default=None, description="the receipt as the hub holds it (when the payment is known)"
+    )

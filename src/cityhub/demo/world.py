@@ -89,6 +89,16 @@ def agency(city: DemoCity, zh_hans: str, en: str) -> Texts:
 
 # The standard categories the migrations write: the demo uses those.
 CATEGORIES = STANDARD_CATEGORIES
+# Each simulated hospital's registration fee (挂号费) per department, in fen: paying for an
+# appointment is part of the demo (the sync gives each session its department's fee).
+DEMO_FEES = {
+    "internal": 500,
+    "surgery": 500,
+    "pediatrics": 1000,
+    "obstetrics": 1000,
+    "ophthalmology": 1500,
+    "dental": 2000,
+}
 
 
 @dataclass(frozen=True)
@@ -145,7 +155,8 @@ def services_of(city: DemoCity) -> list[DemoService]:
         catalogue.append(
             DemoService(f"hospital-{code}", "medical", ServiceKind.APPOINTMENT,
                         f"{zh_hans}挂号", f"{zh_hant}掛號", f"{en} registration", (zh_hans, zh_hant, en),
-                        "simulator:hospital", {"provider_id": f"{s}-{code}"})
+                        "simulator:hospital",
+                        {"provider_id": f"{s}-{code}", "registration_fees_fen": DEMO_FEES})
         )  # fmt: skip
     if city.plate_lottery:
         catalogue.append(

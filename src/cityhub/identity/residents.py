@@ -380,3 +380,10 @@ async def is_channel_user(*, session: AsyncSession, channel_id: int, resident_id
         .limit(1)
     )
     return found is not None
+
+
+async def list_all_consents(*, session: AsyncSession, resident_id: int) -> list[Consent]:
+    """Every consent the resident gave any channel, newest first, withdrawn ones included
+    (what the resident's own page lists; each is withdrawn through `withdraw_consent`)."""
+    query = select(Consent).where(Consent.resident_id == resident_id).order_by(Consent.id.desc())
+    return list((await session.scalars(query)).all())

@@ -23,7 +23,9 @@ from cityhub.web.portal import bookings as portal_bookings
 from cityhub.web.portal import family as portal_family
 from cityhub.web.portal import history as portal_history
 from cityhub.web.portal import home as portal
+from cityhub.web.portal import mydata as portal_mydata
 from cityhub.web.portal import notices as portal_notices
+from cityhub.web.portal import receipts as portal_receipts
 from cityhub.web.portal import requests as portal_requests
 from cityhub.web.portal import services as portal_services
 from cityhub.web.portal import signin as portal_signin
@@ -54,6 +56,8 @@ def mount(app: FastAPI) -> None:
     problems.install(app)  # problems in the caller's language, and their catalogue
     app.include_router(portal_history.router)
     app.include_router(console_figures.router)
+    app.include_router(portal_receipts.router)
+    app.include_router(portal_mydata.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
 

@@ -11,7 +11,9 @@ rules (window, limits, places) are the pillar's; a refusal is shown on the page 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.appointments import clinics, family, flows, schedules, waitlist
 from cityhub.appointments import rules as booking_rules
+from cityhub.appointments.enums import Period
 from cityhub.cities import service as cities
 from cityhub.platform import texts
 from cityhub.platform.clock import today_in
@@ -43,7 +46,10 @@ if TYPE_CHECKING:
     from cityhub.cities.models import City, Service
 
 router = APIRouter(include_in_schema=False)
-SESSIONS_SHOWN = 200  # a hospital's sessions of the coming days fit on one page
+SESSIONS_SEARCHED = 200  # a hospital's sessions of the coming days, chosen from
+SESSIONS_A_PAGE = 6  # a few at a time: a phone's screen or two
+NEXT_FREE = 3  # a doctor's next sessions with a place, offered on a session's page
+HALF_DAYS = list(Period)  # morning, afternoon, evening: the order of a day
 
 SERVICE_PAGES["appointment"] = "/c/{slug}/book/{code}"
 PORTAL_NAV.append(NavEntry("My appointments", "/appointments"))
@@ -71,6 +77,30 @@ def verified_or_redirect(request: Request, visitor: Visitor) -> Response | None:
     return redirect(verify_url(back))
 
 
+@dataclass(frozen=True)
+class Browse:
+    """What the resident chose on a hospital's page: a department, a day, a doctor, a page."""
+
+    department: str = ""
+    day: str = ""
+    doctor: str = ""
+    number: int = 1
+
+    def keeps(self, view: clinics.SessionView) -> bool:
+        """Whether a session is among those chosen."""
+        return (
+            (not self.department or view.department.code == self.department)
+            and (not self.day or view.clinic.day.isoformat() == self.day)
+            and (not self.doctor or view.doctor.code == self.doctor)
+        )
+
+    def url(self, base: str, number: int) -> str:
+        """The page `number` of the same choice."""
+        chosen = {"department": self.department, "day": self.day, "doctor": self.doctor}
+        query = urlencode({k: v for k, v in chosen.items() if v} | {"page": number})
+        return f"{base}?{query}"
+
+
 @router.get("/c/{slug}/book/{code}", response_class=HTMLResponse)
 async def hospital_page(
     request: Request,
@@ -81,9 +111,11 @@ async def hospital_page(
     code: str,
     department: Annotated[str, Query(max_length=80)] = "",
     day: Annotated[str, Query(max_length=10)] = "",
+    doctor: Annotated[str, Query(max_length=80)] = "",
+    number: Annotated[int, Query(alias="page", ge=1, le=1000)] = 1,
 ) -> Response:
-    """A hospital's coming sessions, chosen by department and day: each shows its doctor, fee
-    and places left, and leads to its slots."""
+    """A hospital's coming sessions, chosen by department, day or doctor, a few a page: each
+    shows its doctor, registration fee and places left, and leads to its slots."""
     city = await live_city_or_404(session, slug)
     unverified = verified_or_redirect(request, visitor)
     if unverified is not None:
@@ -94,20 +126,27 @@ async def hospital_page(
         city_id=city.id,
         service_ids={hospital.id},
         day_from=today_in(city.timezone),
-        limit=SESSIONS_SHOWN,
+        limit=SESSIONS_SEARCHED,
     )
     departments = sorted(
         {v.department.code: (v.department.code, v.department.name, v.department.names)
          for v in found}.values(), key=lambda d: d[0]
     )  # fmt: skip
     days = sorted({v.clinic.day.isoformat() for v in found})
-    chosen = [
-        v
-        for v in found
-        if (not department or v.department.code == department)
-        and (not day or v.clinic.day.isoformat() == day)
-    ]
-    chosen.sort(key=lambda v: (v.clinic.day, v.clinic.period.value, v.department.name))
+    chosen = sorted(
+        (v for v in found if Browse(department, day, doctor).keeps(v)),
+        key=lambda v: (
+            v.clinic.day,
+            HALF_DAYS.index(v.clinic.period),
+            v.department.name,
+            v.doctor.name,
+        ),
+    )
+    pages = max(1, -(-len(chosen) // SESSIONS_A_PAGE))
+    number = min(number, pages)  # past the end: the last page
+    browse = Browse(department, day, doctor, number)
+    shown = chosen[(number - 1) * SESSIONS_A_PAGE : number * SESSIONS_A_PAGE]
+    base = f"/c/{city.slug}/book/{hospital.code}"
     rules = await booking_rules.get(session=session, city_id=city.id)
     return page(
         request,
@@ -118,11 +157,37 @@ async def hospital_page(
         service=hospital,
         departments=departments,
         days=days,
-        department=department,
-        day=day,
-        sessions=[v.read(city, rules) for v in chosen],
+        doctor_name=next((v.doctor.name for v in chosen if doctor), None),
+        browse=browse,
+        sessions=[v.read(city, rules) for v in shown],
+        total=len(chosen),
+        number=number,
+        pages=pages,
+        previous_url=browse.url(base, number - 1) if number > 1 else None,
+        next_url=browse.url(base, number + 1) if number < pages else None,
         now=utcnow(),
     )
+
+
+async def next_free(
+    session: AsyncSession, city: City, rules: Any, view: clinics.SessionView
+) -> list[Any]:
+    """The doctor's next sessions with a place left, other than this one."""
+    found = await clinics.search(
+        session=session,
+        city_id=city.id,
+        service_ids={view.service.id},
+        practitioner=view.doctor.code,
+        day_from=today_in(city.timezone),
+        limit=SESSIONS_SEARCHED,
+    )
+    now = utcnow()
+    reads = [v.read(city, rules) for v in found if v.clinic.id != view.clinic.id]
+    free = [
+        r for r in reads if r.opens_at <= now and any(s.left and s.start > now for s in r.slots)
+    ]
+    free.sort(key=lambda r: (r.day, HALF_DAYS.index(r.period)))
+    return free[:NEXT_FREE]
 
 
 async def _clinic_page(
@@ -167,6 +232,7 @@ async def _clinic_page(
         full=bool(future) and all(s.left == 0 for s in future),
         members=[(m.public_id, m.relation, m.id_number_masked) for m in members],
         refused=refused,
+        next_free=await next_free(session, city, rules, view),
     )
 
 

@@ -15,9 +15,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.billing import bills
+from cityhub.billing import bills, receipts
 from cityhub.billing import service as payments
 from cityhub.billing.enums import PaymentStatus
+from cityhub.billing.receipts_api import pdf_response
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate
 from cityhub.connectors.deps import HubDep
 from cityhub.identity.pii import Vault
@@ -27,6 +28,7 @@ from cityhub.platform.errors import CityHubError, NotFound, Unprocessable
 from cityhub.web import signin
 from cityhub.web.pages import PageError, redirect
 from cityhub.web.portal.home import live_city_or_404
+from cityhub.web.portal.receipts import receipt_of
 from cityhub.web.portal.visitor import (
     ATTENTION_SOURCES,
     Attention,
@@ -46,8 +48,8 @@ WAITING = {PaymentStatus.CONFIRMED}  # the biller has not answered yet: the rece
 MY_PAYMENTS = 50
 
 
-async def _view(
-    session: SessionDep, city: City, visitor: Visitor, payment_id: str
+async def own_payment(
+    session: AsyncSession, city: City, visitor: Visitor, payment_id: str
 ) -> payments.PaymentView:
     """The resident's own payment (anyone else's does not exist here)."""
     channel = await signin.get_portal_channel_or_raise(session=session)
@@ -183,7 +185,7 @@ async def pay_with_demo_wallet(
     """The demo wallet charges the total (it always pays) and the payment is confirmed."""
     await check_csrf(request)
     city = await live_city_or_404(session, slug)
-    view = await _view(session, city, visitor, payment_id)
+    view = await own_payment(session, city, visitor, payment_id)
     await demo_wallet_pays(session=session, city=city, view=view)
     return redirect(f"/c/{city.slug}/payments/{view.payment.public_id}")
 
@@ -218,7 +220,7 @@ async def payment_page(
 ) -> Response:
     """The quote to pay, or the receipt (refreshing itself while the biller answers)."""
     city = await live_city_or_404(session, slug)
-    view = await _view(session, city, visitor, payment_id)
+    view = await own_payment(session, city, visitor, payment_id)
     read = view.read()
     fragment = request.headers.get("HX-Request") == "true"
     return page(
@@ -230,7 +232,25 @@ async def payment_page(
         view=view,
         payment=read,
         waiting=read.status in WAITING,
+        **await receipt_of(session, settings, city, view),
     )
+
+
+@router.get("/c/{slug}/payments/{payment_id}/receipt.pdf")
+async def receipt_pdf(
+    session: SessionDep,
+    settings: SettingsDep,
+    visitor: SignedInVisitor,
+    slug: str,
+    payment_id: str,
+) -> Response:
+    """The resident's receipt as a PDF (their own completed payments only)."""
+    city = await live_city_or_404(session, slug)
+    view = await own_payment(session, city, visitor, payment_id)
+    if view.payment.status != PaymentStatus.COMPLETED:
+        raise PageError(404, "receipt_not_found")
+    receipt = await receipts.of_view(session=session, city=city, view=view)
+    return pdf_response(receipt, receipts.verify_url(settings, receipt))
 
 
 @router.get("/c/{slug}/payments", response_class=HTMLResponse)

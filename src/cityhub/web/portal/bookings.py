@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +20,7 @@ from cityhub.cities.enums import ServiceKind, ServiceStatus
 from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
+from cityhub.platform.qr import qr_svg
 from cityhub.web import signin
 from cityhub.web.pages import PageError, redirect
 from cityhub.web.portal.appointments import refusal_status
@@ -59,13 +59,6 @@ async def _booking(session: AsyncSession, city: City, visitor: Visitor, booking_
     return booking
 
 
-def qr_svg(code: str, label: str) -> str:
-    """The check-in code as an inline SVG QR code (no request, no script: the CSP holds)."""
-    return str(
-        segno.make(code, error="m").svg_inline(scale=1, omitsize=True, title=label, svgclass="qr")
-    )
-
-
 async def _booking_page(
     request: Request,
     session: AsyncSession,
@@ -98,7 +91,7 @@ async def _booking_page(
         patient=await _patient_label(session, booking),
         fee_status=fee_status.value if fee_status else None,
         waiting=waiting,
-        qr=qr_svg(read.checkin_code, read.checkin_code) if read.checkin_code else None,
+        qr=qr_svg(read.checkin_code, title=read.checkin_code) if read.checkin_code else None,
         cancellable=read.status in ACTIVE or read.status == BookingStatus.OFFERED,
         refused=refused,
     )
@@ -147,6 +140,50 @@ async def pay_fee(
     return redirect(f"/c/{city.slug}/appointments/{booking.public_id}")
 
 
+async def _cancel_page(
+    request: Request,
+    session: AsyncSession,
+    settings: Any,
+    visitor: Visitor,
+    city: City,
+    booking: Booking,
+) -> Response:
+    """The question before cancelling: what is cancelled, and what happens to a paid fee."""
+    read = await views.booking_read(session=session, city=city, booking=booking)
+    if not (read.status in ACTIVE or read.status == BookingStatus.OFFERED):
+        return redirect(f"/c/{city.slug}/appointments/{read.id}")  # nothing left to cancel
+    hospital = await cities.get_service_or_raise(
+        session=session, city_id=city.id, code=read.hospital
+    )
+    fee_status = PaymentStatus(read.fee.status) if read.fee else None
+    return page(
+        request,
+        settings,
+        "portal/cancel.html",
+        visitor=visitor,
+        city=city,
+        service=hospital,
+        booking=read,
+        patient=await _patient_label(session, booking),
+        refund=fee_status == PaymentStatus.COMPLETED,
+    )
+
+
+@router.get("/c/{slug}/appointments/{booking_id}/cancel", response_class=HTMLResponse)
+async def confirm_cancel(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    visitor: SignedInVisitor,
+    slug: str,
+    booking_id: str,
+) -> Response:
+    """Ask before cancelling (a page and a form: it works without a script)."""
+    city = await live_city_or_404(session, slug)
+    booking = await _booking(session, city, visitor, booking_id)
+    return await _cancel_page(request, session, settings, visitor, city, booking)
+
+
 @router.post("/c/{slug}/appointments/{booking_id}/cancel", response_class=HTMLResponse)
 async def cancel(
     request: Request,
@@ -156,11 +193,14 @@ async def cancel(
     slug: str,
     booking_id: str,
 ) -> Response:
-    """Cancel before the city's cut-off (a paid fee is refunded); after it, the page says so."""
-    await check_csrf(request)
+    """Cancel, once confirmed, before the city's cut-off (a paid fee is refunded); after it,
+    the page says so. A form that did not confirm is asked the question first."""
+    form = await check_csrf(request)
     user_id = visitor.user_id
     city = await live_city_or_404(session, slug)
     booking = await _booking(session, city, visitor, booking_id)
+    if form.get("confirm") != "yes":
+        return await _cancel_page(request, session, settings, visitor, city, booking)
     public_id = booking.public_id
     try:
         async with session.begin_nested():

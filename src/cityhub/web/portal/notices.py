@@ -29,6 +29,7 @@ from cityhub.web.portal.home import live_city_or_404
 from cityhub.web.portal.visitor import (
     ATTENTION_SOURCES,
     PORTAL_NAV,
+    SERVICE_PAGES,
     Attention,
     NavEntry,
     SignedInVisitor,
@@ -204,3 +205,4 @@ async def _attention(session: AsyncSession, city: City, visitor: Visitor) -> lis
 
 ATTENTION_SOURCES.append(_attention)
 PORTAL_NAV.append(NavEntry("Notices", "/notices"))
+SERVICE_PAGES["notice"] = "/c/{slug}/notices"  # a city notices service: its accounts to follow
