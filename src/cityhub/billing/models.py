@@ -60,6 +60,7 @@ class Bill(TenantMixin, Base):
     __tablename__ = "bills"
     __table_args__ = (
         UniqueConstraint("city_id", "service_id", "bill_ref"),
+        Index("ix_bills_city_account", "city_id", "account"),  # the console's account search
         tenant_fk("service_id", "services"),
     )
 
@@ -90,6 +91,7 @@ class Payment(TenantMixin, Base):
         Index("ix_payments_city_user", "city_id", "channel_id", "user_id", "id"),
         Index("ix_payments_city_confirmed", "city_id", "confirmed_at"),
         Index("ix_payments_city_completed", "city_id", "completed_at"),
+        Index("ix_payments_city_created", "city_id", "created_at"),  # the console's date range
         UniqueConstraint("city_id", "public_id"),
         tenant_fk("service_id", "services"),
         tenant_fk("bill_id", "bills"),

@@ -25,6 +25,7 @@ from cityhub.billing import allowance, confirming, ledger, sql
 from cityhub.billing import bills as bill_lookup
 from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate, PaymentRead
+from cityhub.billing.search import status_clause
 from cityhub.cities import service as cities
 from cityhub.connectors import types
 from cityhub.platform.db import utcnow
@@ -96,8 +97,8 @@ def _rows(city_id: int) -> Select[Payment, Bill]:
     )
 
 
-async def _views(
-    session: AsyncSession, city_id: int, rows: Sequence[tuple[Payment, Bill]]
+async def views_of(
+    *, session: AsyncSession, city_id: int, rows: Sequence[tuple[Payment, Bill]]
 ) -> list[PaymentView]:
     """The views of payments read with their bills: their services and city through the
     cities' service (each read once per session)."""
@@ -124,7 +125,7 @@ async def get_view_or_raise(
     row = (await session.execute(query)).first()
     if row is None:
         raise NotFound(f"no payment {public_id!r}", code="payment_not_found")
-    [view] = await _views(session, city_id, [(row[0], row[1])])
+    [view] = await views_of(session=session, city_id=city_id, rows=[(row[0], row[1])])
     return view
 
 
@@ -133,7 +134,7 @@ async def get_view_by_id(*, session: AsyncSession, city_id: int, payment_id: int
     row = (await session.execute(_rows(city_id).where(Payment.id == payment_id))).first()
     if row is None:
         raise NotFound(f"no payment {payment_id}", code="payment_not_found")
-    [view] = await _views(session, city_id, [(row[0], row[1])])
+    [view] = await views_of(session=session, city_id=city_id, rows=[(row[0], row[1])])
     return view
 
 
@@ -160,19 +161,12 @@ async def get_all(
                 )
             )
         )
-    if status == PaymentStatus.EXPIRED:
-        query = query.where(
-            (Payment.status == PaymentStatus.EXPIRED)
-            | ((Payment.status == PaymentStatus.QUOTED) & (Payment.quote_expires_at <= utcnow()))
-        )
-    elif status == PaymentStatus.QUOTED:
-        query = query.where(Payment.status == status, Payment.quote_expires_at > utcnow())
-    elif status is not None:
-        query = query.where(Payment.status == status)
+    if status is not None:
+        query = query.where(status_clause(status))
     if after:
         query = query.where(Payment.id < after)
     rows = [(payment, bill) for payment, bill in (await session.execute(query)).all()]
-    views = await _views(session, city_id, rows)
+    views = await views_of(session=session, city_id=city_id, rows=rows)
     return [(payment.id, view) for (payment, _), view in zip(rows, views, strict=True)]
 
 

@@ -422,3 +422,18 @@ def usage_facts(*, city_id: int) -> Select[Any]:
         null().cast(Float).label("latency_ms"),
         literal_column("0", Integer).label("fee_fen"),
     ).where(app.city_id == city_id)
+
+
+async def applicants_now(*, session: AsyncSession, round_: LotteryRound) -> int:
+    """How many apply to the round: counted live while it is open (applications standing,
+    not withdrawn), and as the close listed them afterwards."""
+    if round_.status != RoundStatus.OPEN:
+        return round_.applicant_count
+    found = await session.scalar(
+        select(func.count(LotteryApplication.id)).where(
+            LotteryApplication.city_id == round_.city_id,
+            LotteryApplication.round_id == round_.id,
+            LotteryApplication.status == ApplicationStatus.APPLIED,
+        )
+    )
+    return int(found or 0)

@@ -382,3 +382,32 @@ async def inbox_of(
             )
         )
     return entries
+
+
+INBOX_ROUTE = "inbox"  # the hub's own inbox: every recipient has the notice there
+
+
+async def delivered_by_route(*, session: AsyncSession, notice: Notice) -> dict[str, int]:
+    """Per notice, each recipient counted once, under the route that delivered it: a route
+    that sent it (`channel:<id>`, `sms`, `email`; the first by name if several did), else the
+    inbox, where every recipient has it. The counts add up to the recipients."""
+    where = (NoticeDelivery.city_id == notice.city_id, NoticeDelivery.notice_id == notice.id)
+    first_sent = (
+        select(NoticeDelivery.recipient_id, func.min(NoticeDelivery.route).label("route"))
+        .where(*where, NoticeDelivery.status == "sent")
+        .group_by(NoticeDelivery.recipient_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(first_sent.c.route, func.count())
+        .group_by(first_sent.c.route)
+        .order_by(first_sent.c.route)
+    )
+    routes = {str(route): int(count) for route, count in rows.all()}
+    recipients = await session.scalar(
+        select(func.count()).where(
+            NoticeRecipient.city_id == notice.city_id, NoticeRecipient.notice_id == notice.id
+        )
+    )
+    routes[INBOX_ROUTE] = int(recipients or 0) - sum(routes.values())
+    return routes

@@ -2,7 +2,7 @@
 (channel, user) in each city)
 
 Revision ID: 0029
-Revises: 0026
+Revises: 0028
 Create Date: 2026-12-01 21:00:00.000000
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0029"
-down_revision: str | None = "0026"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -30,7 +30,7 @@ from cityhub.notices.schemas import NoticeCreate
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound, Unprocessable
 from cityhub.web.console.home import NO_STORE, ConsoleStaff, _same
-from cityhub.web.console.pages import _city
+from cityhub.web.console.pages import _city, parties
 from cityhub.web.pages import PageError, language, redirect, render
 
 if TYPE_CHECKING:
@@ -227,5 +227,7 @@ async def notice_detail(
         notice=notice,
         account=accounts.get(notice.account_id),
         stats=await notices.stats(session=session, notice=notice),
+        routes=await notices.delivered_by_route(session=session, notice=notice),
+        parties=await parties(session, city, language(request)),
         text=in_language(notice.texts, language(request)),
     )

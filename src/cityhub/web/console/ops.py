@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from cityhub.billing import reconciliation, settlement
+from cityhub.billing import reconciliation, search, settlement
 from cityhub.cities import service as cities
 from cityhub.cities.enums import CityStatus, ServiceKind
 from cityhub.connectors.deps import HubDep
@@ -33,8 +33,8 @@ from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import CityHubError
 from cityhub.web.console.home import MAX_ROWS, NO_STORE, ConsoleStaff, _same
-from cityhub.web.console.pages import _city
-from cityhub.web.pages import PageError, redirect, render
+from cityhub.web.console.pages import _city, parties
+from cityhub.web.pages import PageError, language, redirect, render
 
 router = APIRouter(include_in_schema=False)
 ADMINS = (Role.CITY_ADMIN,)
@@ -123,9 +123,9 @@ async def delete_grant(
 
 
 def _day(value: str, tz: str) -> dt.date:
-    """A day the visitor chose (yesterday in the city's time by default)."""
+    """A day the visitor chose (today in the city's time by default)."""
     if not value:
-        return today_in(tz) - dt.timedelta(days=1)
+        return today_in(tz)
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
@@ -143,6 +143,7 @@ async def settlement_page(
     found = await settlement.batches(session=session, city_id=city.id, day=chosen)
     names = await settlement.party_names(session=session, city_id=city.id)
     report = await reconciliation.report(session=session, city=city, day=chosen)
+    start, end = settlement.day_bounds(chosen, city.timezone)
     return _page(
         request,
         staff,
@@ -152,6 +153,9 @@ async def settlement_page(
         day=chosen,
         batches=[settlement.batch_read(b, names) for b in found],
         report=report,
+        moved=await search.moved_between(session=session, city_id=city.id, start=start, end=end),
+        parties=await parties(session, city, language(request)),
+        today=today_in(city.timezone),
         is_admin=_is_admin(staff, city.id),
     )
 
@@ -253,7 +257,10 @@ async def _lottery_page(
         status=status,
         city=city,
         section="lotteries",
-        rounds=[(r, lotteries.phase(r)) for r in reversed(rounds)],
+        rounds=[
+            (r, lotteries.phase(r), await lotteries.applicants_now(session=session, round_=r))
+            for r in reversed(rounds)
+        ],
         services=services,
         is_admin=_is_admin(staff, city.id),
         error=error,

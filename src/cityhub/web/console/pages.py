@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import Counter
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -18,10 +17,13 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.appointments import service as appointments
-from cityhub.billing import flows, ledger
+from cityhub.billing import flows, ledger, search
 from cityhub.billing import service as payments
 from cityhub.billing.enums import PaymentStatus
+from cityhub.billing.search import PaymentSearch
+from cityhub.billing.settlement import day_bounds
 from cityhub.cities import service as cities
+from cityhub.cities.enums import ServiceKind
 from cityhub.identity import audit
 from cityhub.identity import service as identity
 from cityhub.identity.deps import StaffCaller
@@ -29,17 +31,19 @@ from cityhub.notices import service as notices
 from cityhub.outbox import usage
 from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep
+from cityhub.platform.errors import NotFound
 from cityhub.queries.service import ANSWERED
+from cityhub.web import i18n
 from cityhub.web.console.home import NO_STORE, ConsoleStaff
-from cityhub.web.pages import PageError, render
+from cityhub.web.pages import PageError, language, render
 
 if TYPE_CHECKING:
     from cityhub.cities.models import City
 
 router = APIRouter(include_in_schema=False)
-OVERVIEW_ROWS = 1000  # the month's payments read for the figures (enough for a pilot city)
+MAX_SERVICES = 1000  # a city's catalogue fits on one page
 LIST_ROWS = 100
-PAID = {PaymentStatus.CONFIRMED, PaymentStatus.COMPLETED}
+PAYMENT_PREFIX = "pay_"  # a payment's public number; anything else searched is an account
 
 
 async def _city(session: AsyncSession, staff: StaffCaller, slug: str) -> City:
@@ -94,60 +98,103 @@ async def _activity(session: AsyncSession, city: City, today: dt.date) -> dict[s
     return figures
 
 
+async def parties(session: AsyncSession, city: City, lang: str) -> dict[str, str]:
+    """The names of the city's billers and of the channels, in the reader's language, as the
+    labels of ledger accounts and delivery routes take them ("biller:7", "channel:4"), and
+    by code and slug as settlement reports name the parties ("biller:water-bill")."""
+    named: dict[str, str] = {}
+    for c in await identity.get_all_channels(session=session):
+        named[f"channel:{c.id}"] = named[f"channel:{c.slug}"] = c.name
+    for s in await cities.get_all_services(session=session, city_id=city.id, limit=MAX_SERVICES):
+        named[f"biller:{s.id}"] = named[f"biller:{s.code}"] = i18n.name_in(s, lang)
+    return named
+
+
 @router.get("/console/c/{slug}/overview", response_class=HTMLResponse)
 async def overview(
     request: Request, session: SessionDep, staff: ConsoleStaff, slug: str
 ) -> Response:
-    """Today's and this month's payments, by service and by channel, as figures and a chart;
-    bookings, queries, and notices sent and acted on."""
+    """Today's and this month's payments, by service and by channel, as figures and a chart
+    (summed by the database over every payment of the period); bookings, queries, and
+    notices sent and acted on."""
     city = await _city(session, staff, slug)
-    tz = ZoneInfo(city.timezone)
     today = today_in(city.timezone)
-    rows = await payments.get_all(
-        session=session, city_id=city.id, channel_id=None, limit=OVERVIEW_ROWS
-    )
-    channels = {c.id: c.name for c in await identity.get_all_channels(session=session)}
-    month_count = today_count = month_fen = today_fen = 0
-    by_service: Counter[str] = Counter()
-    by_channel: Counter[str] = Counter()
-    for _id, view in rows:
-        p = view.payment
-        if p.status not in PAID or p.confirmed_at is None:
-            continue
-        day = p.confirmed_at.astimezone(tz).date()
-        if (day.year, day.month) != (today.year, today.month):
-            continue
-        month_count += 1
-        month_fen += p.amount_fen
-        if day == today:
-            today_count += 1
-            today_fen += p.amount_fen
-        by_service[view.service.code] += p.amount_fen
-        by_channel[channels.get(p.channel_id, str(p.channel_id))] += p.amount_fen
+    day_start, tomorrow = day_bounds(today, city.timezone)
+    month_start, _ = day_bounds(today.replace(day=1), city.timezone)
+    month = await search.figures(session=session, city_id=city.id, start=month_start, end=tomorrow)
+    day = await search.figures(session=session, city_id=city.id, start=day_start, end=tomorrow)
     services = {
-        s.code: s
-        for s in await cities.get_all_services(
-            session=session, city_id=city.id, limit=OVERVIEW_ROWS
-        )
+        s.id: s
+        for s in await cities.get_all_services(session=session, city_id=city.id, limit=MAX_SERVICES)
     }
+    channels = {c.id: c.name for c in await identity.get_all_channels(session=session)}
+    lang = language(request)
+    by_service = [(services.get(i), str(i), fen) for i, fen in month.by_service]
     chart = {
-        "labels": list(by_service),
-        "values": [round(v / 100, 2) for v in by_service.values()],
+        "labels": [i18n.name_in(s, lang) if s else code for s, code, _fen in by_service],
+        "values": [round(fen / 100, 2) for _s, _code, fen in by_service],
     }
     return _page(
         request,
         staff,
         "console/overview.html",
         city,
-        today_count=today_count,
-        today_fen=today_fen,
-        month_count=month_count,
-        month_fen=month_fen,
-        by_service=[(services.get(code), code, fen) for code, fen in by_service.most_common()],
-        by_channel=by_channel.most_common(),
+        today_count=day.count,
+        today_fen=day.amount_fen,
+        month_count=month.count,
+        month_fen=month.amount_fen,
+        by_service=by_service,
+        by_channel=[(channels.get(i, str(i)), fen) for i, fen in month.by_channel],
         chart=json.dumps(chart, ensure_ascii=False),
         activity=await _activity(session, city, today),
     )
+
+
+def _date(value: str, field: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise PageError(400, f"invalid_{field}") from None
+
+
+async def _search_of(
+    session: AsyncSession, city: City, form: dict[str, str]
+) -> tuple[PaymentSearch, dict[str, str]]:
+    """The search the filter form asks for, and the form as understood (a value that names
+    nothing of the city, or a day that is not one, is a 400 page)."""
+    status = form["status"]
+    if status and status not in PaymentStatus.__members__.values():
+        raise PageError(400, "invalid_status")
+    channel_id = service_id = None
+    if form["channel"]:
+        channels = {c.slug: c.id for c in await identity.get_all_channels(session=session)}
+        if form["channel"] not in channels:
+            raise PageError(400, "invalid_channel")
+        channel_id = channels[form["channel"]]
+    if form["service"]:
+        try:
+            found = await cities.get_service_or_raise(
+                session=session, city_id=city.id, code=form["service"]
+            )
+        except NotFound:
+            raise PageError(400, "invalid_service") from None
+        service_id = found.id
+    first, last = _date(form["start"], "start"), _date(form["end"], "end")
+    text = form["q"]
+    return PaymentSearch(
+        start=day_bounds(first, city.timezone)[0] if first else None,
+        end=day_bounds(last, city.timezone)[1] if last else None,
+        channel_id=channel_id,
+        service_id=service_id,
+        status=PaymentStatus(status) if status else None,
+        payment_id=text if text.startswith(PAYMENT_PREFIX) else None,
+        account=text if text and not text.startswith(PAYMENT_PREFIX) else None,
+    ), form
+
+
+Filter = Annotated[str, Query(max_length=80)]
 
 
 @router.get("/console/c/{slug}/payments", response_class=HTMLResponse)
@@ -156,22 +203,33 @@ async def payment_list(
     session: SessionDep,
     staff: ConsoleStaff,
     slug: str,
-    status: Annotated[str, Query(max_length=20)] = "",
+    status: Filter = "",
+    channel: Filter = "",
+    service: Filter = "",
+    start: Filter = "",
+    end: Filter = "",
+    q: Filter = "",
 ) -> Response:
-    """The city's payments, newest first, by status."""
+    """The city's payments, newest first, by creation day (from, to: the city's days),
+    channel, service and status, or found by payment number or bill account."""
     city = await _city(session, staff, slug)
-    wanted = PaymentStatus(status) if status in PaymentStatus.__members__.values() else None
-    rows = await payments.get_all(
-        session=session, city_id=city.id, channel_id=None, status=wanted, limit=LIST_ROWS
+    form = {"status": status, "channel": channel, "service": service, "start": start,
+            "end": end, "q": q.strip()}  # fmt: skip
+    search_in, form = await _search_of(session, city, form)
+    found = await search.search(
+        session=session, city_id=city.id, search_in=search_in, limit=LIST_ROWS
     )
+    services = await cities.get_all_services(session=session, city_id=city.id, limit=MAX_SERVICES)
     return _page(
         request,
         staff,
         "console/payments.html",
         city,
-        payments=[view.read() for _id, view in rows],
-        status_filter=wanted.value if wanted else "",
+        payments=[(view.read(), view.service, view.payment.channel_id) for view in found],
+        form=form,
         statuses=[s.value for s in PaymentStatus],
+        channels=await identity.get_all_channels(session=session),
+        services=[s for s in services if s.kind == ServiceKind.BILL],
     )
 
 
@@ -194,6 +252,8 @@ async def payment_detail(
         "console/payment.html",
         city,
         payment=view.read(),
+        service=view.service,
+        parties=await parties(session, city, language(request)),
         postings=postings,
         refunds=[flows.refund_read(r, view.payment) for r in refunds],
     )
