@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.billing.models import AmountRule, BillerTerms, RefundRule
+from cityhub.billing.models import AmountRule, BillerSubType, BillerTerms, RefundRule
 from cityhub.platform import patterns
 from cityhub.platform.errors import Conflict, Unavailable, Unprocessable
 
@@ -32,6 +33,9 @@ class Terms:
     quote_seconds: int = DEFAULT_QUOTE_SECONDS
     refund_rule: RefundRule = RefundRule.STAFF
     refund_days: int = 30
+    sub_type: BillerSubType = BillerSubType.OTHER
+    # The fields a customer fills in (see `billing.catalogue`); none: one `account` field.
+    fields: tuple[dict[str, Any], ...] | None = None
 
     @classmethod
     def of(cls, row: BillerTerms | None) -> Terms:
@@ -50,6 +54,9 @@ class Terms:
             quote_seconds=row.quote_seconds,
             refund_rule=row.refund_rule,
             refund_days=row.refund_days,
+            # A row the quote read builds carries none of the catalogue's columns.
+            sub_type=BillerSubType(row.sub_type or BillerSubType.OTHER),
+            fields=tuple(row.fields) if row.fields else None,
         )
 
     def check_account(self, account: str) -> None:
@@ -164,5 +171,7 @@ async def save(
     row.quote_seconds = terms.quote_seconds
     row.refund_rule = terms.refund_rule
     row.refund_days = terms.refund_days
+    row.sub_type = terms.sub_type.value
+    row.fields = list(terms.fields) if terms.fields else None
     await session.flush()
     return row

@@ -85,7 +85,7 @@ async def pay_form(
                 city=city,
                 channel_id=channel.id,
                 code=service.code,
-                account=account.strip(),
+                values={"account": account.strip()},
             )
         except CityHubError as exc:  # said on the form, the account still in it
             return _pay_page(request, settings, visitor, city, service, account, problem=exc)
