@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from cityhub.billing import bills
 from cityhub.billing.models import Bill
+from cityhub.connectors import types
 from cityhub.identity.models import Role
 from cityhub.platform.db import Database
 from cityhub.simulators.world import CHINA
@@ -163,3 +165,29 @@ async def test_a_biller_field_must_be_well_formed(api: Api, db: Database, sim: S
     shown = await world.channel.get(url)
     assert shown["stored"] is False and shown["fields"] is None  # nothing half-written
     await staff.client.aclose()
+
+
+async def test_a_holder_name_a_biller_sends_whole_is_kept_masked(
+    api: Api, db: Database, sim: Sim
+) -> None:
+    world = await pay_world(db, api, sim)
+    service = world.services["water"]
+    sent = [
+        types.Bill(
+            bill_id="B-1", account="1001", period="2026-11", amount_fen=100, holder="谢小明"
+        ),
+        types.Bill(bill_id="B-2", account="1001", period="2026-10", amount_fen=100, holder="谢*"),
+    ]
+    async with db.unit_of_work() as session:
+        kept = await bills.keep(
+            session=session, city_id=world.city.id, service_id=service.id, bills=sent
+        )
+    assert [b.holder for b in kept] == ["谢**", "谢*"]  # never more than the biller's mask
+
+
+async def test_another_citys_billers_are_not_shown(api: Api, db: Database, sim: Sim) -> None:
+    world = await pay_world(db, api, sim)
+    elsewhere = await pay_world(db, api, sim)
+    for path in ("/billers", "/billers/water"):
+        problem = await world.channel.get(elsewhere.url(path), expect=403)
+        assert problem["code"] == "city_not_granted"
