@@ -191,3 +191,18 @@ async def test_another_citys_billers_are_not_shown(api: Api, db: Database, sim: 
     for path in ("/billers", "/billers/water"):
         problem = await world.channel.get(elsewhere.url(path), expect=403)
         assert problem["code"] == "city_not_granted"
+
+
+async def test_partial_amounts_come_in_the_billers_multiple(
+    api: Api, db: Database, sim: Sim
+) -> None:
+    world = await pay_world(db, api, sim)
+    await _declare(world, amount_rule="partial", min_fen=100, multiple_fen=100, sub_type="water")
+    shown = await world.channel.get(world.url("/billers/water"))
+    assert shown["multiple_fen"] == 100
+    [bill] = world.unpaid("water")
+    await world.look_up(bill)
+    problem = await world.quote(bill, amount_fen=150, expect=422)
+    assert (problem["code"], problem["field"]) == ("amount_not_multiple", "amount_fen")
+    part = await world.quote(bill, amount_fen=200)
+    assert part["amount_fen"] == 200

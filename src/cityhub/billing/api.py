@@ -400,6 +400,7 @@ def _terms_read(code: str, t: terms.Terms, *, stored: bool) -> TermsRead:
         amount_rule=t.amount_rule,
         min_fen=t.min_fen,
         max_fen=t.max_fen,
+        multiple_fen=t.multiple_fen,
         fee_fixed_fen=t.fee_fixed_fen,
         fee_rate_bps=t.fee_rate_bps,
         accept_from=t.accept_from,

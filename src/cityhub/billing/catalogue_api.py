@@ -42,6 +42,7 @@ def _read(biller: catalogue.Biller, city: City) -> BillerRead:
         amount_rule=t.amount_rule,
         min_fen=low,
         max_fen=t.max_fen,
+        multiple_fen=t.multiple_fen,
         fee_fixed_fen=t.fee_fixed_fen,
         fee_rate_bps=t.fee_rate_bps,
         accept_from=t.accept_from,

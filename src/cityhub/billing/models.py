@@ -50,6 +50,8 @@ class BillerTerms(TenantMixin, Base):
     amount_rule: Mapped[AmountRule] = mapped_column(str_enum(AmountRule, "amount_rule"))
     min_fen: Mapped[int] = mapped_column(Fen, default=1)
     max_fen: Mapped[int | None] = mapped_column(Fen, default=None)
+    # Partial and advance amounts in whole multiples of this (100: whole yuan).
+    multiple_fen: Mapped[int] = mapped_column(Fen, default=1, server_default="1")
     fee_fixed_fen: Mapped[int] = mapped_column(Fen, default=0)
     fee_rate_bps: Mapped[int] = mapped_column(default=0)  # basis points of the amount
     accept_from: Mapped[dt.time | None] = mapped_column(Time(), default=None)  # city's time

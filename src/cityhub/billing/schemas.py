@@ -79,6 +79,9 @@ class TermsIn(Input):
     amount_rule: AmountRule = AmountRule.EXACT
     min_fen: Fen = 1
     max_fen: Fen | None = Field(default=None, description="required for `advance`")
+    multiple_fen: Fen = Field(
+        default=1, description="partial and advance amounts in multiples of this (100: yuan)"
+    )
     fee_fixed_fen: FenOrZero = 0
     fee_rate_bps: Annotated[StrictInt, Field(ge=0, le=1000)] = 0
     accept_from: dt.time | None = Field(default=None, description="HH:MM in the city's time")
@@ -314,6 +317,7 @@ class BillerRead(BaseModel):
     amount_rule: AmountRule
     min_fen: int
     max_fen: int | None
+    multiple_fen: int = Field(description="partial and advance amounts in multiples of this")
     fee_fixed_fen: int
     fee_rate_bps: int
     accept_from: dt.time | None = Field(description="HH:MM in the city's time (none: all day)")

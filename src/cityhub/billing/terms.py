@@ -26,6 +26,7 @@ class Terms:
     amount_rule: AmountRule = AmountRule.EXACT
     min_fen: int = 1
     max_fen: int | None = None
+    multiple_fen: int = 1
     fee_fixed_fen: int = 0
     fee_rate_bps: int = 0
     accept_from: dt.time | None = None
@@ -47,6 +48,7 @@ class Terms:
             amount_rule=row.amount_rule,
             min_fen=row.min_fen,
             max_fen=row.max_fen,
+            multiple_fen=row.multiple_fen or 1,
             fee_fixed_fen=row.fee_fixed_fen,
             fee_rate_bps=row.fee_rate_bps,
             accept_from=row.accept_from,
@@ -97,6 +99,13 @@ class Terms:
             raise Unprocessable(
                 f"the amount is above the bill's {bill_fen}",
                 code="amount_above_bill",
+                field="amount_fen",
+            )
+        # The whole bill may always be paid, whatever its odd fen.
+        if amount_fen != bill_fen and amount_fen % self.multiple_fen:
+            raise Unprocessable(
+                f"this biller takes amounts in multiples of {self.multiple_fen}",
+                code="amount_not_multiple",
                 field="amount_fen",
             )
         if amount_fen < low:
@@ -164,6 +173,7 @@ async def save(
     row.amount_rule = terms.amount_rule
     row.min_fen = terms.min_fen
     row.max_fen = terms.max_fen
+    row.multiple_fen = terms.multiple_fen
     row.fee_fixed_fen = terms.fee_fixed_fen
     row.fee_rate_bps = terms.fee_rate_bps
     row.accept_from = terms.accept_from

@@ -1,4 +1,5 @@
-"""the biller catalogue: a biller's sub-type and the fields a customer fills in, on its terms;
+"""the biller catalogue: a biller's sub-type, the fields a customer fills in and the multiple
+its partial and advance amounts come in, on its terms;
 the holder's masked name and the late fee a biller sends, on the bills it showed
 
 Revision ID: 0032
@@ -26,6 +27,9 @@ def upgrade() -> None:
             sa.Column("sub_type", sa.String(20), nullable=False, server_default="other")
         )
         batch.add_column(sa.Column("fields", JSON, nullable=True))
+        batch.add_column(
+            sa.Column("multiple_fen", sa.BigInteger(), nullable=False, server_default="1")
+        )
     with op.batch_alter_table("bills") as batch:
         batch.add_column(sa.Column("holder", sa.String(40), nullable=True))
         batch.add_column(sa.Column("late_fee_fen", sa.BigInteger(), nullable=True))
@@ -36,5 +40,6 @@ def downgrade() -> None:
         batch.drop_column("late_fee_fen")
         batch.drop_column("holder")
     with op.batch_alter_table("biller_terms") as batch:
+        batch.drop_column("multiple_fen")
         batch.drop_column("fields")
         batch.drop_column("sub_type")
