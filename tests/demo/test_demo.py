@@ -17,6 +17,7 @@ from cityhub.notices.models import GovAccount, NoticeTopic
 from cityhub.platform.db import Database
 from tests.client import Api
 from tests.identity.factories import vault
+from tests.simulators.fixtures import Sim
 
 SMALL = 120
 COUNTED = (City, Service, Grant, Channel, StaffUser, Resident, ChannelUser, Consent, AuditEntry)
@@ -193,3 +194,27 @@ async def test_a_demo_resident_queries_their_traffic_violations(db: Database, ap
         expect=200,
     )
     assert answer["records"] and all(r["plate"] == plate for r in answer["records"])
+
+
+async def test_the_demo_billers_are_in_the_catalogue(db: Database, api: Api, sim: Sim) -> None:
+    await load(db)
+    paylink = next(c for c in loader.credentials()["channels"] if c["client_id"] == "ch_paylink")
+    channel = await api.as_channel(paylink["client_id"], paylink["client_secret"])
+    listed = await channel.get("/v1/cities/shanghai/billers")
+    kinds = {b["code"]: b["sub_type"] for b in listed["items"]}
+    assert kinds == {"water-bill": "water", "power-bill": "electricity", "gas-bill": "gas"}
+    power = await channel.get("/v1/cities/shanghai/billers/power-bill")
+    [field] = power["fields"]
+    assert field["labels"] == {
+        "zh-Hans": "用电户号",
+        "zh-Hant": "用電戶號",
+        "en": "Electricity account number",
+    }
+    person = sim.world.people[0]
+    account = sim.world.account_of("power", "shanghai-power", person)
+    found = await channel.get(
+        "/v1/cities/shanghai/services/power-bill/bills", params={"account": account}
+    )
+    assert found["sub_type"] == "electricity" and found["bills"]
+    assert {b["holder"] for b in found["bills"]} == {person.name[0] + "*"}
+    await channel.client.aclose()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from cityhub.billing import admin_api, bills, flows, terms
+from cityhub.billing import admin_api, bills, catalogue_api, flows, terms
 from cityhub.billing import service as payments
 from cityhub.billing.models import PaymentStatus, RefundSource
 from cityhub.billing.schemas import (
+    BillerField,
     BillerReversalCreate,
     BillRead,
     BillsRead,
@@ -75,10 +76,19 @@ async def look_up_bills(
     caller: CurrentChannel,
     city: CityDep,
     code: ServiceCode,
-    account: Annotated[str, Query(min_length=1, max_length=80, description="account number")],
+    request: Request,
+    account: Annotated[
+        str | None,
+        Query(
+            max_length=80,
+            description="account number, for a biller that asks one `account` field; a biller "
+            "that declares other fields (`getBiller`) takes each as a query parameter of its name",
+        ),
+    ] = None,
 ) -> BillsRead:
     """An account's bills as the biller shows them now; the hub keeps what was shown, and
-    payments are made against those bills."""
+    payments are made against those bills. Each field the biller declares is checked against
+    its pattern before the biller is asked (422 naming the field)."""
     caller.require(SCOPE)
     prepared, kept = await bills.look_up(
         session=session,
@@ -86,7 +96,7 @@ async def look_up_bills(
         city=city,
         channel_id=caller.channel.id,
         code=code,
-        account=account,
+        values={name: value.strip() for name, value in request.query_params.items()},
     )
     t = prepared.terms
     items = []
@@ -103,11 +113,15 @@ async def look_up_bills(
                 status=bill.status,
                 min_fen=low,
                 max_fen=high,
+                holder=bill.holder,
+                late_fee_fen=bill.late_fee_fen,
+                sub_type=t.sub_type,
             )
         )
     return BillsRead(
         service=prepared.service.code,
-        account=account,
+        account=prepared.account,
+        sub_type=t.sub_type,
         amount_rule=t.amount_rule,
         fee_fixed_fen=t.fee_fixed_fen,
         fee_rate_bps=t.fee_rate_bps,
@@ -361,7 +375,10 @@ async def put_terms(
     """Set the biller's terms (city admin)."""
     require_staff_role(staff, city.id, Role.CITY_ADMIN)
     service = await bills.get_bill_service_or_raise(session=session, city_id=city.id, code=code)
-    saved = terms.Terms(**terms_in.model_dump())
+    saved = terms.Terms(
+        **terms_in.model_dump(exclude={"fields"}),
+        fields=catalogue_api.stored_fields(terms_in.fields),
+    )
     await terms.save(session=session, city_id=city.id, service_id=service.id, terms=saved)
     await audit.append(
         session=session,
@@ -383,6 +400,7 @@ def _terms_read(code: str, t: terms.Terms, *, stored: bool) -> TermsRead:
         amount_rule=t.amount_rule,
         min_fen=t.min_fen,
         max_fen=t.max_fen,
+        multiple_fen=t.multiple_fen,
         fee_fixed_fen=t.fee_fixed_fen,
         fee_rate_bps=t.fee_rate_bps,
         accept_from=t.accept_from,
@@ -390,7 +408,10 @@ def _terms_read(code: str, t: terms.Terms, *, stored: bool) -> TermsRead:
         quote_seconds=t.quote_seconds,
         refund_rule=t.refund_rule,
         refund_days=t.refund_days,
+        sub_type=t.sub_type,
+        fields=[BillerField.model_validate(f) for f in t.fields] if t.fields else None,
     )
 
 
 router.include_router(admin_api.router)
+router.include_router(catalogue_api.router)

@@ -7,15 +7,15 @@ Like a query, a look-up runs in steps so that no transaction is open while the b
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.billing import sql
+from cityhub.billing import catalogue, sql
 from cityhub.billing import terms as biller_terms
 from cityhub.billing.models import Bill, BillerTerms
 from cityhub.billing.terms import Terms
@@ -23,6 +23,7 @@ from cityhub.cities import service as cities
 from cityhub.cities.enums import ServiceKind, ServiceStatus
 from cityhub.connectors import types
 from cityhub.connectors.registry import ConnectorHub
+from cityhub.identity import pii
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound
 from cityhub.platform.uow import between_transactions
@@ -39,6 +40,7 @@ class PreparedLookup:
     terms: Terms
     biller: types.Biller
     account: str
+    fields: dict[str, str] = field(default_factory=dict)  # the others the biller asks
 
 
 async def get_bill_service_or_raise(*, session: AsyncSession, city_id: int, code: str) -> Service:
@@ -76,21 +78,24 @@ async def prepare(
     city: City,
     channel_id: int,
     code: str,
-    account: str,
+    values: Mapping[str, str],
 ) -> PreparedLookup:
-    """Every check a look-up must pass before the biller is asked."""
+    """Every check a look-up must pass before the biller is asked: the customer's fields
+    (`values`, by name) each in the format the biller declares."""
     service, terms = await usable_service(
         session=session, city=city, channel_id=channel_id, code=code
     )
-    terms.check_account(account)
+    account, others = catalogue.check_fields(terms, values)
     biller = await hub.biller(session=session, service=service)
-    return PreparedLookup(service=service, terms=terms, biller=biller, account=account)
+    return PreparedLookup(
+        service=service, terms=terms, biller=biller, account=account, fields=others
+    )
 
 
 async def ask(*, prepared: PreparedLookup) -> list[types.Bill]:
     """The account's bills, as the biller answers now."""
     try:
-        return await prepared.biller.bills(account=prepared.account)
+        return await prepared.biller.bills(account=prepared.account, fields=prepared.fields or None)
     except NotFound as exc:
         raise NotFound(
             exc.detail or f"the biller knows no account {prepared.account}",
@@ -106,12 +111,12 @@ async def look_up(
     city: City,
     channel_id: int,
     code: str,
-    account: str,
+    values: Mapping[str, str],
 ) -> tuple[PreparedLookup, list[Bill]]:
     """An account's bills as the biller shows them now, kept by the hub (the API's and the
     portal's look-up): checked, asked with no transaction open, then stored."""
     prepared = await prepare(
-        session=session, hub=hub, city=city, channel_id=channel_id, code=code, account=account
+        session=session, hub=hub, city=city, channel_id=channel_id, code=code, values=values
     )
     async with between_transactions(session):
         found = await ask(prepared=prepared)
@@ -137,6 +142,8 @@ async def keep(
             "currency": b.currency,
             "due_date": b.due_date,
             "status": b.status,
+            "holder": _masked(b.holder),
+            "late_fee_fen": b.late_fee_fen,
             "fetched_at": now,
         }
         for b in bills
@@ -150,7 +157,16 @@ async def keep(
             index_elements=["city_id", "service_id", "bill_ref"],
             set_={
                 name: statement.excluded[name]
-                for name in ("account", "period", "amount_fen", "currency", "due_date", "status")
+                for name in (
+                    "account",
+                    "period",
+                    "amount_fen",
+                    "currency",
+                    "due_date",
+                    "status",
+                    "holder",
+                    "late_fee_fen",
+                )  # fmt: skip
             }
             | {"fetched_at": statement.excluded.fetched_at},
         )
@@ -180,6 +196,14 @@ async def get_kept_with_terms_or_raise(
         return bill, Terms()
     stored = BillerTerms(**{key: row[label] for key, label in sql.TERMS_COLUMNS.items()})
     return bill, Terms.of(stored)
+
+
+def _masked(holder: str | None) -> str | None:
+    """The holder's name as the biller masked it; one a biller sent whole is masked here (the
+    family name and a star per other character), so the hub never keeps or shows it."""
+    if holder is None or "*" in holder:
+        return holder
+    return pii.mask_name(holder)
 
 
 def _no_bill(bill_ref: str) -> NotFound:

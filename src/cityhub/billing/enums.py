@@ -39,3 +39,17 @@ class RefundRequestStatus(enum.StrEnum):
     PENDING = "pending"  # waits for the city's staff or the biller
     REFUNDED = "refunded"  # a refund was made
     DECLINED = "declined"  # the staff or the biller said no
+
+
+class BillerSubType(enum.StrEnum):
+    """What kind of bill a biller issues (the catalogue's and the bills' sub-type)."""
+
+    WATER = "water"
+    ELECTRICITY = "electricity"
+    GAS = "gas"
+    PHONE = "phone"
+    BROADBAND = "broadband"
+    HEATING = "heating"
+    PROPERTY = "property"
+    TRAFFIC_FINE = "traffic_fine"
+    OTHER = "other"

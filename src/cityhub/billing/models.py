@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 # isort: off
 from cityhub.billing.enums import (
     AmountRule as AmountRule,
+    BillerSubType as BillerSubType,
     PaymentStatus as PaymentStatus,
     RefundRequestStatus as RefundRequestStatus,
     RefundRule as RefundRule,
@@ -22,7 +23,15 @@ from cityhub.billing.enums import (
 )
 
 # isort: on
-from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, tenant_fk, utcnow
+from cityhub.platform.db import (
+    Base,
+    BigId,
+    JsonType,
+    TenantMixin,
+    str_enum,
+    tenant_fk,
+    utcnow,
+)
 
 Fen = BigInteger
 
@@ -41,6 +50,8 @@ class BillerTerms(TenantMixin, Base):
     amount_rule: Mapped[AmountRule] = mapped_column(str_enum(AmountRule, "amount_rule"))
     min_fen: Mapped[int] = mapped_column(Fen, default=1)
     max_fen: Mapped[int | None] = mapped_column(Fen, default=None)
+    # Partial and advance amounts in whole multiples of this (100: whole yuan).
+    multiple_fen: Mapped[int] = mapped_column(Fen, default=1, server_default="1")
     fee_fixed_fen: Mapped[int] = mapped_column(Fen, default=0)
     fee_rate_bps: Mapped[int] = mapped_column(default=0)  # basis points of the amount
     accept_from: Mapped[dt.time | None] = mapped_column(Time(), default=None)  # city's time
@@ -51,6 +62,11 @@ class BillerTerms(TenantMixin, Base):
         str_enum(RefundRule, "refund_rule"), default=RefundRule.STAFF, server_default="staff"
     )
     refund_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    # The catalogue: what kind of bill, and the fields a customer fills in to look bills up
+    # (a list of {name, labels, pattern, example}; none: one `account` field of
+    # `account_pattern`). See `billing.catalogue`.
+    sub_type: Mapped[str] = mapped_column(String(20), default="other", server_default="other")
+    fields: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonType, default=None)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -78,6 +94,10 @@ class Bill(TenantMixin, Base):
     # Partial and advance terms: what the payments standing against the bill add up to
     # (quoted and not expired, confirmed, completed less refunds); see `billing.allowance`.
     paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    # As the biller sent them: the holder's name masked as the biller masks it (`谢*`; the hub
+    # never holds more of it) and the late fee already in `amount_fen`, if the biller says.
+    holder: Mapped[str | None] = mapped_column(String(40), default=None)
+    late_fee_fen: Mapped[int | None] = mapped_column(Fen, default=None)
     fetched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

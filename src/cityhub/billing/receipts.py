@@ -170,9 +170,7 @@ async def of_view(*, session: AsyncSession, city: City, view: payments.PaymentVi
         biller_en=service.name_en,
         service=service.code,
         account_masked=mask_account(bill.account),
-        # The biller's masked holder name, once bills carry it (issue 20's bills as billers
-        # send them); until then a receipt shows none.
-        holder_masked=getattr(bill, "holder_masked", None),
+        holder_masked=bill.holder,  # as the biller masked it (none if it sent no holder)
         amount_fen=p.amount_fen,
         fee_fen=p.fee_fen,
         total_fen=p.total_fen,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, m
 
 from cityhub.billing.models import (
     AmountRule,
+    BillerSubType,
     PaymentStatus,
     RefundRequestStatus,
     RefundRule,
@@ -17,6 +18,7 @@ from cityhub.billing.models import (
 from cityhub.platform import patterns
 
 CURRENCY = r"^[A-Z]{3}$"
+RESERVED = {"limit", "cursor", "code", "city"}  # query parameters the look-up has already
 # Strict: 12.5, 1200.0, "1200" and true are all refused; money is a whole number of fen.
 Fen = Annotated[StrictInt, Field(gt=0, le=10**12, description="minor units (fen)")]
 FenOrZero = Annotated[StrictInt, Field(ge=0, le=10**12, description="minor units (fen)")]
@@ -29,6 +31,44 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class FieldLabels(Input):
+    """A field's label in the three languages the hub speaks."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    zh_hans: str = Field(alias="zh-Hans", min_length=1, max_length=40)
+    zh_hant: str = Field(alias="zh-Hant", min_length=1, max_length=40)
+    en: str = Field(min_length=1, max_length=40)
+
+
+class BillerField(Input):
+    """A field a customer fills in to look their bills up."""
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,29}$", description="the query parameter that carries it"
+    )
+    labels: FieldLabels
+    pattern: str = Field(
+        min_length=1, max_length=200, description="RE2: the whole value must match"
+    )
+    example: str | None = Field(default=None, max_length=80)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            patterns.compile_pattern(value)
+        except patterns.PatternError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _example_fits(self) -> BillerField:
+        if self.example is not None and not patterns.fullmatch(self.pattern, self.example):
+            raise ValueError(f"the example of {self.name} does not match its pattern")
+        return self
+
+
 class TermsIn(Input):
     account_pattern: str = Field(
         default=r"^[A-Za-z0-9-]{1,40}$",
@@ -39,6 +79,9 @@ class TermsIn(Input):
     amount_rule: AmountRule = AmountRule.EXACT
     min_fen: Fen = 1
     max_fen: Fen | None = Field(default=None, description="required for `advance`")
+    multiple_fen: Fen = Field(
+        default=1, description="partial and advance amounts in multiples of this (100: yuan)"
+    )
     fee_fixed_fen: FenOrZero = 0
     fee_rate_bps: Annotated[StrictInt, Field(ge=0, le=1000)] = 0
     accept_from: dt.time | None = Field(default=None, description="HH:MM in the city's time")
@@ -51,6 +94,13 @@ class TermsIn(Input):
     )
     refund_days: Annotated[StrictInt, Field(ge=0, le=3650)] = Field(
         default=30, description="days after completion a channel may ask for a refund"
+    )
+    sub_type: BillerSubType = BillerSubType.OTHER
+    fields: list[BillerField] | None = Field(
+        default=None,
+        max_length=6,
+        description="what a customer fills in, the account first (none: one `account` field "
+        "of `account_pattern`)",
     )
 
     @field_validator("account_pattern")
@@ -70,6 +120,11 @@ class TermsIn(Input):
             raise ValueError("advance payments need max_fen")
         if self.max_fen is not None and self.max_fen < self.min_fen:
             raise ValueError("max_fen is below min_fen")
+        names = [f.name for f in self.fields or ()]
+        if len(set(names)) != len(names):
+            raise ValueError("two fields have the same name")
+        if set(names) & RESERVED:
+            raise ValueError(f"a field may not be named {', '.join(sorted(RESERVED))}")
         return self
 
 
@@ -88,11 +143,19 @@ class BillRead(BaseModel):
     status: str = Field(description="unpaid or paid, as the biller says")
     min_fen: int = Field(description="the least that may be paid against it")
     max_fen: int | None = Field(description="the most that may be paid (none: no limit)")
+    holder: str | None = Field(
+        default=None, description="the account holder's name, masked as the biller masks it"
+    )
+    late_fee_fen: int | None = Field(
+        default=None, description="the late fee the biller charged, included in amount_fen"
+    )
+    sub_type: BillerSubType = BillerSubType.OTHER
 
 
 class BillsRead(BaseModel):
     service: str
     account: str
+    sub_type: BillerSubType = BillerSubType.OTHER
     amount_rule: AmountRule
     fee_fixed_fen: int
     fee_rate_bps: int
@@ -275,3 +338,20 @@ class ReceiptVerificationRead(BaseModel):
     receipt: ReceiptRead | None = Field(
         default=None, description="the receipt as the hub holds it (when the payment is known)"
     )
+class BillerRead(BaseModel):
+    """A biller as a channel draws its form from it."""
+
+    code: str = Field(description="the service code; look bills up at /services/{code}/bills")
+    names: dict[str, str] = Field(description="the service's name by language")
+    provider: str
+    sub_type: BillerSubType
+    fields: list[BillerField] = Field(description="what a customer fills in, the account first")
+    amount_rule: AmountRule
+    min_fen: int
+    max_fen: int | None
+    multiple_fen: int = Field(description="partial and advance amounts in multiples of this")
+    fee_fixed_fen: int
+    fee_rate_bps: int
+    accept_from: dt.time | None = Field(description="HH:MM in the city's time (none: all day)")
+    accept_until: dt.time | None
+    timezone: str = Field(description="the city's timezone, in which the hours are")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.billing.models import AmountRule, BillerTerms, RefundRule
+from cityhub.billing.models import AmountRule, BillerSubType, BillerTerms, RefundRule
 from cityhub.platform import patterns
 from cityhub.platform.errors import Conflict, Unavailable, Unprocessable
 
@@ -25,6 +26,7 @@ class Terms:
     amount_rule: AmountRule = AmountRule.EXACT
     min_fen: int = 1
     max_fen: int | None = None
+    multiple_fen: int = 1
     fee_fixed_fen: int = 0
     fee_rate_bps: int = 0
     accept_from: dt.time | None = None
@@ -32,6 +34,9 @@ class Terms:
     quote_seconds: int = DEFAULT_QUOTE_SECONDS
     refund_rule: RefundRule = RefundRule.STAFF
     refund_days: int = 30
+    sub_type: BillerSubType = BillerSubType.OTHER
+    # The fields a customer fills in (see `billing.catalogue`); none: one `account` field.
+    fields: tuple[dict[str, Any], ...] | None = None
 
     @classmethod
     def of(cls, row: BillerTerms | None) -> Terms:
@@ -43,6 +48,7 @@ class Terms:
             amount_rule=row.amount_rule,
             min_fen=row.min_fen,
             max_fen=row.max_fen,
+            multiple_fen=row.multiple_fen or 1,
             fee_fixed_fen=row.fee_fixed_fen,
             fee_rate_bps=row.fee_rate_bps,
             accept_from=row.accept_from,
@@ -50,6 +56,9 @@ class Terms:
             quote_seconds=row.quote_seconds,
             refund_rule=row.refund_rule,
             refund_days=row.refund_days,
+            # A row the quote read builds carries none of the catalogue's columns.
+            sub_type=BillerSubType(row.sub_type or BillerSubType.OTHER),
+            fields=tuple(row.fields) if row.fields else None,
         )
 
     def check_account(self, account: str) -> None:
@@ -90,6 +99,13 @@ class Terms:
             raise Unprocessable(
                 f"the amount is above the bill's {bill_fen}",
                 code="amount_above_bill",
+                field="amount_fen",
+            )
+        # The whole bill may always be paid, whatever its odd fen.
+        if amount_fen != bill_fen and amount_fen % self.multiple_fen:
+            raise Unprocessable(
+                f"this biller takes amounts in multiples of {self.multiple_fen}",
+                code="amount_not_multiple",
                 field="amount_fen",
             )
         if amount_fen < low:
@@ -157,6 +173,7 @@ async def save(
     row.amount_rule = terms.amount_rule
     row.min_fen = terms.min_fen
     row.max_fen = terms.max_fen
+    row.multiple_fen = terms.multiple_fen
     row.fee_fixed_fen = terms.fee_fixed_fen
     row.fee_rate_bps = terms.fee_rate_bps
     row.accept_from = terms.accept_from
@@ -164,5 +181,7 @@ async def save(
     row.quote_seconds = terms.quote_seconds
     row.refund_rule = terms.refund_rule
     row.refund_days = terms.refund_days
+    row.sub_type = terms.sub_type.value
+    row.fields = list(terms.fields) if terms.fields else None
     await session.flush()
     return row

@@ -19,7 +19,7 @@ class HubCollectedFees:
     def __init__(self, service_code: str) -> None:
         self.service_code = service_code
 
-    async def bills(self, *, account: str) -> list[Bill]:
+    async def bills(self, *, account: str, fields: dict[str, str] | None = None) -> list[Bill]:
         raise NotFound(
             f"{self.service_code} has no bills to look up; its fees come with its bookings",
             code="account_not_found",

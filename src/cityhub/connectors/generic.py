@@ -90,8 +90,8 @@ class GenericConnector:
 
     # -- biller ------------------------------------------------------------------------------
 
-    async def bills(self, *, account: str) -> list[Bill]:
-        rows = await self.call("bills", {"account": account})
+    async def bills(self, *, account: str, fields: dict[str, str] | None = None) -> list[Bill]:
+        rows = await self.call("bills", {**(fields or {}), "account": account})
         if not isinstance(rows, list):
             raise malformed(self.endpoint.provider, "bills must map to a list (set items)")
         return [self._model(Bill, {"account": account, **row}) for row in rows]

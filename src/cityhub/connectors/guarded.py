@@ -45,9 +45,9 @@ class GuardedBiller:
     def __init__(self, inner: Biller, guard: Guard) -> None:
         self.inner, self.guard = inner, guard
 
-    async def bills(self, *, account: str) -> list[Bill]:
+    async def bills(self, *, account: str, fields: dict[str, str] | None = None) -> list[Bill]:
         return await self.guard.call(
-            "bills", lambda: self.inner.bills(account=account), idempotent=True
+            "bills", lambda: self.inner.bills(account=account, fields=fields), idempotent=True
         )
 
     async def pay(self, *, order: PaymentOrder) -> PaymentReceipt:

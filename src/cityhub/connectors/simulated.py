@@ -44,13 +44,15 @@ class SimulatorBiller:
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
 
-    async def bills(self, *, account: str) -> list[Bill]:
-        answer = await self.endpoint.call("GET", f"/accounts/{account}/bills")
+    async def bills(self, *, account: str, fields: dict[str, str] | None = None) -> list[Bill]:
+        answer = await self.endpoint.call("GET", f"/accounts/{account}/bills", params=fields)
         body = _ok(self.endpoint, answer)
         try:
-            rows = body["bills"]
+            rows, holder = body["bills"], body.get("holder")  # the holder: once per account
             return [
-                Bill.model_validate({**row, "bill_id": row["id"], "account": account})
+                Bill.model_validate(
+                    {"holder": holder, **row, "bill_id": row["id"], "account": account}
+                )
                 for row in rows
             ]
         except (TypeError, KeyError, ValidationError) as exc:

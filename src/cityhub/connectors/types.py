@@ -40,6 +40,10 @@ class Bill(Value):
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     due_date: dt.date | None = None
     status: Literal["unpaid", "paid"] = "unpaid"
+    holder: str | None = Field(
+        default=None, max_length=40, description="the account holder's name, masked: 谢*"
+    )
+    late_fee_fen: int | None = Field(default=None, ge=0, description="included in amount_fen")
 
 
 class PaymentOrder(Value):
@@ -94,8 +98,9 @@ class Statement(Value):
 class Biller(Protocol):
     """A utility or agency that issues bills."""
 
-    async def bills(self, *, account: str) -> list[Bill]:
-        """The account's bills, unpaid first; NotFound when the biller knows no such account."""
+    async def bills(self, *, account: str, fields: dict[str, str] | None = None) -> list[Bill]:
+        """The account's bills, unpaid first; NotFound when the biller knows no such account.
+        `fields`: the other fields the biller asks with the account (its catalogue's)."""
         ...
 
     async def pay(self, *, order: PaymentOrder) -> PaymentReceipt:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub.billing import demo as billing_demo
 from cityhub.cities.models import City, CityStatus, Grant, Service, ServiceCategory, ServiceStatus
 from cityhub.demo import world
 from cityhub.identity import audit, security
@@ -319,6 +320,8 @@ async def load(
     actor = audit.Actor.system()
     progress(advance=1, what=f"{len(world.CITIES)} cities and their catalogues")
     cities, services = await _catalogue(session)
+    for rows in services.values():
+        await billing_demo.load(session=session, services=rows)
     channel_ids = {}
     for demo in world.CHANNELS:
         channel = await identity.create_channel(

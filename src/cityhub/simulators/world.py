@@ -145,14 +145,18 @@ class World:
             year, mon = divmod(month, 12)
             period = f"{year:04d}-{mon + 1:02d}"
             due_year, due_mon = divmod(month + 1, 12)
+            due, amount = dt.date(due_year, due_mon + 1, 20), r.randrange(low, high, 10)
+            unpaid = 3 - back >= unpaid_from
             rows.append(
                 {
                     "id": f"{account}-{period.replace('-', '')}",
                     "period": period,
-                    "amount_fen": r.randrange(low, high, 10),
+                    "amount_fen": amount,
                     "currency": "CNY",
-                    "due_date": dt.date(due_year, due_mon + 1, 20).isoformat(),
-                    "status": "unpaid" if 3 - back >= unpaid_from else "paid",
+                    "due_date": due.isoformat(),
+                    "status": "unpaid" if unpaid else "paid",
+                    # Overdue and unpaid: about 0.5% of the amount is the late fee (in it).
+                    "late_fee_fen": amount // 2000 * 10 if unpaid and due < today else 0,
                 }
             )
         return rows

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.billing import bills, receipts
+from cityhub.billing import bills, catalogue, receipts
 from cityhub.billing import service as payments
 from cityhub.billing.enums import PaymentStatus
 from cityhub.billing.receipts_api import pdf_response
@@ -75,7 +75,7 @@ async def pay_form(
     """The account form; with an account, the bills the biller shows for it now."""
     city = await live_city_or_404(session, slug)
     channel = await signin.get_portal_channel_or_raise(session=session)
-    service, _terms = await bills.usable_service(
+    service, terms = await bills.usable_service(
         session=session, city=city, channel_id=channel.id, code=code[:60]
     )
     found = None
@@ -87,7 +87,8 @@ async def pay_form(
                 city=city,
                 channel_id=channel.id,
                 code=service.code,
-                account=account.strip(),
+                # The form's one box is the biller's first field (its account).
+                values={catalogue.fields_of(terms)[0].name: account.strip()},
             )
         except CityHubError as exc:  # said on the form, the account still in it
             return _pay_page(request, settings, visitor, city, service, account, problem=exc)
