@@ -1,5 +1,5 @@
 """Routes of complaints: a channel files and follows its own; the biller's provider staff or
-the city's admins resolve them."""
+the city's admins read and resolve them (provider staff only their provider's)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,18 @@ from fastapi.responses import JSONResponse
 from cityhub.cities import service as cities
 from cityhub.cities.deps import CityDep
 from cityhub.complaints import service
-from cityhub.complaints.models import ComplaintStatus
+from cityhub.complaints.models import Complaint, ComplaintStatus
 from cityhub.complaints.schemas import ComplaintCreate, ComplaintDecision, ComplaintRead
-from cityhub.identity.deps import CurrentChannel, CurrentStaff, require_provider, require_staff_role
+from cityhub.identity.deps import (
+    Caller,
+    ChannelCaller,
+    CurrentCaller,
+    CurrentChannel,
+    CurrentStaff,
+    StaffCaller,
+    require_provider,
+    require_staff_role,
+)
 from cityhub.identity.enums import Role
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.idempotency import IdempotencyDep
@@ -54,25 +63,48 @@ async def create_complaint(
     )
 
 
+STAFF_ROLES = (Role.CITY_ADMIN, Role.AUDITOR, Role.PROVIDER_STAFF)
+
+
+async def _service_ids(session: SessionDep, caller: StaffCaller, city_id: int) -> list[int] | None:
+    """The services whose complaints the staff member sees (None: every one)."""
+    require_staff_role(caller, city_id, *STAFF_ROLES)
+    providers = caller.providers_in(city_id)
+    if providers is None:
+        return None
+    found = await cities.service_ids_of_providers(
+        session=session, city_id=city_id, providers=providers
+    )
+    return list(found)
+
+
 @router.get(
     "",
     response_model=Page[ComplaintRead],
     operation_id="listComplaints",
-    summary="List the channel's complaints",
+    summary="List complaints",
 )
 async def list_complaints(
     session: SessionDep,
-    caller: CurrentChannel,
+    caller: CurrentCaller,
     city: CityDep,
     page: PageDep,
     status: ComplaintStatus | None = None,
 ) -> Page[ComplaintRead]:
-    """The channel's complaints in the city, newest first."""
-    caller.require(SCOPE)
+    """Complaints in the city, newest first: a channel sees its own; a city admin or auditor
+    every one, the biller's provider staff their provider's."""
+    channel_id, service_ids = None, None
+    if isinstance(caller, ChannelCaller):
+        caller.require(SCOPE)
+        channel_id = caller.channel.id
+    else:
+        assert isinstance(caller, StaffCaller)
+        service_ids = await _service_ids(session, caller, city.id)
     rows = await service.get_all(
         session=session,
         city_id=city.id,
-        channel_id=caller.channel.id,
+        channel_id=channel_id,
+        service_ids=service_ids,
         status=status,
         after=page.after,
         limit=page.limit,
@@ -81,20 +113,35 @@ async def list_complaints(
     return page.page(items, rows[-1].id if rows else None)
 
 
+async def _visible(session: SessionDep, caller: Caller, city_id: int, public_id: str) -> Complaint:
+    """The complaint, if the caller may see it (else NotFound, as if there were none)."""
+    if isinstance(caller, ChannelCaller):
+        caller.require(SCOPE)
+        return await service.get_or_raise(
+            session=session, city_id=city_id, public_id=public_id, channel_id=caller.channel.id
+        )
+    assert isinstance(caller, StaffCaller)
+    require_staff_role(caller, city_id, *STAFF_ROLES)
+    row = await service.get_or_raise(session=session, city_id=city_id, public_id=public_id)
+    biller = await cities.get_service(session=session, city_id=city_id, service_id=row.service_id)
+    require_provider(
+        caller, biller, city_id=city_id, object_type="complaint", object_id=public_id,
+        code="complaint_not_found",
+    )  # fmt: skip
+    return row
+
+
 @router.get(
     "/{complaint_id}",
     response_model=ComplaintRead,
     operation_id="getComplaint",
-    summary="Read one of the channel's complaints",
+    summary="Read a complaint",
 )
 async def get_complaint(
-    session: SessionDep, caller: CurrentChannel, city: CityDep, complaint_id: ComplaintId
+    session: SessionDep, caller: CurrentCaller, city: CityDep, complaint_id: ComplaintId
 ) -> ComplaintRead:
     """The complaint with each change of its status."""
-    caller.require(SCOPE)
-    row = await service.get_or_raise(
-        session=session, city_id=city.id, public_id=complaint_id, channel_id=caller.channel.id
-    )
+    row = await _visible(session, caller, city.id, complaint_id)
     return await service.read(session=session, city_slug=city.slug, row=row)
 
 
@@ -115,12 +162,7 @@ async def resolve_complaint(
     """The biller's provider staff or a city admin resolve an assigned or escalated
     complaint, once; audited, and the channel is told."""
     require_staff_role(staff, city.id, Role.CITY_ADMIN, Role.PROVIDER_STAFF)
-    row = await service.get_or_raise(session=session, city_id=city.id, public_id=complaint_id)
-    biller = await cities.get_service(session=session, city_id=city.id, service_id=row.service_id)
-    require_provider(
-        staff, biller, city_id=city.id, object_type="complaint", object_id=complaint_id,
-        code="complaint_not_found",
-    )  # fmt: skip
+    row = await _visible(session, staff, city.id, complaint_id)
     row = await service.move(
         session=session,
         row=row,
