@@ -22,9 +22,10 @@ from tests.cities.factories import create_grant
 from tests.client import Api
 from tests.complaints.factories import file, paid, paid_again
 from tests.helpers import move_past
-from tests.identity.factories import create_channel
+from tests.identity.factories import PASSWORD, create_channel, create_staff
 from tests.outbox_helpers import Receiver, drain
 from tests.simulators.fixtures import Sim
+from tests.web.browser import Browser
 
 
 async def _audited(db: Database, public_id: str) -> list[str]:
@@ -236,3 +237,23 @@ async def test_a_paid_twice_complaint_filed_at_once_many_times_refunds_once(
     assert len({m["refund_id"] for m in made}) == 1
     assert (await world.get(second))["refunded_fen"] == first["amount_fen"]
     await ledger_ok(db)
+
+
+async def test_the_console_shows_complaints_to_whom_they_belong(
+    api: Api, db: Database, sim: Sim, settings: Settings, browser: Browser
+) -> None:
+    world = await pay_world(db, api, sim)
+    payment = await paid(world, settings)
+    made = await file(world, type="wrong_amount", payment_id=payment["id"])
+    about_gas = await file(world, type="service", service="gas")
+    await create_staff(db, city=world.city, username="water-clerk", role=Role.PROVIDER_STAFF,
+                       provider=world.services["water"].provider)  # fmt: skip
+    await browser.sign_in("water-clerk", PASSWORD)
+    page = await browser.get(f"/console/c/{world.city.slug}/complaints")
+    assert made["id"] in page.text and about_gas["id"] not in page.text
+    assert "provider:water company" in page.text
+    await create_staff(db, city=world.city, username="auditor", role=Role.AUDITOR)
+    browser.client.cookies.clear()  # another member signs in on this browser
+    await browser.sign_in("auditor", PASSWORD)
+    page = await browser.get(f"/console/c/{world.city.slug}/complaints")
+    assert made["id"] in page.text and about_gas["id"] in page.text
