@@ -44,6 +44,7 @@ class Complaint(TenantMixin, Base):
         UniqueConstraint("city_id", "public_id"),
         Index("ix_complaints_channel", "city_id", "channel_id", "id"),
         Index("ix_complaints_due", "city_id", "status", "due_at"),
+        tenant_fk("service_id", "services"),
     )
 
     public_id: Mapped[str] = mapped_column(String(40))

@@ -62,6 +62,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["channel_id"], ["channels.id"], name=op.f("fk_complaints_channel_id_channels")
         ),
+        sa.ForeignKeyConstraint(
+            ["city_id", "service_id"],
+            ["services.city_id", "services.id"],
+            name=op.f("fk_complaints_service_id_services"),
+        ),
         sa.UniqueConstraint("city_id", "public_id", name=op.f("uq_complaints_city_id_public_id")),
         *_keys("complaints"),
     )
