@@ -19,6 +19,7 @@ from cityhub.billing.channel_api import staff_router as refund_requests_router
 from cityhub.billing.receipts_api import router as receipts_router
 from cityhub.cities.api import router as cities_router
 from cityhub.cities.jobs_api import router as jobs_router
+from cityhub.complaints.api import router as complaints_router
 from cityhub.connectors.api import router as connectors_router
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.contract import contract
@@ -137,6 +138,7 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(jobs_router)
     app.include_router(history_router)
     app.include_router(figures_router)
+    app.include_router(complaints_router)
     openapi.install(app, contract())
     mount_web(app)
 

@@ -7,6 +7,7 @@ from cityhub import webhooks as _webhooks  # noqa: F401
 from cityhub.appointments import models as _appointments  # noqa: F401
 from cityhub.billing import models as _billing  # noqa: F401
 from cityhub.cities import models as _cities  # noqa: F401
+from cityhub.complaints import models as _complaints  # noqa: F401
 from cityhub.connectors import models as _connectors  # noqa: F401
 from cityhub.identity import audit as _audit  # noqa: F401
 from cityhub.identity import models as _identity  # noqa: F401

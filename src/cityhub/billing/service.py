@@ -32,6 +32,7 @@ from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unprocessable
 
 if TYPE_CHECKING:
+    from cityhub.billing.duplicates import DuplicateRefund
     from cityhub.cities.models import City, Service
 
 PAY_BILLER = "billing.pay_biller"
@@ -398,3 +399,15 @@ async def expire_quotes(
         amounts=[(r.city_id, r.bill_id, r.amount_fen) for r in rows if not r.holds_bill],
     )
     return len(rows)
+
+
+async def refund_duplicate(
+    *, session: AsyncSession, view: PaymentView, reason: str, requested_by: str
+) -> DuplicateRefund | None:
+    """If the ledger shows the payment's bill paid twice by its user, the second payment
+    refunded in full, once; None if it does not."""
+    from cityhub.billing import duplicates  # it calls the flows, which import this module
+
+    return await duplicates.refund_second(
+        session=session, view=view, reason=reason, requested_by=requested_by
+    )

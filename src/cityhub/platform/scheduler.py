@@ -56,6 +56,7 @@ JOB_MODULES = (
     "cityhub.identity.jobs",
     "cityhub.web.jobs",
     "cityhub.figures.jobs",
+    "cityhub.complaints.jobs",
 )
 Clock = Callable[[], dt.datetime]
 LiveCities = Callable[..., Awaitable[Sequence["City"]]]  # (*, session) -> cities, by id

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from cityhub.web import problems
+from cityhub.web.console import complaints as console_complaints
 from cityhub.web.console import connectors as console_connectors
 from cityhub.web.console import figures as console_figures
 from cityhub.web.console import home as console
@@ -58,6 +59,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(console_figures.router)
     app.include_router(portal_receipts.router)
     app.include_router(portal_mydata.router)
+    app.include_router(console_complaints.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
 

@@ -41,6 +41,7 @@ CHANNEL_TOPICS = (
     "appointment.offered",
     "webhook.test",
     "refund_request.declined",
+    "complaint.updated",
 )
 
 

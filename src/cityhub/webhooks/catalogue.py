@@ -59,6 +59,10 @@ DATA: dict[str, dict[str, Any]] = {
         "The city's staff or the biller declined a refund request the channel made.",
         {"refund_request": {"$ref": _REF + "RefundRequestRead"}},
     ),
+    "complaint.updated": _obj(
+        "A complaint the channel filed changed status (logged, assigned, resolved, escalated).",
+        {"complaint": {"$ref": _REF + "ComplaintRead"}},
+    ),
     "appointment.offered": _obj(
         "A waitlist place is offered to the user until `expires_at`.",
         {
