@@ -338,6 +338,8 @@ class ReceiptVerificationRead(BaseModel):
     receipt: ReceiptRead | None = Field(
         default=None, description="the receipt as the hub holds it (when the payment is known)"
     )
+
+
 class BillerRead(BaseModel):
     """A biller as a channel draws its form from it."""
 

@@ -26,8 +26,8 @@ KEY = ("pillar", "service", "channel")
 NOT_RECORDED = {
     "latency": "recorded for payments only: from the channel's confirmation to the biller's "
     "answer; bookings, applications and requests have no latency of the hub's own",
-    "complaints": "not recorded per channel and service: 311 requests are about the city, "
-    "not about a channel",
+    "complaints": "complaints about payments are recorded, but this report does not count "
+    "them per channel and service yet",
     "subsidies": "no subsidy campaigns on this hub yet",
 }
 
