@@ -138,14 +138,16 @@ def main() -> None:
         f"{result['reads_failed']}, failures {result['failures']}"
     )
     report.result(
-        name="guessing",
-        value=result["value_s"],
-        unit="s (median GET /v1/cities, with guessing)",
-        reference=result["reference_s"],
-        ratio=ratio,
-        target=TARGET,
-        higher_is_better=False,
-        reference_script="GET /v1/cities on the same hub with no guessing",
+        {
+            "name": "guessing",
+            "value": result["value_s"],
+            "unit": "s (median GET /v1/cities, with guessing)",
+            "reference": result["reference_s"],
+            "ratio": ratio,
+            "target": TARGET,
+            "higher_is_better": False,
+            "reference_script": "GET /v1/cities on the same hub with no guessing",
+        }
     )
     if result["guesses_failed"] or result["reads_failed"] or ratio > TARGET:
         raise SystemExit(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from support import load_average
 
@@ -73,30 +74,17 @@ def cpu(operation: str, figures: dict[str, float | None]) -> None:
     print(f"CPU ms per {operation}: " + "; ".join(parts))
 
 
-def result(
-    *,
-    name: str,
-    value: float,
-    unit: str,
-    reference: float,
-    ratio: float,
-    target: float,
-    higher_is_better: bool,
-    reference_script: str,
-) -> None:
-    """The last line: the one JSON object every bench ends with (its fields are the
-    arguments' names)."""
-    print(
-        json.dumps(
-            {
-                "name": name,
-                "value": round(value, 3),
-                "unit": unit,
-                "reference": round(reference, 3),
-                "ratio": round(ratio, 4),
-                "target": target,
-                "higher_is_better": higher_is_better,
-                "reference_script": reference_script,
-            }
-        )
-    )
+FIELDS = (
+    "name", "value", "unit", "reference", "ratio", "target", "higher_is_better",
+    "reference_script",
+)  # fmt: skip
+
+
+def result(line: dict[str, Any]) -> None:
+    """The last line: the one JSON object every bench ends with, as the bench writes it
+    (exactly these fields; figures rounded for reading)."""
+    if set(line) != set(FIELDS):
+        raise ValueError(f"a bench's result line has the fields {FIELDS}, not {sorted(line)}")
+    rounded = {"value": round(line["value"], 3), "reference": round(line["reference"], 3)}
+    ordered = {k: line[k] for k in FIELDS} | rounded | {"ratio": round(line["ratio"], 4)}
+    print(json.dumps(ordered))
