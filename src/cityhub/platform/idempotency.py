@@ -104,6 +104,11 @@ class Idempotency:
         return {"Idempotency-Key": self.key} if self.key else {}
 
 
+def hash_of(method: str, path: str, body: bytes) -> str:
+    """What a key is bound to: the method, the path and the body."""
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+
+
 async def idempotency(
     request: Request,
     session: SessionDep,
@@ -121,14 +126,12 @@ async def idempotency(
     """Claim the key, or replay its first answer, or refuse a reuse with another body (422)
     or while the first request is still running (409)."""
     body = await request.body()
-    request_hash = hashlib.sha256(
-        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
-    ).hexdigest()
+    request_hash = hash_of(request.method, request.url.path, body)
     idem = Idempotency(session=session, owner=owner, key=key, request_hash=request_hash)
     if key is None:
         yield idem
         return
-    await _claim(session, owner, key, request_hash)
+    await claim(session, owner, key, request_hash)
     work = uow.of(session)
     claimed_at = work.commits
 
@@ -179,7 +182,7 @@ _ANSWER = fastsql.Statement(
 )
 
 
-async def _claim(session: AsyncSession, owner: str, key: str, request_hash: str) -> None:
+async def claim(session: AsyncSession, owner: str, key: str, request_hash: str) -> None:
     for _ in range(3):
         now = utcnow()
         # The usual case in one statement: nobody has the key yet.

@@ -26,7 +26,6 @@ while it runs (`IdempotencyDep`).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -41,16 +40,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import CallerKey, SessionDep
 
-# `_claim` settles a key that stands (replay, another body, in flight, taken over) exactly as
+# `claim` settles a key that stands (replay, another body, in flight, taken over) exactly as
 # `IdempotencyDep` does; one piece of code for it.
-from cityhub.platform.idempotency import IdempotencyKey, _claim
+from cityhub.platform.idempotency import IdempotencyKey, claim, hash_of
 
 PROBE = "idempotency_key_stored"
-
-
-def request_hash(method: str, path: str, body: bytes) -> str:
-    """What a key is bound to: the method, the path and the body."""
-    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
 def _probe() -> Any:
@@ -105,7 +99,7 @@ class LateIdempotency:
         """After the first read: a stored key is replayed, refused or taken over now."""
         if self.key is None or not stored:
             return
-        await _claim(self.session, self.owner, self.key, self.request_hash)
+        await claim(self.session, self.owner, self.key, self.request_hash)
         self.claimed = True
 
     async def refused(self) -> None:
@@ -119,7 +113,7 @@ class LateIdempotency:
             )
         )
         if stored is not None:
-            await _claim(self.session, self.owner, self.key, self.request_hash)
+            await claim(self.session, self.owner, self.key, self.request_hash)
 
     async def respond(self, status_code: int, body: Any) -> JSONResponse:
         """The answer, and the key claimed with it (or the first answer, if another request
@@ -145,7 +139,7 @@ class LateIdempotency:
             # Another request with the key committed first: its answer is replayed (or another
             # body refused), and this request's work goes back with the exception. A claim
             # taken over instead (its request died) is this request's to answer.
-            await _claim(self.session, self.owner, self.key, self.request_hash)
+            await claim(self.session, self.owner, self.key, self.request_hash)
         await self.session.execute(
             update(IdempotencyKey)
             .where(IdempotencyKey.owner == self.owner, IdempotencyKey.key == self.key)
@@ -169,7 +163,7 @@ async def late_idempotency(
     ] = None,
 ) -> LateIdempotency:
     """The request's key, to be probed by its first read and claimed with its answer."""
-    digest = request_hash(request.method, request.url.path, await request.body())
+    digest = hash_of(request.method, request.url.path, await request.body())
     return LateIdempotency(session=session, owner=owner, key=key, request_hash=digest)
 
 
