@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from fastapi import Response
 
-from cityhub.cities import caching, service
+from cityhub.cities import service
 from cityhub.cities.schemas import ServiceRead
+from cityhub.platform import cache
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,4 +68,4 @@ async def page(
         return CataloguePage(body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"')
 
     key = (city.id, city.slug, channel_id, category or None, kind, page.after, page.limit)
-    return await caching.cached(session, "catalogue", key, load)
+    return await cache.cached(session, "catalogue", key, load)

@@ -8,7 +8,7 @@ from sqlalchemy import Row, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
-from cityhub.cities import caching, queries
+from cityhub.cities import queries
 from cityhub.cities.models import (
     City,
     CityStatus,
@@ -131,8 +131,10 @@ async def get_service_or_raise(*, session: AsyncSession, city_id: int, code: str
 
 async def get_service(*, session: AsyncSession, city_id: int, service_id: int) -> Service | None:
     """A service of the city by id (cached in process: every booking attempt asks for its
-    hospital; `caching` drops it when any service changes)."""
-    found = await caching.service_row(session, service_id, lambda: session.get(Service, service_id))
+    hospital; the caches drop it when any service changes)."""
+    found = await cache.cached_row(
+        session, "service", service_id, lambda: session.get(Service, service_id)
+    )
     return found if found is not None and found.city_id == city_id else None
 
 

@@ -26,8 +26,8 @@ from sqlalchemy.orm import make_transient_to_detached as _detached
 from cityhub.platform.db import Base
 from cityhub.platform.uow import RetryingSession
 
-# The tables whose changes bump the version (each has the trigger of migration 0022).
-WATCHED_TABLES = frozenset({"cities", "channels", "grants"})
+# The tables whose changes bump the version (each has a trigger: migrations 0022 and 0031).
+WATCHED_TABLES = frozenset({"cities", "channels", "grants", "services"})
 VERSION_NAME = "access"
 CACHES_KEY = "cityhub.caches"
 _SEEN = "cityhub.cache_version_seen"
