@@ -15,6 +15,7 @@ from cityhub.history import service as history
 from cityhub.history.schemas import HistoryItemRead, ResidentExport
 from cityhub.identity import residents
 from cityhub.identity.deps import ChannelCaller, CurrentChannel, VaultDep
+from cityhub.identity.purposes import Purpose
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.paging import MAX_LIMIT, Page
 
@@ -24,7 +25,7 @@ CONSENT_SCOPE = "history"
 
 
 async def _scope(
-    session: AsyncSession, caller: ChannelCaller, user_id: str, purpose: str
+    session: AsyncSession, caller: ChannelCaller, user_id: str, purpose: Purpose
 ) -> tuple[residents.ChannelResident, history.Scope]:
     caller.require("residents:read")
     found = await residents.get_for_channel_or_raise(
@@ -70,7 +71,7 @@ async def get_history(
     consents through every channel where they are proven-linked; another channel's items come
     without its ids. Needs the person's consent `history` for this channel."""
     before = history.decode_cursor(cursor)
-    _, scope = await _scope(session, caller, user_id, "show the user their history")
+    _, scope = await _scope(session, caller, user_id, Purpose.HISTORY)
     entries, next_mark = await history.page(
         session=session, scope=scope, before=before, limit=limit
     )
@@ -94,7 +95,7 @@ async def get_history_item(
     item_id: Annotated[str, Path(max_length=400)],
 ) -> HistoryItemRead:
     """One item, by the id the history gave it (404 for anything not in this history)."""
-    _, scope = await _scope(session, caller, user_id, "show the user an item of their history")
+    _, scope = await _scope(session, caller, user_id, Purpose.HISTORY_ITEM)
     entry = await history.get_or_raise(session=session, scope=scope, vault=vault, item_id=item_id)
     [shown] = await present.items(
         names=present.Names(session), vault=vault, scope=scope, entries=[entry], link=_link(user_id)
@@ -118,7 +119,7 @@ async def export_history(
 ) -> Response:
     """Everything of the person's the channel may show them: their profile (masked), their
     whole history and who read their data; CSV holds the history's items."""
-    found, scope = await _scope(session, caller, user_id, "export the user's own data")
+    found, scope = await _scope(session, caller, user_id, Purpose.EXPORT)
     export = await present.build_export(session=session, vault=vault, found=found, scope=scope)
     if format == "csv":
         return Response(

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select, text
@@ -55,6 +55,13 @@ class Actor:
     type: str
     id: str
     name: str
+    # The name's translations (a channel's, a provider's), for the pages that show who it was.
+    names: dict[str, str] | None = field(default=None, compare=False)
+
+    @classmethod
+    def provider(cls, name: str, names: dict[str, str] | None = None) -> Actor:
+        """A provider (named as a service names it), reading data for the hub."""
+        return cls(type="provider", id=name[:80], name=name, names=names or None)
 
     @classmethod
     def system(cls) -> Actor:

@@ -82,7 +82,9 @@ class ChannelCaller:
     @property
     def actor(self) -> audit.Actor:
         """The channel as an audit actor."""
-        return audit.Actor(type="channel", id=self.channel.slug, name=self.channel.name)
+        return audit.Actor(
+            type="channel", id=self.channel.slug, name=self.channel.name, names=self.channel.names
+        )
 
     @property
     def key(self) -> str:

@@ -76,6 +76,7 @@ class Channel(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(120))
+    names: Mapped[dict[str, Any]] = mapped_column(default=dict)  # translations of `name`
     kind: Mapped[str] = mapped_column(String(20), default="partner")  # partner | portal
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     client_secret_hash: Mapped[str] = mapped_column(String(200))
@@ -184,6 +185,8 @@ class Consent(Base):
     channel_id: Mapped[int] = mapped_column(BigId, ForeignKey("channels.id"))
     scope: Mapped[str] = mapped_column(String(60))
     purpose: Mapped[str] = mapped_column(String(400))
+    # The hub's own purposes have a code (identity.purposes); a channel's own words have none.
+    purpose_code: Mapped[str | None] = mapped_column(String(40), default=None)
     granted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
@@ -201,5 +204,8 @@ class DataAccess(Base):
     actor_type: Mapped[str] = mapped_column(String(20))  # staff | channel | provider
     actor_id: Mapped[str] = mapped_column(String(80))
     actor_name: Mapped[str] = mapped_column(String(120))
-    purpose: Mapped[str] = mapped_column(String(400))
+    actor_names: Mapped[dict[str, Any]] = mapped_column(default=dict)  # translations
+    purpose: Mapped[str] = mapped_column(String(400))  # in English (or a channel's words)
+    purpose_code: Mapped[str | None] = mapped_column(String(40), default=None)
+    purpose_args: Mapped[dict[str, Any]] = mapped_column(default=dict)
     fields: Mapped[str] = mapped_column(String(200))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
-from cityhub.identity import audit, contact
+from cityhub.identity import audit, contact, purposes
 from cityhub.identity.models import (
     Channel,
     ChannelUser,
@@ -19,6 +20,7 @@ from cityhub.identity.models import (
     Resident,
 )
 from cityhub.identity.pii import Vault, mask_id_number, mask_name, mask_phone, scrub
+from cityhub.identity.purposes import Purpose
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, Forbidden, NotFound
 
@@ -131,16 +133,30 @@ async def active_consent(
 
 
 async def give_consent(
-    *, session: AsyncSession, resident_id: int, channel_id: int, scope: str, purpose: str
+    *,
+    session: AsyncSession,
+    resident_id: int,
+    channel_id: int,
+    scope: str,
+    purpose: str | Purpose,
 ) -> Consent:
-    """Record a consent (a live one for the same scope is kept as it is)."""
-    purpose = scrub(purpose)  # free text: a personal number typed into it is kept masked
+    """Record a consent (a live one for the same scope is kept as it is), for one of the hub's
+    purposes or one a channel states in its own words."""
+    code = purpose if isinstance(purpose, Purpose) else None
+    # free text: a personal number typed into it is kept masked
+    purpose = purposes.english(code, {}) if code else scrub(purpose)
     existing = await active_consent(
         session=session, resident_id=resident_id, channel_id=channel_id, scope=scope
     )
     if existing:
         return existing
-    consent = Consent(resident_id=resident_id, channel_id=channel_id, scope=scope, purpose=purpose)
+    consent = Consent(
+        resident_id=resident_id,
+        channel_id=channel_id,
+        scope=scope,
+        purpose=purpose,
+        purpose_code=code.value if code else None,
+    )
     session.add(consent)
     await session.flush()
     return consent
@@ -199,7 +215,7 @@ async def verify_identity(
     found: ChannelResident,
     name: str,
     id_number: str,
-    purpose: str,
+    purpose: str | Purpose,
     level: IdentityLevel,
     checked_by: str,
 ) -> Verified:
@@ -305,12 +321,18 @@ async def record_access(
     session: AsyncSession,
     resident_id: int,
     actor: audit.Actor,
-    purpose: str,
+    purpose: Purpose,
     fields: str,
+    args: Mapping[str, Any] | None = None,
+    stated: str | None = None,
     city_id: int | None = None,
 ) -> None:
-    """Note an access to a resident's personal data, for them and in the audit log."""
-    purpose = scrub(purpose)  # free text: a personal number typed into it is kept masked
+    """Note an access to a resident's personal data, for them and in the audit log: why, as
+    one of the hub's purposes (its particulars in `args`: codes, and names in the hub's
+    languages), or in the words a channel `stated`."""
+    args = dict(args or {})
+    # free text: a personal number typed into it is kept masked
+    text = scrub(stated) if stated else purposes.english(purpose, args)
     session.add(
         DataAccess(
             resident_id=resident_id,
@@ -318,7 +340,10 @@ async def record_access(
             actor_type=actor.type,
             actor_id=actor.id,
             actor_name=actor.name,
-            purpose=purpose,
+            actor_names=dict(actor.names or {}),
+            purpose=text,
+            purpose_code=purpose.value,
+            purpose_args=args,
             fields=fields,
         )
     )
@@ -329,7 +354,7 @@ async def record_access(
         object_type="resident",
         object_id=resident_id,
         city_id=city_id,
-        details={"purpose": purpose, "fields": fields},
+        details={"purpose": text, "fields": fields},
     )
 
 

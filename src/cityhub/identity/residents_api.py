@@ -15,6 +15,7 @@ from cityhub.identity import service as identity
 from cityhub.identity import verification as verification_flow
 from cityhub.identity.deps import CurrentChannel, VaultDep
 from cityhub.identity.models import IdentityLevel
+from cityhub.identity.purposes import Purpose
 from cityhub.identity.schemas import (
     ConsentCreate,
     ConsentRead,
@@ -100,7 +101,7 @@ async def get_resident(
         session=session,
         resident_id=found.resident.id,
         actor=caller.actor,
-        purpose="show the user their profile",
+        purpose=Purpose.PROFILE,
         fields="name, phone, id_number (masked)",
     )
     return _resident_read(vault, found)

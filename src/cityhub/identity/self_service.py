@@ -33,7 +33,7 @@ _SCHEME = re.compile(r"^(?!(?:javascript|data|vbscript|file|http):)[a-z][a-z0-9+
 
 
 def _actor(channel: Channel) -> audit.Actor:
-    return audit.Actor(type="channel", id=channel.slug, name=channel.name)
+    return audit.Actor(type="channel", id=channel.slug, name=channel.name, names=channel.names)
 
 
 async def set_webhook_url(

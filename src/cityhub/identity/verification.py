@@ -28,6 +28,7 @@ from cityhub.connectors.types import IdentityAuthority, IdentityCheck
 from cityhub.identity import audit, linking, residents
 from cityhub.identity.models import Channel, IdentityLevel, Resident
 from cityhub.identity.pii import Vault
+from cityhub.identity.purposes import Purpose
 from cityhub.platform.config import Settings
 from cityhub.platform.errors import Conflict, Unprocessable
 from cityhub.platform.throttle import Throttle
@@ -170,7 +171,7 @@ async def record(
     channel: Channel,
     user_id: str,
     claim: Claim,
-    purpose: str,
+    purpose: str | Purpose,
     prepared: Prepared,
     answer: IdentityCheck | None,
 ) -> Outcome:
@@ -194,22 +195,23 @@ async def record(
         level=level,
         checked_by=checked_by,
     )
-    actor = audit.Actor(type="channel", id=str(channel.id), name=channel.name)
+    actor = audit.Actor(type="channel", id=str(channel.id), name=channel.name, names=channel.names)
     await residents.record_access(
         session=session,
         resident_id=found.resident.id,
         actor=actor,
-        purpose=purpose,
+        purpose=Purpose.VERIFICATION,
+        stated=purpose if isinstance(purpose, str) else None,
         fields="name, id_number (verification)",
     )
     if registry is not None:
+        service = registry.service
         await residents.record_access(
             session=session,
             resident_id=found.resident.id,
-            actor=audit.Actor(
-                type="provider", id=registry.service.provider[:80], name=registry.service.provider
-            ),
-            purpose=f"confirmed the identity asked through channel {channel.slug}",
+            actor=audit.Actor.provider(service.provider, service.provider_names),
+            purpose=Purpose.IDENTITY_CHECK,
+            args={"via": channel.slug, "via_names": channel.names},
             fields="name, id_number (identity check)",
             city_id=registry.city.id,
         )
@@ -241,7 +243,7 @@ async def verify(
     user_id: str,
     claim: Claim,
     city_slug: str | None,
-    purpose: str,
+    purpose: str | Purpose,
 ) -> Outcome:
     """The verification, whole: the checks, the registry asked with no transaction open (the
     limits on link codes counted first), and what it established recorded."""

@@ -19,6 +19,7 @@ from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
 from cityhub.identity import audit, linking, residents
 from cityhub.identity.pii import Vault
+from cityhub.identity.purposes import Purpose
 from cityhub.lottery import draw
 from cityhub.lottery import service as rounds
 from cityhub.lottery.models import ApplicationStatus, LotteryApplication, LotteryRound, RoundStatus
@@ -121,13 +122,19 @@ async def record_check(
     *, session: AsyncSession, prepared: PreparedApplication, actor: audit.Actor
 ) -> None:
     """Note that the provider was sent the resident's identity, eligible or not."""
-    provider = prepared.service.provider
+    service = prepared.service
     await residents.record_access(
         session=session,
         resident_id=prepared.resident_id,
-        actor=audit.Actor(type="provider", id=provider[:80], name=provider),
-        purpose=f"checked eligibility for lottery round {prepared.round.code} "
-        f"(application through channel {actor.id})",
+        actor=audit.Actor.provider(service.provider, service.provider_names),
+        purpose=Purpose.LOTTERY_CHECK,
+        args={
+            "round": prepared.round.code,
+            "round_title": prepared.round.title,
+            "round_titles": prepared.round.titles,
+            "via": actor.id,
+            "via_names": actor.names or {},
+        },
         fields="id_number, name (to check eligibility)",
         city_id=prepared.round.city_id,
     )

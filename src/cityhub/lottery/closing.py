@@ -19,6 +19,7 @@ from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
 from cityhub.identity import audit, residents
 from cityhub.identity.pii import Vault
+from cityhub.identity.purposes import Purpose
 from cityhub.lottery import draw
 from cityhub.lottery.models import ApplicationStatus, LotteryApplication, LotteryRound, RoundStatus
 from cityhub.lottery.schemas import Rules
@@ -113,13 +114,15 @@ async def finish_close(
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("the round was closed meanwhile", code="round_closed")
     round_.status, round_.closed_at = RoundStatus.CLOSED, now
-    provider = (await service_of(session=session, round_=round_)).provider
+    service = await service_of(session=session, round_=round_)
+    provider = audit.Actor.provider(service.provider, service.provider_names)
     for _pk, rid, _subject in prepared.subjects:
         await residents.record_access(
             session=session,
             resident_id=rid,
-            actor=audit.Actor(type="provider", id=provider[:80], name=provider),
-            purpose=f"re-checked eligibility for lottery round {round_.code} at its close",
+            actor=provider,
+            purpose=Purpose.LOTTERY_RECHECK,
+            args={"round": round_.code, "round_title": round_.title, "round_titles": round_.titles},
             fields="id_number (to check eligibility)",
             city_id=round_.city_id,
         )

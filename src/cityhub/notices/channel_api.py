@@ -13,6 +13,7 @@ from cityhub.cities import service as cities
 from cityhub.identity import residents
 from cityhub.identity import service as identity
 from cityhub.identity.deps import ChannelCaller, CurrentChannel, VaultDep
+from cityhub.identity.purposes import Purpose
 from cityhub.notices import inboxes, links, preferences
 from cityhub.notices.render import LANGUAGES, in_language
 from cityhub.notices.schemas import (
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/v1/residents/{user_id}", tags=["notices"])
 UserId = Annotated[str, Path(max_length=128, description="the channel's own id for its user")]
 ItemId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 SCOPE = "notices:read"
-PURPOSE = "notices and reminders from the government accounts the user follows"
+PURPOSE = Purpose.NOTICES
 
 
 async def _user(

@@ -24,6 +24,7 @@ from cityhub.connectors.types import Record, RecordQuery, Subject
 from cityhub.identity import audit, residents
 from cityhub.identity import service as identity
 from cityhub.identity.pii import Vault, mask_id_number, mask_name, mask_phone, scrub
+from cityhub.identity.purposes import Purpose
 from cityhub.platform import metrics, timeline
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import CityHubError, Conflict, Forbidden, NotFound, Unprocessable
@@ -227,19 +228,31 @@ async def record(
         return
     service = prepared.service
     fields = ", ".join(sorted({k for r in answer.records for k in r})) or "none found"
+    names = {
+        "zh-Hans": service.name_zh_hans,
+        "zh-Hant": service.name_zh_hant,
+        "en": service.name_en,
+    }
     await residents.record_access(
         session=session,
         resident_id=prepared.resident_id,
         actor=actor,
-        purpose=f"query {service.code}: {len(answer.records)} record(s) shown to the resident",
+        purpose=Purpose.QUERY,
+        args={"service": service.code, "service_names": names, "records": len(answer.records)},
         fields=fields[:200],
         city_id=service.city_id,
     )
     await residents.record_access(
         session=session,
         resident_id=prepared.resident_id,
-        actor=audit.Actor(type="provider", id=service.provider[:80], name=service.provider),
-        purpose=f"answered query {service.code} asked through channel {actor.id}",
+        actor=audit.Actor.provider(service.provider, service.provider_names),
+        purpose=Purpose.QUERY_ANSWER,
+        args={
+            "service": service.code,
+            "service_names": names,
+            "via": actor.id,
+            "via_names": actor.names or {},
+        },  # fmt: skip
         fields="id_number (to find the records)",
         city_id=service.city_id,
     )

@@ -149,7 +149,7 @@ async def create_request(
             if form.get(k)
         }
         uploads = [await f.read() for f in form.getlist("media") if not isinstance(f, str)]
-        actor = audit.Actor(type="channel", id=channel.slug, name=channel.name)
+        actor = audit.Actor(type="channel", id=channel.slug, name=channel.name, names=channel.names)
         done = await reports.report(
             session=session,
             vault=vault,

@@ -20,6 +20,7 @@ from cityhub.history import service as history
 from cityhub.history.schemas import HistoryItemRead
 from cityhub.identity import audit, residents
 from cityhub.identity.deps import VaultDep
+from cityhub.identity.purposes import Purpose
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import CityHubError
 from cityhub.web import signin
@@ -42,7 +43,7 @@ async def _zones(session: AsyncSession, items: list[HistoryItemRead]) -> dict[st
 
 
 async def _scope(
-    session: AsyncSession, visitor: Visitor, purpose: str
+    session: AsyncSession, visitor: Visitor, purpose: Purpose
 ) -> tuple[residents.ChannelResident, history.Scope]:
     portal = await signin.get_portal_channel_or_raise(session=session)
     found = await residents.get_for_channel_or_raise(
@@ -51,7 +52,7 @@ async def _scope(
     await residents.record_access(
         session=session,
         resident_id=found.resident.id,
-        actor=audit.Actor(type="channel", id=portal.slug, name=portal.name),
+        actor=audit.Actor(type="channel", id=portal.slug, name=portal.name, names=portal.names),
         purpose=purpose,
         fields="history",
     )
@@ -75,7 +76,7 @@ async def my_history(
         before = history.decode_cursor(cursor[:200] or None)
     except CityHubError:
         raise PageError(404, "not_found") from None
-    _, scope = await _scope(session, visitor, "the resident read their history")
+    _, scope = await _scope(session, visitor, Purpose.HISTORY)
     entries, next_mark = await history.page(session=session, scope=scope, before=before, limit=ROWS)
     items = await present.items(
         names=present.Names(session),
@@ -106,7 +107,7 @@ async def my_history_item(
     item_id: str,
 ) -> Response:
     """One item of the resident's history."""
-    _, scope = await _scope(session, visitor, "the resident read an item of their history")
+    _, scope = await _scope(session, visitor, Purpose.HISTORY_ITEM)
     try:
         entry = await history.get_or_raise(
             session=session, scope=scope, vault=vault, item_id=item_id[:400]
@@ -138,7 +139,7 @@ async def my_data(
     """The download of the resident's own data: `json` or `csv`."""
     if format not in ("json", "csv"):
         raise PageError(404, "not_found")
-    found, scope = await _scope(session, visitor, "the resident downloaded their own data")
+    found, scope = await _scope(session, visitor, Purpose.EXPORT)
     export = await present.build_export(
         session=session, vault=vault, found=found, scope=scope, link_base=ITEM
     )

@@ -25,6 +25,7 @@ from cityhub.cities.enums import ServiceKind
 from cityhub.connectors.deps import HubDep
 from cityhub.identity import audit, residents
 from cityhub.identity.deps import VaultDep
+from cityhub.identity.purposes import Purpose
 from cityhub.lottery import applications
 from cityhub.lottery import flows as lottery_flows
 from cityhub.lottery import service as lotteries
@@ -58,13 +59,13 @@ if TYPE_CHECKING:
     from cityhub.lottery.models import LotteryRound
 
 router = APIRouter(include_in_schema=False)
-CONSENT_PURPOSE = "look up my records on the CityHub portal"
+CONSENT_PURPOSE = Purpose.RECORDS
 LEVEL_CODES = ("verification_required", "identity_level_required")
 ROUNDS = 100
 
 
 def _actor(channel: Channel) -> audit.Actor:
-    return audit.Actor(type="channel", id=channel.slug, name=channel.name)
+    return audit.Actor(type="channel", id=channel.slug, name=channel.name, names=channel.names)
 
 
 async def _service(session: SessionDep, city: City, code: str, kind: ServiceKind) -> Service:

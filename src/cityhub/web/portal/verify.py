@@ -18,6 +18,7 @@ from cityhub.identity import audit, codes, linking, verification
 from cityhub.identity.deps import VaultDep
 from cityhub.identity.enums import IdentityLevel
 from cityhub.identity.pii import Vault, normalize_id_number
+from cityhub.identity.purposes import Purpose
 from cityhub.platform.config import Settings
 from cityhub.platform.deps import SessionDep, SettingsDep, ThrottleDep
 from cityhub.platform.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
@@ -35,7 +36,7 @@ from cityhub.web.portal.visitor import (
 
 router = APIRouter(include_in_schema=False)
 LINK_COOKIE = "cityhub_link"  # which link request the visitor is proving: "<id>.<signature>"
-VERIFY_PURPOSE = "verify my identity on the CityHub portal"
+VERIFY_PURPOSE = Purpose.VERIFICATION
 
 
 def _link_value(vault: Vault, request_id: int) -> str:
