@@ -281,6 +281,10 @@ async def _hospital(db: Database, city: City) -> tuple[Service, dict[str, str]]:
     return service, made
 
 
+
+# The portal's names in the three languages (the pages show the reader's).
+PORTAL_NAMES = {"zh-Hans": "网城门户", "zh-Hant": "網城門戶", "en": "Webtown portal"}
+
 async def web_world(db: Database, sim: Sim) -> WebWorld:
     """Build the world; the portal channel is the hub's own (kind `portal`)."""
     city = await _city(db, "webtown", ("网城", "網城", "Webtown"))
@@ -288,7 +292,9 @@ async def web_world(db: Database, sim: Sim) -> WebWorld:
     portal = await create_channel(db, slug="portal")
     async with db.unit_of_work() as session:
         await session.execute(
-            update(Channel).where(Channel.id == portal.channel.id).values(kind="portal")
+            update(Channel)
+            .where(Channel.id == portal.channel.id)
+            .values(kind="portal", names=PORTAL_NAMES)
         )
     services = {
         "water": await _bill_service(db, city, "water", "sh-water"),

@@ -41,7 +41,9 @@ async def test_a_resident_sees_and_withdraws_consents_and_sees_who_accessed_thei
     html = mine.response.text
     assert 'data-scope="identity"' in html and 'data-withdrawn="false"' in html
     assert html.count('data-testid="access"') == 2  # the portal asked, the registry answered
-    assert "name, id_number (verification)" in mine.text and "Portal" in mine.text
+    # The hub's purposes in the reader's words, the portal by its name in their language.
+    assert "核验了您的身份" in mine.text and "姓名和身份证号" in mine.text
+    assert "网城门户" in mine.text and "Portal" not in mine.text
     assert sim.world.people[1].id_number not in html
 
     [(action, consent_id)] = WITHDRAW.findall(html)

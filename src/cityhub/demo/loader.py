@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.billing import demo as billing_demo
 from cityhub.cities.models import City, CityStatus, Grant, Service, ServiceCategory, ServiceStatus
 from cityhub.demo import world
-from cityhub.identity import audit, security
+from cityhub.identity import audit, purposes, security
 from cityhub.identity import service as identity
 from cityhub.identity.models import ChannelUser, Consent, IdentityLevel, Resident
 from cityhub.identity.pii import Vault, id_check_digit, mask_id_number, mask_phone
+from cityhub.identity.purposes import Purpose
 from cityhub.lottery import service as lottery
 from cityhub.lottery.schemas import RoundCreate, Rules, Step
 from cityhub.notices import demo as notices_demo
@@ -38,10 +39,7 @@ SURNAMES = (
 )
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚英华建国志文慧婷宇浩晨欣怡子涵一诺梓轩"
 # What a verified demo resident consented to, for each channel they use.
-CONSENTS = (
-    ("identity", "实名认证 real-name verification"),
-    ("records", "查询本人记录 look up my own records"),
-)
+CONSENTS = (("identity", Purpose.VERIFICATION), ("records", Purpose.RECORDS))
 
 
 # The demo's passwords are fixed: hash each once per process (argon2 is slow on purpose).
@@ -202,7 +200,8 @@ async def _residents(
             if verified:
                 consents += [
                     {"resident_id": resident_id, "channel_id": channel_id, "scope": scope,
-                     "purpose": purpose, "granted_at": now}
+                     "purpose": purposes.english(purpose, {}), "purpose_code": purpose.value,
+                     "granted_at": now}
                     for scope, purpose in CONSENTS
                 ]  # fmt: skip
     await session.execute(insert(ChannelUser), links)
@@ -326,6 +325,7 @@ async def load(
     for demo in world.CHANNELS:
         channel = await identity.create_channel(
             session=session, vault=vault, slug=demo.slug, name=demo.name, kind=demo.kind,
+            names=dict(zip(texts.LANGUAGES, demo.names, strict=True)),
             client_id=demo.client_id, client_secret=demo.secret, scopes=world.CHANNEL_SCOPES,
             secret_hash=hashes[demo.secret],
         )  # fmt: skip

@@ -170,8 +170,13 @@ def services_of(city: DemoCity) -> list[DemoService]:
 @dataclass(frozen=True)
 class DemoChannel:
     slug: str
-    name: str
+    names: tuple[str, str, str]  # zh-Hans, zh-Hant, en
     kind: str = "partner"
+
+    @property
+    def name(self) -> str:
+        """The plain name (the English one): what a reader sees if no language fits."""
+        return self.names[2]
 
     @property
     def client_id(self) -> str:
@@ -183,10 +188,15 @@ class DemoChannel:
 
 
 CHANNELS = (
-    DemoChannel("paylink", "PayLink 付联 (payment super-app)"),
-    DemoChannel("chatwave", "ChatWave 聊波 (messaging super-app)"),
-    DemoChannel("weibeam", "Weibeam 微光 (micro-blog)"),
-    DemoChannel("portal", "CityHub portal", kind="portal"),
+    DemoChannel(
+        "paylink", ("付联（支付超级应用）", "付聯（支付超級應用）", "PayLink (payment super-app)")
+    ),
+    DemoChannel(
+        "chatwave",
+        ("聊波（即时通讯超级应用）", "聊波（即時通訊超級應用）", "ChatWave (messaging super-app)"),
+    ),
+    DemoChannel("weibeam", ("微光（微博客）", "微光（微博客）", "Weibeam (micro-blog)")),
+    DemoChannel("portal", ("CityHub 门户", "CityHub 門戶", "CityHub portal"), kind="portal"),
 )
 CHANNEL_SCOPES = tuple(SCOPES)
 EVERY_CHANNEL_CITIES = ("shanghai", "shenzhen")

@@ -306,6 +306,7 @@ async def create_channel(
         actor=caller.actor,
         slug=channel_in.slug,
         name=channel_in.name,
+        names=channel_in.names,
         scopes=channel_in.scopes,
         webhook_url=channel_in.webhook_url,
         outbound=OutboundPolicy.from_settings(settings),

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from cityhub.cities.schemas import SLUG, Input, Update
 from cityhub.identity.models import ChannelStatus, Role
 from cityhub.identity.schemas import ChannelRead, RoleRead
+from cityhub.platform.texts import NameTexts
 
 USERNAME = r"^[a-z0-9][a-z0-9._-]{1,79}$"
 Password = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -75,12 +76,14 @@ class PasswordChange(Input):
 class ChannelCreate(Input):
     slug: str = Field(pattern=SLUG)
     name: str = Field(min_length=1, max_length=120)
+    names: NameTexts | None = None
     scopes: list[str] = Field(min_length=1, max_length=20)
     webhook_url: str | None = Field(default=None, pattern=r"^https?://", max_length=400)
 
 
 class ChannelUpdate(Update):
     name: str | None = Field(default=None, min_length=1, max_length=120)
+    names: NameTexts | None = None
     scopes: list[str] | None = Field(default=None, min_length=1, max_length=20)
     status: ChannelStatus | None = None
     webhook_url: str | None = Field(

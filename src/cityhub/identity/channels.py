@@ -7,7 +7,8 @@ call); a suspended channel gets no token and its tokens stop working.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from cityhub.identity.models import Channel, ChannelStatus
 from cityhub.identity.pii import Vault
 from cityhub.platform.errors import Conflict, Unprocessable
 from cityhub.platform.outbound import OutboundPolicy, check_url
+from cityhub.platform.texts import translations
 
 
 def check_scopes(scopes: Sequence[str]) -> list[str]:
@@ -42,6 +44,7 @@ async def create(
     scopes: Sequence[str],
     webhook_url: str | None,
     outbound: OutboundPolicy,
+    names: Mapping[Any, str] | None = None,
 ) -> tuple[Channel, str, str]:
     """A new channel; its client secret and webhook secret, shown once."""
     if await session.scalar(select(Channel.id).where(Channel.slug == slug)) is not None:
@@ -52,6 +55,7 @@ async def create(
         vault=vault,
         slug=slug,
         name=name,
+        names=names,
         client_id=f"ch_{slug}",
         client_secret=secret,
         secret_hash=await security.hash_password_async(secret),
@@ -77,6 +81,7 @@ async def update(
     actor: audit.Actor,
     channel: Channel,
     name: str | None = None,
+    names: Mapping[Any, str] | None = None,
     scopes: Sequence[str] | None = None,
     status: ChannelStatus | None = None,
     webhook_url: str | None = None,
@@ -86,6 +91,8 @@ async def update(
     changes: dict[str, object] = {}
     if name is not None:
         channel.name = changes["name"] = name
+    if names is not None:
+        channel.names = changes["names"] = translations(names)
     if scopes is not None:
         channel.scopes = " ".join(check_scopes(scopes))
         changes["scopes"] = channel.scopes.split()

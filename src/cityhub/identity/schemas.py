@@ -75,6 +75,7 @@ def staff_read(
 class ChannelRead(BaseModel):
     slug: str
     name: str
+    names: dict[str, str] = Field(default_factory=dict, description="translations of the name")
     kind: str
     client_id: str
     scopes: list[str]
@@ -86,6 +87,7 @@ class ChannelRead(BaseModel):
         return cls(
             slug=channel.slug,
             name=channel.name,
+            names=channel.names,
             kind=channel.kind,
             client_id=channel.client_id,
             scopes=channel.scopes.split(),

@@ -6,6 +6,7 @@ import datetime as dt
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Subquery, delete, select
@@ -30,6 +31,7 @@ from cityhub.platform.config import Settings
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from cityhub.platform.outbound import OutboundPolicy, check_url
+from cityhub.platform.texts import translations
 
 
 async def get_staff_by_username(*, session: AsyncSession, username: str) -> StaffUser | None:
@@ -150,6 +152,7 @@ async def create_channel(
     slug: str,
     name: str,
     client_id: str,
+    names: Mapping[Any, str] | None = None,
     client_secret: str,
     scopes: Sequence[str],
     kind: str = "partner",
@@ -168,6 +171,7 @@ async def create_channel(
     channel = Channel(
         slug=slug,
         name=name,
+        names=translations(names),
         kind=kind,
         client_id=client_id,
         client_secret_hash=secret_hash or security.hash_password(client_secret),

@@ -127,6 +127,8 @@ def environment(lang: str) -> Environment:
         name_in=lambda thing: i18n.name_in(thing, lang),
         # content kept with its translations: `tr(account.names, account.name)`
         tr=lambda translations, default=None: texts.pick(translations, lang, default),
+        # the `lang` to mark a text with when it is not in the page's language (or None)
+        lang_of=lambda value: i18n.language_of(value, lang),
         when=lambda value, tz: _format_datetime(value, tz, lang),
         money=lambda fen, currency: format_money(fen, currency, lang),
         day=lambda value: _format_day(value, lang),

@@ -29,6 +29,7 @@ from cityhub.identity import service as identity
 from cityhub.identity.deps import StaffCaller
 from cityhub.notices import service as notices
 from cityhub.outbox import usage
+from cityhub.platform import texts
 from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import NotFound
@@ -104,7 +105,7 @@ async def parties(session: AsyncSession, city: City, lang: str) -> dict[str, str
     by code and slug as settlement reports name the parties ("biller:water-bill")."""
     named: dict[str, str] = {}
     for c in await identity.get_all_channels(session=session):
-        named[f"channel:{c.id}"] = named[f"channel:{c.slug}"] = c.name
+        named[f"channel:{c.id}"] = named[f"channel:{c.slug}"] = texts.pick(c.names, lang, c.name)
     for s in await cities.get_all_services(session=session, city_id=city.id, limit=MAX_SERVICES):
         named[f"biller:{s.id}"] = named[f"biller:{s.code}"] = i18n.name_in(s, lang)
     return named
@@ -127,8 +128,11 @@ async def overview(
         s.id: s
         for s in await cities.get_all_services(session=session, city_id=city.id, limit=MAX_SERVICES)
     }
-    channels = {c.id: c.name for c in await identity.get_all_channels(session=session)}
     lang = language(request)
+    channels = {
+        c.id: texts.pick(c.names, lang, c.name)
+        for c in await identity.get_all_channels(session=session)
+    }
     by_service = [(services.get(i), str(i), fen) for i, fen in month.by_service]
     chart = {
         "labels": [i18n.name_in(s, lang) if s else code for s, code, _fen in by_service],
