@@ -14,7 +14,7 @@ from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.simulators import RunningServer
 from cityhub.web.i18n import LANGUAGES
-from tests.browser.world import WebWorld, send_notice, web_world
+from tests.browser.world import PORTAL_NAMES, WebWorld, send_notice, web_world
 from tests.client import Api
 from tests.identity.factories import PASSWORD
 from tests.lottery.factories import commitment
@@ -82,6 +82,9 @@ async def test_every_page_in_each_language_holds_no_other_language(
     booking = booking_id(await book(browser, world.sessions["open"]))
     me = sim.world.people[0]
     bill = world.unpaid("power")
+    # A personal query before the walk: /me/data lists its accesses and consent in each language.
+    form = (await browser.get(TRAFFIC)).form(TRAFFIC).fields | {"consent": "yes"}
+    await browser.post(TRAFFIC, data={**form, "p_plate": me.plates[0]}, expect=200)
     for lang in LANGUAGES:
         browser.client.cookies.set("cityhub_lang", lang)
         pages = [
@@ -92,12 +95,18 @@ async def test_every_page_in_each_language_holds_no_other_language(
             f"/c/webtown/book/hospital/{world.sessions['later']}",
             "/c/webtown/appointments", f"/c/webtown/appointments/{booking}",
             "/c/webtown/family", "/c/webtown/requests", "/c/webtown/requests/new",
-            "/c/nowhere",
+            "/me/data", "/c/nowhere",
         ]  # fmt: skip
         for url in pages:
             status = {"/c/nowhere": 404, "/c/webtown/pay/power?account=0": 404}.get(url, 200)
             page = clean(await browser.get(url, expect=status))
             assert page.lang == lang
+        # Who read my data and why, what I consented to, and the apps, in the reader's words.
+        mine = await browser.get("/me/data")
+        assert mine.response.text.count('data-testid="access"') >= 4  # verify, registry, query
+        assert mine.response.text.count('data-testid="consent"') >= 3  # identity, notices, records
+        assert PORTAL_NAMES[lang] in mine.text
+        assert not [n for other, n in PORTAL_NAMES.items() if other != lang and n in mine.text]
         inbox = await browser.get("/c/webtown/notices")
         entry = re.search(r'href="(/c/webtown/notices/\d+)"', inbox.response.text)
         assert entry

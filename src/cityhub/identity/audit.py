@@ -23,6 +23,49 @@ from cityhub.platform.db import Base, BigId, utcnow
 GENESIS = "0" * 64
 HUB_CHAIN = "hub"
 
+# Every action the log records: a closed set, each named for a clerk in the console's
+# languages (templates/console/_labels.html, `audit_action`); `append` refuses any other.
+_REQUEST_STEPS = (
+    "submitted",
+    "triaged",
+    "assigned",
+    "transferred",
+    "held",
+    "resumed",
+    "note",
+    "escalated",
+    "resolved",
+    "reopened",
+    "closed",
+    "merged",
+    "same_problem",
+    "rated",
+)
+ACTIONS = frozenset({
+    "appointments.check_in", "appointments.rules.update", "appointments.session.create",
+    "appointments.sessions.upload", "appointments.sync",
+    "biller_terms.update", "category.create", "category.update",
+    "channel.create", "channel.update", "channel.link_templates", "channel.webhook_url",
+    "channel.rotate_client_secret", "channel.rotate_webhook_secret",
+    "city.create", "city.update", "connector.create",
+    "connector_secret.create", "connector_secret.rotate", "connector_secret.delete",
+    "complaint.logged", "complaint.assigned", "complaint.resolved", "complaint.escalated",
+    "demo.load", "grant.create", "grant.delete", "job.configure",
+    "lottery.round.create", "lottery.round.close", "lottery.round.draw", "lottery.round.publish",
+    "lottery_application.withdrawn.cross_channel",
+    "notice.send", "notice_account.create", "notice_settings.update",
+    "payment.refund", "payment.biller_reversal", "personal_data.read",
+    "reconciliation.run", "refund_request.create", "refund_request.decide",
+    "requests.api_key.issue", "requests.department.create", "requests.department.member",
+    "requests.settings", "requests.type.create", "requests.type.update",
+    "resident.link_requested", "resident.linked", "resident.verified",
+    "service.create", "service.update", "settlement.run",
+    "staff.create", "staff.update", "staff.enable", "staff.disable", "staff.password_reset",
+    "staff.password_change", "staff.role_add", "staff.role_remove", "staff.provider_refused",
+    "staff.sign_in",
+    *(f"request.{step}" for step in _REQUEST_STEPS),
+})  # fmt: skip
+
 
 class AuditEntry(Base):
     """One audited action. Never updated or deleted (the database refuses both)."""
@@ -97,6 +140,8 @@ async def append(
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Add an entry at the end of its chain, in the caller's transaction."""
+    if action not in ACTIONS:  # a new action needs its place in ACTIONS and its label
+        raise ValueError(f"unknown audit action {action!r}")
     chain = chain or (f"city:{city_id}" if city_id is not None else HUB_CHAIN)
     if session.get_bind().dialect.name == "postgresql":
         # Writers of one chain queue here until the holder commits; other chains go on.

@@ -201,7 +201,7 @@ async def record(
         resident_id=found.resident.id,
         actor=actor,
         purpose=Purpose.VERIFICATION,
-        stated=purpose if isinstance(purpose, str) else None,
+        stated=None if isinstance(purpose, Purpose) else purpose,
         fields="name, id_number (verification)",
     )
     if registry is not None:
