@@ -18,13 +18,14 @@ import pytest
 from babel.messages.pofile import read_po
 
 from cityhub.billing.enums import PaymentStatus
+from cityhub.identity import audit
 from cityhub.lottery.enums import RoundStatus
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.requests.enums import RequestStatus
 from cityhub.simulators import RunningServer
-from cityhub.web import i18n
-from tests.browser.world import WebWorld, web_world
+from cityhub.web import i18n, pages
+from tests.browser.world import PORTAL_NAMES, WebWorld, web_world
 from tests.identity.factories import PASSWORD
 from tests.outbox_helpers import drain
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
@@ -40,6 +41,7 @@ RAW = {
     "payment.confirmed", "payment.completed", "payment.failed", "matched", "missing_at_hub",
     "missing_at_biller", "missing_at_channel", "amount_mismatch", "statement_unavailable",
     "biller", "channel", "inbox", "sms", "email", "water", "power", "water-bill",
+    *audit.ACTIONS,
 }  # fmt: skip
 CODES = re.compile(r"\b(?:channel|biller):\d+(?::\w+)?\b|\bhub:(?:fees|settlement)\b")
 # Four English words in a row (a snake_case column name is an identifier, not a word).
@@ -180,9 +182,36 @@ async def test_every_console_page_in_each_language_shows_no_raw_value_nor_anothe
             if lang != "en":
                 problems += [f"{lang} {url}: English {e!r}" for e in ENGLISH.findall(text)]
         seen |= {urlsplit(u).path for u in visited}
+        # The channels by their names in the reader's language (the portal's grants).
+        city = (await browser.get(CITY)).text
+        problems += [f"{lang} {CITY}: no {PORTAL_NAMES[lang]!r}"] * (PORTAL_NAMES[lang] not in city)
+        problems += [
+            f"{lang} {CITY}: {n!r}" for o, n in PORTAL_NAMES.items() if o != lang and n in city
+        ]
+        log = await browser.get(f"{CITY}/audit")
+        assert 'class="mono muted">notice.send<' in log.response.text  # an action it labels
     assert not problems, "\n".join(problems)
     # The walk reached the pages worth checking (each section, and a payment and a notice).
     for section in ("overview", "payments", "notices", "settlement", "lotteries", "jobs", "audit"):
         assert f"{CITY}/{section}" in seen
     assert any(p.startswith(f"{CITY}/payments/pay_") for p in seen)
     assert any(p.startswith(f"{CITY}/notices/") and p.count("/") == 5 for p in seen)
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_every_audit_action_has_a_label_in_each_language(lang: str) -> None:
+    labels = pages.environment(lang).get_template("console/_labels.html").module
+    shown = {action: str(labels.audit_action(action)).strip() for action in audit.ACTIONS}  # type: ignore[attr-defined]
+    assert [a for a, text in shown.items() if text == a] == []
+    assert len(set(shown.values())) == len(shown)  # no two actions read the same
+    if lang != "en":
+        assert [t for t in shown.values() if not CJK.search(t)] == []
+
+
+async def test_the_log_refuses_an_action_it_cannot_name(db: Database) -> None:
+    async with db.unit_of_work() as session:
+        with pytest.raises(ValueError, match="unknown audit action"):
+            await audit.append(
+                session=session, actor=audit.Actor.system(), action="thing.frobnicate",
+                object_type="thing", object_id=1,
+            )  # fmt: skip
