@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
 from cityhub.appointments.enums import BookingStatus
+from cityhub.platform import texts
 from cityhub.platform.db import utcnow
 
 if TYPE_CHECKING:
@@ -58,6 +59,15 @@ def reminder_payload(
         "starts_at": slot.starts_at.isoformat(),
         "hospital": service.name_en,
         "department": department.name,
+        # the names in the hub's languages: the reminder is read in the patient's
+        "hospital_names": {
+            "zh-Hans": service.name_zh_hans,
+            "zh-Hant": service.name_zh_hant,
+            "en": service.name_en,
+        },
+        "department_names": {
+            lang: texts.pick(department.names, lang, department.name) for lang in texts.LANGUAGES
+        },
         "practitioner": doctor.name,
     }
 

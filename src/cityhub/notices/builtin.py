@@ -78,6 +78,38 @@ BUILTIN: dict[str, dict[str, Any]] = {
     },
 }
 
+# What "request-update" says of a request's status, and of a step when staff wrote no note,
+# in each language (a value in the hub's languages: each recipient reads theirs).
+REQUEST_STATUS_WORDS: dict[str, dict[str, str]] = {
+    "submitted": {"zh-Hans": "已提交", "zh-Hant": "已提交", "en": "reported"},
+    "triaged": {"zh-Hans": "已受理", "zh-Hant": "已受理", "en": "accepted by the department"},
+    "assigned": {"zh-Hans": "办理中", "zh-Hant": "辦理中", "en": "being handled"},
+    "on_hold": {"zh-Hans": "暂缓办理", "zh-Hant": "暫緩辦理", "en": "on hold"},
+    "resolved": {"zh-Hans": "已办结", "zh-Hant": "已辦結", "en": "resolved"},
+    "closed": {"zh-Hans": "已关闭", "zh-Hant": "已關閉", "en": "closed"},
+    "merged": {"zh-Hans": "已合并", "zh-Hant": "已合併", "en": "merged with another report"},
+}
+REQUEST_STEP_WORDS: dict[str, dict[str, str]] = {
+    "triaged": {"zh-Hans": "部门已受理。", "zh-Hant": "部門已受理。",
+                "en": "The department accepted it."},
+    "note": {"zh-Hans": "有新的说明。", "zh-Hant": "有新的說明。", "en": "There is a new note."},
+    "transferred": {"zh-Hans": "已转交其他部门。", "zh-Hant": "已轉交其他部門。",
+                    "en": "It was sent to another department."},
+    "held": {"zh-Hans": "暂缓办理。", "zh-Hant": "暫緩辦理。", "en": "It was put on hold."},
+    "resumed": {"zh-Hans": "已恢复办理。", "zh-Hant": "已恢復辦理。",
+                "en": "It was taken up again."},
+    "resolved": {"zh-Hans": "已办结。", "zh-Hant": "已辦結。", "en": "It was resolved."},
+    "closed": {"zh-Hans": "已关闭。", "zh-Hant": "已關閉。", "en": "It was closed."},
+    "merged": {"zh-Hans": "已与另一条诉求合并。", "zh-Hant": "已與另一筆訴求合併。",
+               "en": "It was merged with another report."},
+}  # fmt: skip
+
+
+def words(vocabulary: dict[str, dict[str, str]], code: str) -> dict[str, str] | str:
+    """A code's words in each language, as a notice's value (the code itself if unknown)."""
+    return vocabulary.get(code) or code
+
+
 for _t in BUILTIN.values():
     check_template(_t["placeholders"], _t["texts"], staff_typed=False)
 

@@ -24,6 +24,7 @@ from cityhub.notices import service
 from cityhub.notices.models import GovAccount, Notice, NoticeRecipient, SavedBillerAccount
 from cityhub.notices.sending import send_to_residents, system_account
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
+from cityhub.platform import texts
 from cityhub.platform.config import Settings
 from cityhub.platform.db import utcnow
 
@@ -67,7 +68,11 @@ async def remind_bills(
                 account=account,
                 template="bill-due",
                 values={
-                    "service": biller.name_zh_hans,
+                    "service": {
+                        "zh-Hans": biller.name_zh_hans,
+                        "zh-Hant": biller.name_zh_hant,
+                        "en": biller.name_en,
+                    },  # fmt: skip
                     "account": bill.account,
                     "amount": bill.amount_fen,
                     "due": due.isoformat(),
@@ -100,8 +105,9 @@ async def appointment_reminder(ctx: HandlerContext, event: OutboxEvent) -> None:
         account=await system_account(session=session, city_id=city.id),
         template="appointment-reminder",
         values={
-            "hospital": str(data["hospital"]),
-            "department": str(data["department"]),
+            # in each language where the booking told them (a reminder queued before, one)
+            "hospital": data.get("hospital_names") or str(data["hospital"]),
+            "department": data.get("department_names") or str(data["department"]),
             "time": local.strftime("%Y-%m-%d %H:%M"),
         },
         resident_ids=[int(data["resident_id"])],
@@ -117,6 +123,8 @@ async def lottery_results(ctx: HandlerContext, event: OutboxEvent) -> None:
     city = await cities.get_city_or_raise(session=session, slug=str(event.payload["city"]))
     code = str(event.payload["round"])
     drawn = await lottery.outcomes(session=session, city_id=city.id, code=code)
+    round_ = await lottery.get_round_or_raise(session=session, city_id=city.id, code=code)
+    title = {lang: texts.pick(round_.titles, lang, round_.title) for lang in texts.LANGUAGES}
     account = await system_account(session=session, city_id=city.id)
     for status, template in (
         (ApplicationStatus.WON, "lottery-won"),
@@ -127,7 +135,7 @@ async def lottery_results(ctx: HandlerContext, event: OutboxEvent) -> None:
             city_id=city.id,
             account=account,
             template=template,
-            values={"round": code},
+            values={"round": title},
             resident_ids=[r for r, s in drawn if s == status],
             dedupe_key=f"lottery:{code}:{status.value}",
             ref=f"lottery:{code}",

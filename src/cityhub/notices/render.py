@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import string
+from collections.abc import Mapping
 from typing import Any
 
 from cityhub.identity.pii import personal_number_in
+from cityhub.platform import texts as translated
 from cityhub.platform.errors import Unprocessable
 
 LANGUAGES = ("zh-Hans", "zh-Hant", "en")
@@ -69,14 +71,29 @@ def check_template(
                 )
 
 
-def _value(name: str, kind: str, value: Any) -> str:
+def _text(name: str, value: Any) -> str:
     field = f"values.{name}"
+    if not isinstance(value, str) or not value.strip():
+        raise Unprocessable(f"{name} must be a non-empty text", field=field)
+    if len(value) > 500:
+        raise Unprocessable(f"{name} is longer than 500 characters", field=field)
+    return value
+
+
+def _value(name: str, kind: str, value: Any) -> str | dict[str, str]:
+    """A value as the texts show it; a text may come in the hub's languages (a service's or
+    a round's names, a status in words: `{"zh-Hans": ..., "en": ...}`), each recipient's
+    language then chosen as `platform.texts.pick` chooses."""
+    field = f"values.{name}"
+    if kind == "text" and isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(LANGUAGES))
+        if unknown or not value:
+            raise Unprocessable(
+                f"{name}: give a text, or texts keyed by {', '.join(LANGUAGES)}", field=field
+            )
+        return {lang: _text(name, text) for lang, text in value.items()}
     if kind == "text":
-        if not isinstance(value, str) or not value.strip():
-            raise Unprocessable(f"{name} must be a non-empty text", field=field)
-        if len(value) > 500:
-            raise Unprocessable(f"{name} is longer than 500 characters", field=field)
-        return value
+        return _text(name, value)
     if kind in ("int", "money"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise Unprocessable(
@@ -110,17 +127,21 @@ def render(
     for name in values:
         if name not in placeholders:
             raise Unprocessable(f"the template has no placeholder {name!r}", field=f"values.{name}")
-    formatted: dict[str, str] = {}
+    formatted: dict[str, str | dict[str, str]] = {}
     for name, kind in placeholders.items():
         if name not in values:
             raise Unprocessable(f"the value of {name} is missing", field=f"values.{name}")
-        formatted[name] = _value(name, kind, values[name])
+        formatted[name] = shown = _value(name, kind, values[name])
         if staff_typed:
-            refuse_personal_number(formatted[name], f"values.{name}")
-    return {
-        lang: {part: parts[part].format_map(formatted) for part in PARTS}
-        for lang, parts in texts.items()
-    }
+            for text in shown.values() if isinstance(shown, dict) else (shown,):
+                refuse_personal_number(text, f"values.{name}")
+    rendered = {}
+    for lang, parts in texts.items():
+        mine = {
+            n: translated.pick(v, lang) if isinstance(v, dict) else v for n, v in formatted.items()
+        }
+        rendered[lang] = {part: parts[part].format_map(mine) for part in PARTS}
+    return rendered
 
 
 def in_language(texts: dict[str, Any], lang: str) -> dict[str, str]:

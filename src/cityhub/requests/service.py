@@ -27,6 +27,7 @@ from cityhub.identity import audit
 from cityhub.identity.deps import StaffCaller
 from cityhub.identity.enums import Role
 from cityhub.identity.residents import on_resident_merged
+from cityhub.notices.builtin import REQUEST_STATUS_WORDS, REQUEST_STEP_WORDS, words
 from cityhub.notices.sending import send_to_residents, system_account
 from cityhub.platform import timeline
 from cityhub.platform.db import utcnow
@@ -194,8 +195,8 @@ async def record(
             template=NOTICE_TEMPLATE,
             values={
                 "request": request.public_id,
-                "status": request.status.value,
-                "note": (note or kind)[:500],
+                "status": words(REQUEST_STATUS_WORDS, request.status.value),
+                "note": note[:500] if note else words(REQUEST_STEP_WORDS, kind),
             },
             resident_ids=residents,
             dedupe_key=f"request:{request.public_id}:{event.id}",
