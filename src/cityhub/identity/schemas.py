@@ -207,6 +207,13 @@ class ConsentRead(BaseModel):
     id: int
     scope: str
     purpose: str
+    purpose_code: str | None = Field(
+        default=None,
+        description="the hub's code for the purpose (profile, verification, identity_check, "
+        "history, history_item, export, query, query_answer, lottery_check, lottery_recheck, "
+        "records, notices), to show it in the user's language; none when the purpose is the "
+        "channel's own words",
+    )
     granted_at: dt.datetime
     withdrawn_at: dt.datetime | None
 
@@ -216,6 +223,7 @@ class ConsentRead(BaseModel):
             id=consent.id,
             scope=consent.scope,
             purpose=consent.purpose,
+            purpose_code=consent.purpose_code,
             granted_at=consent.granted_at,
             withdrawn_at=consent.withdrawn_at,
         )
@@ -226,6 +234,19 @@ class DataAccessRead(BaseModel):
     actor_type: str
     actor: str
     purpose: str
+    purpose_code: str | None = Field(
+        default=None,
+        description="the hub's code for the purpose (profile, verification, identity_check, "
+        "history, history_item, export, query, query_answer, lottery_check, lottery_recheck, "
+        "records, notices), to show it in the user's language; none when the purpose is the "
+        "channel's own words",
+    )
+    purpose_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the purpose's particulars: service, round and via (the channel asked "
+        "through) by code, and their names in the hub's languages (service_names, "
+        "round_titles, via_names), records (how many were shown)",
+    )
     fields: str
 
     @classmethod
@@ -235,6 +256,8 @@ class DataAccessRead(BaseModel):
             actor_type=access.actor_type,
             actor=access.actor_name,
             purpose=access.purpose,
+            purpose_code=access.purpose_code,
+            purpose_args=access.purpose_args,
             fields=access.fields,
         )
 
