@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -276,3 +277,75 @@ async def test_0020_keeps_every_row_up_and_down_and_keeps_a_city_to_its_own_rows
     await migrations.upgrade(empty)
     assert await _counts(empty, list(expected)) == expected
     assert await migrations.differences(empty) == []
+
+
+async def test_0038_gives_the_purposes_written_before_their_codes(empty: Database) -> None:
+    """Accesses and consents noted as English sentences read as the hub's purposes after the
+    upgrade; words a channel stated keep no code and stay as they were."""
+    await migrations.upgrade(empty, "0033")
+    async with empty.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO channels (id, slug, name, kind, client_id, client_secret_hash,"
+                " scopes, status, created_at) VALUES (1, 'app', 'App', 'partner', 'ch_app', 'x',"
+                " '', 'active', CURRENT_TIMESTAMP)"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO residents (id, identity_level, created_at)"
+                " VALUES (1, 'none', CURRENT_TIMESTAMP)"
+            )
+        )
+        old = (
+            ("query traffic-violations: 2 record(s) shown to the resident", "plate"),
+            ("answered query traffic-violations asked through channel app", "id_number"),
+            ("checked eligibility for lottery round plates-1 (application through channel 4)",
+             "id_number, name (to check eligibility)"),
+            ("re-checked eligibility for lottery round plates-1 at its close", "id_number"),
+            ("confirmed the identity asked through channel portal", "name, id_number"),
+            ("the resident read their history", "history"),
+            ("real-name check for our wallet", "name, id_number (verification)"),
+            ("our own reason", "phone"),
+        )  # fmt: skip
+        for n, (purpose, fields) in enumerate(old, start=1):
+            await conn.execute(
+                text(
+                    "INSERT INTO data_access (id, resident_id, at, actor_type, actor_id,"
+                    " actor_name, purpose, fields) VALUES (:id, 1, CURRENT_TIMESTAMP, 'channel',"
+                    " 'app', 'App', :purpose, :fields)"
+                ),
+                {"id": n, "purpose": purpose, "fields": fields},
+            )
+        for n, (scope, purpose) in enumerate(
+            (("identity", "实名认证 real-name verification"), ("records", "for my wallet")), 1
+        ):
+            await conn.execute(
+                text(
+                    "INSERT INTO consents (id, resident_id, channel_id, scope, purpose, granted_at)"
+                    " VALUES (:id, 1, 1, :scope, :purpose, CURRENT_TIMESTAMP)"
+                ),
+                {"id": n, "scope": scope, "purpose": purpose},
+            )
+    await migrations.upgrade(empty)
+    async with empty.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT purpose_code, purpose_args, purpose FROM data_access ORDER BY id")
+            )
+        ).all()
+        consents = (await conn.execute(text("SELECT purpose_code FROM consents ORDER BY id"))).all()
+        names = (await conn.execute(text("SELECT names FROM channels"))).scalar_one()
+    args = [r[1] if isinstance(r[1], dict) else json.loads(r[1]) for r in rows]
+    assert [r[0] for r in rows] == [
+        "query", "query_answer", "lottery_check", "lottery_recheck", "identity_check", "history",
+        "verification", None,
+    ]  # fmt: skip
+    assert args[0] == {"service": "traffic-violations", "records": 2}
+    assert args[1] == {"service": "traffic-violations", "via": "app"}
+    assert args[2] == {"round": "plates-1", "via": "4"} and args[3] == {"round": "plates-1"}
+    assert rows[7][2] == "our own reason" and args[7] == {}
+    assert [c[0] for c in consents] == ["verification", None]
+    assert names in ({}, "{}")
+    await migrations.downgrade(empty, "0033")
+    await migrations.upgrade(empty)
