@@ -18,7 +18,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -63,6 +63,8 @@ class Receipt:
     refunded_fen: int
     channel: str
     provider_ref: str | None
+    # The channel's name in the hub's languages (the page shows the reader's; not signed).
+    channel_names: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def local_time(self) -> dt.datetime:
@@ -177,6 +179,7 @@ async def of_view(*, session: AsyncSession, city: City, view: payments.PaymentVi
         currency=p.currency,
         refunded_fen=p.refunded_fen,
         channel=channel.name if channel else "",
+        channel_names=dict(channel.names) if channel else {},
         provider_ref=p.provider_ref,
     )
 
