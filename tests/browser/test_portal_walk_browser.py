@@ -14,18 +14,18 @@ from playwright.async_api import Page, expect
 
 from tests.browser.helpers import no_full_numbers, sign_in, touch_targets_ok
 from tests.browser.test_appointments_browser import HOSPITAL, verify
-from tests.browser.world import WebWorld
+from tests.browser.world import PORTAL_NAMES, WebWorld
 
 pytestmark = pytest.mark.slow  # a real browser: seconds a test
 
 ENDONYM = {"zh-Hans": "简体中文", "zh-Hant": "繁體中文", "en": "English"}
 WORDS = {
     "zh-Hans": {"fee": "挂号费", "receipt": "电子回执", "genuine": "真实有效",
-                "cancelled": "已取消"},
+                "cancelled": "已取消", "verified": "核验了您的身份"},
     "zh-Hant": {"fee": "掛號費", "receipt": "電子回執", "genuine": "真實有效",
-                "cancelled": "已取消"},
+                "cancelled": "已取消", "verified": "核驗了您的身分"},
     "en": {"fee": "Registration fee", "receipt": "Electronic receipt", "genuine": "genuine",
-           "cancelled": "Cancelled"},
+           "cancelled": "Cancelled", "verified": "Your identity was verified"},
 }  # fmt: skip
 
 
@@ -113,6 +113,9 @@ async def test_a_resident_books_pays_checks_the_receipt_cancels_and_sees_their_d
     await expect(page.locator("[data-testid=consent]").first).to_be_visible()
     accesses = page.locator("[data-testid=access]")
     await expect(accesses).to_have_count(2)  # the verification: the portal, the registry
+    # Why, and by which app, in the reader's language (the purpose's code, the app's names).
+    await expect(accesses.last).to_contain_text(words["verified"])
+    await expect(accesses.last).to_contain_text(PORTAL_NAMES[lang])
     await checked(page, accessible, screenshot, f"walk-my-data-{lang}")
     await no_full_numbers(page, phone, person.id_number)
 

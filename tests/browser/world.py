@@ -281,9 +281,9 @@ async def _hospital(db: Database, city: City) -> tuple[Service, dict[str, str]]:
     return service, made
 
 
-
 # The portal's names in the three languages (the pages show the reader's).
 PORTAL_NAMES = {"zh-Hans": "网城门户", "zh-Hant": "網城門戶", "en": "Webtown portal"}
+
 
 async def web_world(db: Database, sim: Sim) -> WebWorld:
     """Build the world; the portal channel is the hub's own (kind `portal`)."""
