@@ -187,7 +187,7 @@ async def create(
             f"the bill is in {bill.currency}", code="currency_mismatch", field="currency"
         )
     # Withdrawn, past its last day, or paid (unless advance terms take more): 409 saying so.
-    standing.check_payable(
+    now_standing = standing.check_payable(
         bill, today_in(city.timezone), advance=terms.amount_rule == AmountRule.ADVANCE
     )
     if terms.amount_rule == AmountRule.EXACT and bill.paying_payment_id is not None:
@@ -196,7 +196,7 @@ async def create(
             code="bill_being_paid",
             field="bill_id",
         )
-    terms.check_amount(payment_in.amount_fen, bill.amount_fen)
+    terms.check_amount(payment_in.amount_fen, bill.amount_fen, now_standing.remaining_fen)
     now = utcnow()
     terms.check_open(now, city.timezone)
     if terms.amount_rule != AmountRule.EXACT:  # shared bills: only what is left of it

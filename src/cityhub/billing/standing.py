@@ -74,7 +74,8 @@ def check_payable(bill: Bill, today: dt.date, *, advance: bool = False) -> Stand
             field="bill_id",
         )
     if found.status == BillStatus.EXPIRED:
-        until = f" (its last day was {bill.payable_until.isoformat()})" if bill.payable_until else ""
+        last = bill.payable_until
+        until = f" (its last day was {last.isoformat()})" if last else ""
         raise Conflict(
             f"bill {bill.bill_ref} can no longer be paid{until}; the biller has closed it",
             code="bill_expired",
