@@ -64,7 +64,8 @@ async def _standing(db: Database, bill: UnpaidBill) -> tuple[int, int]:
         assert row is not None
         payments = (await session.scalars(select(Payment).where(Payment.bill_id == row.id))).all()
     live = (PaymentStatus.QUOTED, PaymentStatus.CONFIRMED, PaymentStatus.COMPLETED)
-    return row.paid_fen + row.reserved_fen, sum(p.amount_fen - p.refunded_fen for p in payments if p.status in live)
+    held = sum(p.amount_fen - p.refunded_fen for p in payments if p.status in live)
+    return row.paid_fen + row.reserved_fen, held
 
 
 async def test_three_channels_paying_a_partial_bill_in_full_at_once_get_one_quote(

@@ -33,6 +33,7 @@ AMOUNTS = {
     ),
 }
 
+
 async def load(*, session: AsyncSession, services: Iterable[Service]) -> int:
     """Give the demo's bill services their terms: sub-type and labelled account field; how
     many."""
