@@ -89,7 +89,8 @@ class Terms:
         """Unprocessable, naming `amount_fen`, unless the amount fits the rule and its bounds.
         What is left of a part-paid bill (`rest_fen`) may always be paid, like the whole bill."""
         low, high = self.bounds(bill_fen)
-        if rest_fen is not None and 0 < amount_fen == rest_fen < bill_fen:
+        partly_paid = rest_fen is not None and 0 < rest_fen < bill_fen
+        if self.amount_rule != AmountRule.EXACT and partly_paid and amount_fen == rest_fen:
             return
         if self.amount_rule == AmountRule.EXACT and amount_fen != bill_fen:
             code = "amount_above_bill" if amount_fen > bill_fen else "amount_not_exact"
