@@ -117,10 +117,13 @@ async def release(*, session: AsyncSession, amounts: Iterable[tuple[int, int, in
 
 
 async def settle(*, session: AsyncSession, payment: Payment) -> None:
-    """The biller accepted the payment: its amount is paid against the bill (and no longer
-    held, for a shared bill)."""
+    """The biller accepted the payment: its amount is paid against the bill (one statement):
+    an exact-amount bill held by the payment is paid, a shared bill's reservation is let go."""
     values: dict[str, Any] = {"paid_fen": Bill.paid_fen + payment.amount_fen}
-    if not payment.holds_bill:
+    if payment.holds_bill:  # the exact-amount bill its payment holds is paid
+        held = Bill.paying_payment_id == payment.id
+        values["status"] = case((held, "paid"), else_=Bill.status)
+    else:
         values["reserved_fen"] = _less(Bill.reserved_fen, payment.amount_fen)
     await session.execute(
         update(Bill)

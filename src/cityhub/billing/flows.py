@@ -74,16 +74,8 @@ async def complete(*, session: AsyncSession, view: PaymentView, provider_ref: st
         payment_id=payment.id,
         memo=f"{payment.public_id} accepted by the biller as {provider_ref}",
     )
-    await session.execute(
-        update(Bill)
-        .where(
-            Bill.city_id == payment.city_id,
-            Bill.id == payment.bill_id,
-            Bill.paying_payment_id == payment.id,
-        )
-        .values(status="paid")
-        .execution_options(synchronize_session=False)
-    )
+    # What was paid of the bill goes up: the bill its payment holds is paid in the same
+    # statement; a shared bill's amount moves from reserved to paid.
     await allowance.settle(session=session, payment=payment)
     await tell_channel(session=session, topic="payment.completed", view=view)
     return True
