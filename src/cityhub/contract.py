@@ -78,9 +78,33 @@ EXAMPLES: dict[str, list[Any]] = {
                     "status": "unpaid",
                     "min_fen": 8650,
                     "max_fen": 8650,
+                    "paid_fen": 0,
+                    "remaining_fen": 8650,
                 }
             ],
-        }
+        },
+        {
+            "service": "power",
+            "account": "0012345678",
+            "amount_rule": "partial",
+            "fee_fixed_fen": 0,
+            "fee_rate_bps": 0,
+            "bills": [
+                {
+                    "bill_id": "E202611-0012345678",
+                    "account": "0012345678",
+                    "period": "2026-11",
+                    "amount_fen": 23480,
+                    "currency": "CNY",
+                    "due_date": "2026-12-20",
+                    "status": "partially_paid",
+                    "min_fen": 1000,
+                    "max_fen": 23480,
+                    "paid_fen": 10000,
+                    "remaining_fen": 13480,
+                }
+            ],
+        },
     ],
     "PaymentCreate": [
         {

@@ -85,12 +85,12 @@ async def test_a_biller_refusal_fails_the_payment_reverses_the_ledger_and_asks_f
     api: Api, db: Database, sim: Sim, settings: Settings, receiver: Receiver
 ) -> None:
     world = await pay_world(db, api, sim, webhook_url=receiver.url)
-    bill = world.unpaid("gas")[0]
+    bill = world.unpaid("power")[0]
     await world.look_up(bill)
     payment = await world.confirm(await world.quote(bill))
-    # Someone pays the bill at the gas company's counter before the hub gets there.
+    # Someone pays the bill at the power company's counter before the hub gets there.
     paid = sim.control.post(
-        "/gas/sh-gas/payments",
+        "/power/sh-power/payments",
         json={
             "payment_id": "counter-1",
             "account": bill.account,

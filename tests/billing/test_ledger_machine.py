@@ -35,7 +35,7 @@ from sqlalchemy import select, text, update
 from cityhub.billing import flows, ledger, settlement
 from cityhub.billing import service as payments
 from cityhub.billing.bills import keep
-from cityhub.billing.models import AmountRule, Payment, PaymentStatus, RefundSource
+from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus, RefundSource
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate
 from cityhub.billing.terms import Terms, save
 from cityhub.cities.models import City, Service
@@ -48,6 +48,7 @@ from tests.identity.factories import create_channel
 
 T = TypeVar("T")
 FEE = 100
+SHARED, SHARED_FEN = "SHARED", 100_000  # one partial bill that many quotes share
 
 
 @dataclass
@@ -59,6 +60,8 @@ class Model:
     fee_fen: int
     status: str = "quoted"
     refunded_fen: int = 0
+    bill_ref: str = ""
+    partial: bool = False
 
     @property
     def total_fen(self) -> int:
@@ -140,7 +143,9 @@ class LedgerMachine(RuleBasedStateMachine):
         view = self.run(self._quote(service, ref, bill_fen, amount))
         fee = view.payment.fee_fen
         assert fee == (-(-amount * 55 // 10_000) if partial else FEE)
-        self.models[view.payment.public_id] = Model(view.payment.public_id, amount, fee)
+        self.models[view.payment.public_id] = Model(
+            view.payment.public_id, amount, fee, bill_ref=ref, partial=partial
+        )
 
     async def _quote(
         self, service: Service, ref: str, bill_fen: int, amount: int
@@ -156,6 +161,25 @@ class LedgerMachine(RuleBasedStateMachine):
                     service=service.code, bill_id=ref, amount_fen=amount, currency="CNY"
                 ),
             )
+
+    @rule(amount=st.integers(min_value=1, max_value=SHARED_FEN // 2))
+    def quote_part_of_the_shared_bill(self, amount: int) -> None:
+        """A part of the one bill every such quote shares: taken iff it fits what is left."""
+        paid, reserved = self._held_by_model().get(SHARED, (0, 0))
+        try:
+            view = self.run(self._quote(self.partial, SHARED, SHARED_FEN, amount))
+        except CityHubError as exc:
+            if paid >= SHARED_FEN:
+                assert exc.code == "bill_already_paid", exc
+                return
+            assert exc.code == "bill_amount_exceeded", exc
+            assert exc.extra["left_fen"] == SHARED_FEN - paid - reserved < amount
+            return
+        assert paid + reserved + amount <= SHARED_FEN
+        fee = view.payment.fee_fen
+        self.models[view.payment.public_id] = Model(
+            view.payment.public_id, amount, fee, bill_ref=SHARED, partial=True
+        )
 
     @precondition(lambda self: self._in("quoted"))
     @rule(data=st.data())
@@ -300,6 +324,31 @@ class LedgerMachine(RuleBasedStateMachine):
         return True
 
     # -- what must hold after every step ----------------------------------------------------
+
+    @invariant()
+    def bills_hold_what_their_payments_paid_and_reserve(self) -> None:
+        held = self.run(self._held())
+        assert {ref: held[ref] for ref in self._held_by_model()} == self._held_by_model()
+        paid, reserved = held.get(SHARED, (0, 0))
+        assert paid + reserved <= SHARED_FEN  # never more than the shared bill owes
+
+    def _held_by_model(self) -> dict[str, tuple[int, int]]:
+        """What each bill must hold, paid and reserved, from the model alone."""
+        found: dict[str, tuple[int, int]] = {}
+        for m in self.models.values():
+            paid, reserved = found.get(m.bill_ref, (0, 0))
+            if m.status in ("completed", "refunded"):
+                paid += m.amount_fen - m.refunded_fen
+            if m.partial and m.status in ("quoted", "confirmed"):
+                reserved += m.amount_fen
+            found[m.bill_ref] = (paid, reserved)
+        return found
+
+    async def _held(self) -> dict[str, tuple[int, int]]:
+        """Each bill's paid and reserved amounts (allowance)."""
+        async with self.db.unit_of_work() as session:
+            rows = await session.execute(select(Bill.bill_ref, Bill.paid_fen, Bill.reserved_fen))
+            return {ref: (paid, reserved) for ref, paid, reserved in rows.all()}
 
     @invariant()
     def ledger_balances(self) -> None:

@@ -57,13 +57,15 @@ async def _quote_at_once(
 
 
 async def _standing(db: Database, bill: UnpaidBill) -> tuple[int, int]:
-    """The bill's reserved amount, and the sum of its payments not expired nor failed."""
+    """What the bill holds (paid and reserved), and the sum of its payments not expired nor
+    failed."""
     async with db.unit_of_work() as session:
         row = await session.scalar(select(Bill).where(Bill.bill_ref == bill.bill_id))
         assert row is not None
         payments = (await session.scalars(select(Payment).where(Payment.bill_id == row.id))).all()
     live = (PaymentStatus.QUOTED, PaymentStatus.CONFIRMED, PaymentStatus.COMPLETED)
-    return row.paid_fen, sum(p.amount_fen - p.refunded_fen for p in payments if p.status in live)
+    held = sum(p.amount_fen - p.refunded_fen for p in payments if p.status in live)
+    return row.paid_fen + row.reserved_fen, held
 
 
 async def test_three_channels_paying_a_partial_bill_in_full_at_once_get_one_quote(

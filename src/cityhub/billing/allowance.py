@@ -1,20 +1,28 @@
 """What may still be paid against a bill under partial and advance terms.
 
 An exact-amount bill is held by the one payment confirmed for it (`Bill.paying_payment_id`).
-Partial and advance terms let several payments share a bill, so the hub keeps the sum of the
-payments standing against it (`Bill.paid_fen`) and takes each new one out of what is left with
-one conditional UPDATE when it is quoted, before any channel charges its user: three channels
+Partial and advance terms let several payments share a bill, so the hub keeps what was paid
+of it (`Bill.paid_fen`: completed, less refunds) apart from what the payments under way hold
+(`Bill.reserved_fen`: quoted and not expired, confirmed), and takes each new one out of what is
+left with one conditional UPDATE when it is quoted, before any channel charges its user:
+
+    UPDATE bills SET reserved_fen = reserved_fen + :amount
+    WHERE paid + reserved_fen + :amount <= :ceiling
+
+(`paid` the larger of the hub's and the biller's record, `standing.paid_of`). Three channels
 paying the same bill at once get quotes for what fits and a 409 for the rest, on SQLite and
-PostgreSQL alike. A quote that expires, a payment the biller refuses and a refund give their
-amount back.
+PostgreSQL alike. A quote that expires and a payment the biller refuses give their
+reservation back; a completed payment moves its amount from reserved to paid; a refund lowers
+what was paid.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus
@@ -35,15 +43,21 @@ def _rows(result: object) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _paid() -> ColumnElement[int]:
+    # The larger of the hub's and the biller's record of what was paid (`standing.paid_of`).
+    biller = func.coalesce(Bill.biller_paid_fen, 0)
+    return case((biller > Bill.paid_fen, biller), else_=Bill.paid_fen)
+
+
 async def _take(session: AsyncSession, bill: Bill, amount_fen: int, ceiling: int) -> bool:
     taken = await session.execute(
         update(Bill)
         .where(
             Bill.city_id == bill.city_id,
             Bill.id == bill.id,
-            Bill.paid_fen + amount_fen <= ceiling,
+            _paid() + Bill.reserved_fen + amount_fen <= ceiling,
         )
-        .values(paid_fen=Bill.paid_fen + amount_fen)
+        .values(reserved_fen=Bill.reserved_fen + amount_fen)
         .execution_options(synchronize_session=False)
     )
     return _rows(taken) == 1
@@ -61,34 +75,72 @@ async def reserve(*, session: AsyncSession, bill: Bill, amount_fen: int, terms: 
         return
     # What stands against the bill now (the bill was read before the quote, maybe not by
     # this session's unit of work).
-    paid = int(
-        await session.scalar(
-            select(Bill.paid_fen).where(Bill.city_id == bill.city_id, Bill.id == bill.id)
+    row = (
+        await session.execute(
+            select(_paid().label("paid"), Bill.reserved_fen).where(
+                Bill.city_id == bill.city_id, Bill.id == bill.id
+            )
         )
-        or 0
-    )
-    left = max(ceiling - paid, 0)
+    ).one()
+    paid, reserved = int(row.paid), int(row.reserved_fen)
+    left = max(ceiling - paid - reserved, 0)
     raise Conflict(
-        f"bill {bill.bill_ref} can take {left} fen more (payments of {paid} fen stand"
-        f" against its {ceiling})",
+        f"bill {bill.bill_ref} can take {left} fen more ({paid} fen paid and {reserved} fen"
+        f" held by payments under way, of its {ceiling})",
         code="bill_amount_exceeded",
         field="amount_fen",
         left_fen=left,
+        remaining_fen=max(bill.amount_fen - paid, 0),
     )
 
 
-async def release(*, session: AsyncSession, amounts: Iterable[tuple[int, int, int]]) -> None:
-    """Give amounts back to their bills: (city id, bill id, fen), summed per bill."""
+def _per_bill(amounts: Iterable[tuple[int, int, int]]) -> list[tuple[tuple[int, int], int]]:
     per_bill: dict[tuple[int, int], int] = defaultdict(int)
     for city_id, bill_id, fen in amounts:
         per_bill[city_id, bill_id] += fen
-    for (city_id, bill_id), fen in sorted(per_bill.items()):  # one order: no deadlocks
+    return sorted(per_bill.items())  # one order: no deadlocks
+
+
+def _less(column: Any, fen: int) -> Any:
+    return case((column > fen, column - fen), else_=0)
+
+
+async def release(*, session: AsyncSession, amounts: Iterable[tuple[int, int, int]]) -> None:
+    """Give reservations back to their bills: (city id, bill id, fen), summed per bill."""
+    for (city_id, bill_id), fen in _per_bill(amounts):
         await session.execute(
             update(Bill)
             .where(Bill.city_id == city_id, Bill.id == bill_id)
-            .values(paid_fen=case((Bill.paid_fen > fen, Bill.paid_fen - fen), else_=0))
+            .values(reserved_fen=_less(Bill.reserved_fen, fen))
             .execution_options(synchronize_session=False)
         )
+
+
+async def settle(*, session: AsyncSession, payment: Payment) -> None:
+    """The biller accepted the payment: its amount is paid against the bill (one statement):
+    an exact-amount bill held by the payment is paid, a shared bill's reservation is let go."""
+    values: dict[str, Any] = {"paid_fen": Bill.paid_fen + payment.amount_fen}
+    if payment.holds_bill:  # the exact-amount bill its payment holds is paid
+        held = Bill.paying_payment_id == payment.id
+        values["status"] = case((held, "paid"), else_=Bill.status)
+    else:
+        values["reserved_fen"] = _less(Bill.reserved_fen, payment.amount_fen)
+    await session.execute(
+        update(Bill)
+        .where(Bill.city_id == payment.city_id, Bill.id == payment.bill_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def unpay(*, session: AsyncSession, city_id: int, bill_id: int, amount_fen: int) -> None:
+    """A refund: what was paid against the bill is lower by its amount."""
+    await session.execute(
+        update(Bill)
+        .where(Bill.city_id == city_id, Bill.id == bill_id)
+        .values(paid_fen=_less(Bill.paid_fen, amount_fen))
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def expire_stale(*, session: AsyncSession, bill: Bill) -> int:

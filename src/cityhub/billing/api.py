@@ -3,12 +3,13 @@ and a biller's terms."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from cityhub.billing import admin_api, bills, catalogue_api, flows, terms
+from cityhub.billing import admin_api, bills, catalogue_api, flows, standing, terms
 from cityhub.billing import service as payments
 from cityhub.billing.models import PaymentStatus, RefundSource
 from cityhub.billing.schemas import (
@@ -40,6 +41,7 @@ from cityhub.identity.deps import (
     require_staff_role,
 )
 from cityhub.identity.enums import Role
+from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import BadRequest
 from cityhub.platform.idempotency import IdempotencyDep
@@ -47,6 +49,7 @@ from cityhub.platform.openapi import route_meta
 from cityhub.platform.paging import Page, PageDep
 
 if TYPE_CHECKING:
+    from cityhub.billing.models import Bill
     from cityhub.cities.models import City
 
 router = APIRouter(prefix="/v1/cities/{city}", tags=["payments"])
@@ -99,25 +102,8 @@ async def look_up_bills(
         values={name: value.strip() for name, value in request.query_params.items()},
     )
     t = prepared.terms
-    items = []
-    for bill in kept:
-        low, high = t.bounds(bill.amount_fen)
-        items.append(
-            BillRead(
-                bill_id=bill.bill_ref,
-                account=bill.account,
-                period=bill.period,
-                amount_fen=bill.amount_fen,
-                currency=bill.currency,
-                due_date=bill.due_date,
-                status=bill.status,
-                min_fen=low,
-                max_fen=high,
-                holder=bill.holder,
-                late_fee_fen=bill.late_fee_fen,
-                sub_type=t.sub_type,
-            )
-        )
+    today = today_in(city.timezone)
+    items = [_bill_read(bill, t, today) for bill in kept]
     return BillsRead(
         service=prepared.service.code,
         account=prepared.account,
@@ -126,6 +112,29 @@ async def look_up_bills(
         fee_fixed_fen=t.fee_fixed_fen,
         fee_rate_bps=t.fee_rate_bps,
         bills=items,
+    )
+
+
+def _bill_read(bill: Bill, t: terms.Terms, today: dt.date) -> BillRead:
+    """A kept bill as the look-up shows it: the bounds of its terms, and where it stands."""
+    low, high = t.bounds(bill.amount_fen)
+    now = standing.of(bill, today)
+    return BillRead(
+        bill_id=bill.bill_ref,
+        account=bill.account,
+        period=bill.period,
+        amount_fen=bill.amount_fen,
+        currency=bill.currency,
+        due_date=bill.due_date,
+        status=now.status,
+        min_fen=low,
+        max_fen=high,
+        holder=bill.holder,
+        late_fee_fen=bill.late_fee_fen,
+        sub_type=t.sub_type,
+        paid_fen=now.paid_fen,
+        remaining_fen=now.remaining_fen,
+        payable_until=bill.payable_until,
     )
 
 

@@ -144,6 +144,8 @@ async def keep(
             "status": b.status,
             "holder": _masked(b.holder),
             "late_fee_fen": b.late_fee_fen,
+            "biller_paid_fen": b.paid_fen,
+            "payable_until": b.payable_until,
             "fetched_at": now,
         }
         for b in bills
@@ -166,6 +168,8 @@ async def keep(
                     "status",
                     "holder",
                     "late_fee_fen",
+                    "biller_paid_fen",
+                    "payable_until",
                 )  # fmt: skip
             }
             | {"fetched_at": statement.excluded.fetched_at},
@@ -234,7 +238,12 @@ async def unpaid_due_on(
     """The kept bills still unpaid that fall due on a day (for reminders)."""
     found = await session.scalars(
         select(Bill)
-        .where(Bill.city_id == city_id, Bill.due_date == due, Bill.status == "unpaid")
+        .where(
+            Bill.city_id == city_id,
+            Bill.due_date == due,
+            Bill.status.in_(("unpaid", "partially_paid")),
+            Bill.paid_fen < Bill.amount_fen,  # the hub's payments may have paid it since
+        )
         .order_by(Bill.id)
     )
     rows = []

@@ -12,6 +12,16 @@ class AmountRule(enum.StrEnum):
     ADVANCE = "advance"  # between `min_fen` and `max_fen`, above the bill allowed
 
 
+class BillStatus(enum.StrEnum):
+    """A bill's status as the hub shows it (`billing.standing`)."""
+
+    UNPAID = "unpaid"
+    PARTIALLY_PAID = "partially_paid"  # part of it paid, the rest remains
+    PAID = "paid"
+    EXPIRED = "expired"  # past the biller's last day of payment: not payable
+    CANCELLED = "cancelled"  # withdrawn by the biller: not payable
+
+
 class PaymentStatus(enum.StrEnum):
     QUOTED = "quoted"  # created: the channel may charge its user and confirm until expiry
     CONFIRMED = "confirmed"  # the channel charged its user; the biller is being paid

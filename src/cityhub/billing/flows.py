@@ -74,16 +74,9 @@ async def complete(*, session: AsyncSession, view: PaymentView, provider_ref: st
         payment_id=payment.id,
         memo=f"{payment.public_id} accepted by the biller as {provider_ref}",
     )
-    await session.execute(
-        update(Bill)
-        .where(
-            Bill.city_id == payment.city_id,
-            Bill.id == payment.bill_id,
-            Bill.paying_payment_id == payment.id,
-        )
-        .values(status="paid")
-        .execution_options(synchronize_session=False)
-    )
+    # What was paid of the bill goes up: the bill its payment holds is paid in the same
+    # statement; a shared bill's amount moves from reserved to paid.
+    await allowance.settle(session=session, payment=payment)
     await tell_channel(session=session, topic="payment.completed", view=view)
     return True
 
@@ -175,11 +168,12 @@ async def refund(
         requested_by=requested_by,
         told_biller=last and source in (RefundSource.STAFF, RefundSource.CHANNEL),
     )
-    if not payment.holds_bill:  # every refunded fen of a shared bill may be paid again
-        await allowance.release(
-            session=session, amounts=[(payment.city_id, payment.bill_id, amount_fen)]
-        )
-    elif last:
+    # What was paid of the bill is lower: every refunded fen of a shared bill may be paid
+    # again, and an exact-amount bill refunded in full is unpaid again.
+    await allowance.unpay(
+        session=session, city_id=payment.city_id, bill_id=payment.bill_id, amount_fen=amount_fen
+    )
+    if payment.holds_bill and last:
         await _release_bill(session, payment)
     _wrote(
         payment,

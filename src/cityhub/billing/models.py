@@ -87,13 +87,21 @@ class Bill(TenantMixin, Base):
     amount_fen: Mapped[int] = mapped_column(Fen)
     currency: Mapped[str] = mapped_column(String(3))
     due_date: Mapped[dt.date | None] = mapped_column(default=None)
-    status: Mapped[str] = mapped_column(String(10))  # unpaid | paid, as the biller said
+    # As the biller said: unpaid | partially_paid | paid | expired | cancelled; what the hub
+    # shows adds its own payments to it (see `billing.standing`).
+    status: Mapped[str] = mapped_column(String(20))
     # The payment that holds an exact-amount bill from its confirmation on: a second payment
     # of the same bill is refused instead of being sent to the biller.
     paying_payment_id: Mapped[int | None] = mapped_column(BigId, default=None)
-    # Partial and advance terms: what the payments standing against the bill add up to
-    # (quoted and not expired, confirmed, completed less refunds); see `billing.allowance`.
+    # What the hub's payments paid against the bill (completed, less refunds), and, under
+    # partial and advance terms, what its payments under way hold (quoted and not expired,
+    # confirmed): a new one takes what fits of the rest; see `billing.allowance`.
     paid_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    reserved_fen: Mapped[int] = mapped_column(Fen, default=0, server_default="0")
+    # What the biller says was paid of it (by every channel and its own counters), and the
+    # last day it takes payment of it, if it says.
+    biller_paid_fen: Mapped[int | None] = mapped_column(Fen, default=None)
+    payable_until: Mapped[dt.date | None] = mapped_column(default=None)
     # As the biller sent them: the holder's name masked as the biller masks it (`谢*`; the hub
     # never holds more of it) and the late fee already in `amount_fen`, if the biller says.
     holder: Mapped[str | None] = mapped_column(String(40), default=None)

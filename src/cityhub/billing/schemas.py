@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
+from cityhub.billing.enums import BillStatus
 from cityhub.billing.models import (
     AmountRule,
     BillerSubType,
@@ -140,7 +141,11 @@ class BillRead(BaseModel):
     amount_fen: int
     currency: str
     due_date: dt.date | None
-    status: str = Field(description="unpaid or paid, as the biller says")
+    status: BillStatus = Field(
+        description="unpaid, partially_paid (paid_fen of it paid, remaining_fen left), paid,"
+        " expired (past the biller's last day of payment: not payable) or cancelled (withdrawn"
+        " by the biller: not payable); from the biller's answer and the hub's payments"
+    )
     min_fen: int = Field(description="the least that may be paid against it")
     max_fen: int | None = Field(description="the most that may be paid (none: no limit)")
     holder: str | None = Field(
@@ -150,6 +155,14 @@ class BillRead(BaseModel):
         default=None, description="the late fee the biller charged, included in amount_fen"
     )
     sub_type: BillerSubType = BillerSubType.OTHER
+    paid_fen: int = Field(
+        default=0,
+        description="what was paid of it, through every channel (and at the biller, if it says)",
+    )
+    remaining_fen: int = Field(default=0, description="what is left to pay of amount_fen")
+    payable_until: dt.date | None = Field(
+        default=None, description="the last day the biller takes payment of it, if it says"
+    )
 
 
 class BillsRead(BaseModel):

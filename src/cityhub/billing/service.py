@@ -21,13 +21,14 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
-from cityhub.billing import allowance, confirming, ledger, sql
+from cityhub.billing import allowance, confirming, ledger, sql, standing
 from cityhub.billing import bills as bill_lookup
 from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate, PaymentRead
 from cityhub.billing.search import status_clause
 from cityhub.cities import service as cities
 from cityhub.connectors import types
+from cityhub.platform.clock import today_in
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unprocessable
 
@@ -185,17 +186,17 @@ async def create(
         raise Unprocessable(
             f"the bill is in {bill.currency}", code="currency_mismatch", field="currency"
         )
-    if bill.status == "paid":
-        raise Conflict(
-            f"bill {bill.bill_ref} is already paid", code="bill_already_paid", field="bill_id"
-        )
+    # Withdrawn, past its last day, or paid (unless advance terms take more): 409 saying so.
+    now_standing = standing.check_payable(
+        bill, today_in(city.timezone), advance=terms.amount_rule == AmountRule.ADVANCE
+    )
     if terms.amount_rule == AmountRule.EXACT and bill.paying_payment_id is not None:
         raise Conflict(
             f"bill {bill.bill_ref} is being paid by another payment",
             code="bill_being_paid",
             field="bill_id",
         )
-    terms.check_amount(payment_in.amount_fen, bill.amount_fen)
+    terms.check_amount(payment_in.amount_fen, bill.amount_fen, now_standing.remaining_fen)
     now = utcnow()
     terms.check_open(now, city.timezone)
     if terms.amount_rule != AmountRule.EXACT:  # shared bills: only what is left of it

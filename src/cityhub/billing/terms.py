@@ -85,9 +85,13 @@ class Terms:
             return min(self.min_fen, bill_fen), bill_fen
         return self.min_fen, self.max_fen
 
-    def check_amount(self, amount_fen: int, bill_fen: int) -> None:
-        """Unprocessable, naming `amount_fen`, unless the amount fits the rule and its bounds."""
+    def check_amount(self, amount_fen: int, bill_fen: int, rest_fen: int | None = None) -> None:
+        """Unprocessable, naming `amount_fen`, unless the amount fits the rule and its bounds.
+        What is left of a part-paid bill (`rest_fen`) may always be paid, like the whole bill."""
         low, high = self.bounds(bill_fen)
+        partly_paid = rest_fen is not None and 0 < rest_fen < bill_fen
+        if self.amount_rule != AmountRule.EXACT and partly_paid and amount_fen == rest_fen:
+            return
         if self.amount_rule == AmountRule.EXACT and amount_fen != bill_fen:
             code = "amount_above_bill" if amount_fen > bill_fen else "amount_not_exact"
             raise Unprocessable(

@@ -39,7 +39,16 @@ class Bill(Value):
     amount_fen: int = Field(ge=0)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     due_date: dt.date | None = None
-    status: Literal["unpaid", "paid"] = "unpaid"
+    status: Literal["unpaid", "partially_paid", "paid", "expired", "cancelled"] = Field(
+        default="unpaid",
+        description="expired: past the days the biller takes payment; cancelled: withdrawn",
+    )
+    paid_fen: int | None = Field(
+        default=None, ge=0, description="what the biller has recorded as paid of amount_fen"
+    )
+    payable_until: dt.date | None = Field(
+        default=None, description="the last day the biller takes payment of the bill"
+    )
     holder: str | None = Field(
         default=None, max_length=40, description="the account holder's name, masked: 谢*"
     )

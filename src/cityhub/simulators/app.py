@@ -15,7 +15,15 @@ from typing import Any, Literal
 import uvicorn
 from fastapi import FastAPI
 
-from cityhub.simulators import agencies, billers, control, hospital, messaging, registry
+from cityhub.simulators import (
+    agencies,
+    biller_terms,
+    billers,
+    control,
+    hospital,
+    messaging,
+    registry,
+)
 from cityhub.simulators.world import World
 
 
@@ -35,6 +43,7 @@ def create_app(seed: int = 42) -> FastAPI:
     app.state.sms = messaging.Outbox()
     app.include_router(control.router)
     app.include_router(billers.router)
+    app.include_router(biller_terms.router)
     app.include_router(agencies.router)
     app.include_router(hospital.router)
     app.include_router(messaging.router)

@@ -2,7 +2,8 @@
 
 Under `/{kind}/{provider_id}`:
 - `GET  /accounts/{account}/bills`: the account's bills (404 for an unknown account);
-- `POST /payments`: pay a bill; idempotent by our `payment_id` (the same body again answers
+- `POST /payments`: pay a bill (a part of it, or ahead, where its terms say: `biller_terms`,
+  which also keeps each bill's balance); idempotent by our `payment_id` (the same body again answers
   the same receipt, a different body under the same id is 409);
 - `POST /payments/{payment_id}/reversal`: undo a payment (again: the same answer);
 - `GET  /statements/{day}`: payments and reversals of a day (Asia/Shanghai), for reconciliation.
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from cityhub.simulators import biller_terms
 from cityhub.simulators.world import CHINA, World
 
 Kind = Annotated[str, Path(pattern="^(water|power|gas)$")]
@@ -30,10 +32,17 @@ class SimState:
     def __init__(self) -> None:
         self.reset()
 
+    def terms_of(self, kind: str, provider: str) -> biller_terms.Terms:
+        """What the utility accepts now."""
+        return self.terms.get(f"{kind}/{provider}") or biller_terms.default_terms(kind)
+
     def reset(self) -> None:
         """Back to the world as the seed made it."""
         self.payments: dict[str, dict[str, dict[str, Any]]] = {}
-        self.paid_bills: dict[str, dict[str, str]] = {}
+        # What was paid of each bill (accepted less reversed), by utility and bill id.
+        self.paid_bills: dict[str, dict[str, int]] = {}
+        self.terms: dict[str, biller_terms.Terms] = {}
+        self.bill_changes: dict[str, dict[str, dict[str, Any]]] = {}
         self.appointments: dict[str, dict[str, dict[str, Any]]] = {}
         self.taken_slots: dict[str, dict[str, str]] = {}
 
@@ -58,10 +67,15 @@ def _now() -> dt.datetime:
 
 
 def current_bills(request: Request, kind: str, provider: str, account: str) -> list[dict[str, Any]]:
-    """The account's bills with the payments made in this run applied."""
-    paid = _state(request).paid_bills.get(f"{kind}/{provider}", {})
-    bills = _world(request).bills(kind, provider, account, _now().astimezone(CHINA).date())
-    return [{**b, "status": "paid"} if b["id"] in paid else b for b in bills]
+    """The account's bills with the payments made and the changes told in this run applied."""
+    state, key = _state(request), f"{kind}/{provider}"
+    paid, changes = state.paid_bills.get(key, {}), state.bill_changes.get(key, {})
+    today = _now().astimezone(CHINA).date()
+    bills = _world(request).bills(kind, provider, account, today)
+    return [
+        biller_terms.standing(b, paid.get(b["id"], 0), changes.get(b["id"], {}), today)
+        for b in bills
+    ]
 
 
 @router.get("/accounts/{account}/bills")
@@ -71,7 +85,7 @@ async def bills(request: Request, kind: Kind, provider_id: str, account: str) ->
     if holder is None:
         return error(404, "account_not_found", f"no account {account}")
     rows = current_bills(request, kind, provider_id, account)
-    rows.sort(key=lambda b: (b["status"] != "unpaid", b["period"]))
+    rows.sort(key=lambda b: (b["status"] not in ("unpaid", "partially_paid"), b["period"]))
     return {"account": account, "holder": holder.name[0] + "*", "bills": rows}
 
 
@@ -87,7 +101,8 @@ class PaymentIn(BaseModel):
 
 @router.post("/payments")
 async def pay(request: Request, kind: Kind, provider_id: str, payment: PaymentIn) -> Any:
-    """Pay one bill in full; the same payment id again answers the same receipt."""
+    """Pay a bill, or a part of it or ahead of it where the utility's terms say so; the same
+    payment id again answers the same receipt."""
     key = f"{kind}/{provider_id}"
     state = _state(request)
     known = state.payments.setdefault(key, {})
@@ -107,10 +122,14 @@ async def pay(request: Request, kind: Kind, provider_id: str, payment: PaymentIn
     )
     if _world(request).account_holder(kind, provider_id, payment.account) is None or bill is None:
         return error(404, "bill_not_found", f"no bill {payment.bill_id} on {payment.account}")
-    if bill["status"] == "paid":
+    terms = state.terms_of(kind, provider_id)
+    if bill["status"] in ("cancelled", "expired"):
+        return error(409, f"bill_{bill['status']}", f"bill {payment.bill_id} is {bill['status']}")
+    if bill["status"] == "paid" and terms.amount_rule != "advance":
         return error(409, "bill_already_paid", f"bill {payment.bill_id} is already paid")
-    if bill["amount_fen"] != payment.amount_fen or payment.currency != bill["currency"]:
-        return error(422, "wrong_amount", f"bill {payment.bill_id} is {bill['amount_fen']} fen")
+    why = biller_terms.refusal(terms, bill, payment.amount_fen)
+    if why is not None or payment.currency != bill["currency"]:
+        return error(422, "wrong_amount", why or f"bill {payment.bill_id} is in {bill['currency']}")
     ref = hashlib.sha256(f"{key}|{payment.payment_id}".encode()).hexdigest()[:12].upper()
     receipt = {
         **body,
@@ -119,7 +138,8 @@ async def pay(request: Request, kind: Kind, provider_id: str, payment: PaymentIn
         "accepted_at": _now().isoformat(),
     }
     known[payment.payment_id] = {"request": body, "receipt": receipt}
-    state.paid_bills.setdefault(key, {})[payment.bill_id] = payment.payment_id
+    paid = state.paid_bills.setdefault(key, {})
+    paid[payment.bill_id] = paid.get(payment.bill_id, 0) + payment.amount_fen
     return receipt
 
 
@@ -144,7 +164,8 @@ async def reverse(
         receipt["status"] = "reversed"
         receipt["reversed_at"] = _now().isoformat()
         receipt["reversal_reason"] = reversal.reason
-        state.paid_bills.get(key, {}).pop(receipt["bill_id"], None)
+        paid = state.paid_bills.setdefault(key, {})
+        paid[receipt["bill_id"]] = max(paid.get(receipt["bill_id"], 0) - receipt["amount_fen"], 0)
     return {"payment_id": payment_id, "status": "reversed", "reversed_at": receipt["reversed_at"]}
 
 

@@ -25,6 +25,8 @@ CODES: dict[str, int] = {
     "bill_already_paid": 409,
     "bill_amount_exceeded": 409,
     "bill_being_paid": 409,
+    "bill_cancelled": 409,
+    "bill_expired": 409,
     "bill_not_found": 404,
     "blocked_for_no_shows": 403,
     "booking_closed": 409,

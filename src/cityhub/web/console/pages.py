@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.appointments import service as appointments
-from cityhub.billing import flows, ledger, search
+from cityhub.billing import flows, ledger, search, standing
 from cityhub.billing import service as payments
 from cityhub.billing.enums import PaymentStatus
 from cityhub.billing.search import PaymentSearch
@@ -256,6 +256,7 @@ async def payment_detail(
         "console/payment.html",
         city,
         payment=view.read(),
+        bill=standing.of(view.bill, today_in(city.timezone)),
         service=view.service,
         parties=await parties(session, city, language(request)),
         postings=postings,

@@ -15,13 +15,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.billing import bills, catalogue, receipts
+from cityhub.billing import bills, catalogue, receipts, standing
 from cityhub.billing import service as payments
 from cityhub.billing.enums import PaymentStatus
 from cityhub.billing.receipts_api import pdf_response
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate
 from cityhub.connectors.deps import HubDep
 from cityhub.identity.pii import Vault
+from cityhub.platform.clock import today_in
 from cityhub.platform.config import Settings
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import CityHubError, NotFound, Unprocessable
@@ -107,6 +108,7 @@ def _pay_page(
     problem: CityHubError | None = None,
 ) -> HTMLResponse:
     """The account form (filled in), the bills found, or what went wrong and what to do."""
+    today = today_in(city.timezone)
     return page(
         request,
         settings,
@@ -117,6 +119,7 @@ def _pay_page(
         service=service,
         account=account,
         bills=bills,
+        standings={b.bill_ref: standing.of(b, today) for b in bills or ()},
         problem=problem.code if problem else None,
         demo_account=_demo_account(request, settings, service, visitor),
     )
