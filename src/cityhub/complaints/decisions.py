@@ -36,17 +36,21 @@ async def may_answer(*, session: AsyncSession, row: Complaint, username: str) ->
     member = await identity.get_staff_by_username(session=session, username=username)
     if member is None or not member.active:
         return False
-    biller = await cities.get_service(session=session, city_id=row.city_id, service_id=row.service_id)
+    biller = await cities.get_service(
+        session=session, city_id=row.city_id, service_id=row.service_id
+    )
     provider = biller.provider if biller is not None else None
     return any(
         r.city_id == row.city_id
-        and (r.role == Role.CITY_ADMIN or (r.role == Role.PROVIDER_STAFF and r.provider == provider))
+        and (
+            r.role == Role.CITY_ADMIN or (r.role == Role.PROVIDER_STAFF and r.provider == provider)
+        )
         for r in await identity.roles_of(session=session, staff_id=member.id)
     )
 
 
 async def assign(
-    *, session: AsyncSession, row: Complaint, actor: audit.Actor, username: str, note: str = ""
+    *, session: AsyncSession, row: Complaint, actor: audit.Actor, username: str
 ) -> Complaint:
     """Give a logged or assigned complaint to a member of staff who may answer it."""
     username = username.strip()[:80]
@@ -63,7 +67,7 @@ async def assign(
         row=row,
         to=ComplaintStatus.ASSIGNED,
         actor=actor,
-        note=note.strip()[:NOTE_MAX] or None,
+        note=f"assigned to {row.assigned_to}",  # the pages say it in the reader's language
     )
 
 

@@ -15,7 +15,14 @@ from cityhub.complaints.enums import (
 )
 from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, tenant_fk, utcnow
 
-__all__ = ["OPEN", "PAYMENT_TYPES", "Complaint", "ComplaintEvent", "ComplaintStatus", "ComplaintType"]
+__all__ = [
+    "OPEN",
+    "PAYMENT_TYPES",
+    "Complaint",
+    "ComplaintEvent",
+    "ComplaintStatus",
+    "ComplaintType",
+]
 
 
 class Complaint(TenantMixin, Base):

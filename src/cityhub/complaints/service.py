@@ -4,10 +4,11 @@ Every change of status is one conditional UPDATE (from the statuses it may come 
 workers or a staff member and the escalation job never both move a complaint; each change is
 stored with its time and actor (`ComplaintEvent`), audited, told to the channel by webhook
 (`complaint.updated`) and to the resident behind the channel's user, when the hub knows them,
-by a notice in their inbox (one per step, in every language). A `paid_twice` complaint the ledger proves is resolved by the hub:
-billing refunds the second payment, once however often it is filed. The others are assigned
-to the biller's provider staff (the city's staff when the service has no provider), who
-resolve them; any still open at its type's deadline is escalated by the job.
+by a notice in their inbox (one per step, in every language). A `paid_twice` complaint the
+ledger proves is resolved by the hub: billing refunds the second payment, once however often
+it is filed. The others are assigned to the biller's provider staff (the city's staff when the
+service has no provider), who resolve them (`decisions`: staff also reassign and escalate);
+any still open at its type's deadline is escalated by the job.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ DEADLINES = {
     ComplaintType.WRONG_AMOUNT: dt.timedelta(days=5),
     ComplaintType.SERVICE: dt.timedelta(days=7),
 }
-NOT_CHARGED = ("quoted", "expired")
-PORTAL = "portal"  # the hub's own channel: its users follow a complaint on the portal  # a payment never charged: nothing to complain of
+NOT_CHARGED = ("quoted", "expired")  # a payment never charged: nothing to complain of
+PORTAL = "portal"  # the hub's own channel: its users follow a complaint on the portal
 
 
 def _actor(actor: audit.Actor) -> str:

@@ -80,8 +80,14 @@ BUILTIN: dict[str, dict[str, Any]] = {
     "complaint-logged": {
         "placeholders": {"complaint": "text"},
         "texts": {
-            "zh-Hans": {"title": "投诉 {complaint} 已受理", "body": "我们已收到您的投诉，会尽快处理。"},
-            "zh-Hant": {"title": "投訴 {complaint} 已受理", "body": "我們已收到您的投訴，會盡快處理。"},
+            "zh-Hans": {
+                "title": "投诉 {complaint} 已受理",
+                "body": "我们已收到您的投诉，会尽快处理。",
+            },
+            "zh-Hant": {
+                "title": "投訴 {complaint} 已受理",
+                "body": "我們已收到您的投訴，會盡快處理。",
+            },
             "en": {
                 "title": "Complaint {complaint} received",
                 "body": "We have your complaint and will look into it.",
