@@ -71,9 +71,9 @@ async def a_round(api: Api, world: WebWorld) -> None:
 
 async def a_complaint(browser: Browser, api: Api, world: WebWorld) -> str:
     """The resident complains about a service and the city answers; the complaint's page."""
-    form = (await browser.get("/c/webtown/complaints/new")).form("/c/webtown/complaints/new")
-    made = await browser.post("/c/webtown/complaints/new",
-                              data={**form.fields, "service": "power", "description": "A3"})  # fmt: skip
+    new = "/c/webtown/complaints/new"
+    form = (await browser.get(new)).form(new).fields
+    made = await browser.post(new, data={**form, "service": "power", "description": "A3"})
     url: str = made.response.headers["location"]
     staff = await api.as_staff(world.admin.username, PASSWORD)
     await staff.post(f"/v1/cities/webtown/complaints/{url.rsplit('/', 1)[1]}/decision",
