@@ -1,6 +1,7 @@
 """A clerk's walk through the console in a real browser: find a payment by the bill's account,
-filter the payments by channel and day, see a job's last run, send a notice and see its
-delivered counts add up to the recipients (the inbox counted as a route)."""
+filter the payments by channel and day, see a job's last run, find the resident's complaint
+about the payment and answer it, send a notice and see its delivered counts add up to the
+recipients (the inbox counted as a route)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,15 @@ async def test_a_clerk_finds_filters_sees_a_jobs_last_run_and_counts_that_add_up
     bill = world.unpaid("water")
     world.used.discard(bill.bill_id)  # `pay_a_bill` takes the first unpaid bill again
     payment_id = await pay_a_bill(page, world, world.phones[1])
+    # Something is wrong with it: the resident complains from the payment's page.
+    await page.get_by_test_id("complain").click()
+    await page.get_by_test_id("type-wrong_amount").check()
+    await page.fill("#description", "多收了 3 元")
+    await page.get_by_test_id("file-complaint").click()
+    await expect(page.get_by_test_id("complaint-status")).to_have_text("处理中")
+    complaint_id = page.url.rsplit("/", 1)[-1]
+    await screenshot(page, "portal-complaint")
+    await accessible(page)
     await page.goto("/c/webtown/notices")
     account = page.locator("[data-testid=account-water-co]")
     await account.locator("form[action$='/notices/follow'] button").first.click()
@@ -85,8 +95,22 @@ async def test_a_clerk_finds_filters_sees_a_jobs_last_run_and_counts_that_add_up
     await screenshot(page, "console-jobs")
     await accessible(page)
 
-    # Send a notice; the delivered counts, route by route, add up to the recipients.
-    await page.goto("/console/c/webtown/notices/new")
+    # Find the complaint among the overdue-or-not of its type, and answer it.
+    await page.goto("/console/c/webtown/complaints")
+    await page.select_option("#type", "wrong_amount")
+    await page.get_by_role("button", name="显示").click()
+    await page.get_by_role("link", name=complaint_id).click()
+    await expect(page.get_by_test_id("complaint-status")).to_have_text("处理中")
+    await page.fill("#resolution", "已退还多收的 3 元")
+    await page.get_by_test_id("do-resolve").click()
+    await expect(page.get_by_test_id("complaint-status")).to_have_text("已答复")
+    await expect(page.get_by_test_id("complaint-answer")).to_have_text("已退还多收的 3 元")
+    await screenshot(page, "console-complaint")
+    await accessible(page)
+
+    # Send a notice; the delivered counts, route by route, add up to the recipients (the
+    # complaint's notices made the city's own account: choose the water company's).
+    await page.goto("/console/c/webtown/notices/new?account=water-co")
     await page.fill("#v_district", "浦东")
     await page.fill("#v_hours", "3")
     await page.get_by_role("button", name="预览").click()

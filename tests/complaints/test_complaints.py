@@ -251,7 +251,7 @@ async def test_the_console_shows_complaints_to_whom_they_belong(
     await browser.sign_in("water-clerk", PASSWORD)
     page = await browser.get(f"/console/c/{world.city.slug}/complaints")
     assert made["id"] in page.text and about_gas["id"] not in page.text
-    assert "provider:water company" in page.text
+    assert "water company" in page.text and "金额有误" in page.text  # the biller, the type
     await create_staff(db, city=world.city, username="auditor", role=Role.AUDITOR)
     browser.client.cookies.clear()  # another member signs in on this browser
     await browser.sign_in("auditor", PASSWORD)

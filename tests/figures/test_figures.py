@@ -11,8 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
+from sqlalchemy import select
 
-from cityhub.identity.models import Role
+from cityhub.complaints.models import Complaint, ComplaintStatus, ComplaintType
+from cityhub.identity.models import Channel, Role
 from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
@@ -100,7 +102,46 @@ async def test_parity_per_channel_and_service(db: Database, api: Api, hub_clock:
     assert rows[("appointments", slugs["c"])]["median_latency_ms"] is None
     assert rows[("payments", slugs["b"])]["suppressed"]
     assert rows[("payments", slugs["b"])]["success_rate"] is None
-    assert "subsidies" in report["not_recorded"] and "complaints" in report["not_recorded"]
+    assert "subsidies" in report["not_recorded"] and "complaints" not in report["not_recorded"]
+    assert pay_c["complaints"] == 0 and rows[("payments", slugs["b"])]["complaints"] is None
+
+
+async def _complaints(db: Database, p: Parents, channel: str, *about: tuple[Any, bool]) -> None:
+    """Complaints filed through the channel: (service, about one of its payments) each."""
+    async with db.unit_of_work() as session:
+        found = await session.scalar(select(Channel.id).where(Channel.slug == channel))
+        for n, (service, payment) in enumerate(about):
+            session.add(
+                Complaint(
+                    city_id=p.city.id, public_id=f"cmp_{channel}_{n}", channel_id=found,
+                    type=ComplaintType.WRONG_AMOUNT if payment else ComplaintType.SERVICE,
+                    status=ComplaintStatus.ASSIGNED, service_id=service.id,
+                    payment_public_id=f"pay_{n}" if payment else None, description="x",
+                    due_at=dt.datetime.now(dt.UTC),
+                )
+            )  # fmt: skip
+
+
+async def test_parity_counts_complaints_per_channel_and_service(
+    db: Database, api: Api, hub_clock: Clock
+) -> None:
+    p, slugs = await _city(db, hub_clock)
+    bill, hospital = p.bill_service, p.hospital
+    await _complaints(db, p, slugs["c"], (bill, True), (bill, True), (bill, False),
+                      (hospital, False))  # fmt: skip
+    await _complaints(db, p, slugs["a"], (hospital, False))
+    await _complaints(db, p, slugs["b"], (bill, True))
+    staff = await _staff(db, api, p, Role.AUDITOR)
+    report = await staff.get(f"/v1/cities/{p.city.slug}/figures/parity")
+    rows = {(r["pillar"], r["channel"]): r for r in report["rows"]}
+    # About a bill's payments or the bill itself: payments; about the hospital: appointments.
+    assert rows[("payments", slugs["c"])]["complaints"] == 3
+    assert rows[("appointments", slugs["c"])]["complaints"] == 1
+    # A and B are suppressed (B too small, A its complement): no count shows for them.
+    assert rows[("appointments", slugs["a"])]["suppressed"]
+    assert rows[("appointments", slugs["a"])]["complaints"] is None
+    assert rows[("payments", slugs["b"])]["complaints"] is None
+    assert rows[("lottery", slugs["c"])]["complaints"] == 0
 
 
 async def test_open_data_in_csv_and_parquet(db: Database, api: Api, hub_clock: Clock) -> None:

@@ -18,6 +18,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from cityhub.billing.enums import PaymentStatus
+from cityhub.complaints.enums import ComplaintStatus, ComplaintType
 from cityhub.identity import audit
 from cityhub.lottery.enums import RoundStatus
 from cityhub.platform.config import Settings
@@ -36,7 +37,7 @@ __all__ = ["sim", "simulator"]
 CITY = "/console/c/webtown"
 MAX_PAGES = 80
 RAW = {
-    *PaymentStatus, *RoundStatus, *RequestStatus,
+    *PaymentStatus, *RoundStatus, *RequestStatus, *ComplaintStatus, *ComplaintType,
     "upcoming", "accepting", "awaiting_close", "fanning", "sent", "refund", "settlement",
     "payment.confirmed", "payment.completed", "payment.failed", "matched", "missing_at_hub",
     "missing_at_biller", "missing_at_channel", "amount_mismatch", "statement_unavailable",
@@ -117,16 +118,23 @@ def settings(settings: Settings, simulator: RunningServer) -> Settings:
 
 
 async def busy_world(browser: Browser, db: Database, sim: Sim, settings: Settings) -> WebWorld:
-    """A city with a payment, a notice sent to a follower and an open lottery round."""
+    """A city with a payment and a complaint about it, a notice sent to a follower and an open
+    lottery round."""
     world = await web_world(db, sim)
     await signed_in(browser, sim, world.phones[0])
     await follow(browser)
     payment_url = await quote(browser, world)
     page = await browser.get(payment_url)
     await browser.post(payment_url + "/pay", data=page.form(payment_url + "/pay").fields)
+    await drain(db, settings)
+    new = f"/c/webtown/complaints/new?payment={payment_url.rsplit('/', 1)[1]}"
+    form = (await browser.get(new)).form("/c/webtown/complaints/new").fields
+    await browser.post("/c/webtown/complaints/new",
+                       data={**form, "type": "wrong_amount", "description": "A3"})  # fmt: skip
     browser.client.cookies.clear()
     await browser.sign_in(world.admin.username, PASSWORD)
-    compose = await browser.get(f"{CITY}/notices/new")
+    # The complaint's notices made the city's own account: two to choose from now.
+    compose = await browser.get(f"{CITY}/notices/new", params={"account": "water-co"})
     form = compose.form(f"{CITY}/notices/preview").fields
     form.pop("urgent")
     shown = await browser.post(
@@ -192,9 +200,11 @@ async def test_every_console_page_in_each_language_shows_no_raw_value_nor_anothe
         assert 'class="mono muted">notice.send<' in log.response.text  # an action it labels
     assert not problems, "\n".join(problems)
     # The walk reached the pages worth checking (each section, and a payment and a notice).
-    for section in ("overview", "payments", "notices", "settlement", "lotteries", "jobs", "audit"):
+    for section in ("overview", "payments", "notices", "settlement", "lotteries", "jobs", "audit",
+                    "complaints"):  # fmt: skip
         assert f"{CITY}/{section}" in seen
     assert any(p.startswith(f"{CITY}/payments/pay_") for p in seen)
+    assert any(p.startswith(f"{CITY}/complaints/cmp_") for p in seen)
     assert any(p.startswith(f"{CITY}/notices/") and p.count("/") == 5 for p in seen)
 
 

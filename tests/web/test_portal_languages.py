@@ -69,6 +69,18 @@ async def a_round(api: Api, world: WebWorld) -> None:
     )  # fmt: skip
 
 
+async def a_complaint(browser: Browser, api: Api, world: WebWorld) -> str:
+    """The resident complains about a service and the city answers; the complaint's page."""
+    new = "/c/webtown/complaints/new"
+    form = (await browser.get(new)).form(new).fields
+    made = await browser.post(new, data={**form, "service": "power", "description": "A3"})
+    url: str = made.response.headers["location"]
+    staff = await api.as_staff(world.admin.username, PASSWORD)
+    await staff.post(f"/v1/cities/webtown/complaints/{url.rsplit('/', 1)[1]}/decision",
+                     json={"resolution": "#42"}, expect=200)  # fmt: skip
+    return url
+
+
 async def test_every_page_in_each_language_holds_no_other_language(
     browser: Browser, sim: Sim, world: WebWorld, db: Database, settings: Settings, api: Api
 ) -> None:
@@ -85,6 +97,7 @@ async def test_every_page_in_each_language_holds_no_other_language(
     # A personal query before the walk: /me/data lists its accesses and consent in each language.
     form = (await browser.get(TRAFFIC)).form(TRAFFIC).fields | {"consent": "yes"}
     await browser.post(TRAFFIC, data={**form, "p_plate": me.plates[0]}, expect=200)
+    complaint = await a_complaint(browser, api, world)
     for lang in LANGUAGES:
         browser.client.cookies.set("cityhub_lang", lang)
         pages = [
@@ -95,7 +108,8 @@ async def test_every_page_in_each_language_holds_no_other_language(
             f"/c/webtown/book/hospital/{world.sessions['later']}",
             "/c/webtown/appointments", f"/c/webtown/appointments/{booking}",
             "/c/webtown/family", "/c/webtown/requests", "/c/webtown/requests/new",
-            "/me/data", "/c/nowhere",
+            "/me/data", "/c/nowhere", "/c/webtown/complaints", "/c/webtown/complaints/new",
+            complaint, f"/c/webtown/complaints/new?payment={payment.rsplit('/', 1)[1]}",
         ]  # fmt: skip
         for url in pages:
             status = {"/c/nowhere": 404, "/c/webtown/pay/power?account=0": 404}.get(url, 200)

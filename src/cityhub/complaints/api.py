@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from cityhub.cities import service as cities
 from cityhub.cities.deps import CityDep
-from cityhub.complaints import service
+from cityhub.complaints import decisions, service
 from cityhub.complaints.models import Complaint, ComplaintStatus
 from cityhub.complaints.schemas import ComplaintCreate, ComplaintDecision, ComplaintRead
 from cityhub.identity.deps import (
@@ -163,13 +163,8 @@ async def resolve_complaint(
     complaint, once; audited, and the channel is told."""
     require_staff_role(staff, city.id, Role.CITY_ADMIN, Role.PROVIDER_STAFF)
     row = await _visible(session, staff, city.id, complaint_id)
-    row = await service.move(
-        session=session,
-        row=row,
-        to=ComplaintStatus.RESOLVED,
-        actor=staff.actor,
-        note=decision.resolution,
-        resolution=decision.resolution,
+    row = await decisions.resolve(
+        session=session, row=row, actor=staff.actor, resolution=decision.resolution
     )
     return await idem.respond(
         200, await service.read(session=session, city_slug=city.slug, row=row)

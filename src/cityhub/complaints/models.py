@@ -3,36 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cityhub.complaints.enums import (
+    OPEN,
+    PAYMENT_TYPES,
+    ComplaintStatus,
+    ComplaintType,
+)
 from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, tenant_fk, utcnow
 
-
-class ComplaintType(enum.StrEnum):
-    """What went wrong: three about a payment, one about a service."""
-
-    DEBITED_NOT_CREDITED = "debited_not_credited"  # money taken, the bill not credited
-    PAID_TWICE = "paid_twice"
-    WRONG_AMOUNT = "wrong_amount"
-    SERVICE = "service"
-
-
-class ComplaintStatus(enum.StrEnum):
-    """logged -> assigned -> resolved | escalated (an escalated one may still be resolved)."""
-
-    LOGGED = "logged"
-    ASSIGNED = "assigned"
-    RESOLVED = "resolved"
-    ESCALATED = "escalated"
-
-
-PAYMENT_TYPES = frozenset(
-    {ComplaintType.DEBITED_NOT_CREDITED, ComplaintType.PAID_TWICE, ComplaintType.WRONG_AMOUNT}
-)
-OPEN = (ComplaintStatus.LOGGED, ComplaintStatus.ASSIGNED)
+__all__ = [
+    "OPEN",
+    "PAYMENT_TYPES",
+    "Complaint",
+    "ComplaintEvent",
+    "ComplaintStatus",
+    "ComplaintType",
+]
 
 
 class Complaint(TenantMixin, Base):

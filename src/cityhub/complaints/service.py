@@ -2,11 +2,13 @@
 
 Every change of status is one conditional UPDATE (from the statuses it may come from), so two
 workers or a staff member and the escalation job never both move a complaint; each change is
-stored with its time and actor (`ComplaintEvent`), audited, and the channel is told by webhook
-(`complaint.updated`). A `paid_twice` complaint the ledger proves is resolved by the hub:
-billing refunds the second payment, once however often it is filed. The others are assigned
-to the biller's provider staff (the city's staff when the service has no provider), who
-resolve them; any still open at its type's deadline is escalated by the job.
+stored with its time and actor (`ComplaintEvent`), audited, told to the channel by webhook
+(`complaint.updated`) and to the resident behind the channel's user, when the hub knows them,
+by a notice in their inbox (one per step, in every language). A `paid_twice` complaint the
+ledger proves is resolved by the hub: billing refunds the second payment, once however often
+it is filed. The others are assigned to the biller's provider staff (the city's staff when the
+service has no provider), who resolve them (`decisions`: staff also reassign and escalate);
+any still open at its type's deadline is escalated by the job.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
@@ -32,7 +34,9 @@ from cityhub.complaints.schemas import (
     ComplaintEventRead,
     ComplaintRead,
 )
-from cityhub.identity import audit
+from cityhub.identity import audit, residents
+from cityhub.identity import service as identity
+from cityhub.notices.sending import send_to_residents, system_account
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound
 
@@ -46,6 +50,7 @@ DEADLINES = {
     ComplaintType.SERVICE: dt.timedelta(days=7),
 }
 NOT_CHARGED = ("quoted", "expired")  # a payment never charged: nothing to complain of
+PORTAL = "portal"  # the hub's own channel: its users follow a complaint on the portal
 
 
 def _actor(actor: audit.Actor) -> str:
@@ -113,14 +118,16 @@ async def create(
             note = f"the ledger shows the bill paid twice: {refund.payment_id} refunded"
             row.refund_public_id = refund.refund_id
             return await move(session=session, row=row, to=ComplaintStatus.RESOLVED,
-                              actor=hub, note=note, resolution=note)  # fmt: skip
+                              actor=hub, note=note, resolution=note,
+                              refunded=refund.payment_id)  # fmt: skip
     row.assigned_to = f"provider:{service.provider}" if service.provider else "city"
     return await move(session=session, row=row, to=ComplaintStatus.ASSIGNED, actor=hub,
                       note=f"assigned to {row.assigned_to}")  # fmt: skip
 
 
 FROM = {
-    ComplaintStatus.ASSIGNED: (ComplaintStatus.LOGGED,),
+    # An assigned complaint may be given to someone else (decisions.assign).
+    ComplaintStatus.ASSIGNED: OPEN,
     ComplaintStatus.ESCALATED: OPEN,
     ComplaintStatus.RESOLVED: (*OPEN, ComplaintStatus.ESCALATED),
 }
@@ -134,8 +141,10 @@ async def move(
     actor: audit.Actor,
     note: str | None,
     resolution: str | None = None,
+    refunded: str | None = None,
 ) -> Complaint:
-    """Move the complaint to `to`, once (Conflict if it moved on already)."""
+    """Move the complaint to `to`, once (Conflict if it moved on already); `refunded` is the
+    payment the hub refunded to resolve it."""
     now = utcnow()
     values: dict[str, object] = {"status": to, "updated_at": now}
     if row.assigned_to is not None:
@@ -153,20 +162,23 @@ async def move(
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(f"this complaint is {row.status.value} already", code="complaint_closed")
     await session.refresh(row)
-    await _changed(session, row, actor, note)
+    await _changed(session, row, actor, note, refunded)
     return row
 
 
 async def _changed(
-    session: AsyncSession, row: Complaint, actor: audit.Actor, note: str | None
+    session: AsyncSession,
+    row: Complaint,
+    actor: audit.Actor,
+    note: str | None,
+    refunded: str | None = None,
 ) -> None:
-    """The change stored, audited, and told to the channel."""
-    session.add(
-        ComplaintEvent(
-            city_id=row.city_id, complaint_id=row.id, status=row.status, actor=_actor(actor),
-            note=note, at=row.updated_at,
-        )
+    """The change stored, audited, told to the channel and to the resident."""
+    event = ComplaintEvent(
+        city_id=row.city_id, complaint_id=row.id, status=row.status, actor=_actor(actor),
+        note=note, at=row.updated_at,
     )  # fmt: skip
+    session.add(event)
     await session.flush()
     await audit.append(
         session=session,
@@ -185,6 +197,49 @@ async def _changed(
         topic=UPDATED,
         city_id=row.city_id,
         payload={"channel_id": row.channel_id, "complaint": answer},
+    )
+    await _tell_resident(session, row, city.slug, event.id, refunded)
+
+
+async def resident_of(*, session: AsyncSession, row: Complaint) -> int | None:
+    """The resident behind the complaint's channel user, if the hub knows them."""
+    if row.user_id is None:
+        return None
+    try:
+        found = await residents.get_for_channel_or_raise(
+            session=session, channel_id=row.channel_id, user_id=row.user_id
+        )
+    except NotFound:
+        return None
+    return found.resident.id
+
+
+async def _tell_resident(
+    session: AsyncSession, row: Complaint, city_slug: str, event_id: int, refunded: str | None
+) -> None:
+    """The step as a notice in the resident's inbox (once per step, whatever retries); the
+    portal's own users get the link to the complaint's page."""
+    resident_id = await resident_of(session=session, row=row)
+    if resident_id is None:
+        return
+    channel = await identity.get_channel(session=session, channel_id=row.channel_id)
+    portal = channel is not None and channel.kind == PORTAL
+    values: dict[str, object] = {"complaint": row.public_id}
+    template = f"complaint-{row.status.value}"
+    if refunded is not None:
+        template, values["payment"] = "complaint-refunded", refunded
+    elif row.status == ComplaintStatus.RESOLVED:
+        values["answer"] = (row.resolution or "-")[:500]
+    await send_to_residents(
+        session=session,
+        city_id=row.city_id,
+        account=await system_account(session=session, city_id=row.city_id),
+        template=template,
+        values=values,
+        resident_ids=[resident_id],
+        dedupe_key=f"complaint:{row.public_id}:{event_id}",
+        ref=f"complaint:{row.public_id}",
+        link=f"/c/{city_slug}/complaints/{row.public_id}" if portal else None,
     )
 
 
@@ -208,10 +263,14 @@ async def get_all(
     channel_id: int | None = None,
     service_ids: Sequence[int] | None = None,
     status: ComplaintStatus | None = None,
+    type: ComplaintType | None = None,
+    user_id: str | None = None,
+    overdue_at: dt.datetime | None = None,
     after: int | None = None,
     limit: int = 50,
 ) -> list[Complaint]:
-    """A city's complaints, newest first (a channel's, of these services, of a status)."""
+    """A city's complaints, newest first (a channel's, its user's, of these services, of a
+    status or type; with `overdue_at`, those still open past their deadline then)."""
     query = (
         select(Complaint)
         .where(Complaint.city_id == city_id)
@@ -224,9 +283,27 @@ async def get_all(
         query = query.where(Complaint.service_id.in_(service_ids))
     if status is not None:
         query = query.where(Complaint.status == status)
+    if type is not None:
+        query = query.where(Complaint.type == type)
+    if user_id is not None:
+        query = query.where(Complaint.user_id == user_id)
+    if overdue_at is not None:
+        query = query.where(Complaint.status.in_(OPEN), Complaint.due_at <= overdue_at)
     if after:
         query = query.where(Complaint.id < after)
     return list((await session.scalars(query)).all())
+
+
+async def counts(*, session: AsyncSession, city_id: int) -> list[tuple[int, int, bool, int]]:
+    """(service id, channel id, about a payment, complaints) of the city, every complaint
+    ever filed: the channel parity report's complaints."""
+    about_payment = Complaint.payment_public_id.is_not(None)
+    rows = await session.execute(
+        select(Complaint.service_id, Complaint.channel_id, about_payment, func.count())
+        .where(Complaint.city_id == city_id)
+        .group_by(Complaint.service_id, Complaint.channel_id, about_payment)
+    )
+    return [(int(s), int(c), bool(p), int(n)) for s, c, p, n in rows]
 
 
 async def escalate(*, session: AsyncSession, city_id: int, now: dt.datetime) -> dict[str, int]:

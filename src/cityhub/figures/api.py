@@ -37,7 +37,7 @@ async def get_usage(session: SessionDep, staff: CurrentStaff, city: CityDep) -> 
     "/parity",
     response_model=ParityRead,
     operation_id="getChannelParity",
-    summary="Per channel and service: success rate, latency, fees",
+    summary="Per channel and service: success rate, latency, fees, complaints",
 )
 async def get_parity(session: SessionDep, staff: CurrentStaff, city: CityDep) -> ParityRead:
     """The channel parity report of the city (city admin, auditor)."""

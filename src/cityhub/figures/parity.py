@@ -3,10 +3,12 @@ channel, so that the city sees whether any channel is treated differently.
 
 Success rate and fees come from the usage facts (`service.facts`); latency is recorded for
 payments only (confirmation to the biller's answer), its median and 95th percentile taken by
-the database with the nearest-rank method (the value at rank ceil(p * n)). Complaints and
-subsidies per channel are not recorded by the hub (yet): the report says so rather than show
-a zero. A row under the threshold of people, or suppressed as a complement in the usage
-tables, shows no figure.
+the database with the nearest-rank method (the value at rank ceil(p * n)). Complaints are
+every complaint ever filed (`complaints.service.counts`), on the row of their service and
+channel: a complaint about a payment in the payments pillar, one about a service in the pillar
+of the service's kind. Subsidies are not recorded by the hub (yet): the report says so rather
+than show a zero. A row under the threshold of people, or suppressed as a complement in the
+usage tables, shows no figure.
 """
 
 from __future__ import annotations
@@ -17,17 +19,20 @@ from typing import TYPE_CHECKING
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cityhub.cities import service as cities
+from cityhub.complaints import service as complaints
 from cityhub.figures import service as figures
 
 if TYPE_CHECKING:
     from cityhub.cities.models import City
 
 KEY = ("pillar", "service", "channel")
+# The pillar of the usage facts a service's kind counts in (a complaint about the service).
+PILLAR_OF_KIND = {"bill": "payments", "appointment": "appointments", "lottery": "lottery"}
+MAX_SERVICES = 1000
 NOT_RECORDED = {
     "latency": "recorded for payments only: from the channel's confirmation to the biller's "
     "answer; bookings, applications and requests have no latency of the hub's own",
-    "complaints": "complaints about payments are recorded, but this report does not count "
-    "them per channel and service yet",
     "subsidies": "no subsidy campaigns on this hub yet",
 }
 
@@ -44,6 +49,24 @@ class ParityRow:
     median_latency_ms: float | None
     p95_latency_ms: float | None
     fee_fen: int | None
+    complaints: int | None
+
+
+async def complaint_counts(
+    *, session: AsyncSession, city_id: int
+) -> dict[tuple[str, int, int], int]:
+    """(pillar, service id, channel id) -> complaints filed through the channel about it."""
+    services = await cities.get_all_services(session=session, city_id=city_id, limit=MAX_SERVICES)
+    kinds = {s.id: s.kind.value for s in services}
+    found: dict[tuple[str, int, int], int] = {}
+    for service_id, channel_id, about_payment, n in await complaints.counts(
+        session=session, city_id=city_id
+    ):
+        pillar = "payments" if about_payment else PILLAR_OF_KIND.get(kinds.get(service_id, ""))
+        if pillar is not None:
+            key = (pillar, service_id, channel_id)
+            found[key] = found.get(key, 0) + n
+    return found
 
 
 async def latencies(
@@ -86,6 +109,7 @@ async def report(*, session: AsyncSession, city: City) -> list[ParityRow]:
     ids = next(t for t in shown.raw if t.dims == KEY)
     named = next(t for t in shown.tables if t.dims == KEY)
     timing = await latencies(session=session, city_id=city.id)
+    filed = await complaint_counts(session=session, city_id=city.id)
     rows = []
     # Both tables hold the same cells in the same order (one query, named afterwards).
     for (key, _), (name, cell) in zip(ids.cells.items(), named.cells.items(), strict=True):
@@ -104,6 +128,7 @@ async def report(*, session: AsyncSession, city: City) -> list[ParityRow]:
                 median_latency_ms=None if hide else median,
                 p95_latency_ms=None if hide else p95,
                 fee_fen=None if hide else cell.fee_fen,
+                complaints=None if hide else filed.get((str(key[0]), key[1], key[2]), 0),  # type: ignore[arg-type]
             )
         )
     return sorted(rows, key=lambda r: (r.pillar, r.service or "", r.channel or ""))

@@ -67,6 +67,10 @@ class ParityRowRead(BaseModel):
     median_latency_ms: float | None
     p95_latency_ms: float | None
     fee_fen: int | None
+    complaints: int | None = Field(
+        description="complaints filed through the channel about the service (about its "
+        "payments, in the payments pillar); none when suppressed"
+    )
 
 
 class ParityRead(BaseModel):

@@ -1,5 +1,5 @@
 """The hub's own templates: bill and appointment reminders, lottery results, updates on
-service requests.
+service requests and complaints.
 
 They go through the same typed rendering as the templates staff write; their texts exist in
 every language the hub speaks.
@@ -73,6 +73,72 @@ BUILTIN: dict[str, dict[str, Any]] = {
             "en": {
                 "title": "Your request {request} was updated",
                 "body": "Status: {status}. {note}",
+            },
+        },
+    },
+    # A complaint's steps, one template each so that every language says the step itself.
+    "complaint-logged": {
+        "placeholders": {"complaint": "text"},
+        "texts": {
+            "zh-Hans": {
+                "title": "投诉 {complaint} 已受理",
+                "body": "我们已收到您的投诉，会尽快处理。",
+            },
+            "zh-Hant": {
+                "title": "投訴 {complaint} 已受理",
+                "body": "我們已收到您的投訴，會盡快處理。",
+            },
+            "en": {
+                "title": "Complaint {complaint} received",
+                "body": "We have your complaint and will look into it.",
+            },
+        },
+    },
+    "complaint-assigned": {
+        "placeholders": {"complaint": "text"},
+        "texts": {
+            "zh-Hans": {"title": "投诉 {complaint} 已分派", "body": "您的投诉已交由负责单位处理。"},
+            "zh-Hant": {"title": "投訴 {complaint} 已分派", "body": "您的投訴已交由負責單位處理。"},
+            "en": {
+                "title": "Complaint {complaint} assigned",
+                "body": "Your complaint is with the one who answers for it.",
+            },
+        },
+    },
+    "complaint-escalated": {
+        "placeholders": {"complaint": "text"},
+        "texts": {
+            "zh-Hans": {"title": "投诉 {complaint} 已升级", "body": "您的投诉已升级处理。"},
+            "zh-Hant": {"title": "投訴 {complaint} 已升級", "body": "您的投訴已升級處理。"},
+            "en": {
+                "title": "Complaint {complaint} escalated",
+                "body": "Your complaint was escalated.",
+            },
+        },
+    },
+    "complaint-resolved": {
+        "placeholders": {"complaint": "text", "answer": "text"},
+        "texts": {
+            "zh-Hans": {"title": "投诉 {complaint} 已处理", "body": "答复：{answer}"},
+            "zh-Hant": {"title": "投訴 {complaint} 已處理", "body": "答覆：{answer}"},
+            "en": {"title": "Complaint {complaint} resolved", "body": "The answer: {answer}"},
+        },
+    },
+    "complaint-refunded": {
+        "placeholders": {"complaint": "text", "payment": "text"},
+        "texts": {
+            "zh-Hans": {
+                "title": "投诉 {complaint} 已处理",
+                "body": "账目显示该账单支付了两次，第二笔付款 {payment} 已退款。",
+            },
+            "zh-Hant": {
+                "title": "投訴 {complaint} 已處理",
+                "body": "賬目顯示該賬單支付了兩次，第二筆付款 {payment} 已退款。",
+            },
+            "en": {
+                "title": "Complaint {complaint} resolved",
+                "body": "The ledger shows the bill paid twice: the second payment, {payment}, "
+                "is refunded.",
             },
         },
     },

@@ -43,6 +43,7 @@ FANOUT = "notice.fanout"
 PUSH = "notice.push"
 FANOUT_CHUNK = 20_000  # inbox rows per transaction (CITYHUB_NOTICE_FANOUT_CHUNK)
 SYSTEM_ACCOUNT = "city-services"
+SYSTEM_ACCOUNT_NAMES = {"zh-Hans": "城市服务", "zh-Hant": "城市服務", "en": "City services"}
 
 
 def _public_id() -> str:
@@ -157,8 +158,9 @@ async def system_account(*, session: AsyncSession, city_id: int) -> GovAccount:
     )
     if found is None:
         found = GovAccount(
-            city_id=city_id, code=SYSTEM_ACCOUNT, name="City services", agency="CityHub"
-        )
+            city_id=city_id, code=SYSTEM_ACCOUNT, name="City services", agency="CityHub",
+            names=dict(SYSTEM_ACCOUNT_NAMES),  # an inbox in any language names it in that one
+        )  # fmt: skip
         session.add(found)
         await session.flush()
     return found

@@ -242,4 +242,6 @@ CODES: dict[str, int] = {
     "window_over": 422,
     "wrong_day": 409,
     "wrong_resource": 400,
+    "complaint_assignee_invalid": 422,
+    "complaint_note_missing": 422,
 }
