@@ -240,4 +240,11 @@ CODES: dict[str, int] = {
     "window_over": 422,
     "wrong_day": 409,
     "wrong_resource": 400,
+    "autodebit_agreement_cancelled": 409,
+    "autodebit_agreement_exists": 409,
+    "autodebit_agreement_not_active": 409,
+    "autodebit_agreement_not_found": 404,
+    "autodebit_not_found": 404,
+    "autodebit_not_requested": 409,
+    "autodebit_over_limit": 422,
 }
