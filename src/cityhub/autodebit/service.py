@@ -203,27 +203,31 @@ async def change(
     """Pause, resume or cancel (again: as it is); a cancelled agreement stays cancelled. A
     cancel also stops the agreement's open debits, expires their quotes and withdraws its
     consent; the channel that debits is told of a change it did not make."""
-    now = utcnow()
-    values: dict[str, object] = {"status": to, "updated_at": now, "changed_by": actor[:120]}
-    if to == AgreementStatus.CANCELLED:
-        values["cancelled_at"] = now
+    mine = (Agreement.city_id == agreement.city_id) & (Agreement.id == agreement.id)
     changed = await session.execute(
         update(Agreement)
-        .where(
-            Agreement.city_id == agreement.city_id,
-            Agreement.id == agreement.id,
-            Agreement.status.in_(_MOVES[to]),
-        )
-        .values(**values)
+        .where(mine, Agreement.status.in_(_MOVES[to]))
+        .values(status=to, changed_by=actor[:120])
         .execution_options(synchronize_session=False)
     )
-    await session.refresh(agreement)
     if _rows(changed) != 1:
+        await session.refresh(agreement)
         if agreement.status == to:
             return agreement
         raise Conflict(
             f"the agreement is {agreement.status.value}", code="autodebit_agreement_cancelled"
         )
+    # Stamped once the row is ours: a debit step that held it first (the cancel waited for it)
+    # happened before this time, never after.
+    now = utcnow()
+    stamps = {"updated_at": now, "cancelled_at": now} if to == AgreementStatus.CANCELLED else {}
+    await session.execute(
+        update(Agreement)
+        .where(mine)
+        .values(**(stamps or {"updated_at": now}))
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(agreement)
     if to == AgreementStatus.CANCELLED:
         await _stop_debits(session, agreement)
     if actor != f"channel:{await _slug(session, agreement)}":
