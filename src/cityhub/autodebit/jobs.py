@@ -93,7 +93,7 @@ async def debit(*, db: Database, city: City, now: dt.datetime) -> dict[str, int]
                 continue
             try:
                 await runs.fail_attempt(
-                    session=session, debit=row, code="no_answer", detail="the quote ran out"
+                    session=session, debit=row, code=runs.NO_ANSWER, detail="the quote ran out"
                 )
             except CityHubError:  # answered in the meantime
                 continue

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 REQUESTED = "autodebit.requested"
 FAILED = "autodebit.failed"
+NO_ANSWER = "no_answer"  # the failure of a request left unanswered past its quote
 NOTICE_PERIOD = dt.timedelta(hours=24)  # between telling the resident and the debit
 MAX_ATTEMPTS = 3
 RETRY_AFTER = (dt.timedelta(hours=6), dt.timedelta(hours=24))  # after the 1st, the 2nd failure
