@@ -36,7 +36,7 @@ from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
-    from cityhub.cities.models import City
+    from cityhub.cities.models import City, Service
     from cityhub.identity.models import Channel
 
 CHANGED = "autodebit.agreement_changed"
@@ -337,3 +337,45 @@ async def cancel_for_withdrawn_consent(
             actor="resident: consent withdrawn",
         )
     return len(found)
+
+
+async def of_resident(
+    *, session: AsyncSession, resident_id: int
+) -> list[tuple[Agreement, City, Service, str]]:
+    """A resident's agreements in every city, newest first, with the city, the service and
+    the name of the channel that debits (the portal's page)."""
+    found = await get_all_of_resident(session=session, resident_id=resident_id)
+    channels = await identity.get_channels_by_id(
+        session=session, channel_ids={a.channel_id for a in found}
+    )
+    rows = []
+    for a in found:
+        city = await cities.get_city(session=session, city_id=a.city_id)
+        service = await cities.get_service(
+            session=session, city_id=a.city_id, service_id=a.service_id
+        )
+        assert city is not None and service is not None  # foreign keys
+        channel = channels.get(a.channel_id)
+        rows.append((a, city, service, channel.name if channel else ""))
+    return rows
+
+
+ACTIONS = {
+    "pause": AgreementStatus.PAUSED,
+    "resume": AgreementStatus.ACTIVE,
+    "cancel": AgreementStatus.CANCELLED,
+}
+
+
+async def act_for_resident(
+    *, session: AsyncSession, resident_id: int, public_id: str, action: str
+) -> Agreement:
+    """The resident pauses, resumes or cancels one of their own agreements on the portal;
+    anyone else's does not exist here."""
+    found = await get_all_of_resident(session=session, resident_id=resident_id)
+    agreement = next((a for a in found if a.public_id == public_id), None)
+    if agreement is None or action not in ACTIONS:
+        raise _not_found(public_id)
+    return await change(
+        session=session, agreement=agreement, to=ACTIONS[action], actor="resident on the portal"
+    )
