@@ -58,6 +58,11 @@ async def test_a_bill_is_told_then_debited_once_after_the_notice_period_as_a_pay
     assert len(asked) == planned
     assert {a["auto_debit"]["bill_id"] for a in asked} == {r.bill_ref for r in rows}
     first = asked[0]
+    total = first["payment"]["total_fen"]
+    wrong = await answer(world, first, expect=422, amount_fen=total - 1)
+    assert wrong["code"] == "amount_mismatch"  # refused whole: the debit still waits
+    above = await answer(world, first, expect=422, amount_fen=1_000_001)
+    assert (above["code"], above["field"]) == ("autodebit_over_limit", "amount_fen")
     confirmed = await answer(world, first)
     assert confirmed["auto_debit"]["status"] == "confirmed"
     assert confirmed["payment"]["status"] == "confirmed"
