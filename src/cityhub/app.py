@@ -13,6 +13,7 @@ from sqlalchemy import text
 from cityhub import __version__, migrations
 from cityhub.appointments.api import router as appointments_router
 from cityhub.appointments.fhir import router as fhir_router
+from cityhub.autodebit.api import router as autodebit_router
 from cityhub.billing.api import router as billing_router
 from cityhub.billing.channel_api import router as billing_channel_router
 from cityhub.billing.channel_api import staff_router as refund_requests_router
@@ -139,6 +140,7 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(history_router)
     app.include_router(figures_router)
     app.include_router(complaints_router)
+    app.include_router(autodebit_router)
     openapi.install(app, contract())
     mount_web(app)
 

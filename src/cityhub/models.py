@@ -5,6 +5,7 @@ from __future__ import annotations
 from cityhub import outbox as _outbox  # noqa: F401
 from cityhub import webhooks as _webhooks  # noqa: F401
 from cityhub.appointments import models as _appointments  # noqa: F401
+from cityhub.autodebit import models as _autodebit  # noqa: F401
 from cityhub.billing import models as _billing  # noqa: F401
 from cityhub.cities import models as _cities  # noqa: F401
 from cityhub.complaints import models as _complaints  # noqa: F401

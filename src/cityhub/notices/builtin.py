@@ -142,6 +142,64 @@ BUILTIN: dict[str, dict[str, Any]] = {
             },
         },
     },
+    "autodebit-scheduled": {
+        "placeholders": {"service": "text", "account": "text", "amount": "money", "when": "text"},
+        "texts": {
+            "zh-Hans": {
+                "title": "即将自动扣款",
+                "body": "您的{service}账户 {account} 有一笔 {amount} 元的账单，"
+                "将于 {when} 自动扣款。",
+            },
+            "zh-Hant": {
+                "title": "即將自動扣款",
+                "body": "您的{service}賬戶 {account} 有一筆 {amount} 元的賬單，"
+                "將於 {when} 自動扣款。",
+            },
+            "en": {
+                "title": "An auto-debit is coming",
+                "body": "Your {service} account {account} has a bill of {amount}: it will be "
+                "debited automatically at {when}.",
+            },
+        },
+    },
+    "autodebit-over-limit": {
+        "placeholders": {"service": "text", "account": "text", "amount": "money", "limit": "money"},
+        "texts": {
+            "zh-Hans": {
+                "title": "账单超出自动扣款限额",
+                "body": "您的{service}账户 {account} 的账单 {amount} 元超出自动扣款限额 {limit} "
+                "元，未自动扣款，请自行缴费。",
+            },
+            "zh-Hant": {
+                "title": "賬單超出自動扣款限額",
+                "body": "您的{service}賬戶 {account} 的賬單 {amount} 元超出自動扣款限額 {limit} "
+                "元，未自動扣款，請自行繳費。",
+            },
+            "en": {
+                "title": "A bill is above your auto-debit limit",
+                "body": "The bill of {amount} on your {service} account {account} is above your "
+                "auto-debit limit of {limit}: it was not debited, please pay it yourself.",
+            },
+        },
+    },
+    "autodebit-failed": {
+        "placeholders": {"service": "text", "account": "text", "amount": "money"},
+        "texts": {
+            "zh-Hans": {
+                "title": "自动扣款失败",
+                "body": "您的{service}账户 {account} 的账单 {amount} 元自动扣款失败，请自行缴费。",
+            },
+            "zh-Hant": {
+                "title": "自動扣款失敗",
+                "body": "您的{service}賬戶 {account} 的賬單 {amount} 元自動扣款失敗，請自行繳費。",
+            },
+            "en": {
+                "title": "An auto-debit failed",
+                "body": "The auto-debit of the bill of {amount} on your {service} account "
+                "{account} failed: please pay it yourself.",
+            },
+        },
+    },
 }
 
 # What "request-update" says of a request's status, and of a step when staff wrote no note,

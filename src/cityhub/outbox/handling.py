@@ -20,6 +20,7 @@ HANDLER_MODULES = (
     "cityhub.billing.handlers",
     "cityhub.notices.handlers",
     "cityhub.appointments.handlers",
+    "cityhub.autodebit.handlers",
 )
 
 

@@ -19,6 +19,7 @@ from cityhub.web.console import people as console_people
 from cityhub.web.console import requests as console_requests
 from cityhub.web.pages import STATIC, install_error_pages, redirect
 from cityhub.web.portal import appointments as portal_appointments
+from cityhub.web.portal import autodebit as portal_autodebit
 from cityhub.web.portal import bills as portal_bills
 from cityhub.web.portal import bookings as portal_bookings
 from cityhub.web.portal import complaints as portal_complaints
@@ -60,6 +61,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(console_figures.router)
     app.include_router(portal_receipts.router)
     app.include_router(portal_mydata.router)
+    app.include_router(portal_autodebit.router)
     app.include_router(console_complaints.router)
     app.include_router(portal_complaints.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

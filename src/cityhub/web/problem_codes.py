@@ -244,4 +244,11 @@ CODES: dict[str, int] = {
     "wrong_resource": 400,
     "complaint_assignee_invalid": 422,
     "complaint_note_missing": 422,
+    "autodebit_agreement_cancelled": 409,
+    "autodebit_agreement_exists": 409,
+    "autodebit_agreement_not_active": 409,
+    "autodebit_agreement_not_found": 404,
+    "autodebit_not_found": 404,
+    "autodebit_not_requested": 409,
+    "autodebit_over_limit": 422,
 }

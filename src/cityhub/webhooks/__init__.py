@@ -42,6 +42,9 @@ CHANNEL_TOPICS = (
     "webhook.test",
     "refund_request.declined",
     "complaint.updated",
+    "autodebit.requested",
+    "autodebit.failed",
+    "autodebit.agreement_changed",
 )
 
 

@@ -25,6 +25,11 @@ def _obj(description: str, properties: dict[str, Any]) -> dict[str, Any]:
 _STR = {"type": "string"}
 _GRANT = {"city": _STR, "service": _STR}
 _PAYMENT = {"payment": {"$ref": _REF + "PaymentRead"}}
+_AUTODEBIT = {
+    "user_id": _STR,
+    "agreement": {"$ref": _REF + "AutoDebitAgreementRead"},
+    "auto_debit": {"$ref": _REF + "AutoDebitRead"},
+}
 
 DATA: dict[str, dict[str, Any]] = {
     "grant.created": _obj("The city granted the channel a service.", _GRANT),
@@ -62,6 +67,20 @@ DATA: dict[str, dict[str, Any]] = {
     "complaint.updated": _obj(
         "A complaint the channel filed changed status (logged, assigned, resolved, escalated).",
         {"complaint": {"$ref": _REF + "ComplaintRead"}},
+    ),
+    "autodebit.requested": _obj(
+        "An auto-debit's notice period is over: charge the user `payment.total_fen`, then "
+        "confirm (`confirmAutoDebit`) before `payment.quote_expires_at`, or report a failure.",
+        {**_AUTODEBIT, **_PAYMENT},
+    ),
+    "autodebit.failed": _obj(
+        "An auto-debit failed for good after its attempts; the user was told to pay themselves.",
+        _AUTODEBIT,
+    ),
+    "autodebit.agreement_changed": _obj(
+        "The user paused, resumed or cancelled an auto-debit agreement elsewhere (another "
+        "channel where they are linked, the portal, or a withdrawn consent).",
+        {"agreement": {"$ref": _REF + "AutoDebitAgreementRead"}},
     ),
     "appointment.offered": _obj(
         "A waitlist place is offered to the user until `expires_at`.",
