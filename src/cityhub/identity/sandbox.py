@@ -30,7 +30,7 @@ def is_test(channel: Channel) -> bool:
     return channel.mode == sandbox.TEST
 
 
-def test_channel_ids() -> Select[tuple[int]]:
+def test_channel_ids() -> Select[int]:
     """The ids of every test channel, as a subquery other domains' figures leave out."""
     return select(Channel.id).where(Channel.mode == sandbox.TEST)
 

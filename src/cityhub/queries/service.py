@@ -139,7 +139,13 @@ async def ask(*, hub: ConnectorHub, prepared: PreparedQuery) -> Answer:
     if not prepared.query.personal:
         canonical = json.dumps(prepared.params, sort_keys=True, ensure_ascii=False)
         # The sandbox's answers and the live ones are cached apart.
-        key = ("query", sandbox.current(), prepared.service.city_id, prepared.service.code, canonical)
+        key = (
+            "query",
+            sandbox.current(),
+            prepared.service.city_id,
+            prepared.service.code,
+            canonical,
+        )
         hit = hub.memo.get(key)
         if hit is not None:
             metrics.QUERIES.labels(prepared.city.slug, prepared.service.code, "cached").inc()
