@@ -192,3 +192,50 @@ async def test_a_service_without_a_sandbox_refuses_test_traffic(
     )
     assert problem["code"] == "sandbox_unavailable"
     assert sim.requests("water/sh-water") == 0
+
+
+async def test_a_real_connector_names_the_simulator_that_stands_in_for_it(
+    api: Api, db: Database, sim: Sim, sandbox_sim: Sim
+) -> None:
+    world = await pay_world(db, api, sim)
+    bill = world.unpaid("water")[0]
+    real = await connected_service(
+        db,
+        city=world.city,
+        code="tap-water",
+        connector="http",
+        config={
+            "definition": "city-water",  # the live one (not even set up here)
+            "sandbox": {"kind": "water", "provider_id": "sh-water"},
+        },
+        provider="water company",
+    )
+    await create_grant(db, channel=world.login.channel, service=real)
+    test, _ = await _test_channel(world)
+    url = world.url("/services/tap-water/bills")
+    shown = await test.get(url, params={"account": bill.account})
+    assert f"sbx-{bill.bill_id}" in {b["bill_id"] for b in shown["bills"]}
+    assert sandbox_sim.requests("water/sh-water") == 1
+    problem = await world.channel.get(url, params={"account": bill.account}, expect=503)
+    assert problem["code"] == "connector_misconfigured"  # live goes to the live connector
+    assert sim.requests("water/sh-water") == 0
+    admin = await world.staff()
+    bad = await admin.patch(
+        world.url("/services/tap-water"),
+        json={"connector_config": {"definition": "city-water", "sandbox": {"kind": "water"}}},
+        expect=422,
+    )
+    assert bad["field"] == "connector_config.sandbox"
+
+
+async def test_test_credentials_may_not_write_where_the_sandbox_cannot_keep_it_apart(
+    api: Api, db: Database, sim: Sim
+) -> None:
+    world = await pay_world(db, api, sim)
+    test, _ = await _test_channel(world)
+    problem = await test.post(
+        world.url("/requests"), json={"type": "pothole", "description": "x"}, expect=409
+    )
+    assert problem["code"] == "sandbox_unavailable"
+    problem = await test.post(world.url("/complaints"), json={}, expect=409)
+    assert problem["code"] == "sandbox_unavailable"

@@ -23,7 +23,7 @@ from cityhub.platform import deps, ratelimit, sandbox
 from cityhub.platform.config import Settings
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SAFE_METHODS, SessionDep, SettingsDep
-from cityhub.platform.errors import Forbidden, Unauthorized
+from cityhub.platform.errors import Conflict, Forbidden, Unauthorized
 
 if TYPE_CHECKING:
     from cityhub.cities.models import Service
@@ -310,6 +310,26 @@ async def current_caller(request: Request, session: SessionDep, settings: Settin
 
 
 CurrentChannel = Annotated[ChannelCaller, Depends(current_channel)]
+
+
+async def refuse_sandbox_writes(
+    request: Request, session: SessionDep, settings: SettingsDep
+) -> None:
+    """Test credentials may read, not write, where the sandbox cannot yet keep what they write
+    apart from live data (a real slot, a real draw, a report city staff would handle)."""
+    if request.method in SAFE_METHODS:
+        return
+    caller = await _channel_caller(request, session, settings)
+    if caller is not None and caller.mode == sandbox.TEST:
+        raise Conflict(
+            "the sandbox does not offer this yet: test credentials may only read here "
+            "(docs/sandbox.md)",
+            code="sandbox_unavailable",
+        )
+
+
+# On a router's `dependencies=`: its writes are refused to test credentials.
+LiveWritesOnly = Depends(refuse_sandbox_writes)
 
 
 async def expensive_call(request: Request, caller: CurrentChannel) -> None:

@@ -240,4 +240,7 @@ CODES: dict[str, int] = {
     "window_over": 422,
     "wrong_day": 409,
     "wrong_resource": 400,
+    "sandbox_unavailable": 409,
+    "sandbox_exists": 409,
+    "test_credentials": 403,
 }
