@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from cityhub.billing import ledger
+from cityhub.billing import ledger, search
 from cityhub.figures import service as figures
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
@@ -158,7 +158,14 @@ async def test_a_sandbox_payment_is_in_no_figure_settlement_or_live_account(
         counted = await session.scalar(
             select(func.count()).select_from(facts).where(facts.c.pillar == "payments")
         )
-    assert counted == 1
+        day = await search.figures(
+            session=session,
+            city_id=world.city.id,
+            start=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+            end=dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+        )
+    assert counted == 1  # the city's usage figures
+    assert (day.count, day.amount_fen) == (1, live_bill.amount_fen)  # the console's dashboard
     admin = await world.staff()
     today = dt.datetime.now(CHINA).date().isoformat()
     batches = (await admin.post(world.url("/settlements"), json={"day": today}))["items"]
