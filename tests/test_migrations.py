@@ -270,7 +270,7 @@ async def test_0020_keeps_every_row_up_and_down_and_keeps_a_city_to_its_own_rows
     stray = {**rows[5][1][1], "id": 49, "public_id": "pay_stray", "bill_id": 31}
     with pytest.raises(IntegrityError):
         async with empty.engine.begin() as connection:
-            await connection.execute(insert(metadata.tables["payments"]), [stray])
+            await _insert_as_of_now(connection, "payments", [stray])  # 0020's columns
 
     await migrations.downgrade(empty, "0019")
     assert await _counts(empty, list(expected)) == expected

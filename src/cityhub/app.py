@@ -32,6 +32,7 @@ from cityhub.identity.admin_api import router as staff_admin_router
 from cityhub.identity.api import router as identity_router
 from cityhub.identity.pii import Vault, scrub
 from cityhub.identity.residents_api import router as residents_router
+from cityhub.identity.sandbox_api import router as sandbox_router
 from cityhub.identity.self_api import router as channel_self_router
 from cityhub.lottery.api import router as lottery_router
 from cityhub.notices.api import router as notices_router
@@ -141,6 +142,7 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(figures_router)
     app.include_router(complaints_router)
     app.include_router(autodebit_router)
+    app.include_router(sandbox_router)
     openapi.install(app, contract())
     mount_web(app)
 

@@ -70,3 +70,20 @@ def test_channels_and_cities_named_in_commands_are_the_demo_worlds() -> None:
     assert named and [(f, g) for f, g in named if g[0] not in channels] == []
     cities = _groups(r"--city ([a-z][a-z0-9-]*)")
     assert cities and [(f, g) for f, g in cities if g[0] not in CITIES] == []
+
+
+def test_the_sandboxs_people_and_accounts_are_the_simulated_worlds() -> None:
+    text = (ROOT / "docs" / "sandbox.md").read_text(encoding="utf-8")
+    rows = re.findall(
+        r"^\| (\S+) \| (\d{17}[\dX]) \| (1\d{10}) \| (\d+) \| (\d+) \| (\d+) \| ([^|]*)\|$",
+        text,
+        flags=re.MULTILINE,
+    )
+    assert len(rows) >= 3
+    people = {p.id_number: p for p in SIM.people}
+    for name, id_number, phone, water, power, gas, plates in rows:
+        person = people[id_number]
+        assert (person.name, person.phone) == (name, phone)
+        for kind, account in (("water", water), ("power", power), ("gas", gas)):
+            assert SIM.account_of(kind, f"shanghai-{kind}", person) == account
+        assert [p.strip() for p in plates.split(",") if p.strip()] == list(person.plates)

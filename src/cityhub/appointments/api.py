@@ -44,6 +44,7 @@ from cityhub.identity.deps import (
     CurrentCaller,
     CurrentChannel,
     CurrentStaff,
+    LiveWritesOnly,
     require_staff_role,
 )
 from cityhub.identity.enums import Role
@@ -60,7 +61,7 @@ from cityhub.platform.uow import between_transactions
 if TYPE_CHECKING:
     from cityhub.cities.models import City
 
-router = APIRouter(prefix="/v1", tags=["appointments"])
+router = APIRouter(prefix="/v1", tags=["appointments"], dependencies=[LiveWritesOnly])
 SCOPE = "appointments:write"
 BASE = "/cities/{city}/appointments"
 PublicId = Annotated[str, Path(max_length=40)]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.billing import catalogue, sql
+from cityhub.billing import catalogue, sandbox, sql
 from cityhub.billing import terms as biller_terms
 from cityhub.billing.models import Bill, BillerTerms
 from cityhub.billing.terms import Terms
@@ -130,6 +130,8 @@ async def keep(
     """Store the bills as shown (the newest answer wins) and return them."""
     if not bills:
         return []
+    # The sandbox's bills are kept apart from the live ones (billing/sandbox.py).
+    bills = [b.model_copy(update={"bill_id": sandbox.kept_ref(b.bill_id)}) for b in bills]
     now = utcnow()
     rows = [
         {
@@ -193,7 +195,7 @@ async def get_kept_with_terms_or_raise(
     row = await sql.KEPT_WITH_TERMS.first(
         session, {"w_city": city_id, "w_service": service_id, "w_ref": bill_ref}
     )
-    if row is None:
+    if row is None or not sandbox.reachable(bill_ref):
         raise _no_bill(bill_ref)
     bill = Bill(**{key: row[key] for key in sql.BILL_COLUMNS})
     if row[sql.TERMS_ID] is None:
@@ -227,7 +229,7 @@ async def get_kept_or_raise(
             Bill.city_id == city_id, Bill.service_id == service_id, Bill.bill_ref == bill_ref
         )
     )
-    if bill is None:
+    if bill is None or not sandbox.reachable(bill_ref):
         raise _no_bill(bill_ref)
     return bill
 
@@ -244,6 +246,7 @@ async def unpaid_due_on(
             Bill.status.in_(("unpaid", "partially_paid")),
             Bill.paid_fen < Bill.amount_fen,  # the hub's payments may have paid it since
         )
+        .where(Bill.bill_ref.not_like(f"{sandbox.BILL_PREFIX}%"))  # nobody is reminded of those
         .order_by(Bill.id)
     )
     rows = []

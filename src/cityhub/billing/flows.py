@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from cityhub import outbox
-from cityhub.billing import allowance, ledger
+from cityhub.billing import allowance, ledger, sandbox
 from cityhub.billing.models import Bill, Payment, PaymentStatus, Refund, RefundSource
 from cityhub.billing.schemas import RefundRead
 from cityhub.billing.service import PaymentView, new_id
@@ -67,10 +67,13 @@ async def complete(*, session: AsyncSession, view: PaymentView, provider_ref: st
         city_id=payment.city_id,
         kind="payment.completed",
         currency=payment.currency,
-        lines=[
-            (ledger.biller_pending(payment.service_id), payment.amount_fen),
-            (ledger.biller_payable(payment.service_id), -payment.amount_fen),
-        ],
+        lines=sandbox.lines(
+            payment,
+            [
+                (ledger.biller_pending(payment.service_id), payment.amount_fen),
+                (ledger.biller_payable(payment.service_id), -payment.amount_fen),
+            ],
+        ),
         payment_id=payment.id,
         memo=f"{payment.public_id} accepted by the biller as {provider_ref}",
     )
@@ -105,11 +108,14 @@ async def fail(*, session: AsyncSession, view: PaymentView, code: str, detail: s
         city_id=payment.city_id,
         kind="payment.failed",
         currency=payment.currency,
-        lines=[
-            (ledger.channel_receivable(payment.channel_id), -payment.total_fen),
-            (ledger.biller_pending(payment.service_id), payment.amount_fen),
-            (ledger.FEES, payment.fee_fen),
-        ],
+        lines=sandbox.lines(
+            payment,
+            [
+                (ledger.channel_receivable(payment.channel_id), -payment.total_fen),
+                (ledger.biller_pending(payment.service_id), payment.amount_fen),
+                (ledger.FEES, payment.fee_fen),
+            ],
+        ),
         payment_id=payment.id,
         memo=f"{payment.public_id} refused by the biller: {code}",
     )
@@ -264,11 +270,14 @@ async def _record_refund(
         city_id=payment.city_id,
         kind="refund",
         currency=payment.currency,
-        lines=[
-            (ledger.biller_payable(payment.service_id), amount_fen),
-            (ledger.FEES, fee_fen),
-            (ledger.channel_receivable(payment.channel_id), -(amount_fen + fee_fen)),
-        ],
+        lines=sandbox.lines(
+            payment,
+            [
+                (ledger.biller_payable(payment.service_id), amount_fen),
+                (ledger.FEES, fee_fen),
+                (ledger.channel_receivable(payment.channel_id), -(amount_fen + fee_fen)),
+            ],
+        ),
         payment_id=payment.id,
         refund_id=row.id,
         memo=f"{row.public_id} of {payment.public_id} ({source.value}): {reason}",

@@ -21,13 +21,14 @@ import structlog
 from sqlalchemy import select, update
 
 from cityhub import outbox
-from cityhub.billing import flows
+from cityhub.billing import flows, sandbox
 from cityhub.billing.models import Payment, PaymentStatus, Refund
 from cityhub.billing.service import PAY_BILLER, PaymentView, get_view_by_id
 from cityhub.cities import service as cities
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.connectors.types import Biller, PaymentOrder
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
+from cityhub.platform import sandbox as mode
 from cityhub.platform.config import Settings
 from cityhub.platform.errors import BadGateway, CityHubError, Unavailable
 
@@ -100,6 +101,7 @@ async def pay_biller(ctx: HandlerContext, event: OutboxEvent) -> None:
             )
             if view.payment.status != PaymentStatus.CONFIRMED:
                 return  # already final: a duplicate event, or an answer that came another way
+            mode.use(mode.TEST if view.payment.sandbox else mode.LIVE)  # the payment's biller
             biller = await hub_for(ctx).biller(session=session, service=view.service)
         receipt = await biller.pay(order=_order(view))
     except (Unavailable, BadGateway) as exc:  # no usable answer (or a connector to fix)
@@ -132,7 +134,7 @@ def _order(view: PaymentView) -> PaymentOrder:
     return PaymentOrder(
         payment_id=view.payment.public_id,
         account=view.bill.account,
-        bill_id=view.bill.bill_ref,
+        bill_id=sandbox.biller_ref(view.bill.bill_ref),
         amount_fen=view.payment.amount_fen,
         currency=view.payment.currency,
     )
@@ -153,6 +155,7 @@ async def reverse_at_biller(ctx: HandlerContext, event: OutboxEvent) -> None:
     if row is None or row[0].biller_status != "pending":
         return
     refund, payment = row
+    mode.use(mode.TEST if payment.sandbox else mode.LIVE)  # a staff refund of a sandbox payment
     try:
         biller = await _biller(ctx, payment.city_id, payment.service_id)
         await biller.reverse(payment_id=payment.public_id, reason=refund.reason)

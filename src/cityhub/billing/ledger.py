@@ -71,7 +71,8 @@ def biller_payable(service_id: int) -> str:
 
 
 def kind_of(code: str) -> str:
-    """The kind of an account, from its code."""
+    """The kind of an account, from its code (a sandbox account's as its live namesake's)."""
+    code = code.removeprefix("sandbox:")
     if code.startswith("channel:"):
         return "asset"
     if code.startswith("biller:"):

@@ -144,6 +144,9 @@ class Payment(TenantMixin, Base):
     failure_code: Mapped[str | None] = mapped_column(String(60), default=None)
     failure_detail: Mapped[str | None] = mapped_column(String(400), default=None)
     biller_attempts: Mapped[int] = mapped_column(default=0)
+    # Made with test credentials: paid to the sandbox's simulator, posted to `sandbox:`
+    # accounts, and left out of every figure, settlement and reconciliation.
+    sandbox: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     completed_at: Mapped[dt.datetime | None] = mapped_column(default=None)

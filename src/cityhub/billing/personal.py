@@ -89,4 +89,5 @@ def usage_facts(*, city_id: int) -> Select[Any]:
             and_(people.c.channel_id == Payment.channel_id, people.c.user_id == Payment.user_id),
         )
         .where(Payment.city_id == city_id, Payment.status.in_(ATTEMPTED))
+        .where(Payment.sandbox.is_(False))  # the sandbox's payments are no city's figures
     )

@@ -75,7 +75,11 @@ class BillerToCheck:
 
 async def billers(*, session: AsyncSession, hub: ConnectorHub, city: City) -> list[BillerToCheck]:
     """The city's bill services that took payments, with their connectors."""
-    used = select(Payment.service_id).where(Payment.city_id == city.id).distinct()
+    used = (
+        select(Payment.service_id)
+        .where(Payment.city_id == city.id, Payment.sandbox.is_(False))  # live billers only
+        .distinct()
+    )
     found = []
     for service_id in sorted(await session.scalars(used)):
         service = await cities.get_service(session=session, city_id=city.id, service_id=service_id)
@@ -226,6 +230,7 @@ async def _against_biller(
         select(Payment.public_id, Payment.amount_fen).where(
             Payment.city_id == city.id,
             Payment.service_id == service_id,
+            Payment.sandbox.is_(False),  # the sandbox's payments never reached this biller
             Payment.status.in_(DONE),
             Payment.completed_at >= start,
             Payment.completed_at < end,
@@ -238,6 +243,7 @@ async def _against_biller(
         .where(
             Refund.city_id == city.id,
             Payment.service_id == service_id,
+            Payment.sandbox.is_(False),
             Refund.created_at >= start,
             Refund.created_at < end,
             (Refund.source == RefundSource.BILLER_REVERSAL) | (Refund.biller_status != "none"),

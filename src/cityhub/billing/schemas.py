@@ -216,6 +216,9 @@ class PaymentRead(BaseModel):
     confirmed_at: dt.datetime | None
     completed_at: dt.datetime | None
     failed_at: dt.datetime | None
+    mode: str = Field(
+        default="live", description="`test`: made with sandbox credentials, paid to a simulator"
+    )
 
 
 class RefundCreate(Input):

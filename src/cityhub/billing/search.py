@@ -105,6 +105,7 @@ async def figures(
         Payment.confirmed_at >= start,
         Payment.confirmed_at < end,
         Payment.status.in_(PAID),
+        Payment.sandbox.is_(False),  # the sandbox's payments are in no city's figures
     ]
     count, amount = (
         await session.execute(
@@ -136,6 +137,7 @@ async def moved_between(
     found = await session.scalar(
         select(func.count(Payment.id)).where(
             Payment.city_id == city_id,
+            Payment.sandbox.is_(False),
             ((Payment.confirmed_at >= start) & (Payment.confirmed_at < end))
             | ((Payment.completed_at >= start) & (Payment.completed_at < end))
             | ((Payment.failed_at >= start) & (Payment.failed_at < end)),

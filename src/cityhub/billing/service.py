@@ -21,7 +21,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
-from cityhub.billing import allowance, confirming, ledger, sql, standing
+from cityhub.billing import allowance, confirming, ledger, sandbox, sql, standing
 from cityhub.billing import bills as bill_lookup
 from cityhub.billing.models import AmountRule, Bill, Payment, PaymentStatus
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate, PaymentRead
@@ -81,6 +81,7 @@ class PaymentView:
             confirmed_at=p.confirmed_at,
             completed_at=p.completed_at,
             failed_at=p.failed_at,
+            mode="test" if p.sandbox else "live",
         )
 
 
@@ -246,6 +247,7 @@ async def _quote(
         "quote_expires_at": expires_at,
         "refunded_fen": 0,
         "biller_attempts": 0,
+        "sandbox": bill.bill_ref.startswith(sandbox.BILL_PREFIX),  # a sandbox bill's payment
         "created_at": utcnow(),
     }
     # One INSERT ... RETURNING, compiled once, without the unit of work's bookkeeping.
@@ -321,11 +323,14 @@ async def confirm(
         city_id=city.id,
         kind="payment.confirmed",
         currency=payment.currency,
-        lines=[
-            (ledger.channel_receivable(channel_id), payment.total_fen),
-            (ledger.biller_pending(payment.service_id), -payment.amount_fen),
-            (ledger.FEES, -payment.fee_fen),
-        ],
+        lines=sandbox.lines(
+            payment,
+            [
+                (ledger.channel_receivable(channel_id), payment.total_fen),
+                (ledger.biller_pending(payment.service_id), -payment.amount_fen),
+                (ledger.FEES, -payment.fee_fen),
+            ],
+        ),
         payment_id=payment.id,
         memo=f"{payment.public_id} confirmed as {confirm_in.channel_txn_id}",
     )

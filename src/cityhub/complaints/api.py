@@ -19,6 +19,7 @@ from cityhub.identity.deps import (
     CurrentCaller,
     CurrentChannel,
     CurrentStaff,
+    LiveWritesOnly,
     StaffCaller,
     require_provider,
     require_staff_role,
@@ -28,7 +29,9 @@ from cityhub.platform.deps import SessionDep
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.paging import Page, PageDep
 
-router = APIRouter(prefix="/v1/cities/{city}/complaints", tags=["complaints"])
+router = APIRouter(
+    prefix="/v1/cities/{city}/complaints", tags=["complaints"], dependencies=[LiveWritesOnly]
+)
 SCOPE = "payments:write"
 ComplaintId = Annotated[str, Path(max_length=40, description="the complaint's id, cmp_...")]
 

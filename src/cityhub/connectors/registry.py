@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import ssl
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.cities import service as cities
 from cityhub.cities.enums import ServiceKind
-from cityhub.connectors import credentials, secrets
+from cityhub.connectors import credentials, sandbox, secrets
 from cityhub.connectors.cache import TTLCache
 from cityhub.connectors.endpoint import Endpoint, auth_of
 from cityhub.connectors.fees import HubCollectedFees
@@ -66,6 +67,7 @@ from cityhub.connectors.types import (
     RecordQuery,
 )
 from cityhub.identity.pii import Vault
+from cityhub.platform import sandbox as mode
 from cityhub.platform.config import Settings
 from cityhub.platform.errors import CityHubError, Unavailable
 from cityhub.platform.outbound import OutboundPolicy, pinned_client, split_url
@@ -158,6 +160,9 @@ class ConnectorHub:
         """The guarded biller of a bill service (or the payee of a hospital's fees)."""
         if service.kind == ServiceKind.APPOINTMENT:
             return HubCollectedFees(service.code)
+        if mode.is_test():
+            endpoint, guard = self._sandbox(service, BILLER_KINDS)
+            return GuardedBiller(SimulatorBiller(endpoint), guard)
         family, variant = _parse(service)
         if family == "simulator" and variant in BILLER_KINDS:
             endpoint, guard = await self._simulator(service, variant)
@@ -169,6 +174,9 @@ class ConnectorHub:
 
     async def hospital(self, *, session: AsyncSession, service: Service) -> Hospital:
         """The guarded hospital of an appointment service."""
+        if mode.is_test():
+            endpoint, guard = self._sandbox(service, ("hospital",), suffix="/fhir")
+            return GuardedHospital(FhirHospital(endpoint), guard)
         family, variant = _parse(service)
         if family == "simulator" and variant == "hospital":
             endpoint, guard = await self._simulator(service, variant, suffix="/fhir")
@@ -187,6 +195,10 @@ class ConnectorHub:
 
     async def records(self, *, session: AsyncSession, service: Service) -> RecordQuery:
         """The guarded agency of a query service."""
+        if mode.is_test():
+            endpoint, guard = self._sandbox(service, RECORD_KINDS)
+            kind = sandbox.target(service, RECORD_KINDS)[0]
+            return GuardedRecords(SimulatorRecords(endpoint, kind), guard)
         family, variant = _parse(service)
         if family == "simulator" and variant in RECORD_KINDS:
             endpoint, guard = await self._simulator(service, variant)
@@ -198,6 +210,9 @@ class ConnectorHub:
 
     async def eligibility(self, *, session: AsyncSession, service: Service) -> EligibilityChecker:
         """The guarded eligibility check of a lottery service."""
+        if mode.is_test():
+            endpoint, guard = self._sandbox(service, ("vehicle-admin",))
+            return GuardedEligibility(SimulatorEligibility(endpoint), guard)
         family, variant = _parse(service)
         if family == "simulator" and variant == "vehicle-admin":
             endpoint, guard = await self._simulator(service, variant)
@@ -209,6 +224,9 @@ class ConnectorHub:
 
     async def authority(self, *, session: AsyncSession, service: Service) -> IdentityAuthority:
         """The guarded population registry of an identity service."""
+        if mode.is_test():
+            endpoint, guard = self._sandbox(service, ("population-registry",))
+            return GuardedAuthority(SimulatorAuthority(endpoint), guard)
         family, variant = _parse(service)
         if family == "simulator" and variant == "population-registry":
             endpoint, guard = await self._simulator(service, variant)
@@ -297,6 +315,20 @@ class ConnectorHub:
         guard = self._guard(service, provider)
         url = f"{base_url.rstrip('/')}/{variant}/{provider_id}{suffix}"
         return self._endpoint(provider, url, guard.policy, client), guard
+
+    def _sandbox(
+        self, service: Service, kinds: Collection[str], suffix: str = ""
+    ) -> tuple[Endpoint, Guard]:
+        """The sandbox simulator standing in for the service (test mode): at the operator's
+        sandbox URL, behind a guard of its own, whatever the live connector is."""
+        variant, provider_id = sandbox.target(service, kinds)
+        provider = f"sandbox/{variant}/{provider_id}"
+        policy = self.policy(service.connector_config.get("resilience"))
+        name = f"{guard_name(service.city_id, service.code)}@sandbox"
+        guard = self.guards.get(name, policy, provider=provider)
+        base_url = self.settings.sandbox_simulators_url.rstrip("/")
+        url = f"{base_url}/{variant}/{provider_id}{suffix}"
+        return self._endpoint(provider, url, guard.policy, self.operator_client()), guard
 
     async def _generic(
         self, session: AsyncSession, service: Service, kind: str

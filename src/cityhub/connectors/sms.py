@@ -17,7 +17,7 @@ import httpx
 import structlog
 
 from cityhub.identity.pii import mask_phone
-from cityhub.platform import jsonbody
+from cityhub.platform import jsonbody, sandbox
 from cityhub.platform.config import Settings
 
 log = structlog.get_logger("cityhub.connectors.sms")
@@ -42,8 +42,11 @@ class SmsGateway:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmsGateway:
-        """The gateway the settings name (the simulator's by default)."""
+        """The gateway the settings name (the simulator's by default); in test mode always the
+        sandbox's simulated gateway: a test credential's code never reaches a real phone."""
         url = settings.sms_url or f"{settings.simulators_url.rstrip('/')}/sms/sim-sms"
+        if sandbox.is_test():
+            url = f"{settings.sandbox_simulators_url.rstrip('/')}/sms/sim-sms"
         return cls(
             url=url.rstrip("/"), api_key=settings.sms_api_key, timeout=settings.sms_timeout_seconds
         )

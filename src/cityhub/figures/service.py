@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, func, literal, select, union_all
+from sqlalchemy import Integer, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Subquery
 
@@ -22,6 +22,7 @@ from cityhub.appointments import personal as appointments
 from cityhub.billing import personal as billing
 from cityhub.cities import service as cities
 from cityhub.figures.suppression import THRESHOLD, Cell, Key, Table, suppress
+from cityhub.identity import sandbox
 from cityhub.identity import service as identity
 from cityhub.lottery import service as lottery
 from cityhub.platform.clock import utcnow
@@ -52,13 +53,16 @@ def offset_minutes(timezone: str, at: dt.datetime | None = None) -> int:
 
 
 def facts(city_id: int) -> Subquery:
-    """Every domain's usage facts of the city, as one subquery."""
-    return union_all(
+    """Every domain's usage facts of the city, as one subquery; what test credentials did (the
+    sandbox's, `identity/sandbox.py`) is no part of them."""
+    every = union_all(
         billing.usage_facts(city_id=city_id),
         appointments.usage_facts(city_id=city_id),
         lottery.usage_facts(city_id=city_id),
         requests.usage_facts(city_id=city_id),
-    ).subquery("facts")
+    ).subquery("every_fact")
+    live = or_(every.c.channel_id.is_(None), every.c.channel_id.not_in(sandbox.test_channel_ids()))
+    return select(*every.c).where(live).subquery("facts")
 
 
 def _columns(f: Subquery, offset: int) -> dict[str, Any]:

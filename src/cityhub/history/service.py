@@ -53,6 +53,11 @@ async def scope_for(*, session: AsyncSession, resident_id: int, viewer_channel_i
     allowed = {viewer_channel_id}
     if viewer_proven:
         allowed |= {link.channel_id for link in links if link.proven}
+        # Live and sandbox never mix: a test channel sees test channels' items, live live.
+        channels = await identity.get_channels_by_id(session=session, channel_ids=allowed)
+        viewer = channels.get(viewer_channel_id)
+        mode = viewer.mode if viewer is not None else "live"
+        allowed = {viewer_channel_id} | {i for i, c in channels.items() if c.mode == mode}
     users = tuple((link.channel_id, link.user_id) for link in links if link.channel_id in allowed)
     every = await cities.get_all_cities(session=session, after=None, limit=MAX_CITIES)
     return Scope(

@@ -179,9 +179,14 @@ async def _issue_token(
     )
     scopes = identity.grantable_scopes(channel, form.get("scope"))
     access_token, ttl = security.issue_channel_token(
-        settings=settings, channel_id=channel.id, scopes=scopes
+        settings=settings, channel_id=channel.id, scopes=scopes, mode=channel.mode
     )
-    return TokenRead(access_token=access_token, expires_in=ttl, scope=" ".join(sorted(scopes)))
+    return TokenRead(
+        access_token=access_token,
+        expires_in=ttl,
+        scope=" ".join(sorted(scopes)),
+        mode=channel.mode,
+    )
 
 
 async def _staff_read(

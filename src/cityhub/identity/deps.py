@@ -19,11 +19,11 @@ from cityhub.identity.enums import ChannelStatus, Role
 from cityhub.identity.models import Channel, StaffRole, StaffSession, StaffUser
 from cityhub.identity.pii import Vault
 from cityhub.identity.security import ChannelToken, decode_channel_token
-from cityhub.platform import deps, ratelimit
+from cityhub.platform import deps, ratelimit, sandbox
 from cityhub.platform.config import Settings
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SAFE_METHODS, SessionDep, SettingsDep
-from cityhub.platform.errors import Forbidden, Unauthorized
+from cityhub.platform.errors import Conflict, Forbidden, Unauthorized
 
 if TYPE_CHECKING:
     from cityhub.cities.models import Service
@@ -90,6 +90,11 @@ class ChannelCaller:
     def key(self) -> str:
         """A stable name for idempotency and rate limits."""
         return f"channel:{self.channel.id}"
+
+    @property
+    def mode(self) -> str:
+        """`live`, or `test` for sandbox credentials."""
+        return self.channel.mode
 
     def require(self, scope: str) -> None:
         """Forbidden unless the token carries the scope."""
@@ -172,6 +177,11 @@ async def _check_bearer(
         return None
     token = _verified(settings, credentials.credentials)
     channel = await identity.get_channel(session=session, channel_id=token.channel_id)
+    if channel is not None and channel.live_channel_id is not None:
+        # Test credentials work while their live channel does.
+        live = await identity.get_channel(session=session, channel_id=channel.live_channel_id)
+        if live is None or live.status != ChannelStatus.ACTIVE:
+            channel = None
     if channel is None or channel.status != ChannelStatus.ACTIVE:
         raise Unauthorized(
             "this client is no longer active",
@@ -179,6 +189,9 @@ async def _check_bearer(
             headers={"WWW-Authenticate": 'Bearer realm="cityhub", error="invalid_token"'},
         )
     request.state.caller = f"channel:{channel.slug}"
+    # The whole request runs in the channel's mode: test credentials reach only the sandbox.
+    sandbox.use(channel.mode)
+    setattr(request.state, sandbox.STATE_KEY, channel.mode)  # the answer's CityHub-Mode
     await ratelimit.of(request).hit(request, "default", f"channel:{channel.id}")
     # A scope taken from the channel since the token was issued stops working at once.
     allowed = frozenset(channel.scopes.split())
@@ -299,6 +312,26 @@ async def current_caller(request: Request, session: SessionDep, settings: Settin
 
 
 CurrentChannel = Annotated[ChannelCaller, Depends(current_channel)]
+
+
+async def refuse_sandbox_writes(
+    request: Request, session: SessionDep, settings: SettingsDep
+) -> None:
+    """Test credentials may read, not write, where the sandbox cannot yet keep what they write
+    apart from live data (a real slot, a real draw, a report city staff would handle)."""
+    if request.method in SAFE_METHODS:
+        return
+    caller = await _channel_caller(request, session, settings)
+    if caller is not None and caller.mode == sandbox.TEST:
+        raise Conflict(
+            "the sandbox does not offer this yet: test credentials may only read here "
+            "(docs/sandbox.md)",
+            code="sandbox_unavailable",
+        )
+
+
+# On a router's `dependencies=`: its writes are refused to test credentials.
+LiveWritesOnly = Depends(refuse_sandbox_writes)
 
 
 async def expensive_call(request: Request, caller: CurrentChannel) -> None:

@@ -93,6 +93,10 @@ class Channel(Base):
     old_webhook_secret_until: Mapped[dt.datetime | None] = mapped_column(default=None)
     # Deep links into the channel's app, one template per service kind ({"bill": "...{id}"}).
     link_templates: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # `test`: sandbox credentials (identity/sandbox.py) of the live channel `live_channel_id`;
+    # their traffic reaches only the simulators and their rows are the sandbox's.
+    mode: Mapped[str] = mapped_column(String(10), default="live", server_default="live")
+    live_channel_id: Mapped[int | None] = mapped_column(BigId, index=True, default=None)
 
 
 class Resident(Base):

@@ -29,6 +29,10 @@ class TokenRead(BaseModel):
     token_type: str = "Bearer"
     expires_in: int
     scope: str
+    mode: str = Field(
+        default="live",
+        description="`test`: sandbox credentials, whose calls reach only the simulators",
+    )
 
 
 class StaffLogin(Input):
@@ -81,6 +85,7 @@ class ChannelRead(BaseModel):
     scopes: list[str]
     status: str
     cities: list[str]
+    mode: str = "live"
 
     @classmethod
     def of(cls, channel: Channel, cities: list[str]) -> ChannelRead:
@@ -93,6 +98,7 @@ class ChannelRead(BaseModel):
             scopes=channel.scopes.split(),
             status=channel.status.value,
             cities=cities,
+            mode=channel.mode,
         )
 
 

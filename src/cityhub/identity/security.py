@@ -86,12 +86,18 @@ class ChannelToken:
     channel_id: int
     scopes: frozenset[str]
     expires_at: dt.datetime
+    mode: str = "live"
 
 
 def issue_channel_token(
-    *, settings: Settings, channel_id: int, scopes: set[str] | frozenset[str]
+    *,
+    settings: Settings,
+    channel_id: int,
+    scopes: set[str] | frozenset[str],
+    mode: str = "live",
 ) -> tuple[str, int]:
-    """A signed, short-lived bearer token and its lifetime in seconds."""
+    """A signed, short-lived bearer token and its lifetime in seconds; `mode` (`live` or
+    `test`) is a claim the channel can read (the hub goes by the channel's own mode)."""
     now = utcnow()
     ttl = settings.token_ttl_seconds
     claims = {
@@ -101,6 +107,7 @@ def issue_channel_token(
         "exp": int((now + dt.timedelta(seconds=ttl)).timestamp()),
         "jti": uuid.uuid4().hex,
         "scope": " ".join(sorted(scopes)),
+        "mode": mode,
     }
     return jwt.encode(claims, settings.secret_key, algorithm="HS256"), ttl
 
@@ -127,6 +134,7 @@ def decode_channel_token(*, settings: Settings, token: str) -> ChannelToken:
             channel_id=int(raw_id),
             scopes=frozenset(str(claims.get("scope", "")).split()),
             expires_at=dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC),
+            mode="test" if claims.get("mode") == "test" else "live",
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized(

@@ -11,7 +11,13 @@ from fastapi.responses import JSONResponse, Response
 from cityhub.cities import service as cities
 from cityhub.cities.deps import CityDep
 from cityhub.connectors.deps import HubDep
-from cityhub.identity.deps import CurrentChannel, CurrentStaff, VaultDep, require_staff_role
+from cityhub.identity.deps import (
+    CurrentChannel,
+    CurrentStaff,
+    LiveWritesOnly,
+    VaultDep,
+    require_staff_role,
+)
 from cityhub.identity.enums import Role
 from cityhub.lottery import applications, flows, publish, service
 from cityhub.lottery.models import LotteryRound, RoundStatus
@@ -31,7 +37,7 @@ from cityhub.platform.paging import Page, PageDep
 if TYPE_CHECKING:
     from cityhub.cities.models import City
 
-router = APIRouter(prefix="/v1", tags=["lotteries"])
+router = APIRouter(prefix="/v1", tags=["lotteries"], dependencies=[LiveWritesOnly])
 CitySlug = Annotated[str, Path(max_length=40, description="the city's slug")]
 RoundCode = Annotated[str, Path(max_length=60, description="the round's code")]
 UserId = Annotated[str, Path(max_length=128, description="the channel's own id for its user")]

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from cityhub.outbox.handling import Handler, HandlerContext, Registry, registry
 from cityhub.outbox.models import OutboxEvent, OutboxHandled
 from cityhub.outbox.service import backoff
-from cityhub.platform import business_metrics, metrics
+from cityhub.platform import business_metrics, metrics, sandbox
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database, utcnow
 from cityhub.platform.outbound import OutboundPolicy, pinned_client
@@ -185,6 +185,8 @@ class Dispatcher:
                 .values(status="done", done_at=utcnow(), locked_by=None, locked_until=None)
             )
         metrics.OUTBOX_EVENTS.labels(event.topic, "done").inc()
+        if sandbox.of_payload(event.payload) == sandbox.TEST:
+            return  # the sandbox's work is no part of the city's figures
         try:
             await business_metrics.observe(self.db, event.topic, event.payload)
         except Exception:  # a figure must never fail the work it counts
@@ -200,26 +202,32 @@ class Dispatcher:
 
     async def _run_handler(self, event: OutboxEvent, name: str, handler: Handler) -> None:
         try:
-            async with self.db.unit_of_work() as session:
-                ctx = HandlerContext(
-                    session=session,
-                    db=self.db,
-                    settings=self.settings,
-                    http=self.http,
-                    outbound=self.outbound,
-                )
-                await handler(ctx, event)
-                await session.flush()  # the handler's own conflicts are failures, retried
-                try:
-                    session.add(OutboxHandled(event_id=event.event_id, handler=name))
-                    await session.flush()
-                except IntegrityError:
-                    raise _AlreadyDone from None
+            # The handler runs in the mode the event was written in: a sandbox event's
+            # connectors are the sandbox's, and what it writes to the outbox stays the sandbox's.
+            with sandbox.using(sandbox.of_payload(event.payload)):
+                await self._handle(event, name, handler)
         except _AlreadyDone:
             # Another worker finished this handler first (our lease had run out): ours rolled back.
             log.info("outbox_handler_already_done", event_id=event.event_id, handler=name)
             return
         metrics.OUTBOX_HANDLED.labels(name).inc()
+
+    async def _handle(self, event: OutboxEvent, name: str, handler: Handler) -> None:
+        async with self.db.unit_of_work() as session:
+            ctx = HandlerContext(
+                session=session,
+                db=self.db,
+                settings=self.settings,
+                http=self.http,
+                outbound=self.outbound,
+            )
+            await handler(ctx, event)
+            await session.flush()  # the handler's own conflicts are failures, retried
+            try:
+                session.add(OutboxHandled(event_id=event.event_id, handler=name))
+                await session.flush()
+            except IntegrityError:
+                raise _AlreadyDone from None
 
     async def _failed(self, event: OutboxEvent, exc: Exception) -> None:
         attempts = event.attempts + 1

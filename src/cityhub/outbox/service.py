@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub.outbox.models import OutboxEvent
-from cityhub.platform import fastsql
+from cityhub.platform import fastsql, sandbox
 from cityhub.platform.db import utcnow
 
 _EVENTS = fastsql.table(OutboxEvent)
@@ -39,7 +39,7 @@ async def enqueue(
         "event_id": str(uuid.uuid4()),
         "city_id": city_id,
         "topic": topic,
-        "payload": payload,
+        "payload": sandbox.stamped(payload),  # a sandbox event stays the sandbox's
         "created_at": now,
         "available_at": now + (delay or dt.timedelta()),
     }

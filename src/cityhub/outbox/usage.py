@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cityhub.cities import service as cities
 from cityhub.outbox import HandlerContext, OutboxEvent, registry
+from cityhub.platform import sandbox
 from cityhub.platform.db import Base, BigId, TenantMixin
 
 KEY = ("city_id", "day", "metric", "channel_id")
@@ -41,8 +42,8 @@ def local_day(moment: dt.datetime, timezone: str | None) -> dt.date:
 @registry.on("*", "usage")
 async def count(ctx: HandlerContext, event: OutboxEvent) -> None:
     """Add the event to its city's counter for the day it happened there."""
-    if event.city_id is None:
-        return
+    if event.city_id is None or sandbox.of_payload(event.payload) == sandbox.TEST:
+        return  # the sandbox's events are never counted in a city's figures
     city = await cities.get_city(session=ctx.session, city_id=event.city_id)
     timezone = city.timezone if city is not None else None
     values = {

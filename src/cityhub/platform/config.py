@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         default=None,
         description="where the provider simulators answer; unset: 127.0.0.1 on simulator_port",
     )
+    sandbox_url: str | None = Field(
+        default=None,
+        description="where the sandbox's provider simulators answer (test credentials reach "
+        "only these); unset: the simulator_url",
+    )
     sms_url: str | None = Field(
         default=None,
         description="the SMS gateway's messages endpoint base; unset: the simulator's gateway "
@@ -259,6 +264,11 @@ class Settings(BaseSettings):
     def simulators_port(self) -> int:
         """The simulators' port: CITYHUB_SIMULATOR_PORT, else the hub's port + 100."""
         return self.simulator_port or self.port + SIMULATOR_PORT_OFFSET
+
+    @property
+    def sandbox_simulators_url(self) -> str:
+        """Where test-mode traffic reaches the sandbox's simulators (never a live provider)."""
+        return self.sandbox_url or self.simulators_url
 
     @property
     def simulators_url(self) -> str:

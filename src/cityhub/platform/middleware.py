@@ -13,7 +13,7 @@ import structlog
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cityhub.platform import jsonbody, metrics
+from cityhub.platform import jsonbody, metrics, sandbox
 from cityhub.platform.errors import PROBLEM_JSON, localize, type_uri
 
 log = structlog.get_logger("cityhub.http")
@@ -44,6 +44,9 @@ class RequestContext:
                 headers = list(message.get("headers", []))
                 if not any(name.lower() == REQUEST_ID_HEADER.encode() for name, _ in headers):
                     headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                mode = scope["state"].get(sandbox.STATE_KEY)
+                if mode:  # a channel's token: its mode on every answer, problems included
+                    headers.append((sandbox.HEADER.encode(), str(mode).encode()))
                 message["headers"] = headers
             await send(message)
 

@@ -25,7 +25,7 @@ from cityhub.identity import audit, residents
 from cityhub.identity import service as identity
 from cityhub.identity.pii import Vault, mask_id_number, mask_name, mask_phone, scrub
 from cityhub.identity.purposes import Purpose
-from cityhub.platform import metrics, timeline
+from cityhub.platform import metrics, sandbox, timeline
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import CityHubError, Conflict, Forbidden, NotFound, Unprocessable
 from cityhub.platform.patterns import StaffSchemaValidator
@@ -139,7 +139,14 @@ async def ask(*, hub: ConnectorHub, prepared: PreparedQuery) -> Answer:
     counted = metrics.QUERIES.labels(prepared.city.slug, prepared.service.code, "answered")
     if not prepared.query.personal:
         canonical = json.dumps(prepared.params, sort_keys=True, ensure_ascii=False)
-        key = ("query", prepared.service.city_id, prepared.service.code, canonical)
+        # The sandbox's answers and the live ones are cached apart.
+        key = (
+            "query",
+            sandbox.current(),
+            prepared.service.city_id,
+            prepared.service.code,
+            canonical,
+        )
         hit = hub.memo.get(key)
         if hit is not None:
             metrics.QUERIES.labels(prepared.city.slug, prepared.service.code, "cached").inc()

@@ -17,6 +17,7 @@ from cityhub.identity.deps import (
     ChannelCaller,
     CurrentCaller,
     CurrentChannel,
+    LiveWritesOnly,
     StaffCaller,
     VaultDep,
 )
@@ -44,7 +45,7 @@ from cityhub.requests.schemas import (
 if TYPE_CHECKING:
     from cityhub.cities.models import City
 
-router = APIRouter(prefix="/v1", tags=["requests"])
+router = APIRouter(prefix="/v1", tags=["requests"], dependencies=[LiveWritesOnly])
 SCOPE = "requests:write"
 # A user's requests or a queue are read whole up to this many, then paged in their order.
 QUEUE_READ = 500

@@ -251,4 +251,7 @@ CODES: dict[str, int] = {
     "autodebit_not_found": 404,
     "autodebit_not_requested": 409,
     "autodebit_over_limit": 422,
+    "sandbox_unavailable": 409,
+    "sandbox_exists": 409,
+    "test_credentials": 403,
 }
