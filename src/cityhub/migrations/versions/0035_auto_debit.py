@@ -2,7 +2,7 @@
 and the one auto-debit of each bill
 
 Revision ID: 0035
-Revises: 0033
+Revises: 0034
 Create Date: 2026-12-01 23:40:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import cityhub.platform.db
 
 revision: str = "0035"
-down_revision: str | None = "0033"
+down_revision: str | None = "0034"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

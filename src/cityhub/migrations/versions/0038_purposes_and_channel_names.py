@@ -7,7 +7,7 @@ for them (identity.purposes.from_text); a channel's own words keep no code and a
 they are.
 
 Revision ID: 0038
-Revises: 0033
+Revises: 0037
 Create Date: 2026-12-02 00:10:00.000000
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0038"
-down_revision: str | None = "0033"
+down_revision: str | None = "0037"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
