@@ -31,6 +31,22 @@ CONSENT_TEXTS = {
     "notices and reminders from the government accounts the user follows": "notices",
 }
 BATCH = 1000
+# On SQLite a batch that rebuilds `channels` drops its triggers: 0022's bump of the caches'
+# version is put back after each (a change to a channel must still reach every process).
+BUMP = (
+    "INSERT INTO cache_versions (name, version) VALUES ('access', 1) "
+    "ON CONFLICT (name) DO UPDATE SET version = cache_versions.version + 1"
+)
+
+
+def _keep_channel_triggers() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        return
+    for verb in ("INSERT", "UPDATE", "DELETE"):
+        op.execute(
+            f"CREATE TRIGGER IF NOT EXISTS channels_cache_version_{verb.lower()} "
+            f"AFTER {verb} ON channels BEGIN {BUMP}; END"
+        )
 
 
 def _json() -> sa.JSON:
@@ -42,6 +58,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("names", _json(), nullable=False, server_default=sa.text("'{}'"))
         )
+    _keep_channel_triggers()
     with op.batch_alter_table("consents") as batch:
         batch.add_column(sa.Column("purpose_code", sa.String(40), nullable=True))
     with op.batch_alter_table("data_access") as batch:
@@ -98,3 +115,4 @@ def downgrade() -> None:
         batch.drop_column("purpose_code")
     with op.batch_alter_table("channels") as batch:
         batch.drop_column("names")
+    _keep_channel_triggers()
