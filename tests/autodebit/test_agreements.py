@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from cityhub.autodebit.models import AgreementStatus, DebitStatus
+from cityhub.autodebit.models import AutoDebitAgreementStatus, AutoDebitStatus
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
@@ -89,13 +89,13 @@ async def test_a_paused_agreement_waits_and_a_cancelled_one_never_debits_again(
     await world.channel.post(f"{url}/pause", json={}, expect=200)
     past_notice(hub_clock)
     assert (await debit(world))["requested"] == 0  # paused: the debits wait
-    assert {r.status for r in await debits(db)} == {DebitStatus.SCHEDULED}
+    assert {r.status for r in await debits(db)} == {AutoDebitStatus.SCHEDULED}
     await world.channel.post(f"{url}/resume", json={}, expect=200)
     assert (await debit(world))["requested"] == planned
     await drain(db, settings)
     [ask, *_] = requested(receiver)
     await world.channel.post(f"{url}/cancel", json={}, expect=200)
-    assert {r.status for r in await debits(db)} == {DebitStatus.CANCELLED}
+    assert {r.status for r in await debits(db)} == {AutoDebitStatus.CANCELLED}
     problem = await world.channel.post(
         world.url(f"/auto-debits/{ask['auto_debit']['id']}/confirmation"),
         json={
@@ -122,5 +122,5 @@ async def test_withdrawing_the_agreements_consent_cancels_it(
     await world.channel.delete(f"/v1/residents/u1/consents/{made['consent_id']}", expect=200)
     await drain(db, settings)
     found = await world.channel.get(world.url(f"/auto-debit-agreements/{made['id']}"))
-    assert found["status"] == AgreementStatus.CANCELLED.value
+    assert found["status"] == AutoDebitAgreementStatus.CANCELLED.value
     assert found["changed_by"] == "resident: consent withdrawn"

@@ -5,7 +5,7 @@ payment as any other; above the limit nothing is debited; failures are retried, 
 from __future__ import annotations
 
 from cityhub.autodebit import runs
-from cityhub.autodebit.models import DebitStatus
+from cityhub.autodebit.models import AutoDebitStatus
 from cityhub.billing.models import PaymentStatus
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.identity.models import Consent
@@ -47,7 +47,7 @@ async def test_a_bill_is_told_then_debited_once_after_the_notice_period_as_a_pay
     planned = await scan(world, hub)
     assert planned >= 1 and await scan(world, hub) == 0  # once per bill, however often it runs
     rows = await debits(db)
-    assert len(rows) == planned and {r.status for r in rows} == {DebitStatus.SCHEDULED}
+    assert len(rows) == planned and {r.status for r in rows} == {AutoDebitStatus.SCHEDULED}
     assert len(await notices(db, "autodebit-scheduled:")) == planned  # the resident was told
     assert (await debit(world))["requested"] == 0  # the notice period is not over
     past_notice(hub_clock)
@@ -117,7 +117,7 @@ async def test_a_bill_above_the_limit_is_never_debited_and_the_resident_is_told(
     await agree(world, bill, limit_fen=bill.amount_fen - 10)
     assert await scan(world, hub) >= 1
     rows = [r for r in await debits(db) if r.bill_ref == bill.bill_id]
-    assert [r.status for r in rows] == [DebitStatus.OVER_LIMIT]
+    assert [r.status for r in rows] == [AutoDebitStatus.OVER_LIMIT]
     assert await notices(db, f"autodebit-over-limit:{rows[0].public_id}")
     past_notice(hub_clock)
     await debit(world)
@@ -173,8 +173,12 @@ async def test_a_request_nobody_answers_counts_as_a_failed_attempt_when_its_quot
     past_notice(hub_clock)
     await debit(world)
     [row] = [r for r in await debits(db) if r.bill_ref == bill.bill_id]
-    assert row.status == DebitStatus.REQUESTED and row.answer_by is not None
+    assert row.status == AutoDebitStatus.REQUESTED and row.answer_by is not None
     hub_clock.advance(hours=1)  # past the quote (15 minutes)
     assert (await debit(world))["unanswered"] >= 1
     [row] = [r for r in await debits(db) if r.bill_ref == bill.bill_id]
-    assert (row.status, row.failure_code, row.attempts) == (DebitStatus.SCHEDULED, "no_answer", 1)
+    assert (row.status, row.failure_code, row.attempts) == (
+        AutoDebitStatus.SCHEDULED,
+        "no_answer",
+        1,
+    )

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from cityhub.autodebit.models import Agreement, AgreementStatus, DebitStatus
+from cityhub.autodebit.models import Agreement, AutoDebitAgreementStatus, AutoDebitStatus
 from cityhub.billing.models import Payment, PaymentStatus
 from cityhub.connectors.registry import ConnectorHub
 from cityhub.platform.clock import Clock
@@ -108,16 +108,16 @@ async def test_a_cancel_racing_the_channels_confirmation_lets_only_an_earlier_ch
         ask = first[m["id"]]
         row, payment = by_debit[ask["auto_debit"]["id"]], payments[ask["payment"]["id"]]
         agreement = agreements[row.agreement_id]
-        assert agreement.status == AgreementStatus.CANCELLED and agreement.cancelled_at
+        assert agreement.status == AutoDebitAgreementStatus.CANCELLED and agreement.cancelled_at
         if confirm.status_code == 200:  # the charge came first: posted, before the cancel
-            assert row.status == DebitStatus.CONFIRMED
+            assert row.status == AutoDebitStatus.CONFIRMED
             assert payment.status == PaymentStatus.CONFIRMED or payment.status == (
                 PaymentStatus.COMPLETED
             )
             assert payment.confirmed_at is not None
             assert payment.confirmed_at <= agreement.cancelled_at
         else:  # the cancel came first: nothing charged, the quote gone
-            assert row.status == DebitStatus.CANCELLED
+            assert row.status == AutoDebitStatus.CANCELLED
             assert payment.status == PaymentStatus.EXPIRED and payment.confirmed_at is None
     # Afterwards, however the race went, nothing of these agreements is ever debited again.
     confirmed_before = {p for p, row in payments.items() if row.confirmed_at is not None}
@@ -125,7 +125,9 @@ async def test_a_cancel_racing_the_channels_confirmation_lets_only_an_earlier_ch
     assert await scan(world, hub) == 0
     assert (await debit(world))["requested"] == 0
     open_ = [
-        d for d in await debits(db) if d.status in (DebitStatus.SCHEDULED, DebitStatus.REQUESTED)
+        d
+        for d in await debits(db)
+        if d.status in (AutoDebitStatus.SCHEDULED, AutoDebitStatus.REQUESTED)
     ]
     assert open_ == []
     _, payments = await _rows(db)
@@ -153,7 +155,7 @@ async def test_a_cancel_racing_the_job_that_asks_the_channel_leaves_nothing_to_d
     assert 0 <= job["requested"]
     # Whether the job asked before a cancel or found it cancelled, no debit is left open, and
     # every quote it made is expired: there is nothing the channel could confirm.
-    assert {d.status for d in await debits(db)} == {DebitStatus.CANCELLED}
+    assert {d.status for d in await debits(db)} == {AutoDebitStatus.CANCELLED}
     _, payments = await _rows(db)
     assert {p.status for p in payments.values()} <= {PaymentStatus.EXPIRED}
     await drain(db, settings)

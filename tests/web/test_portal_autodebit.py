@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from cityhub.autodebit import service
-from cityhub.autodebit.models import Agreement, AgreementStatus
+from cityhub.autodebit.models import Agreement, AutoDebitAgreementStatus
 from cityhub.autodebit.schemas import AutoDebitAgreementCreate
 from cityhub.identity.models import Channel, ChannelUser
 from cityhub.platform.config import Settings
@@ -62,7 +62,7 @@ async def _agreement_of_last_signed_in(db: Database, world: WebWorld) -> str:
         return made.public_id
 
 
-async def _status(db: Database, public_id: str) -> AgreementStatus:
+async def _status(db: Database, public_id: str) -> AutoDebitAgreementStatus:
     async with db.unit_of_work() as session:
         found = await session.scalar(
             select(Agreement.status).where(Agreement.public_id == public_id)
@@ -87,7 +87,7 @@ async def test_a_resident_pauses_resumes_and_cancels_their_agreement_on_the_port
         await browser.post(actions[step], data=mine.form(actions[step]).fields)
         mine = await browser.get("/me/auto-debits")
         assert f'data-status="{status}"' in mine.response.text
-        assert await _status(db, made) == AgreementStatus(status)
+        assert await _status(db, made) == AutoDebitAgreementStatus(status)
     assert not ACTION.search(mine.response.text)  # cancelled: nothing left to do
     # Someone else sees nothing of it and cannot act on it.
     browser.client.cookies.clear()

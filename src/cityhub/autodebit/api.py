@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from cityhub.autodebit import runs, service
-from cityhub.autodebit.models import AgreementStatus
+from cityhub.autodebit.models import AutoDebitAgreementStatus
 from cityhub.autodebit.schemas import (
     AutoDebitAgreementAction,
     AutoDebitAgreementCreate,
@@ -147,7 +147,7 @@ async def _change(
     city: CityDep,
     agreement_id: str,
     action: AutoDebitAgreementAction,
-    to: AgreementStatus,
+    to: AutoDebitAgreementStatus,
 ) -> AutoDebitAgreementRead:
     caller.require(SCOPE)
     row = await service.get_or_raise(session=session, city_id=city.id, public_id=agreement_id)
@@ -172,7 +172,9 @@ async def pause(
     action: AutoDebitAgreementAction,
 ) -> AutoDebitAgreementRead:
     """No debit is requested while paused (bills already planned wait); again: as it is."""
-    return await _change(session, caller, city, agreement_id, action, AgreementStatus.PAUSED)
+    return await _change(
+        session, caller, city, agreement_id, action, AutoDebitAgreementStatus.PAUSED
+    )
 
 
 @router.post(
@@ -189,7 +191,9 @@ async def resume(
     action: AutoDebitAgreementAction,
 ) -> AutoDebitAgreementRead:
     """Debits go on; a cancelled agreement is 409."""
-    return await _change(session, caller, city, agreement_id, action, AgreementStatus.ACTIVE)
+    return await _change(
+        session, caller, city, agreement_id, action, AutoDebitAgreementStatus.ACTIVE
+    )
 
 
 @router.post(
@@ -207,7 +211,9 @@ async def cancel(
 ) -> AutoDebitAgreementRead:
     """For good: its open debits stop, their quotes expire, its consent is withdrawn, and it
     never debits again (a confirmation after this is 409)."""
-    return await _change(session, caller, city, agreement_id, action, AgreementStatus.CANCELLED)
+    return await _change(
+        session, caller, city, agreement_id, action, AutoDebitAgreementStatus.CANCELLED
+    )
 
 
 @router.get(

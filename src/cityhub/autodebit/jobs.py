@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy import select
 
 from cityhub.autodebit import runs
-from cityhub.autodebit.models import Agreement, AgreementStatus, AutoDebit
+from cityhub.autodebit.models import Agreement, AutoDebit, AutoDebitAgreementStatus
 from cityhub.billing import bills
 from cityhub.cities import service as cities
 from cityhub.connectors.registry import ConnectorHub
@@ -32,7 +32,9 @@ async def scan(*, db: Database, hub: ConnectorHub, city: City, now: dt.datetime)
     async with db.unit_of_work() as session:
         agreements = await session.scalars(
             select(Agreement)
-            .where(Agreement.city_id == city.id, Agreement.status == AgreementStatus.ACTIVE)
+            .where(
+                Agreement.city_id == city.id, Agreement.status == AutoDebitAgreementStatus.ACTIVE
+            )
             .order_by(Agreement.id)
         )
         for agreement in agreements.all():

@@ -14,7 +14,7 @@ from cityhub.identity import residents
 from cityhub.platform.db import Base, BigId, TenantMixin, str_enum, tenant_fk, utcnow
 
 
-class AgreementStatus(enum.StrEnum):
+class AutoDebitAgreementStatus(enum.StrEnum):
     """active <-> paused -> cancelled (for good: a cancelled agreement never debits again)."""
 
     ACTIVE = "active"
@@ -22,7 +22,7 @@ class AgreementStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class DebitStatus(enum.StrEnum):
+class AutoDebitStatus(enum.StrEnum):
     """scheduled (the resident was told; waits the notice period) -> requested (the channel was
     asked to debit) -> confirmed (posted as a payment); or over_limit, failed, cancelled."""
 
@@ -34,8 +34,8 @@ class DebitStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-LIVE = (AgreementStatus.ACTIVE, AgreementStatus.PAUSED)
-OPEN = (DebitStatus.SCHEDULED, DebitStatus.REQUESTED)
+LIVE = (AutoDebitAgreementStatus.ACTIVE, AutoDebitAgreementStatus.PAUSED)
+OPEN = (AutoDebitStatus.SCHEDULED, AutoDebitStatus.REQUESTED)
 
 
 class Agreement(TenantMixin, Base):
@@ -60,8 +60,8 @@ class Agreement(TenantMixin, Base):
     account: Mapped[str] = mapped_column(String(80))
     limit_fen: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[AgreementStatus] = mapped_column(
-        str_enum(AgreementStatus, "auto_debit_agreement_status")
+    status: Mapped[AutoDebitAgreementStatus] = mapped_column(
+        str_enum(AutoDebitAgreementStatus, "auto_debit_agreement_status")
     )
     # The purpose-bound consent the resident gave for this agreement (its own scope).
     consent_id: Mapped[int] = mapped_column(BigId, ForeignKey("consents.id"))
@@ -93,7 +93,7 @@ class AutoDebit(TenantMixin, Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)  # the bill's, as the biller showed it
     total_fen: Mapped[int] = mapped_column(BigInteger)  # with the fee: what the channel charges
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[DebitStatus] = mapped_column(str_enum(DebitStatus, "auto_debit_status"))
+    status: Mapped[AutoDebitStatus] = mapped_column(str_enum(AutoDebitStatus, "auto_debit_status"))
     debit_at: Mapped[dt.datetime] = mapped_column()  # after the notice period (or a retry's)
     attempts: Mapped[int] = mapped_column(default=0)
     payment_id: Mapped[int | None] = mapped_column(BigId, default=None)  # the latest quote

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cityhub import outbox
 from cityhub.autodebit import notify, service
-from cityhub.autodebit.models import Agreement, AgreementStatus, AutoDebit, DebitStatus
+from cityhub.autodebit.models import Agreement, AutoDebit, AutoDebitAgreementStatus, AutoDebitStatus
 from cityhub.autodebit.schemas import AutoDebitRead
 from cityhub.billing import service as payments
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate
@@ -74,7 +74,9 @@ async def plan(
             continue
         planned.append(row)
         template = (
-            "autodebit-scheduled" if row.status == DebitStatus.SCHEDULED else "autodebit-over-limit"
+            "autodebit-scheduled"
+            if row.status == AutoDebitStatus.SCHEDULED
+            else "autodebit-over-limit"
         )
         await notify.tell(session=session, agreement=agreement, debit=row, template=template)
     return planned
@@ -96,7 +98,7 @@ async def _insert(
         "amount_fen": bill.amount_fen,
         "total_fen": total_fen,
         "currency": bill.currency,
-        "status": DebitStatus.SCHEDULED if within else DebitStatus.OVER_LIMIT,
+        "status": AutoDebitStatus.SCHEDULED if within else AutoDebitStatus.OVER_LIMIT,
         "debit_at": now + NOTICE_PERIOD,
         "attempts": 0,
         "failure_code": None if within else "over_limit",
@@ -122,7 +124,7 @@ async def due(*, session: AsyncSession, city_id: int, now: dt.datetime) -> list[
         select(AutoDebit.id)
         .where(
             AutoDebit.city_id == city_id,
-            AutoDebit.status == DebitStatus.SCHEDULED,
+            AutoDebit.status == AutoDebitStatus.SCHEDULED,
             AutoDebit.debit_at <= now,
         )
         .order_by(AutoDebit.debit_at, AutoDebit.id)
@@ -136,7 +138,7 @@ async def unanswered(*, session: AsyncSession, city_id: int, now: dt.datetime) -
     rows = await session.scalars(
         select(AutoDebit.id).where(
             AutoDebit.city_id == city_id,
-            AutoDebit.status == DebitStatus.REQUESTED,
+            AutoDebit.status == AutoDebitStatus.REQUESTED,
             AutoDebit.answer_by <= now,
         )
     )
@@ -148,7 +150,7 @@ async def request(*, session: AsyncSession, city: City, debit_id: int, now: dt.d
     (once), quote the payment and send `autodebit.requested`; whether it was asked now. A
     paused agreement's debit waits; a quote above the limit is not sent."""
     debit = await session.get(AutoDebit, debit_id)
-    if debit is None or debit.status != DebitStatus.SCHEDULED:
+    if debit is None or debit.status != AutoDebitStatus.SCHEDULED:
         return False
     agreement = await session.get(Agreement, debit.agreement_id)
     assert agreement is not None
@@ -156,8 +158,8 @@ async def request(*, session: AsyncSession, city: City, debit_id: int, now: dt.d
         return False
     changed = await session.execute(
         update(AutoDebit)
-        .where(AutoDebit.id == debit.id, AutoDebit.status == DebitStatus.SCHEDULED)
-        .values(status=DebitStatus.REQUESTED, attempts=AutoDebit.attempts + 1, updated_at=now)
+        .where(AutoDebit.id == debit.id, AutoDebit.status == AutoDebitStatus.SCHEDULED)
+        .values(status=AutoDebitStatus.REQUESTED, attempts=AutoDebit.attempts + 1, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     if _rows(changed) != 1:
@@ -167,14 +169,14 @@ async def request(*, session: AsyncSession, city: City, debit_id: int, now: dt.d
         view = await _quote(session, city, agreement, debit)
     except CityHubError as exc:
         if exc.code == "bill_already_paid":  # paid another way since it was planned
-            await _close(session, debit, DebitStatus.CANCELLED, exc.code, exc.detail)
+            await _close(session, debit, AutoDebitStatus.CANCELLED, exc.code, exc.detail)
         else:
             await fail_attempt(session=session, debit=debit, code=exc.code, detail=exc.detail)
         return False
     payment = view.payment
     if payment.total_fen > agreement.limit_fen:  # the bill grew (a late fee) since it was planned
         await payments.expire_quote(session=session, city_id=city.id, payment_id=payment.id)
-        await _close(session, debit, DebitStatus.OVER_LIMIT, "over_limit", None)
+        await _close(session, debit, AutoDebitStatus.OVER_LIMIT, "over_limit", None)
         await notify.tell(
             session=session, agreement=agreement, debit=debit, template="autodebit-over-limit"
         )
@@ -212,7 +214,7 @@ async def _service_code(session: AsyncSession, agreement: Agreement) -> str:
 
 
 async def _close(
-    session: AsyncSession, debit: AutoDebit, status: DebitStatus, code: str, detail: str | None
+    session: AsyncSession, debit: AutoDebit, status: AutoDebitStatus, code: str, detail: str | None
 ) -> None:
     debit.status, debit.failure_code = status, code[:60]
     debit.failure_detail = (detail or "")[:400] or None
@@ -229,7 +231,7 @@ async def fail_attempt(
     now = utcnow()
     final = debit.attempts >= MAX_ATTEMPTS
     values: dict[str, Any] = {
-        "status": DebitStatus.FAILED if final else DebitStatus.SCHEDULED,
+        "status": AutoDebitStatus.FAILED if final else AutoDebitStatus.SCHEDULED,
         "failure_code": code[:60],
         "failure_detail": (detail or "")[:400] or None,
         "answer_by": None,
@@ -239,7 +241,7 @@ async def fail_attempt(
         values["debit_at"] = now + RETRY_AFTER[min(debit.attempts, len(RETRY_AFTER)) - 1]
     changed = await session.execute(
         update(AutoDebit)
-        .where(AutoDebit.id == debit.id, AutoDebit.status == DebitStatus.REQUESTED)
+        .where(AutoDebit.id == debit.id, AutoDebit.status == AutoDebitStatus.REQUESTED)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -307,7 +309,7 @@ async def confirm(
     )
     if not held:
         await session.refresh(agreement)
-        if agreement.status != AgreementStatus.ACTIVE:
+        if agreement.status != AutoDebitAgreementStatus.ACTIVE:
             raise Conflict(
                 f"the agreement is {agreement.status.value}: do not debit the user",
                 code="autodebit_agreement_not_active",
@@ -320,8 +322,8 @@ async def confirm(
         )
     changed = await session.execute(
         update(AutoDebit)
-        .where(AutoDebit.id == debit.id, AutoDebit.status == DebitStatus.REQUESTED)
-        .values(status=DebitStatus.CONFIRMED, updated_at=utcnow())
+        .where(AutoDebit.id == debit.id, AutoDebit.status == AutoDebitStatus.REQUESTED)
+        .values(status=AutoDebitStatus.CONFIRMED, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     await session.refresh(debit)

@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from cityhub.autodebit.models import AgreementStatus, DebitStatus
+from cityhub.autodebit.models import AutoDebitAgreementStatus, AutoDebitStatus
 from cityhub.billing.schemas import Currency, Fen, Input, PaymentRead
 
 UserIdField = Field(min_length=1, max_length=128, description="the channel's own user id")
@@ -37,7 +37,7 @@ class AutoDebitAgreementRead(BaseModel):
     account: str
     limit_fen: int
     currency: str
-    status: AgreementStatus
+    status: AutoDebitAgreementStatus
     channel: str = Field(description="the channel that debits")
     user_id: str | None = Field(description="its user id (only to that channel)")
     consent_id: int
@@ -54,7 +54,7 @@ class AutoDebitRead(BaseModel):
     amount_fen: int
     total_fen: int
     currency: str
-    status: DebitStatus
+    status: AutoDebitStatus
     debit_at: dt.datetime = Field(description="when the channel is (or was) asked to debit")
     attempts: int
     payment_id: str | None

@@ -22,9 +22,9 @@ from cityhub.autodebit.models import (
     LIVE,
     OPEN,
     Agreement,
-    AgreementStatus,
     AutoDebit,
-    DebitStatus,
+    AutoDebitAgreementStatus,
+    AutoDebitStatus,
 )
 from cityhub.autodebit.schemas import AutoDebitAgreementCreate, AutoDebitAgreementRead
 from cityhub.billing import bills, catalogue
@@ -99,7 +99,7 @@ async def create(
         account=account,
         limit_fen=agreement_in.limit_fen,
         currency=agreement_in.currency,
-        status=AgreementStatus.ACTIVE,
+        status=AutoDebitAgreementStatus.ACTIVE,
         consent_id=consent.id,
         changed_by=f"channel:{channel.slug}",
         created_at=now,
@@ -180,7 +180,7 @@ async def take(
     query = update(Agreement).where(
         Agreement.city_id == city_id,
         Agreement.id == agreement_id,
-        Agreement.status == AgreementStatus.ACTIVE,
+        Agreement.status == AutoDebitAgreementStatus.ACTIVE,
     )
     if total_fen is not None:
         query = query.where(Agreement.limit_fen >= total_fen)
@@ -191,14 +191,14 @@ async def take(
 
 
 _MOVES = {
-    AgreementStatus.PAUSED: (AgreementStatus.ACTIVE,),
-    AgreementStatus.ACTIVE: (AgreementStatus.PAUSED,),
-    AgreementStatus.CANCELLED: LIVE,
+    AutoDebitAgreementStatus.PAUSED: (AutoDebitAgreementStatus.ACTIVE,),
+    AutoDebitAgreementStatus.ACTIVE: (AutoDebitAgreementStatus.PAUSED,),
+    AutoDebitAgreementStatus.CANCELLED: LIVE,
 }
 
 
 async def change(
-    *, session: AsyncSession, agreement: Agreement, to: AgreementStatus, actor: str
+    *, session: AsyncSession, agreement: Agreement, to: AutoDebitAgreementStatus, actor: str
 ) -> Agreement:
     """Pause, resume or cancel (again: as it is); a cancelled agreement stays cancelled. A
     cancel also stops the agreement's open debits, expires their quotes and withdraws its
@@ -220,7 +220,9 @@ async def change(
     # Stamped once the row is ours: a debit step that held it first (the cancel waited for it)
     # happened before this time, never after.
     now = utcnow()
-    stamps = {"updated_at": now, "cancelled_at": now} if to == AgreementStatus.CANCELLED else {}
+    stamps = (
+        {"updated_at": now, "cancelled_at": now} if to == AutoDebitAgreementStatus.CANCELLED else {}
+    )
     await session.execute(
         update(Agreement)
         .where(mine)
@@ -228,7 +230,7 @@ async def change(
         .execution_options(synchronize_session=False)
     )
     await session.refresh(agreement)
-    if to == AgreementStatus.CANCELLED:
+    if to == AutoDebitAgreementStatus.CANCELLED:
         await _stop_debits(session, agreement)
     if actor != f"channel:{await _slug(session, agreement)}":
         read = await read_one(session=session, agreement=agreement, channel_id=agreement.channel_id)
@@ -253,7 +255,7 @@ async def _stop_debits(session: AsyncSession, agreement: Agreement) -> None:
             AutoDebit.agreement_id == agreement.id,
             AutoDebit.status.in_(OPEN),
         )
-        .values(status=DebitStatus.CANCELLED, updated_at=utcnow(), failure_code="cancelled")
+        .values(status=AutoDebitStatus.CANCELLED, updated_at=utcnow(), failure_code="cancelled")
         .returning(AutoDebit.payment_id)
         .execution_options(synchronize_session=False)
     )
@@ -333,7 +335,7 @@ async def cancel_for_withdrawn_consent(
         await change(
             session=session,
             agreement=agreement,
-            to=AgreementStatus.CANCELLED,
+            to=AutoDebitAgreementStatus.CANCELLED,
             actor="resident: consent withdrawn",
         )
     return len(found)
@@ -361,9 +363,9 @@ async def of_resident(
 
 
 ACTIONS = {
-    "pause": AgreementStatus.PAUSED,
-    "resume": AgreementStatus.ACTIVE,
-    "cancel": AgreementStatus.CANCELLED,
+    "pause": AutoDebitAgreementStatus.PAUSED,
+    "resume": AutoDebitAgreementStatus.ACTIVE,
+    "cancel": AutoDebitAgreementStatus.CANCELLED,
 }
 
 
