@@ -25,9 +25,9 @@ from cityhub.identity.enums import Role
 from cityhub.platform.db import utcnow
 from cityhub.platform.deps import SessionDep
 from cityhub.platform.errors import CityHubError
-from cityhub.web.console.home import ConsoleStaff, _same
+from cityhub.web.console.home import NO_STORE, ConsoleStaff, _same
 from cityhub.web.console.pages import LIST_ROWS, MAX_SERVICES, _city, _page
-from cityhub.web.pages import PageError, redirect
+from cityhub.web.pages import PageError, redirect, render
 
 if TYPE_CHECKING:
     from cityhub.cities.models import City
@@ -120,20 +120,21 @@ async def _complaint_page(
     error: CityHubError | None = None,
 ) -> Response:
     item = await complaints.read(session=session, city_slug=city.slug, row=row)
-    response = _page(
+    return render(
         request,
-        staff,
         "console/complaint.html",
-        city,
+        status=error.status if error is not None else 200,
+        headers=NO_STORE,
+        staff=staff.staff,
+        city=city,
+        csrf_token=staff.session.csrf_token,
+        section="complaints",  # the nav's section, as on the list
         item=item,
         service=(await _services(session, city)).get(item.service),
         now=utcnow(),
         may_decide=staff.in_city(city.id, *DECIDERS),
         error=error,
     )
-    if error is not None:
-        response.status_code = error.status
-    return response
 
 
 @router.get("/console/c/{slug}/complaints/{number}", response_class=HTMLResponse)
