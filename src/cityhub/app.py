@@ -13,6 +13,7 @@ from sqlalchemy import text
 from cityhub import __version__, migrations
 from cityhub.appointments.api import router as appointments_router
 from cityhub.appointments.fhir import router as fhir_router
+from cityhub.appointments.sold_out import SoldOut
 from cityhub.billing.api import router as billing_router
 from cityhub.billing.channel_api import router as billing_channel_router
 from cityhub.billing.channel_api import staff_router as refund_requests_router
@@ -200,6 +201,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
 
     _include_routes(app)
     app.add_middleware(HotCatalogue)  # innermost: a repeated catalogue read, before routing
+    app.add_middleware(SoldOut)  # a booking attempt on a full slot, before routing
     app.add_middleware(ratelimit.RateLimitHeaders)  # on every answer, problems included
     app.add_middleware(JsonDepthLimit)  # inside BodyLimit: it holds at most the limit
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=UPLOAD_ROUTES)

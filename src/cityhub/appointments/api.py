@@ -16,6 +16,7 @@ from cityhub.appointments import (
     flows,
     schedules,
     service,
+    sold_out,
     sync,
     views,
 )
@@ -249,6 +250,7 @@ async def sync_hospital(
     response_model=BookingRead,
 )
 async def create_booking(
+    request: Request,
     session: SessionDep,
     caller: CurrentChannel,
     city: CityDep,
@@ -259,6 +261,8 @@ async def create_booking(
     is a payment to confirm (`POST .../payments/{id}/confirmation`) before `hold_expires_at`.
     The key is claimed with the answer: a sold-out attempt writes nothing."""
     caller.require(SCOPE)
+    # This token's next attempts here on a full slot are answered before routing (`sold_out`).
+    sold_out.remember(request, session, city_id=city.id, owner=idem.owner)
     booked = await flows.book(
         session=session,
         city=city,

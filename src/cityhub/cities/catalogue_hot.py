@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cityhub.cities.catalogue import MEDIA_TYPE, CataloguePage, etag_matches
-from cityhub.platform import cache, ratelimit
-from cityhub.platform.db import reads_first, utcnow
+from cityhub.platform import cache, fastsql, ratelimit
+from cityhub.platform.db import utcnow
 from cityhub.platform.errors import CityHubError
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 PATH = re.compile(r"^/v1/cities/[^/]+/services$")
 MAX_ENTRIES = 10_000
 _STORE = "catalogue_hot"
-_VERSION_SQL = "SELECT version FROM cache_versions WHERE name = $1"
 
 
 @dataclass(frozen=True)
@@ -96,18 +95,13 @@ def remember(
     )
 
 
+_VERSION = fastsql.Statement(cache.READ_VERSION)
+
+
 async def current_version(db: Database) -> int:
     """The caches' version now, read outside any transaction (PostgreSQL: one round trip)."""
-    async with db.engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            fairy = await connection.get_raw_connection()
-            adapter: Any = fairy.dbapi_connection
-            async with adapter._execute_mutex:
-                value = await adapter.driver_connection.fetchval(_VERSION_SQL, cache.VERSION_NAME)
-        else:
-            with reads_first():
-                value = await connection.scalar(cache.READ_VERSION)
-    return int(value or 0)
+    found = await _VERSION.first_outside(db.engine, {})
+    return int((found or {}).get("version") or 0)
 
 
 class HotCatalogue:
