@@ -41,10 +41,13 @@ async def test_a_sold_out_attempt_is_answered_from_one_read_as_the_full_attempt_
     api: Api, db: Database
 ) -> None:
     world = await appt_world(db, api)
-    [holder, late, later] = await verified_users(db, world.login, 3)
+    [holder, first, late, later] = await verified_users(db, world.login, 4)
     slot = (await world.session(places=1))["slots"][0]["id"]
     url = world.url("/bookings")
     await world.book(holder, slot)  # a full attempt: this token is known in the city now
+    with statements(db) as sent:  # the first refusal goes the full way, and marks the slot
+        await world.book(first, slot, expect=409)
+    assert any("appt_slots" in s for s in sent) and len(sent) >= 2
     with statements(db) as sent:
         hot = await world.channel.post(
             url, json={"user_id": late, "slot": slot}, headers={**ZH, "Idempotency-Key": "a"},

@@ -50,7 +50,7 @@ from cityhub.identity.deps import (
 from cityhub.identity.enums import Role
 from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep
-from cityhub.platform.errors import NotFound
+from cityhub.platform.errors import Conflict, NotFound
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.idempotency_late import LateIdempotencyDep
 from cityhub.platform.openapi import csv_body, route_meta
@@ -263,15 +263,20 @@ async def create_booking(
     caller.require(SCOPE)
     # This token's next attempts here on a full slot are answered before routing (`sold_out`).
     sold_out.remember(request, session, city_id=city.id, owner=idem.owner)
-    booked = await flows.book(
-        session=session,
-        city=city,
-        channel_id=caller.channel.id,
-        user_id=booking_in.user_id,
-        slot_public_id=booking_in.slot,
-        family_member=booking_in.family_member,
-        key=idem,
-    )
+    try:
+        booked = await flows.book(
+            session=session,
+            city=city,
+            channel_id=caller.channel.id,
+            user_id=booking_in.user_id,
+            slot_public_id=booking_in.slot,
+            family_member=booking_in.family_member,
+            key=idem,
+        )
+    except Conflict as refused:
+        if refused.code == "slot_full":  # the next attempts on it are tried before routing
+            sold_out.seen_full(request, city_id=city.id, slot=booking_in.slot)
+        raise
     return await idem.respond(201, views.booked_read(city, booked))
 
 

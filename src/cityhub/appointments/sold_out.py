@@ -5,13 +5,14 @@ decisive read: the dependencies (the token, the channel, the city and its grant,
 session and its transaction. When the same bearer token has already made a full attempt in
 this city under the caches' version (`platform/cache.py`) the database holds now, all of that
 was decided then and still holds: it lives in the token (part of the key) and in tables whose
-every change bumps the version. So an attempt whose body the route would accept is decided
-by one read outside any transaction, the very read of the full attempt (`service.place_to_book`:
-the slot, its session, the request's idempotency key) with the version beside it: the slot
-found, its session active, no answer under the key and no place left is answered
-`409 slot_full` exactly as the full attempt answers it. Anything else (a place left, a key
-that stands, another version, an expired token, a refused rate limit, a body the route would
-refuse, a database error) goes the full way with the body as it came."""
+every change bumps the version. So an attempt whose body the route would accept, on a slot
+this process last saw full, is decided by one read outside any transaction: the very read of
+the full attempt (`service.place_to_book`: the slot, its session, the request's idempotency
+key) with the version beside it. The slot found, its session active, no answer under the key
+and no place left is answered `409 slot_full` exactly as the full attempt answers it.
+Anything else (a place left, a key that stands, another version, an expired token, a refused
+rate limit, a body the route would refuse, a database error) goes the full way with the body
+as it came."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ PATH = re.compile(r"^/v1/cities/([^/]{1,40})/appointments/bookings$")
 MAX_BODY = 4096
 MAX_ENTRIES = 10_000
 _STORE = "booking_sold_out"
+_FULL = "booking_full_slots"  # slots last seen full, by (city id, public id): a hint only
 _READ = fastsql.Statement(
     lambda _dialect: service.to_book_query(probe=True).add_columns(
         cache.READ_VERSION.scalar_subquery().label("cache_version")
@@ -106,6 +108,23 @@ def remember(request: Request, session: AsyncSession, *, city_id: int, owner: st
     )
 
 
+def _full_slots(app: Any) -> dict[tuple[int, str], None]:
+    found: dict[tuple[int, str], None] | None = getattr(app.state, _FULL, None)
+    if found is None:
+        found = {}
+        setattr(app.state, _FULL, found)
+    return found
+
+
+def seen_full(request: Request, *, city_id: int, slot: str) -> None:
+    """A full attempt found the slot full: the next attempts on it are tried here first (a
+    slot not seen full goes the full way at once, without this read)."""
+    slots = _full_slots(request.app)
+    if len(slots) >= MAX_ENTRIES:
+        slots.clear()
+    slots[(city_id, slot)] = None
+
+
 class SoldOut:
     """ASGI middleware, inside the others: a sold-out attempt answered as described above."""
 
@@ -170,6 +189,9 @@ async def _answered(scope: Scope, send: Send, found: _Caller, body: bytes) -> bo
         attempt = BookingCreate.model_validate(json.loads(body))
     except (ValueError, ValidationError):  # the route answers it (400 or 422)
         return False
+    full_slots = _full_slots(scope["app"])
+    if (found.city_id, attempt.slot) not in full_slots:
+        return False
     probe = {"idem_owner": found.owner, "idem_key": key or ""}
     try:
         row = await _READ.first_outside(
@@ -185,6 +207,8 @@ async def _answered(scope: Scope, send: Send, found: _Caller, body: bytes) -> bo
         or (key is not None and row[idempotency_late.PROBE])
         or row["slot__taken"] < row["slot__capacity"]
     ):
+        if row is not None and row["slot__taken"] < row["slot__capacity"]:
+            full_slots.pop((found.city_id, attempt.slot), None)  # a place came free
         return False
     request = Request(scope)
     try:
