@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,7 +31,7 @@ from cityhub.appointments import service
 from cityhub.appointments.schemas import BookingCreate
 from cityhub.platform import cache, fastsql, idempotency_late, ratelimit
 from cityhub.platform.db import utcnow
-from cityhub.platform.errors import CityHubError, problem
+from cityhub.platform.errors import CityHubError, Overloaded, problem
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -198,6 +199,9 @@ async def _answered(scope: Scope, send: Send, found: _Caller, body: bytes) -> bo
             scope["app"].state.db.engine,
             {"city_id": found.city_id, "slot": attempt.slot, **probe},
         )
+    except PoolTimeout:  # shed as the full attempt sheds it, rather than waiting twice
+        await _problem(scope, send, Overloaded())
+        return True
     except Exception:  # the full attempt meets the same trouble and answers it
         return False
     if (
@@ -219,13 +223,17 @@ async def _answered(scope: Scope, send: Send, found: _Caller, body: bytes) -> bo
     state["caller"] = found.caller
     if found.route is not None:
         scope["route"] = found.route
-    refusal = service.full()
+    await _problem(scope, send, service.full())
+    return True
+
+
+async def _problem(scope: Scope, send: Send, refusal: CityHubError) -> None:
+    """The refusal as the app's error handler answers it."""
     answer = problem(
-        refusal.status, refusal.code, refusal.title, detail=refusal.detail, request=request,
-        headers=refusal.headers, field=refusal.field, **refusal.extra,
+        refusal.status, refusal.code, refusal.title, detail=refusal.detail,
+        request=Request(scope), headers=refusal.headers, field=refusal.field, **refusal.extra,
     )  # fmt: skip
     await answer(scope, _no_body, send)
-    return True
 
 
 async def _no_body() -> Message:

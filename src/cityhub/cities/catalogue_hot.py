@@ -21,13 +21,14 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityhub.cities.catalogue import MEDIA_TYPE, CataloguePage, etag_matches
 from cityhub.platform import cache, fastsql, ratelimit
 from cityhub.platform.db import utcnow
-from cityhub.platform.errors import CityHubError
+from cityhub.platform.errors import CityHubError, Overloaded, problem
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -132,6 +133,14 @@ class HotCatalogue:
             return False
         try:
             version = await current_version(db)
+        except PoolTimeout:  # shed as the full read sheds it, rather than waiting twice
+            shed = Overloaded()
+            answer = problem(
+                shed.status, shed.code, shed.title, detail=shed.detail, request=Request(scope),
+                headers=shed.headers,
+            )  # fmt: skip
+            await answer(scope, _no_body, send)
+            return True
         except Exception:  # the full read meets the same trouble and answers it
             return False
         if version != found.version:
@@ -163,3 +172,7 @@ async def _send(scope: Scope, send: Send, page: CataloguePage) -> None:
     ]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": page.body})
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
