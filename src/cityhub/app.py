@@ -13,12 +13,14 @@ from sqlalchemy import text
 from cityhub import __version__, migrations
 from cityhub.appointments.api import router as appointments_router
 from cityhub.appointments.fhir import router as fhir_router
+from cityhub.appointments.sold_out import SoldOut
 from cityhub.autodebit.api import router as autodebit_router
 from cityhub.billing.api import router as billing_router
 from cityhub.billing.channel_api import router as billing_channel_router
 from cityhub.billing.channel_api import staff_router as refund_requests_router
 from cityhub.billing.receipts_api import router as receipts_router
 from cityhub.cities.api import router as cities_router
+from cityhub.cities.catalogue_hot import HotCatalogue
 from cityhub.cities.jobs_api import router as jobs_router
 from cityhub.complaints.api import router as complaints_router
 from cityhub.connectors.api import router as connectors_router
@@ -202,6 +204,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     identity_deps.install(app)
 
     _include_routes(app)
+    app.add_middleware(HotCatalogue)  # innermost: a repeated catalogue read, before routing
+    app.add_middleware(SoldOut)  # a booking attempt on a full slot, before routing
     app.add_middleware(ratelimit.RateLimitHeaders)  # on every answer, problems included
     app.add_middleware(JsonDepthLimit)  # inside BodyLimit: it holds at most the limit
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, larger=UPLOAD_ROUTES)

@@ -16,6 +16,7 @@ from cityhub.appointments import (
     flows,
     schedules,
     service,
+    sold_out,
     sync,
     views,
 )
@@ -50,7 +51,7 @@ from cityhub.identity.deps import (
 from cityhub.identity.enums import Role
 from cityhub.platform.clock import today_in
 from cityhub.platform.deps import SessionDep
-from cityhub.platform.errors import NotFound
+from cityhub.platform.errors import Conflict, NotFound
 from cityhub.platform.idempotency import IdempotencyDep
 from cityhub.platform.idempotency_late import LateIdempotencyDep
 from cityhub.platform.openapi import csv_body, route_meta
@@ -250,6 +251,7 @@ async def sync_hospital(
     response_model=BookingRead,
 )
 async def create_booking(
+    request: Request,
     session: SessionDep,
     caller: CurrentChannel,
     city: CityDep,
@@ -260,15 +262,22 @@ async def create_booking(
     is a payment to confirm (`POST .../payments/{id}/confirmation`) before `hold_expires_at`.
     The key is claimed with the answer: a sold-out attempt writes nothing."""
     caller.require(SCOPE)
-    booked = await flows.book(
-        session=session,
-        city=city,
-        channel_id=caller.channel.id,
-        user_id=booking_in.user_id,
-        slot_public_id=booking_in.slot,
-        family_member=booking_in.family_member,
-        key=idem,
-    )
+    # This token's next attempts here on a full slot are answered before routing (`sold_out`).
+    sold_out.remember(request, session, city_id=city.id, owner=idem.owner)
+    try:
+        booked = await flows.book(
+            session=session,
+            city=city,
+            channel_id=caller.channel.id,
+            user_id=booking_in.user_id,
+            slot_public_id=booking_in.slot,
+            family_member=booking_in.family_member,
+            key=idem,
+        )
+    except Conflict as refused:
+        if refused.code == "slot_full":  # the next attempts on it are tried before routing
+            sold_out.seen_full(request, city_id=city.id, slot=booking_in.slot)
+        raise
     return await idem.respond(201, views.booked_read(city, booked))
 
 

@@ -186,6 +186,11 @@ async def place_of(*, session: AsyncSession, booking: Booking) -> Place:
     return place
 
 
+def to_book_query(*, probe: bool) -> Any:
+    """The booking's first read (`place_to_book`), for a read of the same rows elsewhere."""
+    return _to_book_query(probe)
+
+
 @functools.cache
 def _count_patient(dialect: str) -> Any:
     """The patient's conditional count (built once per dialect, values bound)."""

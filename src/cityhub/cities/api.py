@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from cityhub.cities import catalogue, categories, service
+from cityhub.cities import catalogue, catalogue_hot, categories, service
 from cityhub.cities.deps import CityDep
 from cityhub.cities.models import CityStatus, ServiceKind
 from cityhub.cities.schemas import (
@@ -161,6 +161,8 @@ async def list_services(
         session=session, city=city, channel_id=channel_id, category=category, kind=kind,
         page=page,
     )  # fmt: skip
+    if channel_id is not None:  # the same request is answered before routing next time
+        catalogue_hot.remember(request, session, page=found, channel_id=channel_id)
     return found.answer(request.headers.get("if-none-match"))
 
 

@@ -35,12 +35,12 @@ class CataloguePage:
     def answer(self, if_none_match: str | None) -> Response:
         """The page, or `304 Not Modified` when the client holds it already."""
         headers = {"ETag": self.etag}
-        if if_none_match is not None and _matches(if_none_match, self.etag):
+        if if_none_match is not None and etag_matches(if_none_match, self.etag):
             return Response(status_code=304, headers=headers)
         return Response(self.body, media_type=MEDIA_TYPE, headers=headers)
 
 
-def _matches(if_none_match: str, etag: str) -> bool:
+def etag_matches(if_none_match: str, etag: str) -> bool:
     # RFC 9110 13.1.2: a list of tags (weak comparison) or "*".
     tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
     return "*" in tags or etag in tags

@@ -46,7 +46,7 @@ class CacheVersion(Base):
 
 
 # Built once: the statement runs at the start of nearly every request.
-_READ_VERSION = select(CacheVersion.version).where(CacheVersion.name == VERSION_NAME)
+READ_VERSION = select(CacheVersion.version).where(CacheVersion.name == VERSION_NAME)
 
 
 class Caches:
@@ -66,7 +66,7 @@ class Caches:
         seen: int | None = session.info.get(_SEEN)
         if seen is not None:
             return seen
-        current = await session.scalar(_READ_VERSION)
+        current = await session.scalar(READ_VERSION)
         seen = int(current or 0)
         if seen != self.version:
             self.clear()
@@ -92,6 +92,12 @@ class Caches:
                 store.clear()
             store[key] = value
         return value
+
+
+def version_seen(session: AsyncSession) -> int | None:
+    """The version this session's first cached look-up read (None before one)."""
+    seen: int | None = session.info.get(_SEEN)
+    return seen
 
 
 def caches_of(session: AsyncSession) -> Caches | None:

@@ -21,8 +21,10 @@ from typing import Any
 
 from sqlalchemy import Table, exc
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql import ClauseElement
+
+from cityhub.platform.db import reads_first
 
 Row = Mapping[str, Any]
 
@@ -133,6 +135,26 @@ class Statement:
         """The statement's first row, if any."""
         found = await self.rows(session, params)
         return found[0] if found else None
+
+    async def first_outside(self, engine: AsyncEngine, params: Mapping[str, Any]) -> Row | None:
+        """A read's first row, outside any transaction: on PostgreSQL one round trip on the
+        driver (no `BEGIN`, no `COMMIT`), elsewhere in a read transaction of its own."""
+        async with engine.connect() as connection:
+            dialect = connection.dialect
+            if dialect.name != "postgresql":
+                statement: Any = self.of(dialect.name)
+                with reads_first():
+                    result = await connection.execute(statement, dict(params))
+                    found = result.mappings().first()
+                return None if found is None else dict(found)
+            pg = self.compiled_for(dialect)
+            fairy = await connection.get_raw_connection()
+            adapter: Any = fairy.dbapi_connection
+            async with adapter._execute_mutex:
+                asof = getattr(dialect, "_invalidate_schema_cache_asof", 0)
+                prepared, _attributes = await adapter._prepare(pg.sql, asof)
+                record = await prepared.fetchrow(*pg.arguments(params))
+        return None if record is None else pg.row(record)
 
 
 def _translated(
