@@ -18,6 +18,7 @@ from cityhub.billing.schemas import RefundRead
 from cityhub.billing.service import PaymentView, new_id
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, Unprocessable
+from cityhub.subsidies import payments as subsidies
 
 REVERSE_AT_BILLER = "billing.reverse_at_biller"
 
@@ -113,7 +114,7 @@ async def fail(*, session: AsyncSession, view: PaymentView, code: str, detail: s
         kind="payment.failed",
         currency=payment.currency,
         lines=[
-            (ledger.channel_receivable(payment.channel_id), -payment.total_fen),
+            (ledger.channel_receivable(payment.channel_id), -payment.total_fen - payment.subsidy_fen),
             (ledger.biller_pending(payment.service_id), payment.amount_fen),
             (ledger.FEES, payment.fee_fen),
         ],
@@ -121,6 +122,8 @@ async def fail(*, session: AsyncSession, view: PaymentView, code: str, detail: s
         memo=f"{payment.public_id} refused by the biller: {code}",
     )
     await _release_bill(session, payment)
+    if payment.subsidy_fen:  # the person has the claim back
+        await subsidies.given_back(session=session, payment=payment, why=f"refused: {code}")
     await tell_channel(
         session=session,
         topic="payment.failed",
@@ -164,6 +167,7 @@ async def refund(
     payment = view.payment
     seen = _check_refundable(payment, amount_fen, currency)
     last = amount_fen == payment.amount_fen - seen
+    subsidies.check_refund(payment, amount_fen, last)
     await _take_refund(session, payment, seen, amount_fen)
     row = await _record_refund(
         session,
@@ -175,6 +179,9 @@ async def refund(
         requested_by=requested_by,
         told_biller=last and source in (RefundSource.STAFF, RefundSource.CHANNEL),
     )
+    if last and payment.subsidy_fen:  # the benefit goes back with the last part, once
+        if await subsidies.given_back(session=session, payment=payment, why=row.public_id):
+            row.total_fen -= payment.subsidy_fen  # what the user paid, not the city
     if not payment.holds_bill:  # every refunded fen of a shared bill may be paid again
         await allowance.release(
             session=session, amounts=[(payment.city_id, payment.bill_id, amount_fen)]
