@@ -114,7 +114,10 @@ async def fail(*, session: AsyncSession, view: PaymentView, code: str, detail: s
         kind="payment.failed",
         currency=payment.currency,
         lines=[
-            (ledger.channel_receivable(payment.channel_id), -payment.total_fen - payment.subsidy_fen),
+            (
+                ledger.channel_receivable(payment.channel_id),
+                -payment.total_fen - payment.subsidy_fen,
+            ),
             (ledger.biller_pending(payment.service_id), payment.amount_fen),
             (ledger.FEES, payment.fee_fen),
         ],

@@ -57,6 +57,7 @@ JOB_MODULES = (
     "cityhub.web.jobs",
     "cityhub.figures.jobs",
     "cityhub.complaints.jobs",
+    "cityhub.subsidies.jobs",
 )
 Clock = Callable[[], dt.datetime]
 LiveCities = Callable[..., Awaitable[Sequence["City"]]]  # (*, session) -> cities, by id

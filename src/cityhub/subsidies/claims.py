@@ -245,8 +245,10 @@ async def get_all_of(
 def read(claim: Claim, campaign: Campaign, now: dt.datetime | None = None) -> ClaimRead:
     """The API shape; an applied claim whose quote ran out reads as reserved again."""
     status = claim.status
-    if status == ClaimStatus.APPLIED and claim.applied_until and claim.applied_until <= (
-        now or utcnow()
+    if (
+        status == ClaimStatus.APPLIED
+        and claim.applied_until
+        and claim.applied_until <= (now or utcnow())
     ):
         status = ClaimStatus.RESERVED
     return ClaimRead(

@@ -229,7 +229,9 @@ def check_refund(payment: Payment, amount_fen: int, last: bool) -> None:
         )
 
 
-async def claim_of_payment(*, session: AsyncSession, city_id: int, payment_public_id: str) -> str | None:
+async def claim_of_payment(
+    *, session: AsyncSession, city_id: int, payment_public_id: str
+) -> str | None:
     """The public id of the claim used on a payment, if one was."""
     found: str | None = await session.scalar(
         select(Claim.public_id).where(

@@ -112,9 +112,7 @@ async def quota_of(
     )
 
 
-async def stop(
-    *, session: AsyncSession, city_id: int, code: str, actor: audit.Actor
-) -> Campaign:
+async def stop(*, session: AsyncSession, city_id: int, code: str, actor: audit.Actor) -> Campaign:
     """Stop the campaign (again: no change): no more claims or uses; every unused claim
     expires now and its amount goes back to the budget."""
     row = await get_or_raise(session=session, city_id=city_id, code=code)

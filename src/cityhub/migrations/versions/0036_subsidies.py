@@ -41,7 +41,9 @@ def _tenant(table: str) -> list[sa.Column[int] | sa.Constraint]:
     return [
         sa.Column("city_id", BIG_ID, nullable=False),
         sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
-        sa.ForeignKeyConstraint(["city_id"], ["cities.id"], name=op.f(f"fk_{table}_city_id_cities")),
+        sa.ForeignKeyConstraint(
+            ["city_id"], ["cities.id"], name=op.f(f"fk_{table}_city_id_cities")
+        ),
     ]
 
 
@@ -100,7 +102,9 @@ def _quotas() -> None:
         ),
         _campaign_fk("subsidy_quotas"),
         sa.UniqueConstraint(
-            "city_id", "campaign_id", "channel_id",
+            "city_id",
+            "campaign_id",
+            "channel_id",
             name=op.f("uq_subsidy_quotas_city_id_campaign_id_channel_id"),
         ),  # fmt: skip
         *_keys("subsidy_quotas"),
@@ -141,7 +145,10 @@ def _claims() -> None:
             "city_id", "public_id", name=op.f("uq_subsidy_claims_city_id_public_id")
         ),
         sa.UniqueConstraint(
-            "city_id", "campaign_id", "resident_id", "n",
+            "city_id",
+            "campaign_id",
+            "resident_id",
+            "n",
             name=op.f("uq_subsidy_claims_city_id_campaign_id_resident_id_n"),
         ),  # fmt: skip
         *_keys("subsidy_claims"),
