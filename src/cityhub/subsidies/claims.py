@@ -65,6 +65,15 @@ def require_open(campaign: Campaign, now: dt.datetime) -> None:
         )
 
 
+def refuse_as_read(campaign: Campaign, now: dt.datetime, quota: ChannelQuota | None = None) -> None:
+    """Conflict if the campaign is closed, or spent as read (a refusal that takes no lock;
+    the conditional UPDATEs decide the rest)."""
+    require_open(campaign, now)
+    amount = campaign.reserve_fen
+    if campaign.left_fen < amount or (quota is not None and quota.left_fen < amount):
+        raise _sold_out(campaign)
+
+
 def _sold_out(campaign: Campaign) -> Conflict:
     return Conflict(
         f"campaign {campaign.code!r} has no budget left", code="subsidy_budget_exhausted"
@@ -109,10 +118,8 @@ async def take(
     """The person's claim, its amount taken from the channel's quota and the budget; Conflict
     if the person has claimed as often as allowed, or nothing is left."""
     now = utcnow()
-    require_open(campaign, now)
+    refuse_as_read(campaign, now, quota)
     amount = campaign.reserve_fen
-    if campaign.left_fen < amount or (quota is not None and quota.left_fen < amount):
-        raise _sold_out(campaign)  # as read: a refusal that takes no lock
     taken = await _numbers_taken(session, campaign, resident_id)
     free = [n for n in range(1, campaign.per_person + 1) if n not in taken]
     if not free:

@@ -48,6 +48,10 @@ async def claim(
     user_id: str,
 ) -> tuple[Claim, Campaign]:
     """The channel's verified user claims the campaign."""
+    # A campaign closed or spent refuses before anything else is read (most claims of a rush).
+    claims.refuse_as_read(
+        await service.get_or_raise(session=session, city_id=city.id, code=code), utcnow()
+    )
     found = await residents.get_for_channel_or_raise(
         session=session, channel_id=channel_id, user_id=user_id
     )
