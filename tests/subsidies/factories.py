@@ -103,3 +103,28 @@ async def campaign_row(db: Database, code: str) -> Campaign:
 async def claim_rows(db: Database) -> list[Claim]:
     async with db.unit_of_work() as session:
         return list((await session.scalars(select(Claim).order_by(Claim.id))).all())
+
+
+async def resident_of(world: SubsidyWorld, id_number: str, user: str) -> str:
+    """A verified resident with this identity number (a person of the simulated world), known
+    to channel 0 as `user`."""
+    from cityhub.identity.models import Resident
+    from cityhub.identity.pii import mask_id_number
+    from tests.identity.factories import vault
+
+    v = vault()
+    async with world.pay.db.unit_of_work() as session:
+        resident = Resident(
+            id_number_enc=v.encrypt(id_number), id_number_hash=v.lookup_hash("id", id_number),
+            id_number_masked=mask_id_number(id_number), verified_at=utcnow(),
+            identity_level="channel_asserted", name_enc=v.encrypt("居民"),
+        )  # fmt: skip
+        session.add(resident)
+        await session.flush()
+        session.add(
+            ChannelUser(
+                channel_id=world.logins[0].channel.id, channel_user_id=user,
+                resident_id=resident.id,
+            )
+        )  # fmt: skip
+    return user
