@@ -17,6 +17,7 @@ from cityhub.web.console import ops as console_ops
 from cityhub.web.console import pages as console_pages
 from cityhub.web.console import people as console_people
 from cityhub.web.console import requests as console_requests
+from cityhub.web.console import subsidies as console_subsidies
 from cityhub.web.pages import STATIC, install_error_pages, redirect
 from cityhub.web.portal import appointments as portal_appointments
 from cityhub.web.portal import bills as portal_bills
@@ -60,6 +61,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(portal_receipts.router)
     app.include_router(portal_mydata.router)
     app.include_router(console_complaints.router)
+    app.include_router(console_subsidies.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
 
