@@ -31,6 +31,7 @@ from cityhub.web.portal import receipts as portal_receipts
 from cityhub.web.portal import requests as portal_requests
 from cityhub.web.portal import services as portal_services
 from cityhub.web.portal import signin as portal_signin
+from cityhub.web.portal import subsidies as portal_subsidies
 from cityhub.web.portal import verify as portal_verify
 from cityhub.web.portal.visitor import RESIDENT_COOKIE, ResidentSignInRequired, sign_in_url
 
@@ -62,6 +63,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(portal_mydata.router)
     app.include_router(console_complaints.router)
     app.include_router(console_subsidies.router)
+    app.include_router(portal_subsidies.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
 
