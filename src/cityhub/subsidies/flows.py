@@ -49,17 +49,17 @@ async def claim(
 ) -> tuple[Claim, Campaign]:
     """The channel's verified user claims the campaign."""
     # A campaign closed or spent refuses before anything else is read (most claims of a rush).
-    claims.refuse_as_read(
-        await service.get_or_raise(session=session, city_id=city.id, code=code), utcnow()
-    )
+    campaign = await service.get_or_raise(session=session, city_id=city.id, code=code)
+    claims.refuse_as_read(campaign, utcnow())
     found = await residents.get_for_channel_or_raise(
         session=session, channel_id=channel_id, user_id=user_id
     )
     linking.require_proven(found)  # a person is one person only where the link was proven
     who = Claimant(found.resident, channel_id, user_id)
     return await claim_for(
-        session=session, vault=vault, hub=hub, actor=actor, city=city, code=code, who=who
-    )
+        session=session, vault=vault, hub=hub, actor=actor, city=city, code=code, who=who,
+        campaign=campaign,
+    )  # fmt: skip
 
 
 async def claim_for(
@@ -71,13 +71,16 @@ async def claim_for(
     city: City,
     code: str,
     who: Claimant,
+    campaign: Campaign | None = None,
 ) -> tuple[Claim, Campaign]:
-    """The person claims (through a channel, or the portal: no channel, no quota)."""
+    """The person claims (through a channel, or the portal: no channel, no quota); the
+    campaign as the caller read it, if it did."""
     residents.require_level(
         who.resident, IdentityLevel.CHANNEL_ASSERTED, user_id=who.user_id or "me",
         why="a subsidy (one per person)",
     )  # fmt: skip
-    campaign = await service.get_or_raise(session=session, city_id=city.id, code=code)
+    if campaign is None:
+        campaign = await service.get_or_raise(session=session, city_id=city.id, code=code)
     claims.require_open(campaign, utcnow())
     if campaign.eligibility_service is not None:
         await _eligible(session, vault, hub, actor, campaign, who)
