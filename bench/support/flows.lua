@@ -6,7 +6,9 @@
 -- Arguments (after `--`, as name=value): flow (get | pay | book), dir, stop_at (CLOCK_MONOTONIC
 -- microseconds, 0: no limit), token, and per flow: path (get); city, service, amount, first,
 -- last (pay: bills PB<first + id + k * clients> up to PB<last>); city (book: the plan is
--- `<dir>/plan-<id>.tsv`, lines of user, slot, idempotency key).
+-- `<dir>/plan-<id>.tsv`, lines of user, slot, idempotency key); city, campaign, token0..tokenN
+-- (claim: the plan's lines are user, channel number, idempotency key; each claim goes out with
+-- the token of its channel).
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -40,7 +42,7 @@ function init(args)
   if (opt.token or "") ~= "" then
     headers["Authorization"] = "Bearer " .. opt.token
   end
-  if opt.flow == "book" then
+  if opt.flow == "book" or opt.flow == "claim" then
     for line in io.lines(opt.dir .. "/plan-" .. id .. ".tsv") do
       local user, slot, key = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)$")
       plan[#plan + 1] = { user = user, slot = slot, key = key }
@@ -74,6 +76,11 @@ function request()
   started = now_us()
   if opt.flow == "get" then
     return wrk.format("GET", opt.path, headers)
+  elseif opt.flow == "claim" then
+    local a = plan[step]
+    headers["Authorization"] = "Bearer " .. opt["token" .. a.slot]
+    return post("/v1/cities/" .. opt.city .. "/subsidies/" .. opt.campaign .. "/claims",
+      string.format('{"user_id":"%s"}', a.user), a.key)
   elseif opt.flow == "book" then
     local a = plan[step]
     return post("/v1/cities/" .. opt.city .. "/appointments/bookings",
@@ -106,6 +113,10 @@ function response(status, _, body)
   if opt.flow == "get" then
     record("get", status, status == 200 and "" or problem(body))
     if over() then finish() end
+  elseif opt.flow == "claim" then
+    record("claim", status, status == 201 and body:match('"id":"([^"]*)"') or problem(body))
+    step = step + 1
+    if step > #plan or over() then finish() end
   elseif opt.flow == "book" then
     record("book", status, status == 201 and body:match('"id":"([^"]*)"') or problem(body))
     step = step + 1

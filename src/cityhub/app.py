@@ -56,6 +56,7 @@ from cityhub.queries.api import router as queries_router
 from cityhub.requests.api import router as requests_router
 from cityhub.requests.open311 import router as open311_router
 from cityhub.requests.photos import UPLOAD_ROUTES
+from cityhub.subsidies.api import router as subsidies_router
 from cityhub.web import mount as mount_web
 from cityhub.webhooks.api import router as webhooks_router
 from cityhub.webhooks.channel_api import router as webhooks_channel_router
@@ -145,6 +146,7 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(complaints_router)
     app.include_router(autodebit_router)
     app.include_router(sandbox_router)
+    app.include_router(subsidies_router)
     openapi.install(app, contract())
     mount_web(app)
 

@@ -21,6 +21,7 @@ from cityhub.platform import job_models as _jobs  # noqa: F401
 from cityhub.platform import throttle_sql as _throttle  # noqa: F401
 from cityhub.platform.db import Base
 from cityhub.requests import models as _requests  # noqa: F401
+from cityhub.subsidies import models as _subsidies  # noqa: F401
 from cityhub.web import models as _web  # noqa: F401
 
 metadata = Base.metadata

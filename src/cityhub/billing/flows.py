@@ -18,6 +18,7 @@ from cityhub.billing.schemas import RefundRead
 from cityhub.billing.service import PaymentView, new_id
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, Unprocessable
+from cityhub.subsidies import payments as subsidies
 
 REVERSE_AT_BILLER = "billing.reverse_at_biller"
 
@@ -111,7 +112,10 @@ async def fail(*, session: AsyncSession, view: PaymentView, code: str, detail: s
         lines=sandbox.lines(
             payment,
             [
-                (ledger.channel_receivable(payment.channel_id), -payment.total_fen),
+                (
+                    ledger.channel_receivable(payment.channel_id),
+                    -payment.total_fen - payment.subsidy_fen,
+                ),
                 (ledger.biller_pending(payment.service_id), payment.amount_fen),
                 (ledger.FEES, payment.fee_fen),
             ],
@@ -120,6 +124,8 @@ async def fail(*, session: AsyncSession, view: PaymentView, code: str, detail: s
         memo=f"{payment.public_id} refused by the biller: {code}",
     )
     await _release_bill(session, payment)
+    if payment.subsidy_fen:  # the person has the claim back
+        await subsidies.given_back(session=session, payment=payment, why=f"refused: {code}")
     await tell_channel(
         session=session,
         topic="payment.failed",
@@ -163,6 +169,7 @@ async def refund(
     payment = view.payment
     seen = _check_refundable(payment, amount_fen, currency)
     last = amount_fen == payment.amount_fen - seen
+    subsidies.check_refund(payment, amount_fen, last)
     await _take_refund(session, payment, seen, amount_fen)
     row = await _record_refund(
         session,
@@ -174,6 +181,9 @@ async def refund(
         requested_by=requested_by,
         told_biller=last and source in (RefundSource.STAFF, RefundSource.CHANNEL),
     )
+    if last and payment.subsidy_fen:  # the benefit goes back with the last part, once
+        if await subsidies.given_back(session=session, payment=payment, why=row.public_id):
+            row.total_fen -= payment.subsidy_fen  # what the user paid, not the city
     # What was paid of the bill is lower: every refunded fen of a shared bill may be paid
     # again, and an exact-amount bill refunded in full is unpaid again.
     await allowance.unpay(

@@ -133,6 +133,9 @@ class Payment(TenantMixin, Base):
     amount_fen: Mapped[int] = mapped_column(Fen)  # what the biller gets
     fee_fen: Mapped[int] = mapped_column(Fen, default=0)  # what the hub keeps
     total_fen: Mapped[int] = mapped_column(Fen)  # what the channel charges its user
+    # what a subsidy claim took off (paid by the city's campaign: subsidies/payments.py)
+    subsidy_fen: Mapped[int] = mapped_column(Fen, server_default="0")  # no default: older
+    # revisions (tests/test_migrations.py) insert payments without it
     currency: Mapped[str] = mapped_column(String(3))
     # Whether the payment holds its bill from confirmation on (the biller takes exact amounts).
     holds_bill: Mapped[bool] = mapped_column(default=False)

@@ -183,6 +183,9 @@ class PaymentCreate(Input):
     user_id: str | None = Field(
         default=None, min_length=1, max_length=128, description="the channel's own user id"
     )
+    subsidy_claim: str | None = Field(
+        default=None, max_length=40, description="the user's subsidy claim to use, sbc_..."
+    )
 
 
 class PaymentConfirm(Input):
@@ -204,6 +207,7 @@ class PaymentRead(BaseModel):
     amount_fen: int = Field(description="what the biller receives")
     fee_fen: int
     total_fen: int = Field(description="what the channel charges its user")
+    subsidy_fen: int = Field(default=0, description="what a subsidy took off total_fen")
     currency: str
     status: PaymentStatus
     quote_expires_at: dt.datetime

@@ -31,6 +31,7 @@ from cityhub.connectors import types
 from cityhub.platform.clock import today_in
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import Conflict, NotFound, Unprocessable
+from cityhub.subsidies import payments as subsidies
 
 if TYPE_CHECKING:
     from cityhub.billing.duplicates import DuplicateRefund
@@ -69,6 +70,7 @@ class PaymentView:
             amount_fen=p.amount_fen,
             fee_fen=p.fee_fen,
             total_fen=p.total_fen,
+            subsidy_fen=p.subsidy_fen,
             currency=p.currency,
             status=effective_status(p, now),
             quote_expires_at=p.quote_expires_at,
@@ -204,6 +206,15 @@ async def create(
         await allowance.reserve(
             session=session, bill=bill, amount_fen=payment_in.amount_fen, terms=terms
         )
+    public_id, expires_at = new_id("pay"), now + dt.timedelta(seconds=terms.quote_seconds)
+    subsidy_fen = 0
+    if payment_in.subsidy_claim is not None:  # the claim is taken for this quote
+        subsidy_fen = await subsidies.apply(
+            session=session, city_id=city.id, channel_id=channel_id, user_id=payment_in.user_id,
+            service=service, amount_fen=payment_in.amount_fen, currency=bill.currency,
+            claim_id=payment_in.subsidy_claim, payment_public_id=public_id,
+            quote_expires_at=expires_at,
+        )  # fmt: skip
     return await _quote(
         session,
         city=city,
@@ -214,7 +225,9 @@ async def create(
         amount_fen=payment_in.amount_fen,
         fee_fen=terms.fee(payment_in.amount_fen),
         holds_bill=terms.amount_rule == AmountRule.EXACT,
-        expires_at=now + dt.timedelta(seconds=terms.quote_seconds),
+        expires_at=expires_at,
+        public_id=public_id,
+        subsidy_fen=subsidy_fen,
     )
 
 
@@ -230,17 +243,20 @@ async def _quote(
     fee_fen: int,
     holds_bill: bool,
     expires_at: dt.datetime,
+    public_id: str | None = None,
+    subsidy_fen: int = 0,
 ) -> PaymentView:
     values: dict[str, Any] = {
         "city_id": city.id,
-        "public_id": new_id("pay"),
+        "public_id": public_id or new_id("pay"),
         "channel_id": channel_id,
         "service_id": service.id,
         "bill_id": bill.id,
         "user_id": user_id,
         "amount_fen": amount_fen,
         "fee_fen": fee_fen,
-        "total_fen": amount_fen + fee_fen,
+        "total_fen": amount_fen + fee_fen - subsidy_fen,
+        "subsidy_fen": subsidy_fen,
         "currency": bill.currency,
         "holds_bill": holds_bill,
         "status": PaymentStatus.QUOTED,
@@ -326,7 +342,7 @@ async def confirm(
         lines=sandbox.lines(
             payment,
             [
-                (ledger.channel_receivable(channel_id), payment.total_fen),
+                (ledger.channel_receivable(channel_id), payment.total_fen + payment.subsidy_fen),
                 (ledger.biller_pending(payment.service_id), -payment.amount_fen),
                 (ledger.FEES, -payment.fee_fen),
             ],
@@ -334,6 +350,8 @@ async def confirm(
         payment_id=payment.id,
         memo=f"{payment.public_id} confirmed as {confirm_in.channel_txn_id}",
     )
+    if payment.subsidy_fen:  # the subsidy is its own posting, the claim used once
+        await subsidies.confirmed(session=session, payment=payment)
     await outbox.enqueue(
         session=session,
         topic=PAY_BILLER,

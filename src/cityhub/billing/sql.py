@@ -35,7 +35,7 @@ from cityhub.platform import fastsql
 QUOTED = frozenset({
     "city_id", "public_id", "channel_id", "service_id", "bill_id", "user_id", "amount_fen",
     "fee_fen", "total_fen", "currency", "holds_bill", "status", "quote_expires_at",
-    "refunded_fen", "biller_attempts", "created_at", "sandbox",
+    "refunded_fen", "biller_attempts", "created_at", "sandbox", "subsidy_fen",
 })  # fmt: skip
 
 _P = fastsql.table(Payment)

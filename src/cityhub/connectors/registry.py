@@ -209,12 +209,12 @@ class ConnectorHub:
         raise misconfigured(service, f"{service.connector!r} does not answer queries")
 
     async def eligibility(self, *, session: AsyncSession, service: Service) -> EligibilityChecker:
-        """The guarded eligibility check of a lottery service."""
+        """The guarded eligibility check of a lottery service (or a subsidy's list)."""
         if mode.is_test():
-            endpoint, guard = self._sandbox(service, ("vehicle-admin",))
+            endpoint, guard = self._sandbox(service, ("vehicle-admin", "civil-affairs"))
             return GuardedEligibility(SimulatorEligibility(endpoint), guard)
         family, variant = _parse(service)
-        if family == "simulator" and variant == "vehicle-admin":
+        if family == "simulator" and variant in ("vehicle-admin", "civil-affairs"):
             endpoint, guard = await self._simulator(service, variant)
             return GuardedEligibility(SimulatorEligibility(endpoint), guard)
         if family == "http":

@@ -58,6 +58,7 @@ JOB_MODULES = (
     "cityhub.figures.jobs",
     "cityhub.complaints.jobs",
     "cityhub.autodebit.jobs",
+    "cityhub.subsidies.jobs",
 )
 Clock = Callable[[], dt.datetime]
 LiveCities = Callable[..., Awaitable[Sequence["City"]]]  # (*, session) -> cities, by id

@@ -1,6 +1,6 @@
 """Simulated agencies: traffic police, social insurance, housing fund, environment, outages,
-vehicle administration. Personal look-ups are keyed by identity number; the traffic police
-check that a plate is registered to the person asking.
+vehicle administration, the civil affairs bureau's low-income list. Personal look-ups are keyed
+by identity number; the traffic police check that a plate is registered to the person asking.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from cityhub.simulators.billers import error
-from cityhub.simulators.world import CHINA, UNKNOWN_PERSON, World
+from cityhub.simulators.world import CHINA, NOT_LOW_INCOME, UNKNOWN_PERSON, World
 
 router = APIRouter(tags=["agencies"])
 District = Annotated[str, Query(min_length=1, max_length=40)]
@@ -92,4 +92,22 @@ async def eligibility(
         return error(404, "lottery_not_found", f"no lottery {lottery}")
     else:
         texts = _world(request).car_lottery_reasons(person)
+    return {"eligible": not texts, "reasons": [t["en"] for t in texts], "reason_texts": texts}
+
+
+@router.get("/civil-affairs/{provider_id}/eligibility")
+async def low_income(
+    request: Request,
+    provider_id: str,
+    id_number: Annotated[str, Query(min_length=15, max_length=18)],
+    lottery: Annotated[str, Query(max_length=40, description="the list")] = "low-income",
+) -> Any:
+    """Whether a person is on the civil affairs bureau's low-income list (subsidies ask)."""
+    if lottery != "low-income":
+        return error(404, "list_not_found", f"no list {lottery}")
+    person = _world(request).by_id.get(id_number.upper())
+    if person is None:
+        texts = [UNKNOWN_PERSON]
+    else:
+        texts = [] if _world(request).low_income(person) else [NOT_LOW_INCOME]
     return {"eligible": not texts, "reasons": [t["en"] for t in texts], "reason_texts": texts}

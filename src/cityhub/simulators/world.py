@@ -60,6 +60,8 @@ OWNS_A_CAR = {"zh-Hans": "名下已有本市登记的小客车", "zh-Hant": "名
               "en": "already owns a car registered in the city"}  # fmt: skip
 TOO_FEW_MONTHS = {"zh-Hans": "社保缴纳不满36个月", "zh-Hant": "社保繳納不滿36個月",
                   "en": "fewer than 36 months of social insurance contributions"}  # fmt: skip
+NOT_LOW_INCOME = {"zh-Hans": "不在本市最低生活保障名单上", "zh-Hant": "不在本市最低生活保障名單上",
+                  "en": "not on the city's low-income (minimum living allowance) list"}  # fmt: skip
 UNKNOWN_PERSON = {"zh-Hans": "没有这个身份证号码的户籍记录",
                   "zh-Hant": "沒有這個身分證號碼的戶籍記錄",
                   "en": "no resident record with this identity number"}  # fmt: skip
@@ -212,6 +214,11 @@ class World:
     def contribution_months(self, person: Person) -> int:
         """How many months a person paid into social insurance (the same for every bureau)."""
         return self.rng("months", person.id_number).randrange(6, 300)
+
+    def low_income(self, person: Person) -> bool:
+        """Whether the civil affairs bureau has the person on its low-income list (about one
+        in five)."""
+        return self.rng("low-income", person.id_number).random() < 0.2
 
     def has_housing_fund(self, person: Person) -> bool:
         """Whether anyone pays into a housing fund for the person (one in ten works for

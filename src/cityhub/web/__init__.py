@@ -17,6 +17,7 @@ from cityhub.web.console import ops as console_ops
 from cityhub.web.console import pages as console_pages
 from cityhub.web.console import people as console_people
 from cityhub.web.console import requests as console_requests
+from cityhub.web.console import subsidies as console_subsidies
 from cityhub.web.pages import STATIC, install_error_pages, redirect
 from cityhub.web.portal import appointments as portal_appointments
 from cityhub.web.portal import autodebit as portal_autodebit
@@ -32,6 +33,7 @@ from cityhub.web.portal import receipts as portal_receipts
 from cityhub.web.portal import requests as portal_requests
 from cityhub.web.portal import services as portal_services
 from cityhub.web.portal import signin as portal_signin
+from cityhub.web.portal import subsidies as portal_subsidies
 from cityhub.web.portal import verify as portal_verify
 from cityhub.web.portal.visitor import RESIDENT_COOKIE, ResidentSignInRequired, sign_in_url
 
@@ -64,6 +66,8 @@ def mount(app: FastAPI) -> None:
     app.include_router(portal_autodebit.router)
     app.include_router(console_complaints.router)
     app.include_router(portal_complaints.router)
+    app.include_router(console_subsidies.router)
+    app.include_router(portal_subsidies.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
 
