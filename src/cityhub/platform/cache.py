@@ -10,11 +10,21 @@ starts is seen by that request in every process: a revoked grant is refused at o
 
 A session that writes a watched table (or has such a change pending) reads past the cache for
 the rest of its life: it must see its own change, and what it reads must not be cached before
-it is committed.
+it is committed; when it commits, its process forgets what it cached.
+
+A `cityhub serve` process on PostgreSQL does not read the counter per request: it listens
+(`platform/cache_listen.py`). The trigger announces each new version as the change commits
+(NOTIFY), and the listener also reads the counter itself every quarter of a second; while the
+listener has read it within the last `FRESH_FOR` seconds, a session takes the version the
+listener knows, without a statement. So a change made elsewhere reaches every listening
+process within milliseconds, and within a second at worst (a revoked grant is refused within
+one second everywhere); a listener that falls behind or loses its connection stops vouching,
+and sessions read the counter again, as every process without a listener does.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
@@ -32,6 +42,8 @@ VERSION_NAME = "access"
 CACHES_KEY = "cityhub.caches"
 _SEEN = "cityhub.cache_version_seen"
 _BYPASS = "cityhub.cache_bypass"
+# How long the listener's last read of the counter vouches for the version it knows.
+FRESH_FOR = 0.75
 T = TypeVar("T")
 B = TypeVar("B", bound=Base)
 
@@ -56,21 +68,47 @@ class Caches:
         self.max_entries = max_entries
         self.version: int | None = None
         self._stores: dict[str, dict[Hashable, Any]] = {}
+        self._vouched_until = 0.0  # monotonic: until when the listener vouches for `version`
 
     def clear(self) -> None:
         """Forget everything (the version moved)."""
         self._stores = {}
 
+    def heard(self, version: int, *, read: bool) -> None:
+        """The listener's news: the version announced by a change (`read` False) or read from
+        the counter (`read` True, which vouches for it for `FRESH_FOR` seconds). The counter
+        only goes up: an older figure (a read that started before an announced change) is
+        not news."""
+        if self.version is None or version > self.version:
+            self.clear()
+            self.version = version
+        if read and version >= self.version:
+            self._vouched_until = time.monotonic() + FRESH_FOR
+
+    def stop_vouching(self) -> None:
+        """The listener lost its connection or stopped: sessions read the counter again."""
+        self._vouched_until = 0.0
+
+    @property
+    def vouched(self) -> bool:
+        """Whether the listener read the counter recently enough to answer for it."""
+        return self.version is not None and time.monotonic() < self._vouched_until
+
     async def _version(self, session: AsyncSession) -> int:
-        """The counter as this session sees it, read at its first look-up only."""
+        """The counter as this session sees it, at its first look-up only: the listener's,
+        while it vouches for it, else read."""
         seen: int | None = session.info.get(_SEEN)
         if seen is not None:
             return seen
-        current = await session.scalar(_READ_VERSION)
-        seen = int(current or 0)
-        if seen != self.version:
-            self.clear()
-            self.version = seen
+        if self.vouched:
+            assert self.version is not None
+            seen = self.version
+        else:
+            current = await session.scalar(_READ_VERSION)
+            seen = int(current or 0)
+            if seen != self.version:
+                self.clear()
+                self.version = seen
         session.info[_SEEN] = seen
         return seen
 
@@ -173,6 +211,15 @@ def _flushed(session: Session, _context: Any) -> None:
         _table_of(obj) in WATCHED_TABLES for obj in (*session.new, *session.dirty, *session.deleted)
     ):
         session.info[_BYPASS] = True
+
+
+@event.listens_for(RetryingSession, "after_commit")
+def _committed(session: Session) -> None:
+    # This process sees its own change at once, before any announcement of it arrives.
+    if session.info.get(_BYPASS):
+        found = session.info.get(CACHES_KEY)
+        if isinstance(found, Caches):
+            found.clear()
 
 
 @event.listens_for(RetryingSession, "do_orm_execute")
