@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from cityhub.app import create_app
-from cityhub.platform.config import Settings
 from cityhub.platform import db as db_module
 from cityhub.platform import fastsql
+from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from tests.client import Api
 from tests.identity.factories import create_channel

@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 from sqlalchemy import String, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
-from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm import make_transient_to_detached as _detached
+from sqlalchemy.orm.attributes import instance_state
 
 from cityhub.platform.db import Base
 from cityhub.platform.uow import RetryingSession
@@ -188,7 +188,7 @@ async def attach(session: AsyncSession, cached_row: tuple[type[B], dict[str, Any
     cls, values = cached_row
     sync = session.sync_session
     mapper = cls.__mapper__
-    key = mapper.identity_key_from_primary_key([values[name] for name in _key_names(cls)])
+    key = mapper.identity_key_from_primary_key(tuple(values[name] for name in _key_names(cls)))
     held = sync.identity_map.get(key)
     if held is not None:
         return held  # type: ignore[no-any-return]
