@@ -70,6 +70,7 @@ class Caches:
         self.version: int | None = None
         self._stores: dict[str, dict[Hashable, Any]] = {}
         self._vouched_until = 0.0  # monotonic: until when the listener vouches for `version`
+        self.fresh_for = FRESH_FOR
 
     def clear(self) -> None:
         """Forget everything (the version moved)."""
@@ -84,7 +85,7 @@ class Caches:
             self.clear()
             self.version = version
         if read and version >= self.version:
-            self._vouched_until = time.monotonic() + FRESH_FOR
+            self._vouched_until = time.monotonic() + self.fresh_for
 
     def stop_vouching(self) -> None:
         """The listener lost its connection or stopped: sessions read the counter again."""
