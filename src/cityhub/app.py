@@ -42,7 +42,7 @@ from cityhub.notices.channel_api import router as notices_channel_router
 from cityhub.notices.console import router as notices_console_router
 from cityhub.outbox import Dispatcher, load_handlers
 from cityhub.outbox import admin as outbox_admin
-from cityhub.platform import events, metrics, openapi, ratelimit
+from cityhub.platform import cache_listen, events, metrics, openapi, ratelimit
 from cityhub.platform.clients import TrustedProxies
 from cityhub.platform.config import Settings, get_settings
 from cityhub.platform.db import Database, database_for
@@ -163,6 +163,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = None
+        # The caches hear changes instead of reading their version per request (PostgreSQL).
+        listener = cache_listen.listener_for(database, enabled=settings.cache_listen)
+        listening = None if listener is None else asyncio.create_task(listener.run(stop))
         dispatcher = publisher = None
         if settings.embedded_worker:
             registry, publisher = events.with_publisher(load_handlers(), settings)
@@ -175,6 +178,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             if task is not None:
                 with suppress(asyncio.CancelledError):
                     await task
+            if listening is not None:
+                with suppress(asyncio.CancelledError):
+                    await listening
             if dispatcher is not None:
                 await dispatcher.close()
             if publisher is not None:

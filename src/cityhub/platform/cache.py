@@ -10,11 +10,21 @@ starts is seen by that request in every process: a revoked grant is refused at o
 
 A session that writes a watched table (or has such a change pending) reads past the cache for
 the rest of its life: it must see its own change, and what it reads must not be cached before
-it is committed.
+it is committed; when it commits, its process forgets what it cached.
+
+A `cityhub serve` process on PostgreSQL does not read the counter per request: it listens
+(`platform/cache_listen.py`). The trigger announces each new version as the change commits
+(NOTIFY), and the listener also reads the counter itself every quarter of a second; while the
+listener has read it within the last `FRESH_FOR` seconds, a session takes the version the
+listener knows, without a statement. So a change made elsewhere reaches every listening
+process within milliseconds, and within a second at worst (a revoked grant is refused within
+one second everywhere); a listener that falls behind or loses its connection stops vouching,
+and sessions read the counter again, as every process without a listener does.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
@@ -22,6 +32,7 @@ from sqlalchemy import String, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 from sqlalchemy.orm import make_transient_to_detached as _detached
+from sqlalchemy.orm.attributes import instance_state
 
 from cityhub.platform.db import Base
 from cityhub.platform.uow import RetryingSession
@@ -32,6 +43,8 @@ VERSION_NAME = "access"
 CACHES_KEY = "cityhub.caches"
 _SEEN = "cityhub.cache_version_seen"
 _BYPASS = "cityhub.cache_bypass"
+# How long the listener's last read of the counter vouches for the version it knows.
+FRESH_FOR = 0.75
 T = TypeVar("T")
 B = TypeVar("B", bound=Base)
 
@@ -56,21 +69,48 @@ class Caches:
         self.max_entries = max_entries
         self.version: int | None = None
         self._stores: dict[str, dict[Hashable, Any]] = {}
+        self._vouched_until = 0.0  # monotonic: until when the listener vouches for `version`
+        self.fresh_for = FRESH_FOR
 
     def clear(self) -> None:
         """Forget everything (the version moved)."""
         self._stores = {}
 
+    def heard(self, version: int, *, read: bool) -> None:
+        """The listener's news: the version announced by a change (`read` False) or read from
+        the counter (`read` True, which vouches for it for `FRESH_FOR` seconds). The counter
+        only goes up: an older figure (a read that started before an announced change) is
+        not news."""
+        if self.version is None or version > self.version:
+            self.clear()
+            self.version = version
+        if read and version >= self.version:
+            self._vouched_until = time.monotonic() + self.fresh_for
+
+    def stop_vouching(self) -> None:
+        """The listener lost its connection or stopped: sessions read the counter again."""
+        self._vouched_until = 0.0
+
+    @property
+    def vouched(self) -> bool:
+        """Whether the listener read the counter recently enough to answer for it."""
+        return self.version is not None and time.monotonic() < self._vouched_until
+
     async def _version(self, session: AsyncSession) -> int:
-        """The counter as this session sees it, read at its first look-up only."""
+        """The counter as this session sees it, at its first look-up only: the listener's,
+        while it vouches for it, else read."""
         seen: int | None = session.info.get(_SEEN)
         if seen is not None:
             return seen
-        current = await session.scalar(READ_VERSION)
-        seen = int(current or 0)
-        if seen != self.version:
-            self.clear()
-            self.version = seen
+        if self.vouched:
+            assert self.version is not None
+            seen = self.version
+        else:
+            current = await session.scalar(READ_VERSION)
+            seen = int(current or 0)
+            if seen != self.version:
+                self.clear()
+                self.version = seen
         session.info[_SEEN] = seen
         return seen
 
@@ -149,11 +189,35 @@ def snapshot(row: B) -> tuple[type[B], dict[str, Any]]:
 
 async def attach(session: AsyncSession, cached_row: tuple[type[B], dict[str, Any]]) -> B:
     """A cached row as a clean instance of this session (no SQL): a change to it is written
-    by the session's flush like any loaded row's."""
+    by the session's flush like any loaded row's. The session's own instance when it holds
+    the row already; else a new one, filled as a load fills it (no constructor, no attribute
+    events: a third of the cost of `session.merge`) and added to the session as persistent."""
     cls, values = cached_row
-    row = cls(**values)
+    sync = session.sync_session
+    mapper = cls.__mapper__
+    key = mapper.identity_key_from_primary_key(tuple(values[name] for name in _key_names(cls)))
+    held = sync.identity_map.get(key)
+    if held is not None:
+        return held  # type: ignore[no-any-return]
+    row: B = mapper.class_manager.new_instance()
+    instance_state(row).dict.update(values)
     _detached(row)
-    return await session.merge(row, load=False)
+    sync.add(row)
+    return row
+
+
+_KEY_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _key_names(cls: type[Any]) -> tuple[str, ...]:
+    """The attributes of a mapped class's identity (its mapper's primary key)."""
+    found = _KEY_NAMES.get(cls)
+    if found is None:
+        mapper = cls.__mapper__
+        found = _KEY_NAMES[cls] = tuple(
+            mapper.get_property_by_column(column).key for column in mapper.primary_key
+        )
+    return found
 
 
 def bypassed(session: AsyncSession) -> bool:
@@ -179,6 +243,15 @@ def _flushed(session: Session, _context: Any) -> None:
         _table_of(obj) in WATCHED_TABLES for obj in (*session.new, *session.dirty, *session.deleted)
     ):
         session.info[_BYPASS] = True
+
+
+@event.listens_for(RetryingSession, "after_commit")
+def _committed(session: Session) -> None:
+    # This process sees its own change at once, before any announcement of it arrives.
+    if session.info.get(_BYPASS):
+        found = session.info.get(CACHES_KEY)
+        if isinstance(found, Caches):
+            found.clear()
 
 
 @event.listens_for(RetryingSession, "do_orm_execute")

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     embedded_worker: bool = Field(
         default=True, description="run the outbox dispatcher inside `cityhub serve`"
     )
+    cache_listen: bool = Field(
+        default=True,
+        description="PostgreSQL: `cityhub serve` hears cache changes (LISTEN) instead of "
+        "reading the cache version on every request",
+    )
     outbox_poll_seconds: float = 0.5
     outbox_max_attempts: int = 12
     outbox_lease_seconds: float = Field(

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -204,6 +205,8 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        else:
+            event.listen(self.engine.sync_engine, "checkout", _closed_is_gone)
         from cityhub.platform.cache import CACHES_KEY, Caches
 
         # This process's caches of rows read on every request (`platform/cache.py`).
@@ -230,6 +233,18 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+def _closed_is_gone(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # A pooled connection the server closed while it sat idle (a restart, a terminated
+    # backend) is known to the driver without a round trip: the pool replaces it at checkout.
+    # (A transaction's first statement is retried on a fresh connection too, see
+    # `uow.RetryingSession`, but a request whose first statement runs on the driver itself,
+    # `platform/fastsql.py`, after the caches attached its rows, has no such retry.)
+    driver = getattr(dbapi_connection, "_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
