@@ -30,6 +30,7 @@ class Purpose(StrEnum):
     QUERY_ANSWER = "query_answer"  # the provider found the records
     LOTTERY_CHECK = "lottery_check"  # a provider checked an applicant's eligibility
     LOTTERY_RECHECK = "lottery_recheck"  # ... and again when the round closed
+    SUBSIDY_CHECK = "subsidy_check"  # a provider checked a subsidy claimant's eligibility
     RECORDS = "records"  # consent: look up my own records
     NOTICES = "notices"  # consent: notices and reminders from accounts I follow
 
@@ -61,6 +62,11 @@ def english(purpose: Purpose, args: Mapping[str, Any]) -> str:
             )
         case Purpose.LOTTERY_RECHECK:
             return f"re-checked eligibility for lottery round {round_} at its close"
+        case Purpose.SUBSIDY_CHECK:
+            return (
+                f"checked the list {args.get('list', '?')} for subsidy campaign "
+                f"{args.get('campaign', '?')} (claim through {via})"
+            )
         case Purpose.RECORDS:
             return "look up my own records"
         case Purpose.NOTICES:

@@ -16,6 +16,7 @@ from cityhub.connectors.types import Eligibility, EligibilityChecker, Subject
 from cityhub.identity import audit, linking, residents
 from cityhub.identity.enums import IdentityLevel
 from cityhub.identity.pii import Vault
+from cityhub.identity.purposes import Purpose
 from cityhub.platform.db import utcnow
 from cityhub.platform.errors import NotFound, Unavailable, Unprocessable
 from cityhub.platform.uow import between_transactions, keep
@@ -115,9 +116,15 @@ async def _eligible(
     await residents.record_access(
         session=session,
         resident_id=who.resident.id,
-        actor=audit.Actor(type="provider", id=provider.provider[:80], name=provider.provider),
-        purpose=f"checked the list {campaign.eligibility_list} for subsidy campaign "
-        f"{campaign.code} (claim through {actor.type} {actor.id})",
+        actor=audit.Actor.provider(provider.provider, provider.provider_names),
+        purpose=Purpose.SUBSIDY_CHECK,
+        args={
+            "list": campaign.eligibility_list,
+            "campaign": campaign.code,
+            "campaign_name": campaign.name,
+            "via": actor.id,
+            "via_names": actor.names or {},
+        },
         fields="id_number, name (to check eligibility)",
         city_id=campaign.city_id,
     )

@@ -2,7 +2,7 @@
 payment a subsidy took off
 
 Revision ID: 0036
-Revises: 0033
+Revises: 0035
 Create Date: 2026-12-01 23:40:00.000000
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import cityhub.platform.db
 
 revision: str = "0036"
-down_revision: str | None = "0033"
+down_revision: str | None = "0035"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,7 @@
 the sandbox of; payments made in the sandbox are marked so that no figure counts them
 
 Revision ID: 0037
-Revises: 0035
+Revises: 0036
 Create Date: 2026-12-01 23:50:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0037"
-down_revision: str | None = "0035"
+down_revision: str | None = "0036"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,7 +4,7 @@
 request (platform/cache_listen.py). PostgreSQL only: SQLite's triggers stay as they are.
 
 Revision ID: 0040
-Revises: 0033
+Revises: 0038
 Create Date: 2026-12-02 00:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0040"
-down_revision: str | None = "0033"
+down_revision: str | None = "0038"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
