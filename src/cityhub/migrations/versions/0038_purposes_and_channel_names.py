@@ -38,18 +38,18 @@ def _json() -> sa.JSON:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("channels") as batch:
-        batch.add_column(
-            sa.Column("names", _json(), nullable=False, server_default=sa.text("'{}'"))
+    # Columns added in place, not by batch mode: SQLite's batch rebuilds a table, and the
+    # rebuild of `channels` would lose the trigger that bumps the cache version (0022).
+    op.add_column(
+        "channels", sa.Column("names", _json(), nullable=False, server_default=sa.text("'{}'"))
+    )
+    op.add_column("consents", sa.Column("purpose_code", sa.String(40), nullable=True))
+    for column in ("actor_names", "purpose_args"):
+        op.add_column(
+            "data_access",
+            sa.Column(column, _json(), nullable=False, server_default=sa.text("'{}'")),
         )
-    with op.batch_alter_table("consents") as batch:
-        batch.add_column(sa.Column("purpose_code", sa.String(40), nullable=True))
-    with op.batch_alter_table("data_access") as batch:
-        for column in ("actor_names", "purpose_args"):
-            batch.add_column(
-                sa.Column(column, _json(), nullable=False, server_default=sa.text("'{}'"))
-            )
-        batch.add_column(sa.Column("purpose_code", sa.String(40), nullable=True))
+    op.add_column("data_access", sa.Column("purpose_code", sa.String(40), nullable=True))
     consents = sa.table("consents", sa.column("purpose", sa.String), sa.column("purpose_code"))
     for text, code in CONSENT_TEXTS.items():
         op.execute(consents.update().where(consents.c.purpose == text).values(purpose_code=code))
@@ -91,10 +91,7 @@ def _code_accesses() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("data_access") as batch:
-        for column in ("purpose_code", "purpose_args", "actor_names"):
-            batch.drop_column(column)
-    with op.batch_alter_table("consents") as batch:
-        batch.drop_column("purpose_code")
-    with op.batch_alter_table("channels") as batch:
-        batch.drop_column("names")
+    for column in ("purpose_code", "purpose_args", "actor_names"):
+        op.drop_column("data_access", column)
+    op.drop_column("consents", "purpose_code")
+    op.drop_column("channels", "names")
