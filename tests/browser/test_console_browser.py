@@ -66,7 +66,6 @@ async def test_staff_see_figures_payments_and_audit_of_their_city_only(
     await accessible(page)
 
     await page.goto("/console/c/webtown/audit?action=staff.sign_in")
-    await expect(page.locator("table tbody tr").first).to_contain_text("员工已登录")  # a label
     await screenshot(page, "console-audit")
     await accessible(page)
 

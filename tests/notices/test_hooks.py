@@ -131,7 +131,8 @@ async def test_bill_reminders_are_sent_once_with_a_link_to_pay(world: NoticeWorl
     await world.drain()
     (item,) = (await world.inbox("lee", lang="en"))["items"]
     assert item["account"] == "water-co"
-    assert item["body"] == f"Your water account W-100 has a bill of 88.50 due on {due}."
+    # The service by its English name, not by another language's (the value is per language).
+    assert item["body"] == f"Your Water account W-100 has a bill of 88.50 due on {due}."
     # Into the channel's app, not the hub's portal (the portal's link is for its own users).
     assert item["link"] == f"superapp://pay?city={world.city.slug}&service=water&bill=B-1"
     (notice,) = await _notices(world)

@@ -31,22 +31,6 @@ CONSENT_TEXTS = {
     "notices and reminders from the government accounts the user follows": "notices",
 }
 BATCH = 1000
-# On SQLite a batch that rebuilds `channels` drops its triggers: 0022's bump of the caches'
-# version is put back after each (a change to a channel must still reach every process).
-BUMP = (
-    "INSERT INTO cache_versions (name, version) VALUES ('access', 1) "
-    "ON CONFLICT (name) DO UPDATE SET version = cache_versions.version + 1"
-)
-
-
-def _keep_channel_triggers() -> None:
-    if op.get_bind().dialect.name != "sqlite":
-        return
-    for verb in ("INSERT", "UPDATE", "DELETE"):
-        op.execute(
-            f"CREATE TRIGGER IF NOT EXISTS channels_cache_version_{verb.lower()} "
-            f"AFTER {verb} ON channels BEGIN {BUMP}; END"
-        )
 
 
 def _json() -> sa.JSON:
@@ -54,19 +38,18 @@ def _json() -> sa.JSON:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("channels") as batch:
-        batch.add_column(
-            sa.Column("names", _json(), nullable=False, server_default=sa.text("'{}'"))
+    # Columns added in place, not by batch mode: SQLite's batch rebuilds a table, and the
+    # rebuild of `channels` would lose the trigger that bumps the cache version (0022).
+    op.add_column(
+        "channels", sa.Column("names", _json(), nullable=False, server_default=sa.text("'{}'"))
+    )
+    op.add_column("consents", sa.Column("purpose_code", sa.String(40), nullable=True))
+    for column in ("actor_names", "purpose_args"):
+        op.add_column(
+            "data_access",
+            sa.Column(column, _json(), nullable=False, server_default=sa.text("'{}'")),
         )
-    _keep_channel_triggers()
-    with op.batch_alter_table("consents") as batch:
-        batch.add_column(sa.Column("purpose_code", sa.String(40), nullable=True))
-    with op.batch_alter_table("data_access") as batch:
-        for column in ("actor_names", "purpose_args"):
-            batch.add_column(
-                sa.Column(column, _json(), nullable=False, server_default=sa.text("'{}'"))
-            )
-        batch.add_column(sa.Column("purpose_code", sa.String(40), nullable=True))
+    op.add_column("data_access", sa.Column("purpose_code", sa.String(40), nullable=True))
     consents = sa.table("consents", sa.column("purpose", sa.String), sa.column("purpose_code"))
     for text, code in CONSENT_TEXTS.items():
         op.execute(consents.update().where(consents.c.purpose == text).values(purpose_code=code))
@@ -108,11 +91,7 @@ def _code_accesses() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("data_access") as batch:
-        for column in ("purpose_code", "purpose_args", "actor_names"):
-            batch.drop_column(column)
-    with op.batch_alter_table("consents") as batch:
-        batch.drop_column("purpose_code")
-    with op.batch_alter_table("channels") as batch:
-        batch.drop_column("names")
-    _keep_channel_triggers()
+    for column in ("purpose_code", "purpose_args", "actor_names"):
+        op.drop_column("data_access", column)
+    op.drop_column("consents", "purpose_code")
+    op.drop_column("channels", "names")
