@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import event
 
 from cityhub.app import create_app
+from cityhub.cities.catalogue_hot import current_version
 from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
@@ -123,3 +124,17 @@ async def test_kept_answers_count_against_the_rate_limit(settings: Settings, db:
             assert channel.last.headers["RateLimit"].split(";")[1] == f"r={left}"
         problem = await channel.get(url, expect=429)
         assert problem["code"] == "rate_limited"
+
+
+async def test_the_version_the_listener_vouches_for_is_not_read_again(db: Database) -> None:
+    database = Database(db.url)
+    try:
+        caches = database.caches
+        assert caches is not None
+        read = await current_version(database)  # no listener: the counter is read
+        caches.heard(read + 1000, read=True)  # the listener's figure, while it vouches for it
+        assert await current_version(database) == read + 1000
+        caches.stop_vouching()  # the listener lost its connection: read the counter again
+        assert await current_version(database) == read
+    finally:
+        await database.dispose()

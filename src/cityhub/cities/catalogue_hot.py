@@ -100,7 +100,11 @@ _VERSION = fastsql.Statement(cache.READ_VERSION)
 
 
 async def current_version(db: Database) -> int:
-    """The caches' version now, read outside any transaction (PostgreSQL: one round trip)."""
+    """The caches' version now: the listener's while it vouches for it (no round trip, as
+    for every cached look-up: platform/cache_listen.py), else read outside any transaction."""
+    caches = db.caches
+    if caches is not None and caches.vouched and caches.version is not None:
+        return caches.version
     found = await _VERSION.first_outside(db.engine, {})
     return int((found or {}).get("version") or 0)
 
