@@ -14,11 +14,12 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from cityhub.complaints.models import Complaint, ComplaintStatus, ComplaintType
-from cityhub.identity.models import Channel, Role
+from cityhub.identity.models import Channel, Resident, Role
 from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from cityhub.platform.scheduler import JobRegistry, Scheduler, load_jobs
+from cityhub.subsidies.models import BenefitKind, Campaign, CampaignStatus, Claim, ClaimStatus
 from tests.cities.factories import create_city
 from tests.client import Api
 from tests.helpers import at_local_time
@@ -102,8 +103,9 @@ async def test_parity_per_channel_and_service(db: Database, api: Api, hub_clock:
     assert rows[("appointments", slugs["c"])]["median_latency_ms"] is None
     assert rows[("payments", slugs["b"])]["suppressed"]
     assert rows[("payments", slugs["b"])]["success_rate"] is None
-    assert "subsidies" in report["not_recorded"] and "complaints" not in report["not_recorded"]
+    assert "subsidies" not in report["not_recorded"] and "complaints" not in report["not_recorded"]
     assert pay_c["complaints"] == 0 and rows[("payments", slugs["b"])]["complaints"] is None
+    assert pay_c["subsidised"] == 0 and pay_c["subsidy_fen"] == 0
 
 
 async def _complaints(db: Database, p: Parents, channel: str, *about: tuple[Any, bool]) -> None:
@@ -120,6 +122,56 @@ async def _complaints(db: Database, p: Parents, channel: str, *about: tuple[Any,
                     due_at=dt.datetime.now(dt.UTC),
                 )
             )  # fmt: skip
+
+
+async def _claims(db: Database, p: Parents, channel: str, *used: tuple[ClaimStatus, int]) -> None:
+    """Claims of one campaign used on the channel's payments of the bill: (status, fen) each."""
+    now = dt.datetime.now(dt.UTC)
+    async with db.unit_of_work() as session:
+        found = await session.scalar(select(Channel.id).where(Channel.slug == channel))
+        campaign = await session.scalar(select(Campaign).where(Campaign.city_id == p.city.id))
+        if campaign is None:
+            campaign = Campaign(
+                city_id=p.city.id, code="water-relief", name="Water relief", currency="CNY",
+                status=CampaignStatus.ACTIVE, budget_fen=100_000, left_fen=100_000,
+                benefit_kind=BenefitKind.FIXED, benefit_value=500, starts_at=now,
+                ends_at=now + dt.timedelta(days=30), created_by="test",
+            )  # fmt: skip
+            session.add(campaign)
+            await session.flush()
+        others = select(Claim.resident_id)  # one claim per person
+        residents = (
+            await session.scalars(
+                select(Resident.id).where(Resident.id.not_in(others)).limit(len(used))
+            )
+        ).all()
+        for n, ((status, fen), resident) in enumerate(zip(used, residents, strict=True)):
+            session.add(
+                Claim(
+                    city_id=p.city.id, public_id=f"clm_{channel}_{n}", campaign_id=campaign.id,
+                    resident_id=resident, n=1, channel_id=found, status=status,
+                    reserved_fen=fen, used_fen=fen, payment_public_id=f"pay_{channel}_{n}",
+                    payment_channel_id=found, payment_service_id=p.bill_service.id,
+                    expires_at=now + dt.timedelta(days=7),
+                )
+            )  # fmt: skip
+
+
+async def test_parity_shows_the_subsidies_applied_per_channel_and_service(
+    db: Database, api: Api, hub_clock: Clock
+) -> None:
+    p, slugs = await _city(db, hub_clock)
+    # Two standing on C's payments; one given back by a refund (no longer used) is not counted.
+    await _claims(db, p, slugs["c"], (ClaimStatus.USED, 500), (ClaimStatus.USED, 300),
+                  (ClaimStatus.EXPIRED, 500))  # fmt: skip
+    await _claims(db, p, slugs["b"], (ClaimStatus.USED, 500))
+    staff = await _staff(db, api, p, Role.AUDITOR)
+    report = await staff.get(f"/v1/cities/{p.city.slug}/figures/parity")
+    rows = {(r["pillar"], r["channel"]): r for r in report["rows"]}
+    assert rows[("payments", slugs["c"])]["subsidised"] == 2
+    assert rows[("payments", slugs["c"])]["subsidy_fen"] == 800
+    assert rows[("payments", slugs["b"])]["subsidised"] is None  # suppressed: too few people
+    assert rows[("appointments", slugs["c"])]["subsidised"] == 0
 
 
 async def test_parity_counts_complaints_per_channel_and_service(

@@ -6,8 +6,9 @@ payments only (confirmation to the biller's answer), its median and 95th percent
 the database with the nearest-rank method (the value at rank ceil(p * n)). Complaints are
 every complaint ever filed (`complaints.service.counts`), on the row of their service and
 channel: a complaint about a payment in the payments pillar, one about a service in the pillar
-of the service's kind. Subsidies are not recorded by the hub (yet): the report says so rather
-than show a zero. A row under the threshold of people, or suppressed as a complement in the
+of the service's kind. Subsidies are the payments still standing that a campaign's claim
+lowered, and the fen it took off them (`subsidies.service.applied`), in the payments pillar.
+A row under the threshold of people, or suppressed as a complement in the
 usage tables, shows no figure.
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.cities import service as cities
 from cityhub.complaints import service as complaints
 from cityhub.figures import service as figures
+from cityhub.subsidies import service as subsidies
 
 if TYPE_CHECKING:
     from cityhub.cities.models import City
@@ -33,7 +35,6 @@ MAX_SERVICES = 1000
 NOT_RECORDED = {
     "latency": "recorded for payments only: from the channel's confirmation to the biller's "
     "answer; bookings, applications and requests have no latency of the hub's own",
-    "subsidies": "no subsidy campaigns on this hub yet",
 }
 
 
@@ -50,6 +51,8 @@ class ParityRow:
     p95_latency_ms: float | None
     fee_fen: int | None
     complaints: int | None
+    subsidised: int | None
+    subsidy_fen: int | None
 
 
 async def complaint_counts(
@@ -67,6 +70,18 @@ async def complaint_counts(
             key = (pillar, service_id, channel_id)
             found[key] = found.get(key, 0) + n
     return found
+
+
+async def subsidy_sums(
+    *, session: AsyncSession, city_id: int
+) -> dict[tuple[str, int, int | None], tuple[int, int]]:
+    """(payments, service id, channel id) -> (payments subsidised, fen the subsidies took)."""
+    return {
+        ("payments", service_id, channel_id): (n, fen)
+        for service_id, channel_id, n, fen in await subsidies.applied(
+            session=session, city_id=city_id
+        )
+    }
 
 
 async def latencies(
@@ -110,12 +125,14 @@ async def report(*, session: AsyncSession, city: City) -> list[ParityRow]:
     named = next(t for t in shown.tables if t.dims == KEY)
     timing = await latencies(session=session, city_id=city.id)
     filed = await complaint_counts(session=session, city_id=city.id)
+    given = await subsidy_sums(session=session, city_id=city.id)
     rows = []
     # Both tables hold the same cells in the same order (one query, named afterwards).
     for (key, _), (name, cell) in zip(ids.cells.items(), named.cells.items(), strict=True):
         pillar, service, channel = name
         median, p95 = timing.get((str(key[0]), key[1], key[2]), (None, None))  # type: ignore[arg-type]
         hide = cell.suppressed
+        subsidised, subsidy_fen = given.get((str(key[0]), key[1], key[2]), (0, 0))  # type: ignore[arg-type]
         rows.append(
             ParityRow(
                 pillar=str(pillar),
@@ -129,6 +146,8 @@ async def report(*, session: AsyncSession, city: City) -> list[ParityRow]:
                 p95_latency_ms=None if hide else p95,
                 fee_fen=None if hide else cell.fee_fen,
                 complaints=None if hide else filed.get((str(key[0]), key[1], key[2]), 0),  # type: ignore[arg-type]
+                subsidised=None if hide else subsidised,
+                subsidy_fen=None if hide else subsidy_fen,
             )
         )
     return sorted(rows, key=lambda r: (r.pillar, r.service or "", r.channel or ""))

@@ -71,6 +71,13 @@ class ParityRowRead(BaseModel):
         description="complaints filed through the channel about the service (about its "
         "payments, in the payments pillar); none when suppressed"
     )
+    subsidised: int | None = Field(
+        description="payments through the channel that a subsidy campaign's claim lowered "
+        "(still standing: a refunded one gave its benefit back); none when suppressed"
+    )
+    subsidy_fen: int | None = Field(
+        description="what those subsidies took off the payments, in fen; none when suppressed"
+    )
 
 
 class ParityRead(BaseModel):

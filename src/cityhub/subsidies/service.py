@@ -205,6 +205,27 @@ async def figures(*, session: AsyncSession, row: Campaign) -> CampaignFigures:
     )  # fmt: skip
 
 
+async def applied(*, session: AsyncSession, city_id: int) -> list[tuple[int, int | None, int, int]]:
+    """Across the city's campaigns, per payment service and channel (None: the portal): the
+    payments still standing that a subsidy lowered, and by how much in all (the parity
+    report's column)."""
+    rows = await session.execute(
+        select(
+            Claim.payment_service_id,
+            Claim.payment_channel_id,
+            func.count(),
+            func.coalesce(func.sum(Claim.used_fen), 0),
+        )
+        .where(
+            Claim.city_id == city_id,
+            Claim.status == ClaimStatus.USED,
+            Claim.payment_service_id.is_not(None),
+        )
+        .group_by(Claim.payment_service_id, Claim.payment_channel_id)
+    )
+    return [(int(s), c, int(n), int(fen)) for s, c, n, fen in rows if s is not None]
+
+
 async def settlement(*, session: AsyncSession, row: Campaign) -> list[SettlementLine]:
     """One line per channel: the subsidies it applied to payments still standing (used
     claims; one given back by a refund is no longer used)."""
