@@ -88,3 +88,23 @@ async def test_every_change_bumps_the_version_in_its_transaction(db: Database) -
             await session.execute(text("UPDATE channels SET name = 'renamed'"))
             raise LookupError
     assert await version() == before + 4
+
+
+async def test_a_cached_row_read_again_after_a_rollback_needs_no_sql(db: Database) -> None:
+    """A refused form rolls back (expiring every row) and reads the city again for its page:
+    the cached row attached again is filled from the cache, not lazily loaded (which async
+    code cannot do)."""
+    from cityhub.cities.models import City
+    from cityhub.platform import cache
+
+    city = await create_city(db)
+    async with db.unit_of_work() as session:
+        first = await session.get(City, city.id)
+        assert first is not None
+        kept = cache.snapshot(first)
+    async with db.unit_of_work() as session:
+        row = await cache.attach(session, kept)
+        await session.rollback()  # everything in the session expired
+        again = await cache.attach(session, kept)
+        assert again is row
+        assert again.slug == city.slug and again.timezone == city.timezone  # no lazy load

@@ -47,6 +47,7 @@ ACTIONS = frozenset({
     "biller_terms.update", "category.create", "category.update",
     "channel.create", "channel.update", "channel.link_templates", "channel.webhook_url",
     "channel.rotate_client_secret", "channel.rotate_webhook_secret",
+    "channel.create_test_credentials",
     "city.create", "city.update", "connector.create",
     "connector_secret.create", "connector_secret.rotate", "connector_secret.delete",
     "complaint.logged", "complaint.assigned", "complaint.resolved", "complaint.escalated",
@@ -62,7 +63,7 @@ ACTIONS = frozenset({
     "service.create", "service.update", "settlement.run",
     "staff.create", "staff.update", "staff.enable", "staff.disable", "staff.password_reset",
     "staff.password_change", "staff.role_add", "staff.role_remove", "staff.provider_refused",
-    "staff.sign_in",
+    "staff.sign_in", "subsidy.campaign.created", "subsidy.campaign.stopped",
     *(f"request.{step}" for step in _REQUEST_STEPS),
 })  # fmt: skip
 

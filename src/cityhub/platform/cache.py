@@ -32,7 +32,7 @@ from sqlalchemy import String, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 from sqlalchemy.orm import make_transient_to_detached as _detached
-from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from cityhub.platform.db import Base
 from cityhub.platform.uow import RetryingSession
@@ -198,6 +198,11 @@ async def attach(session: AsyncSession, cached_row: tuple[type[B], dict[str, Any
     key = mapper.identity_key_from_primary_key(tuple(values[name] for name in _key_names(cls)))
     held = sync.identity_map.get(key)
     if held is not None:
+        # A rollback (a refused form, undone) expired it: filled again from the cache, as
+        # a merge would, so that reading it needs no SQL (no lazy load in async code).
+        state = instance_state(held)
+        for name in list(state.expired_attributes & values.keys()):
+            set_committed_value(held, name, values[name])
         return held  # type: ignore[no-any-return]
     row: B = mapper.class_manager.new_instance()
     instance_state(row).dict.update(values)
