@@ -62,7 +62,10 @@ async def test_a_free_session_is_booked_and_reminded_the_evening_before(
         "hospital",
         "department",
         "practitioner",
+        "hospital_names",  # the reminder is read in the patient's language
+        "department_names",
     }
+    assert event.payload["hospital_names"]["en"] == event.payload["hospital"]
     # The evening before, 18:00 Shanghai time.
     local = event.available_at.astimezone(dt.timezone(dt.timedelta(hours=8)))
     assert (local.date(), local.hour) == (day - dt.timedelta(days=1), 18)
