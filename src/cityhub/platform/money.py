@@ -20,7 +20,7 @@ def parse_major(text: str, currency: str = "CNY") -> int:
     """What a person typed in yuan (the currency's major unit) as minor units, exactly (no
     floats): `"12"`, `"12.5"`, `"12.50"`, `"1,200.00"` -> 1200, 1250, 1250, 120000. ValueError
     unless it is a positive amount with no more decimals than the currency has."""
-    digits = get_currency_precision(currency)
+    digits = int(get_currency_precision(currency))
     cleaned = text.strip().replace(",", "").replace("，", "")
     whole, dot, part = cleaned.partition(".")
     if not whole.isascii() or not part.isascii():
@@ -29,7 +29,8 @@ def parse_major(text: str, currency: str = "CNY") -> int:
         raise ValueError(f"not an amount: {text!r}")
     if len(part) > digits:
         raise ValueError(f"{text!r} has more than {digits} decimals")
-    minor = int(whole or "0") * 10**digits + int(part.ljust(digits, "0") or "0")
+    scale: int = 10**digits
+    minor = int(whole or "0") * scale + int(part.ljust(digits, "0") or "0")
     if minor <= 0:
         raise ValueError(f"not a positive amount: {text!r}")
     return minor

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cityhub.billing import bills, catalogue, receipts, standing
 from cityhub.billing import service as payments
 from cityhub.billing.enums import PaymentStatus
-from cityhub.billing.terms import Terms
 from cityhub.billing.receipts_api import pdf_response
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate
+from cityhub.billing.terms import Terms
 from cityhub.connectors.deps import HubDep
 from cityhub.identity.pii import Vault
 from cityhub.platform.clock import today_in
