@@ -28,6 +28,7 @@ PHONES = ["13800138000", "13912345678", "15011112222"]
 NAMES = {
     "water": ("水费", "水費", "Water"),
     "power": ("电费", "電費", "Electricity"),
+    "gas": ("燃气费", "燃氣費", "Gas"),
     "air-quality": ("空气质量", "空氣品質", "Air quality"),
     "traffic-violations": ("交通违法", "交通違法", "Traffic violations"),
     "car-plates": ("小客车号牌摇号", "小客車號牌搖號", "Car plate lottery"),
@@ -38,6 +39,7 @@ NAMES = {
 PROVIDERS = {
     "water": ("网城自来水公司", "網城自來水公司", "Webtown Water"),
     "power": ("网城供电公司", "網城供電公司", "Webtown Power"),
+    "gas": ("网城燃气公司", "網城燃氣公司", "Webtown Gas"),
     "air-quality": ("网城生态环境局", "網城生態環境局", "Webtown Environment Bureau"),
     "traffic-violations": ("网城交警支队", "網城交警支隊", "Webtown Traffic Police"),
     "car-plates": ("网城车辆管理所", "網城車輛管理所", "Webtown Vehicle Administration"),
@@ -333,3 +335,12 @@ async def web_world(db: Database, sim: Sim) -> WebWorld:
         clerk=clerk,
         sessions=sessions,
     )
+
+
+async def with_gas(db: Database, world: WebWorld) -> Service:
+    """Webtown's gas bills too (the simulated gas company takes advance payments), granted to
+    the portal; kept in `world.services`."""
+    gas = await _bill_service(db, world.city, "gas", "sh-gas")
+    await create_grant(db, channel=world.portal.channel, service=gas)
+    world.services["gas"] = gas
+    return gas

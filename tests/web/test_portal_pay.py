@@ -10,6 +10,7 @@ from cityhub.billing.enums import AmountRule
 from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
+from cityhub.platform.money import plain_major
 from cityhub.simulators import RunningServer
 from tests.billing.factories import quote_expires_at
 from tests.browser.world import WebWorld, web_world
@@ -106,6 +107,7 @@ async def test_a_part_paid_bill_shows_what_is_paid_and_what_remains_in_each_lang
         item = before.rsplit('data-testid="bill"')[-1]  # this bill's part of the page
         assert 'data-status="partially_paid"' in item and status in item and remaining in item
     form = next(f for f in page.forms if f.fields.get("bill_id") == bill.bill_id)
-    assert form.fields["amount_fen"] == str(bill.amount_fen - 1_000)  # what remains
+    # The terms take parts: the amount field holds what remains, in yuan.
+    assert form.fields["amount"] == plain_major(bill.amount_fen - 1_000)
     quoted = await browser.post("/c/webtown/pay/power", data=form.fields, expect=303)
     assert "/payments/" in quoted.response.headers["location"]

@@ -20,14 +20,17 @@ from cityhub.billing import service as payments
 from cityhub.billing.enums import PaymentStatus
 from cityhub.billing.receipts_api import pdf_response
 from cityhub.billing.schemas import PaymentConfirm, PaymentCreate
+from cityhub.billing.terms import Terms
 from cityhub.connectors.deps import HubDep
 from cityhub.identity.pii import Vault
 from cityhub.platform.clock import today_in
 from cityhub.platform.config import Settings
 from cityhub.platform.deps import SessionDep, SettingsDep
 from cityhub.platform.errors import CityHubError, NotFound, Unprocessable
+from cityhub.platform.money import parse_major
 from cityhub.web import signin
 from cityhub.web.pages import PageError, redirect
+from cityhub.web.portal.amounts import Typed, amount_fields
 from cityhub.web.portal.home import live_city_or_404
 from cityhub.web.portal.receipts import receipt_of
 from cityhub.web.portal.visitor import (
@@ -93,7 +96,9 @@ async def pay_form(
             )
         except CityHubError as exc:  # said on the form, the account still in it
             return _pay_page(request, settings, visitor, city, service, account, problem=exc)
-    return _pay_page(request, settings, visitor, city, service, account or "", bills=found)
+    return _pay_page(
+        request, settings, visitor, city, service, account or "", bills=found, terms=terms
+    )
 
 
 def _pay_page(
@@ -106,9 +111,14 @@ def _pay_page(
     *,
     bills: list[Bill] | None = None,
     problem: CityHubError | None = None,
+    terms: Terms | None = None,
+    typed: Typed | None = None,
 ) -> HTMLResponse:
-    """The account form (filled in), the bills found, or what went wrong and what to do."""
+    """The account form (filled in), the bills found, or what went wrong and what to do.
+    Under part or advance terms each bill's form has an amount field (`typed`: the amount
+    the resident typed for one bill, kept as typed when it was refused)."""
     today = today_in(city.timezone)
+    standings = {b.bill_ref: standing.of(b, today) for b in bills or ()}
     return page(
         request,
         settings,
@@ -119,8 +129,10 @@ def _pay_page(
         service=service,
         account=account,
         bills=bills,
-        standings={b.bill_ref: standing.of(b, today) for b in bills or ()},
+        standings=standings,
+        amounts=amount_fields(terms, bills or (), standings, typed),
         problem=problem.code if problem else None,
+        typed=typed,
         demo_account=_demo_account(request, settings, service, visitor),
     )
 
@@ -157,15 +169,19 @@ async def quote(
         session=session, city=city, channel_id=channel.id, code=code[:60]
     )
     account = form.get("account", "")[:80]
+    typed = Typed.of(form, service.code)
     try:
         payment_in = PaymentCreate(
             service=service.code,
             bill_id=form.get("bill_id", ""),
-            amount_fen=int(form.get("amount_fen", "")),
+            amount_fen=_amount_fen(form, typed),
             currency=form.get("currency", "CNY"),
             user_id=visitor.user_id,
         )
-    except ValueError:
+    except ValueError as exc:
+        if typed is not None:  # the amount typed is not one: said under its field
+            wrong = Unprocessable(str(exc), code="invalid_parameter", field="amount")
+            return await _amount_refused(request, session, settings, visitor, city, typed, wrong)
         incomplete = Unprocessable("the payment form is not complete", code="invalid_payment")
         return _pay_page(request, settings, visitor, city, service, account, problem=incomplete)
     try:
@@ -174,8 +190,44 @@ async def quote(
                 session=session, city=city, channel_id=channel.id, payment_in=payment_in
             )
     except CityHubError as exc:
+        if typed is not None and exc.field == "amount_fen":  # the terms refused the amount
+            return await _amount_refused(request, session, settings, visitor, city, typed, exc)
         return _pay_page(request, settings, visitor, city, service, account, problem=exc)
     return redirect(f"/c/{city.slug}/payments/{view.payment.public_id}")
+
+
+def _amount_fen(form: dict[str, str], typed: Typed | None) -> int:
+    """The amount to pay in fen: the yuan typed (exactly, no floats), or the form's own."""
+    if typed is not None:
+        return parse_major(typed.text, form.get("currency", "CNY"))
+    return int(form.get("amount_fen", ""))
+
+
+async def _amount_refused(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    visitor: Visitor,
+    city: City,
+    typed: Typed,
+    problem: CityHubError,
+) -> HTMLResponse:
+    """The bill's form again as the hub keeps it (nothing written: the quote's savepoint was
+    rolled back), the amount as typed, and why the terms refused it."""
+    channel = await signin.get_portal_channel_or_raise(session=session)
+    service, terms = await bills.usable_service(
+        session=session, city=city, channel_id=channel.id, code=typed.service
+    )
+    try:
+        bill = await bills.get_kept_or_raise(
+            session=session, city_id=city.id, service_id=service.id, bill_ref=typed.bill_ref
+        )
+    except NotFound as exc:
+        return _pay_page(request, settings, visitor, city, service, typed.account, problem=exc)
+    return _pay_page(
+        request, settings, visitor, city, service, typed.account,
+        bills=[bill], problem=problem, terms=terms, typed=typed,
+    )  # fmt: skip
 
 
 @router.post("/c/{slug}/payments/{payment_id}/pay", response_class=HTMLResponse)
