@@ -18,8 +18,8 @@ from tests.browser.world import PORTAL_NAMES, WebWorld, send_notice, web_world
 from tests.client import Api
 from tests.identity.factories import PASSWORD
 from tests.lottery.factories import commitment
-from tests.requests.factories import INSIDE, STREETLIGHT
 from tests.outbox_helpers import drain
+from tests.requests.factories import INSIDE, STREETLIGHT
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser, Page
 from tests.web.helpers import book, booking_id, follow, quote, signed_in, verified, verify
@@ -89,23 +89,36 @@ async def a_request_type(db: Database, world: WebWorld) -> None:
     for attribute in what:
         for value in attribute.get("values", []):
             value["names"] = _t("不亮", "不亮", "Off")
-    light = STREETLIGHT | {"names": LIGHT, "attributes": what,
-                           "descriptions": _t("路灯坏了", "路燈壞了", "A light is broken")}
+    light = STREETLIGHT | {
+        "names": LIGHT,
+        "attributes": what,
+        "descriptions": _t("路灯坏了", "路燈壞了", "A light is broken"),
+    }
     area = {"area": {"south": 30.7, "west": 120.85, "north": 31.9, "east": 122.2}}
     async with db.unit_of_work() as session:
         city, actor = world.city, Actor.system()
-        await catalogue.update_settings(session=session, actor=actor, city=city,
-                                        settings_in=RequestSettingsUpdate.model_validate(area))
+        await catalogue.update_settings(
+            session=session,
+            actor=actor,
+            city=city,
+            settings_in=RequestSettingsUpdate.model_validate(area),
+        )
         roads = {"code": "roads", "names": _t("道路", "道路", "Roads")}
-        await catalogue.create_department(session=session, actor=actor, city=city,
-                                          department_in=DepartmentCreate.model_validate(roads))
-        await catalogue.create_type(session=session, actor=actor, city=city,
-                                    type_in=RequestTypeCreate.model_validate(light))
+        await catalogue.create_department(
+            session=session,
+            actor=actor,
+            city=city,
+            department_in=DepartmentCreate.model_validate(roads),
+        )
+        await catalogue.create_type(
+            session=session, actor=actor, city=city, type_in=RequestTypeCreate.model_validate(light)
+        )
     # fmt: skip
 
 
-async def the_rest_of_a_history(browser: Browser, db: Database, settings: Settings,
-                                payment: str) -> None:
+async def the_rest_of_a_history(
+    browser: Browser, db: Database, settings: Settings, payment: str
+) -> None:
     """The resident pays the quoted bill, applies for the plates and reports a street light:
     with the booking, the query, the notice and the consents, a history of every kind."""
     page = await browser.get(payment)

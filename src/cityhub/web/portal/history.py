@@ -58,7 +58,9 @@ async def _names(
             )
         except CityHubError:
             continue  # a service since removed: the item is named by its own words
-    channels = await identity.get_channels_by_id(session=session, channel_ids=set(scope.channel_ids))
+    channels = await identity.get_channels_by_id(
+        session=session, channel_ids=set(scope.channel_ids)
+    )
     return {
         "cities": found,
         "zones": {slug: city.timezone for slug, city in found.items()},
