@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -65,9 +66,16 @@ async def test_the_portal_shows_the_residents_history_and_their_data(
     assert 'href="/history"' in me_page.response.text
     page = await browser.get("/history")
     assert page.response.text.count('data-testid="history-item"') == 11  # 2 x 5 + the notice
-    assert app.channel.slug in page.text and "缴费" in page.text
-    for value in other.values():
-        assert value not in page.response.text
+    # The app by its name, never its slug; its items without its ids, here and on their pages.
+    assert app.channel.name in page.text and app.channel.slug not in page.response.text
+    assert "缴费" in page.text
+    ids = [ref for kind, ref in theirs.items() if kind != "query"]  # a query's is its service
+    for link_to in re.findall(r'href="(/history/items/[^"]+)"', page.response.text):
+        shown = await browser.get(link_to)
+        assert not [v for v in ids if re.search(rf"\b{re.escape(v)}\b", shown.text)]
+        assert app.channel.slug not in shown.response.text
+    for value in other.values():  # in what is read (an opaque item id may hold "L6" by chance)
+        assert not re.search(rf"\b{re.escape(value)}\b", page.text)
     link_to = next(a for a in page.response.text.split('"') if a.startswith("/history/items/"))
     item = await browser.get(link_to)
     assert 'data-testid="history-item"' in item.response.text

@@ -19,9 +19,10 @@ from tests.client import Api
 from tests.identity.factories import PASSWORD
 from tests.lottery.factories import commitment
 from tests.outbox_helpers import drain
+from tests.requests.factories import INSIDE, STREETLIGHT
 from tests.simulators.fixtures import Sim, connector_settings, sim, simulator
 from tests.web.browser import Browser, Page
-from tests.web.helpers import book, booking_id, follow, quote, verified
+from tests.web.helpers import book, booking_id, follow, quote, signed_in, verified, verify
 from tests.web.languages import foreign
 
 __all__ = ["sim", "simulator"]
@@ -31,6 +32,11 @@ FUND = "/c/webtown/query/housing-fund"
 # What each language writes for a yuan amount and for a query's labels.
 YUAN = {"zh-Hans": "¥", "zh-Hant": "¥", "en": "CN¥"}
 FINE = {"zh-Hans": "罚款", "zh-Hant": "罰款", "en": "Fine"}
+PLATES = "/c/webtown/lottery/car-plates"
+# The history's kinds, and what each language calls some of its items.
+KINDS = {"payment", "booking", "query", "application", "request", "notice", "consent"}
+ROUND = {"zh-Hans": "十二月小客车指标", "zh-Hant": "十二月小客車指標", "en": "Car plates, December"}
+LIGHT = {"zh-Hans": "路灯不亮", "zh-Hant": "路燈不亮", "en": "Street light out"}
 
 
 @pytest.fixture
@@ -67,6 +73,74 @@ async def a_round(api: Api, world: WebWorld) -> None:
             "commitment": commitment(),
         },
     )  # fmt: skip
+
+
+def _t(zh_hans: str, zh_hant: str, en: str) -> dict[str, str]:
+    return {"zh-Hans": zh_hans, "zh-Hant": zh_hant, "en": en}
+
+
+async def a_request_type(db: Database, world: WebWorld) -> None:
+    """The city takes street-light reports (named in each language) in its area."""
+    from cityhub.identity.audit import Actor
+    from cityhub.requests import catalogue
+    from cityhub.requests.schemas import DepartmentCreate, RequestSettingsUpdate, RequestTypeCreate
+
+    what = [a | {"descriptions": _t("说明", "說明", "Details")} for a in STREETLIGHT["attributes"]]
+    for attribute in what:
+        for value in attribute.get("values", []):
+            value["names"] = _t("不亮", "不亮", "Off")
+    light = STREETLIGHT | {
+        "names": LIGHT,
+        "attributes": what,
+        "descriptions": _t("路灯坏了", "路燈壞了", "A light is broken"),
+    }
+    area = {"area": {"south": 30.7, "west": 120.85, "north": 31.9, "east": 122.2}}
+    async with db.unit_of_work() as session:
+        city, actor = world.city, Actor.system()
+        await catalogue.update_settings(
+            session=session,
+            actor=actor,
+            city=city,
+            settings_in=RequestSettingsUpdate.model_validate(area),
+        )
+        roads = {"code": "roads", "names": _t("道路", "道路", "Roads")}
+        await catalogue.create_department(
+            session=session,
+            actor=actor,
+            city=city,
+            department_in=DepartmentCreate.model_validate(roads),
+        )
+        await catalogue.create_type(
+            session=session, actor=actor, city=city, type_in=RequestTypeCreate.model_validate(light)
+        )
+    # fmt: skip
+
+
+async def the_rest_of_a_history(
+    browser: Browser, db: Database, settings: Settings, payment: str
+) -> None:
+    """The resident pays the quoted bill, applies for the plates and reports a street light:
+    with the booking, the query, the notice and the consents, a history of every kind."""
+    page = await browser.get(payment)
+    await browser.post(payment + "/pay", data=page.form(payment + "/pay").fields)
+    await drain(db, settings)
+    apply = f"{PLATES}/plates-1/apply"
+    await browser.post(apply, data=(await browser.get(PLATES)).form(apply).fields)
+    new = "/c/webtown/requests/new"
+    form = (await browser.get(new + "?type=streetlight")).form(new).fields
+    await browser.post(new, data={**form, "description": "路灯不亮", "lat": str(INSIDE["lat"]),
+                                  "lon": str(INSIDE["lon"]), "a_kind": "off"})  # fmt: skip
+
+
+def history_of(page: Page, lang: str) -> list[str]:
+    """The history's items in the reader's words (its channel by name, never a slug); the
+    addresses of their pages."""
+    html = page.response.text
+    assert set(re.findall(r'data-testid="history-item" data-kind="(\w+)"', html)) == KINDS
+    assert ROUND[lang] in page.text and LIGHT[lang] in page.text
+    assert PORTAL_NAMES[lang] in page.text and ">portal<" not in html
+    assert ">webtown<" not in html and "completed" not in page.text
+    return re.findall(r'href="(/history/items/[^"]+)"', html)
 
 
 async def a_complaint(browser: Browser, api: Api, world: WebWorld) -> str:
@@ -110,6 +184,7 @@ async def test_every_page_in_each_language_holds_no_other_language(
             "/c/webtown/family", "/c/webtown/requests", "/c/webtown/requests/new",
             "/me/data", "/c/nowhere", "/c/webtown/complaints", "/c/webtown/complaints/new",
             complaint, f"/c/webtown/complaints/new?payment={payment.rsplit('/', 1)[1]}",
+            "/history",
         ]  # fmt: skip
         for url in pages:
             status = {"/c/nowhere": 404, "/c/webtown/pay/power?account=0": 404}.get(url, 200)
@@ -136,6 +211,32 @@ async def test_every_page_in_each_language_holds_no_other_language(
         clean(await browser.post(FUND, data=fund, expect=200))
         air = (await browser.get(AIR)).form(AIR).fields
         clean(await browser.post(AIR, data={**air, "p_district": "浦东新区"}, expect=200))
+
+
+async def test_the_history_in_each_language_holds_no_other_language(
+    browser: Browser, sim: Sim, world: WebWorld, db: Database, settings: Settings, api: Api
+) -> None:
+    await a_round(api, world)
+    await a_request_type(db, world)
+    # One who may enter the plate lottery (no car), verified, following the city's notices.
+    person = next(p for p in sim.world.people if not sim.world.car_lottery_reasons(p))
+    await signed_in(browser, sim, world.phones[0])
+    await verify(browser, person, PLATES)
+    await follow(browser)
+    await send_notice(db, world.city, "A3")
+    await drain(db, settings)
+    payment = await quote(browser, world)
+    await book(browser, world.sessions["open"])
+    fund = (await browser.get(FUND)).form(FUND).fields | {"consent": "yes"}
+    await browser.post(FUND, data=fund, expect=200)
+    await the_rest_of_a_history(browser, db, settings, payment)
+    for lang in LANGUAGES:
+        browser.client.cookies.set("cityhub_lang", lang)
+        # Every kind of item, and each item's page, in the reader's words.
+        items = history_of(clean(await browser.get("/history")), lang)
+        assert len(items) >= len(KINDS)
+        for item in items:
+            assert clean(await browser.get(item)).lang == lang
 
 
 async def test_signed_out_pages_in_each_language(browser: Browser, world: WebWorld) -> None:

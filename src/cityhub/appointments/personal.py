@@ -29,7 +29,7 @@ async def bookings_of(
         return []
     pairs = or_(*(and_(Booking.channel_id == c, Booking.user_id == u) for c, u in users))
     rows = await session.execute(
-        select(Booking, Department.service_id, Department.name)
+        select(Booking, Department.service_id, Department.name, Department.names)
         .join(
             Department,
             (Department.city_id == Booking.city_id) & (Department.id == Booking.department_id),
@@ -54,9 +54,9 @@ async def bookings_of(
             title=department,
             status=BookingStatus(b.status).value,
             service_id=service_id,
-            details={"day": b.day.isoformat()},
+            details={"day": b.day.isoformat(), "department_names": names or {}},
         )
-        for b, service_id, department in rows
+        for b, service_id, department, names in rows
     ]
 
 

@@ -375,7 +375,7 @@ async def applications_of(
     cities (their history)."""
     app = LotteryApplication
     rows = await session.execute(
-        select(app, LotteryRound.code, LotteryRound.title)
+        select(app, LotteryRound.code, LotteryRound.title, LotteryRound.titles)
         .join(
             LotteryRound,
             (LotteryRound.city_id == app.city_id) & (LotteryRound.id == app.round_id),
@@ -400,9 +400,9 @@ async def applications_of(
             title=title,
             status=ApplicationStatus(a.status).value,
             service_id=a.service_id,
-            details={"round": code},
+            details={"round": code, "round_titles": titles or {}},
         )
-        for a, code, title in rows
+        for a, code, title, titles in rows
     ]
 
 

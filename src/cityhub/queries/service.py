@@ -294,7 +294,11 @@ async def queries_of(
             ref=None,
             title=access.purpose.removeprefix("query ").split(":", 1)[0],
             status="answered",
-            details={"purpose": access.purpose, "fields": access.fields},
+            details={
+                "purpose": access.purpose,
+                "fields": access.fields,
+                "service_names": (access.purpose_args or {}).get("service_names") or {},
+            },
         )
         for access, channel_id in found
     ]

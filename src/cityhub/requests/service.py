@@ -381,7 +381,7 @@ async def requests_of(
             ref=r.public_id,
             title=str((names or {}).get("en") or code),
             status=RequestStatus(r.status).value,
-            details={"type": code, "district": r.district},
+            details={"type": code, "type_names": names or {}, "district": r.district},
         )
         for r, code, names in rows
     ]

@@ -10,6 +10,8 @@ person is reading their own data, not a channel on their behalf.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +21,7 @@ from cityhub.history import present
 from cityhub.history import service as history
 from cityhub.history.schemas import HistoryItemRead
 from cityhub.identity import audit, residents
+from cityhub.identity import service as identity
 from cityhub.identity.deps import VaultDep
 from cityhub.identity.purposes import Purpose
 from cityhub.platform.deps import SessionDep, SettingsDep
@@ -27,19 +30,44 @@ from cityhub.web import signin
 from cityhub.web.pages import PageError
 from cityhub.web.portal.visitor import SignedInVisitor, Visitor, page
 
+if TYPE_CHECKING:
+    from cityhub.cities.models import City, Service
+
 router = APIRouter(include_in_schema=False)
 ROWS = 30
 ITEM = "/history/items/"
 HUB_ZONE = "Asia/Shanghai"  # an item of no city (a consent) is shown in the hub's zone
 
 
-async def _zones(session: AsyncSession, items: list[HistoryItemRead]) -> dict[str | None, str]:
-    """Each item's city's timezone, to show its time as the city keeps it."""
-    zones: dict[str | None, str] = {}
+async def _names(
+    session: AsyncSession, scope: history.Scope, items: list[HistoryItemRead]
+) -> dict[str, Any]:
+    """What the pages name an item by in the reader's language: each item's city (its name,
+    and its timezone to show the time as the city keeps it), its service and its channel
+    (their names, never a slug or a code)."""
+    found: dict[str, City] = {}
     for slug in {i.city for i in items if i.city}:
         city = await cities.get_city_by_slug(session=session, slug=slug)
-        zones[slug] = city.timezone if city else HUB_ZONE
-    return zones
+        if city is not None:
+            found[slug] = city
+    services: dict[tuple[str, str], Service] = {}
+    for slug, code in {(i.city, i.service) for i in items if i.city in found and i.service}:
+        try:
+            services[slug, code] = await cities.get_service_or_raise(
+                session=session, city_id=found[slug].id, code=code
+            )
+        except CityHubError:
+            continue  # a service since removed: the item is named by its own words
+    channels = await identity.get_channels_by_id(
+        session=session, channel_ids=set(scope.channel_ids)
+    )
+    return {
+        "cities": found,
+        "zones": {slug: city.timezone for slug, city in found.items()},
+        "services": services,
+        "channels": {c.slug: c for c in channels.values()},
+        "hub_zone": HUB_ZONE,
+    }
 
 
 async def _scope(
@@ -91,8 +119,7 @@ async def my_history(
         "portal/history.html",
         visitor=visitor,
         items=items,
-        zones=await _zones(session, items),
-        hub_zone=HUB_ZONE,
+        **await _names(session, scope, items),
         next_cursor=history.encode_cursor(next_mark),
     )
 
@@ -127,8 +154,7 @@ async def my_history_item(
         "portal/history_item.html",
         visitor=visitor,
         item=item,
-        zones=await _zones(session, [item]),
-        hub_zone=HUB_ZONE,
+        **await _names(session, scope, [item]),
     )
 
 
