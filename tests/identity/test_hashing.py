@@ -92,16 +92,15 @@ async def test_guesses_in_flight_neither_stop_other_requests_nor_hold_a_transact
 ) -> None:
     login = await create_channel(db)
     staff = await create_staff(db, city=await create_city(db))
-    if endpoint == "/v1/oauth/token":
-        guess: dict[str, Any] = {
-            "data": {
-                "grant_type": "client_credentials",
-                "client_id": login.client_id,
-                "client_secret": "guess",
-            }
-        }
-    else:
-        guess = {"json": {"username": staff.username, "password": "guess"}}
+
+    def guess(n: int) -> dict[str, Any]:
+        """The n-th guess: each a different secret (the same one sent again at once is
+        checked once for all its requests, identity/client_checks.py)."""
+        if endpoint == "/v1/oauth/token":
+            form = {"grant_type": "client_credentials", "client_id": login.client_id}
+            return {"data": {**form, "client_secret": f"guess-{n}"}}
+        return {"json": {"username": staff.username, "password": f"guess-{n}"}}
+
     in_flight = settings.sign_in_attempts  # all guesses are against one account
     gate = Gate(asyncio.get_running_loop(), in_flight)
     monkeypatch.setattr(PasswordHasher, "verify", gate.verify)
@@ -110,7 +109,7 @@ async def test_guesses_in_flight_neither_stop_other_requests_nor_hold_a_transact
     server = serve_app_in_background(app, lifespan="on", proxy_headers=False)
     try:
         async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=HANG_GUARD) as c:
-            guesses = [asyncio.create_task(c.post(endpoint, **guess)) for _ in range(GUESSES)]
+            guesses = [asyncio.create_task(c.post(endpoint, **guess(n))) for n in range(GUESSES)]
             await asyncio.wait_for(gate.reached.wait(), HANG_GUARD)
             await until_only(guesses, in_flight)  # the rest were refused at once
 

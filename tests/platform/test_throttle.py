@@ -110,6 +110,22 @@ async def test_clear_forgets_and_give_back_returns_one_attempt(
     await refused_for(throttle, "bob")
 
 
+async def test_check_refuses_while_a_key_waits_and_counts_nothing(
+    throttle: Throttle, clock: FakeClock
+) -> None:
+    for _ in range(50):  # an unknown key, then an open one: let through, never counted
+        await throttle.check(POLICY, "alice")
+    for _ in range(POLICY.free):
+        await throttle.take(POLICY, "alice")
+    with pytest.raises(TooManyRequests) as refused:
+        await throttle.check(POLICY, "alice")
+    assert refused.value.headers["Retry-After"] == "1"
+    clock.advance(1)
+    await throttle.check(POLICY, "alice")
+    await throttle.take(POLICY, "alice")
+    assert await refused_for(throttle, "alice") == 2  # the checks added nothing to the count
+
+
 async def test_keys_and_scopes_count_apart_and_a_quiet_key_starts_afresh(
     throttle: Throttle, clock: FakeClock
 ) -> None:

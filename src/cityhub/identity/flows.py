@@ -16,9 +16,10 @@ import dataclasses
 import datetime as dt
 from functools import cache
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cityhub.identity import security
+from cityhub.identity import client_checks, security
 from cityhub.identity import service as identity
 from cityhub.identity.models import Channel, ChannelStatus, StaffSession, StaffUser
 from cityhub.platform.config import Settings
@@ -26,6 +27,7 @@ from cityhub.platform.db import Database
 from cityhub.platform.errors import Unauthorized
 from cityhub.platform.throttle import BackOff, Throttle
 
+log = structlog.get_logger("cityhub.identity.flows")
 CLIENT_SCOPE = "sign_in.client"
 STAFF_SCOPE = "sign_in.staff"
 ADDRESS_SCOPE = "sign_in.address"
@@ -83,23 +85,118 @@ async def authenticate_channel(
     address: str,
 ) -> Channel:
     """The active channel of these client credentials; Unauthorized (saying no more) for a
-    wrong pair, 429 while the client id or the address must wait."""
-    by_address, by_account = await _take(throttle, settings, CLIENT_SCOPE, client_id, address)
-    async with db.unit_of_work() as session:  # read, and let go before the slow check
+    wrong pair, 429 while the client id or the address must wait. Requests of the same pair at
+    once share one check, and a pair found right lets the next ones in without another
+    (`identity/client_checks.py`)."""
+    digest = client_checks.pair_digest(client_id, client_secret)
+    proven = await _proven_channel(
+        db=db,
+        throttle=throttle,
+        settings=settings,
+        client_id=client_id,
+        digest=digest,
+        address=address,
+    )
+    if proven is not None:
+        return proven
+    return await client_checks.CHECKS.once(
+        digest,
+        lambda: _check_channel(
+            db=db,
+            throttle=throttle,
+            settings=settings,
+            client_id=client_id,
+            client_secret=client_secret,
+            address=address,
+            digest=digest,
+        ),
+    )
+
+
+async def _proven_channel(
+    *,
+    db: Database,
+    throttle: Throttle,
+    settings: Settings,
+    client_id: str,
+    digest: str,
+    address: str,
+) -> Channel | None:
+    """The channel, if this pair was found right lately against a hash it still has; None
+    when it must be checked. Counts no attempt, but waits like any other while one must."""
+    proven_hash = client_checks.CHECKS.proven_hash(digest)
+    if proven_hash is None:
+        return None
+    await throttle.check(address_limit(settings), address)
+    await throttle.check(account_limit(settings, CLIENT_SCOPE), client_id)
+    async with db.unit_of_work() as session:
         channel = await identity.get_channel_by_client_id(session=session, client_id=client_id)
-    stored = channel.client_secret_hash if channel else _dummy_hash()
-    right = await security.verify_password_async(stored, client_secret)
-    if not right and channel and channel.old_secret_hash:
-        # A rotated secret works until the end of its window, then is revoked.
-        if identity.old_secret_live(channel.old_secret_until):
-            right = await security.verify_password_async(channel.old_secret_hash, client_secret)
-    if not right or channel is None:
+    live_old = (
+        channel and channel.old_secret_hash and identity.old_secret_live(channel.old_secret_until)
+    )
+    if channel is None or proven_hash not in (
+        channel.client_secret_hash,
+        channel.old_secret_hash if live_old else None,
+    ):
+        client_checks.CHECKS.forget(digest)  # rotated, revoked or gone: check it afresh
+        return None
+    if channel.status != ChannelStatus.ACTIVE:
+        raise Unauthorized("this client is suspended", code="invalid_client")
+    return channel
+
+
+async def _check_channel(
+    *,
+    db: Database,
+    throttle: Throttle,
+    settings: Settings,
+    client_id: str,
+    client_secret: str,
+    address: str,
+    digest: str,
+) -> Channel:
+    """One counted check of the pair with argon2 (the pair is remembered if right). A check
+    that fails before its verdict (the database overloaded: 503) gives its attempts back: it
+    told nothing, and must not count against a channel that was only unlucky."""
+    by_address, by_account = await _take(throttle, settings, CLIENT_SCOPE, client_id, address)
+    try:
+        channel, stored = await _verify_channel(db, client_id, client_secret)
+    except Exception:
+        await _give_back_quietly(throttle, (by_address, address), (by_account, client_id))
+        raise
+    if channel is None or stored is None:
         raise Unauthorized("unknown client or wrong secret", code="invalid_client")
-    await throttle.clear(by_account, client_id)
+    client_checks.CHECKS.remember(digest, stored)  # first: the next need no count even if
+    await throttle.clear(by_account, client_id)  # these two are shed
     await throttle.give_back(by_address, address)
     if channel.status != ChannelStatus.ACTIVE:
         raise Unauthorized("this client is suspended", code="invalid_client")
     return channel
+
+
+async def _verify_channel(
+    db: Database, client_id: str, client_secret: str
+) -> tuple[Channel | None, str | None]:
+    """The channel and the stored hash the secret matched (None when none did)."""
+    async with db.unit_of_work() as session:  # read, and let go before the slow check
+        channel = await identity.get_channel_by_client_id(session=session, client_id=client_id)
+    stored = channel.client_secret_hash if channel else _dummy_hash()
+    if await security.verify_password_async(stored, client_secret):
+        return channel, stored
+    if channel and channel.old_secret_hash:
+        # A rotated secret works until the end of its window, then is revoked.
+        if identity.old_secret_live(channel.old_secret_until):
+            if await security.verify_password_async(channel.old_secret_hash, client_secret):
+                return channel, channel.old_secret_hash
+    return channel, None
+
+
+async def _give_back_quietly(throttle: Throttle, *taken: tuple[BackOff, str]) -> None:
+    for policy, key in taken:
+        try:
+            await throttle.give_back(policy, key)
+        except Exception:  # as overloaded as what failed: the count stays, nothing worse
+            log.warning("attempt_not_given_back", scope=policy.scope, exc_info=True)
 
 
 async def check_staff_password(

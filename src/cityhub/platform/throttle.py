@@ -11,7 +11,9 @@ attempt is not counted: waiting is always enough, nobody is locked out for good.
 What the attempt turned out to be may change the count afterwards: `clear` forgets a key (the
 right password for an account: its owner proved it), `give_back` undoes the one attempt just
 taken, its count and the wait it set (the right password from an address: it neither wipes
-the guesses made from there against other accounts nor makes their wait longer).
+the guesses made from there against other accounts nor makes their wait longer). `check`
+refuses like `take` while a key waits, but counts nothing: for a secret already proven right
+(`identity/client_checks.py`), which is no guess, yet must wait like any other.
 
 Counters live in the database by default (`throttle_sql`: every replica already shares it, on
 SQLite as on PostgreSQL), or in Redis when `CITYHUB_REDIS_URL` is set (`throttle_redis`). Keys
@@ -27,7 +29,7 @@ import hmac
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import structlog
 
@@ -96,8 +98,17 @@ class Throttle(abc.ABC):
     async def take(self, policy: BackOff, key: str) -> None:
         """Count an attempt of `key`, or refuse it (429 with `Retry-After`) while it waits."""
         wait = await self._take(policy, self.key_hash(policy, key), self.clock())
-        if wait is None:
-            return
+        if wait is not None:
+            self._refuse(policy, wait)
+
+    async def check(self, policy: BackOff, key: str) -> None:
+        """Refuse (429 with `Retry-After`) while `key` waits, counting nothing either way."""
+        now = self.clock()
+        open_at = await self._open_at(policy, self.key_hash(policy, key))
+        if open_at is not None and open_at > now:
+            self._refuse(policy, open_at - now)
+
+    def _refuse(self, policy: BackOff, wait: dt.timedelta) -> NoReturn:
         seconds = max(1, math.ceil(wait.total_seconds()))
         log.warning("attempt_refused", scope=policy.scope, retry_after=seconds)
         raise TooManyRequests(
@@ -123,6 +134,10 @@ class Throttle(abc.ABC):
     @abc.abstractmethod
     async def _take(self, policy: BackOff, key_hash: str, now: dt.datetime) -> dt.timedelta | None:
         """Count the attempt and answer None, or answer how long it must still wait."""
+
+    @abc.abstractmethod
+    async def _open_at(self, policy: BackOff, key_hash: str) -> dt.datetime | None:
+        """When the key may try again, if it is known."""
 
     @abc.abstractmethod
     async def _clear(self, policy: BackOff, key_hash: str) -> None: ...

@@ -107,6 +107,15 @@ class RedisThrottle(Throttle):
         )
         return None if wait_ms < 0 else dt.timedelta(milliseconds=wait_ms)
 
+    async def _open_at(self, policy: BackOff, key_hash: str) -> dt.datetime | None:
+        try:
+            found = await self.client.hget(self._key(policy, key_hash), "open")
+        except RedisError as exc:
+            raise _unavailable() from exc
+        if found is None:
+            return None
+        return dt.datetime.fromtimestamp(float(found) / 1000, dt.UTC)
+
     async def _clear(self, policy: BackOff, key_hash: str) -> None:
         try:
             await self.client.delete(self._key(policy, key_hash))

@@ -111,6 +111,13 @@ class DatabaseThrottle(Throttle):
         # The row was there and shut; it may have opened since (then one more try is fine).
         return max(open_at - now, dt.timedelta(seconds=1)) if open_at else dt.timedelta(seconds=1)
 
+    async def _open_at(self, policy: BackOff, key_hash: str) -> dt.datetime | None:
+        async with self.db.unit_of_work() as session:
+            found: dt.datetime | None = await session.scalar(
+                select(_C.open_at).where(self._row(policy, key_hash))
+            )
+            return found
+
     async def _clear(self, policy: BackOff, key_hash: str) -> None:
         async with self.db.unit_of_work() as session:
             await session.execute(
