@@ -74,15 +74,13 @@ async def test_the_resident_acts_from_any_channel_where_linked_and_the_debiting_
 
 
 async def test_a_paused_agreement_waits_and_a_cancelled_one_never_debits_again(
-    api: Api,
+    world: PayWorld,
     db: Database,
-    sim: Sim,
     settings: Settings,
     hub: ConnectorHub,
     receiver: Receiver,
     hub_clock: Clock,
 ) -> None:
-    world = await pay_world(db, api, sim, webhook_url=receiver.url)
     made = await agree(world, world.unpaid("water")[0])
     url = world.url(f"/auto-debit-agreements/{made['id']}")
     planned = await scan(world, hub)

@@ -25,22 +25,20 @@ from tests.autodebit.factories import (
     scan,
     topics,
 )
-from tests.billing.factories import ledger_ok, pay_world
+from tests.billing.factories import PayWorld, ledger_ok, pay_world
 from tests.client import Api
 from tests.outbox_helpers import Receiver, drain
 from tests.simulators.fixtures import Sim
 
 
 async def test_a_bill_is_told_then_debited_once_after_the_notice_period_as_a_payment(
-    api: Api,
+    world: PayWorld,
     db: Database,
-    sim: Sim,
     settings: Settings,
     hub: ConnectorHub,
     receiver: Receiver,
     hub_clock: Clock,
 ) -> None:
-    world = await pay_world(db, api, sim, webhook_url=receiver.url)
     bill = world.unpaid("water")[0]
     agreement = await agree(world, bill)
     assert (agreement["status"], agreement["user_id"]) == ("active", "u1")
@@ -104,15 +102,13 @@ async def test_the_agreement_records_a_purpose_bound_consent_and_one_per_account
 
 
 async def test_a_bill_above_the_limit_is_never_debited_and_the_resident_is_told(
-    api: Api,
+    world: PayWorld,
     db: Database,
-    sim: Sim,
     settings: Settings,
     hub: ConnectorHub,
     receiver: Receiver,
     hub_clock: Clock,
 ) -> None:
-    world = await pay_world(db, api, sim, webhook_url=receiver.url)
     bill = world.unpaid("power")[0]
     await agree(world, bill, limit_fen=bill.amount_fen - 10)
     assert await scan(world, hub) >= 1
@@ -128,15 +124,13 @@ async def test_a_bill_above_the_limit_is_never_debited_and_the_resident_is_told(
 
 
 async def test_failures_are_retried_a_bounded_number_of_times_then_reported(
-    api: Api,
+    world: PayWorld,
     db: Database,
-    sim: Sim,
     settings: Settings,
     hub: ConnectorHub,
     receiver: Receiver,
     hub_clock: Clock,
 ) -> None:
-    world = await pay_world(db, api, sim, webhook_url=receiver.url)
     bill = world.unpaid("gas")[0]
     await agree(world, bill)
     await scan(world, hub)

@@ -17,10 +17,8 @@ from cityhub.platform.clock import Clock
 from cityhub.platform.config import Settings
 from cityhub.platform.db import Database
 from tests.autodebit.factories import agree, debit, debits, key, past_notice, requested, scan
-from tests.billing.factories import PayWorld, UnpaidBill, ledger_ok, pay_world
-from tests.client import Api
+from tests.billing.factories import PayWorld, UnpaidBill, ledger_ok
 from tests.outbox_helpers import Receiver, drain
-from tests.simulators.fixtures import Sim
 
 AGREEMENTS = 12
 
@@ -75,15 +73,13 @@ async def _rows(db: Database) -> tuple[dict[int, Agreement], dict[str, Payment]]
 
 
 async def test_a_cancel_racing_the_channels_confirmation_lets_only_an_earlier_charge_through(
-    api: Api,
+    world: PayWorld,
     db: Database,
-    sim: Sim,
     settings: Settings,
     hub: ConnectorHub,
     receiver: Receiver,
     hub_clock: Clock,
 ) -> None:
-    world = await pay_world(db, api, sim, webhook_url=receiver.url)
     made = await _agreements(world, hub)
     past_notice(hub_clock)
     await debit(world)
@@ -136,15 +132,13 @@ async def test_a_cancel_racing_the_channels_confirmation_lets_only_an_earlier_ch
 
 
 async def test_a_cancel_racing_the_job_that_asks_the_channel_leaves_nothing_to_debit(
-    api: Api,
+    world: PayWorld,
     db: Database,
-    sim: Sim,
     settings: Settings,
     hub: ConnectorHub,
     receiver: Receiver,
     hub_clock: Clock,
 ) -> None:
-    world = await pay_world(db, api, sim, webhook_url=receiver.url)
     made = await _agreements(world, hub)
     past_notice(hub_clock)
     token = dict(await world.channel.current_headers())
